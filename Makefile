@@ -1,0 +1,96 @@
+# avalara-hscode: build, test, lint, install, emulator.
+#
+#   make                     build/lua5.4/avalara/core.so
+#   make LUA=luajit          build/luajit/avalara/core.so   (also lua5.1, lua5.3)
+#   make test                every spec suite; ends with "N passed, N failed"
+#   make lint                luacheck + cppcheck
+#   make emulator [PORT=18080 TLS_PORT=18443]
+#   make install [PREFIX=/usr/local DESTDIR= LUA=lua5.4]
+#   make deps                install the Debian packages (as root) or print the apt-get line
+
+LUA      ?= lua5.4
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+
+# pkg-config name and ABI folder ("5.4", "5.1", ...) of the chosen Lua.
+ifeq ($(LUA),luajit)
+LUA_PC   := luajit
+LUA_ABI  := 5.1
+else
+LUA_PC   := $(LUA)
+LUA_ABI  := $(patsubst lua%,%,$(LUA))
+endif
+
+BUILD    := build/$(LUA)
+MODULE   := $(BUILD)/avalara/core.so
+SRCS     := $(wildcard src/*.c)
+OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c99 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Wshadow \
+            -Wstrict-prototypes -Wmissing-prototypes -D_DEFAULT_SOURCE
+PKG_CFLAGS = $(shell pkg-config --cflags $(LUA_PC) libcurl)
+PKG_LIBS   = $(shell pkg-config --libs libcurl)
+# The module does not link liblua: the host process provides the Lua symbols.
+LDFLAGS  ?=
+LDFLAGS  += -shared
+
+INSTALL_CMOD := $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)
+INSTALL_LMOD := $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)
+
+DEB_PACKAGES := $(shell grep -v '^\#' .ci/debian-packages)
+
+.PHONY: all deps test lint install uninstall clean emulator
+
+all: $(MODULE)
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+$(MODULE): $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS)
+
+-include $(OBJS:.o=.d)
+
+# Installs what is missing when run as root; otherwise names the command and fails.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "deps: installing$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	else \
+	  echo "deps: missing packages; run as root:"; \
+	  echo "  apt-get install -y --no-install-recommends$$missing"; \
+	  exit 1; \
+	fi
+
+test: deps
+	$(MAKE) LUA=lua5.4
+	$(MAKE) LUA=luajit
+	spec/run
+
+lint: deps
+	luacheck --no-color -q .
+	cppcheck --quiet --error-exitcode=1 --std=c99 --enable=warning,style,performance,portability \
+	  --inline-suppr --suppress=missingIncludeSystem -I src $(shell pkg-config --cflags-only-I $(LUA_PC)) src
+
+emulator: deps
+	emulator/run $(if $(PORT),--port $(PORT)) $(if $(TLS_PORT),--tls-port $(TLS_PORT))
+
+install: $(MODULE)
+	install -d $(INSTALL_CMOD)/avalara $(INSTALL_LMOD)/avalara
+	install -m 0755 $(MODULE) $(INSTALL_CMOD)/avalara/core.so
+	for f in $(wildcard lua/avalara/*.lua); do install -m 0644 $$f $(INSTALL_LMOD)/avalara/; done
+
+uninstall:
+	rm -f $(INSTALL_CMOD)/avalara/core.so
+	rm -f $(patsubst lua/avalara/%,$(INSTALL_LMOD)/avalara/%,$(wildcard lua/avalara/*.lua))
+
+clean:
+	rm -rf build

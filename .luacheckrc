@@ -1,0 +1,10 @@
+-- luacheck configuration for the whole repository (`make lint` runs `luacheck .`).
+std = "max"
+max_line_length = 120
+exclude_files = { "build/", ".git/", "lua_modules/", ".luarocks/" }
+
+-- The emulator runs inside nginx (ngx_lua on LuaJIT).
+files["emulator/"] = { std = "ngx_lua" }
+
+-- busted specs.
+files["spec/"] = { std = "+busted", max_line_length = 140 }

@@ -1,0 +1,60 @@
+-- Default configuration of the local Avalara emulator. `emulator/run --config
+-- FILE` replaces this file with another Lua file returning the same shape;
+-- `POST /_emulator/config` overrides top-level keys at run time and
+-- `POST /_emulator/reset` goes back to what this file says.
+--
+-- The demo accounts below are a public contract (README, demo, acceptance
+-- checks): keep them.
+return {
+  -- AvaTax accounts: client_id = account ID, client_secret = license key.
+  -- `quota` (sandbox) = number of classification creates allowed; absent = none.
+  accounts = {
+    ["2000000001"] = {
+      license_key = "DEMO-LICENSE-KEY-0001",
+      companies = { 1001 },
+    },
+    ["2000000002"] = {
+      license_key = "DEMO-SANDBOX-KEY-0002",
+      companies = { 1002 },
+      quota = 100,
+    },
+  },
+
+  -- Redirect URIs accepted for Identity's authorization_code grant.
+  redirect_uris = { "http://127.0.0.1/callback" },
+
+  -- 2012 OAuth partner clients. An authorization (and generate_token)
+  -- grants CompanyUser access to `company` of `account` only.
+  partners = {
+    ["demo-partner"] = {
+      secret = "demo-partner-secret",
+      redirect_uris = { "http://127.0.0.1/callback" },
+      account = "2000000001",
+      company = 1001,
+    },
+  },
+
+  -- Scopes Identity grants, the scope granted when none is asked for, and
+  -- the scopes the classification and definitions routes accept (the 2012
+  -- service's tokens carry CompanyUser).
+  identity_scopes = { "hs-code-classification", "avatax_api", "profile" },
+  default_scope = "hs-code-classification",
+  api_scopes = { "hs-code-classification", "avatax_api", "CompanyUser" },
+
+  token_ttl = 3600,            -- seconds an Identity access token lives
+  refresh_token_ttl = 2592000, -- seconds an unused Identity refresh token lives
+  code_ttl = 300,              -- seconds an authorization code lives
+  oauth2012_token_ttl = false, -- seconds a 2012 access token lives; false = forever
+  oauth2012_expires_in = "9999-12-31T23:59:59.9970000",
+
+  classification_delay = 0.5,  -- seconds a classification stays PENDING
+  latency_ms = 0,              -- added to every non-control response
+  rate_limit = false,          -- or { requests = N, window = seconds }, per account on API routes
+  quotas = {},                 -- per-account quota overrides: { ["2000000002"] = 5 }, false = none
+  legacy_sample_body = false,  -- 2012 success body = the seed's sample, verbatim
+
+  -- Validation limits of the classification model.
+  max_item_code_length = 50,
+  max_description_length = 2000,
+  max_summary_length = 2000,
+}

@@ -1,0 +1,93 @@
+-- Bearer authentication, rate limiting and the sandbox quota of the API
+-- routes (classification and definitions), with AvaTax's error codes.
+local util = require "emulator.util"
+local conf = require "emulator.conf"
+local tokens = require "emulator.tokens"
+
+local counters_dict = ngx.shared.emu_counters
+
+local M = {}
+
+local function unauthorized(code, message, challenge)
+  return util.avatax_error(401, code, message, {
+    target = "HttpRequestHeaders",
+    headers = { ["WWW-Authenticate"] = challenge },
+  })
+end
+
+-- The token record of the request, or nil after sending 401/403. Both
+-- "Bearer" and the 2012 service's "avalara" scheme are accepted.
+function M.require_token()
+  local header = ngx.var.http_authorization
+  local scheme, tok = (header or ""):match("^%s*(%a+)%s+(%S+)%s*$")
+  scheme = scheme and scheme:lower()
+  if not tok or (scheme ~= "bearer" and scheme ~= "avalara") then
+    unauthorized("AuthenticationIncomplete",
+      "Authentication is incomplete: a bearer token is required.", 'Bearer realm="avalara"')
+    return nil
+  end
+  local rec, why = tokens.lookup_access(tok)
+  if not rec then
+    unauthorized("BearerTokenInvalid", "The bearer token is " .. why .. ".",
+      'Bearer realm="avalara", error="invalid_token"')
+    return nil
+  end
+  local api_scopes = conf.get().api_scopes
+  for s in (rec.scope or ""):gmatch("%S+") do
+    if conf.contains(api_scopes, s) then return rec end
+  end
+  util.avatax_error(403, "AuthorizationException",
+    "The token's scope (" .. tostring(rec.scope) .. ") does not grant access to this API.",
+    { target = "HttpRequestHeaders" })
+  return nil
+end
+
+-- Companies the token may use: the 2012 authorization's company, or every
+-- company of the account.
+function M.can_use_company(rec, company_id)
+  local companies = rec.companies
+  if not companies then
+    local acct = conf.account(rec.account)
+    companies = acct and acct.companies or {}
+  end
+  for _, c in ipairs(companies) do
+    if tonumber(c) == company_id then return true end
+  end
+  return false
+end
+
+-- Fixed window per account; true, or false after sending 429 with Retry-After.
+function M.rate_limit(rec)
+  local rl = conf.get().rate_limit
+  if type(rl) ~= "table" then return true end
+  local now = util.now()
+  local window = math.floor(now / rl.window)
+  local key = "ratelimit:" .. rec.account .. ":" .. window
+  local n = counters_dict:incr(key, 1, 0, math.ceil(rl.window) + 1)
+  if n and n > rl.requests then
+    local retry = math.max(1, math.ceil((window + 1) * rl.window - now))
+    util.avatax_error(429, "RateLimitExceeded",
+      "Too many requests: the limit is " .. rl.requests .. " per " .. rl.window .. " seconds.",
+      { target = "HttpRequest", headers = { ["Retry-After"] = tostring(retry) } })
+    return false
+  end
+  return true
+end
+
+-- Sandbox quota on classification creates; true, or false after sending
+-- 429 RequestLimitExceeded (no Retry-After: waiting does not help).
+function M.quota(rec)
+  local quota = conf.quota(rec.account)
+  if not quota then return true end
+  local used = counters_dict:incr("quota:" .. rec.account, 1, 0)
+  if used > quota then
+    counters_dict:incr("quota:" .. rec.account, -1)
+    util.avatax_error(429, "RequestLimitExceeded",
+      "The sandbox classification quota of " .. quota .. " requests is used up.",
+      { target = "HttpRequest" })
+    return false
+  end
+  return true
+end
+
+return M

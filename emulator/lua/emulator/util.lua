@@ -1,0 +1,210 @@
+-- Small helpers shared by every handler: randomness, encoding, request
+-- parsing and the response writers (JSON, form-urlencoded, AvaTax errors).
+local ffi = require "ffi"
+local cjson = require "cjson.safe"
+
+local M = {}
+
+-- nginx links OpenSSL, so its symbols are in the process: use them for
+-- cryptographic randomness and for PKCE's SHA-256 instead of math.random.
+ffi.cdef [[
+int RAND_bytes(unsigned char *buf, int num);
+unsigned char *SHA256(const unsigned char *d, size_t n, unsigned char *md);
+]]
+
+local C = ffi.C
+
+function M.random_bytes(n)
+  local buf = ffi.new("unsigned char[?]", n)
+  if C.RAND_bytes(buf, n) ~= 1 then
+    error("RAND_bytes failed")
+  end
+  return ffi.string(buf, n)
+end
+
+local function hex(s)
+  return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+M.hex = hex
+
+-- 32 hex digits, the shape of the 2012 service's tokens.
+function M.token()
+  return hex(M.random_bytes(16))
+end
+
+-- A version 4 UUID, used for correlation ids and classification ids.
+function M.uuid()
+  local r = M.random_bytes(16)
+  -- Version nibble 4 and the RFC 4122 variant bits.
+  local h = hex(r:sub(1, 6) .. string.char(r:byte(7) % 16 + 0x40, r:byte(8), r:byte(9) % 64 + 0x80)
+    .. r:sub(10))
+  return h:sub(1, 8) .. "-" .. h:sub(9, 12) .. "-" .. h:sub(13, 16) .. "-"
+    .. h:sub(17, 20) .. "-" .. h:sub(21, 32)
+end
+
+function M.sha256(s)
+  local md = ffi.new("unsigned char[32]")
+  C.SHA256(s, #s, md)
+  return ffi.string(md, 32)
+end
+
+-- base64url without padding (RFC 7636 appendix A).
+function M.base64url(s)
+  return (ngx.encode_base64(s):gsub("%+", "-"):gsub("/", "_"):gsub("=+$", ""))
+end
+
+function M.now()
+  ngx.update_time()
+  return ngx.now()
+end
+
+-- ISO 8601 UTC with milliseconds, as AvaTax's dates.
+function M.iso_date(t)
+  local ms = math.floor((t % 1) * 1000)
+  return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)) .. string.format(".%03dZ", ms)
+end
+
+-- The form-urlencoding used by the seed's error bodies (.NET's
+-- HttpUtility.UrlEncode: lowercase hex, space as "+").
+function M.form_encode(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c)
+    if c == " " then return "+" end
+    return string.format("%%%02x", c:byte())
+  end))
+end
+
+function M.form_decode(s)
+  s = s:gsub("%+", " ")
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- The first value of a parameter that may have been repeated.
+local function first(v)
+  if type(v) == "table" then return v[1] end
+  if v == true then return "" end
+  return v
+end
+
+local function flatten(args)
+  local out = {}
+  for k, v in pairs(args) do out[k] = first(v) end
+  return out
+end
+
+-- Query parameters merged under the form body (POST wins), so operations
+-- that accept both (2012 generate_token) read either.
+function M.params()
+  local out = flatten(ngx.req.get_uri_args(100))
+  if ngx.req.get_method() == "POST" and M.is_form() then
+    ngx.req.read_body()
+    local post = ngx.req.get_post_args(100)
+    for k, v in pairs(post) do out[k] = first(v) end
+  end
+  return out
+end
+
+function M.form_args()
+  if not M.is_form() then return {} end
+  ngx.req.read_body()
+  return flatten(ngx.req.get_post_args(100))
+end
+
+local function media_type()
+  local ct = ngx.var.content_type
+  if not ct then return nil end
+  return ct:match("^%s*([^;%s]+)"):lower()
+end
+M.media_type = media_type
+
+function M.is_form()
+  return media_type() == "application/x-www-form-urlencoded"
+end
+
+function M.is_json()
+  local mt = media_type()
+  return mt == "application/json" or (mt ~= nil and mt:match("^application/[%w%.%-]+%+json$") ~= nil)
+end
+
+function M.body()
+  ngx.req.read_body()
+  local body = ngx.req.get_body_data()
+  if not body then
+    -- Bodies larger than client_body_buffer_size spill into a file.
+    local path = ngx.req.get_body_file()
+    if path then
+      local f = io.open(path, "rb")
+      if f then body = f:read("*a"); f:close() end
+    end
+  end
+  return body or ""
+end
+
+-- lua-cjson 2.1 escapes "/" as "\/"; undo that (valid either way, but URLs
+-- in the discovery document read better). An escaped backslash before "/"
+-- is kept: only an odd run of backslashes ends in the "/" escape.
+function M.json_encode(v)
+  local s, err = cjson.encode(v)
+  if not s then return nil, err end
+  return (s:gsub("(\\+)/", function(bs)
+    if #bs % 2 == 1 then return bs:sub(2) .. "/" end
+  end))
+end
+M.json_decode = cjson.decode
+M.null = cjson.null
+
+function M.send(status, content_type, body, headers)
+  ngx.status = status
+  if content_type then ngx.header["Content-Type"] = content_type end
+  for k, v in pairs(headers or {}) do ngx.header[k] = v end
+  ngx.header["Content-Length"] = #body
+  ngx.print(body)
+  return ngx.exit(status)
+end
+
+function M.json(status, value, headers)
+  return M.send(status, "application/json; charset=utf-8", M.json_encode(value), headers)
+end
+
+-- AvaTax error numbers for the codes the emulator uses (AvaTax's
+-- ErrorCodeId values where they are known, emulator-local otherwise).
+local numbers = {
+  EntityNotFoundError = 4, ValueRequiredError = 5, StringLengthError = 13,
+  AuthenticationException = 30, AuthorizationException = 31, ValidationException = 32,
+  AuthenticationIncomplete = 34, BearerTokenInvalid = 37, ServerError = 1,
+  InvalidCountry = 300, JsonFormatError = 70, UnsupportedMediaType = 71,
+  RequestLimitExceeded = 1200, RateLimitExceeded = 1201, ServiceUnavailable = 1202,
+  BadGateway = 1203, RouteNotFound = 1204, MethodNotAllowed = 1205,
+}
+
+-- One AvaTax error detail; `refers_to` names the offending field.
+function M.detail(code, message, refers_to, description)
+  return {
+    code = code,
+    number = numbers[code] or 0,
+    message = message,
+    description = description or message,
+    faultCode = "Client",
+    helpLink = "https://developer.avalara.com/avatax/errors/" .. code,
+    refersTo = refers_to,
+    severity = "Error",
+  }
+end
+
+-- The AvaTax error shape {"error":{"code","message","target","details":[...]}}.
+function M.avatax_error(status, code, message, opts)
+  opts = opts or {}
+  local details = opts.details or { M.detail(code, message, nil, opts.description) }
+  if status >= 500 then
+    for _, d in ipairs(details) do d.faultCode = "Server" end
+  end
+  return M.json(status, {
+    error = {
+      code = code,
+      message = message,
+      target = opts.target or "Unknown",
+      details = details,
+    },
+  }, opts.headers)
+end
+
+return M

@@ -21,26 +21,26 @@ LUA_PC   := $(LUA)
 LUA_ABI  := $(patsubst lua%,%,$(LUA))
 endif
 
-BUILD    := build/$(LUA)
+BUILD    ?= build/$(LUA)
 MODULE   := $(BUILD)/avalara/core.so
 SRCS     := $(wildcard src/*.c)
 OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c99 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Wshadow \
+override CFLAGS += -std=c99 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Wshadow \
             -Wstrict-prototypes -Wmissing-prototypes -D_DEFAULT_SOURCE
 PKG_CFLAGS = $(shell pkg-config --cflags $(LUA_PC) libcurl)
 PKG_LIBS   = $(shell pkg-config --libs libcurl)
 # The module does not link liblua: the host process provides the Lua symbols.
 LDFLAGS  ?=
-LDFLAGS  += -shared
+override LDFLAGS += -shared
 
 INSTALL_CMOD := $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)
 INSTALL_LMOD := $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)
 
 DEB_PACKAGES := $(shell grep -v '^\#' .ci/debian-packages)
 
-.PHONY: all deps test lint install uninstall clean emulator
+.PHONY: all deps test test-valgrind test-asan test-matrix lint install uninstall clean emulator
 
 all: $(MODULE)
 
@@ -75,10 +75,33 @@ test: deps
 	$(MAKE) LUA=luajit
 	spec/run
 
+# The core specs under valgrind (Lua 5.4 build): no definite or indirect
+# leaks, no invalid reads or writes.
+VALGRIND := valgrind -q --keep-debuginfo=yes --suppressions=$(CURDIR)/spec/support/valgrind.supp --leak-check=full --errors-for-leak-kinds=definite,indirect \
+            --show-leak-kinds=definite,indirect --error-exitcode=99 --track-origins=yes
+test-valgrind: deps
+	$(MAKE) LUA=lua5.4
+	SUITES="$(or $(SUITES),core)" LUAS=lua5.4 WRAP="$(VALGRIND)" spec/run
+
+# The same specs against an ASan+UBSan build of the module, loaded into the
+# stock interpreter with the sanitizer runtime preloaded.
+SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+test-asan: deps
+	$(MAKE) LUA=lua5.4 BUILD=build/asan/lua5.4 CFLAGS="-O1 -g $(SANITIZE)" LDFLAGS="$(SANITIZE)"
+	SUITES="$(or $(SUITES),core)" LUAS=lua5.4 BUILD_ROOT=build/asan \
+	  PRELOAD="$$(gcc -print-file-name=libasan.so):$$(gcc -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan.supp:print_suppressions=0 spec/run
+
+# Builds for every Lua Debian ships and runs the core specs under each.
+test-matrix: deps
+	for l in lua5.1 lua5.3 lua5.4 luajit; do $(MAKE) LUA=$$l || exit 1; done
+	SUITES=core LUAS="lua5.1 lua5.3 lua5.4 luajit" spec/run
+
 lint: deps
 	luacheck --no-color -q .
 	cppcheck --quiet --error-exitcode=1 --std=c99 --enable=warning,style,performance,portability \
-	  --inline-suppr --suppress=missingIncludeSystem -I src $(shell pkg-config --cflags-only-I $(LUA_PC)) src
+	  --inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs -I src $(shell pkg-config --cflags-only-I $(LUA_PC)) src
 
 emulator: deps
 	emulator/run $(if $(PORT),--port $(PORT)) $(if $(TLS_PORT),--tls-port $(TLS_PORT))

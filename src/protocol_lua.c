@@ -1,6 +1,357 @@
-/* Placeholder: filled in by the C core work (issue 3). */
+/*
+ * core.protocol: thin Lua bindings over the sans-I/O protocol functions, for
+ * specs, fuzz replays and tools.
+ *
+ * Memory discipline: every C resource lives inside a "guard" userdata whose
+ * __gc releases it, so a Lua error (out of memory while pushing a result, a
+ * bad argument found half-way) cannot leak it. Each function releases its
+ * guard explicitly once the results are built, which also wipes secrets now
+ * rather than at the next collection.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "core.h"
+#include "protocol.h"
+
+#define GUARD_MT "avalara.protocol.guard"
+
+enum { G_NONE, G_BUF, G_JSON, G_TOKEN, G_API };
+
+typedef struct {
+    int kind;
+    union {
+        avl_buf buf;
+        avl_json *json;
+        avl_token_response token;
+        avl_api_error api;
+    } u;
+} guard;
+
+static void guard_release(guard *g) {
+    switch (g->kind) {
+    case G_BUF: avl_buf_free(&g->u.buf); break;
+    case G_JSON: avl_json_free(g->u.json); g->u.json = NULL; break;
+    case G_TOKEN: avl_token_response_free(&g->u.token); break;
+    case G_API: avl_api_error_free(&g->u.api); break;
+    default: break;
+    }
+    g->kind = G_NONE;
+}
+
+static int guard_gc(lua_State *L) {
+    guard_release(luaL_checkudata(L, 1, GUARD_MT));
+    return 0;
+}
+
+/* Pushes a new guard; its zeroed union is the empty state of every kind. */
+static guard *guard_new(lua_State *L, int kind) {
+    guard *g = lua_newuserdata(L, sizeof *g);
+    memset(g, 0, sizeof *g);
+    g->kind = G_NONE;
+    luaL_setmetatable(L, GUARD_MT);
+    g->kind = kind;
+    return g;
+}
+
+static int nomem(lua_State *L, guard *g) {
+    guard_release(g);
+    return luaL_error(L, "out of memory");
+}
+
+static int opt_bool(lua_State *L, int idx) {
+    if (lua_isnoneornil(L, idx))
+        return 0;
+    luaL_checktype(L, idx, LUA_TBOOLEAN);
+    return lua_toboolean(L, idx);
+}
+
+static int push_buf(lua_State *L, guard *g) {
+    lua_pushlstring(L, g->u.buf.data != NULL ? g->u.buf.data : "", g->u.buf.len);
+    guard_release(g);
+    return 1;
+}
+
+static int l_pct_encode(lua_State *L) {
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    int form = opt_bool(L, 2);
+    guard *g = guard_new(L, G_BUF);
+    if (avl_pct_encode(&g->u.buf, s, n, form) != 0)
+        return nomem(L, g);
+    return push_buf(L, g);
+}
+
+static int l_pct_decode(lua_State *L) {
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    int form = opt_bool(L, 2);
+    guard *g = guard_new(L, G_BUF);
+    if (avl_pct_decode(&g->u.buf, s, n, form) != 0)
+        return nomem(L, g);
+    return push_buf(L, g);
+}
+
+/* Adds the pair whose key and value are at the top of the stack. */
+static void form_pair(lua_State *L, guard *g, const char *where) {
+    size_t klen, vlen;
+    const char *key, *value;
+    if (lua_type(L, -2) != LUA_TSTRING)
+        luaL_error(L, "form_encode: %s: key must be a string", where);
+    if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+        luaL_error(L, "form_encode: %s: value must be a string or a number", where);
+    key = lua_tolstring(L, -2, &klen);
+    value = lua_tolstring(L, -1, &vlen);
+    if (avl_form_addn(&g->u.buf, key, klen, value, vlen) != 0)
+        nomem(L, g);
+}
+
+typedef struct {
+    const char *s;
+    size_t n;
+} keyref;
+
+static int keyref_cmp(const void *a, const void *b) {
+    const keyref *x = a, *y = b;
+    int c = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
+    return c != 0 ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/* form_encode({{k, v}, ...}) keeps the order; form_encode({k = v}) sorts
+ * the keys so the output is deterministic. */
+static int l_form_encode(lua_State *L) {
+    guard *g;
+    int pairs;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    g = guard_new(L, G_BUF);
+    lua_rawgeti(L, 1, 1);
+    pairs = lua_type(L, -1) == LUA_TTABLE;
+    lua_pop(L, 1);
+    if (pairs) {
+        size_t i, n = lua_rawlen(L, 1);
+        for (i = 1; i <= n; i++) {
+            char where[32];
+            snprintf(where, sizeof where, "pair %lu", (unsigned long)i);
+            lua_rawgeti(L, 1, (int)i);
+            if (lua_type(L, -1) != LUA_TTABLE)
+                luaL_error(L, "form_encode: %s must be a {key, value} table", where);
+            lua_rawgeti(L, -1, 1);
+            lua_rawgeti(L, -2, 2);
+            form_pair(L, g, where);
+            lua_pop(L, 3);
+        }
+    } else {
+        size_t i, count = 0;
+        keyref *keys;
+        lua_pushnil(L);
+        while (lua_next(L, 1) != 0) {
+            lua_pop(L, 1);
+            count++;
+        }
+        /* A userdata, so the array is collected even if a check raises. */
+        keys = lua_newuserdata(L, (count ? count : 1) * sizeof *keys);
+        count = 0;
+        lua_pushnil(L);
+        while (lua_next(L, 1) != 0) {
+            lua_pop(L, 1);
+            if (lua_type(L, -1) != LUA_TSTRING)
+                luaL_error(L, "form_encode: keys must be strings (or pass an array of pairs)");
+            /* The table keeps the key strings alive while we point at them. */
+            keys[count].s = lua_tolstring(L, -1, &keys[count].n);
+            count++;
+        }
+        qsort(keys, count, sizeof *keys, keyref_cmp);
+        for (i = 0; i < count; i++) {
+            lua_pushlstring(L, keys[i].s, keys[i].n);
+            lua_pushvalue(L, -1);
+            lua_rawget(L, 1);
+            form_pair(L, g, "field");
+            lua_pop(L, 2);
+        }
+        lua_pop(L, 1);
+    }
+    return push_buf(L, g);
+}
+
+/* Records each decoded pair as [len][key][len][value] for building the
+ * table after avl_form_parse has released its own buffers. */
+static int record_pair(void *ud, const char *key, size_t key_len, const char *value, size_t value_len) {
+    avl_buf *b = ud;
+    if (avl_buf_append(b, (const char *)&key_len, sizeof key_len) != 0 ||
+        avl_buf_append(b, key, key_len) != 0 ||
+        avl_buf_append(b, (const char *)&value_len, sizeof value_len) != 0 ||
+        avl_buf_append(b, value, value_len) != 0)
+        return -1;
+    return 0;
+}
+
+static int l_form_decode(lua_State *L) {
+    size_t n, pos = 0;
+    const char *s = luaL_checklstring(L, 1, &n);
+    guard *g = guard_new(L, G_BUF);
+    if (avl_form_parse(s, n, record_pair, &g->u.buf) != 0)
+        return nomem(L, g);
+    lua_newtable(L);
+    while (pos < g->u.buf.len) {
+        size_t len;
+        int i;
+        for (i = 0; i < 2; i++) {
+            memcpy(&len, g->u.buf.data + pos, sizeof len);
+            pos += sizeof len;
+            lua_pushlstring(L, g->u.buf.data + pos, len);
+            pos += len;
+        }
+        lua_rawset(L, -3); /* a repeated key: the last one wins */
+    }
+    guard_release(g);
+    return 1;
+}
+
+static int l_parse_datetime(lua_State *L) {
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    double epoch;
+    if (avl_parse_datetime(s, n, &epoch) != 0)
+        return 0;
+    lua_pushnumber(L, epoch);
+    return 1;
+}
+
+static void set_string(lua_State *L, const char *name, const char *value) {
+    if (value != NULL) {
+        lua_pushstring(L, value);
+        lua_setfield(L, -2, name);
+    }
+}
+
+static int l_parse_token_response(lua_State *L) {
+    static const char *const results[] = {"ok", "oauth", "http", "parse"};
+    int status = (int)luaL_checkinteger(L, 1);
+    const char *content_type = luaL_optstring(L, 2, NULL);
+    size_t n;
+    const char *body = luaL_checklstring(L, 3, &n);
+    double now = luaL_checknumber(L, 4);
+    guard *g = guard_new(L, G_TOKEN);
+    avl_token_response *r = &g->u.token;
+    avl_token_result rc = avl_token_response_parse(status, content_type, body, n, now, r);
+    if (rc == AVL_TOKEN_NOMEM)
+        return nomem(L, g);
+    lua_createtable(L, 0, 8);
+    set_string(L, "result", results[rc]);
+    /* A failed response's tokens are only for redaction: not shown. */
+    if (rc == AVL_TOKEN_OK) {
+        set_string(L, "access_token", r->access_token);
+        set_string(L, "refresh_token", r->refresh_token);
+    }
+    set_string(L, "token_type", r->token_type);
+    set_string(L, "scope", r->scope);
+    set_string(L, "error", r->error);
+    set_string(L, "error_description", r->error_description);
+    set_string(L, "error_uri", r->error_uri);
+    set_string(L, "reason", r->reason[0] != '\0' ? r->reason : NULL);
+    if (r->has_expiry) {
+        lua_pushnumber(L, r->expires_at);
+        lua_setfield(L, -2, "expires_at");
+    }
+    guard_release(g);
+    return 1;
+}
+
+static int l_parse_api_error(lua_State *L) {
+    size_t n;
+    const char *body = luaL_checklstring(L, 1, &n);
+    guard *g = guard_new(L, G_API);
+    avl_api_error *e = &g->u.api;
+    if (avl_api_error_parse(body, n, e) != 0) {
+        guard_release(g);
+        return 0;
+    }
+    lua_createtable(L, 0, 4);
+    set_string(L, "code", e->code);
+    set_string(L, "message", e->message);
+    set_string(L, "target", e->target);
+    set_string(L, "detail_description", e->detail_description);
+    guard_release(g);
+    return 1;
+}
+
+/* JSON null is a NULL light userdata: equal to lua-cjson's cjson.null. */
+static void push_json(lua_State *L, const avl_json *j) {
+    size_t i;
+    luaL_checkstack(L, 3, "JSON nesting");
+    switch (j->type) {
+    case AVL_JNULL: lua_pushlightuserdata(L, NULL); break;
+    case AVL_JFALSE: lua_pushboolean(L, 0); break;
+    case AVL_JTRUE: lua_pushboolean(L, 1); break;
+    case AVL_JSTRING: lua_pushlstring(L, j->string, j->len); break;
+    case AVL_JNUMBER:
+#if LUA_VERSION_NUM >= 503
+        if (j->number == floor(j->number) && fabs(j->number) < 9007199254740992.0) {
+            lua_pushinteger(L, (lua_Integer)j->number);
+            break;
+        }
+#endif
+        lua_pushnumber(L, j->number);
+        break;
+    case AVL_JARRAY:
+        lua_createtable(L, (int)j->count, 0);
+        for (i = 0; i < j->count; i++) {
+            push_json(L, &j->items[i]);
+            lua_rawseti(L, -2, (int)i + 1);
+        }
+        break;
+    case AVL_JOBJECT:
+        lua_createtable(L, 0, (int)j->count);
+        for (i = 0; i < j->count; i++) {
+            lua_pushlstring(L, j->items[i].key, j->items[i].key_len);
+            push_json(L, &j->items[i]);
+            lua_rawset(L, -3);
+        }
+        break;
+    }
+}
+
+static int l_json_decode(lua_State *L) {
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    int flags = opt_bool(L, 2) ? AVL_JSON_TRAILING_COMMA : 0;
+    char err[128];
+    guard *g = guard_new(L, G_JSON);
+    g->u.json = avl_json_parse(s, n, flags, err, sizeof err);
+    if (g->u.json == NULL) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    push_json(L, g->u.json);
+    guard_release(g);
+    return 1;
+}
+
+static const luaL_Reg functions[] = {
+    {"pct_encode", l_pct_encode},
+    {"pct_decode", l_pct_decode},
+    {"form_encode", l_form_encode},
+    {"form_decode", l_form_decode},
+    {"parse_datetime", l_parse_datetime},
+    {"parse_token_response", l_parse_token_response},
+    {"parse_api_error", l_parse_api_error},
+    {"json_decode", l_json_decode},
+    {NULL, NULL}
+};
 
 void avl_protocol_open(lua_State *L) {
-    (void)L;
+    luaL_newmetatable(L, GUARD_MT);
+    lua_pushcfunction(L, guard_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+
+    lua_newtable(L);
+    luaL_setfuncs(L, functions, 0);
+    lua_pushlightuserdata(L, NULL);
+    lua_setfield(L, -2, "null");
+    lua_setfield(L, -2, "protocol");
 }

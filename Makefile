@@ -2,6 +2,7 @@
 #
 #   make                     build/lua5.4/avalara/core.so
 #   make LUA=luajit          build/luajit/avalara/core.so   (also lua5.1, lua5.3)
+#   make demo                classify examples/products.csv against the emulator
 #   make test                every spec suite; ends with "N passed, N failed"
 #   make lint                luacheck + cppcheck
 #   make emulator [PORT=18080 TLS_PORT=18443]
@@ -40,7 +41,7 @@ INSTALL_LMOD := $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)
 
 DEB_PACKAGES := $(shell grep -v '^\#' .ci/debian-packages)
 
-.PHONY: all deps test test-valgrind test-asan test-matrix lint install uninstall clean emulator
+.PHONY: all deps demo test test-valgrind test-asan test-matrix lint install uninstall clean emulator
 
 all: $(MODULE)
 
@@ -69,6 +70,13 @@ deps:
 	  echo "  apt-get install -y --no-install-recommends$$missing"; \
 	  exit 1; \
 	fi
+
+# The README's first command: the C core classifies examples/products.csv
+# against a fresh emulator, which is stopped afterwards.
+demo: deps
+	$(MAKE) LUA=lua5.4
+	LUA_CPATH='build/lua5.4/?.so;;' LUA_PATH='lua/?.lua;lua/?/init.lua;;' \
+	  emulator/with -- lua5.4 examples/demo.lua examples/products.csv
 
 test: deps
 	$(MAKE) LUA=lua5.4

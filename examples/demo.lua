@@ -50,7 +50,8 @@ end
 print(("%-8s %-32s %-10s %s"):format("item", "description", "hs code", "matched description"))
 local failed = 0
 for i, item in ipairs(items) do
-  local r, model, err = created[i], nil, nil
+  local r = created[i]
+  local model, err
   if r.err then err = r.err else model, err = poll(r.body.id) end
   if model then
     local text = model.hsCodeDescription or model.resolution or ""

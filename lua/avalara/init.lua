@@ -1,0 +1,650 @@
+--- The Avalara HS code classification client (design.md sections 4-6).
+--
+--    local avalara = require "avalara"
+--    local client = avalara.new{ account_id = "2000000001", license_key = "...",
+--                                company_id = 1001, environment = "sandbox" }
+--    local model = assert(client:classify{ itemCode = "TS-1", description = "men's cotton t-shirt",
+--                                          countryOfDestination = "US" })
+--    model = assert(client:wait(model))
+--
+-- Runtime failures return `nil, err` (design.md section 6); programming
+-- errors (wrong types, missing account, license key or company) raise at
+-- once naming the argument.
+-- @module avalara
+local core = require "avalara.core"
+local paths = require "avalara.paths"
+local retry = require "avalara.retry"
+local stores = require "avalara.store"
+
+local M = { _VERSION = core.version, paths = paths, retry = retry, store = stores, core = core }
+
+--- Known environments (design.md section 4). `local` uses `emulator_url`.
+M.environments = {
+  production = { token_url = "https://identity.avalara.com/connect/token",
+    api_base = "https://hscode.api.avalara.com", scope = "hs-code-classification",
+    legacy_api_base = "https://hscode.avatax.avalara.com", legacy_scope = "avatax_api" },
+  sandbox = { token_url = "https://ai-sbx.avlr.sh/connect/token",
+    api_base = "https://hscode.api.sbx.avalara.com", scope = "hs-code-classification",
+    legacy_api_base = "https://hscode.avatax.sbx.avalara.com", legacy_scope = "avatax_api" },
+  ["local"] = { scope = "hs-code-classification" },
+}
+
+local TRANSPORT_KEYS = { "timeout", "connect_timeout", "cafile", "capath", "proxy", "verify",
+  "user_agent", "max_body" }
+
+-- Secrets live here, not in the client table (so dumping a client shows none).
+local secrets = setmetatable({}, { __mode = "k" })
+
+local function now() return retry.now() end
+
+local function getenv(name)
+  local v = os.getenv(name)
+  if v == nil or v == "" then return nil end
+  return v
+end
+
+local function check(cond, msg, level)
+  if not cond then error("avalara.new: " .. msg, (level or 2) + 1) end
+end
+
+local function is_callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return mt ~= nil and type(mt) == "table" and mt.__call ~= nil
+end
+
+local function in_coroutine()
+  local co, main = coroutine.running()
+  if co == nil or main then return false end
+  if coroutine.isyieldable then return coroutine.isyieldable() end
+  return true
+end
+
+local function make_error(t)
+  if t.retryable == nil then t.retryable = false end
+  return core.error(t)
+end
+
+-- ------------------------------------------------------------------ tokens
+
+--- What `client:token()` returns: the cached access token, with the core
+-- token's reading methods. `tostring` shows type, scope and expiry only.
+-- @type Token
+local Token = {}
+Token.__index = Token
+
+local function wrap_token(rec) return setmetatable({ _rec = rec }, Token) end
+
+--- The access token (a secret).
+function Token:access_token() return self._rec.access_token end
+--- The token type ("Bearer").
+function Token:token_type() return self._rec.token_type end
+--- The granted scope.
+function Token:scope() return self._rec.scope end
+--- Expiry, epoch seconds, or nil.
+function Token:expires_at() return self._rec.expires_at end
+--- Seconds left, or nil.
+function Token:expires_in()
+  local e = self._rec.expires_at
+  return e and math.max(0, e - now()) or nil
+end
+--- Whether it expires within `leeway` seconds (default 0).
+function Token:is_expired(leeway)
+  local e = self._rec.expires_at
+  return e ~= nil and e - (leeway or 0) <= now()
+end
+--- The Authorization header value (a secret).
+function Token:authorization() return "Bearer " .. self._rec.access_token end
+Token.__tostring = function(self)
+  local e = self._rec.expires_at
+  return string.format("avalara token (%s, scope %s, %s)", tostring(self._rec.token_type),
+    tostring(self._rec.scope), e and ("expires at " .. os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(e)))
+      or "no expiry")
+end
+M.Token = Token
+
+-- ------------------------------------------------------------------ client
+
+--- The client (returned by `avalara.new`).
+-- @type Client
+local Client = {}
+Client.__index = Client
+M.Client = Client
+
+Client.__tostring = function(self)
+  return string.format("avalara client (account %s, company %s, environment %s)", self.account_id,
+    tostring(self.company_id), self.environment)
+end
+
+--- Makes a client.
+--
+-- Options (each may come from the environment where noted):
+--
+-- - `account_id` (`AVALARA_ACCOUNT_ID`), `license_key` (`AVALARA_LICENSE_KEY`),
+--   `company_id` (`AVALARA_COMPANY_ID`): required, raise naming the missing one
+-- - `environment` (`AVALARA_ENVIRONMENT`): "production" (default), "sandbox" or "local";
+--   `legacy = true` selects the AvaTax hosts and the `avatax_api` scope
+-- - `emulator_url` (`AVALARA_EMULATOR_URL`) for "local"; `token_url`, `api_base`, `scope`
+--   override the environment's
+-- - `auth_method` ("post" or "basic"), `leeway` (300 s), `store` (a store, "memory" or "file",
+--   see `avalara.store`), `on_token(info)`, `on_request(info)`
+-- - `on_token(info)`: after a token is obtained or renewed; `info` = `{token_type, scope, expires_at,
+--   expires_in, renewed, account_id}` (never the token or the license key)
+-- - `on_request(info)`: after every HTTP exchange; `info` = `{method, url, status, duration, attempt,
+--   error_kind}` (the URL carries no secret; in `classify_batch` the duration is that of the
+--   whole multi-handle round the exchange ran in)
+-- - `retries` = `{max_attempts = 4, base_delay = 0.2, max_delay = 5, deadline = 30}` or `false`
+-- - `concurrency` (16, the default of `classify_batch`)
+-- - transport options: `timeout`, `connect_timeout`, `cafile`, `capath`, `proxy`, `verify`,
+--   `user_agent`, `max_body`, and `transport` (a Lua function `req -> resp | nil, err`, as
+--   for the core; unlike the core's, it may yield when the client runs in a coroutine)
+-- - `sleep(seconds)` (backoff and polling waits) and `wait()` (what a coroutine does while
+--   another one renews the token; default `coroutine.yield()` inside a coroutine, else a short sleep)
+-- @tparam[opt] table opts
+-- @treturn Client
+function M.new(opts)
+  if opts == nil then opts = {} end
+  check(type(opts) == "table", "options must be a table")
+  local self = setmetatable({}, Client)
+
+  local account = opts.account_id or getenv("AVALARA_ACCOUNT_ID")
+  check(account ~= nil, "'account_id' is required (or set AVALARA_ACCOUNT_ID)")
+  check(type(account) == "string" or type(account) == "number", "'account_id' must be a string or number")
+  local key = opts.license_key or getenv("AVALARA_LICENSE_KEY")
+  check(key ~= nil, "'license_key' is required (or set AVALARA_LICENSE_KEY)")
+  check(type(key) == "string" and key ~= "", "'license_key' must be a non-empty string")
+  local company = opts.company_id or getenv("AVALARA_COMPANY_ID")
+  check(company ~= nil, "'company_id' is required (or set AVALARA_COMPANY_ID)")
+  check(type(company) == "string" or type(company) == "number", "'company_id' must be a string or number")
+  check(tostring(company):match("^%d+$"), "'company_id' must be digits")
+  self.account_id = tostring(account)
+  self.company_id = tonumber(company)
+  secrets[self] = key
+
+  local envname = opts.environment or getenv("AVALARA_ENVIRONMENT") or "production"
+  local env = M.environments[envname]
+  check(env ~= nil, "'environment' must be production, sandbox or local (got " .. tostring(envname) .. ")")
+  self.environment = envname
+  check(opts.legacy == nil or type(opts.legacy) == "boolean", "'legacy' must be a boolean")
+  self.legacy = opts.legacy == true
+  check(not (self.legacy and envname == "local"), "'legacy' is for production and sandbox only")
+
+  local token_url, api_base = env.token_url, self.legacy and env.legacy_api_base or env.api_base
+  local scope = self.legacy and env.legacy_scope or env.scope
+  if envname == "local" then
+    local emu = opts.emulator_url or getenv("AVALARA_EMULATOR_URL")
+    if emu ~= nil then
+      check(type(emu) == "string" and emu:match("^https?://"), "'emulator_url' must be an http(s) URL")
+      emu = emu:gsub("/+$", "")
+      token_url, api_base = emu .. "/connect/token", emu
+    end
+    self.emulator_url = emu
+  end
+  for name, v in pairs { token_url = opts.token_url, api_base = opts.api_base, scope = opts.scope } do
+    check(v == nil or type(v) == "string", "'" .. name .. "' must be a string")
+  end
+  self.token_url = opts.token_url or token_url
+  self.api_base = (opts.api_base or api_base or ""):gsub("/+$", "")
+  self.scope = opts.scope or scope
+  check(self.token_url ~= nil and self.api_base ~= "",
+    "environment 'local' needs 'emulator_url' (or AVALARA_EMULATOR_URL, or token_url and api_base)")
+
+  self.auth_method = opts.auth_method or "post"
+  check(self.auth_method == "post" or self.auth_method == "basic", "'auth_method' must be \"post\" or \"basic\"")
+  self.leeway = opts.leeway or 300
+  check(type(self.leeway) == "number" and self.leeway >= 0, "'leeway' must be a non-negative number")
+  self.concurrency = opts.concurrency or 16
+  check(type(self.concurrency) == "number" and self.concurrency >= 1, "'concurrency' must be a positive number")
+  self.retries = retry.policy(opts.retries)
+
+  local store = opts.store
+  if store == nil or store == "memory" then store = stores.memory()
+  elseif store == "file" then store = stores.file() end
+  check(type(store) == "table" and is_callable(store.get) and is_callable(store.set)
+    and is_callable(store.lock), "'store' must have get, set and lock")
+  self.store = store
+  self.store_key = "avalara:token:" .. self.account_id .. ":" .. (self.scope or "") .. "@" .. self.token_url
+
+  for _, h in ipairs { "on_token", "on_request", "transport", "sleep", "wait" } do
+    check(opts[h] == nil or is_callable(opts[h]), "'" .. h .. "' must be a function")
+  end
+  self.on_token, self.on_request = opts.on_token, opts.on_request
+  self.transport, self.sleep = opts.transport, opts.sleep or retry.sleep
+  self._wait = opts.wait
+  self.topts = {}
+  for _, k in ipairs(TRANSPORT_KEYS) do self.topts[k] = opts[k] end
+  -- The core checks their types; do it now, before any request.
+  local ok, err = pcall(core.request, setmetatable({ method = "GET", url = "http://127.0.0.1:1/",
+    transport = function() return { status = 204 } end }, { __index = self.topts }))
+  if not ok then
+    for _, k in ipairs(TRANSPORT_KEYS) do
+      if tostring(err):find("'" .. k .. "'", 1, true) then check(false, "'" .. k .. "' has a wrong type or value") end
+    end
+  end
+  return self
+end
+
+-- Waits a little while another coroutine holds the token lock.
+function Client:_yield()
+  if self._wait then return self._wait() end
+  if in_coroutine() then return coroutine.yield() end
+  return self.sleep(0.01)
+end
+
+-- Calls a core function with the transport options; with a Lua `transport`
+-- the exchange is captured and replayed so that the transport runs from Lua
+-- (and may yield), not from inside the C core.
+function Client:_core(fn, args)
+  for k, v in pairs(self.topts) do if args[k] == nil then args[k] = v end end
+  local transport = self.transport
+  if not transport then return fn(args) end
+  local captured
+  args.transport = function(req)
+    captured = req
+    return nil, { kind = "transport", message = "captured" }
+  end
+  local r1, r2, r3 = fn(args)
+  if not captured then return r1, r2, r3 end
+  local ok, resp, terr = pcall(transport, captured)
+  if not ok then
+    resp, terr = nil, { kind = "transport", message = "transport function raised: " .. tostring(resp) }
+  end
+  args.transport = function() return resp, terr end
+  return fn(args)
+end
+
+-- The same for core.request_many (a Lua transport runs one exchange at a time).
+function Client:_core_many(reqs, args)
+  for k, v in pairs(self.topts) do if args[k] == nil then args[k] = v end end
+  local transport = self.transport
+  if not transport then return core.request_many(reqs, args) end
+  local captured = {}
+  args.transport = function(req)
+    captured[#captured + 1] = req
+    return nil, { kind = "transport", message = "captured" }
+  end
+  core.request_many(reqs, args)
+  local answers = {}
+  for i, req in ipairs(captured) do
+    local ok, resp, terr = pcall(transport, req)
+    if not ok then
+      resp, terr = nil, { kind = "transport", message = "transport function raised: " .. tostring(resp) }
+    end
+    answers[i] = { resp, terr }
+  end
+  local n = 0
+  args.transport = function()
+    n = n + 1
+    return answers[n][1], answers[n][2]
+  end
+  return core.request_many(reqs, args)
+end
+
+function Client:_hook(method, url, status, started, attempt, err)
+  if not self.on_request then return end
+  self.on_request { method = method, url = url, status = status or (err and err.status) or nil,
+    duration = now() - started, attempt = attempt, error_kind = err and err.kind or nil }
+end
+
+-- One token request, with retries. Returns a token record or nil, err.
+function Client:_fetch_token()
+  local rec, err = retry.run(self.retries, function(attempt)
+    local started = now()
+    local tok, e = self:_core(core.client_credentials, {
+      token_url = self.token_url, client_id = self.account_id, client_secret = secrets[self],
+      scope = self.scope, auth_method = self.auth_method })
+    self:_hook("POST", self.token_url, tok and 200 or nil, started, attempt, e)
+    if not tok then return nil, e end
+    local r = { access_token = tok:access_token(), token_type = tok:token_type(), scope = tok:scope(),
+      expires_at = tok:expires_at(), obtained_at = now() }
+    tok:close()
+    return r
+  end, { sleep = self.sleep })
+  return rec, err
+end
+
+function Client:_valid(rec, stale)
+  if type(rec) ~= "table" or type(rec.access_token) ~= "string" then return false end
+  if stale ~= nil and rec.access_token == stale then return false end
+  if rec.expires_at == nil then return true end
+  -- A lifetime shorter than the leeway would renew on every call: use half of it then.
+  local leeway = self.leeway
+  if rec.obtained_at and rec.expires_at - rec.obtained_at < 2 * leeway then
+    leeway = (rec.expires_at - rec.obtained_at) / 2
+  end
+  return rec.expires_at - leeway > now()
+end
+
+--- The access token: cached in the store, renewed within `leeway` seconds
+-- of expiry. Only one renewal runs at a time: other coroutines asking
+-- meanwhile wait for it (see the `wait` option) and share its result.
+-- @param[opt] stale internal: an access token known to be rejected (renew unless the store has another)
+-- @return a `Token` (with `access_token()`, `expires_at()`, ...), or nil, err
+function Client:token(stale)
+  local store, key = self.store, self.store_key
+  local rec = store:get(key)
+  if self:_valid(rec, stale) then return wrap_token(rec) end
+  local unlock = store:lock(key)
+  local give_up = now() + self.retries.deadline + (self.topts.timeout or 30)
+  while not unlock do
+    self:_yield()
+    rec = store:get(key)
+    if self:_valid(rec, stale) then return wrap_token(rec) end
+    unlock = store:lock(key)
+    if not unlock and now() > give_up then break end -- a lost lock: go on without it
+  end
+  rec = store:get(key)
+  if self:_valid(rec, stale) then
+    if unlock then unlock() end
+    return wrap_token(rec)
+  end
+  local renewed = rec ~= nil or self._had_token == true
+  local ok, fresh, err = pcall(self._fetch_token, self)
+  if unlock then unlock() end
+  if not ok then error(fresh, 0) end
+  if not fresh then return nil, err end
+  local ttl = fresh.expires_at and math.max(1, math.ceil(fresh.expires_at - now())) or nil
+  store:set(key, fresh, ttl)
+  self._had_token = true
+  if self.on_token then
+    self.on_token { token_type = fresh.token_type, scope = fresh.scope, expires_at = fresh.expires_at,
+      expires_in = fresh.expires_at and fresh.expires_at - now() or nil, renewed = renewed,
+      account_id = self.account_id }
+  end
+  return wrap_token(fresh)
+end
+
+-- Renews after a 401 that asked for it (the cached token is `stale`).
+function Client:_renew(stale)
+  return self:token(stale)
+end
+
+--- One API call with retries and a single token renewal on 401.
+-- @string method
+-- @string path (from `avalara.paths`) or an absolute URL
+-- @tparam[opt] table body
+-- @return status, decoded body, headers | nil, err
+function Client:call(method, path, body)
+  local url = path:match("^https?://") and path or self.api_base .. path
+  local tok, terr = self:token()
+  if not tok then return nil, terr end
+  local renewed, exchange, final = false, 0, nil
+  return retry.run(self.retries, function()
+    while true do
+      exchange = exchange + 1
+      local started = now()
+      local status, b, h = self:_core(core.request, { method = method, url = url, token = tok:access_token(),
+        body = body })
+      self:_hook(method, url, status, started, exchange, status == nil and b or nil)
+      if status ~= nil then return status, b, h end
+      local err = b
+      if not (err.needs_refresh and not renewed) then return nil, err end
+      renewed = true
+      local t2, e2 = self:_renew(tok:access_token())
+      if not t2 then final = e2; return nil, e2 end
+      tok = t2
+    end
+  end, { sleep = self.sleep, retryable = function(e) return e ~= final and retry.retryable(e) end })
+end
+
+local function copy(t)
+  local out = {}
+  for k, v in pairs(t) do out[k] = v end
+  return out
+end
+
+-- The create body for an item (a model-shaped table passes through).
+local function create_body(item, country, where)
+  if type(item) ~= "table" then
+    error(where .. ": 'item' must be a table (got " .. type(item) .. ")", 3)
+  end
+  if type(item.item) == "table" then
+    local b = copy(item)
+    b.countryOfDestination = b.countryOfDestination or country
+    return b
+  end
+  local it = copy(item)
+  local c = it.countryOfDestination or it.country or country
+  it.countryOfDestination, it.country = nil, nil
+  return { countryOfDestination = c, item = it }
+end
+
+--- Creates a classification request.
+-- @tparam table item `{itemCode, description, summary?, ...}`; the country from
+-- `item.countryOfDestination` or `opts.country` (raises when neither is given)
+-- @tparam[opt] table opts `{country}`
+-- @return the classification model (status usually `PENDING`), or nil, err
+function Client:classify(item, opts)
+  if opts ~= nil and type(opts) ~= "table" then error("client:classify: 'opts' must be a table", 2) end
+  local body = create_body(item, opts and opts.country, "client:classify")
+  if type(body.countryOfDestination) ~= "string" then
+    error("client:classify: a country is required (item.countryOfDestination or opts.country)", 2)
+  end
+  local _, model, err = self:call("POST", paths.build("classification_create", { companyId = self.company_id }), body)
+  if _ == nil then return nil, model end
+  return model, err
+end
+
+--- Reads a classification.
+-- @string id
+-- @return the model, or nil, err
+function Client:classification(id)
+  if type(id) ~= "string" and type(id) ~= "number" then
+    error("client:classification: 'id' must be a string (got " .. type(id) .. ")", 2)
+  end
+  local s, model = self:call("GET", paths.build("classification_get", { companyId = self.company_id, id = id }))
+  if s == nil then return nil, model end
+  return model
+end
+
+--- Polls a classification until it is no longer `PENDING`.
+-- The interval grows by half each time (up to 5 s).
+-- @param id_or_model an id, or a model (returned at once when not PENDING)
+-- @tparam[opt] table opts `{timeout = 60, interval = 0.25}`
+-- @return the model, or nil, err (kind "timeout" when still PENDING at the deadline)
+function Client:wait(id_or_model, opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then error("client:wait: 'opts' must be a table", 2) end
+  local model, id = nil, id_or_model
+  if type(id_or_model) == "table" then
+    model, id = id_or_model, id_or_model.id
+    if model.status ~= nil and model.status ~= "PENDING" then return model end
+  end
+  if type(id) ~= "string" then error("client:wait: an id or a model with an 'id' is required", 2) end
+  local timeout, interval = opts.timeout or 60, opts.interval or 0.25
+  local deadline = now() + timeout
+  if model then self.sleep(interval) end
+  while true do
+    local m, err = self:classification(id)
+    if not m then return nil, err end
+    if m.status ~= "PENDING" then return m end
+    if now() + interval > deadline then
+      return nil, make_error { kind = "timeout", message = string.format(
+        "classification %s still PENDING after %g s", id, timeout), retryable = true }
+    end
+    self.sleep(interval)
+    interval = math.min(interval * 1.5, 5)
+  end
+end
+
+-- Runs specs = {{method, url, body}...} on core.request_many with retries
+-- (rounds) and one token renewal per item; returns aligned {status, body, headers} | {err}.
+function Client:_many(specs, concurrency, on_item)
+  local results, pending = {}, {}
+  for i = 1, #specs do pending[#pending + 1] = i end
+  local renewed, attempts = {}, {}
+  local policy, start = self.retries, now()
+  local tok, terr = self:token()
+  if not tok then
+    for i = 1, #specs do
+      results[i] = { err = terr }
+      if on_item then on_item(i, results[i]) end
+    end
+    return results
+  end
+  local round = 0
+  while #pending > 0 do
+    round = round + 1
+    local reqs = {}
+    for j, i in ipairs(pending) do
+      local s = specs[i]
+      reqs[j] = { method = s.method, url = s.url, body = s.body, token = tok:access_token() }
+    end
+    local started = now()
+    local out = self:_core_many(reqs, { concurrency = concurrency })
+    local again, wait_for, stale, last = {}, 0, nil, {}
+    for j, i in ipairs(pending) do
+      local r = out[j]
+      last[i] = r
+      attempts[i] = (attempts[i] or 0) + 1
+      self:_hook(reqs[j].method, reqs[j].url, r.status, started, attempts[i], r.err)
+      if r.err and r.err.needs_refresh and not renewed[i] then
+        renewed[i] = true
+        stale = reqs[j].token
+        again[#again + 1] = i
+      elseif r.err and retry.retryable(r.err) and attempts[i] < policy.max_attempts then
+        again[#again + 1] = i
+        wait_for = math.max(wait_for, retry.delay(policy, attempts[i], r.err))
+      else
+        results[i] = r
+        if on_item then on_item(i, r) end
+      end
+    end
+    if #again > 0 and now() - start + wait_for > policy.deadline then
+      for _, i in ipairs(again) do
+        results[i] = last[i]
+        if on_item then on_item(i, last[i]) end
+      end
+      again = {}
+    end
+    if stale then
+      local t2, e2 = self:_renew(stale)
+      if t2 then tok = t2 else
+        for _, i in ipairs(again) do
+          results[i] = { err = e2 }
+          if on_item then on_item(i, results[i]) end
+        end
+        again = {}
+      end
+    end
+    if #again > 0 and wait_for > 0 then self.sleep(wait_for) end
+    pending = again
+  end
+  return results
+end
+
+--- Classifies many items at once on the core's multi-handle primitive.
+-- Results are aligned with `items`: each a model, or an error table (one
+-- failed item never loses the others). With `wait` (the default) the
+-- PENDING ones are then polled, also in batches, until classified.
+-- @tparam table items array of items as for `classify`
+-- @tparam[opt] table opts `{concurrency = 16, wait = true, country, timeout = 120, interval = 0.25,
+-- on_progress = function(done, total, index, result)}`
+-- @treturn table results
+-- @treturn table summary `{ok = N, failed = N}`
+function Client:classify_batch(items, opts)
+  opts = opts or {}
+  if type(items) ~= "table" then error("client:classify_batch: 'items' must be a table", 2) end
+  if type(opts) ~= "table" then error("client:classify_batch: 'opts' must be a table", 2) end
+  if opts.on_progress ~= nil and not is_callable(opts.on_progress) then
+    error("client:classify_batch: 'on_progress' must be a function", 2)
+  end
+  local concurrency = opts.concurrency or self.concurrency
+  local total, done, results = #items, 0, {}
+  local url = self.api_base .. paths.build("classification_create", { companyId = self.company_id })
+  local specs = {}
+  for i = 1, total do
+    specs[i] = { method = "POST", url = url, body = create_body(items[i], opts.country, "client:classify_batch") }
+  end
+  local wait = opts.wait ~= false
+  local function finish(i, result)
+    results[i] = result
+    done = done + 1
+    if opts.on_progress then opts.on_progress(done, total, i, result) end
+  end
+  local function settle(i, r)
+    if r.err then finish(i, r.err)
+    elseif not wait or type(r.body) ~= "table" or r.body.status ~= "PENDING" then finish(i, r.body)
+    else results[i] = r.body end
+  end
+  self:_many(specs, concurrency, settle)
+
+  if wait then
+    local interval, deadline = opts.interval or 0.25, now() + (opts.timeout or 120)
+    while true do
+      local idx = {}
+      for i = 1, total do
+        local r = results[i]
+        if type(r) == "table" and not core.is_error(r) and r.status == "PENDING" then idx[#idx + 1] = i end
+      end
+      if #idx == 0 then break end
+      if now() + interval > deadline then
+        for _, i in ipairs(idx) do
+          finish(i, make_error { kind = "timeout", retryable = true,
+            message = "classification " .. tostring(results[i].id) .. " still PENDING" })
+        end
+        break
+      end
+      self.sleep(interval)
+      interval = math.min(interval * 1.5, 5)
+      local polls = {}
+      for j, i in ipairs(idx) do
+        polls[j] = { method = "GET", url = self.api_base .. paths.build("classification_get",
+          { companyId = self.company_id, id = results[i].id }) }
+      end
+      self:_many(polls, concurrency, function(j, r)
+        local i = idx[j]
+        if r.err then finish(i, r.err)
+        elseif type(r.body) ~= "table" or r.body.status ~= "PENDING" then finish(i, r.body)
+        else results[i] = r.body end
+      end)
+    end
+  end
+  local summary = { ok = 0, failed = 0, total = total }
+  for i = 1, total do
+    if core.is_error(results[i]) then summary.failed = summary.failed + 1 else summary.ok = summary.ok + 1 end
+  end
+  return results, summary
+end
+
+local function values(s, body)
+  if s == nil then return nil, body end
+  if type(body) == "table" and type(body.value) == "table" then return body.value end
+  return body
+end
+
+local function check_country(country, where)
+  if type(country) ~= "string" then error(where .. ": 'country' must be a string (got " .. type(country) .. ")", 3) end
+end
+
+--- The HS sections.
+-- @return the `value` array (`{section, name}` records), or nil, err
+function Client:sections()
+  return values(self:call("GET", paths.build("definitions_sections", {})))
+end
+
+--- The children of an HS code in a country's tariff (the chapters without `code`).
+-- @string country two letters
+-- @string[opt] code an HS code (dots allowed)
+-- @return the `value` array (`{hsCode, description, parentCode, level, section}`), or nil, err
+function Client:hs_codes(country, code)
+  check_country(country, "client:hs_codes")
+  if code == nil then
+    return values(self:call("GET", paths.build("definitions_chapters", { country = country })))
+  end
+  return values(self:call("GET", paths.build("definitions_children", { country = country, hsCode = code })))
+end
+
+--- The chain from the chapter down to the code itself.
+-- @string country two letters
+-- @string code an HS code
+-- @return the `value` array, or nil, err
+function Client:hierarchy(country, code)
+  check_country(country, "client:hierarchy")
+  if type(code) ~= "string" and type(code) ~= "number" then
+    error("client:hierarchy: 'code' must be a string (got " .. type(code) .. ")", 2)
+  end
+  return values(self:call("GET", paths.build("definitions_hierarchy", { country = country, hsCode = code })))
+end
+
+return M

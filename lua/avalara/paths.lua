@@ -1,0 +1,38 @@
+--- The one table of API paths (design.md section 4).
+--
+-- Every path of the HS classification and definitions API the client calls.
+-- `{name}` placeholders are filled by `paths.build`, each value
+-- percent-encoded. Change this table when the real service differs.
+-- @module avalara.paths
+local M = {}
+
+M.templates = {
+  classification_create = "/api/v2/companies/{companyId}/classifications/hs",
+  classification_get = "/api/v2/companies/{companyId}/classifications/hs/{id}",
+  classification_put = "/api/v2/companies/{companyId}/classifications/hs/{id}",
+  definitions_sections = "/api/v2/definitions/crossborder/sections",
+  definitions_chapters = "/api/v2/definitions/crossborder/{country}",
+  definitions_children = "/api/v2/definitions/crossborder/{country}/{hsCode}",
+  definitions_hierarchy = "/api/v2/definitions/crossborder/{country}/{hsCode}/hierarchy",
+}
+
+local function encode(v)
+  return (tostring(v):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+--- Builds the path named `name` with the placeholder values of `vars`.
+-- Raises when the name is unknown or a placeholder has no value.
+-- @string name a key of `paths.templates`
+-- @tparam table vars placeholder values
+-- @treturn string the path
+function M.build(name, vars)
+  local tpl = M.templates[name]
+  if not tpl then error("avalara.paths: unknown path '" .. tostring(name) .. "'", 2) end
+  return (tpl:gsub("{(%w+)}", function(k)
+    local v = vars and vars[k]
+    if v == nil then error("avalara.paths: '" .. name .. "' needs '" .. k .. "'", 3) end
+    return encode(v)
+  end))
+end
+
+return M

@@ -1,0 +1,107 @@
+--- Retries with exponential backoff and full jitter (design.md section 6).
+--
+-- Retried: transport and timeout errors, 5xx, 408, 429 (not a quota
+-- exhaustion), and a 2xx whose body is unusable (truncated, not JSON, too
+-- large). Never retried: `invalid_client`, `invalid_grant`,
+-- `invalid_scope`, quota exhaustion, TLS errors, any other 4xx. A 401 that
+-- asks for a new token (`needs_refresh`) is handled by the client: it renews
+-- the token once and retries.
+-- @module avalara.retry
+local M = {}
+
+local ok_socket, socket = pcall(require, "socket")
+
+--- Seconds since the epoch, with sub-second precision where luasocket is there.
+function M.now()
+  if ok_socket then return socket.gettime() end
+  return os.time()
+end
+
+--- Sleeps `s` seconds (luasocket, else the `sleep` command).
+function M.sleep(s)
+  if s <= 0 then return end
+  if ok_socket then return socket.sleep(s) end
+  os.execute("sleep " .. string.format("%.3f", s))
+end
+
+M.defaults = { max_attempts = 4, base_delay = 0.2, max_delay = 5, deadline = 30 }
+
+local never = { invalid_client = true, invalid_grant = true, invalid_scope = true,
+  unauthorized_client = true, unsupported_grant_type = true, invalid_request = true }
+
+--- Whether an error is worth another attempt.
+-- @tparam table err a structured error
+-- @treturn boolean
+function M.retryable(err)
+  if type(err) ~= "table" then return false end
+  local kind, status = err.kind, err.status
+  if kind == "quota" or kind == "tls" then return false end
+  if err.code and never[err.code] then return false end
+  if kind == "transport" or kind == "timeout" then return true end
+  if type(status) == "number" then
+    if status >= 500 or status == 408 then return true end
+    if status == 429 then return true end
+    if status >= 200 and status < 300 and (kind == "parse" or kind == "http") then return true end
+    return false
+  end
+  return err.retryable == true
+end
+
+--- Normalises a policy table (fields of `M.defaults`; `false` = no retries).
+function M.policy(p)
+  if p == false then p = { max_attempts = 1 } end
+  if p ~= nil and type(p) ~= "table" then error("avalara: 'retries' must be a table or false", 3) end
+  local out = {}
+  for k, v in pairs(M.defaults) do out[k] = v end
+  for k, v in pairs(p or {}) do
+    if M.defaults[k] ~= nil and (type(v) ~= "number" or v < 0) then
+      error("avalara: 'retries." .. k .. "' must be a non-negative number", 3)
+    end
+    out[k] = v
+  end
+  if out.max_attempts < 1 then out.max_attempts = 1 end
+  return out
+end
+
+--- The delay before attempt `attempt + 1` (full jitter), honouring `retry_after`.
+-- @tparam table policy
+-- @int attempt the attempt that just failed (1-based)
+-- @tparam[opt] table err its error (for `retry_after`)
+-- @tparam[opt] function random `math.random`-like
+-- @treturn number seconds
+function M.delay(policy, attempt, err, random)
+  random = random or math.random
+  local cap = math.min(policy.max_delay, policy.base_delay * 2 ^ (attempt - 1))
+  local d = random() * cap
+  local ra = type(err) == "table" and tonumber(err.retry_after)
+  if ra and ra >= 0 then d = math.max(d, ra) end
+  return d
+end
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+--- Runs `fn(attempt)` until it succeeds, fails for good, or the attempts or
+-- the deadline run out. `fn` returns its results, or `nil, err`.
+-- @tparam table policy from `M.policy`
+-- @tparam function fn
+-- @tparam[opt] table hooks `sleep(s)`, `now()`, `random()`, `retryable(err)`
+-- @return fn's results, or nil, err (the last error)
+function M.run(policy, fn, hooks)
+  hooks = hooks or {}
+  local sleep, now = hooks.sleep or M.sleep, hooks.now or M.now
+  local is_retryable = hooks.retryable or M.retryable
+  local start = now()
+  local attempt = 0
+  while true do
+    attempt = attempt + 1
+    local res = pack(fn(attempt))
+    if res[1] ~= nil then return (table.unpack or unpack)(res, 1, res.n) end
+    local err = res[2]
+    if attempt >= policy.max_attempts or not is_retryable(err) then return nil, err end
+    local d = M.delay(policy, attempt, err, hooks.random)
+    if now() - start + d > policy.deadline then return nil, err end
+    sleep(d)
+  end
+end
+
+return M

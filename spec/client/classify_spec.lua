@@ -1,0 +1,184 @@
+-- classify, classification, wait, classify_batch, definitions.
+local core = require "avalara.core"
+local paths = require "avalara.paths"
+local emu = require "spec.support.emulator"
+local H = require "spec.client.helper"
+
+local WORDS = { "men's cotton t-shirt", "leather handbag", "stainless steel kitchen knife", "wooden chair",
+  "laptop computer", "wool sweater", "rubber tyres for cars", "fresh apples" }
+
+local function items(n)
+  local out = {}
+  for i = 1, n do
+    out[i] = { itemCode = "SKU-" .. i, description = WORDS[(i - 1) % #WORDS + 1], countryOfDestination = "US" }
+  end
+  return out
+end
+
+describe("client classification", function()
+  local e
+  setup(function() e = emu.start() end)
+  teardown(function() e:stop() end)
+  before_each(function() e:reset() end)
+
+  it("classify + classification + wait", function()
+    local c = H.client(e)
+    local m = assert(c:classify { itemCode = "TS-1", description = "men's cotton t-shirt", countryOfDestination = "us" })
+    assert.equal("PENDING", m.status)
+    assert.equal("US", m.countryOfDestination)
+    assert.equal("TS-1", m.item.itemCode)
+    assert.equal(1001, m.companyId)
+    local again = assert(c:classification(m.id))
+    assert.equal(m.id, again.id)
+    local done = assert(c:wait(m, { timeout = 10, interval = 0.1 }))
+    assert.equal("CLASSIFIED", done.status)
+    assert.equal("610910", done.hsCode)
+    assert.is_string(done.hsCodeDescription)
+    -- by id; a finished model returns at once
+    assert.equal("CLASSIFIED", assert(c:wait(m.id)).status)
+    local n = H.route(e, "classification_get")
+    assert.equal(done, c:wait(done))
+    assert.equal(n, H.route(e, "classification_get"))
+  end)
+
+  it("takes the country from opts and keeps extra item keys", function()
+    local c = H.client(e)
+    local m = assert(c:classify({ itemCode = "X", description = "wool sweater", summary = "knitted", brand = "B" },
+      { country = "DE" }))
+    assert.equal("DE", m.countryOfDestination)
+    assert.equal("B", m.item.brand)
+    assert.equal("knitted", m.item.summary)
+  end)
+
+  it("wait times out with kind timeout", function()
+    e:configure { classification_delay = 30 }
+    local c = H.client(e)
+    local m = assert(c:classify({ itemCode = "A", description = "wool sweater" }, { country = "US" }))
+    local r, err = c:wait(m.id, { timeout = 0.3, interval = 0.05 })
+    assert.is_nil(r)
+    assert.equal("timeout", err.kind)
+    assert.is_true(core.is_error(err))
+    assert.truthy(tostring(err):find(m.id, 1, true))
+  end)
+
+  it("CANNOT_BE_CLASSIFIED is a result, not an error", function()
+    e:configure { classification_delay = 0 }
+    local c = H.client(e)
+    local m = assert(c:wait(assert(c:classify({ itemCode = "Q", description = "qwzx blorf" }, { country = "US" }))))
+    assert.equal("CANNOT_BE_CLASSIFIED", m.status)
+    assert.is_string(m.resolution)
+  end)
+
+  it("classify_batch of 200 with injected failures keeps every successful item, aligned", function()
+    e:configure { classification_delay = 0.1 }
+    local c = H.client(e, { retries = false })
+    assert(c:token())
+    e:fault("classification_create", "500", 7)
+    local list = items(200)
+    list[50].description = nil -- a validation failure too
+    local progress, indexes = {}, {}
+    local results, summary = c:classify_batch(list, { concurrency = 16, on_progress = function(done, total, i, r)
+      progress[#progress + 1] = done
+      assert.equal(200, total)
+      assert.is_nil(indexes[i])
+      indexes[i] = r
+    end })
+    assert.equal(200, #results)
+    assert.equal(8, summary.failed)
+    assert.equal(192, summary.ok)
+    local failed500 = 0
+    for i = 1, 200 do
+      local r = results[i]
+      assert.equal(r, indexes[i])
+      if core.is_error(r) then
+        if i == 50 then
+          assert.equal(422, r.status)
+        else
+          assert.equal(500, r.status)
+          failed500 = failed500 + 1
+        end
+      else
+        assert.equal("SKU-" .. i, r.item.itemCode)
+        assert.equal("CLASSIFIED", r.status)
+      end
+    end
+    assert.equal(7, failed500)
+    assert.equal(200, #progress)
+    for i = 1, 200 do assert.equal(i, progress[i]) end
+    assert.equal(200, H.route(e, "classification_create"))
+    assert.equal(1, H.grants(e))
+  end)
+
+  it("classify_batch retries the failed items when retries are on: all 200 succeed", function()
+    e:configure { classification_delay = 0.1 }
+    local c = H.client(e)
+    e:fault("classification_create", "503", 10, { retry_after = 0 })
+    local results, summary = c:classify_batch(items(200), { concurrency = 16 })
+    assert.equal(0, summary.failed)
+    for i = 1, 200 do assert.equal("SKU-" .. i, results[i].item.itemCode) end
+    assert.equal(210, H.route(e, "classification_create"))
+  end)
+
+  it("classify_batch with wait = false returns the PENDING models; poll faults recover", function()
+    local c = H.client(e)
+    local results = c:classify_batch(items(5), { wait = false })
+    for i = 1, 5 do assert.equal("PENDING", results[i].status) end
+    e:configure { classification_delay = 0 }
+    e:fault("classification_get", "502", 2)
+    local r2 = c:classify_batch(items(5), { interval = 0.01 })
+    for i = 1, 5 do assert.equal("CLASSIFIED", r2[i].status) end
+  end)
+
+  it("classify_batch renews the token once on 401", function()
+    e:configure { classification_delay = 0 }
+    local c = H.client(e)
+    assert(c:token())
+    assert(e:request("POST", "/_emulator/tokens/expire"))
+    local results, summary = c:classify_batch(items(20), { interval = 0.01 })
+    assert.equal(0, summary.failed)
+    assert.equal(20, #results)
+    assert.equal(2, H.grants(e))
+  end)
+
+  it("classify_batch when no token can be had: every item gets the error", function()
+    local c = H.client(e, { license_key = "WRONG" })
+    local n = 0
+    local results, summary = c:classify_batch(items(3), { on_progress = function() n = n + 1 end })
+    assert.equal(3, summary.failed)
+    assert.equal(3, n)
+    for i = 1, 3 do assert.equal("invalid_client", results[i].code) end
+    assert.equal(0, H.route(e, "classification_create"))
+  end)
+
+  it("classify_batch of nothing", function()
+    local c = H.client(e)
+    local results, summary = c:classify_batch({})
+    assert.same({}, results)
+    assert.equal(0, summary.total)
+  end)
+
+  it("definitions: sections, children, chapters, hierarchy", function()
+    local c = H.client(e)
+    local s = assert(c:sections())
+    assert.equal(21, #s)
+    assert.equal("I", s[1].section)
+    local kids = assert(c:hs_codes("US", "6109"))
+    assert.equal(2, #kids)
+    assert.equal("610910", kids[1].hsCode)
+    local chapters = assert(c:hs_codes("US"))
+    assert.is_true(#chapters > 90)
+    local h = assert(c:hierarchy("US", "6109.10"))
+    assert.equal("61", h[1].hsCode)
+    assert.equal("610910", h[#h].hsCode)
+    local none, err = c:hierarchy("US", "123456")
+    assert.is_nil(none)
+    assert.equal(404, err.status)
+  end)
+
+  it("paths: one table, values encoded", function()
+    assert.equal("/api/v2/companies/7/classifications/hs/a%20b", paths.build("classification_get",
+      { companyId = 7, id = "a b" }))
+    assert.has_error(function() paths.build("nope", {}) end)
+    assert.has_error(function() paths.build("classification_get", { companyId = 1 }) end)
+  end)
+end)

@@ -1,0 +1,112 @@
+-- avalara.new: options, environments, AVALARA_* variables, errors before any request.
+local avalara = require "avalara"
+local emu = require "spec.support.emulator"
+local H = require "spec.client.helper"
+
+local function new_err(opts)
+  local ok, err = pcall(avalara.new, opts)
+  assert.is_false(ok)
+  return tostring(err)
+end
+
+local function run_lua(env, code)
+  local lua = arg and arg[-1] or "lua5.4"
+  local cmd = "env -u AVALARA_ACCOUNT_ID -u AVALARA_LICENSE_KEY -u AVALARA_COMPANY_ID -u AVALARA_ENVIRONMENT "
+    .. "-u AVALARA_EMULATOR_URL " .. env .. " " .. lua .. " -e " .. "'" .. code:gsub("'", "'\\''") .. "' 2>&1"
+  local p = io.popen(cmd)
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+describe("avalara.new", function()
+  local e
+  setup(function() e = emu.start() end)
+  teardown(function() e:stop() end)
+  before_each(function() e:reset() end)
+
+  it("raises naming each missing required option, before any request", function()
+    local base = { account_id = H.ACCOUNT, license_key = H.KEY, company_id = H.COMPANY,
+      environment = "local", emulator_url = e.http_url }
+    for _, name in ipairs { "account_id", "license_key", "company_id" } do
+      local o = {}
+      for k, v in pairs(base) do if k ~= name then o[k] = v end end
+      local msg = new_err(o)
+      assert.truthy(msg:find("'" .. name .. "' is required", 1, true), msg)
+    end
+    assert.truthy(new_err { account_id = 1, license_key = "k", company_id = "x1", environment = "local",
+      emulator_url = e.http_url }:find("'company_id' must be digits", 1, true))
+    assert.truthy(new_err { account_id = 1, license_key = "k", company_id = 1, environment = "moon" }
+      :find("'environment'", 1, true))
+    assert.truthy(new_err { account_id = 1, license_key = "k", company_id = 1, environment = "local" }
+      :find("emulator_url", 1, true))
+    assert.truthy(new_err { account_id = 1, license_key = "k", company_id = 1, leeway = "x" }:find("'leeway'", 1, true))
+    assert.truthy(new_err { account_id = 1, license_key = "k", company_id = 1, on_token = 3 }:find("'on_token'", 1, true))
+    assert.truthy(new_err { account_id = 1, license_key = "k", company_id = 1, store = {} }:find("'store'", 1, true))
+    assert.truthy(new_err { account_id = 1, license_key = "k", company_id = 1, retries = { max_attempts = "x" } }
+      :find("retries.max_attempts", 1, true))
+    assert.truthy(new_err { account_id = 1, license_key = "k", company_id = 1, timeout = "slow" }:find("'timeout'", 1, true))
+    assert.truthy(new_err { account_id = 1, license_key = "k", company_id = 1, legacy = true, environment = "local",
+      emulator_url = e.http_url }:find("'legacy'", 1, true))
+    assert.equal(0, e:counters().requests)
+  end)
+
+  it("raises on a programming error in a call, before any request", function()
+    local c = H.client(e)
+    assert.has_error(function() c:classify("shirt") end)
+    local ok, err = pcall(c.classify, c, { itemCode = "A", description = "shirt" })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("country", 1, true))
+    assert.has_error(function() c:classification({}) end)
+    assert.has_error(function() c:hierarchy(nil, "6109") end)
+    assert.has_error(function() c:classify_batch("x") end)
+    assert.equal(0, e:counters().requests)
+  end)
+
+  it("knows the environments of design.md section 4", function()
+    local function c(env, legacy)
+      return avalara.new { account_id = 1, license_key = "k", company_id = 1, environment = env, legacy = legacy }
+    end
+    local p = c("production")
+    assert.equal("https://identity.avalara.com/connect/token", p.token_url)
+    assert.equal("https://hscode.api.avalara.com", p.api_base)
+    assert.equal("hs-code-classification", p.scope)
+    local s = c("sandbox")
+    assert.equal("https://ai-sbx.avlr.sh/connect/token", s.token_url)
+    assert.equal("https://hscode.api.sbx.avalara.com", s.api_base)
+    local pl = c("production", true)
+    assert.equal("https://identity.avalara.com/connect/token", pl.token_url)
+    assert.equal("https://hscode.avatax.avalara.com", pl.api_base)
+    assert.equal("avatax_api", pl.scope)
+    local sl = c("sandbox", true)
+    assert.equal("https://ai-sbx.avlr.sh/connect/token", sl.token_url)
+    assert.equal("https://hscode.avatax.sbx.avalara.com", sl.api_base)
+    assert.equal("avatax_api", sl.scope)
+    local l = H.client(e)
+    assert.equal(e.http_url .. "/connect/token", l.token_url)
+    assert.equal(e.http_url, l.api_base)
+    assert.equal("hs-code-classification", l.scope)
+    local o = avalara.new { account_id = 1, license_key = "k", company_id = 1, token_url = "https://t.example/tok",
+      api_base = "https://api.example/", scope = "avatax_api" }
+    assert.equal("https://t.example/tok", o.token_url)
+    assert.equal("https://api.example", o.api_base)
+    assert.equal("avatax_api", o.scope)
+  end)
+
+  it("reads the AVALARA_* environment variables", function()
+    local out = run_lua("AVALARA_ACCOUNT_ID=" .. H.ACCOUNT .. " AVALARA_LICENSE_KEY=" .. H.KEY
+      .. " AVALARA_COMPANY_ID=1001 AVALARA_ENVIRONMENT=local AVALARA_EMULATOR_URL=" .. e.http_url,
+      [[local c = require("avalara").new()
+        local s = assert(c:sections())
+        print(c.account_id, c.company_id, c.environment, c.api_base, #s)]])
+    assert.equal(table.concat({ H.ACCOUNT, "1001", "local", e.http_url, "21" }, "\t") .. "\n", out)
+    out = run_lua("AVALARA_ACCOUNT_ID=1 AVALARA_COMPANY_ID=1", [[print(pcall(require("avalara").new))]])
+    assert.truthy(out:find("AVALARA_LICENSE_KEY", 1, true), out)
+  end)
+
+  it("keeps the license key out of tostring", function()
+    local c = H.client(e)
+    assert.falsy(tostring(c):find(H.KEY, 1, true))
+    for _, v in pairs(c) do assert.are_not.equal(H.KEY, v) end
+  end)
+end)

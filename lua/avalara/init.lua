@@ -120,8 +120,10 @@ end
 --
 -- Options (each may come from the environment where noted):
 --
--- - `account_id` (`AVALARA_ACCOUNT_ID`), `license_key` (`AVALARA_LICENSE_KEY`),
---   `company_id` (`AVALARA_COMPANY_ID`): required, raise naming the missing one
+-- - `account_id` (`AVALARA_ACCOUNT_ID`), `license_key` (`AVALARA_LICENSE_KEY`): required,
+--   raise naming the missing one
+-- - `company_id` (`AVALARA_COMPANY_ID`): digits; needed by the classification calls, which
+--   raise without it (tokens and definitions need none)
 -- - `environment` (`AVALARA_ENVIRONMENT`): "production" (default), "sandbox" or "local";
 --   `legacy = true` selects the AvaTax hosts and the `avatax_api` scope
 -- - `emulator_url` (`AVALARA_EMULATOR_URL`) for "local"; `token_url`, `api_base`, `scope`
@@ -153,10 +155,12 @@ function M.new(opts)
   local key = opts.license_key or getenv("AVALARA_LICENSE_KEY")
   check(key ~= nil, "'license_key' is required (or set AVALARA_LICENSE_KEY)")
   check(type(key) == "string" and key ~= "", "'license_key' must be a non-empty string")
+  -- Optional here: tokens and definitions need no company; the calls that
+  -- do (classify, classification, wait, classify_batch) raise without one.
   local company = opts.company_id or getenv("AVALARA_COMPANY_ID")
-  check(company ~= nil, "'company_id' is required (or set AVALARA_COMPANY_ID)")
-  check(type(company) == "string" or type(company) == "number", "'company_id' must be a string or number")
-  check(tostring(company):match("^%d+$"), "'company_id' must be digits")
+  check(company == nil or type(company) == "string" or type(company) == "number",
+    "'company_id' must be a string or number")
+  check(company == nil or tostring(company):match("^%d+$"), "'company_id' must be digits")
   self.account_id = tostring(account)
   self.company_id = tonumber(company)
   secrets[self] = key
@@ -387,6 +391,14 @@ function Client:call(method, path, body)
   end, { sleep = self.sleep, retryable = function(e) return e ~= final and retry.retryable(e) end })
 end
 
+-- The company path segment; raises (naming the caller) when the client has none.
+function Client:_company(where)
+  if self.company_id == nil then
+    error(where .. ": 'company_id' is required (give it to avalara.new or set AVALARA_COMPANY_ID)", 3)
+  end
+  return self.company_id
+end
+
 local function copy(t)
   local out = {}
   for k, v in pairs(t) do out[k] = v end
@@ -420,7 +432,8 @@ function Client:classify(item, opts)
   if type(body.countryOfDestination) ~= "string" then
     error("client:classify: a country is required (item.countryOfDestination or opts.country)", 2)
   end
-  local _, model, err = self:call("POST", paths.build("classification_create", { companyId = self.company_id }), body)
+  local company = self:_company("client:classify")
+  local _, model, err = self:call("POST", paths.build("classification_create", { companyId = company }), body)
   if _ == nil then return nil, model end
   return model, err
 end
@@ -432,7 +445,8 @@ function Client:classification(id)
   if type(id) ~= "string" and type(id) ~= "number" then
     error("client:classification: 'id' must be a string (got " .. type(id) .. ")", 2)
   end
-  local s, model = self:call("GET", paths.build("classification_get", { companyId = self.company_id, id = id }))
+  local company = self:_company("client:classification")
+  local s, model = self:call("GET", paths.build("classification_get", { companyId = company, id = id }))
   if s == nil then return nil, model end
   return model
 end
@@ -549,9 +563,10 @@ function Client:classify_batch(items, opts)
   if opts.on_progress ~= nil and not is_callable(opts.on_progress) then
     error("client:classify_batch: 'on_progress' must be a function", 2)
   end
+  local company = self:_company("client:classify_batch")
   local concurrency = opts.concurrency or self.concurrency
   local total, done, results = #items, 0, {}
-  local url = self.api_base .. paths.build("classification_create", { companyId = self.company_id })
+  local url = self.api_base .. paths.build("classification_create", { companyId = company })
   local specs = {}
   for i = 1, total do
     specs[i] = { method = "POST", url = url, body = create_body(items[i], opts.country, "client:classify_batch") }
@@ -590,7 +605,7 @@ function Client:classify_batch(items, opts)
       local polls = {}
       for j, i in ipairs(idx) do
         polls[j] = { method = "GET", url = self.api_base .. paths.build("classification_get",
-          { companyId = self.company_id, id = results[i].id }) }
+          { companyId = company, id = results[i].id }) }
       end
       self:_many(polls, concurrency, function(j, r)
         local i = idx[j]

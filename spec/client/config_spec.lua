@@ -28,7 +28,7 @@ describe("avalara.new", function()
   it("raises naming each missing required option, before any request", function()
     local base = { account_id = H.ACCOUNT, license_key = H.KEY, company_id = H.COMPANY,
       environment = "local", emulator_url = e.http_url }
-    for _, name in ipairs { "account_id", "license_key", "company_id" } do
+    for _, name in ipairs { "account_id", "license_key" } do
       local o = {}
       for k, v in pairs(base) do if k ~= name then o[k] = v end end
       local msg = new_err(o)
@@ -49,6 +49,24 @@ describe("avalara.new", function()
     assert.truthy(new_err { account_id = 1, license_key = "k", company_id = 1, legacy = true, environment = "local",
       emulator_url = e.http_url }:find("'legacy'", 1, true))
     assert.equal(0, e:counters().requests)
+  end)
+
+  it("needs company_id only for the classification calls, and says so before any request", function()
+    local c = H.client(e, { company_id = false })
+    assert.is_nil(c.company_id)
+    for _, call in ipairs {
+      function() return c:classify({ itemCode = "A", description = "shirt" }, { country = "US" }) end,
+      function() return c:classification("x") end,
+      function() return c:wait("x") end,
+      function() return c:classify_batch({ { itemCode = "A", description = "shirt" } }, { country = "US" }) end,
+    } do
+      local ok, err = pcall(call)
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find("'company_id' is required", 1, true), tostring(err))
+    end
+    assert.equal(0, e:counters().requests)
+    assert.truthy(c:token())
+    assert.truthy(c:sections())
   end)
 
   it("raises on a programming error in a call, before any request", function()

@@ -2,7 +2,7 @@
 #
 #   make                     build/lua5.4/avalara/core.so
 #   make LUA=luajit          build/luajit/avalara/core.so   (also lua5.1, lua5.3)
-#   make demo                classify examples/products.csv against the emulator
+#   make demo                `hscode batch examples/products.csv` against the emulator
 #   make test                every spec suite; ends with "N passed, N failed"
 #   make lint                luacheck + cppcheck
 #   make emulator [PORT=18080 TLS_PORT=18443]
@@ -38,6 +38,7 @@ override LDFLAGS += -shared
 
 INSTALL_CMOD := $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)
 INSTALL_LMOD := $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)
+INSTALL_BIN  := $(DESTDIR)$(PREFIX)/bin
 
 DEB_PACKAGES := $(shell grep -v '^\#' .ci/debian-packages)
 
@@ -71,12 +72,12 @@ deps:
 	  exit 1; \
 	fi
 
-# The README's first command: the C core classifies examples/products.csv
-# against a fresh emulator, which is stopped afterwards.
+# The README's first command: the hscode command classifies
+# examples/products.csv against a fresh emulator, which is stopped afterwards.
 demo: deps
 	$(MAKE) LUA=lua5.4
 	LUA_CPATH='build/lua5.4/?.so;;' LUA_PATH='lua/?.lua;lua/?/init.lua;;' \
-	  emulator/with -- lua5.4 examples/demo.lua examples/products.csv
+	  emulator/with -- bin/hscode batch examples/products.csv --env local
 
 test: deps
 	$(MAKE) LUA=lua5.4
@@ -127,10 +128,14 @@ install: $(MODULE)
 	install -d $(INSTALL_CMOD)/avalara $(INSTALL_LMOD)/avalara
 	install -m 0755 $(MODULE) $(INSTALL_CMOD)/avalara/core.so
 	for f in $(wildcard lua/avalara/*.lua); do install -m 0644 $$f $(INSTALL_LMOD)/avalara/; done
+	install -d $(INSTALL_BIN)
+	sed '1s|^#!.*|#!/usr/bin/env $(LUA)|' bin/hscode >$(INSTALL_BIN)/hscode
+	chmod 0755 $(INSTALL_BIN)/hscode
 
 uninstall:
 	rm -f $(INSTALL_CMOD)/avalara/core.so
 	rm -f $(patsubst lua/avalara/%,$(INSTALL_LMOD)/avalara/%,$(wildcard lua/avalara/*.lua))
+	rm -f $(INSTALL_BIN)/hscode
 
 clean:
 	rm -rf build

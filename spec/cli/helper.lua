@@ -1,0 +1,111 @@
+-- Shared by the CLI specs: runs bin/hscode as a subprocess, with the
+-- repository's modules and build, a clean AVALARA_* environment and its own
+-- token cache folder, and checks that no secret shows in what it printed.
+local cjson = require "cjson"
+
+local H = {}
+
+H.KEY, H.SBX_KEY = "DEMO-LICENSE-KEY-0001", "DEMO-SANDBOX-KEY-0002"
+
+local function repo_root()
+  local src = debug.getinfo(1, "S").source:gsub("^@", "")
+  local dir = src:match("^(.*)/spec/cli/helper%.lua$")
+  if dir == nil or dir == "" then return "." end
+  return dir
+end
+H.ROOT = repo_root()
+
+local function quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+H.slurp = slurp
+
+function H.write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  return path
+end
+
+function H.tmpdir()
+  local p = assert(io.popen("mktemp -d"))
+  local dir = p:read("*l")
+  p:close()
+  return dir
+end
+
+function H.listing(dir)
+  local p = assert(io.popen("ls -A " .. quote(dir)))
+  local names = p:read("*a")
+  p:close()
+  return names
+end
+
+function H.rmdir(dir)
+  os.execute("rm -rf " .. quote(dir))
+end
+
+-- The access tokens in a cache folder's token file.
+function H.cached_tokens(cache)
+  local text = slurp(cache .. "/avalara-hscode/tokens.json")
+  local tokens = {}
+  for _, entry in pairs(text and cjson.decode(text) or {}) do
+    if type(entry) == "table" and type(entry.value) == "table" then tokens[#tokens + 1] = entry.value.access_token end
+  end
+  return tokens
+end
+
+local INHERITED = { "AVALARA_ACCOUNT_ID", "AVALARA_LICENSE_KEY", "AVALARA_COMPANY_ID", "AVALARA_ENVIRONMENT",
+  "AVALARA_EMULATOR_URL", "AVALARA_CAFILE", "COLUMNS" }
+
+-- Runs `hscode args...` with `env` (a table) and the token cache in `cache`;
+-- returns {code, stdout, stderr}. Fails when a license key, or (without
+-- --show-secret) an access token, appears in stdout or stderr.
+function H.run(args, env, cache)
+  local out, err = os.tmpname(), os.tmpname()
+  local vars = { "LUA_PATH=" .. quote(H.ROOT .. "/lua/?.lua;" .. H.ROOT .. "/lua/?/init.lua;;"),
+    "LUA_CPATH=" .. quote(H.ROOT .. "/build/lua5.4/?.so;;"), "XDG_CACHE_HOME=" .. quote(cache) }
+  for k, v in pairs(env or {}) do vars[#vars + 1] = k .. "=" .. quote(v) end
+  local words = {}
+  for i, a in ipairs(args) do words[i] = quote(a) end
+  local cmd = "cd " .. quote(H.ROOT) .. " && env -u " .. table.concat(INHERITED, " -u ") .. " "
+    .. table.concat(vars, " ") .. " bin/hscode " .. table.concat(words, " ")
+    .. " >" .. quote(out) .. " 2>" .. quote(err) .. " </dev/null; echo $?"
+  local p = assert(io.popen(cmd))
+  local code = tonumber(p:read("*l"))
+  p:close()
+  local r = { code = code, stdout = slurp(out) or "", stderr = slurp(err) or "" }
+  os.remove(out)
+  os.remove(err)
+
+  local secrets = { H.KEY, H.SBX_KEY, env and env.AVALARA_LICENSE_KEY }
+  local show_secret = false
+  for _, a in ipairs(args) do show_secret = show_secret or a == "--show-secret" end
+  if not show_secret then
+    for _, t in ipairs(H.cached_tokens(cache)) do secrets[#secrets + 1] = t end
+  end
+  for _, s in pairs(secrets) do
+    assert(not r.stdout:find(s, 1, true) and not r.stderr:find(s, 1, true),
+      "a secret in the output of hscode " .. table.concat(args, " "))
+  end
+  return r
+end
+
+-- Counters of the emulator: client_credentials grants and requests of a route.
+function H.grants(e)
+  return (e:counters().grants.connect_token or {}).client_credentials or 0
+end
+
+function H.route(e, name)
+  return e:counters().routes[name] or 0
+end
+
+return H

@@ -8,6 +8,7 @@
 #   make emulator [PORT=18080 TLS_PORT=18443]
 #   make install [PREFIX=/usr/local DESTDIR= LUA=lua5.4]
 #   make deps                install the Debian packages (as root) or print the apt-get line
+#   make docs                LDoc reference of the Lua layer in build/docs/ (fails on warnings)
 
 LUA      ?= lua5.4
 PREFIX   ?= /usr/local
@@ -42,7 +43,7 @@ INSTALL_BIN  := $(DESTDIR)$(PREFIX)/bin
 
 DEB_PACKAGES := $(shell grep -v '^\#' .ci/debian-packages)
 
-.PHONY: all deps demo test test-valgrind test-asan test-matrix lint install uninstall clean emulator
+.PHONY: all deps demo docs test test-valgrind test-asan test-matrix lint install uninstall clean emulator
 
 all: $(MODULE)
 
@@ -120,6 +121,12 @@ lint: deps
 	luacheck --no-color -q .
 	cppcheck --quiet --error-exitcode=1 --std=c99 --enable=warning,style,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs -I src $(shell pkg-config --cflags-only-I $(LUA_PC)) src
+
+# ldoc prints its warnings and still exits 0 on some of them: any line other
+# than its two progress lines fails the target.
+docs: deps
+	@out=$$(ldoc --fatalwarnings . 2>&1); rc=$$?; echo "$$out"; \
+	  test $$rc -eq 0 && ! echo "$$out" | grep -qv '^reading configuration\|^output written'
 
 emulator: deps
 	emulator/run $(if $(PORT),--port $(PORT)) $(if $(TLS_PORT),--tls-port $(TLS_PORT))

@@ -16,10 +16,14 @@ local cjson = require "cjson"
 
 local M = {}
 
+--- Exit statuses: 0 success, 1 some requests or items failed, 2 usage or input error,
+-- 3 authentication or configuration error.
 M.EXIT = { ok = 0, failed = 1, usage = 2, config = 3 }
 local EXIT = M.EXIT
 
+--- The emulator's demo account, used with `--env local` when no credentials are given.
 M.DEMO = { account = "2000000001", license_key = "DEMO-LICENSE-KEY-0001", company = "1001" }
+--- The emulator URL for `--env local` when neither `--emulator-url` nor `AVALARA_EMULATOR_URL` is set.
 M.DEFAULT_EMULATOR_URL = "http://127.0.0.1:18080"
 
 -- ------------------------------------------------------------------ failures
@@ -291,6 +295,7 @@ local function table_results(rows, width)
   return table.concat(lines, "\n") .. "\n"
 end
 
+--- Result writers by output format: `formats[name](rows) -> string`.
 M.formats = { csv = csv_results, json = json_results }
 
 --- The results of a batch as output rows (tables with itemCode, description,

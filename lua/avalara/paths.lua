@@ -6,6 +6,7 @@
 -- @module avalara.paths
 local M = {}
 
+--- Path templates by route name; `{name}` placeholders are filled by `paths.build`.
 M.templates = {
   classification_create = "/api/v2/companies/{companyId}/classifications/hs",
   classification_get = "/api/v2/companies/{companyId}/classifications/hs/{id}",

@@ -24,6 +24,7 @@ function M.sleep(s)
   os.execute("sleep " .. string.format("%.3f", s))
 end
 
+--- The default policy: 4 attempts, delays from 0.2 s doubling up to 5 s, 30 s in all.
 M.defaults = { max_attempts = 4, base_delay = 0.2, max_delay = 5, deadline = 30 }
 
 local never = { invalid_client = true, invalid_grant = true, invalid_scope = true,

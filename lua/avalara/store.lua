@@ -30,6 +30,9 @@ function M.memory()
   return setmetatable({ data = {}, locks = {} }, Memory)
 end
 
+--- The value under `key`, or nil when absent or past its ttl.
+-- @string key
+-- @return the value or nil
 function Memory:get(key)
   local e = self.data[key]
   if not e then return nil end
@@ -40,14 +43,23 @@ function Memory:get(key)
   return e.value
 end
 
+--- Stores `value` under `key`.
+-- @string key
+-- @tparam table value a table of strings and numbers
+-- @tparam[opt] number ttl seconds to keep it (nil: no expiry)
 function Memory:set(key, value, ttl)
   self.data[key] = { value = value, expires = ttl and now() + ttl or nil }
 end
 
+--- Forgets `key`.
+-- @string key
 function Memory:delete(key)
   self.data[key] = nil
 end
 
+--- Takes the lock on `key` without blocking.
+-- @string key
+-- @return an unlock function, or nil when another caller holds the lock
 function Memory:lock(key)
   if self.locks[key] then return nil end
   local token = {}
@@ -119,6 +131,7 @@ function File:_write(t)
   return true
 end
 
+--- As `Memory:get`, read from the file.
 function File:get(key)
   local e = self:_read()[key]
   if type(e) ~= "table" then return nil end
@@ -126,6 +139,8 @@ function File:get(key)
   return e.value
 end
 
+--- As `Memory:set`; rewrites the file (mode 0600) through a temporary file and a rename.
+-- @return true, or nil, message
 function File:set(key, value, ttl)
   local t = self:_read()
   t[key] = { value = value, expires = ttl and now() + ttl or nil }
@@ -136,6 +151,7 @@ function File:set(key, value, ttl)
   return self:_write(t)
 end
 
+--- As `Memory:delete`.
 function File:delete(key)
   local t = self:_read()
   if t[key] ~= nil then

@@ -8,6 +8,7 @@
 #   make emulator [PORT=18080 TLS_PORT=18443]
 #   make install [PREFIX=/usr/local DESTDIR= LUA=lua5.4]
 #   make deps                install the Debian packages (as root) or print the apt-get line
+#   make fuzz [FUZZ_SECONDS=60]  every libFuzzer harness under ASan+UBSan (clang-14)
 #   make docs                LDoc reference of the Lua layer in build/docs/ (fails on warnings)
 
 LUA      ?= lua5.4
@@ -43,7 +44,7 @@ INSTALL_BIN  := $(DESTDIR)$(PREFIX)/bin
 
 DEB_PACKAGES := $(shell grep -v '^\#' .ci/debian-packages)
 
-.PHONY: all deps demo docs test test-valgrind test-asan test-matrix lint install uninstall clean emulator
+.PHONY: all deps demo docs fuzz fuzz-replay test test-valgrind test-asan test-matrix lint install uninstall clean emulator
 
 all: $(MODULE)
 
@@ -83,6 +84,7 @@ demo: deps
 test: deps
 	$(MAKE) LUA=lua5.4
 	$(MAKE) LUA=luajit
+	$(MAKE) fuzz-replay
 	spec/run
 
 # The core specs under valgrind (Lua 5.4 build): no definite or indirect
@@ -127,6 +129,36 @@ lint: deps
 docs: deps
 	@out=$$(ldoc --fatalwarnings . 2>&1); rc=$$?; echo "$$out"; \
 	  test $$rc -eq 0 && ! echo "$$out" | grep -qv '^reading configuration\|^output written'
+
+# The protocol layer the harnesses in fuzz/ exercise (no Lua, no libcurl).
+FUZZERS      := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+PROTOCOL_SRC := src/buf.c src/form.c src/json.c src/datetime.c src/token_response.c src/api_error.c
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS  := -g -O1 -std=c99 -D_DEFAULT_SOURCE -Isrc -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+# Each harness for FUZZ_SECONDS, seeded with fuzz/corpus and fuzz/regress;
+# new inputs go to build/fuzz/corpus, crashes to build/fuzz/crashes (then
+# fixed and kept in fuzz/regress/<harness>/).
+fuzz: deps
+	$(MAKE) deps DEB_PACKAGES="clang-14 libclang-rt-14-dev"
+	@mkdir -p build/fuzz
+	@set -e; for h in $(FUZZERS); do \
+	  clang-14 $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined fuzz/fuzz_$$h.c $(PROTOCOL_SRC) -o build/fuzz/$$h; \
+	  mkdir -p build/fuzz/corpus/$$h build/fuzz/crashes/$$h fuzz/regress/$$h; \
+	  echo "== fuzz $$h for $(FUZZ_SECONDS) s"; \
+	  build/fuzz/$$h -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \
+	    -artifact_prefix=build/fuzz/crashes/$$h/ build/fuzz/corpus/$$h fuzz/corpus/$$h fuzz/regress/$$h \
+	    2>build/fuzz/$$h.log || { tail -n 40 build/fuzz/$$h.log; exit 1; }; \
+	  grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' build/fuzz/$$h.log | tail -n 1; \
+	done
+
+# The harnesses without libFuzzer (fuzz/replay.c), built with gcc and
+# ASan+UBSan, for the spec that replays the corpus and the regressions.
+fuzz-replay: $(FUZZERS:%=build/fuzz-replay/%)
+
+build/fuzz-replay/%: fuzz/fuzz_%.c fuzz/replay.c $(PROTOCOL_SRC) src/protocol.h
+	@mkdir -p $(dir $@)
+	$(CC) $(FUZZ_CFLAGS) -fsanitize=address,undefined $< fuzz/replay.c $(PROTOCOL_SRC) -o $@
 
 emulator: deps
 	emulator/run $(if $(PORT),--port $(PORT)) $(if $(TLS_PORT),--tls-port $(TLS_PORT))

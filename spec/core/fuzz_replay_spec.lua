@@ -1,0 +1,81 @@
+-- The fuzz corpus and every regression input (fuzz/corpus, fuzz/regress)
+-- replayed through each harness built with ASan+UBSan (`make fuzz-replay`,
+-- which `make test` runs first), and through the Lua bindings of the same
+-- parsers: each input gives a value or `nil, err`, never a raise.
+local protocol = require("avalara.core").protocol
+
+local function files(dir)
+  local out = {}
+  local p = io.popen("ls " .. dir .. " 2>/dev/null")
+  for name in p:lines() do
+    if name ~= "README.md" then out[#out + 1] = dir .. "/" .. name end
+  end
+  p:close()
+  return out
+end
+
+local function inputs(harness)
+  local all = files("fuzz/corpus/" .. harness)
+  for _, f in ipairs(files("fuzz/regress/" .. harness)) do all[#all + 1] = f end
+  return all
+end
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- What each harness feeds its parser, through the Lua API.
+local through_lua = {
+  json = function(s) return protocol.json_decode(s) end,
+  api_error = function(s) return protocol.parse_api_error(s) end,
+  datetime = function(s) return protocol.parse_datetime(s) end,
+  form = function(s)
+    protocol.pct_decode(s)
+    return protocol.form_decode(s)
+  end,
+  token_response = function(s)
+    -- the first byte picks status and content type, as in fuzz/fuzz_token_response.c
+    local b = s:byte(1) or 0
+    local status = ({ 200, 201, 400, 401, 500 })[b % 5 + 1]
+    local ctype = ({ false, "application/json", "application/x-www-form-urlencoded", "text/html" })
+      [math.floor(b / 5) % 4 + 1]
+    return protocol.parse_token_response(status, ctype or nil, s:sub(2), 1700000000)
+  end,
+}
+
+describe("fuzz corpus and regressions", function()
+  local harnesses = {}
+  for _, f in ipairs(files("fuzz")) do
+    local h = f:match("^fuzz/fuzz_(.+)%.c$")
+    if h then harnesses[#harnesses + 1] = h end
+  end
+
+  it("has a corpus and a Lua replay for every harness", function()
+    assert.is_true(#harnesses >= 5)
+    for _, h in ipairs(harnesses) do
+      assert.truthy(#inputs(h) > 0, "no corpus for " .. h)
+      assert.truthy(through_lua[h], "no Lua replay for " .. h)
+    end
+  end)
+
+  for _, h in ipairs(harnesses) do
+    it(h .. ": every input passes the sanitized harness", function()
+      local list = inputs(h)
+      local p = io.popen("build/fuzz-replay/" .. h .. " " .. table.concat(list, " ") .. " 2>&1; echo rc=$?")
+      local out = p:read("*a")
+      p:close()
+      assert.truthy(out:find("replayed " .. #list .. " input", 1, true), out)
+      assert.truthy(out:find("rc=0", 1, true), out)
+    end)
+
+    it(h .. ": every input through the Lua binding returns, never raises", function()
+      for _, path in ipairs(inputs(h)) do
+        local ok, err = pcall(through_lua[h], read(path))
+        assert(ok, path .. ": " .. tostring(err))
+      end
+    end)
+  end
+end)

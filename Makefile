@@ -9,6 +9,7 @@
 #   make install [PREFIX=/usr/local DESTDIR= LUA=lua5.4]
 #   make deps                install the Debian packages (as root) or print the apt-get line
 #   make fuzz [FUZZ_SECONDS=60]  every libFuzzer harness under ASan+UBSan (clang-14)
+#   make bench [BENCH_ROUNDS=5 BENCH_CALLS=20000]  benchmarks against peers -> bench/RESULTS.md
 #   make docs                LDoc reference of the Lua layer in build/docs/ (fails on warnings)
 
 LUA      ?= lua5.4
@@ -44,7 +45,7 @@ INSTALL_BIN  := $(DESTDIR)$(PREFIX)/bin
 
 DEB_PACKAGES := $(shell grep -v '^\#' .ci/debian-packages)
 
-.PHONY: all deps demo docs fuzz fuzz-replay test test-valgrind test-asan test-matrix lint install uninstall clean emulator
+.PHONY: all deps demo docs bench fuzz fuzz-replay test test-valgrind test-asan test-matrix lint install uninstall clean emulator
 
 all: $(MODULE)
 
@@ -159,6 +160,18 @@ fuzz-replay: $(FUZZERS:%=build/fuzz-replay/%)
 build/fuzz-replay/%: fuzz/fuzz_%.c fuzz/replay.c $(PROTOCOL_SRC) src/protocol.h
 	@mkdir -p $(dir $@)
 	$(CC) $(FUZZ_CFLAGS) -fsanitize=address,undefined $< fuzz/replay.c $(PROTOCOL_SRC) -o $@
+
+# Benchmarks against peers (not part of make test), written to
+# bench/RESULTS.md. Client and emulator share one CPU: on a small VM,
+# cross-CPU wake-ups would dominate and swing the figures.
+BENCH_CPU ?= $(shell [ $$(nproc) -gt 1 ] && echo 1 || echo 0)
+bench: deps
+	$(MAKE) deps DEB_PACKAGES="lua-curl curl"
+	$(MAKE) LUA=lua5.4
+	@mkdir -p build/bench
+	$(CC) -O2 -Wall -Wextra -Werror bench/percall_libcurl.c $(PKG_CFLAGS) $(PKG_LIBS) -o build/bench/percall_libcurl
+	BENCH_CPU=$(BENCH_CPU) LUA_PATH='lua/?.lua;lua/?/init.lua;./?.lua;;' LUA_CPATH='build/lua5.4/?.so;;' \
+	  taskset -c $(BENCH_CPU) lua5.4 bench/run.lua
 
 emulator: deps
 	emulator/run $(if $(PORT),--port $(PORT)) $(if $(TLS_PORT),--tls-port $(TLS_PORT))

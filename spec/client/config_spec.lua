@@ -10,7 +10,7 @@ local function new_err(opts)
 end
 
 local function run_lua(env, code)
-  local lua = arg and arg[-1] or "lua5.4"
+  local lua = os.getenv("SPEC_LUA") or (arg and arg[-1]) or "lua5.4"
   local cmd = "env -u AVALARA_ACCOUNT_ID -u AVALARA_LICENSE_KEY -u AVALARA_COMPANY_ID -u AVALARA_ENVIRONMENT "
     .. "-u AVALARA_EMULATOR_URL " .. env .. " " .. lua .. " -e " .. "'" .. code:gsub("'", "'\\''") .. "' 2>&1"
   local p = io.popen(cmd)

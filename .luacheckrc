@@ -5,6 +5,8 @@ exclude_files = { "build/", ".git/", "lua_modules/", ".luarocks/" }
 
 -- The emulator runs inside nginx (ngx_lua on LuaJIT).
 files["emulator/"] = { std = "ngx_lua" }
+files["lua/avalara/openresty.lua"] = { std = "max+ngx_lua" }
+files["examples/openresty/"] = { std = "max+ngx_lua" }
 
 -- busted specs.
 files["spec/"] = { std = "+busted", max_line_length = 140 }

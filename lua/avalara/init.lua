@@ -130,6 +130,8 @@ end
 --   override the environment's
 -- - `auth_method` ("post" or "basic"), `leeway` (300 s), `store` (a store, "memory" or "file",
 --   see `avalara.store`), `on_token(info)`, `on_request(info)`
+-- - in OpenResty: `shared_dict` (the name of a `lua_shared_dict`: one token for every worker);
+--   requests then use cosockets by themselves (see `avalara.openresty`)
 -- - `on_token(info)`: after a token is obtained or renewed; `info` = `{token_type, scope, expires_at,
 --   expires_in, renewed, account_id}` (never the token or the license key)
 -- - `on_request(info)`: after every HTTP exchange; `info` = `{method, url, status, duration, attempt,
@@ -201,7 +203,16 @@ function M.new(opts)
   check(type(self.concurrency) == "number" and self.concurrency >= 1, "'concurrency' must be a positive number")
   self.retries = retry.policy(opts.retries)
 
-  local store = opts.store
+  -- Inside nginx: cosockets, light threads, ngx.sleep and a shared-dict store.
+  local nginx = {}
+  check(opts.shared_dict == nil or type(opts.shared_dict) == "string", "'shared_dict' must be a string")
+  if rawget(_G, "ngx") ~= nil then
+    local openresty = require "avalara.openresty"
+    if openresty.in_nginx() then nginx = openresty.client_defaults(opts) end
+  end
+  check(opts.shared_dict == nil or nginx.store ~= nil, "'shared_dict' is for OpenResty (nginx) only")
+
+  local store = opts.store or nginx.store
   if store == nil or store == "memory" then store = stores.memory()
   elseif store == "file" then store = stores.file() end
   check(type(store) == "table" and is_callable(store.get) and is_callable(store.set)
@@ -213,8 +224,11 @@ function M.new(opts)
     check(opts[h] == nil or is_callable(opts[h]), "'" .. h .. "' must be a function")
   end
   self.on_token, self.on_request = opts.on_token, opts.on_request
-  self.transport, self.sleep = opts.transport, opts.sleep or retry.sleep
-  self._wait = opts.wait
+  self.transport, self.sleep = opts.transport, opts.sleep or nginx.sleep or retry.sleep
+  self._wait = opts.wait or nginx.wait
+  -- chooses the transport per call (nginx: cosockets, or libcurl in init_by_lua)
+  self._transport_now = not opts.transport and nginx.transport or nil
+  self._run_many = nginx.many
   self.topts = {}
   for _, k in ipairs(TRANSPORT_KEYS) do self.topts[k] = opts[k] end
   -- The core checks their types; do it now, before any request.
@@ -240,7 +254,7 @@ end
 -- (and may yield), not from inside the C core.
 function Client:_core(fn, args)
   for k, v in pairs(self.topts) do if args[k] == nil then args[k] = v end end
-  local transport = self.transport
+  local transport = self:_transport()
   if not transport then return fn(args) end
   local captured
   args.transport = function(req)
@@ -257,10 +271,17 @@ function Client:_core(fn, args)
   return fn(args)
 end
 
--- The same for core.request_many (a Lua transport runs one exchange at a time).
+-- The Lua transport for a call made now, or nil for libcurl.
+function Client:_transport()
+  if self._transport_now then return self._transport_now() end
+  return self.transport
+end
+
+-- The same for core.request_many: a Lua transport runs one exchange at a
+-- time, or (in nginx) `concurrency` of them on light threads.
 function Client:_core_many(reqs, args)
   for k, v in pairs(self.topts) do if args[k] == nil then args[k] = v end end
-  local transport = self.transport
+  local transport = self:_transport()
   if not transport then return core.request_many(reqs, args) end
   local captured = {}
   args.transport = function(req)
@@ -269,12 +290,16 @@ function Client:_core_many(reqs, args)
   end
   core.request_many(reqs, args)
   local answers = {}
-  for i, req in ipairs(captured) do
-    local ok, resp, terr = pcall(transport, req)
-    if not ok then
-      resp, terr = nil, { kind = "transport", message = "transport function raised: " .. tostring(resp) }
+  if self._run_many then
+    answers = self._run_many(transport, captured, args.concurrency)
+  else
+    for i, req in ipairs(captured) do
+      local ok, resp, terr = pcall(transport, req)
+      if not ok then
+        resp, terr = nil, { kind = "transport", message = "transport function raised: " .. tostring(resp) }
+      end
+      answers[i] = { resp, terr }
     end
-    answers[i] = { resp, terr }
   end
   local n = 0
   args.transport = function()

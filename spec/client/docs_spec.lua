@@ -6,6 +6,7 @@ local MODULES = {
   { name = "avalara.retry", file = "lua/avalara/retry.lua", owners = { M = true } },
   { name = "avalara.paths", file = "lua/avalara/paths.lua", owners = { M = true } },
   { name = "avalara.cli", file = "lua/avalara/cli.lua", owners = { M = true } },
+  { name = "avalara.openresty", file = "lua/avalara/openresty.lua", owners = { M = true, Store = true } },
 }
 
 local function lines_of(path)

@@ -89,6 +89,7 @@ local function form_encode(tbl)
   return table.concat(parts, "&")
 end
 M.form_encode = form_encode
+M.free_port, M.shell_quote, M.read_file, M.repo_root = free_port, shell_quote, read_file, repo_root
 
 -- opts: config (path of a config file, or a table of run-time overrides),
 -- env (table of environment variables), workers (number).

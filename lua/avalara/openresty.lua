@@ -1,0 +1,321 @@
+--- OpenResty support: a non-blocking transport on nginx cosockets, a token
+-- store on a `lua_shared_dict` shared by every worker, and batches on light
+-- threads.
+--
+-- Inside nginx, `avalara.new` uses this module by itself: in the request
+-- phases and timers (where cosockets exist) requests go through nginx's
+-- event loop; in `init_by_lua` (where blocking is allowed) through libcurl;
+-- in the other phases (`init_worker_by_lua`, `set_by_lua`, `log_by_lua`,
+-- header and body filters, balancer) a call raises an error that says so.
+--
+--    lua_shared_dict avalara_tokens 1m;
+--    lua_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;
+--    ...
+--    local client = avalara.new{ ..., shared_dict = "avalara_tokens" }
+--
+-- HTTPS is verified against nginx's `lua_ssl_trusted_certificate` (the
+-- `cafile` option cannot reach cosockets); `verify = false` turns it off.
+-- @module avalara.openresty
+local cjson = require "cjson.safe"
+
+local M = {}
+
+local COSOCKET_PHASES = { rewrite = true, access = true, content = true, timer = true, ssl_cert = true,
+  ssl_session_fetch = true, ssl_client_hello = true, preread = true }
+
+--- Whether this Lua runs inside nginx (ngx_lua / OpenResty).
+-- @treturn boolean
+function M.in_nginx()
+  return type(ngx) == "table" and type(ngx.get_phase) == "function"
+end
+
+--- How a request made now should travel: "cosocket", "libcurl" (the
+-- `init` phase, or outside nginx), or nil and a message naming the phase.
+-- @treturn string|nil
+-- @treturn[opt] string the reason when no request can be made now
+function M.mode()
+  if not M.in_nginx() then return "libcurl" end
+  local phase = ngx.get_phase()
+  if COSOCKET_PHASES[phase] then return "cosocket" end
+  if phase == "init" then return "libcurl" end
+  return nil, "avalara: no network calls in nginx's " .. phase .. " phase (cosockets are not available "
+    .. "there): call from a request phase (rewrite, access, content) or a timer (ngx.timer.at)"
+end
+
+-- ------------------------------------------------------------ transport
+
+local function parse_url(url)
+  local scheme, authority, path = url:match("^(https?)://([^/?#]+)([^#]*)$")
+  if not scheme then return nil end
+  local host, port = authority:match("^%[(.+)%]:?(%d*)$")
+  if not host then host, port = authority:match("^([^:]+):?(%d*)$") end
+  port = tonumber(port) or (scheme == "https" and 443 or 80)
+  return scheme, host, port, path ~= "" and path or "/", authority
+end
+
+local function fail(kind, message, extra)
+  local err = { kind = kind, message = message }
+  for k, v in pairs(extra or {}) do err[k] = v end
+  return nil, err
+end
+
+-- A socket error: "timeout" is kind timeout, everything else transport.
+local function socket_error(what, host, err)
+  if err == "timeout" then return fail("timeout", what .. " " .. host .. " timed out") end
+  return fail("transport", what .. " " .. host .. " failed: " .. tostring(err))
+end
+
+-- Reads the header block; returns a table with lower-case names.
+local function read_headers(sock)
+  local headers = {}
+  while true do
+    local line, err = sock:receive("*l")
+    if not line then return nil, err end
+    if line == "" then return headers end
+    local name, value = line:match("^([^:]+):%s*(.-)%s*$")
+    if name then
+      name = name:lower()
+      headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
+    end
+  end
+end
+
+local function read_chunked(sock, max_body)
+  local parts, size = {}, 0
+  while true do
+    local line, err = sock:receive("*l")
+    if not line then return nil, err end
+    local n = tonumber(line:match("^%s*(%x+)"), 16)
+    if not n then return nil, "bad chunk size" end
+    if n == 0 then
+      repeat line, err = sock:receive("*l") until not line or line == ""
+      if not line then return nil, err end
+      return table.concat(parts)
+    end
+    size = size + n
+    if size > max_body then return nil, "max_body" end
+    local data
+    data, err = sock:receive(n)
+    if not data then return nil, err end
+    parts[#parts + 1] = data
+    line, err = sock:receive("*l")
+    if not line then return nil, err end
+  end
+end
+
+local function read_to_close(sock, max_body)
+  local parts, size = {}, 0
+  while true do
+    local data, err = sock:receiveany(65536)
+    if not data then
+      if err == "closed" then return table.concat(parts) end
+      return nil, err
+    end
+    size = size + #data
+    if size > max_body then return nil, "max_body" end
+    parts[#parts + 1] = data
+  end
+end
+
+--- A transport function on cosockets (`transport(request) -> response | nil, err`,
+-- the shape of design.md section 3), with keep-alive pools and TLS sessions
+-- reused per host, port and verification setting.
+-- @tparam[opt] table opts `{connect_timeout = 10, timeout = 30 (per request, overridden by
+-- the request's), verify = true, max_body = 4 MiB, pool_size = 32, keepalive = 60}`
+-- @treturn function
+function M.transport(opts)
+  opts = opts or {}
+  local verify = opts.verify ~= false
+  local connect_ms = (opts.connect_timeout or 10) * 1000
+  local max_body = opts.max_body or 4 * 1024 * 1024
+  local pool_size, keepalive_ms = opts.pool_size or 32, (opts.keepalive or 60) * 1000
+  local sessions = {}
+
+  return function(req)
+    local scheme, host, port, path, authority = parse_url(req.url)
+    if not scheme then return fail("transport", "not an http(s) URL") end
+    local timeout_ms = (req.timeout or opts.timeout or 30) * 1000
+    local pool = ("avalara:%s:%s:%d:%s"):format(scheme, host, port, verify and "verify" or "noverify")
+    local sock = ngx.socket.tcp()
+    sock:settimeouts(connect_ms, timeout_ms, timeout_ms)
+    local ok, err = sock:connect(host, port, { pool = pool })
+    if not ok then return socket_error("connecting to", authority, err) end
+    if scheme == "https" and (sock:getreusedtimes() or 0) == 0 then
+      -- pcall: Debian's lua-resty-core asserts, instead of returning an
+      -- error, when a certificate fails verification on a synchronous path
+      local done, session, herr = pcall(sock.sslhandshake, sock, sessions[pool], host, verify)
+      if not done then session, err = nil, "certificate verification failed" else err = herr end
+      if not session then
+        sock:close()
+        if err == "timeout" then return socket_error("TLS handshake with", authority, err) end
+        return fail("tls", "TLS handshake with " .. authority .. " failed: " .. tostring(err))
+      end
+      if type(session) == "userdata" or type(session) == "cdata" then sessions[pool] = session end
+    end
+
+    local lines = { req.method .. " " .. path .. " HTTP/1.1", "Host: " .. authority }
+    for name, value in pairs(req.headers or {}) do
+      local lname = name:lower()
+      if lname ~= "host" and lname ~= "content-length" and lname ~= "connection" then
+        lines[#lines + 1] = name .. ": " .. value
+      end
+    end
+    if req.body then lines[#lines + 1] = "Content-Length: " .. #req.body end
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = req.body or ""
+    ok, err = sock:send(table.concat(lines, "\r\n"))
+    if not ok then sock:close(); return socket_error("sending to", authority, err) end
+
+    local status_line
+    status_line, err = sock:receive("*l")
+    if not status_line then sock:close(); return socket_error("reading from", authority, err) end
+    local version, status = status_line:match("^HTTP/(%d%.%d) (%d%d%d)")
+    status = tonumber(status)
+    if not status then sock:close(); return fail("transport", "not an HTTP response from " .. authority) end
+    local headers
+    headers, err = read_headers(sock)
+    if not headers then sock:close(); return socket_error("reading from", authority, err) end
+
+    local body
+    local length = tonumber(headers["content-length"])
+    if req.method == "HEAD" or status == 204 or status == 304 then
+      body = ""
+    elseif length then
+      if length > max_body then
+        sock:close()
+        return fail("http", ("response body exceeds max_body (%d bytes)"):format(max_body), { status = status })
+      end
+      body, err = sock:receive(length)
+    elseif (headers["transfer-encoding"] or ""):lower():find("chunked", 1, true) then
+      body, err = read_chunked(sock, max_body)
+    else
+      body, err = read_to_close(sock, max_body)
+      headers.connection = "close"
+    end
+    if not body then
+      sock:close()
+      if err == "max_body" then
+        return fail("http", ("response body exceeds max_body (%d bytes)"):format(max_body), { status = status })
+      end
+      if err == "timeout" then return socket_error("reading from", authority, err) end
+      -- a body cut short: the caller sees a truncated response of that status
+      return fail(status >= 200 and status < 300 and "parse" or "http",
+        "response truncated: " .. tostring(err), { status = status, retryable = true })
+    end
+
+    local conn = (headers.connection or ""):lower()
+    if conn:find("close", 1, true) or (version == "1.0" and not conn:find("keep-alive", 1, true)) then
+      sock:close()
+    else
+      sock:setkeepalive(keepalive_ms, pool_size)
+    end
+    return { status = status, headers = headers, body = body }
+  end
+end
+
+--- Runs `transport` over `requests` on light threads, at most `concurrency`
+-- at a time; returns `{ {response, err}, ... }` in the order of `requests`.
+-- @tparam function transport
+-- @tparam table requests
+-- @int concurrency
+-- @treturn table
+function M.run_many(transport, requests, concurrency)
+  local answers, next_index = {}, 1
+  local function worker()
+    while next_index <= #requests do
+      local i = next_index
+      next_index = i + 1
+      local ok, resp, err = pcall(transport, requests[i])
+      if not ok then
+        resp, err = nil, { kind = "transport", message = "transport function raised: " .. tostring(resp) }
+      end
+      answers[i] = { resp, err }
+    end
+  end
+  local threads = {}
+  for t = 1, math.min(concurrency or 16, #requests) do threads[t] = ngx.thread.spawn(worker) end
+  for _, th in ipairs(threads) do ngx.thread.wait(th) end
+  return answers
+end
+
+-- ------------------------------------------------------------ store
+
+local Store = {}
+Store.__index = Store
+
+--- A token store on a `lua_shared_dict`, shared by every worker; its lock is
+-- an `add` of a key that expires by itself (`lock_ttl`, default 30 s) should
+-- its holder die.
+-- @string name the dict's name, as in `lua_shared_dict <name> 1m;`
+-- @tparam[opt] table opts `{lock_ttl = 30}`
+-- @treturn table the store (`get`, `set`, `delete`, `lock`)
+function M.store(name, opts)
+  if type(name) ~= "string" then error("avalara.openresty.store: 'name' must be a string", 2) end
+  local dict = M.in_nginx() and ngx.shared[name]
+  if not dict then error("avalara.openresty.store: no lua_shared_dict named '" .. name .. "' in nginx.conf", 2) end
+  return setmetatable({ dict = dict, name = name, lock_ttl = opts and opts.lock_ttl or 30 }, Store)
+end
+
+--- The value under `key`, or nil.
+function Store:get(key)
+  local s = self.dict:get(key)
+  return s and cjson.decode(s) or nil
+end
+
+--- Stores `value` (JSON-encoded) under `key` for `ttl` seconds (nil: no expiry).
+-- @return true, or nil, message (the dict is full, ...)
+function Store:set(key, value, ttl)
+  local ok, err = self.dict:set(key, cjson.encode(value), ttl or 0)
+  if not ok then return nil, "lua_shared_dict " .. self.name .. ": " .. tostring(err) end
+  return true
+end
+
+--- Forgets `key`.
+function Store:delete(key)
+  self.dict:delete(key)
+end
+
+--- Takes the cross-worker lock on `key` without blocking.
+-- @return an unlock function, or nil when another worker holds it
+function Store:lock(key)
+  local lock_key = key .. ":lock"
+  local id = tostring(ngx.worker.pid()) .. ":" .. tostring(ngx.now()) .. ":" .. tostring(math.random())
+  if not self.dict:add(lock_key, id, self.lock_ttl) then return nil end
+  return function()
+    if self.dict:get(lock_key) == id then self.dict:delete(lock_key) end
+  end
+end
+
+Store.__tostring = function(self) return "avalara.openresty.store(" .. self.name .. ")" end
+
+-- ------------------------------------------------------------ client defaults
+
+--- The client options inside nginx, filled in by `avalara.new` when it
+-- runs in nginx (each only when the caller did not give one): the
+-- cosocket transport (per phase, see `mode`), `run_many` for batches,
+-- `ngx.sleep` for waits, and the shared-dict store named by `shared_dict`.
+-- @tparam table opts the options given to `avalara.new`
+-- @treturn table hooks `{transport, many, sleep, wait, store}`
+function M.client_defaults(opts)
+  local cosocket = M.transport { connect_timeout = opts.connect_timeout, timeout = opts.timeout,
+    verify = opts.verify, max_body = opts.max_body }
+  local hooks = {}
+  -- nil: use libcurl (init phase); raises in phases without cosockets.
+  hooks.transport = function()
+    local mode, why = M.mode()
+    if not mode then error(why, 0) end
+    return mode == "cosocket" and cosocket or nil
+  end
+  hooks.many = function(transport, requests, concurrency)
+    return M.run_many(transport, requests, concurrency)
+  end
+  hooks.sleep = function(s)
+    if M.mode() == "cosocket" then return ngx.sleep(s) end
+    return require("avalara.retry").sleep(s)
+  end
+  hooks.wait = function() return hooks.sleep(0.005) end
+  if opts.shared_dict ~= nil then hooks.store = M.store(opts.shared_dict) end
+  return hooks
+end
+
+return M

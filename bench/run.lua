@@ -50,14 +50,16 @@ end
 -- name, how to run it, and how many calls (the slow ones make fewer).
 local LUA_ENV = "env LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/lua5.4/?.so;;' "
 local CONTENDERS = {
-  { id = "client", label = "avalara client (`client:classification`)", cmd = LUA_ENV .. "lua5.4 bench/percall.lua client" },
+  { id = "client", label = "avalara client (`client:classification`)",
+    cmd = LUA_ENV .. "lua5.4 bench/percall.lua client" },
   { id = "core", label = "avalara.core (`core.request`)", cmd = LUA_ENV .. "lua5.4 bench/percall.lua core" },
   { id = "libcurl", label = "C on libcurl, one easy handle (floor)", cmd = "build/bench/percall_libcurl" },
   { id = "luacurl", label = "Lua-cURL (Debian lua-curl, Lua 5.1) + lua-cjson",
     cmd = "env -u LUA_PATH -u LUA_CPATH lua5.1 bench/percall.lua luacurl" },
   { id = "luasocket", label = "LuaSocket + LuaSec + lua-cjson", cmd = LUA_ENV .. "lua5.4 bench/percall.lua luasocket",
     calls = { http = 10, https = 100 } },
-  { id = "curl-cli", label = "`curl` spawned per call + lua-cjson", cmd = LUA_ENV .. "lua5.4 bench/percall.lua curl-cli",
+  { id = "curl-cli", label = "`curl` spawned per call + lua-cjson",
+    cmd = LUA_ENV .. "lua5.4 bench/percall.lua curl-cli",
     calls = { http = 100, https = 100 } },
 }
 
@@ -237,7 +239,8 @@ local function report(pc, bt, batch_rounds, tk, mem, su)
   add("")
   add("## Batch")
   add("")
-  add(("%d classifications (`classify_batch`, `wait = false`), 20 ms of added emulator latency, median of %d rounds."):format(BATCH, batch_rounds))
+  add(("%d classifications (`classify_batch`, `wait = false`), 20 ms of added emulator latency, "
+    .. "median of %d rounds."):format(BATCH, batch_rounds))
   add("")
   add("| concurrency | wall time | ideal `ceil(N/c) × 20 ms` | efficiency |")
   add("|---:|---:|---:|---:|")
@@ -247,18 +250,21 @@ local function report(pc, bt, batch_rounds, tk, mem, su)
   add("")
   add("## Tokens")
   add("")
-  add(("%d calls with a token lifetime of %d s and a leeway of %d s (a renewal due every %d s): %.1f s, %d expiry windows, %d token requests, %d responses 401."):format(
+  add(("%d calls with a token lifetime of %d s and a leeway of %d s (a renewal due every %d s): %.1f s, "
+    .. "%d expiry windows, %d token requests, %d responses 401."):format(
     tk.calls, tk.ttl, tk.leeway, tk.ttl - tk.leeway, tk.elapsed, tk.windows, tk.made, tk.unauthorized))
   add("")
   add("## Memory")
   add("")
-  add(("RSS after a 10,000-call warm-up: %d KiB; after %d more calls: %d KiB; median growth per 10,000 calls: %d KiB."):format(
+  add(("RSS after a 10,000-call warm-up: %d KiB; after %d more calls: %d KiB; "
+    .. "median growth per 10,000 calls: %d KiB."):format(
     mem.before, MEMORY_CALLS, mem.after, mem.per_10k))
   add("Samples (KiB, every 10,000 calls): " .. table.concat(mem.samples, ", ") .. ".")
   add("")
   add("## Start-up")
   add("")
-  add(("`require \"avalara\"`: %.1f ms; then `avalara.new` and the first call (token request + `sections()`): %.1f ms (median of %d processes)."):format(
+  add(("`require \"avalara\"`: %.1f ms; then `avalara.new` and the first call (token request + "
+    .. "`sections()`): %.1f ms (median of %d processes)."):format(
     su.require_ms, su.first_call_ms, math.max(ROUNDS, 5)))
   add("")
   add("## Goals")

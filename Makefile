@@ -94,7 +94,7 @@ VALGRIND := valgrind -q --keep-debuginfo=yes --suppressions=$(CURDIR)/spec/suppo
             --show-leak-kinds=definite,indirect --error-exitcode=99 --track-origins=yes
 test-valgrind: deps
 	$(MAKE) LUA=lua5.4
-	SUITES="$(or $(SUITES),core client)" LUAS=lua5.4 WRAP="$(VALGRIND)" spec/run
+	SUITES="$(or $(SUITES),core client matrix)" LUAS=lua5.4 WRAP="$(VALGRIND)" spec/run
 
 # The same specs against an ASan+UBSan build of the module, loaded into the
 # stock interpreter with the sanitizer runtime preloaded (spec/run passes
@@ -109,7 +109,7 @@ BUILD_ASAN := build/asan/lua5.4
 test-asan: deps
 	$(MAKE) LUA=lua5.4 BUILD=$(BUILD_ASAN) CFLAGS="-O1 -g $(SANITIZE)" LDFLAGS="$(SANITIZE)"
 	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror spec/support/nodlclose.c -o build/asan/nodlclose.so
-	SUITES="$(or $(SUITES),core client)" LUAS=lua5.4 BUILD_ROOT=build/asan \
+	SUITES="$(or $(SUITES),core client matrix)" LUAS=lua5.4 BUILD_ROOT=build/asan \
 	  PRELOAD="$$(ldd $(BUILD_ASAN)/avalara/core.so | awk '$$1 ~ /^lib(asan|ubsan)\.so/ { print $$1 }' | sort | paste -sd:):$(CURDIR)/build/asan/nodlclose.so" \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 spec/run
 

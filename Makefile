@@ -108,6 +108,7 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 BUILD_ASAN := build/asan/lua5.4
 test-asan: deps
 	$(MAKE) LUA=lua5.4 BUILD=$(BUILD_ASAN) CFLAGS="-O1 -g $(SANITIZE)" LDFLAGS="$(SANITIZE)"
+	$(MAKE) fuzz-replay
 	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror spec/support/nodlclose.c -o build/asan/nodlclose.so
 	SUITES="$(or $(SUITES),core client matrix)" LUAS=lua5.4 BUILD_ROOT=build/asan \
 	  PRELOAD="$$(ldd $(BUILD_ASAN)/avalara/core.so | awk '$$1 ~ /^lib(asan|ubsan)\.so/ { print $$1 }' | sort | paste -sd:):$(CURDIR)/build/asan/nodlclose.so" \

@@ -2,13 +2,16 @@
 -- interpreter running this spec, and prints no secret.
 local emu = require "spec.support.emulator"
 
-local lua = jit and "luajit" or "lua5.4"
-local build = jit and "build/luajit" or "build/lua5.4"
+-- The interpreter and module build of this run (spec/run sets SPEC_LUA and
+-- LUA_CPATH, e.g. to the sanitizer build), else the default build.
+local lua = os.getenv("SPEC_LUA") or (jit and "luajit" or "lua5.4")
+local paths = os.getenv("LUA_CPATH") and "" or ("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='%s/?.so;;' ")
+  :format(jit and "build/luajit" or "build/lua5.4")
 
 local function run(e, script, args)
   local out = os.tmpname()
-  local cmd = ("AVALARA_EMULATOR_URL=%s LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='%s/?.so;;' "
-    .. "%s examples/%s %s >%s 2>&1"):format(e.http_url, build, lua, script, args or "", out)
+  local cmd = ("AVALARA_EMULATOR_URL=%s %s%s examples/%s %s >%s 2>&1"):format(e.http_url, paths, lua, script,
+    args or "", out)
   local ok = os.execute(cmd)
   local f = assert(io.open(out))
   local text = f:read("*a")

@@ -369,11 +369,13 @@ function Client:token(stale)
   end
   local renewed = rec ~= nil or self._had_token == true
   local ok, fresh, err = pcall(self._fetch_token, self)
+  -- stored before unlocking: a waiter that takes the lock next must find it
+  if ok and fresh then
+    store:set(key, fresh, fresh.expires_at and math.max(1, math.ceil(fresh.expires_at - now())) or nil)
+  end
   if unlock then unlock() end
   if not ok then error(fresh, 0) end
   if not fresh then return nil, err end
-  local ttl = fresh.expires_at and math.max(1, math.ceil(fresh.expires_at - now())) or nil
-  store:set(key, fresh, ttl)
   self._had_token = true
   if self.on_token then
     self.on_token { token_type = fresh.token_type, scope = fresh.scope, expires_at = fresh.expires_at,

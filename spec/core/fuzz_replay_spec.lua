@@ -27,23 +27,27 @@ local function read(path)
   return s
 end
 
--- What each harness feeds its parser, through the Lua API.
+-- What each harness feeds its parser through the Lua API, and whether the
+-- answer has the documented shape (docs/core.md, "protocol").
+local function maybe(t) return function(v) return v == nil or type(v) == t end end
+
 local through_lua = {
-  json = function(s) return protocol.json_decode(s) end,
-  api_error = function(s) return protocol.parse_api_error(s) end,
-  datetime = function(s) return protocol.parse_datetime(s) end,
-  form = function(s)
-    protocol.pct_decode(s)
-    return protocol.form_decode(s)
-  end,
-  token_response = function(s)
+  json = { function(s) return protocol.json_decode(s) end,
+    function(v, err) return v ~= nil or type(err) == "string" end },
+  api_error = { function(s) return protocol.parse_api_error(s) end, maybe("table") },
+  datetime = { function(s) return protocol.parse_datetime(s) end, maybe("number") },
+  form = { function(s) return protocol.pct_decode(s), protocol.form_decode(s) end,
+    function(decoded, fields) return type(decoded) == "string" and type(fields) == "table" end },
+  token_response = { function(s)
     -- the first byte picks status and content type, as in fuzz/fuzz_token_response.c
     local b = s:byte(1) or 0
     local status = ({ 200, 201, 400, 401, 500 })[b % 5 + 1]
     local ctype = ({ false, "application/json", "application/x-www-form-urlencoded", "text/html" })
       [math.floor(b / 5) % 4 + 1]
     return protocol.parse_token_response(status, ctype or nil, s:sub(2), 1700000000)
-  end,
+  end, function(r)
+    return type(r) == "table" and (r.result == "ok" or r.result == "oauth" or r.result == "http" or r.result == "parse")
+  end },
 }
 
 describe("fuzz corpus and regressions", function()
@@ -71,10 +75,12 @@ describe("fuzz corpus and regressions", function()
       assert.truthy(out:find("rc=0", 1, true), out)
     end)
 
-    it(h .. ": every input through the Lua binding returns, never raises", function()
+    it(h .. ": every input through the Lua binding returns the documented shape, never raises", function()
+      local parse, expected = through_lua[h][1], through_lua[h][2]
       for _, path in ipairs(inputs(h)) do
-        local ok, err = pcall(through_lua[h], read(path))
-        assert(ok, path .. ": " .. tostring(err))
+        local ok, v, err = pcall(parse, read(path))
+        assert(ok, path .. ": " .. tostring(v))
+        assert(expected(v, err), path .. ": unexpected answer " .. tostring(v) .. ", " .. tostring(err))
       end
     end)
   end

@@ -306,6 +306,16 @@ describe("core token objects", function()
       assert.equal("Bearer", cc():token_type())
     end)
 
+    it("survives __gc run twice, and a close after it", function()
+      local t = cc()
+      local gc = getmetatable(t).__gc
+      gc(t)
+      gc(t)
+      assert.equal("avalara.token (closed)", tostring(t))
+      assert.has_error(function() t:access_token() end, "attempt to use a closed token")
+      assert.is_true(t:close())
+    end)
+
     it("authorizes core.request while open, and is refused by it once closed", function()
       local t = cc()
       local url = e.http_url .. "/api/v2/definitions/crossborder/sections"

@@ -35,6 +35,13 @@ int avl_api_error_parse(const char *body, size_t n, avl_api_error *out) {
         text = avl_json_get(detail, "description");
     else if (avl_json_string(detail, "message") != NULL)
         text = avl_json_get(detail, "message");
+    {
+        const avl_json *num = avl_json_get(detail, "number");
+        /* an ErrorCodeId is a small integer: anything else is ignored */
+        if (num != NULL && num->type == AVL_JNUMBER && num->number >= 1 && num->number <= 1e6 &&
+            num->number == (double)(int)num->number)
+            out->number = (int)num->number;
+    }
     if (copy(&out->code, avl_json_get(err, "code")) == 0 &&
         copy(&out->message, avl_json_get(err, "message")) == 0 &&
         copy(&out->target, avl_json_get(err, "target")) == 0 &&
@@ -52,4 +59,5 @@ void avl_api_error_free(avl_api_error *e) {
     avl_free_secret(&e->message);
     avl_free_secret(&e->target);
     avl_free_secret(&e->detail_description);
+    e->number = 0;
 }

@@ -147,6 +147,10 @@ int avl_error_push(lua_State *L, avl_error *e) {
         lua_setfield(L, -2, "status");
     }
     set_string(L, "code", e->code);
+    if (e->number > 0) {
+        lua_pushinteger(L, e->number);
+        lua_setfield(L, -2, "number");
+    }
     lua_pushstring(L, e->message[0] != '\0' ? e->message : "unknown error");
     lua_setfield(L, -2, "message");
     lua_pushboolean(L, e->retryable);

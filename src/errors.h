@@ -16,6 +16,7 @@ typedef struct {
     const char *kind;        /* "transport" "timeout" "tls" "http" "oauth" "api" "quota" "parse" (static) */
     int status;              /* HTTP status or 0 */
     char code[128];          /* OAuth error / Avalara error.code, "" if none */
+    int number;              /* AvaTax ErrorCodeId (error.details[1].number), 0 if none */
     char message[512];       /* readable, secret-free */
     int retryable;
     int needs_refresh;       /* a 401 that a new token would cure */

@@ -125,6 +125,7 @@ typedef struct {
     char *message;
     char *target;
     char *detail_description; /* first detail's description, else its message; NULL if none */
+    int number;               /* first detail's `number` (AvaTax ErrorCodeId), 0 if none */
 } avl_api_error;
 /* 0 when body is an AvaTax error object, -1 otherwise (out is then empty). */
 int avl_api_error_parse(const char *body, size_t n, avl_api_error *out);

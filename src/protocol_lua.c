@@ -274,6 +274,10 @@ static int l_parse_api_error(lua_State *L) {
     set_string(L, "message", e->message);
     set_string(L, "target", e->target);
     set_string(L, "detail_description", e->detail_description);
+    if (e->number > 0) {
+        lua_pushinteger(L, e->number);
+        lua_setfield(L, -2, "number");
+    }
     guard_release(g);
     return 1;
 }

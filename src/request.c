@@ -381,6 +381,7 @@ static void map_status(const prepared *p, const avl_http_response *r, avl_error 
     if (r->body.len > 0 && avl_api_error_parse(r->body.data, r->body.len, &api) == 0) {
         const char *code = api.code != NULL ? api.code : "";
         copy_field(e->code, sizeof e->code, code);
+        e->number = api.number;
         if (api.message != NULL && api.detail_description != NULL &&
             strcmp(api.message, api.detail_description) != 0)
             avl_error_setf(e, "api", "%s (%s)", api.message, api.detail_description);

@@ -430,7 +430,7 @@ describe("core.protocol", function()
         "message":"Classification not found.","description":"The classification with ID 7 was not found.",
         "faultCode":"Client","severity":"Error"}]}}]])
       assert.same({ code = "EntityNotFoundError", message = "Classification not found.", target = "HttpRequest",
-                    detail_description = "The classification with ID 7 was not found." }, e)
+                    detail_description = "The classification with ID 7 was not found.", number = 4 }, e)
     end)
 
     it("falls back to the detail's message and copes with missing parts", function()
@@ -438,6 +438,11 @@ describe("core.protocol", function()
       assert.same({ code = "RateLimitExceeded", detail_description = "Slow down" }, e)
       e = protocol.parse_api_error('{"error":{"message":"Something","details":[]}}')
       assert.same({ message = "Something" }, e)
+      -- a number that is not a small positive integer is not an ErrorCodeId
+      for _, n in ipairs { '"4"', "4.5", "-1", "1e300", "null" } do
+        e = protocol.parse_api_error('{"error":{"code":"X","details":[{"number":' .. n .. '}]}}')
+        assert.is_nil(e.number, n)
+      end
     end)
 
     it("returns nil for anything else", function()

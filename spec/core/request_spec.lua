@@ -177,6 +177,7 @@ describe("core.request", function()
       local _, err = get(CREATE .. "/no-such-id")
       assert.equal("api", err.kind)
       assert.equal("EntityNotFoundError", err.code)
+      assert.equal(4, err.number)
       assert.equal(404, err.status)
       assert.is_false(err.retryable)
       _, err = core.request { method = "POST", url = e.http_url .. CREATE, token = token,

@@ -135,7 +135,8 @@ docs: deps
 
 # The protocol layer the harnesses in fuzz/ exercise (no Lua, no libcurl).
 FUZZERS      := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
-PROTOCOL_SRC := src/buf.c src/form.c src/json.c src/datetime.c src/token_response.c src/api_error.c
+PROTOCOL_SRC := src/buf.c src/form.c src/json.c src/datetime.c src/token_response.c src/api_error.c \
+                src/crypto.c src/redact.c src/error.c src/message.c src/outcome.c src/oauth.c
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  := -g -O1 -std=c99 -D_DEFAULT_SOURCE -Isrc -fno-sanitize-recover=all -fno-omit-frame-pointer
 

@@ -16,17 +16,19 @@ static int copy(char **dst, const avl_json *j) {
 }
 
 int avl_api_error_parse(const char *body, size_t n, avl_api_error *out) {
-    avl_json *root;
-    const avl_json *err, *details, *detail = NULL, *text = NULL;
+    avl_json *root = avl_json_parse(body, n, AVL_JSON_TRAILING_COMMA, NULL, 0);
+    int rc = avl_api_error_from_json(root, out);
+    avl_json_free(root);
+    return rc;
+}
+
+int avl_api_error_from_json(const avl_json *root, avl_api_error *out) {
+    const avl_json *err = avl_json_get(root, "error"), *details, *detail = NULL, *text = NULL;
     int rc = -1;
     memset(out, 0, sizeof *out);
-    root = avl_json_parse(body, n, AVL_JSON_TRAILING_COMMA, NULL, 0);
-    err = avl_json_get(root, "error");
     if (err == NULL || err->type != AVL_JOBJECT ||
-        (avl_json_string(err, "code") == NULL && avl_json_string(err, "message") == NULL)) {
-        avl_json_free(root);
+        (avl_json_string(err, "code") == NULL && avl_json_string(err, "message") == NULL))
         return -1;
-    }
     details = avl_json_get(err, "details");
     if (details != NULL && details->type == AVL_JARRAY && details->count > 0)
         detail = &details->items[0];
@@ -47,7 +49,6 @@ int avl_api_error_parse(const char *body, size_t n, avl_api_error *out) {
         copy(&out->target, avl_json_get(err, "target")) == 0 &&
         copy(&out->detail_description, text) == 0)
         rc = 0;
-    avl_json_free(root);
     if (rc != 0)
         avl_api_error_free(out);
     return rc;

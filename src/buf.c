@@ -9,10 +9,29 @@
 #include "protocol.h"
 
 void avl_wipe(void *p, size_t n) {
-    /* A volatile pointer: the stores are observable, so they stay. */
-    volatile unsigned char *v = (volatile unsigned char *)p;
-    while (n-- > 0)
-        *v++ = 0;
+    if (p != NULL && n > 0)
+        explicit_bzero(p, n); /* glibc 2.25+: never optimised away */
+}
+
+size_t avl_copy_field(char *dst, size_t size, const char *src, size_t n) {
+    if (size == 0)
+        return 0;
+    if (src == NULL)
+        n = 0;
+    if (n >= size)
+        n = size - 1;
+    if (n > 0)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+    return n;
+}
+
+int avl_clamp_int(double v, int lo, int hi) {
+    if (!(v >= (double)lo)) /* NaN too */
+        return lo;
+    if (v >= (double)hi)
+        return hi;
+    return (int)v;
 }
 
 void avl_buf_init(avl_buf *b) {

@@ -1,29 +1,53 @@
 /*
  * avalara.core: the module's entry point. Each concept lives in its own
- * file; this one only assembles the module table.
+ * file; this one assembles the module table and the upvalues every
+ * function shares (core.h).
  */
 #include <curl/curl.h>
 
 #include "core.h"
+#include "transport.h"
 #include "version.h"
 
 /* Built with -fvisibility=hidden: only the entry point is exported. */
 __attribute__((visibility("default"))) int luaopen_avalara_core(lua_State *L);
 
+void avl_setfuncs(lua_State *L, const luaL_Reg *fns, int uv) {
+    int i;
+    luaL_checkstack(L, AVL_NUPVALUES, "avalara.core");
+    for (i = 0; i < AVL_NUPVALUES; i++)
+        lua_pushvalue(L, uv + i);
+    luaL_setfuncs(L, fns, AVL_NUPVALUES);
+}
+
 int luaopen_avalara_core(lua_State *L) {
+    int mod, uv;
     lua_newtable(L);
+    mod = lua_gettop(L);
+    avl_pool_push(L);                   /* AVL_UV_STATE */
+    uv = lua_gettop(L);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cjson");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "decode");      /* AVL_UV_DECODE */
+    lua_getfield(L, -2, "encode");      /* AVL_UV_ENCODE */
+    lua_remove(L, -3);
+    if (lua_type(L, uv + 1) != LUA_TFUNCTION || lua_type(L, uv + 2) != LUA_TFUNCTION)
+        return luaL_error(L, "avalara.core: cjson has no decode or encode");
+    lua_pushvalue(L, mod);
 
     lua_pushliteral(L, AVALARA_VERSION);
     lua_setfield(L, -2, "version");
-
     lua_pushstring(L, curl_version());
     lua_setfield(L, -2, "curl_version");
+    lua_pushstring(L, avl_pool_user_agent(lua_touserdata(L, uv)));
+    lua_setfield(L, -2, "user_agent");
 
-    avl_errors_open(L);
-    avl_transport_open(L);
-    avl_request_open(L);
-    avl_token_open(L);
-    avl_grants_open(L);
-    avl_protocol_open(L);
+    avl_errors_open(L, uv);
+    avl_request_open(L, uv);
+    avl_token_open(L, uv);
+    avl_exchange_open(L, uv);
+    avl_grants_open(L, uv);
+    avl_protocol_open(L, uv);
     return 1;
 }

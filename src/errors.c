@@ -1,128 +1,16 @@
 /*
- * Structured errors (design.md section 6): a plain Lua table with the
- * `avalara.error` metatable, whose __tostring reads the table's own fields
- * (so errors built by the Lua layer print the same way).
+ * Structured errors (design.md section 6) as Lua sees them: a plain table
+ * with the `avalara.error` metatable, whose __tostring reads the table's
+ * own fields (so errors built by the Lua layer print the same way). The
+ * record they are made from is error.c's.
  */
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "core.h"
-#include "errors.h"
-#include "protocol.h"
 
 #define ERROR_MT "avalara.error"
-#define REDACTED "[REDACTED]"
-
-static const char *const kinds[] = {
-    "transport", "timeout", "tls", "http", "oauth", "api", "quota", "parse", NULL
-};
-
-const char *avl_error_kind(const char *name) {
-    size_t i;
-    if (name == NULL)
-        return NULL;
-    for (i = 0; kinds[i] != NULL; i++)
-        if (strcmp(kinds[i], name) == 0)
-            return kinds[i];
-    return NULL;
-}
-
-void avl_error_init(avl_error *e, const char *kind) {
-    memset(e, 0, sizeof *e);
-    e->kind = kind != NULL ? kind : "transport";
-    e->retry_after = -1;
-}
-
-void avl_error_setf(avl_error *e, const char *kind, const char *fmt, ...) {
-    va_list ap;
-    if (kind != NULL)
-        e->kind = kind;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
-    va_end(ap);
-}
-
-/* Copies in[0..n) to out (at most cap bytes, not terminated), replacing
- * every occurrence of a secret. The scan covers the whole input, so a
- * secret straddling the cut is still replaced, never half-copied. */
-static size_t redact_copy(char *out, size_t cap, const char *in, size_t n,
-                          const char *const *secrets) {
-    size_t i = 0, o = 0;
-    while (i < n && o < cap) {
-        size_t k, matched = 0;
-        for (k = 0; secrets != NULL && secrets[k] != NULL; k++) {
-            size_t sl = strlen(secrets[k]);
-            if (sl > 0 && sl <= n - i && memcmp(in + i, secrets[k], sl) == 0) {
-                matched = sl;
-                break;
-            }
-        }
-        if (matched > 0) {
-            size_t rl = sizeof REDACTED - 1;
-            if (rl > cap - o)
-                rl = cap - o;
-            memcpy(out + o, REDACTED, rl);
-            o += rl;
-            i += matched;
-        } else {
-            out[o++] = in[i++];
-        }
-    }
-    return o;
-}
-
-void avl_error_free(avl_error *e) {
-    if (e->body != NULL) {
-        avl_wipe(e->body, e->body_len);
-        free(e->body);
-        e->body = NULL;
-    }
-    e->body_len = 0;
-}
-
-void avl_error_set_body(avl_error *e, const char *body, size_t n, const char *const *secrets) {
-    char *copy;
-    size_t len;
-    avl_error_free(e);
-    if (body == NULL)
-        return;
-    copy = malloc(AVL_ERROR_BODY_MAX + 1);
-    if (copy == NULL)
-        return; /* the error stays useful without its body */
-    len = redact_copy(copy, AVL_ERROR_BODY_MAX, body, n, secrets);
-    copy[len] = '\0';
-    e->body = copy;
-    e->body_len = len;
-}
-
-static void redact_field(char *field, size_t size, const char *const *secrets) {
-    char tmp[1024];
-    size_t len, cap = size - 1 < sizeof tmp ? size - 1 : sizeof tmp;
-    len = redact_copy(tmp, cap, field, strlen(field), secrets);
-    memcpy(field, tmp, len);
-    field[len] = '\0';
-    avl_wipe(tmp, sizeof tmp);
-}
-
-void avl_error_redact(avl_error *e, const char *const *secrets) {
-    if (secrets == NULL || secrets[0] == NULL)
-        return;
-    redact_field(e->code, sizeof e->code, secrets);
-    redact_field(e->message, sizeof e->message, secrets);
-    redact_field(e->request_id, sizeof e->request_id, secrets);
-    redact_field(e->error_description, sizeof e->error_description, secrets);
-    redact_field(e->error_uri, sizeof e->error_uri, secrets);
-    if (e->body != NULL) {
-        char *old = e->body;
-        size_t old_len = e->body_len;
-        e->body = NULL;
-        avl_error_set_body(e, old, old_len, secrets);
-        avl_wipe(old, old_len);
-        free(old);
-    }
-}
 
 static void set_string(lua_State *L, const char *field, const char *value) {
     if (value != NULL && value[0] != '\0') {
@@ -158,7 +46,8 @@ int avl_error_push(lua_State *L, avl_error *e) {
     lua_pushboolean(L, e->needs_refresh);
     lua_setfield(L, -2, "needs_refresh");
     if (e->retry_after >= 0) {
-        if (e->retry_after == (double)(lua_Integer)e->retry_after)
+        /* transport.c clamps it, so the cast is defined */
+        if (e->retry_after <= AVL_RETRY_AFTER_MAX && e->retry_after == (double)(lua_Integer)e->retry_after)
             lua_pushinteger(L, (lua_Integer)e->retry_after);
         else
             lua_pushnumber(L, e->retry_after);
@@ -177,50 +66,60 @@ int avl_error_result(lua_State *L, avl_error *e) {
     return 2;
 }
 
-/* "avalara: api error (status 429) RateLimitExceeded: message [request id]" */
+/* "avalara: api error (status 429) RateLimitExceeded: message [request id]".
+ * The pieces are pushed and concatenated once: a luaL_Buffer must not
+ * share the stack with the fields read meanwhile. */
 static int error_tostring(lua_State *L) {
-    luaL_Buffer b;
-    luaL_checktype(L, 1, LUA_TTABLE);
-    luaL_buffinit(L, &b);
-    luaL_addstring(&b, "avalara: ");
+    int top;
+    avl_arg_type(L, 1, 1, LUA_TTABLE, "tostring");
+    lua_settop(L, 1);
+    luaL_checkstack(L, 16, "tostring");
+    lua_pushliteral(L, "avalara: ");
     lua_getfield(L, 1, "kind");
-    luaL_addstring(&b, lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "unknown");
-    lua_pop(L, 1);
-    luaL_addstring(&b, " error");
-    lua_getfield(L, 1, "status");
-    if (lua_type(L, -1) == LUA_TNUMBER) {
-        char num[32];
-        snprintf(num, sizeof num, " (status %d)", (int)lua_tonumber(L, -1));
-        luaL_addstring(&b, num);
+    if (lua_type(L, -1) != LUA_TSTRING) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "unknown");
     }
-    lua_pop(L, 1);
+    lua_pushliteral(L, " error");
+    lua_getfield(L, 1, "status");
+    if (lua_type(L, -1) == LUA_TNUMBER)
+        lua_pushfstring(L, " (status %d)", avl_clamp_int(lua_tonumber(L, -1), -1, 9999));
+    else
+        lua_pushliteral(L, "");
+    lua_remove(L, -2);
+    top = lua_gettop(L);
     lua_getfield(L, 1, "code");
     if (lua_type(L, -1) == LUA_TSTRING) {
-        luaL_addchar(&b, ' ');
-        luaL_addstring(&b, lua_tostring(L, -1));
+        lua_pushliteral(L, " ");
+        lua_insert(L, -2);
+    } else {
+        lua_settop(L, top);
     }
-    lua_pop(L, 1);
+    top = lua_gettop(L);
     lua_getfield(L, 1, "message");
     if (lua_type(L, -1) == LUA_TSTRING) {
-        luaL_addstring(&b, ": ");
-        luaL_addstring(&b, lua_tostring(L, -1));
+        lua_pushliteral(L, ": ");
+        lua_insert(L, -2);
+    } else {
+        lua_settop(L, top);
     }
-    lua_pop(L, 1);
+    top = lua_gettop(L);
     lua_getfield(L, 1, "request_id");
     if (lua_type(L, -1) == LUA_TSTRING) {
-        luaL_addstring(&b, " [request id ");
-        luaL_addstring(&b, lua_tostring(L, -1));
-        luaL_addchar(&b, ']');
+        lua_pushliteral(L, " [request id ");
+        lua_insert(L, -2);
+        lua_pushliteral(L, "]");
+    } else {
+        lua_settop(L, top);
     }
-    lua_pop(L, 1);
-    luaL_pushresult(&b);
+    lua_concat(L, lua_gettop(L) - 1);
     return 1;
 }
 
 /* core.error{kind=..., message=..., ...}: gives a Lua-built table the error
  * metatable (for the Lua layer and for transport functions). */
 static int error_new(lua_State *L) {
-    luaL_checktype(L, 1, LUA_TTABLE);
+    avl_arg_type(L, 1, 1, LUA_TTABLE, "core.error");
     lua_getfield(L, 1, "kind");
     if (lua_type(L, -1) != LUA_TSTRING || avl_error_kind(lua_tostring(L, -1)) == NULL)
         return luaL_error(L, "core.error: 'kind' must be one of transport, timeout, tls, "
@@ -251,15 +150,19 @@ static int error_is(lua_State *L) {
     return 1;
 }
 
-void avl_errors_open(lua_State *L) {
+void avl_errors_open(lua_State *L, int uv) {
+    static const luaL_Reg fns[] = {
+        { "error", error_new },
+        { "is_error", error_is },
+        { NULL, NULL }
+    };
     luaL_newmetatable(L, ERROR_MT);
     lua_pushcfunction(L, error_tostring);
     lua_setfield(L, -2, "__tostring");
     lua_pushliteral(L, ERROR_MT);
     lua_setfield(L, -2, "__name");
+    lua_pushliteral(L, ERROR_MT);
+    lua_setfield(L, -2, "__metatable");
     lua_pop(L, 1);
-    lua_pushcfunction(L, error_new);
-    lua_setfield(L, -2, "error");
-    lua_pushcfunction(L, error_is);
-    lua_setfield(L, -2, "is_error");
+    avl_setfuncs(L, fns, uv);
 }

@@ -7,7 +7,7 @@
 
 #include "protocol.h"
 
-static int is_unreserved(unsigned char c) {
+int avl_is_unreserved(unsigned char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
            c == '-' || c == '.' || c == '_' || c == '~';
 }
@@ -28,7 +28,7 @@ int avl_pct_encode(avl_buf *out, const char *s, size_t n, int form) {
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         char esc[3];
-        if (is_unreserved(c))
+        if (avl_is_unreserved(c))
             continue;
         /* Flush the run of unreserved bytes before this one in one copy. */
         if (avl_buf_append(out, s + start, i - start) != 0)

@@ -25,11 +25,18 @@ int avl_buf_append(avl_buf *b, const char *s, size_t n);
 int avl_buf_appendz(avl_buf *b, const char *s);
 int avl_buf_putc(avl_buf *b, char c);
 void avl_buf_free(avl_buf *b);      /* wipes, then frees; safe to call twice */
-void avl_wipe(void *p, size_t n);   /* a memset the compiler cannot drop */
+void avl_wipe(void *p, size_t n);   /* explicit_bzero: a memset the compiler cannot drop */
 char *avl_strndup(const char *s, size_t n); /* NUL-terminated copy, NULL on OOM */
 void avl_free_secret(char **s);     /* wipe strlen(*s) bytes, free, set NULL */
+/* Copies at most size - 1 bytes of src[0..n) into dst and terminates it
+ * (src may be NULL: dst becomes ""). Returns the bytes copied. */
+size_t avl_copy_field(char *dst, size_t size, const char *src, size_t n);
+/* v clamped to [lo, hi] (NaN gives lo), as an int: every float-to-int
+ * conversion of a number from outside goes through here. */
+int avl_clamp_int(double v, int lo, int hi);
 
 /* ---- form.c: percent and application/x-www-form-urlencoded coding */
+int avl_is_unreserved(unsigned char c); /* RFC 3986 2.3: ALPHA DIGIT - . _ ~ */
 /* Appends s percent-encoded: unreserved (ALPHA DIGIT - . _ ~) kept; with
  * form != 0 a space becomes '+' (x-www-form-urlencoded), else "%20". */
 int avl_pct_encode(avl_buf *out, const char *s, size_t n, int form);
@@ -119,6 +126,16 @@ avl_token_result avl_token_response_parse(int status, const char *content_type,
                                           avl_token_response *out);
 void avl_token_response_free(avl_token_response *r); /* wipes secrets; safe twice */
 
+/* ---- crypto.c: what PKCE and HTTP Basic need */
+#define AVL_SHA256_LEN 32
+void avl_sha256(const void *data, size_t n, unsigned char out[AVL_SHA256_LEN]);
+/* Encoded length of n bytes, without a NUL: padded base64, or unpadded base64url. */
+size_t avl_base64_len(size_t n, int url);
+/* Writes the encoding plus a NUL into out (avl_base64_len(n, url) + 1 bytes). */
+void avl_base64(const unsigned char *in, size_t n, char *out, int url);
+/* Fills buf from getrandom(2) (or /dev/urandom); 0 ok, -1 no randomness. */
+int avl_random_bytes(void *buf, size_t n);
+
 /* ---- api_error.c: AvaTax error bodies {"error":{"code","message","target","details":[...]}} */
 typedef struct {
     char *code;
@@ -129,6 +146,130 @@ typedef struct {
 } avl_api_error;
 /* 0 when body is an AvaTax error object, -1 otherwise (out is then empty). */
 int avl_api_error_parse(const char *body, size_t n, avl_api_error *out);
+/* The same from a parsed document (root may be NULL). */
+int avl_api_error_from_json(const avl_json *root, avl_api_error *out);
 void avl_api_error_free(avl_api_error *e);
+
+/* ---- redact.c: the credentials of one exchange, in every form a server
+ * may echo them: as sent (raw, form- or percent-encoded, either hex case),
+ * JSON-escaped (with or without "\/"), HTML-escaped. */
+typedef struct {
+    char **v;                 /* owned, wiped on free; longest first */
+    size_t n, cap;
+} avl_secrets;
+
+void avl_secrets_init(avl_secrets *s);
+/* Adds s[0..n) and its encodings (an empty secret is ignored). 0, -1 OOM. */
+int avl_secrets_add(avl_secrets *s, const char *secret, size_t n);
+/* Adds every form held by `from` (NULL: nothing). 0, -1 OOM. */
+int avl_secrets_extend(avl_secrets *s, const avl_secrets *from);
+void avl_secrets_free(avl_secrets *s);
+/* Copies in[0..n) to out (at most cap bytes, not terminated), replacing
+ * each occurrence of a secret by "[REDACTED]"; returns the bytes written.
+ * The scan covers the whole input, so a secret straddling the cut is still
+ * replaced, never half-copied. secrets may be NULL. */
+size_t avl_redact(char *out, size_t cap, const char *in, size_t n, const avl_secrets *secrets);
+
+/* ---- error.c: the error record (design.md section 6), before it is a Lua
+ * table. Nothing in here may ever hold a secret: text from servers is
+ * redacted as it is stored. */
+#define AVL_ERROR_BODY_MAX 4096
+
+typedef struct {
+    const char *kind;        /* "transport" "timeout" "tls" "http" "oauth" "api" "quota" "parse" (static) */
+    int status;              /* HTTP status or 0 */
+    char code[128];          /* OAuth error / Avalara error.code, "" if none */
+    int number;              /* AvaTax ErrorCodeId (error.details[1].number), 0 if none */
+    char message[512];       /* readable, secret-free */
+    int retryable;
+    int needs_refresh;       /* a 401 that a new token would cure */
+    double retry_after;      /* seconds, < 0 when absent */
+    char request_id[128];    /* x-correlation-id, "" if none */
+    char error_description[512];
+    char error_uri[256];
+    char *body;              /* raw body, truncated to AVL_ERROR_BODY_MAX, secrets replaced */
+    size_t body_len;
+} avl_error;
+
+void avl_error_init(avl_error *e, const char *kind);
+/* Sets the message (and the kind unless kind is NULL). */
+void avl_error_setf(avl_error *e, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The out-of-memory error, worded once for the whole core. */
+void avl_error_nomem(avl_error *e);
+/* Keeps at most AVL_ERROR_BODY_MAX bytes of body, secrets replaced. */
+void avl_error_set_body(avl_error *e, const char *body, size_t n, const avl_secrets *secrets);
+/* Replaces every secret in the text fields and the body (messages from
+ * servers or transport functions may echo what they were sent). */
+void avl_error_redact(avl_error *e, const avl_secrets *secrets);
+/* The static kind string equal to name, or NULL when name is not a kind. */
+const char *avl_error_kind(const char *name);
+void avl_error_free(avl_error *e); /* the body only; safe twice */
+
+/* ---- message.c: one HTTP exchange's request (owned, every byte wiped on
+ * free: it carries credentials) and response. */
+typedef struct {
+    char *method;             /* "GET", "POST", ... */
+    char *url;
+    char **headers;           /* NULL-terminated "Name: value" lines (grown as needed) */
+    size_t nheaders, cap;
+    avl_buf body;             /* body.data == NULL: no body */
+    avl_secrets secrets;      /* redacted from anything kept of a failure */
+} avl_request;
+
+void avl_request_init(avl_request *r);
+/* Set method and url (copies). 0, -1 OOM. */
+int avl_request_target(avl_request *r, const char *method, const char *url, size_t url_len);
+/* Appends "name: value". 0, -1 OOM. */
+int avl_request_header(avl_request *r, const char *name, const char *value, size_t value_len);
+void avl_request_free(avl_request *r);
+
+#define AVL_HEADERS_MAX (256 * 1024)   /* cap on a response's header block */
+#define AVL_RETRY_AFTER_MAX 1e9        /* seconds: longer Retry-After values are clamped */
+
+typedef struct {
+    int status;
+    avl_buf body;
+    avl_buf headers;          /* raw header block of the final response: "Name: value\r\n"... */
+    char content_type[128];
+    char request_id[128];     /* x-correlation-id */
+    double retry_after;       /* seconds, < 0 when absent */
+} avl_response;
+
+void avl_response_init(avl_response *r);
+void avl_response_free(avl_response *r);
+/* Forgets the headers of an interim (1xx) response. */
+void avl_response_reset_headers(avl_response *r);
+/* Records one header of the final response; content type, correlation id
+ * and Retry-After (delay-seconds or an HTTP date, given `now` and a date
+ * parser that may be NULL) are picked out. 0, -1 OOM, -2 over AVL_HEADERS_MAX. */
+int avl_response_header(avl_response *r, const char *name, size_t nl, const char *value, size_t vl,
+                        double now, double (*parse_date)(const char *s));
+
+/* ---- outcome.c: what a response means (design.md section 6), sans I/O */
+#define AVL_PARSE_MAX (64 * 1024)  /* error and token bodies larger than this are not parsed */
+
+typedef enum {
+    AVL_OUTCOME_JSON,         /* a 2xx with a body to decode */
+    AVL_OUTCOME_EMPTY,        /* a 2xx with an empty or blank body */
+    AVL_OUTCOME_ERROR         /* e filled */
+} avl_outcome;
+
+/* An API response (core.request): a 2xx is JSON or empty; anything else is
+ * mapped to e: AvaTax error bodies (AuthenticationIncomplete and
+ * BearerTokenInvalid -> "oauth" with needs_refresh, RequestLimitExceeded ->
+ * "quota", others "api"), RFC 6750 bodies -> "oauth", else "http"; 408,
+ * 429, 5xx retryable; any 401 sets needs_refresh. */
+avl_outcome avl_api_outcome(const avl_response *r, const avl_secrets *secrets, avl_error *e);
+/* Fills e for a 2xx body that is not JSON (reason from the decoder). */
+void avl_api_parse_failure(const avl_response *r, const char *reason, const avl_secrets *secrets,
+                           avl_error *e);
+/* A token or revocation endpoint's failed answer: tr is what the parser
+ * read (its tokens are redacted too). */
+void avl_token_failure(avl_token_result res, const avl_response *r, const avl_token_response *tr,
+                       const avl_secrets *secrets, avl_error *e);
+/* A transport failure of a token request: a body kept in e that names
+ * tokens (a 2xx cut short) is dropped, never half-redacted. */
+void avl_token_withhold(avl_error *e);
 
 #endif

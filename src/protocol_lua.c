@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "core.h"
 #include "protocol.h"
 
@@ -42,7 +43,9 @@ static void guard_release(guard *g) {
 }
 
 static int guard_gc(lua_State *L) {
-    guard_release(luaL_checkudata(L, 1, GUARD_MT));
+    guard *g = luaL_testudata(L, 1, GUARD_MT);
+    if (g != NULL)
+        guard_release(g);
     return 0;
 }
 
@@ -61,11 +64,16 @@ static int nomem(lua_State *L, guard *g) {
     return luaL_error(L, "out of memory");
 }
 
-static int opt_bool(lua_State *L, int idx) {
+static int opt_bool(lua_State *L, int idx, const char *fn) {
     if (lua_isnoneornil(L, idx))
         return 0;
-    luaL_checktype(L, idx, LUA_TBOOLEAN);
+    avl_arg_type(L, idx, idx, LUA_TBOOLEAN, fn);
     return lua_toboolean(L, idx);
+}
+
+static const char *check_string(lua_State *L, int idx, const char *fn, size_t *n) {
+    avl_arg_type(L, idx, idx, LUA_TSTRING, fn);
+    return lua_tolstring(L, idx, n);
 }
 
 static int push_buf(lua_State *L, guard *g) {
@@ -76,8 +84,8 @@ static int push_buf(lua_State *L, guard *g) {
 
 static int l_pct_encode(lua_State *L) {
     size_t n;
-    const char *s = luaL_checklstring(L, 1, &n);
-    int form = opt_bool(L, 2);
+    const char *s = check_string(L, 1, "protocol.pct_encode", &n);
+    int form = opt_bool(L, 2, "protocol.pct_encode");
     guard *g = guard_new(L, G_BUF);
     if (avl_pct_encode(&g->u.buf, s, n, form) != 0)
         return nomem(L, g);
@@ -86,8 +94,8 @@ static int l_pct_encode(lua_State *L) {
 
 static int l_pct_decode(lua_State *L) {
     size_t n;
-    const char *s = luaL_checklstring(L, 1, &n);
-    int form = opt_bool(L, 2);
+    const char *s = check_string(L, 1, "protocol.pct_decode", &n);
+    int form = opt_bool(L, 2, "protocol.pct_decode");
     guard *g = guard_new(L, G_BUF);
     if (avl_pct_decode(&g->u.buf, s, n, form) != 0)
         return nomem(L, g);
@@ -124,7 +132,7 @@ static int keyref_cmp(const void *a, const void *b) {
 static int l_form_encode(lua_State *L) {
     guard *g;
     int pairs;
-    luaL_checktype(L, 1, LUA_TTABLE);
+    avl_arg_type(L, 1, 1, LUA_TTABLE, "protocol.form_encode");
     lua_settop(L, 1);
     g = guard_new(L, G_BUF);
     lua_rawgeti(L, 1, 1);
@@ -190,7 +198,7 @@ static int record_pair(void *ud, const char *key, size_t key_len, const char *va
 
 static int l_form_decode(lua_State *L) {
     size_t n, pos = 0;
-    const char *s = luaL_checklstring(L, 1, &n);
+    const char *s = check_string(L, 1, "protocol.form_decode", &n);
     guard *g = guard_new(L, G_BUF);
     if (avl_form_parse(s, n, record_pair, &g->u.buf) != 0)
         return nomem(L, g);
@@ -212,7 +220,7 @@ static int l_form_decode(lua_State *L) {
 
 static int l_parse_datetime(lua_State *L) {
     size_t n;
-    const char *s = luaL_checklstring(L, 1, &n);
+    const char *s = check_string(L, 1, "protocol.parse_datetime", &n);
     double epoch;
     if (avl_parse_datetime(s, n, &epoch) != 0)
         return 0;
@@ -228,13 +236,21 @@ static void set_string(lua_State *L, const char *name, const char *value) {
 }
 
 static int l_parse_token_response(lua_State *L) {
+    static const char fn[] = "protocol.parse_token_response";
     static const char *const results[] = {"ok", "oauth", "http", "parse"};
-    int status = (int)luaL_checkinteger(L, 1);
-    const char *content_type = luaL_optstring(L, 2, NULL);
+    int status;
+    const char *content_type = NULL, *body;
     size_t n;
-    const char *body = luaL_checklstring(L, 3, &n);
-    double now = luaL_checknumber(L, 4);
-    guard *g = guard_new(L, G_TOKEN);
+    double now;
+    guard *g;
+    avl_arg_type(L, 1, 1, LUA_TNUMBER, fn);
+    status = avl_clamp_int(lua_tonumber(L, 1), 0, 999);
+    if (!lua_isnoneornil(L, 2))
+        content_type = check_string(L, 2, fn, NULL);
+    body = check_string(L, 3, fn, &n);
+    avl_arg_type(L, 4, 4, LUA_TNUMBER, fn);
+    now = lua_tonumber(L, 4);
+    g = guard_new(L, G_TOKEN);
     avl_token_response *r = &g->u.token;
     avl_token_result rc = avl_token_response_parse(status, content_type, body, n, now, r);
     if (rc == AVL_TOKEN_NOMEM)
@@ -262,7 +278,7 @@ static int l_parse_token_response(lua_State *L) {
 
 static int l_parse_api_error(lua_State *L) {
     size_t n;
-    const char *body = luaL_checklstring(L, 1, &n);
+    const char *body = check_string(L, 1, "protocol.parse_api_error", &n);
     guard *g = guard_new(L, G_API);
     avl_api_error *e = &g->u.api;
     if (avl_api_error_parse(body, n, e) != 0) {
@@ -320,8 +336,8 @@ static void push_json(lua_State *L, const avl_json *j) {
 
 static int l_json_decode(lua_State *L) {
     size_t n;
-    const char *s = luaL_checklstring(L, 1, &n);
-    int flags = opt_bool(L, 2) ? AVL_JSON_TRAILING_COMMA : 0;
+    const char *s = check_string(L, 1, "protocol.json_decode", &n);
+    int flags = opt_bool(L, 2, "protocol.json_decode") ? AVL_JSON_TRAILING_COMMA : 0;
     char err[128];
     guard *g = guard_new(L, G_JSON);
     g->u.json = avl_json_parse(s, n, flags, err, sizeof err);
@@ -347,14 +363,16 @@ static const luaL_Reg functions[] = {
     {NULL, NULL}
 };
 
-void avl_protocol_open(lua_State *L) {
+void avl_protocol_open(lua_State *L, int uv) {
     luaL_newmetatable(L, GUARD_MT);
     lua_pushcfunction(L, guard_gc);
     lua_setfield(L, -2, "__gc");
+    lua_pushliteral(L, GUARD_MT);
+    lua_setfield(L, -2, "__metatable");
     lua_pop(L, 1);
 
     lua_newtable(L);
-    luaL_setfuncs(L, functions, 0);
+    avl_setfuncs(L, functions, uv);
     lua_pushlightuserdata(L, NULL);
     lua_setfield(L, -2, "null");
     lua_setfield(L, -2, "protocol");

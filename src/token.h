@@ -1,18 +1,18 @@
 /*
- * Token objects (token.c, the `avalara.token` userdata) and the OAuth
- * exchanges behind the grants (grants.c) that token:refresh() and
- * token:revoke() repeat.
+ * Token objects: the `avalara.token` userdata (liolib style: one metatable,
+ * one cleanup path shared by close, __close and __gc).
  *
  * Every secret (access token, refresh token, client secret, the
  * Authorization header value) is a malloc'd string owned by the userdata,
- * wiped before it is freed on close, __close and __gc.
+ * wiped before it is freed on close, __close and __gc. An exchange of the
+ * token's own (refresh, revoke) makes it `busy`: close() and __gc then only
+ * mark it, and the exchange's end releases it. The exchange works on its
+ * own copies of what it sends, never on the token's strings.
  */
 #ifndef AVALARA_TOKEN_H
 #define AVALARA_TOKEN_H
 
-#include "compat.h"
-#include "errors.h"
-#include "protocol.h"
+#include "oauth.h"
 #include "transport.h"
 
 #define AVL_TOKEN_MT "avalara.token"
@@ -27,8 +27,8 @@ typedef enum {
 
 typedef struct {
     int closed;
-    int busy;               /* an exchange of this token is running (it may call Lua) */
-    int close_pending;      /* close() arrived while busy: released when it ends */
+    int busy;               /* an exchange of this token is running or pending */
+    int close_pending;      /* close() or __gc arrived while busy: released when it ends */
     avl_grant_kind grant;
     /* the issued token */
     char *access_token;
@@ -45,13 +45,10 @@ typedef struct {
     char *client_secret;
     char *request_scope;    /* the scope asked for (client_credentials repeats it) */
     int basic;              /* client authentication by HTTP Basic, else form fields */
-    int has_opts;
     avl_options opts;
 } avl_token;
 
-/* ---- token.c */
-
-/* Pushes a new, empty token userdata (every pointer NULL, opts unset). */
+/* Pushes a new, empty token userdata (every pointer NULL, default options). */
 avl_token *avl_token_push(lua_State *L);
 /* Takes the issued fields of a successful response (tr's strings move into
  * t and are set NULL in tr). A missing refresh_token, token_type or scope
@@ -60,35 +57,26 @@ avl_token *avl_token_push(lua_State *L);
 int avl_token_take(avl_token *t, avl_token_response *tr);
 /* Wipes and frees everything t holds and marks it closed; safe twice. */
 void avl_token_release(lua_State *L, avl_token *t);
-/* The Authorization header value of the token at idx ("Bearer <access>").
- * Raises a type error if idx is not a token, "attempt to use a closed
- * token" on a closed one. The string belongs to the token: copy it before
- * running any Lua code (which could refresh or close the token). Both
- * Identity ("Bearer") and 2012 ("avalara") tokens are sent as Bearer: the
- * token_type the 2012 service returns is a label, AvaTax REST v2 and the
- * emulator take `Bearer`. */
-const char *avl_token_authorization(lua_State *L, int idx);
+/* The token at idx, open; raises a type error (naming fn) or "attempt to
+ * use a closed token". */
+avl_token *avl_token_check(lua_State *L, int idx, const char *fn);
+/* The Authorization header value of the open token at idx ("Bearer
+ * <access>"). It belongs to the token: copy it before running any Lua code
+ * (which could refresh or close the token). Both Identity ("Bearer") and
+ * 2012 ("avalara") tokens are sent as Bearer: the token_type the 2012
+ * service returns is a label, AvaTax REST v2 and the emulator take Bearer. */
+const char *avl_token_authorization(lua_State *L, int idx, const char *fn);
 
-/* ---- grants.c: the exchanges */
-
-typedef struct {
-    const char *url;
-    const char *client_id;
-    const char *client_secret;
-    int basic;                  /* RFC 6749 2.3.1 HTTP Basic, else client_id/client_secret form fields */
-    const char *const *params;  /* NULL-terminated name, value pairs; a NULL value is left out */
-} avl_oauth_post;
-
-/* Posts the form to a token endpoint and parses the token response.
- * 0: tr filled (AVL_TOKEN_OK). -1: e filled (kind oauth/http/parse or a
- * transport kind; secrets kept out). -2: out of memory (nothing to free). */
-int avl_oauth_grant(lua_State *L, const avl_options *o, const avl_oauth_post *p,
-                    avl_token_response *tr, avl_error *e);
-/* Posts an RFC 7009 / 2012 revocation: 0 on any 2xx, -1 e filled, -2 OOM. */
-int avl_oauth_revoke(lua_State *L, const avl_options *o, const avl_oauth_post *p, avl_error *e);
-/* The revocation endpoint for a token URL: /connect/token -> /connect/revocation,
- * /oauth/access_token or /oauth/generate_token -> /oauth/revoke (a query
- * string is dropped). Malloc'd; NULL when it cannot be derived or OOM. */
-char *avl_revocation_url(const char *token_url);
+/* Starts an exchange of the open, idle token at idx (raises otherwise,
+ * naming fn) and builds its request into req (initialised by the caller):
+ * the refresh_token grant, or the original grant repeated; or the
+ * revocation of the refresh token (else the access token). Raises when the
+ * grant cannot be repeated or no revocation endpoint is known, before the
+ * token is marked busy. -1 OOM (the token is left idle). */
+int avl_token_begin_refresh(lua_State *L, int idx, const char *fn, avl_request *req);
+int avl_token_begin_revoke(lua_State *L, int idx, const char *fn, avl_request *req);
+/* Ends the exchange: clears busy; when the token was closed meanwhile,
+ * releases it and returns -1 (the caller reports it), else 0. */
+int avl_token_end(lua_State *L, avl_token *t);
 
 #endif

@@ -188,11 +188,15 @@ static int parse_seconds(const char *s, size_t n, double *out) {
     }
     while (i < n && s[i] == ' ')
         i++;
-    if (!any || i != n)
+    if (!any || i != n || !isfinite(v)) /* 400 digits overflow to inf */
         return -1;
     *out = v;
     return 0;
 }
+
+/* The latest expiry kept: the end of 9999-12-31, what the 2012 endpoints
+ * send for "never". A later one (a huge expires_in) is clamped to it. */
+#define LATEST_EXPIRY 253402300800.0
 
 /* 0 and sets the expiry when readable or absent; -1 when unreadable. */
 static int read_expiry(const fields *f, double now, avl_token_response *out) {
@@ -214,6 +218,8 @@ static int read_expiry(const fields *f, double now, avl_token_response *out) {
     } else {
         return -1;
     }
+    if (out->expires_at > LATEST_EXPIRY)
+        out->expires_at = LATEST_EXPIRY;
     out->has_expiry = 1;
     return 0;
 }

@@ -1,78 +1,84 @@
 /*
- * The transport: one HTTP exchange, over libcurl or over a Lua function
- * given as the `transport` option. Grants and core.request build an
- * avl_http_request, call avl_transport_perform, and get an avl_http_response
- * or an avl_error (kind transport / timeout / tls).
+ * The transport: moves one avl_request and brings back an avl_response,
+ * over libcurl or over a Lua function given as the `transport` option; or
+ * many on a curl multi handle. Failures to exchange (kind transport,
+ * timeout, tls; a body over max_body) come back as an avl_error.
  *
  * libcurl easy handles are cached per distinct option set (keep-alive and
- * TLS session reuse across calls) in a registry-held pool owned by the
- * lua_State; callbacks never raise (no longjmp across libcurl): they record
- * and return, and errors are raised or returned after curl returns.
+ * TLS session reuse across calls) in a pool owned by the module's state
+ * userdata, an upvalue of every module function (core.h). Nothing here
+ * raises while libcurl runs or while a Lua transport function's answer is
+ * read: callbacks record and return; Lua code runs inside a protected call.
  */
 #ifndef AVALARA_TRANSPORT_H
 #define AVALARA_TRANSPORT_H
 
 #include "compat.h"
-#include "errors.h"
 #include "protocol.h"
 
 #define AVL_DEFAULT_MAX_BODY (4 * 1024 * 1024)
 #define AVL_DEFAULT_TIMEOUT 30.0
 #define AVL_DEFAULT_CONNECT_TIMEOUT 10.0
 
-/* Transport options, read from the Lua options table (design.md section 5). */
+/* ---- options.c: the transport options (design.md section 5) */
 typedef struct {
     double timeout;          /* seconds, total */
     double connect_timeout;  /* seconds */
     char *cafile;
     char *capath;
-    char *proxy;
+    char *proxy;             /* may carry credentials: wiped */
     int verify;              /* 1 unless the caller passed verify = false */
-    char *user_agent;        /* NULL: the default "avalara-hscode/VERSION (libcurl/..; Lua ..)" */
+    int allow_http;          /* plain http:// to hosts other than loopback allowed */
+    char *user_agent;        /* NULL: the default (core.user_agent) */
     size_t max_body;
     int transport_ref;       /* LUA_NOREF, or a registry ref to a Lua transport function */
 } avl_options;
 
-/* Reads the transport options from the table at idx (other fields ignored);
- * raises on wrong types (a programming error), naming the field. */
+/* Defaults, owning nothing. */
+void avl_options_init(avl_options *o);
+/* Reads the options from the table at idx (other fields ignored): every
+ * field is read once and checked before anything is copied, so a raise
+ * (a wrong type, naming the option) leaves o owning nothing. */
 void avl_options_read(lua_State *L, int idx, avl_options *o);
 void avl_options_free(lua_State *L, avl_options *o);
-/* Copies (for token objects that refresh later). */
-int avl_options_copy(lua_State *L, const avl_options *from, avl_options *to);
+int avl_options_lua_transport(const avl_options *o);
 
-typedef struct {
-    const char *method;      /* "GET", "POST", "PUT", ... */
-    const char *url;
-    const char *const *headers; /* NULL-terminated "Name: value" lines */
-    const char *body;        /* may be NULL */
-    size_t body_len;
-    const char *const *secrets; /* NULL-terminated: redacted from any error body */
-} avl_http_request;
+/* Whether url may carry credentials with these options: https, or plain
+ * http to a loopback host (127.0.0.0/8, ::1, localhost), or plain http
+ * anywhere with allow_http. 0 ok, else -1 with a reason in why. */
+int avl_url_allowed(const char *url, int allow_http, char *why, size_t why_size);
 
-typedef struct {
-    int status;
-    avl_buf body;
-    avl_buf headers;         /* raw header block of the final response: "Name: value\r\n"... */
-    char content_type[128];
-    char request_id[128];    /* x-correlation-id */
-    double retry_after;      /* seconds, < 0 when absent */
-} avl_http_response;
+/* ---- transport.c */
+typedef struct avl_pool avl_pool;
 
-void avl_http_response_init(avl_http_response *r);
-void avl_http_response_free(avl_http_response *r);
+/* The state's pool: the userdata at upvalue AVL_UV_STATE (core.h). */
+avl_pool *avl_pool_of(lua_State *L);
+/* Pushes the state userdata (pool, user agent) for luaopen; raises when
+ * libcurl cannot be initialised. */
+void avl_pool_push(lua_State *L);
+const char *avl_pool_user_agent(const avl_pool *p);
+
+/* The wall clock, epoch seconds. */
+double avl_now(void);
 
 /* Performs one exchange. 0 with r filled (any HTTP status), or -1 with e
- * filled (kind transport/timeout/tls, or transport-function errors). May
- * call Lua (the transport option) but never raises while libcurl runs. */
-int avl_transport_perform(lua_State *L, const avl_options *o,
-                          const avl_http_request *req, avl_http_response *r,
-                          avl_error *e);
+ * filled. Never raises: a Lua transport function runs protected, and what
+ * it raises or returns is read protected too. r must be initialised. */
+int avl_transport_perform(lua_State *L, avl_pool *p, const avl_options *o,
+                          const avl_request *req, avl_response *r, avl_error *e);
 
-/* One item of a batch. The caller initialises resp and err
- * (avl_http_response_init, avl_error_init) and frees both afterwards. */
+/* The transport request table a Lua function is given:
+ * {method, url, headers = {Name = value}, body?, timeout}. */
+void avl_push_request(lua_State *L, const avl_options *o, const avl_request *req);
+/* Takes a Lua transport's answer, the values at idx and idx + 1 (response
+ * | nil, err), into r or e, never raising (max_body applies). 0 or -1. */
+int avl_transport_take(lua_State *L, int idx, const avl_options *o, const avl_request *req,
+                       avl_response *r, avl_error *e);
+
+/* One item of a batch; the caller initialises resp and err and frees both. */
 typedef struct {
-    const avl_http_request *req;
-    avl_http_response resp;  /* filled when failed == 0 */
+    const avl_request *req;
+    avl_response resp;       /* filled when failed == 0 */
     avl_error err;           /* filled when failed == 1 */
     int failed;
 } avl_transfer;
@@ -80,14 +86,13 @@ typedef struct {
 /* Runs n exchanges on one curl multi handle, at most `concurrency` at once,
  * connections shared with the single transfers; with a Lua transport
  * function, one after the other. Never raises. */
-void avl_transport_perform_many(lua_State *L, const avl_options *o, avl_transfer *items,
+void avl_transport_perform_many(lua_State *L, avl_pool *p, const avl_options *o, avl_transfer *items,
                                 size_t n, int concurrency);
 
-/* Pushes the response headers as a Lua table, names lower-cased. */
-void avl_push_headers(lua_State *L, const avl_http_response *r);
+/* core.transport_stats() -> {idle_handles = n}. */
+int avl_transport_stats(lua_State *L);
 
-/* Called once from luaopen: curl_global_init (once per process) and the
- * per-state handle pool. */
-void avl_transport_open(lua_State *L);
+/* Pushes the response headers as a Lua table, names lower-cased. */
+void avl_push_headers(lua_State *L, const avl_response *r);
 
 #endif

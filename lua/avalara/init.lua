@@ -249,26 +249,34 @@ function Client:_yield()
   return self.sleep(0.01)
 end
 
--- Calls a core function with the transport options; with a Lua `transport`
--- the exchange is captured and replayed so that the transport runs from Lua
--- (and may yield), not from inside the C core.
-function Client:_core(fn, args)
+local function with_topts(self, args)
   for k, v in pairs(self.topts) do if args[k] == nil then args[k] = v end end
-  local transport = self:_transport()
-  if not transport then return fn(args) end
-  local captured
-  args.transport = function(req)
-    captured = req
-    return nil, { kind = "transport", message = "captured" }
-  end
-  local r1, r2, r3 = fn(args)
-  if not captured then return r1, r2, r3 end
-  local ok, resp, terr = pcall(transport, captured)
+  return args
+end
+
+-- The exchange's answer from a Lua transport, which may yield: it runs
+-- here, in the caller's coroutine, not from inside the C core.
+local function run_transport(transport, ex)
+  local ok, resp, terr = pcall(transport, ex:request())
   if not ok then
     resp, terr = nil, { kind = "transport", message = "transport function raised: " .. tostring(resp) }
   end
-  args.transport = function() return resp, terr end
-  return fn(args)
+  return ex:finish(resp, terr)
+end
+
+-- One exchange of the core: `kind` is "request" or a grant's name. With
+-- libcurl the core performs it; with a Lua transport (the `transport`
+-- option, or cosockets in nginx) the core prepares it once and finishes it
+-- from the transport's answer (avalara.core's sans-I/O exchanges).
+function Client:_core(kind, args)
+  with_topts(self, args)
+  local transport = self:_transport()
+  if not transport then
+    if kind == "request" then return core.request(args) end
+    return core[kind](args)
+  end
+  local ex = kind == "request" and core.prepare_request(args) or core.prepare_grant(kind, args)
+  return run_transport(transport, ex)
 end
 
 -- The Lua transport for a call made now, or nil for libcurl.
@@ -280,33 +288,23 @@ end
 -- The same for core.request_many: a Lua transport runs one exchange at a
 -- time, or (in nginx) `concurrency` of them on light threads.
 function Client:_core_many(reqs, args)
-  for k, v in pairs(self.topts) do if args[k] == nil then args[k] = v end end
+  with_topts(self, args)
   local transport = self:_transport()
   if not transport then return core.request_many(reqs, args) end
-  local captured = {}
-  args.transport = function(req)
-    captured[#captured + 1] = req
-    return nil, { kind = "transport", message = "captured" }
+  local exchanges, out = {}, {}
+  for i, r in ipairs(reqs) do exchanges[i] = core.prepare_request(with_topts(self, r)) end
+  local function settle(i, status, body, headers)
+    if status == nil then out[i] = { err = body } else out[i] = { status = status, body = body, headers = headers } end
   end
-  core.request_many(reqs, args)
-  local answers = {}
   if self._run_many then
-    answers = self._run_many(transport, captured, args.concurrency)
+    local requests = {}
+    for i, ex in ipairs(exchanges) do requests[i] = ex:request() end
+    local answers = self._run_many(transport, requests, args.concurrency)
+    for i, ex in ipairs(exchanges) do settle(i, ex:finish(answers[i][1], answers[i][2])) end
   else
-    for i, req in ipairs(captured) do
-      local ok, resp, terr = pcall(transport, req)
-      if not ok then
-        resp, terr = nil, { kind = "transport", message = "transport function raised: " .. tostring(resp) }
-      end
-      answers[i] = { resp, terr }
-    end
+    for i, ex in ipairs(exchanges) do settle(i, run_transport(transport, ex)) end
   end
-  local n = 0
-  args.transport = function()
-    n = n + 1
-    return answers[n][1], answers[n][2]
-  end
-  return core.request_many(reqs, args)
+  return out
 end
 
 function Client:_hook(method, url, status, started, attempt, err)
@@ -319,7 +317,7 @@ end
 function Client:_fetch_token()
   local rec, err = retry.run(self.retries, function(attempt)
     local started = now()
-    local tok, e = self:_core(core.client_credentials, {
+    local tok, e = self:_core("client_credentials", {
       token_url = self.token_url, client_id = self.account_id, client_secret = secrets[self],
       scope = self.scope, auth_method = self.auth_method })
     self:_hook("POST", self.token_url, tok and 200 or nil, started, attempt, e)
@@ -404,7 +402,7 @@ function Client:call(method, path, body)
     while true do
       exchange = exchange + 1
       local started = now()
-      local status, b, h = self:_core(core.request, { method = method, url = url, token = tok:access_token(),
+      local status, b, h = self:_core("request", { method = method, url = url, token = tok:access_token(),
         body = body })
       self:_hook(method, url, status, started, exchange, status == nil and b or nil)
       if status ~= nil then return status, b, h end

@@ -41,15 +41,20 @@ describe("core.request", function()
   describe("arguments", function()
     local cases = {
       { {}, "core.request: 'url' must be a string (got nil)" },
-      { { url = "http://x/", method = 1 }, "core.request: 'method' must be a string (got number)" },
-      { { url = "http://x/", method = "GE T" }, "core.request: 'method' must be an HTTP method name" },
-      { { url = "http://x/", headers = "x" }, "core.request: 'headers' must be a table (got string)" },
-      { { url = "http://x/", headers = { [1] = "x" } }, "core.request: 'headers' must map names to string values" },
-      { { url = "http://x/", headers = { ["X-A"] = "a\r\nX-B: b" } },
+      { { url = "http://127.0.0.1:1/", method = 1 }, "core.request: 'method' must be a string (got number)" },
+      { { url = "http://127.0.0.1:1/", method = "GE T" }, "core.request: 'method' must be an HTTP method name" },
+      { { url = "http://127.0.0.1:1/", headers = "x" }, "core.request: 'headers' must be a table (got string)" },
+      { { url = "http://127.0.0.1:1/", headers = { [1] = "x" } }, "core.request: 'headers' must map names to string values" },
+      { { url = "http://127.0.0.1:1/", headers = { ["X-A"] = "a\r\nX-B: b" } },
         "core.request: bad header name or value for 'X-A'" },
-      { { url = "http://x/", token = 5 }, "core.request: 'token' must be a token or a string (got number)" },
-      { { url = "http://x/", token = "" }, "core.request: the credential is empty or holds a line break" },
-      { { url = "http://x/", body = 5 }, "core.request: 'body' must be a table or a string (got number)" },
+      { { url = "http://127.0.0.1:1/", token = 5 }, "core.request: 'token' must be a token or a string (got number)" },
+      { { url = "http://127.0.0.1:1/", token = "" }, "core.request: the credential is empty or holds a line break" },
+      { { url = "http://127.0.0.1:1/", body = 5 }, "core.request: 'body' must be a table or a string (got number)" },
+      { { url = "http://127.0.0.1:1/a\0b" }, "core.request: 'url' must not contain NUL bytes" },
+      { { url = "ftp://127.0.0.1/x" }, "core.request: 'url' must be an http:// or https:// URL" },
+      { { url = "http://api.example.com/x", token = "t" }, "core.request: 'url' is plain http:// to a host that "
+        .. "is not loopback: credentials would travel in clear text (use https://, or pass allow_http = true)" },
+      { { url = "http://127.0.0.1:1/", allow_http = "yes" }, "bad option 'allow_http' (boolean expected, got string)" },
     }
     for _, case in ipairs(cases) do
       it("raises: " .. case[2], function()
@@ -58,7 +63,7 @@ describe("core.request", function()
     end
 
     it("raises when the body cannot be encoded as JSON", function()
-      local ok, msg = pcall(core.request, { url = "http://x/", body = { f = print } })
+      local ok, msg = pcall(core.request, { url = "http://127.0.0.1:1/", body = { f = print } })
       assert.is_false(ok)
       assert.truthy(msg:find("core.request: 'body' cannot be encoded as JSON", 1, true))
     end)

@@ -222,11 +222,9 @@ describe("core transport", function()
       assert.is_true(err.retryable)
     end)
 
-    it("refuses non-HTTP URLs", function()
-      local status, err = core.request { url = "file:///etc/passwd" }
-      assert.is_nil(status)
-      assert.equal("transport", err.kind)
-      assert.is_false(err.retryable)
+    it("refuses non-HTTP URLs before any traffic", function()
+      assert.has_error(function() core.request { url = "file:///etc/passwd" } end,
+        "core.request: 'url' must be an http:// or https:// URL")
     end)
   end)
 
@@ -380,7 +378,12 @@ describe("core transport", function()
       assert.has_error(function() core.request_many({ "x" }) end,
         "core.request_many: requests[1] must be a table (got string)")
       assert.has_error(function() core.request_many({}, { concurrency = 0 }) end,
-        "core.request_many: 'concurrency' must be a positive integer")
+        "core.request_many: 'concurrency' must be a number >= 1")
+      assert.has_error(function() core.request_many({}, { concurrency = 0 / 0 }) end,
+        "core.request_many: 'concurrency' must be a number >= 1")
+      -- larger values are capped (at 64), not refused
+      assert.same({}, core.request_many({}, { concurrency = 1e12 }))
+      assert.same({}, core.request_many({}, { concurrency = math.huge }))
       assert.has_error(function() core.request_many({}, { timeout = "x" }) end)
     end)
   end)

@@ -109,13 +109,25 @@ test-valgrind: deps
 # glibc's setlocale lock.)
 SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 BUILD_ASAN := build/asan/lua5.4
+# The clang build adds float-cast-overflow (gcc's UBSan has no such check)
+# and links clang's shared ASan runtime, preloaded by its full path.
+CLANG := clang-14
+CLANG_SANITIZE := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all \
+                  -fno-omit-frame-pointer -shared-libasan
+BUILD_ASAN_CLANG := build/asan-clang/lua5.4
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 test-asan: deps
+	$(MAKE) deps DEB_PACKAGES="clang-14 libclang-rt-14-dev"
 	$(MAKE) LUA=lua5.4 BUILD=$(BUILD_ASAN) CFLAGS="-O1 -g $(SANITIZE)" LDFLAGS="$(SANITIZE)"
+	$(MAKE) LUA=lua5.4 BUILD=$(BUILD_ASAN_CLANG) CC=$(CLANG) CFLAGS="-O1 -g $(CLANG_SANITIZE)" LDFLAGS="$(CLANG_SANITIZE)"
 	$(MAKE) fuzz-replay
 	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror spec/support/asan_preload.c -o build/asan/asan_preload.so
 	SUITES="$(or $(SUITES),$(SANITIZE_SUITES))" LUAS=lua5.4 BUILD_ROOT=build/asan \
 	  PRELOAD="$$(ldd $(BUILD_ASAN)/avalara/core.so | awk '$$1 ~ /^lib(asan|ubsan)\.so/ { print $$1 }' | sort | paste -sd:):$(CURDIR)/build/asan/asan_preload.so" \
-	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 spec/run
+	  $(ASAN_ENV) spec/run
+	SUITES="$(or $(SUITES),$(SANITIZE_SUITES))" LUAS=lua5.4 BUILD_ROOT=build/asan-clang \
+	  PRELOAD="$$($(CLANG) -print-file-name=libclang_rt.asan-x86_64.so):$(CURDIR)/build/asan/asan_preload.so" \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan-clang.supp:print_suppressions=0 $(ASAN_ENV) spec/run
 
 # Builds for every Lua Debian ships and runs the core specs under each.
 test-matrix: deps

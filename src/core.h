@@ -1,28 +1,23 @@
 /*
  * The module's assembly. Every function of the module is a closure over
- * the same upvalues (set up once by luaopen_avalara_core), so no call
- * looks anything up in the registry or `require`s:
- *
- *   AVL_UV_STATE   the state userdata: the libcurl pool (transport.c)
- *   AVL_UV_DECODE  cjson.decode
- *   AVL_UV_ENCODE  cjson.encode
- *
- * Each concept registers its functions from its own avl_*_open(L, uv),
- * where uv is the stack index of the first upvalue value.
+ * the same upvalues (upvalues.h). Each concept registers its functions
+ * from its own avl_*_open(L, uv), where uv is the stack index of the first
+ * upvalue value.
  */
 #ifndef AVALARA_CORE_H
 #define AVALARA_CORE_H
 
 #include "compat.h"
 #include "protocol.h"
+#include "upvalues.h"
 
-#define AVL_UV_STATE 1
-#define AVL_UV_DECODE 2
-#define AVL_UV_ENCODE 3
-#define AVL_NUPVALUES 3
 
 /* luaL_setfuncs with the module's upvalues into the table on top. */
 void avl_setfuncs(lua_State *L, const luaL_Reg *fns, int uv);
+/* Registers the metatable tname: its metamethods, `__metatable` = tname
+ * (so getmetatable() cannot reach __gc), and `__index` = the methods (NULL:
+ * none); every function closes over the module's upvalues. */
+void avl_newtype(lua_State *L, const char *tname, const luaL_Reg *meta, const luaL_Reg *methods, int uv);
 
 void avl_errors_open(lua_State *L, int uv);   /* errors.c: avalara.error, core.error, core.is_error */
 void avl_request_open(lua_State *L, int uv);  /* request.c: core.request, core.request_many */

@@ -153,12 +153,5 @@ void avl_exchange_open(lua_State *L, int uv) {
         { "__tostring", l_tostring },
         { NULL, NULL }
     };
-    luaL_newmetatable(L, AVL_EXCHANGE_MT);
-    luaL_setfuncs(L, meta, 0);
-    lua_pushliteral(L, AVL_EXCHANGE_MT);
-    lua_setfield(L, -2, "__metatable");
-    lua_newtable(L);
-    avl_setfuncs(L, methods, uv);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
+    avl_newtype(L, AVL_EXCHANGE_MT, meta, methods, uv);
 }

@@ -106,31 +106,11 @@ static void grant_common(const args *a, const char *url_name, const policy *o, g
 
 /* --------------------------------------------------------------- grants */
 
-static int grant_finish(lua_State *L, avl_exchange *x, int failed) {
-    avl_token_response tr;
-    int rc;
-    if (failed) {
-        avl_oauth_transport_failed(&x->err);
-        return avl_error_result(L, &x->err);
-    }
-    rc = avl_oauth_finish_grant(&x->req, &x->resp, avl_now(), &tr, &x->err);
-    if (rc == -1)
-        return avl_error_result(L, &x->err);
-    if (rc == 0) {
-        avl_exchange_push_token(L, x);
-        rc = avl_token_take(lua_touserdata(L, -1), &tr) == 0 ? 0 : -2;
-        avl_token_response_free(&tr);
-    }
-    if (rc != 0)
-        return luaL_error(L, "out of memory");
-    return 1;
-}
-
 /* Pushes the exchange of a grant whose arguments (at a->idx) are read and
  * checked, with its token: the token owns the options and copies. */
 static void prepare_grant(lua_State *L, const args *a, const char *what, avl_grant_kind kind,
                           const grant_in *in, const char *const *params) {
-    avl_exchange *x = avl_exchange_push(L, what, grant_finish, NULL);
+    avl_exchange *x = avl_exchange_push(L, what, avl_token_finish_grant, NULL);
     avl_token *t = avl_token_push(L);
     avl_oauth_post p;
     x->token_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -218,19 +198,6 @@ static void generate_token(lua_State *L, const args *a) {
 
 /* --------------------------------------------------------------- revoke */
 
-static int revoke_finish(lua_State *L, avl_exchange *x, int failed) {
-    int rc;
-    if (failed)
-        return avl_error_result(L, &x->err);
-    rc = avl_oauth_finish_revoke(&x->req, &x->resp, avl_now(), &x->err);
-    if (rc == -1)
-        return avl_error_result(L, &x->err);
-    if (rc == -2)
-        return luaL_error(L, "out of memory");
-    lua_pushboolean(L, 1);
-    return 1;
-}
-
 static void revoke(lua_State *L, const args *a) {
     avl_exchange *x;
     policy o;
@@ -242,7 +209,7 @@ static void revoke(lua_State *L, const args *a) {
     params[0] = "token"; params[1] = field(a, "token", 1);
     params[2] = "token_type_hint"; params[3] = field(a, "token_type_hint", 0);
     params[4] = NULL;
-    x = avl_exchange_push(L, "revoke", revoke_finish, NULL);
+    x = avl_exchange_push(L, "revoke", avl_token_finish_revoke, NULL);
     avl_options_read(L, a->idx, &x->opts);
     p.url = in.url;
     p.client_id = in.client_id;

@@ -94,7 +94,6 @@ static int name_is(const char *name, size_t n, const char *want) {
 /* Retry-After: delay-seconds or an HTTP-date (RFC 9110 section 10.2.3),
  * clamped to [0, AVL_RETRY_AFTER_MAX]; -1 when unreadable. */
 static double retry_after(const char *v, size_t n, double now, double (*parse_date)(const char *)) {
-    char tmp[128];
     size_t i;
     double secs = 0;
     if (n == 0)
@@ -103,6 +102,7 @@ static double retry_after(const char *v, size_t n, double now, double (*parse_da
         if (secs < AVL_RETRY_AFTER_MAX)
             secs = secs * 10 + (v[i] - '0');
     if (i < n) {
+        char tmp[128];
         double when;
         if (parse_date == NULL)
             return -1;

@@ -351,6 +351,32 @@ static int l_json_decode(lua_State *L) {
     return 1;
 }
 
+/* api_outcome(status, content_type, body) -> "json" | "empty" | nil, err:
+ * what core.request makes of a response, without the request. */
+static int l_api_outcome(lua_State *L) {
+    static const char fn[] = "protocol.api_outcome";
+    avl_response r;
+    avl_error e;
+    size_t n;
+    const char *body, *ct = NULL;
+    avl_outcome out;
+    avl_arg_type(L, 1, 1, LUA_TNUMBER, fn);
+    if (!lua_isnoneornil(L, 2))
+        ct = check_string(L, 2, fn, NULL);
+    body = check_string(L, 3, fn, &n);
+    avl_response_init(&r);
+    r.status = avl_clamp_int(lua_tonumber(L, 1), 0, 999);
+    avl_copy_field(r.content_type, sizeof r.content_type, ct, ct != NULL ? strlen(ct) : 0);
+    /* the body is only read: no copy needed */
+    r.body.data = (char *)body;
+    r.body.len = n;
+    out = avl_api_outcome(&r, NULL, &e);
+    if (out == AVL_OUTCOME_ERROR)
+        return avl_error_result(L, &e);
+    lua_pushstring(L, out == AVL_OUTCOME_JSON ? "json" : "empty");
+    return 1;
+}
+
 static const luaL_Reg functions[] = {
     {"pct_encode", l_pct_encode},
     {"pct_decode", l_pct_decode},
@@ -360,16 +386,16 @@ static const luaL_Reg functions[] = {
     {"parse_token_response", l_parse_token_response},
     {"parse_api_error", l_parse_api_error},
     {"json_decode", l_json_decode},
+    {"api_outcome", l_api_outcome},
     {NULL, NULL}
 };
 
 void avl_protocol_open(lua_State *L, int uv) {
-    luaL_newmetatable(L, GUARD_MT);
-    lua_pushcfunction(L, guard_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushliteral(L, GUARD_MT);
-    lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 1);
+    static const luaL_Reg meta[] = {
+        { "__gc", guard_gc },
+        { NULL, NULL }
+    };
+    avl_newtype(L, GUARD_MT, meta, NULL, uv);
 
     lua_newtable(L);
     avl_setfuncs(L, functions, uv);

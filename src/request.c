@@ -100,7 +100,6 @@ static void nomem(lua_State *L) {
 static void set_credential(lua_State *L, avl_request *req, const char *scheme, const char *value,
                            size_t n, const char *label) {
     avl_buf b;
-    const char *sp;
     int rc;
     if (n == 0 || has_crlf(value, n))
         luaL_error(L, "%sthe credential is empty or holds a line break", label);
@@ -108,7 +107,7 @@ static void set_credential(lua_State *L, avl_request *req, const char *scheme, c
     rc = (scheme != NULL && (avl_buf_appendz(&b, scheme) != 0 || avl_buf_putc(&b, ' ') != 0)) ||
          avl_buf_append(&b, value, n) != 0;
     if (rc == 0) {
-        sp = strchr(b.data, ' ');
+        const char *sp = strchr(b.data, ' ');
         rc = avl_secrets_add(&req->secrets, b.data, b.len) != 0 ||
              (sp != NULL && avl_secrets_add(&req->secrets, sp + 1, strlen(sp + 1)) != 0) ||
              avl_request_header(req, "Authorization", b.data, b.len) != 0;
@@ -423,11 +422,10 @@ void avl_request_open(lua_State *L, int uv) {
         { "transport_stats", avl_transport_stats },
         { NULL, NULL }
     };
-    luaL_newmetatable(L, CALL_MT);
-    lua_pushcfunction(L, call_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushliteral(L, CALL_MT);
-    lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 1);
+    static const luaL_Reg meta[] = {
+        { "__gc", call_gc },
+        { NULL, NULL }
+    };
+    avl_newtype(L, CALL_MT, meta, NULL, uv);
     avl_setfuncs(L, fns, uv);
 }

@@ -231,7 +231,7 @@ static avl_token *renewed(lua_State *L, avl_exchange *x) {
     return t;
 }
 
-static int refresh_finish(lua_State *L, avl_exchange *x, int failed) {
+int avl_token_finish_grant(lua_State *L, avl_exchange *x, int failed) {
     avl_token *t = renewed(L, x);
     avl_token_response tr;
     int rc;
@@ -251,9 +251,10 @@ static int refresh_finish(lua_State *L, avl_exchange *x, int failed) {
     return 1; /* the token, pushed by renewed() */
 }
 
-static int revoke_finish(lua_State *L, avl_exchange *x, int failed) {
+int avl_token_finish_revoke(lua_State *L, avl_exchange *x, int failed) {
     int rc;
-    renewed(L, x);
+    if (x->token_ref != LUA_NOREF)
+        renewed(L, x);
     if (failed)
         return avl_error_result(L, &x->err);
     rc = avl_oauth_finish_revoke(&x->req, &x->resp, avl_now(), &x->err);
@@ -274,7 +275,7 @@ static avl_exchange *prepare(lua_State *L, int refresh) {
     avl_token *t = avl_token_check(L, 1, fn);
     int rc;
     lua_settop(L, 1);
-    x = avl_exchange_push(L, refresh ? "refresh" : "revoke", refresh ? refresh_finish : revoke_finish, NULL);
+    x = avl_exchange_push(L, refresh ? "refresh" : "revoke", refresh ? avl_token_finish_grant : avl_token_finish_revoke, NULL);
     lua_pushvalue(L, 1);
     x->token_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     x->use = &t->opts;
@@ -365,12 +366,5 @@ void avl_token_open(lua_State *L, int uv) {
         { "__tostring", l_tostring },
         { NULL, NULL }
     };
-    luaL_newmetatable(L, AVL_TOKEN_MT);
-    luaL_setfuncs(L, meta, 0);
-    lua_pushliteral(L, AVL_TOKEN_MT);
-    lua_setfield(L, -2, "__metatable"); /* getmetatable(token) cannot reach __gc */
-    lua_newtable(L);
-    avl_setfuncs(L, methods, uv);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
+    avl_newtype(L, AVL_TOKEN_MT, meta, methods, uv);
 }

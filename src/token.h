@@ -12,8 +12,8 @@
 #ifndef AVALARA_TOKEN_H
 #define AVALARA_TOKEN_H
 
+#include "exchange.h"
 #include "oauth.h"
-#include "transport.h"
 
 #define AVL_TOKEN_MT "avalara.token"
 
@@ -75,6 +75,13 @@ const char *avl_token_authorization(lua_State *L, int idx, const char *fn);
  * token is marked busy. -1 OOM (the token is left idle). */
 int avl_token_begin_refresh(lua_State *L, int idx, const char *fn, avl_request *req);
 int avl_token_begin_revoke(lua_State *L, int idx, const char *fn, avl_request *req);
+/* The finish hooks of the exchanges that make or renew a token (the
+ * exchange's token_ref): push the token, filled from the response, or nil,
+ * err; raise when the token was closed while the exchange ran. And of a
+ * revocation (with or without a token): true, or nil, err. */
+int avl_token_finish_grant(lua_State *L, avl_exchange *x, int failed);
+int avl_token_finish_revoke(lua_State *L, avl_exchange *x, int failed);
+
 /* Ends the exchange: clears busy; when the token was closed meanwhile,
  * releases it and returns -1 (the caller reports it), else 0. */
 int avl_token_end(lua_State *L, avl_token *t);

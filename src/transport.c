@@ -24,8 +24,8 @@
 
 #include <curl/curl.h>
 
-#include "core.h"
 #include "transport.h"
+#include "upvalues.h"
 #include "version.h"
 
 #define POOL_MT "avalara.core.state"
@@ -620,17 +620,21 @@ static void protected_step(lua_State *L, lua_CFunction fn, lua_step *s, int idx,
     lua_settop(L, top);
 }
 
+static void step_init(lua_step *s, const avl_options *o, const avl_request *req, avl_response *r, avl_error *e) {
+    memset(s, 0, sizeof *s);
+    s->o = o;
+    s->req = req;
+    s->r = r;
+    s->e = e;
+    s->rc = -1;
+    avl_error_init(e, "transport");
+}
+
 int avl_transport_take(lua_State *L, int idx, const avl_options *o, const avl_request *req,
                        avl_response *r, avl_error *e) {
     lua_step s;
-    memset(&s, 0, sizeof s);
     idx = lua_absindex(L, idx);
-    s.o = o;
-    s.req = req;
-    s.r = r;
-    s.e = e;
-    s.rc = -1;
-    avl_error_init(e, "transport");
+    step_init(&s, o, req, r, e);
     if (lua_type(L, idx) == LUA_TTABLE) {
         protected_step(L, read_response, &s, idx, "transport function's response could not be read: ");
     } else if (lua_isnil(L, idx) && lua_isnoneornil(L, idx + 1)) {
@@ -660,13 +664,7 @@ static int call_transport(lua_State *L) {
 static int lua_perform(lua_State *L, const avl_options *o, const avl_request *req,
                        avl_response *r, avl_error *e) {
     lua_step s;
-    memset(&s, 0, sizeof s);
-    s.o = o;
-    s.req = req;
-    s.r = r;
-    s.e = e;
-    s.rc = -1;
-    avl_error_init(e, "transport");
+    step_init(&s, o, req, r, e);
     protected_step(L, call_transport, &s, 0, "transport function raised: ");
     if (s.rc != 0)
         avl_error_redact(e, &req->secrets);

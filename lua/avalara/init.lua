@@ -30,7 +30,7 @@ M.environments = {
 }
 
 local TRANSPORT_KEYS = { "timeout", "connect_timeout", "cafile", "capath", "proxy", "verify",
-  "user_agent", "max_body" }
+  "user_agent", "max_body", "allow_http" }
 
 -- Secrets live here, not in the client table (so dumping a client shows none).
 local secrets = setmetatable({}, { __mode = "k" })
@@ -140,8 +140,10 @@ end
 -- - `retries` = `{max_attempts = 4, base_delay = 0.2, max_delay = 5, deadline = 30}` or `false`
 -- - `concurrency` (16, the default of `classify_batch`)
 -- - transport options: `timeout`, `connect_timeout`, `cafile`, `capath`, `proxy`, `verify`,
---   `user_agent`, `max_body`, and `transport` (a Lua function `req -> resp | nil, err`, as
---   for the core; unlike the core's, it may yield when the client runs in a coroutine)
+--   `user_agent`, `max_body`, `allow_http` (plain http:// to hosts other than loopback, refused
+--   at once otherwise: credentials would travel in clear text), and `transport` (a Lua function
+--   `req -> resp | nil, err`, as for the core; unlike the core's, it may yield when the client
+--   runs in a coroutine: the core prepares each exchange and finishes it from the answer)
 -- - `sleep(seconds)` (backoff and polling waits) and `wait()` (what a coroutine does while
 --   another one renews the token; default `coroutine.yield()` inside a coroutine, else a short sleep)
 -- @tparam[opt] table opts
@@ -231,12 +233,16 @@ function M.new(opts)
   self._run_many = nginx.many
   self.topts = {}
   for _, k in ipairs(TRANSPORT_KEYS) do self.topts[k] = opts[k] end
-  -- The core checks their types; do it now, before any request.
-  local ok, err = pcall(core.request, setmetatable({ method = "GET", url = "http://127.0.0.1:1/",
-    transport = function() return { status = 204 } end }, { __index = self.topts }))
-  if not ok then
-    for _, k in ipairs(TRANSPORT_KEYS) do
-      if tostring(err):find("'" .. k .. "'", 1, true) then check(false, "'" .. k .. "' has a wrong type or value") end
+  -- The core checks the options and the URL policy (plain http only to
+  -- loopback, unless allow_http); ask it now, before any request.
+  for _, name in ipairs { "token_url", "api_base" } do
+    local probe = setmetatable({ url = self[name], transport = opts.transport }, { __index = self.topts })
+    local ok, err = pcall(core.prepare_request, probe)
+    if ok then err:close() else
+      for _, k in ipairs(TRANSPORT_KEYS) do
+        if tostring(err):find("'" .. k .. "'", 1, true) then check(false, "'" .. k .. "' has a wrong type or value") end
+      end
+      check(false, "'" .. name .. "' " .. tostring(err):match("'url' (.*)$"))
     end
   end
   return self

@@ -51,6 +51,20 @@ describe("avalara.new", function()
     assert.equal(0, e:counters().requests)
   end)
 
+  it("refuses plain http:// to a host that is not loopback, unless allow_http", function()
+    local msg = new_err { account_id = 1, license_key = "k", environment = "local",
+      emulator_url = "http://emulator.example:8080" }
+    assert.truthy(msg:find("avalara.new: 'token_url' is plain http:// to a host that is not loopback", 1, true), msg)
+    msg = new_err { account_id = 1, license_key = "k", api_base = "http://api.example" }
+    assert.truthy(msg:find("'api_base' is plain http://", 1, true), msg)
+    assert.truthy(new_err { account_id = 1, license_key = "k", allow_http = "yes" }:find("'allow_http'", 1, true))
+    local c = avalara.new { account_id = 1, license_key = "k", environment = "local",
+      emulator_url = "http://emulator.example:8080", allow_http = true }
+    assert.equal("http://emulator.example:8080/connect/token", c.token_url)
+    -- loopback needs no opt-in
+    assert.truthy(avalara.new { account_id = 1, license_key = "k", environment = "local", emulator_url = e.http_url })
+  end)
+
   it("needs company_id only for the classification calls, and says so before any request", function()
     local c = H.client(e, { company_id = false })
     assert.is_nil(c.company_id)

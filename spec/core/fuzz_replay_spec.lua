@@ -2,7 +2,8 @@
 -- replayed through each harness built with ASan+UBSan (`make fuzz-replay`,
 -- which `make test` runs first), and through the Lua bindings of the same
 -- parsers: each input gives a value or `nil, err`, never a raise.
-local protocol = require("avalara.core").protocol
+local core = require "avalara.core"
+local protocol = core.protocol
 
 local function files(dir)
   local out = {}
@@ -47,6 +48,17 @@ local through_lua = {
     return protocol.parse_token_response(status, ctype or nil, s:sub(2), 1700000000)
   end, function(r)
     return type(r) == "table" and (r.result == "ok" or r.result == "oauth" or r.result == "http" or r.result == "parse")
+  end },
+  outcome = { function(s)
+    -- as in fuzz/fuzz_outcome.c: the first byte picks status and content type
+    if #s < 2 then return "empty" end
+    local b = s:byte(1)
+    local statuses = { 200, 201, 204, 400, 401, 403, 404, 408, 415, 422, 429, 500, 502, 503 }
+    local ctype = ({ false, "application/json", "application/x-www-form-urlencoded", "text/html; charset=utf-8" })
+      [math.floor(b / 14) % 4 + 1]
+    return protocol.api_outcome(statuses[b % 14 + 1], ctype or nil, s:sub(3))
+  end, function(v, err)
+    return v == "json" or v == "empty" or (v == nil and core.is_error(err) and type(err.message) == "string")
   end },
 }
 

@@ -4,6 +4,7 @@ local core = require "avalara.core"
 local cjson = require "cjson"
 local socket = require "socket"
 local emu = require "spec.support.emulator"
+local hostile = require "spec.support.hostile"
 
 local SECTIONS = "/api/v2/definitions/crossborder/sections"
 
@@ -69,19 +70,9 @@ local function echo_server(n)
   local f = assert(io.open(dir .. "/server.lua", "w"))
   f:write(script)
   f:close()
-  os.execute("lua5.4 " .. dir .. "/server.lua " .. dir .. " " .. n .. " >/dev/null 2>&1 &")
-  local deadline = socket.gettime() + 10
-  while socket.gettime() < deadline do
-    local pf = io.open(dir .. "/port")
-    if pf then
-      local port = pf:read("*n")
-      pf:close()
-      os.execute("rm -rf " .. dir)
-      return "http://127.0.0.1:" .. port
-    end
-    socket.sleep(0.02)
-  end
-  error("echo server did not start")
+  local server = hostile.spawn(dir .. "/server.lua", { n })
+  os.execute("rm -rf " .. dir)
+  return server.url
 end
 
 describe("core transport", function()

@@ -1,0 +1,18 @@
+/*
+ * The upvalues every function of the module closes over (set up once by
+ * luaopen_avalara_core, core.c), so no call looks anything up in the
+ * registry or `require`s:
+ *
+ *   AVL_UV_STATE   the state userdata: the libcurl pool (transport.c)
+ *   AVL_UV_DECODE  cjson.decode
+ *   AVL_UV_ENCODE  cjson.encode
+ */
+#ifndef AVALARA_UPVALUES_H
+#define AVALARA_UPVALUES_H
+
+#define AVL_UV_STATE 1
+#define AVL_UV_DECODE 2
+#define AVL_UV_ENCODE 3
+#define AVL_NUPVALUES 3
+
+#endif

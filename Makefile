@@ -159,7 +159,7 @@ fuzz: deps
 	$(MAKE) deps DEB_PACKAGES="clang-14 libclang-rt-14-dev"
 	@mkdir -p build/fuzz
 	@set -e; for h in $(FUZZERS); do \
-	  clang-14 $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined fuzz/fuzz_$$h.c $(PROTOCOL_SRC) -o build/fuzz/$$h; \
+	  clang-14 $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined,float-cast-overflow fuzz/fuzz_$$h.c $(PROTOCOL_SRC) -o build/fuzz/$$h; \
 	  mkdir -p build/fuzz/corpus/$$h build/fuzz/crashes/$$h fuzz/regress/$$h; \
 	  echo "== fuzz $$h for $(FUZZ_SECONDS) s"; \
 	  build/fuzz/$$h -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \

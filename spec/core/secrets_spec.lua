@@ -1,11 +1,14 @@
 -- Secrets never leak: every error path of the grants and token methods that
 -- can be driven (OAuth errors, HTTP faults, TLS, timeouts, refused
--- connections, servers that echo what they were sent) is checked for the
--- client secrets, access tokens and refresh tokens in tostring(err),
--- err.message, err.body, err.error_description, err.error_uri and in
--- tostring(token). Failure messages name the secret, never print it.
+-- connections, servers that echo what they were sent, raw or in another
+-- encoding: form- or percent-encoded, JSON- or HTML-escaped) is checked for
+-- the client secrets, access tokens and refresh tokens in tostring(err),
+-- err.message, err.body, err.error_description, err.error_uri,
+-- err.request_id and in tostring(token). Failure messages name the secret,
+-- never print it.
 local core = require "avalara.core"
 local emu = require "spec.support.emulator"
+local hostile = require "spec.support.hostile"
 local http = require "socket.http"
 local ltn12 = require "ltn12"
 
@@ -316,6 +319,71 @@ describe("core secrets", function()
       assert.is_nil(t)
       assert.equal("transport", err.kind)
       assert_clean("transport function", err, { ["license key"] = KEY })
+    end)
+  end)
+
+  describe("servers that echo a secret in another encoding (repro sec.lua)", function()
+    local h
+    setup(function() h = hostile.start() end)
+    teardown(function() if h then h:stop() end end)
+
+    local SECRETS = { 's3cr+t/with=chars&more', 'pa"ss\\word 50% off', "x+y/z==" }
+
+    local function pct(s, space)
+      return (s:gsub("[^%w%-%._~]", function(c)
+        if c == " " and space then return space end
+        return string.format("%%%02X", c:byte())
+      end))
+    end
+    local function forms(secret)
+      local json_escaped = secret:gsub('[\\"]', "\\%0")
+      return { raw = secret, form = pct(secret, "+"), percent = pct(secret), lower = pct(secret, "+"):lower(),
+               json = json_escaped, json_slash = (json_escaped:gsub("/", "\\/")),
+               html = (secret:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
+                 ['"'] = "&quot;", ["'"] = "&#39;" })) }
+    end
+    local function assert_no_form(label, err, secret)
+      assert.is_table(err, label)
+      local texts = { tostring(err), err.message, err.body, err.error_description, err.error_uri, err.code,
+                      err.request_id }
+      for fname, form in pairs(forms(secret)) do
+        for _, text in pairs(texts) do
+          if type(text) == "string" and #form >= 4 then
+            assert(not text:find(form, 1, true), label .. ": the " .. fname .. " form of a secret was kept")
+          end
+        end
+      end
+    end
+
+    for _, route in ipairs { "/echo", "/echo-decoded", "/echo-html" } do
+      for _, method in ipairs { "post", "basic" } do
+        it("a client secret, " .. method .. ", echoed by " .. route, function()
+          for _, secret in ipairs(SECRETS) do
+            local t, err = core.client_credentials { token_url = h.url .. route, client_id = "id",
+              client_secret = secret, auth_method = method }
+            assert.is_nil(t)
+            assert.is_truthy(err.body or err.error_description, route)
+            assert_no_form(route .. "/" .. method, err, secret)
+          end
+        end)
+      end
+      it("a refresh token echoed by " .. route, function()
+        for _, secret in ipairs(SECRETS) do
+          local _, err = core.refresh_token { token_url = h.url .. route, client_id = "id",
+            client_secret = "CLIENT-SECRET-123", refresh_token = secret }
+          assert_no_form(route, err, secret)
+          assert_no_form(route, err, "CLIENT-SECRET-123")
+        end
+      end)
+    end
+
+    it("an access token echoed by the API in its error, its description and a header", function()
+      local token = "tok/en+with=sym&bols"
+      local _, err = core.request { url = h.url .. "/api-echo", token = token }
+      assert.equal("oauth", err.kind)
+      assert.equal(37, err.number)
+      assert_no_form("api-echo", err, token)
+      assert_no_form("api-echo", err, "Bearer " .. token)
     end)
   end)
 end)

@@ -381,10 +381,14 @@ static void release(avl_pool *p, const avl_options *o, CURL *h) {
 /* One transfer's C-side state: callbacks' context and what curl points to. */
 typedef struct {
     CURL *easy;
-    avl_transfer *item;      /* request_many: the item this slot runs */
     struct curl_slist *headers;
     transfer_ctx ctx;
     char errbuf[CURL_ERROR_SIZE];
+    /* in an engine: what the slot runs */
+    void *ud;
+    const avl_options *o;
+    const avl_request *req;
+    avl_error *e;
 } transfer;
 
 static long ms(double seconds) {
@@ -688,100 +692,256 @@ int avl_transport_perform(lua_State *L, avl_pool *p, const avl_options *o, const
     return out;
 }
 
+/* ----------------------------------------------------------------- engine */
+
+typedef struct {
+    curl_socket_t fd;
+    int what;
+} watched;
+
+struct avl_engine {
+    CURLM *multi;
+    int concurrency;
+    int running;
+    transfer *slots;         /* easy == NULL: free */
+    watched *socks;          /* what libcurl asked to watch */
+    int nsocks, capsocks;
+};
+
+/* CURLMOPT_SOCKETFUNCTION: keeps the list an event loop reads. Never fails
+ * the transfer: out of memory, the socket is just not listed (the timer
+ * still brings the loop back). */
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
+    avl_engine *g = userp;
+    int i;
+    (void)easy;
+    (void)socketp;
+    for (i = 0; i < g->nsocks && g->socks[i].fd != fd; i++)
+        ;
+    if (what == CURL_POLL_REMOVE) {
+        if (i < g->nsocks)
+            g->socks[i] = g->socks[--g->nsocks];
+        return 0;
+    }
+    if (i == g->nsocks) {
+        if (g->nsocks == g->capsocks) {
+            int cap = g->capsocks ? g->capsocks * 2 : 8;
+            watched *w = realloc(g->socks, (size_t)cap * sizeof *w);
+            if (w == NULL)
+                return 0;
+            g->socks = w;
+            g->capsocks = cap;
+        }
+        g->nsocks++;
+    }
+    g->socks[i].fd = fd;
+    g->socks[i].what = what & CURL_POLL_INOUT;
+    return 0;
+}
+
+avl_engine *avl_engine_new(int concurrency) {
+    avl_engine *g = calloc(1, sizeof *g);
+    if (concurrency < 1)
+        concurrency = 1;
+    if (g == NULL || (g->slots = calloc((size_t)concurrency, sizeof *g->slots)) == NULL ||
+        (g->multi = curl_multi_init()) == NULL) {
+        if (g != NULL)
+            free(g->slots);
+        free(g);
+        return NULL;
+    }
+    g->concurrency = concurrency;
+    curl_multi_setopt(g->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(g->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)concurrency);
+    curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, (long)concurrency);
+    curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(g->multi, CURLMOPT_SOCKETDATA, g);
+    return g;
+}
+
+int avl_engine_free_slots(const avl_engine *g) {
+    return g->concurrency - g->running;
+}
+
+int avl_engine_running(const avl_engine *g) {
+    return g->running;
+}
+
+/* Takes a slot's transfer off the multi handle and back to the pool. */
+static void vacate(avl_engine *g, avl_pool *p, transfer *t) {
+    curl_multi_remove_handle(g->multi, t->easy);
+    stop(p, t->o, t);
+    t->ud = NULL;
+    g->running--;
+}
+
+int avl_engine_start(avl_engine *g, avl_pool *p, const avl_options *o, const avl_request *req,
+                     avl_response *r, avl_error *e, void *ud) {
+    transfer *t = NULL;
+    int i;
+    for (i = 0; i < g->concurrency && t == NULL; i++)
+        if (g->slots[i].easy == NULL)
+            t = &g->slots[i];
+    if (t == NULL) {
+        avl_error_init(e, "transport");
+        avl_error_setf(e, "transport", "no free slot");
+        return -1;
+    }
+    if (start(p, o, t, req, r, e) != 0)
+        return -1;
+    /* h2: wait for a connection that can multiplex rather than open another */
+    curl_easy_setopt(t->easy, CURLOPT_PIPEWAIT, 1L);
+    if (curl_multi_add_handle(g->multi, t->easy) != CURLM_OK) {
+        stop(p, o, t);
+        avl_error_init(e, "transport");
+        avl_error_nomem(e);
+        return -1;
+    }
+    t->ud = ud;
+    t->o = o;
+    t->req = req;
+    t->e = e;
+    g->running++;
+    return 0;
+}
+
+/* Reports every finished transfer; returns how many. */
+static int harvest(avl_engine *g, avl_pool *p, avl_done_fn done, void *ctx) {
+    CURLMsg *msg;
+    int left, n = 0, i;
+    while ((msg = curl_multi_info_read(g->multi, &left)) != NULL) {
+        transfer *t = NULL;
+        void *ud;
+        int failed;
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        for (i = 0; i < g->concurrency && t == NULL; i++)
+            if (g->slots[i].easy == msg->easy_handle)
+                t = &g->slots[i];
+        if (t == NULL)
+            continue;
+        failed = finish(msg->data.result, t->errbuf, &t->ctx, t->req, t->ctx.r, t->e) != 0;
+        ud = t->ud;
+        vacate(g, p, t);
+        done(ctx, ud, failed);
+        n++;
+    }
+    return n;
+}
+
+static void fail_all(avl_engine *g, avl_pool *p, avl_done_fn done, void *ctx, const char *why) {
+    int i;
+    for (i = 0; i < g->concurrency; i++)
+        if (g->slots[i].easy != NULL) {
+            transfer *t = &g->slots[i];
+            void *ud = t->ud;
+            avl_error_init(t->e, "transport");
+            avl_error_setf(t->e, "transport", "%s", why);
+            vacate(g, p, t);
+            done(ctx, ud, 1);
+        }
+}
+
+int avl_engine_run(avl_engine *g, avl_pool *p, double timeout, avl_done_fn done, void *ctx) {
+    double deadline = avl_now() + (timeout > 0 ? timeout : 0);
+    int still, n = 0;
+    while (g->running > 0) {
+        double left;
+        if (curl_multi_perform(g->multi, &still) != CURLM_OK) {
+            fail_all(g, p, done, ctx, "curl multi interface failed");
+            return n + 1;
+        }
+        n += harvest(g, p, done, ctx);
+        left = deadline - avl_now();
+        if (n > 0 || g->running == 0 || left <= 0)
+            break;
+        curl_multi_poll(g->multi, NULL, 0, (int)(left * 1000 < 1000 ? left * 1000 + 1 : 1000), NULL);
+    }
+    return n;
+}
+
+int avl_engine_abort(avl_engine *g, avl_pool *p, void *ud) {
+    int i;
+    for (i = 0; i < g->concurrency; i++)
+        if (g->slots[i].easy != NULL && g->slots[i].ud == ud) {
+            avl_error *e = g->slots[i].e;
+            vacate(g, p, &g->slots[i]);
+            avl_error_init(e, "transport");
+            avl_error_setf(e, "transport", "aborted");
+            return 0;
+        }
+    return -1;
+}
+
+int avl_engine_sockets(const avl_engine *g, int *fds, int *what, int max) {
+    int i;
+    for (i = 0; i < g->nsocks && i < max; i++) {
+        fds[i] = (int)g->socks[i].fd;
+        what[i] = g->socks[i].what;
+    }
+    return i;
+}
+
+double avl_engine_timeout(avl_engine *g) {
+    long ms = -1;
+    if (curl_multi_timeout(g->multi, &ms) != CURLM_OK || ms < 0)
+        return -1;
+    return (double)ms / 1000.0;
+}
+
+void avl_engine_free(avl_engine *g, avl_pool *p) {
+    int i;
+    if (g == NULL)
+        return;
+    for (i = 0; i < g->concurrency; i++)
+        if (g->slots[i].easy != NULL)
+            vacate(g, p, &g->slots[i]);
+    curl_multi_cleanup(g->multi);
+    free(g->socks);
+    free(g->slots);
+    free(g);
+}
+
+/* ------------------------------------------------------------ a batch */
+
 static void fail_item(avl_transfer *it, const char *message) {
     avl_error_init(&it->err, "transport");
     avl_error_setf(&it->err, "transport", "%s", message);
     it->failed = 1;
 }
 
-/* Runs n transfers on a multi handle, at most `concurrency` at once; every
- * item ends with failed = 0 and resp filled, or failed = 1 and err filled. */
+static void item_done(void *ctx, void *ud, int failed) {
+    (void)ctx;
+    ((avl_transfer *)ud)->failed = failed;
+}
+
+/* Runs n transfers on an engine, at most `concurrency` at once; every item
+ * ends with failed = 0 and resp filled, or failed = 1 and err filled. */
 void avl_transport_perform_many(lua_State *L, avl_pool *p, const avl_options *o, avl_transfer *items,
                                 size_t n, int concurrency) {
-    CURLM *multi;
-    transfer *slots;
-    size_t next = 0, done = 0, i;
-    int running = 0;
+    avl_engine *g;
+    size_t next = 0, i;
     if (avl_options_lua_transport(o)) {
         /* A Lua transport runs one call at a time. */
         for (i = 0; i < n; i++)
             items[i].failed = lua_perform(L, o, items[i].req, &items[i].resp, &items[i].err) != 0;
         return;
     }
-    if (concurrency < 1)
-        concurrency = 1;
-    if ((size_t)concurrency > n)
-        concurrency = (int)n;
-    multi = curl_multi_init();
-    slots = calloc((size_t)concurrency > 0 ? (size_t)concurrency : 1, sizeof *slots);
-    if (multi == NULL || slots == NULL) {
+    g = avl_engine_new((size_t)concurrency < n ? concurrency : (int)n);
+    if (g == NULL) {
         for (i = 0; i < n; i++)
             fail_item(&items[i], "out of memory");
-        if (multi != NULL)
-            curl_multi_cleanup(multi);
-        free(slots);
         return;
     }
-    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)concurrency);
-    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)concurrency);
-
-    while (done < n) {
-        CURLMsg *msg;
-        int left, still;
-        for (i = 0; i < (size_t)concurrency && next < n; i++) {
-            transfer *t = &slots[i];
-            avl_transfer *it = &items[next];
-            if (t->easy != NULL)
-                continue;
-            next++;
-            if (start(p, o, t, it->req, &it->resp, &it->err) != 0) {
+    while (next < n || avl_engine_running(g) > 0) {
+        while (next < n && avl_engine_free_slots(g) > 0) {
+            avl_transfer *it = &items[next++];
+            if (avl_engine_start(g, p, o, it->req, &it->resp, &it->err, it) != 0)
                 it->failed = 1;
-                done++;
-            } else if (curl_multi_add_handle(multi, t->easy) != CURLM_OK) {
-                stop(p, o, t);
-                fail_item(it, "out of memory");
-                done++;
-            } else {
-                t->item = it;
-                running++;
-            }
         }
-        if (running == 0)
-            continue;
-        if (curl_multi_perform(multi, &still) != CURLM_OK) {
-            /* A broken multi: fail what is in flight and what is left. */
-            for (i = 0; i < (size_t)concurrency; i++)
-                if (slots[i].easy != NULL) {
-                    curl_multi_remove_handle(multi, slots[i].easy);
-                    fail_item(slots[i].item, "curl multi interface failed");
-                    stop(p, o, &slots[i]);
-                }
-            for (; next < n; next++)
-                fail_item(&items[next], "curl multi interface failed");
-            break;
-        }
-        while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
-            transfer *t = NULL;
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            for (i = 0; i < (size_t)concurrency; i++)
-                if (slots[i].easy == msg->easy_handle)
-                    t = &slots[i];
-            if (t == NULL)
-                continue;
-            t->item->failed =
-                finish(msg->data.result, t->errbuf, &t->ctx, t->item->req, &t->item->resp, &t->item->err) != 0;
-            curl_multi_remove_handle(multi, t->easy);
-            stop(p, o, t);
-            running--;
-            done++;
-        }
-        /* Wait for activity unless a freed slot can start the next request. */
-        if (running > 0 && !(next < n && running < concurrency))
-            curl_multi_poll(multi, NULL, 0, 1000, NULL);
+        avl_engine_run(g, p, 1.0, item_done, NULL);
     }
-    curl_multi_cleanup(multi);
-    free(slots);
+    avl_engine_free(g, p);
 }
 
 int avl_transport_stats(lua_State *L) {

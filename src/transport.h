@@ -75,6 +75,34 @@ void avl_push_request(lua_State *L, const avl_options *o, const avl_request *req
 int avl_transport_take(lua_State *L, int idx, const avl_options *o, const avl_request *req,
                        avl_response *r, avl_error *e);
 
+/* ---- the engine: a curl multi handle with `concurrency` slots, driven
+ * without blocking (core.multi, request_many). Each started exchange runs
+ * with its own options; `ud` comes back when it completes. */
+typedef struct avl_engine avl_engine;
+/* Called for each completed exchange: r filled (failed == 0) or e. */
+typedef void (*avl_done_fn)(void *ctx, void *ud, int failed);
+
+/* NULL on OOM. HTTP/2 multiplexing is on: transfers to one HTTPS origin
+ * that offers h2 (ALPN) share a connection. */
+avl_engine *avl_engine_new(int concurrency);
+void avl_engine_free(avl_engine *g, avl_pool *p);  /* aborts what runs */
+int avl_engine_free_slots(const avl_engine *g);
+int avl_engine_running(const avl_engine *g);
+/* Starts an exchange in a free slot: 0, or -1 with e filled (no slot, OOM). */
+int avl_engine_start(avl_engine *g, avl_pool *p, const avl_options *o, const avl_request *req,
+                     avl_response *r, avl_error *e, void *ud);
+/* Lets the transfers progress, waiting at most `timeout` seconds for
+ * activity when none completes at once (0: no wait), and reports each
+ * completed one through done. Returns how many completed. */
+int avl_engine_run(avl_engine *g, avl_pool *p, double timeout, avl_done_fn done, void *ctx);
+/* Aborts the exchange started with ud (its e: "aborted"); 0, or -1 when not running. */
+int avl_engine_abort(avl_engine *g, avl_pool *p, void *ud);
+/* What an event loop waits on: the sockets libcurl watches ({fd, what}
+ * with what 1 read, 2 write, 3 both; at most max), and the seconds until
+ * libcurl wants to run anyway (< 0: no timer). */
+int avl_engine_sockets(const avl_engine *g, int *fds, int *what, int max);
+double avl_engine_timeout(avl_engine *g);
+
 /* One item of a batch; the caller initialises resp and err and frees both. */
 typedef struct {
     const avl_request *req;

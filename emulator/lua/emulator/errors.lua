@@ -11,7 +11,8 @@ local M = {}
 -- are the emulator's own, in the same style.
 local CATALOG = {
   InternalServerError = { 209, "Internal server error.", "An unexpected error occurred while processing the request." },
-  EntityNotFoundError = { 4, "-0- not found.", "The -0- with -2- '-1-' was not found." },
+  -- As SW19's filled example: "XXXXXXX not found." / "The Classification Request with id 'XXXXXXX' was not found."
+  EntityNotFoundError = { 4, "-1- not found.", "The -0- with -2- '-1-' was not found." },
   ValueRequiredError = { 5, "Field -0- is required.", "Please provide a value for field -0-." },
   StringLengthError = { 13, "Field '-0-' has an invalid length.",
     "Field '-0-' must be between -1- and -2- characters in length." },

@@ -53,8 +53,14 @@ return {
   quotas = {},                 -- per-account quota overrides: { ["2000000002"] = 5 }, false = none
   legacy_sample_body = false,  -- 2012 success body = the seed's sample, verbatim
 
-  -- Validation limits of the classification model.
-  max_item_code_length = 50,
-  max_description_length = 2000,
-  max_summary_length = 2000,
+  -- Validation limits of the classification model (the 2019 ItemModel's
+  -- maxLength: itemCode 255, description 255, itemGroup 2000).
+  max_item_code_length = 255,
+  max_description_length = 255,
+  max_item_group_length = 2000,
+
+  -- true adds `hsCodeDescription` (the matched code's description) to
+  -- classified models, for demos. No published model has it, so clients
+  -- must not rely on it: off by default.
+  demo_extras = false,
 }

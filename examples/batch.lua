@@ -3,6 +3,7 @@
 --
 --   emulator/with -- lua5.4 examples/batch.lua
 local avalara = require "avalara"
+local descriptions = require "avalara.descriptions"
 
 local client = avalara.new{
   environment = os.getenv("AVALARA_ENVIRONMENT") or "local",
@@ -25,12 +26,15 @@ local results, summary = client:classify_batch(items, {
 })
 io.stderr:write("\n")
 
+-- Descriptions come from the definitions, one lookup per country and code.
+local describe = descriptions.new(client)
 for i, item in ipairs(items) do
   local r = results[i]
   if avalara.core.is_error(r) then
     print(item.itemCode, "FAILED", r.kind, r.message)
   else
-    print(item.itemCode, r.status, r.hsCode or "-", r.hsCodeDescription or r.resolution or "")
+    local text = r.hsCode and describe:get(r.countryOfDestination, r.hsCode) or r.resolution
+    print(item.itemCode, r.status, r.hsCode or "-", text or "")
   end
 end
 print(("%d ok, %d failed"):format(summary.ok, summary.failed))

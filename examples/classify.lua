@@ -6,6 +6,7 @@
 -- LUA_CPATH='build/lua5.4/?.so;;'). Credentials default to the emulator's demo
 -- account; AVALARA_* variables select another account or environment.
 local avalara = require "avalara"
+local descriptions = require "avalara.descriptions"
 
 local description, country = arg[1] or "men's cotton t-shirt", arg[2] or "US"
 
@@ -23,7 +24,8 @@ if not model then
   os.exit(1)
 end
 if model.status == "CLASSIFIED" then
-  print(model.hsCode, model.hsCodeDescription)
+  -- the model has the code; its description is in the definitions
+  print(model.hsCode, (descriptions.new(client):get(country, model.hsCode)))
 else
   print(model.status, model.resolution)
 end

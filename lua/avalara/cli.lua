@@ -12,6 +12,7 @@
 -- input error, 3 authentication or configuration error.
 -- @module avalara.cli
 local avalara = require "avalara"
+local descriptions = require "avalara.descriptions"
 local cjson = require "cjson"
 
 local M = {}
@@ -127,7 +128,7 @@ end
 
 -- Column and key names, compared without case, spaces, dashes and underscores.
 local ITEM_KEYS = { itemcode = "itemCode", description = "description", summary = "summary",
-  country = "country", countryofdestination = "country" }
+  itemgroup = "itemGroup", country = "country", countryofdestination = "country" }
 
 local function item_key(name)
   return ITEM_KEYS[(tostring(name):lower():gsub("[%s_%-]", ""))]
@@ -196,9 +197,9 @@ local function is_json(path)
   return path:lower():match("%.json$") ~= nil
 end
 
---- Reads the items of a CSV or JSON file (by extension) and checks them:
--- itemCode and description present, a two-letter country on every item
--- (its own, else `default_country`).
+--- Reads the items of a CSV or JSON file (by extension) and checks them
+-- (`avalara.item.check`: itemCode and description present, lengths, ...), a
+-- two-letter country on every item (its own, else `default_country`).
 -- @string path
 -- @tparam[opt] string default_country
 -- @return an array of items `{itemCode, description, summary?, countryOfDestination}`, or nil, message
@@ -215,6 +216,9 @@ function M.read_items(path, default_country)
     for _, required in ipairs { "itemCode", "description" } do
       if not item[required] then return nil, item.where .. ": " .. required .. " is empty" end
     end
+    local ok, why = avalara.item.check { itemCode = item.itemCode, description = item.description,
+      summary = item.summary, itemGroup = item.itemGroup }
+    if not ok then return nil, item.where .. ": " .. why end
     local country = item.country or default_country
     if not country then
       return nil, item.where .. ": no country (add a country column or use --country)"
@@ -230,8 +234,9 @@ end
 -- ------------------------------------------------------------------ results
 
 -- One output row: the item and what became of it (no secret: errors carry
--- their kind, status, code, message and request id only).
-local function result_row(item, result)
+-- their kind, status, code, message and request id only); the code's
+-- description comes from `describe(country, code)`.
+local function result_row(item, result, describe)
   local row = { itemCode = item.itemCode, description = item.description,
     country = item.countryOfDestination }
   if avalara.core.is_error(result) then
@@ -239,7 +244,8 @@ local function result_row(item, result)
     row.error = { kind = result.kind, status = result.status, code = result.code,
       message = result.message, requestId = result.request_id }
   else
-    row.status, row.hsCode, row.hsCodeDescription = result.status, result.hsCode, result.hsCodeDescription
+    row.status, row.hsCode = result.status, result.hsCode
+    row.hsCodeDescription = describe and result.hsCode and describe(item.countryOfDestination, result.hsCode) or nil
     row.resolution, row.id = result.resolution, result.id
   end
   return row
@@ -302,10 +308,12 @@ M.formats = { csv = csv_results, json = json_results }
 -- country, status, hsCode, hsCodeDescription, resolution, id, error).
 -- @tparam table items as returned by `read_items`
 -- @tparam table results aligned with `items`: models or errors
+-- @tparam[opt] function describe `(country, hsCode) -> description | nil` (the
+-- classification models carry no description)
 -- @treturn table rows
-function M.result_rows(items, results)
+function M.result_rows(items, results, describe)
   local rows = {}
-  for i, item in ipairs(items) do rows[i] = result_row(item, results[i]) end
+  for i, item in ipairs(items) do rows[i] = result_row(item, results[i], describe) end
   return rows
 end
 
@@ -480,20 +488,25 @@ local function classify(sys, opts, args)
   local country = country_option(opts, "classify", true)
   local wait = positive_number(opts, "wait", "classify") or 60
   local client = make_client(sys, opts, true)
-  local model, err = client:classify({ itemCode = opts.item_code or "hscode-cli", description = description,
-    summary = opts.summary }, { country = country })
+  local item = { itemCode = opts.item_code or "hscode-cli", description = description, summary = opts.summary,
+    itemGroup = opts.item_group }
+  local ok, why = avalara.item.check(item)
+  if not ok then usage_error(why, "classify") end
+  local model, err = client:classify(item, { country = country })
   if model then model, err = client:wait(model, { timeout = wait }) end
   if not model then request_failed("classification failed", err) end
   if opts.json then return write_json(sys, model) end
   write_fields(sys, {
-    { "hs code", model.hsCode or "-" }, { "description", model.hsCodeDescription },
+    { "hs code", model.hsCode or "-" },
+    { "description", model.hsCode and (descriptions.new(client):get(country, model.hsCode)) },
     { "resolution", model.resolution }, { "status", model.status },
     { "country", model.countryOfDestination }, { "item code", model.item and model.item.itemCode },
     { "id", model.id },
   })
 end
 
--- Classifies the items; returns the results, the summary and the seconds taken.
+-- Classifies the items; returns the results, the summary, the seconds taken
+-- and the client.
 local function classify_items(sys, opts, items, concurrency, wait)
   local client = make_client(sys, opts, true)
   local tok, err = client:token()
@@ -505,7 +518,7 @@ local function classify_items(sys, opts, items, concurrency, wait)
       if avalara.core.is_error(result) then failed = failed + 1 end
       update(done, failed)
     end })
-  return results, summary, avalara.retry.now() - started
+  return results, summary, avalara.retry.now() - started, client
 end
 
 local function summary_line(rows, summary, elapsed, out_path)
@@ -535,13 +548,14 @@ local function batch(sys, opts, args)
     out, err = open_atomic(opts.out)
     if not out then fail(EXIT.usage, err) end
   end
-  local ok, results, summary, elapsed = pcall(classify_items, sys, opts, items, concurrency, wait)
+  local ok, results, summary, elapsed, client = pcall(classify_items, sys, opts, items, concurrency, wait)
   if not ok then
     if out then out.abandon() end
     error(results, 0)
   end
 
-  local rows = M.result_rows(items, results)
+  local describe = descriptions.new(client)
+  local rows = M.result_rows(items, results, function(cc, code) return (describe:get(cc, code)) end)
   local text = format == "table" and table_results(rows, tonumber(getenv(sys, "COLUMNS")) or 100)
     or M.formats[format](rows)
   if out then
@@ -556,28 +570,36 @@ end
 
 local function lookup(sys, opts, args)
   if #args ~= 1 then usage_error("lookup needs one HS code", "lookup") end
-  local code = args[1]
-  if not code:match("^%d[%d%.]*$") then
-    usage_error("bad HS code '" .. code .. "' (digits, dots allowed, such as 6109.10)", "lookup")
+  -- Dots are for reading ("6109.10"); the service's codes have none.
+  local code = args[1]:gsub("%.", "")
+  if not code:match("^%w+$") then
+    usage_error("bad HS code '" .. args[1] .. "' (digits or letters, dots allowed, such as 6109.10)", "lookup")
   end
   local country = country_option(opts, "lookup", true)
   local client = make_client(sys, opts, false)
   local chain, err = client:hierarchy(country, code)
-  if (chain and #chain == 0) or (err and err.status == 404) then
-    fail(EXIT.failed, "no HS code " .. code .. " in the tariff of " .. country)
-  end
-  if not chain then request_failed("lookup failed", err) end
+  if not chain and err.status ~= 404 then request_failed("lookup failed", err) end
+  if not chain or #chain == 0 then fail(EXIT.failed, "no HS code " .. code .. " in the tariff of " .. country) end
   local children
   if opts.children then
-    children, err = client:hs_codes(country, chain[#chain].hsCode)
-    if not children then request_failed("lookup failed", err) end
+    local list, cerr = client:hs_codes(country, code)
+    if not list then request_failed("lookup failed", cerr) end
+    children = list
   end
   if opts.json then return write_json(sys, { hierarchy = chain, children = children }) end
-  local function line(depth, entry)
+  -- The root record (parentHsCodeId 0) is left out; branch records (no
+  -- code, informational) are shown without one.
+  local depth = 0
+  local function line(entry)
     sys.stdout:write(string.format("%-16s%s\n", string.rep("  ", depth) .. entry.hsCode, entry.description))
   end
-  for depth, entry in ipairs(chain) do line(depth - 1, entry) end
-  for _, entry in ipairs(children or {}) do line(#chain, entry) end
+  for _, entry in ipairs(chain) do
+    if entry.parentHsCodeId ~= 0 then
+      line(entry)
+      depth = depth + 1
+    end
+  end
+  for _, entry in ipairs(children or {}) do line(entry) end
 end
 
 local function token(sys, opts, args)
@@ -653,7 +675,7 @@ Exit status: 0 success; 1 a request failed, or some batch items did;
 
 local COMMANDS = {
   classify = { run = classify, options = { country = { "CC" }, ["item-code"] = { "CODE" },
-    summary = { "TEXT" }, wait = { "SECONDS" }, json = {} }, help = [[
+    summary = { "TEXT" }, ["item-group"] = { "TEXT" }, wait = { "SECONDS" }, json = {} }, help = [[
 Usage: hscode classify DESCRIPTION --country CC [options]
 
 Classifies one product and waits for the result (HS code and description).
@@ -661,6 +683,8 @@ Classifies one product and waits for the result (HS code and description).
   --country CC         country of destination, two letters (required)
   --item-code CODE     the item's code (default hscode-cli)
   --summary TEXT       more details about the product
+  --item-group TEXT    its category, such as "Clothing > Men > T-shirts"
+                       (default "General merchandise")
   --wait SECONDS       how long to wait for the classification (default 60)
   --json               print the classification model as JSON
 
@@ -671,9 +695,10 @@ Example: hscode classify "men's cotton t-shirt" --country US
 Usage: hscode batch FILE [--country CC] [--out FILE] [options]
 
 Classifies every product of FILE, a CSV file with a header row (or a .json
-array of objects). Columns: itemCode and description (required), summary and
-country (optional); names are matched ignoring case, spaces, '_' and '-'
-(item_code works). Rows without a country use --country.
+array of objects). Columns: itemCode and description (required), summary,
+itemGroup (the category, such as "Clothing > Men") and country (optional);
+names are matched ignoring case, spaces, '_' and '-' (item_code works). Rows
+without a country use --country.
 
   --country CC         country of destination for rows without one
   -o, --out FILE       write the results there (CSV, or JSON when FILE ends
@@ -693,7 +718,7 @@ Example: hscode batch products.csv --country US --out results.csv
 Usage: hscode lookup CODE --country CC [options]
 
 Shows an HS code's hierarchy in a country's tariff: its chapter, heading
-and so on down to the code itself.
+and so on down to the code itself. CODE may be written with dots (6109.10).
 
   --country CC         the country, two letters (required)
   --children           list the codes directly below it too

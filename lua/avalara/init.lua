@@ -15,8 +15,11 @@ local core = require "avalara.core"
 local paths = require "avalara.paths"
 local retry = require "avalara.retry"
 local stores = require "avalara.store"
+local item_model = require "avalara.item"
+local definitions = require "avalara.definitions"
 
-local M = { _VERSION = core.version, paths = paths, retry = retry, store = stores, core = core }
+local M = { _VERSION = core.version, paths = paths, retry = retry, store = stores, core = core, item = item_model,
+  definitions = definitions }
 
 --- Known environments (design.md section 4). `local` uses `emulator_url`.
 M.environments = {
@@ -430,50 +433,31 @@ function Client:_company(where)
   return self.company_id
 end
 
-local function copy(t)
-  local out = {}
-  for k, v in pairs(t) do out[k] = v end
-  return out
-end
-
--- The create body for an item (a model-shaped table passes through).
-local function create_body(item, country, where)
-  if type(item) ~= "table" then
-    error(where .. ": 'item' must be a table (got " .. type(item) .. ")", 3)
-  end
-  if type(item.item) == "table" then
-    local b = copy(item)
-    b.countryOfDestination = b.countryOfDestination or country
-    return b
-  end
-  local it = copy(item)
-  local c = it.countryOfDestination or it.country or country
-  it.countryOfDestination, it.country = nil, nil
-  return { countryOfDestination = c, item = it }
-end
-
---- Creates a classification request.
--- @tparam table item `{itemCode, description, summary?, ...}`; the country from
--- `item.countryOfDestination` or `opts.country` (raises when neither is given)
--- @tparam[opt] table opts `{country}`
+--- Creates a classification request (its id is `{companyId}-{itemCode}-{country}`:
+-- creating the same item for the same country again replaces the request).
+-- The item is checked before any request (see `avalara.item`); it raises
+-- naming the field when it is not valid.
+-- @tparam table item `{itemCode, description, summary?, itemGroup?, parameters?,
+-- classificationParameters?}`; the country from `item.countryOfDestination` or `opts.country`
+-- @tparam[opt] table opts `{country, item_group}` (`item_group`: the `itemGroup` of items without
+-- one, default `avalara.item.DEFAULT_GROUP`)
 -- @return the classification model (status usually `PENDING`), or nil, err
 function Client:classify(item, opts)
   if opts ~= nil and type(opts) ~= "table" then error("client:classify: 'opts' must be a table", 2) end
-  local body = create_body(item, opts and opts.country, "client:classify")
-  if type(body.countryOfDestination) ~= "string" then
-    error("client:classify: a country is required (item.countryOfDestination or opts.country)", 2)
-  end
+  opts = opts or {}
   local company = self:_company("client:classify")
+  local body = item_model.body(item, { company_id = company, country = opts.country, item_group = opts.item_group,
+    where = "client:classify" })
   local _, model, err = self:call("POST", paths.build("classification_create", { companyId = company }), body)
   if _ == nil then return nil, model end
   return model, err
 end
 
 --- Reads a classification.
--- @string id
+-- @string id `{companyId}-{itemCode}-{country}` (percent-encoded in the path: item codes may hold `/`)
 -- @return the model, or nil, err
 function Client:classification(id)
-  if type(id) ~= "string" and type(id) ~= "number" then
+  if type(id) ~= "string" or id == "" then
     error("client:classification: 'id' must be a string (got " .. type(id) .. ")", 2)
   end
   local company = self:_company("client:classification")
@@ -581,10 +565,12 @@ end
 --- Classifies many items at once on the core's multi-handle primitive.
 -- Results are aligned with `items`: each a model, or an error table (one
 -- failed item never loses the others). With `wait` (the default) the
--- PENDING ones are then polled, also in batches, until classified.
+-- PENDING ones are then polled, also in batches, until classified. Every
+-- item is checked first: an invalid one raises (naming its index and
+-- field) before any request.
 -- @tparam table items array of items as for `classify`
--- @tparam[opt] table opts `{concurrency = 16, wait = true, country, timeout = 120, interval = 0.25,
--- on_progress = function(done, total, index, result)}`
+-- @tparam[opt] table opts `{concurrency = 16, wait = true, country, item_group, timeout = 120,
+-- interval = 0.25, on_progress = function(done, total, index, result)}`
 -- @treturn table results
 -- @treturn table summary `{ok = N, failed = N}`
 function Client:classify_batch(items, opts)
@@ -600,7 +586,8 @@ function Client:classify_batch(items, opts)
   local url = self.api_base .. paths.build("classification_create", { companyId = company })
   local specs = {}
   for i = 1, total do
-    specs[i] = { method = "POST", url = url, body = create_body(items[i], opts.country, "client:classify_batch") }
+    specs[i] = { method = "POST", url = url, body = item_model.body(items[i], { company_id = company,
+      country = opts.country, item_group = opts.item_group, where = "client:classify_batch: items[" .. i .. "]" }) }
   end
   local wait = opts.wait ~= false
   local function finish(i, result)
@@ -653,44 +640,39 @@ function Client:classify_batch(items, opts)
   return results, summary
 end
 
-local function values(s, body)
-  if s == nil then return nil, body end
-  if type(body) == "table" and type(body.value) == "table" then return body.value end
-  return body
-end
-
-local function check_country(country, where)
-  if type(country) ~= "string" then error(where .. ": 'country' must be a string (got " .. type(country) .. ")", 3) end
-end
-
---- The HS sections.
--- @return the `value` array (`{section, name}` records), or nil, err
+--- The 21 HS sections (`hsCode` `I` to `XXI`, `system` `""`), as `HsCodeModel` records.
+-- @return records, count (`@recordsetCount`), or nil, err
 function Client:sections()
-  return values(self:call("GET", paths.build("definitions_sections", {})))
+  return definitions.sections(self)
 end
 
---- The children of an HS code in a country's tariff (the chapters without `code`).
--- @string country two letters
--- @string[opt] code an HS code (dots allowed)
--- @return the `value` array (`{hsCode, description, parentCode, level, section}`), or nil, err
-function Client:hs_codes(country, code)
-  check_country(country, "client:hs_codes")
-  if code == nil then
-    return values(self:call("GET", paths.build("definitions_chapters", { country = country })))
-  end
-  return values(self:call("GET", paths.build("definitions_children", { country = country, hsCode = code })))
+--- The next level below a section numeral, chapter, heading or subheading in a
+-- country's tariff, every page followed (`@nextLink`); empty below a full code.
+-- @string country the destination country
+-- @string code a section numeral (`"XI"`) or an HS code string (`"84"`, `"6109"`)
+-- @tparam[opt] table opts `{filter, top, skip, order_by}` (`top`: page size, 1 to 1000)
+-- @return records, count (`@recordsetCount`), or nil, err
+function Client:hs_codes(country, code, opts)
+  return definitions.hs_codes(self, country, code, opts)
 end
 
---- The chain from the chapter down to the code itself.
--- @string country two letters
--- @string code an HS code
--- @return the `value` array, or nil, err
+--- An iterator over the codes below `code`, fetching pages lazily:
+-- `for rec, err in client:each_hs_code("US", "84") do ... end`; after a
+-- failure it yields `false, err` once.
+-- @string country
+-- @string code
+-- @tparam[opt] table opts as for `hs_codes`
+-- @treturn function
+function Client:each_hs_code(country, code, opts)
+  return definitions.each_hs_code(self, country, code, opts)
+end
+
+--- The chain from the root record (`hsCode` `""`) down to the code itself.
+-- @string country the destination country
+-- @string code an HS code string
+-- @return records, count, or nil, err
 function Client:hierarchy(country, code)
-  check_country(country, "client:hierarchy")
-  if type(code) ~= "string" and type(code) ~= "number" then
-    error("client:hierarchy: 'code' must be a string (got " .. type(code) .. ")", 2)
-  end
-  return values(self:call("GET", paths.build("definitions_hierarchy", { country = country, hsCode = code })))
+  return definitions.hierarchy(self, country, code)
 end
 
 return M

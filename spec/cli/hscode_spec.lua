@@ -63,13 +63,17 @@ describe("the hscode command", function()
       env.AVALARA_ACCOUNT_ID, env.AVALARA_LICENSE_KEY, env.AVALARA_COMPANY_ID = "2000000002", H.SBX_KEY, "1002"
       local r = hscode("classify", "leather handbag", "--country", "US", "--json")
       assert.equal(0, r.code, r.stderr)
-      assert.equal(1002, cjson.decode(r.stdout).companyId)
+      local model = cjson.decode(r.stdout)
+      assert.equal(1002, model.item.companyId)
+      assert.equal("1002-hscode-cli-US", model.id)
       env.AVALARA_ACCOUNT_ID, env.AVALARA_LICENSE_KEY, env.AVALARA_COMPANY_ID = nil, nil, nil
       r = hscode("classify", "bicycle", "--country", "US", "--json", "--account", "2000000002",
         "--license-key", H.SBX_KEY, "--company", "1002")
       assert.equal(0, r.code, r.stderr)
       assert.equal("871200", cjson.decode(r.stdout).hsCode)
-      assert.same({ ["2000000002"] = 2 }, e:counters().quota_used)
+      -- the same item code (hscode-cli) twice: one classification, counted once against the quota
+      assert.equal("1002-hscode-cli-US", cjson.decode(r.stdout).id)
+      assert.same({ ["2000000002"] = 1 }, e:counters().quota_used)
     end)
   end)
 
@@ -96,6 +100,10 @@ describe("the hscode command", function()
         { rows[2].itemCode, rows[2].description, rows[2].country, rows[2].hsCode })
       assert.same({ "AP-3", "fresh apples\nfrom the orchard", "GB", "080810" },
         { rows[3].itemCode, rows[3].description, rows[3].country, rows[3].hsCode })
+      -- descriptions come from the definitions (the models have none): one hierarchy per country and code
+      assert.equal("T-shirts, singlets and other vests; of cotton, knitted or crocheted", rows[1].hsCodeDescription)
+      assert.equal("Fruit, edible; apples, fresh", rows[3].hsCodeDescription)
+      assert.equal(3, H.route(e, "definitions_hierarchy"))
       assert.matches("hscode: 3/3 done, 0 failed\n", r.stderr)
       assert.matches("hscode: 3 items: 3 classified, 0 could not be classified, 0 failed %(%d+%.%d s%); "
         .. "results in .*out%.csv\n$", r.stderr)
@@ -155,8 +163,16 @@ describe("the hscode command", function()
       assert.equal(0, r.code, r.stderr)
       local records = assert(cli.csv_parse(r.stdout))
       assert.equal(21, #records)
-      for i = 2, #records do assert.equal("CLASSIFIED", records[i][4]) end
+      local pairs_seen, distinct = {}, 0
+      for i = 2, #records do
+        assert.equal("CLASSIFIED", records[i][4])
+        assert.truthy(records[i][6]:find("%a"), "a description for " .. records[i][1])
+        local k = records[i][3] .. " " .. records[i][5]
+        if not pairs_seen[k] then pairs_seen[k], distinct = true, distinct + 1 end
+      end
       assert.same({ "TS-001", "610910" }, { records[2][1], records[2][5] })
+      -- one description lookup per country and code, cached for the rest
+      assert.equal(distinct, H.route(e, "definitions_hierarchy"))
       assert.matches("20 items: 20 classified", r.stderr)
     end)
   end)
@@ -174,7 +190,8 @@ describe("the hscode command", function()
       local r = hscode("lookup", "6109", "--country", "US", "--children", "--json")
       assert.equal(0, r.code, r.stderr)
       local t = cjson.decode(r.stdout)
-      assert.same({ "61", "6109" }, { t.hierarchy[1].hsCode, t.hierarchy[2].hsCode })
+      assert.same({ "", "61", "6109" }, { t.hierarchy[1].hsCode, t.hierarchy[2].hsCode, t.hierarchy[3].hsCode })
+      assert.equal(0, t.hierarchy[1].parentHsCodeId)
       assert.same({ "610910", "610990" }, { t.children[1].hsCode, t.children[2].hsCode })
     end)
 
@@ -269,6 +286,9 @@ describe("the hscode command", function()
       f = H.write(dir .. "/bad.json", '[{"itemCode": "A"')
       refused(2, "bad%.json: not valid JSON", "batch", f, "--country", "US")
       refused(2, "no items", "batch", H.write(dir .. "/none.csv", "itemCode,description\n"), "--country", "US")
+      f = H.write(dir .. "/long.csv", "itemCode,description\nA,shirt\nB," .. string.rep("x", 256) .. "\n")
+      refused(2, "long%.csv line 3: 'description' is longer than 255 characters %(256%)", "batch", f, "--country", "US")
+      refused(2, "'description' is longer than 255 characters", "classify", string.rep("y", 300), "--country", "US")
     end)
 
     it("bad country codes, before any request: exit 2", function()
@@ -280,7 +300,7 @@ describe("the hscode command", function()
       refused(2, "line 2: no country %(add a country column or use %-%-country%)", "batch",
         H.write(dir .. "/c3.csv", "itemCode,description\nA,shirt\n"))
       refused(2, "%-%-country is required", "lookup", "6109")
-      refused(2, "bad HS code 'abc'", "lookup", "abc", "--country", "US")
+      refused(2, "bad HS code '61/09'", "lookup", "61/09", "--country", "US")
     end)
 
     it("bad options: exit 2", function()

@@ -1,4 +1,4 @@
--- classify, classification, wait, classify_batch, definitions.
+-- classify, classification, wait, classify_batch (definitions: definitions_spec.lua).
 local core = require "avalara.core"
 local paths = require "avalara.paths"
 local emu = require "spec.support.emulator"
@@ -25,15 +25,17 @@ describe("client classification", function()
     local c = H.client(e)
     local m = assert(c:classify { itemCode = "TS-1", description = "men's cotton t-shirt", countryOfDestination = "us" })
     assert.equal("PENDING", m.status)
+    assert.equal("1001-TS-1-US", m.id)
     assert.equal("US", m.countryOfDestination)
     assert.equal("TS-1", m.item.itemCode)
-    assert.equal(1001, m.companyId)
+    assert.equal(1001, m.item.companyId)
+    assert.equal("General merchandise", m.item.itemGroup)
     local again = assert(c:classification(m.id))
     assert.equal(m.id, again.id)
     local done = assert(c:wait(m, { timeout = 10, interval = 0.1 }))
     assert.equal("CLASSIFIED", done.status)
     assert.equal("610910", done.hsCode)
-    assert.is_string(done.hsCodeDescription)
+    assert.is_nil(done.hsCodeDescription)
     -- by id; a finished model returns at once
     assert.equal("CLASSIFIED", assert(c:wait(m.id)).status)
     local n = H.route(e, "classification_get")
@@ -41,13 +43,42 @@ describe("client classification", function()
     assert.equal(n, H.route(e, "classification_get"))
   end)
 
-  it("takes the country from opts and keeps extra item keys", function()
+  it("takes the country and item group from opts and sends the published fields only", function()
     local c = H.client(e)
-    local m = assert(c:classify({ itemCode = "X", description = "wool sweater", summary = "knitted", brand = "B" },
-      { country = "DE" }))
+    local sent
+    local c2 = H.client(e, { transport = H.socket_transport(function(req)
+      if req.method == "POST" and req.url:find("/classifications/hs", 1, true) then sent = req end
+    end) })
+    local m = assert(c:classify({ itemCode = "X", description = "wool sweater", summary = "knitted", brand = "B",
+      parameters = { { name = "price", value = 12.5, unit = "USD" }, { name = "material", value = "wool" } } },
+      { country = "DE", item_group = "Clothing > Women" }))
     assert.equal("DE", m.countryOfDestination)
-    assert.equal("B", m.item.brand)
+    assert.is_nil(m.item.brand)
     assert.equal("knitted", m.item.summary)
+    assert.equal("Clothing > Women", m.item.itemGroup)
+    assert.same({ { name = "price", value = "12.5", unit = "USD" }, { name = "material", value = "wool" } },
+      m.item.parameters)
+    -- what goes on the wire: the 2019 model, companyId from the client
+    assert(c2:classify({ itemCode = "Y", description = "mug", itemGroup = "Kitchen", id = 5, status = "X" },
+      { country = "us" }))
+    local cjson = require "cjson"
+    assert.same({ countryOfDestination = "US", item = { companyId = 1001, itemCode = "Y", description = "mug",
+      itemGroup = "Kitchen" } }, cjson.decode(sent.body))
+  end)
+
+  it("creating the same item twice gives one id; the second create replaces the first", function()
+    e:configure { classification_delay = 0 }
+    local c = H.client(e)
+    local a = assert(c:wait(assert(c:classify({ itemCode = "SAME/1", description = "qwzx blorf" },
+      { country = "US" }))))
+    assert.equal("CANNOT_BE_CLASSIFIED", a.status)
+    local b = assert(c:classify({ itemCode = "SAME/1", description = "men's cotton t-shirt" }, { country = "US" }))
+    assert.equal("1001-SAME/1-US", a.id)
+    assert.equal(a.id, b.id)
+    local done = assert(c:wait(b.id))
+    assert.equal("610910", done.hsCode)
+    assert.equal("men's cotton t-shirt", done.item.description)
+    assert.equal(2, H.route(e, "classification_create"))
   end)
 
   it("wait times out with kind timeout", function()
@@ -75,7 +106,7 @@ describe("client classification", function()
     assert(c:token())
     e:fault("classification_create", "500", 7)
     local list = items(200)
-    list[50].description = nil -- a validation failure too
+    list[50].countryOfDestination = "ZZ" -- a validation failure too (two letters, but no country)
     local progress, indexes = {}, {}
     local results, summary = c:classify_batch(list, { concurrency = 16, on_progress = function(done, total, i, r)
       progress[#progress + 1] = done
@@ -157,27 +188,11 @@ describe("client classification", function()
     assert.equal(0, summary.total)
   end)
 
-  it("definitions: sections, children, chapters, hierarchy", function()
-    local c = H.client(e)
-    local s = assert(c:sections())
-    assert.equal(21, #s)
-    assert.equal("I", s[1].section)
-    local kids = assert(c:hs_codes("US", "6109"))
-    assert.equal(2, #kids)
-    assert.equal("610910", kids[1].hsCode)
-    local chapters = assert(c:hs_codes("US"))
-    assert.is_true(#chapters > 90)
-    local h = assert(c:hierarchy("US", "6109.10"))
-    assert.equal("61", h[1].hsCode)
-    assert.equal("610910", h[#h].hsCode)
-    local none, err = c:hierarchy("US", "123456")
-    assert.is_nil(none)
-    assert.equal(404, err.status)
-  end)
-
   it("paths: one table, values encoded", function()
     assert.equal("/api/v2/companies/7/classifications/hs/a%20b", paths.build("classification_get",
       { companyId = 7, id = "a b" }))
+    assert.equal("/api/v2/companies/7/classifications/hs/7-A%2FB%3F%25-US", paths.build("classification_get",
+      { companyId = 7, id = "7-A/B?%-US" }))
     assert.has_error(function() paths.build("nope", {}) end)
     assert.has_error(function() paths.build("classification_get", { companyId = 1 }) end)
   end)

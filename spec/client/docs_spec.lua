@@ -5,6 +5,9 @@ local MODULES = {
   { name = "avalara.store", file = "lua/avalara/store.lua", owners = { M = true, Memory = true, File = true } },
   { name = "avalara.retry", file = "lua/avalara/retry.lua", owners = { M = true } },
   { name = "avalara.paths", file = "lua/avalara/paths.lua", owners = { M = true } },
+  { name = "avalara.item", file = "lua/avalara/item.lua", owners = { M = true } },
+  { name = "avalara.definitions", file = "lua/avalara/definitions.lua", owners = { M = true } },
+  { name = "avalara.descriptions", file = "lua/avalara/descriptions.lua", owners = { M = true, Descriptions = true } },
   { name = "avalara.cli", file = "lua/avalara/cli.lua", owners = { M = true } },
   { name = "avalara.openresty", file = "lua/avalara/openresty.lua", owners = { M = true, Store = true } },
 }
@@ -58,6 +61,9 @@ local function exports(mod)
     public(m.Client, names)
     public(m.Token, names)
     names.core, names.paths, names.retry, names.store = nil, nil, nil, nil -- submodules, checked on their own
+    names.item, names.definitions = nil, nil
+  elseif mod.name == "avalara.descriptions" then
+    public(getmetatable(m.new({ hierarchy = function() end })).__index, names)
   elseif mod.name == "avalara.store" then
     public(getmetatable(m.memory()).__index, names)
     public(getmetatable(m.file("/nonexistent/x")).__index, names)

@@ -27,8 +27,9 @@ describe("examples/", function()
 
   local expected = {
     ["classify.lua"] = { args = "\"men's cotton t-shirt\" US", out = "^610910\tT%-shirts" },
-    ["batch.lua"] = { out = "5 ok, 0 failed" },
-    ["lookup.lua"] = { out = "    610910  T%-shirts" },
+    ["batch.lua"] = { out = "TS%-1\tCLASSIFIED\t610910\tT%-shirts.-5 ok, 0 failed" },
+    ["lookup.lua"] = { out = "^21 sections, I to XXI\n61  Apparel.-\n  6109  .-\n    610910  T%-shirts.-"
+      .. "\n2 of 2 codes under heading 6109\nsection XI has chapter 61: Apparel" },
     ["token.lua"] = { out = "avalara token %(Bearer, scope hs%-code%-classification" },
   }
 

@@ -16,6 +16,24 @@ function H.client(e, opts)
   return avalara.new(o)
 end
 
+-- A client `transport` doing the exchange over LuaSocket (plain HTTP), so
+-- a spec can watch or change what goes on the wire: `watch(req)` sees each
+-- request before it is sent.
+function H.socket_transport(watch)
+  local http = require "socket.http"
+  local ltn12 = require "ltn12"
+  return function(req)
+    if watch then watch(req) end
+    local chunks, headers = {}, {}
+    for k, v in pairs(req.headers or {}) do headers[k:lower()] = v end
+    if req.body then headers["content-length"] = tostring(#req.body) end
+    local ok, status, rheaders = http.request { url = req.url, method = req.method, headers = headers,
+      source = req.body and ltn12.source.string(req.body) or nil, sink = ltn12.sink.table(chunks), redirect = false }
+    if not ok then return nil, { kind = "transport", message = tostring(status) } end
+    return { status = status, headers = rheaders, body = table.concat(chunks) }
+  end
+end
+
 function H.grants(e)
   local c = e:counters()
   return (c.grants.connect_token or {}).client_credentials or 0

@@ -7,11 +7,12 @@ describe("README library example", function()
   setup(function() e = emu.start() end)
   teardown(function() if e then e:stop() end end)
 
-  it("classifies, batches, looks up and prints no secret", function()
+  it("classifies, batches, lists, looks up and prints no secret", function()
     local printed = readme.run(readme.block("Using the library"), e.http_url)
     assert.same({ "610910\tT-shirts, singlets and other vests; of cotton, knitted or crocheted",
-      "1\t691110", "2\t871200", "2\t0", "3" }, { (table.unpack or unpack)(printed, 1, 5) })
-    assert.truthy(printed[6]:match("^avalara token %(Bearer, scope hs%-code%-classification, expires at "))
+      "1\t691110", "2\t871200", "2\t0", "86\t86", "52\tCotton", "4" }, { (table.unpack or unpack)(printed, 1, 7) })
+    assert.truthy(printed[8]:match("^avalara token %(Bearer, scope hs%-code%-classification, expires at "))
+    assert.equal(8, #printed)
     for _, line in ipairs(printed) do
       assert.falsy(line:find("DEMO-LICENSE-KEY-0001", 1, true))
       assert.falsy(line:find(("%x"):rep(32)))

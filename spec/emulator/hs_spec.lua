@@ -11,11 +11,34 @@ describe("emulator.hs", function()
     hs.load(DATA)
   end)
 
+  local US = { name = "Harmonized Tariff Schedule A of the United States", block = 840 }
+  local EU = { name = "Integrated Tariff of the European Union", block = 999 }
+
+  local function codes(list)
+    local out = {}
+    for i, r in ipairs(list) do out[i] = r.hsCode end
+    return out
+  end
+
+  -- The published HsCodeModel fields, and no other (avalara-api.md 3.1).
+  local function assert_record(r)
+    for k in pairs(r) do
+      assert.truthy(({ id = 1, hsCode = 1, parentHsCodeId = 1, description = 1, system = 1, effDate = 1 })[k], k)
+    end
+    assert.equals("number", type(r.id))
+    assert.equals(r.id, math.floor(r.id))
+    assert.is_string(r.hsCode)
+    assert.is_number(r.parentHsCodeId)
+    assert.is_string(r.description)
+    assert.is_string(r.system)
+    assert.matches("^%d%d%d%d%-%d%d%-%d%d$", r.effDate)
+  end
+
   describe("load", function()
     it("is idempotent", function()
       assert.is_true(hs.load(DATA))
       assert.is_true(hs.load(DATA .. "/"))
-      assert.equals(97, #hs.children(""))
+      assert.equals(14, #hs.children("XI", US))
     end)
 
     it("fails clearly when the files are missing", function()
@@ -28,113 +51,120 @@ describe("emulator.hs", function()
   end)
 
   describe("sections", function()
-    it("lists the 21 sections in order", function()
+    it("are the 21 sections, Roman numerals without a system, under one parent", function()
       local s = hs.sections()
       assert.equals(21, #s)
-      assert.same({ section = "I", name = "Live animals; animal products" }, s[1])
-      assert.equals("XI", s[11].section)
-      assert.equals("Textiles and textile articles", s[11].name)
-      assert.equals("XXI", s[21].section)
+      for _, r in ipairs(s) do
+        assert_record(r)
+        assert.equals("", r.system)
+        assert.equals(s[1].parentHsCodeId, r.parentHsCodeId)
+        assert.is_true(r.parentHsCodeId > 0)
+      end
+      assert.same({ "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII", "XIV",
+        "XV", "XVI", "XVII", "XVIII", "XIX", "XX", "XXI" }, codes(s))
+      assert.equals("LIVE ANIMALS; ANIMAL PRODUCTS", s[1].description)
+      assert.equals("TEXTILES AND TEXTILE ARTICLES", s[11].description)
+    end)
+  end)
+
+  describe("ids", function()
+    it("are stable, distinct in a system and apart between systems", function()
+      local a, b = hs.hierarchy("610910", US), hs.hierarchy("610910", US)
+      assert.same(a, b)
+      local seen = {}
+      for _, r in ipairs(hs.children("84", US)) do
+        assert.is_nil(seen[r.id]); seen[r.id] = true
+      end
+      for _, r in ipairs(hs.sections()) do
+        assert.is_nil(seen[r.id]); seen[r.id] = true
+      end
+      local eu = hs.hierarchy("610910", EU)
+      for i = 1, #a do assert.not_equal(a[i].id, eu[i].id) end
+      assert.equals(EU.name, eu[4].system)
     end)
   end)
 
   describe("lookup", function()
-    it("returns camelCase records", function()
+    it("returns the node of a chapter, heading or subheading", function()
       assert.same({ hsCode = "6109", parentCode = "61", level = 4, section = "XI",
                     description = "T-shirts, singlets and other vests; knitted or crocheted" },
                   hs.lookup("6109"))
+      assert.is_nil(hs.lookup("61").parentCode)
     end)
 
-    it("gives chapters no parent", function()
-      local ch = hs.lookup("61")
-      assert.equals(2, ch.level)
-      assert.is_nil(ch.parentCode)
-    end)
-
-    it("returns nil for unknown codes", function()
-      assert.is_nil(hs.lookup("9800"))
-      assert.is_nil(hs.lookup("000000"))
-      assert.is_nil(hs.lookup("610"))
-      assert.is_nil(hs.lookup("abc"))
-      assert.is_nil(hs.lookup("TOTAL"))
+    it("returns nil for unknown codes, tariff lines the data does not have and sections", function()
+      for _, c in ipairs({ "9800", "000000", "610", "abc", "TOTAL", "6109100010", "6109.10", "XI" }) do
+        assert.is_nil(hs.lookup(c), c)
+      end
       assert.is_nil(hs.lookup(nil))
-    end)
-
-    it("resolves tariff lines (7 to 10 digits) to their subheading", function()
-      assert.equals("610910", hs.lookup("6109100010").hsCode)
-      assert.equals("610910", hs.lookup("61091000").hsCode)
-      assert.equals("610910", hs.lookup("6109.10.0010").hsCode)
-      assert.is_nil(hs.lookup("61091000101"))
+      assert.is_nil(hs.lookup(610910))
     end)
 
     it("hands out copies", function()
       hs.lookup("6109").description = "changed"
-      assert.equals("T-shirts, singlets and other vests; knitted or crocheted",
-                    hs.lookup("6109").description)
+      assert.equals("T-shirts, singlets and other vests; knitted or crocheted", hs.lookup("6109").description)
     end)
   end)
 
   describe("children", function()
-    it("of nothing are the 97 chapters", function()
-      local ch = hs.children("")
-      assert.equals(97, #ch)
-      assert.equals("01", ch[1].hsCode)
-      assert.equals("97", ch[96].hsCode)
-      -- The data's 97th chapter is 99, "Commodities not specified according
-      -- to kind", which belongs to no section.
-      assert.equals("99", ch[97].hsCode)
-      assert.is_nil(ch[97].section)
-      assert.same(ch, hs.children(nil))
-      for _, c in ipairs(ch) do assert.equals(2, c.level) end
-    end)
-
-    it("of a chapter are its headings, in order", function()
-      local h = hs.children("61")
-      assert.equals(17, #h)
-      assert.equals("6101", h[1].hsCode)
-      assert.equals("6117", h[17].hsCode)
-      for _, r in ipairs(h) do
-        assert.equals("61", r.parentCode)
-        assert.equals(4, r.level)
+    it("of a section are its chapters, whose parent is the section", function()
+      local sec = hs.sections()[11]
+      local ch = hs.children("XI", US)
+      assert.same({ "50", "51", "52", "53", "54", "55", "56", "57", "58", "59", "60", "61", "62", "63" }, codes(ch))
+      for _, r in ipairs(ch) do
+        assert_record(r)
+        assert.equals(sec.id, r.parentHsCodeId)
+        assert.equals(US.name, r.system)
       end
     end)
 
-    it("of a heading are its subheadings", function()
-      local s = hs.children("6109")
-      assert.same({ "610910", "610990" }, { s[1].hsCode, s[2].hsCode })
+    it("of a chapter are its headings, in order, under the chapter's id", function()
+      local chapter = hs.hierarchy("61", US)[2]
+      local h = hs.children("61", US)
+      assert.equals(17, #h)
+      assert.equals("6101", h[1].hsCode)
+      assert.equals("6117", h[17].hsCode)
+      for _, r in ipairs(h) do assert.equals(chapter.id, r.parentHsCodeId) end
+      assert.equals(86, #hs.children("84", US))
     end)
 
-    it("of a leaf are none", function()
-      assert.same({}, hs.children("610910"))
-      assert.same({}, hs.children("6109100010"))
+    it("of a heading are its subheadings", function()
+      assert.same({ "610910", "610990" }, codes(hs.children("6109", US)))
+    end)
+
+    it("of a subheading are none: the data stops at 6 digits", function()
+      assert.same({}, hs.children("610910", US))
     end)
 
     it("of an unknown code are nil", function()
-      assert.is_nil(hs.children("9800"))
-      assert.is_nil(hs.children("x"))
+      for _, c in ipairs({ "9800", "x", "6109100010", "xi", "" }) do assert.is_nil(hs.children(c, US), c) end
+    end)
+
+    it("never include chapter 99, which belongs to no section", function()
+      for _, s in ipairs(hs.sections()) do
+        for _, r in ipairs(hs.children(s.hsCode, US)) do assert.not_equal("99", r.hsCode) end
+      end
     end)
   end)
 
   describe("hierarchy", function()
-    local function codes(chain)
-      local out = {}
-      for i, r in ipairs(chain) do out[i] = r.hsCode end
-      return out
-    end
-
-    it("runs from the chapter down to the code", function()
-      assert.same({ "61", "6109", "610910" }, codes(hs.hierarchy("610910")))
-      assert.same({ "61", "6109" }, codes(hs.hierarchy("6109")))
-      assert.same({ "61" }, codes(hs.hierarchy("61")))
+    it("runs from the root record down to the code, each the parent of the next", function()
+      local chain = hs.hierarchy("610910", US)
+      assert.same({ "", "61", "6109", "610910" }, codes(chain))
+      assert.same({ id = 8400000, hsCode = "", parentHsCodeId = 0, system = US.name, effDate = "2022-01-01",
+        description = "The root of the Harmonized System code tree." }, chain[1])
+      for i, r in ipairs(chain) do
+        assert_record(r)
+        if i > 1 then assert.equals(chain[i - 1].id, r.parentHsCodeId) end
+      end
+      assert.same({ "", "61" }, codes(hs.hierarchy("61", US)))
     end)
 
-    it("resolves a 10-digit tariff line to its subheading", function()
-      assert.same({ "61", "6109", "610910" }, codes(hs.hierarchy("6109100010")))
-    end)
-
-    it("is nil for unknown codes", function()
-      assert.is_nil(hs.hierarchy("980000"))
-      assert.is_nil(hs.hierarchy(""))
+    it("has no sections in it and is nil for unknown codes", function()
+      assert.is_nil(hs.hierarchy("XI", US))
+      assert.is_nil(hs.hierarchy("980000", US))
+      assert.is_nil(hs.hierarchy("6109100010", US))
+      assert.is_nil(hs.hierarchy("", US))
     end)
   end)
 

@@ -160,7 +160,7 @@ describe("emulator 2012 OAuth", function()
     it("issues tokens the API accepts for the partner's company only", function()
       local tok = post("/oauth/generate_token", { client_id = CLIENT, client_secret = SECRET }).json.access_token
       local auth = { authorization = "Bearer " .. tok }
-      local item = { countryOfDestination = "US", item = { itemCode = "A", description = "cotton t-shirt" } }
+      local item = emu.classification(1001, "A", "cotton t-shirt")
       local ok = e:request("POST", "/api/v2/companies/1001/classifications/hs", { headers = auth, json = item })
       assert.equal(201, ok.status)
       local other = e:request("POST", "/api/v2/companies/1002/classifications/hs", { headers = auth, json = item })

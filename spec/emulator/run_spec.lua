@@ -176,7 +176,7 @@ return cfg
       local tok = e:token(nil, "3000000001", "OTHER-KEY")
       local auth = { authorization = "Bearer " .. tok }
       local created = assert(e:request("POST", "/api/v2/companies/3001/classifications/hs", { headers = auth,
-        json = { countryOfDestination = "US", item = { itemCode = "a", description = "cotton t-shirt" } } }))
+        json = emu.classification(3001, "a", "cotton t-shirt") }))
       assert.equal(201, created.status)
       e:configure({ classification_delay = 0 })
       for _ = 1, 30 do

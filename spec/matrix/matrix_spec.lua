@@ -60,6 +60,12 @@ end
 
 -- Operations (rows): `route` is where the fault is armed; `prepare` runs
 -- before it is armed; `run` returns a result or nil, err.
+-- The lists return records, count | nil, err: the records, or nil, err.
+local function records(list, count_or_err)
+  if list then return list end
+  return nil, count_or_err
+end
+
 local OPS = {
   { name = "client_credentials", route = "connect_token", grant = true,
     run = function(e) return core.client_credentials(token_args(e, { scope = "hs-code-classification" })) end },
@@ -115,10 +121,11 @@ local OPS = {
       end
       return results
     end },
-  { name = "sections", route = "definitions_sections", run = function(_, _, c) return c:sections() end },
-  { name = "hs_codes", route = "definitions_children", run = function(_, _, c) return c:hs_codes("US", "6109") end },
+  { name = "sections", route = "definitions_sections", run = function(_, _, c) return records(c:sections()) end },
+  { name = "hs_codes", route = "definitions_children",
+    run = function(_, _, c) return records(c:hs_codes("US", "6109")) end },
   { name = "hierarchy", route = "definitions_hierarchy",
-    run = function(_, _, c) return c:hierarchy("US", "610910") end },
+    run = function(_, _, c) return records(c:hierarchy("US", "610910")) end },
 }
 
 local SECRETS = { KEY, PSECRET }

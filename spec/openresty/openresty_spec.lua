@@ -266,6 +266,10 @@ describe("OpenResty", function()
       local out = io.popen(("curl -s -d '%s' %s/classify"):format(
         '{"itemCode":"TS-1","description":"cotton t-shirt","country":"US"}', n.url)):read("*a")
       assert.truthy(out:find('"hsCode":"610910"', 1, true), out)
+      local bad = io.popen(("curl -s -w ' %%{http_code}' -d '%s' %s/classify"):format(
+        '{"description":"' .. string.rep("x", 300) .. '","country":"US"}', n.url)):read("*a")
+      assert.truthy(bad:find("'description' is longer than 255 characters", 1, true), bad)
+      assert.truthy(bad:find(" 400$"), bad)
       local status, body = n:get("/lookup?code=610910&country=US")
       assert.equal(200, status)
       assert.truthy(body:find('"hsCode":"6109"', 1, true), body)

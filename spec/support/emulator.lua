@@ -10,6 +10,9 @@
 -- e:reset(), e:configure(tbl), e:counters(), e:fault(route, kind, count, extra),
 -- e:request(method, path, opts) -> res {status, headers, body, json} | nil, err,
 -- e:raw(bytes, opts) -> everything the server sent before closing.
+-- emu.classification(company, itemCode, description, extra) -> a create body
+-- (HSClassificationModel with the 2019 ItemModel; extra keys go in the item,
+-- `countryOfDestination` in extra sets the country, default US).
 --
 -- The emulator runs with --parent-pid set to this process, so it stops by
 -- itself if the specs die without calling stop().
@@ -75,20 +78,32 @@ local function read_file(path)
   return s
 end
 
+-- RFC 3986: everything but the unreserved characters, %XX.
+local function percent_encode(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+M.percent_encode = percent_encode
+
 local function form_encode(tbl)
   local keys = {}
   for k in pairs(tbl) do keys[#keys + 1] = k end
   table.sort(keys)
   local parts = {}
   for _, k in ipairs(keys) do
-    local function enc(s)
-      return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
-    end
-    parts[#parts + 1] = enc(k) .. "=" .. enc(tbl[k])
+    parts[#parts + 1] = percent_encode(k) .. "=" .. percent_encode(tbl[k])
   end
   return table.concat(parts, "&")
 end
 M.form_encode = form_encode
+
+function M.classification(company, item_code, description, extra)
+  local body = { countryOfDestination = "US", item = { companyId = company, itemCode = item_code,
+    description = description, itemGroup = "General merchandise" } }
+  for k, v in pairs(extra or {}) do
+    if k == "countryOfDestination" then body.countryOfDestination = v else body.item[k] = v end
+  end
+  return body
+end
 M.free_port, M.shell_quote, M.read_file, M.repo_root = free_port, shell_quote, read_file, repo_root
 
 -- opts: config (path of a config file, or a table of run-time overrides),

@@ -3,13 +3,15 @@
 local util = require "emulator.util"
 local conf = require "emulator.conf"
 local tokens = require "emulator.tokens"
+local errors = require "emulator.errors"
 
 local counters_dict = ngx.shared.emu_counters
 
 local M = {}
 
-local function unauthorized(code, message, challenge)
-  return util.avatax_error(401, code, message, {
+local function unauthorized(code, args, challenge)
+  return errors.send(401, code, {
+    args = args,
     target = "HttpRequestHeaders",
     headers = { ["WWW-Authenticate"] = challenge },
   })
@@ -22,23 +24,19 @@ function M.require_token()
   local scheme, tok = (header or ""):match("^%s*(%a+)%s+(%S+)%s*$")
   scheme = scheme and scheme:lower()
   if not tok or (scheme ~= "bearer" and scheme ~= "avalara") then
-    unauthorized("AuthenticationIncomplete",
-      "Authentication is incomplete: a bearer token is required.", 'Bearer realm="avalara"')
+    unauthorized("AuthenticationIncomplete", nil, 'Bearer realm="avalara"')
     return nil
   end
   local rec, why = tokens.lookup_access(tok)
   if not rec then
-    unauthorized("BearerTokenInvalid", "The bearer token is " .. why .. ".",
-      'Bearer realm="avalara", error="invalid_token"')
+    unauthorized("BearerTokenInvalid", { why }, 'Bearer realm="avalara", error="invalid_token"')
     return nil
   end
   local api_scopes = conf.get().api_scopes
   for s in (rec.scope or ""):gmatch("%S+") do
     if conf.contains(api_scopes, s) then return rec end
   end
-  util.avatax_error(403, "AuthorizationException",
-    "The token's scope (" .. tostring(rec.scope) .. ") does not grant access to this API.",
-    { target = "HttpRequestHeaders" })
+  errors.send(403, "AuthorizationException", { target = "HttpRequestHeaders" })
   return nil
 end
 
@@ -66,9 +64,9 @@ function M.rate_limit(rec)
   local n = counters_dict:incr(key, 1, 0, math.ceil(rl.window) + 1)
   if n and n > rl.requests then
     local retry = math.max(1, math.ceil((window + 1) * rl.window - now))
-    util.avatax_error(429, "RateLimitExceeded",
-      "Too many requests: the limit is " .. rl.requests .. " per " .. rl.window .. " seconds.",
-      { target = "HttpRequest", headers = { ["Retry-After"] = tostring(retry) } })
+    errors.send(429, "RateLimitExceeded", {
+      args = { "Too many requests: the limit is " .. rl.requests .. " per " .. rl.window .. " seconds." },
+      target = "HttpRequest", headers = { ["Retry-After"] = tostring(retry) } })
     return false
   end
   return true
@@ -82,12 +80,16 @@ function M.quota(rec)
   local used = counters_dict:incr("quota:" .. rec.account, 1, 0)
   if used > quota then
     counters_dict:incr("quota:" .. rec.account, -1)
-    util.avatax_error(429, "RequestLimitExceeded",
-      "The sandbox classification quota of " .. quota .. " requests is used up.",
-      { target = "HttpRequest" })
+    errors.send(429, "RequestLimitExceeded", { args = { quota }, target = "HttpRequest" })
     return false
   end
   return true
+end
+
+-- Gives back a unit of quota taken by M.quota (a create that turned out
+-- to replace an existing classification).
+function M.refund(rec)
+  if conf.quota(rec.account) then counters_dict:incr("quota:" .. rec.account, -1) end
 end
 
 return M

@@ -1,69 +1,161 @@
--- HS classification requests: create (201, PENDING), get and replace. A
--- request resolves lazily on read once `classification_delay` has passed,
--- with hs.classify's deterministic keyword score over the nomenclature.
+-- HS classification requests, the 2019 Item Classification v2 routes
+-- (avalara-api.md sections 2.8 and 8): create (201, PENDING), get and
+-- update. The id is {companyId}-{itemCode}-{country}, so creating the same
+-- item for the same country again replaces the earlier request (and costs
+-- no more quota). A request resolves lazily on read once
+-- `classification_delay` has passed, with hs.classify's deterministic
+-- keyword score over the nomenclature.
 local util = require "emulator.util"
 local conf = require "emulator.conf"
 local auth = require "emulator.auth"
+local errors = require "emulator.errors"
 local hs = require "emulator.hs"
+local countries = require "emulator.countries"
 
 local store = ngx.shared.emu_classifications
 
 local M = {}
 
-local function validation_error(details)
-  return util.avatax_error(422, "ValidationException",
-    "The classification request failed validation.", { target = "IncorrectData", details = details })
+-- ItemParameterModel.name (SW19 enum) and the only currency `price` takes.
+local PARAMETER_NAMES = { "coo", "description", "image_url", "url", "material", "price", "weight", "height",
+  "length", "width" }
+local PARAMETER_SET = {}
+for _, n in ipairs(PARAMETER_NAMES) do PARAMETER_SET[n] = true end
+local PARAMETER_MAX = 255
+
+-- Avalara's tokens for characters an item code cannot carry in a path
+-- (avalara-api.md section 6), decoded after percent-decoding.
+local AVA_TOKENS = { ["2f"] = "/", ["2b"] = "+", ["3f"] = "?", ["25"] = "%", ["23"] = "#", ["27"] = "'",
+  ["22"] = '"' }
+
+local function decode_ava(s)
+  return (s:gsub("_%-ava(%x%x)%-_", function(h) return AVA_TOKENS[h:lower()] end))
 end
 
-local function check_string(details, value, field, max, required)
-  if value == nil or value == util.null or value == "" then
-    if required then
-      details[#details + 1] = util.detail("ValueRequiredError", "The field " .. field .. " is required.", field)
+local function blank(v)
+  return v == nil or v == util.null or v == ""
+end
+
+-- Collects the details of a validation. `field` is the path of the field
+-- in the request body ("item.itemCode", "item.parameters[2].unit").
+local function checker()
+  local details = {}
+  local c = {}
+  function c.add(code, args, field) details[#details + 1] = errors.detail(code, args, field) end
+  function c.string(value, field, max, required)
+    if blank(value) then
+      if required then c.add("ValueRequiredError", { field }, field) end
+      return nil
     end
-  elseif type(value) ~= "string" then
-    details[#details + 1] = util.detail("ValidationException", "The field " .. field .. " must be a string.", field)
-  elseif #value > max then
-    details[#details + 1] = util.detail("StringLengthError",
-      "The field " .. field .. " must be at most " .. max .. " characters long.", field)
+    if type(value) ~= "string" then
+      c.add("ValidationException", { "Field " .. field .. " must be a string." }, field)
+      return nil
+    end
+    if max and #value > max then c.add("MaxStringLengthError", { field, max }, field); return nil end
+    return value
   end
+  c.details = details
+  return c
 end
 
--- Decoded and validated request body, or nil after sending 415/400/422.
-local function read_model()
-  if not util.is_json() then
-    util.avatax_error(415, "UnsupportedMediaType", "The request body must be application/json.",
-      { target = "HttpRequestHeaders" })
+local function parameters(c, list, field)
+  if blank(list) then return nil end
+  if type(list) ~= "table" or (next(list) ~= nil and list[1] == nil) then
+    c.add("ValidationException", { "Field " .. field .. " must be an array of ItemParameterModel." }, field)
     return nil
   end
-  local body = util.json_decode(util.body())
-  if body == nil then
-    util.avatax_error(400, "JsonFormatError", "The request body is not valid JSON.", { target = "HttpRequest" })
-    return nil
+  local out = {}
+  for i, p in ipairs(list) do
+    local at = field .. "[" .. i .. "]"
+    if type(p) ~= "table" or p[1] ~= nil then
+      c.add("ValidationException", { "Field " .. at .. " must be an ItemParameterModel object." }, at)
+    else
+      local name = c.string(p.name, at .. ".name", PARAMETER_MAX, true)
+      if name and not PARAMETER_SET[name] then
+        c.add("InvalidEnumValue", { at .. ".name", name, table.concat(PARAMETER_NAMES, ", ") }, at .. ".name")
+        name = nil
+      end
+      local value = c.string(p.value, at .. ".value", PARAMETER_MAX, true)
+      local unit = c.string(p.unit, at .. ".unit", PARAMETER_MAX, name == "price")
+      if name == "price" and unit and unit ~= "USD" then
+        c.add("InvalidEnumValue", { at .. ".unit", unit, "USD" }, at .. ".unit")
+      end
+      out[i] = { name = p.name, value = value, unit = p.unit ~= util.null and p.unit or nil }
+    end
   end
-  if type(body) ~= "table" or body[1] ~= nil then
-    validation_error({ util.detail("ValidationException", "The request body must be a JSON object.", "body") })
+  return out
+end
+
+-- The published fields of an ItemModel (2019), checked; unknown fields are
+-- dropped and read-only ones (id, createdDate) ignored.
+local function item_model(c, item, company)
+  if type(item) ~= "table" or item[1] ~= nil then
+    c.add("ValueRequiredError", { "item" }, "item")
     return nil
   end
   local cfg = conf.get()
-  local details = {}
-  local country = body.countryOfDestination
-  if country == nil or country == util.null or country == "" then
-    details[#details + 1] = util.detail("ValueRequiredError",
-      "The field countryOfDestination is required.", "countryOfDestination")
-  elseif type(country) ~= "string" or not country:match("^%a%a$") then
-    details[#details + 1] = util.detail("InvalidCountry",
-      "The field countryOfDestination must be an ISO 3166-1 alpha-2 country code.", "countryOfDestination")
+  if blank(item.companyId) then
+    c.add("ValueRequiredError", { "item.companyId" }, "item.companyId")
+  elseif type(item.companyId) ~= "number" then
+    c.add("ValidationException", { "Field item.companyId must be an integer." }, "item.companyId")
+  elseif item.companyId ~= company then
+    c.add("IncorrectValueForField", { "item.companyId", "item.companyId must be the company of the path, "
+      .. company .. "." }, "item.companyId")
   end
-  local item = body.item
-  if type(item) ~= "table" or item[1] ~= nil then
-    details[#details + 1] = util.detail("ValueRequiredError", "The field item is required.", "item")
-  else
-    check_string(details, item.itemCode, "item.itemCode", cfg.max_item_code_length, true)
-    check_string(details, item.description, "item.description", cfg.max_description_length, true)
-    check_string(details, item.summary, "item.summary", cfg.max_summary_length, false)
+  return {
+    companyId = company,
+    itemCode = c.string(item.itemCode, "item.itemCode", cfg.max_item_code_length, true),
+    description = c.string(item.description, "item.description", cfg.max_description_length, true),
+    summary = c.string(item.summary, "item.summary", nil, false),
+    itemGroup = c.string(item.itemGroup, "item.itemGroup", cfg.max_item_group_length, true),
+    classificationParameters = parameters(c, item.classificationParameters, "item.classificationParameters"),
+    parameters = parameters(c, item.parameters, "item.parameters"),
+  }
+end
+
+-- "…at character 7" (lua-cjson) -> line and position of that character.
+local function json_position(text, message)
+  local at = tonumber(tostring(message):match("character (%d+)")) or 1
+  local line, line_start = 1, 1
+  for nl in text:sub(1, at - 1):gmatch("()\n") do line, line_start = line + 1, nl + 1 end
+  return line, at - line_start + 1
+end
+
+-- The checked HSClassificationModel of the request body, or nil after
+-- sending 415, 400 or 422.
+local function read_model(ctx)
+  if not util.is_json() then
+    errors.send(415, "UnsupportedMediaType", { target = "HttpRequestHeaders" })
+    return nil
   end
-  if #details > 0 then validation_error(details); return nil end
-  return { countryOfDestination = country:upper(), item = item }
+  local text = util.body()
+  local body, why = util.json_decode(text)
+  if body == nil then
+    local line, pos = json_position(text, why)
+    errors.send(400, "JsonFormatError", { args = { why, line, pos }, target = "HttpRequest" })
+    return nil
+  end
+  local c = checker()
+  if type(body) ~= "table" or body[1] ~= nil then
+    c.add("ValidationException", { "The request body must be an HSClassificationModel object." }, "body")
+    errors.send(422, "ValidationException", { details = c.details, target = "HttpRequest" })
+    return nil
+  end
+  local country = c.string(body.countryOfDestination, "countryOfDestination", nil, true)
+  if country then
+    local found = #country == 2 and countries.find(country)
+    if found then
+      country = found.code
+    else
+      c.add("InvalidCountry", { country }, "countryOfDestination")
+    end
+  end
+  local item = item_model(c, body.item, ctx.company)
+  if #c.details > 0 then
+    errors.send(422, c.details[1].code, { details = c.details, target = "HttpRequest" })
+    return nil
+  end
+  return { countryOfDestination = country, item = item }
 end
 
 local function save(model)
@@ -71,12 +163,14 @@ local function save(model)
   if not ok then error("emulator: classification store full: " .. tostring(err)) end
 end
 
--- The public view: internal fields start with "_".
+-- The published HSClassificationModel: internal fields start with "_";
+-- hsCodeDescription (no published model has it) only with `demo_extras`.
 local function public(model)
   local out = {}
   for k, v in pairs(model) do
     if k:sub(1, 1) ~= "_" then out[k] = v end
   end
+  if conf.get().demo_extras and model._hsCodeDescription then out.hsCodeDescription = model._hsCodeDescription end
   return out
 end
 
@@ -88,13 +182,22 @@ local function resolve(model)
   if match then
     model.status = "CLASSIFIED"
     model.hsCode = match.hs_code
-    model.hsCodeDescription = match.description
+    model._hsCodeDescription = match.description
   else
     model.status = "CANNOT_BE_CLASSIFIED"
     model.resolution = why or "Not enough details."
   end
-  model.modifiedDate = util.iso_date(util.now())
   save(model)
+  return model
+end
+
+-- Back to PENDING with a new item: the delay starts again.
+local function submit(model, input)
+  model.countryOfDestination = input.countryOfDestination
+  model.item = input.item
+  model.status = "PENDING"
+  model.hsCode, model.resolution, model._hsCodeDescription = nil, nil, nil
+  model._resolveAt = util.now() + conf.get().classification_delay
   return model
 end
 
@@ -104,8 +207,7 @@ local function authorize(ctx)
   if not rec then return nil end
   ctx.company = tonumber(ctx.captures[1])
   if not auth.can_use_company(rec, ctx.company) then
-    util.avatax_error(403, "AuthorizationException",
-      "The credentials do not give access to company " .. ctx.captures[1] .. ".", { target = "HttpRequest" })
+    errors.send(403, "AuthorizationException", { target = "HttpRequest" })
     return nil
   end
   if not auth.rate_limit(rec) then return nil end
@@ -113,36 +215,53 @@ local function authorize(ctx)
 end
 
 local function load(ctx)
-  local raw = store:get("k:" .. ctx.captures[2])
+  local id = decode_ava(ctx.captures[2])
+  local raw = store:get("k:" .. id)
   local model = raw and util.json_decode(raw)
-  if not model or model.companyId ~= ctx.company then
-    util.avatax_error(404, "EntityNotFoundError",
-      "Classification " .. ctx.captures[2] .. " was not found.", { target = "HttpRequest" })
+  if not model or model._companyId ~= ctx.company then
+    errors.send(404, "EntityNotFoundError", { args = { "Classification Request", id, "id" }, target = "HttpRequest" })
     return nil
   end
   return model
+end
+
+local function id_of(company, input)
+  return company .. "-" .. input.item.itemCode .. "-" .. input.countryOfDestination
+end
+
+-- The integer ItemModel.id of a company's item code: the same for every
+-- request of that item (numbered in order of first use).
+local function item_id(company, item_code)
+  local key = "item:" .. company .. "\0" .. item_code
+  local id = store:get(key)
+  if id then return id end
+  id = store:incr("item_seq", 1, 0)
+  local ok = store:add(key, id)
+  return ok and id or store:get(key)
 end
 
 -- POST /api/v2/companies/{companyId}/classifications/hs
 function M.create(ctx)
   local rec = authorize(ctx)
   if not rec then return end
-  local input = read_model()
+  local input = read_model(ctx)
   if not input then return end
-  if not auth.quota(rec) then return end
-  local now = util.now()
-  local model = {
-    id = util.uuid(),
-    companyId = ctx.company,
-    countryOfDestination = input.countryOfDestination,
-    item = input.item,
-    status = "PENDING",
-    createdDate = util.iso_date(now),
-    modifiedDate = util.iso_date(now),
-    _resolveAt = now + conf.get().classification_delay,
-  }
-  save(model)
-  ngx.header["Location"] = ngx.var.uri .. "/" .. model.id
+  local id = id_of(ctx.company, input)
+  local raw = store:get("k:" .. id)
+  if not raw then
+    -- A new classification: counted against the quota, then claimed (a
+    -- concurrent create of the same id that won gives the unit back).
+    if not auth.quota(rec) then return end
+    local now = util.now()
+    local fresh = { id = id, _companyId = ctx.company, _createdDate = util.iso_date(now) }
+    if not store:add("k:" .. id, util.json_encode(fresh)) then auth.refund(rec) end
+    raw = store:get("k:" .. id)
+  end
+  local model = util.json_decode(raw)
+  input.item.id = item_id(ctx.company, input.item.itemCode)
+  input.item.createdDate = model._createdDate
+  save(submit(model, input))
+  ngx.header["Location"] = ctx.path .. "/" .. util.percent_encode(id)
   return util.json(201, public(model))
 end
 
@@ -154,21 +273,23 @@ function M.get(ctx)
   return util.json(200, public(resolve(model)))
 end
 
--- PUT …/classifications/hs/{id}: replaces item and country, back to PENDING.
+-- PUT …/classifications/hs/{id}: a new item description for the same
+-- company, item code and country (the id is made of them), back to PENDING.
 function M.put(ctx)
   if not authorize(ctx) then return end
   local model = load(ctx)
   if not model then return end
-  local input = read_model()
+  local input = read_model(ctx)
   if not input then return end
-  local now = util.now()
-  model.countryOfDestination = input.countryOfDestination
-  model.item = input.item
-  model.status = "PENDING"
-  model.hsCode, model.hsCodeDescription, model.resolution = nil, nil, nil
-  model.modifiedDate = util.iso_date(now)
-  model._resolveAt = now + conf.get().classification_delay
-  save(model)
+  if id_of(ctx.company, input) ~= model.id then
+    return errors.send(422, "IncorrectValueForField", { target = "HttpRequest", details = {
+      errors.detail("IncorrectValueForField", { "item.itemCode", "The classification " .. model.id
+        .. " is for its company, item code and country; create a classification for another item code"
+        .. " or country." }, "item.itemCode") } })
+  end
+  input.item.id = model.item.id
+  input.item.createdDate = model._createdDate
+  save(submit(model, input))
   return util.json(200, public(model))
 end
 

@@ -17,7 +17,7 @@ local schema = {
   classification_delay = "number", latency_ms = "number",
   rate_limit = "table|boolean", quotas = "table", legacy_sample_body = "boolean",
   max_item_code_length = "number", max_description_length = "number",
-  max_summary_length = "number",
+  max_item_group_length = "number", demo_extras = "boolean",
 }
 
 local cached_version, cached

@@ -2,6 +2,7 @@
 -- requests of a route (a route name, a group prefix such as "oauth" or
 -- "classification", or "*"); the router asks take() before each handler.
 local util = require "emulator.util"
+local errors = require "emulator.errors"
 local counters = require "emulator.counters"
 
 local dict = ngx.shared.emu_faults
@@ -126,16 +127,17 @@ function M.apply(spec, ctx)
   local kind = spec.kind
   local ok_status = spec.status or (ctx.route == "classification_create" and 201 or 200)
   local retry = tostring(spec.retry_after or 1)
+  -- Published ErrorCodeIds (no source gives the real 5xx bodies).
   if kind == "500" then
-    return util.avatax_error(500, "ServerError", "Injected fault: internal server error.")
+    return errors.send(500, "InternalServerError", { target = "AvaTaxApiServer" })
   elseif kind == "502" then
-    return util.avatax_error(502, "BadGateway", "Injected fault: bad gateway.")
+    return errors.send(502, "Unexpected", { args = { "Injected fault: bad gateway." } })
   elseif kind == "503" then
-    return util.avatax_error(503, "ServiceUnavailable", "Injected fault: service unavailable.",
-      { headers = { ["Retry-After"] = retry } })
+    return errors.send(503, "ServiceTimeout", { args = { "Injected fault: service unavailable." },
+      headers = { ["Retry-After"] = retry } })
   elseif kind == "429" then
-    return util.avatax_error(429, "RateLimitExceeded", "Injected fault: too many requests.",
-      { target = "HttpRequest", headers = { ["Retry-After"] = retry } })
+    return errors.send(429, "RateLimitExceeded", { args = { "Injected fault: too many requests." },
+      target = "HttpRequest", headers = { ["Retry-After"] = retry } })
   elseif kind == "reset" then
     return ngx.exit(444)
   elseif kind == "stall" then

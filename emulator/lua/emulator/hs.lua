@@ -1,20 +1,21 @@
--- HS 2022 nomenclature for the emulator: lookups over the tree and a small,
--- deterministic keyword classifier. Pure Lua (5.1/LuaJIT and 5.4), no
--- dependencies, so the same file runs inside nginx and under busted.
+-- HS 2022 nomenclature for the emulator: the definitions tree as AvaTax
+-- HsCodeModel records, and a small, deterministic keyword classifier. Pure
+-- Lua (5.1/LuaJIT and 5.4), no dependencies, so the same file runs inside
+-- nginx and under busted.
 --
 --   local hs = require "emulator.hs"
 --   hs.load(data_dir)   -- reads harmonized-system.csv and sections.csv
 --   hs.classify(text)   -- {hs_code=, description=, score=} or nil, "Not enough details."
---   hs.sections(), hs.children(code), hs.hierarchy(code), hs.lookup(code)
+--   hs.sections(), hs.children(code, system), hs.hierarchy(code, system), hs.lookup(code)
 --
--- Records are {hsCode=, description=, parentCode=, level=, section=}, camelCase
--- because the handlers serialize them to JSON as they are. Callers get copies,
--- so they may change them without corrupting the indexes.
---
--- Codes may be written with dots or spaces ("6109.10"). Codes of 7 to 10 digits
--- are national tariff lines, which the HS does not define: lookup, hierarchy
--- and children resolve them to their 6-digit subheading (so "6109100010" is
--- 610910).
+-- children and hierarchy return HsCodeModel records (avalara-api.md section
+-- 3.1): {id, hsCode, parentHsCodeId, description, system, effDate}, for a
+-- tariff system {name, block} (see emulator.countries). Ids are deterministic:
+-- block * 10000 + n, where n is the code's place in code order (0 = the
+-- root), so a code has the same id in every run and every worker. Sections
+-- are system-less records in block 1. The data stops at 6-digit
+-- subheadings: they are leaves, and no national tariff line or branch record
+-- is made up. Callers get fresh tables, so they may change them.
 
 local M = {}
 
@@ -225,32 +226,35 @@ local function trim(s) return (gsub(s, "^%s+", ""):gsub("%s+$", "")) end
 
 local state        -- nil until load()
 
-local function copy(rec)
-  if not rec then return nil end
-  return { hsCode = rec.hsCode, description = rec.description, parentCode = rec.parentCode,
-           level = rec.level, section = rec.section }
-end
+-- Ids: one block of BLOCK ids per tariff system; block 1 holds the sections.
+local BLOCK = 10000
+local SECTIONS_BLOCK = 1
+M.BLOCK = BLOCK
+-- HS 2022 entered into force on 1 January 2022; no end date yet.
+M.EFF_DATE = "2022-01-01"
+M.ROOT_DESCRIPTION = "The root of the Harmonized System code tree."
 
-local function copies(list)
-  local out = {}
-  for i = 1, #list do out[i] = copy(list[i]) end
-  return out
+-- The internal node of a code, as a fresh table (no index is exposed).
+local function node_copy(n)
+  if not n then return nil end
+  return { hsCode = n.hsCode, description = n.description, parentCode = n.parentCode,
+           level = n.level, section = n.section }
 end
 
 local function build(data_dir)
-  local st = { by_code = {}, kids = {}, chapters = {}, sections = {},
-               subs = {}, postings = {}, df = {}, nrecords = 0 }
+  local st = { by_code = {}, kids = {}, chapters = {}, sections = {}, section_chapters = {},
+               by_section = {}, subs = {}, postings = {}, df = {}, nrecords = 0 }
 
   for i, row in ipairs(read_csv(data_dir .. "/sections.csv")) do
     local id, name = trim(row[1] or ""), trim(row[2] or "")
-    -- Skip the header; the source spells one name in lower case.
+    -- Skip the header.
     if not (i == 1 and id == "section") and id ~= "" then
-      st.sections[#st.sections + 1] = { section = id, name = name:sub(1, 1):upper() .. name:sub(2) }
+      local sec = { hsCode = id, description = name:upper(), ordinal = #st.sections + 1 }
+      st.sections[#st.sections + 1] = sec
+      st.by_section[id] = sec
+      st.section_chapters[id] = {}
     end
   end
-
-  local known_section = {}
-  for _, sec in ipairs(st.sections) do known_section[sec.section] = true end
 
   for _, row in ipairs(read_csv(data_dir .. "/harmonized-system.csv")) do
     local code, level = row[2] or "", tonumber(row[5])
@@ -258,9 +262,10 @@ local function build(data_dir)
     -- header and the "TOTAL" row (level 5).
     if (level == 2 or level == 4 or level == 6) and #code == level and find(code, "^%d+$") then
       -- Chapter 99 ("Commodities not specified according to kind") has the
-      -- pseudo-section "TOTAL"; records show no section rather than that.
+      -- pseudo-section "TOTAL": it belongs to no section.
+      local section = trim(row[1] or "")
       local rec = { hsCode = code, description = trim(row[3] or ""), level = level,
-                    section = known_section[trim(row[1] or "")] and trim(row[1]) or nil,
+                    section = st.by_section[section] and section or nil,
                     parentCode = level > 2 and row[4] or nil }
       st.by_code[code] = rec
       st.kids[code] = {}
@@ -270,16 +275,29 @@ local function build(data_dir)
   local codes = {}
   for code in pairs(st.by_code) do codes[#codes + 1] = code end
   table.sort(codes)
+  local ordinal = 0
   for _, code in ipairs(codes) do
     local rec = st.by_code[code]
-    if rec.level == 2 then
-      st.chapters[#st.chapters + 1] = rec
-    elseif st.kids[rec.parentCode] then
-      local k = st.kids[rec.parentCode]
-      k[#k + 1] = rec
+    local siblings = rec.level == 2 and st.chapters or st.kids[rec.parentCode]
+    if siblings then
+      siblings[#siblings + 1] = rec
+      ordinal = ordinal + 1
+      rec.ordinal = ordinal
+      if rec.level == 2 and rec.section then
+        local list = st.section_chapters[rec.section]
+        list[#list + 1] = rec
+      end
+    else
+      st.by_code[code] = nil
     end
   end
+  local kept = {}
+  for _, code in ipairs(codes) do
+    if st.by_code[code] then kept[#kept + 1] = code end
+  end
+  codes = kept
   if #st.chapters == 0 then error("emulator.hs: no HS codes in " .. data_dir, 3) end
+  if ordinal >= BLOCK then error("emulator.hs: too many codes for the id blocks", 3) end
 
   -- Terms per record (as a set), and document frequency over all records.
   local tset = {}
@@ -344,45 +362,77 @@ local function loaded()
   return state
 end
 
--- "6109.10" -> "610910"; tariff lines (7-10 digits) -> their subheading.
-local function normalize(code)
-  if type(code) == "number" then code = string.format("%d", code) end
-  if type(code) ~= "string" then return nil end
-  code = gsub(code, "[%s%.]", "")
-  if not find(code, "^%d+$") then return nil end
-  if #code > 6 and #code <= 10 then code = sub(code, 1, 6) end
-  return code
+-- The HsCodeModel of a node in a system, under the parent id given.
+local function record(n, system, parent_id)
+  return { id = system.block * BLOCK + n.ordinal, hsCode = n.hsCode, parentHsCodeId = parent_id,
+           description = n.description, system = system.name, effDate = M.EFF_DATE }
 end
 
+local function root_record(system)
+  return { id = system.block * BLOCK, hsCode = "", parentHsCodeId = 0, description = M.ROOT_DESCRIPTION,
+           system = system.name, effDate = M.EFF_DATE }
+end
+
+local SECTIONS = { name = "", block = SECTIONS_BLOCK }
+local SECTIONS_ROOT_ID = SECTIONS_BLOCK * BLOCK
+
+-- Whether `code` is a section numeral of the data ("XI").
+function M.is_section(code)
+  return type(code) == "string" and loaded().by_section[code] ~= nil
+end
+
+-- The node of a chapter, heading or subheading (exact code, digits as
+-- written): {hsCode, description, parentCode, level, section}, or nil.
 function M.lookup(code)
-  local st = loaded()
-  code = normalize(code)
-  return code and copy(st.by_code[code]) or nil
+  if type(code) ~= "string" then return nil end
+  return node_copy(loaded().by_code[code])
 end
 
+-- The 21 sections: records with Roman numerals and no system, children of
+-- the (unlisted) root of the sections.
 function M.sections()
   local st, out = loaded(), {}
-  for i, s in ipairs(st.sections) do out[i] = { section = s.section, name = s.name } end
+  for i, s in ipairs(st.sections) do out[i] = record(s, SECTIONS, SECTIONS_ROOT_ID) end
   return out
 end
 
-function M.children(code)
+-- The next level below `code` in `system`: the chapters of a section (their
+-- parent id is the section's), the headings of a chapter, the subheadings
+-- of a heading; {} below a subheading (a leaf here); nil for an unknown code.
+function M.children(code, system)
   local st = loaded()
-  if code == nil or code == "" then return copies(st.chapters) end
-  code = normalize(code)
-  local kids = code and st.kids[code]
-  return kids and copies(kids) or nil
+  if type(code) ~= "string" then return nil end
+  local sec = st.by_section[code]
+  local parent, kids
+  if sec then
+    parent, kids = SECTIONS_BLOCK * BLOCK + sec.ordinal, st.section_chapters[code]
+  else
+    local n = st.by_code[code]
+    if not n then return nil end
+    parent, kids = system.block * BLOCK + n.ordinal, st.kids[code]
+  end
+  local out = {}
+  for i, k in ipairs(kids) do out[i] = record(k, system, parent) end
+  return out
 end
 
-function M.hierarchy(code)
+-- The chain from the system's root record down to `code` (a chapter,
+-- heading or subheading; sections are not part of it), or nil.
+function M.hierarchy(code, system)
   local st = loaded()
-  code = normalize(code)
-  local rec = code and st.by_code[code]
-  if not rec then return nil end
-  local chain = {}
-  while rec do
-    table.insert(chain, 1, copy(rec))
-    rec = rec.parentCode and st.by_code[rec.parentCode]
+  local n = type(code) == "string" and st.by_code[code]
+  if not n then return nil end
+  local nodes = {}
+  while n do
+    table.insert(nodes, 1, n)
+    n = n.parentCode and st.by_code[n.parentCode]
+  end
+  local root = root_record(system)
+  local chain, parent = { root }, root.id
+  for _, node in ipairs(nodes) do
+    local rec = record(node, system, parent)
+    chain[#chain + 1] = rec
+    parent = rec.id
   end
   return chain
 end

@@ -14,12 +14,15 @@ local function load_config(path)
   return cfg
 end
 
--- opts: config (Lua file), data (HS data folder), ca (test CA PEM path),
--- instance (random id emulator/run checks to know the server is its own).
+-- opts: config (Lua file), data (HS data folder), countries (ISO 3166-1
+-- JSON of Debian's iso-codes; default emulator.countries.DEFAULT_PATH),
+-- ca (test CA PEM path), instance (random id emulator/run checks to know
+-- the server is its own).
 function M.init(opts)
   M.paths = opts
   M.base = load_config(opts.config)
   require("emulator.hs").load(opts.data)
+  require("emulator.countries").load(opts.countries)
   local f = io.open(opts.ca, "rb")
   M.ca_pem = f and f:read("*a") or ""
   if f then f:close() end

@@ -10,6 +10,7 @@ local identity = require "emulator.identity"
 local oauth2012 = require "emulator.oauth2012"
 local classification = require "emulator.classification"
 local definitions = require "emulator.definitions"
+local errors = require "emulator.errors"
 
 local M = {}
 
@@ -31,17 +32,23 @@ local routes = {
   { HS .. "$", "classification_create", { POST = classification.create } },
   { HS .. "/([^/]+)$", "classification_get", { GET = classification.get, PUT = classification.put } },
   { CB .. "sections$", "definitions_sections", { GET = definitions.sections } },
-  { CB .. "([^/]+)$", "definitions_children", { GET = definitions.children } },
   { CB .. "([^/]+)/([^/]+)$", "definitions_children", { GET = definitions.children } },
   { CB .. "([^/]+)/([^/]+)/hierarchy$", "definitions_hierarchy", { GET = definitions.hierarchy } },
 }
 
 local grant_routes = { connect_token = true, oauth_access_token = true }
 
-local function match(uri)
+-- Routes match the path as sent (ngx.var.request_uri), not nginx's decoded
+-- $uri: a path segment may hold an encoded "/" (an item code in a
+-- classification id). Captures are percent-decoded afterwards.
+local function match(path)
   for _, r in ipairs(routes) do
-    local m = ngx.re.match(uri, r[1], "jo")
-    if m then return r, m end
+    local m = ngx.re.match(path, r[1], "jo")
+    if m then
+      local captures = {}
+      for i = 1, #m do captures[i] = util.percent_decode(m[i]) end
+      return r, captures
+    end
   end
 end
 
@@ -50,14 +57,15 @@ function M.handle()
   local uri = ngx.var.uri
   if uri:sub(1, 11) == "/_emulator/" then return control.handle() end
 
-  local route, captures = match(uri)
+  local path = ngx.var.request_uri:match("^[^?#]*")
+  local route, captures = match(path)
   local name = route and route[2] or "unknown"
   local method = ngx.req.get_method()
   -- PUT on a classification is its own route for counters and faults.
   if name == "classification_get" and method == "PUT" then name = "classification_put" end
   counters.request(name)
 
-  local ctx = { route = name, captures = captures or {} }
+  local ctx = { route = name, captures = captures or {}, path = path }
   if route and route.args then
     ctx.args = route.args == "params" and util.params() or util.form_args()
     if grant_routes[name] then
@@ -70,17 +78,11 @@ function M.handle()
   local latency = conf.get().latency_ms
   if latency and latency > 0 then ngx.sleep(latency / 1000) end
 
-  if not route then
-    return util.avatax_error(404, "RouteNotFound", "No route matches " .. method .. " " .. uri .. ".",
-      { target = "HttpRequest" })
-  end
-  local handler = route[3][method]
+  -- The gateway routes on method and path: an unknown path, or a method the
+  -- path does not serve, is its NotFound (the sources publish no 405).
+  local handler = route and route[3][method]
   if not handler then
-    local allow = {}
-    for m in pairs(route[3]) do allow[#allow + 1] = m end
-    table.sort(allow)
-    return util.avatax_error(405, "MethodNotAllowed", method .. " is not allowed on " .. uri .. ".",
-      { target = "HttpRequest", headers = { Allow = table.concat(allow, ", ") } })
+    return errors.send(404, "NotFound", { args = { method, path }, target = "HttpRequest" })
   end
 
   local fault = faults.take(name)

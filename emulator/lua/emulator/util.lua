@@ -1,5 +1,6 @@
 -- Small helpers shared by every handler: randomness, encoding, request
--- parsing and the response writers (JSON, form-urlencoded, AvaTax errors).
+-- parsing and the response writers (JSON, form-urlencoded; AvaTax errors
+-- are emulator.errors).
 local ffi = require "ffi"
 local cjson = require "cjson.safe"
 
@@ -71,6 +72,17 @@ function M.form_encode(s)
     if c == " " then return "+" end
     return string.format("%%%02x", c:byte())
   end))
+end
+
+-- RFC 3986 percent-decoding of a path segment ("+" stays "+").
+function M.percent_decode(s)
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- RFC 3986 percent-encoding of everything but the unreserved characters
+-- (as JavaScript's encodeURIComponent, which the AvaTax SDKs use).
+function M.percent_encode(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
 end
 
 function M.form_decode(s)
@@ -163,48 +175,6 @@ end
 
 function M.json(status, value, headers)
   return M.send(status, "application/json; charset=utf-8", M.json_encode(value), headers)
-end
-
--- AvaTax error numbers for the codes the emulator uses (AvaTax's
--- ErrorCodeId values where they are known, emulator-local otherwise).
-local numbers = {
-  EntityNotFoundError = 4, ValueRequiredError = 5, StringLengthError = 13,
-  AuthenticationException = 30, AuthorizationException = 31, ValidationException = 32,
-  AuthenticationIncomplete = 34, BearerTokenInvalid = 37, ServerError = 1,
-  InvalidCountry = 300, JsonFormatError = 70, UnsupportedMediaType = 71,
-  RequestLimitExceeded = 1200, RateLimitExceeded = 1201, ServiceUnavailable = 1202,
-  BadGateway = 1203, RouteNotFound = 1204, MethodNotAllowed = 1205,
-}
-
--- One AvaTax error detail; `refers_to` names the offending field.
-function M.detail(code, message, refers_to, description)
-  return {
-    code = code,
-    number = numbers[code] or 0,
-    message = message,
-    description = description or message,
-    faultCode = "Client",
-    helpLink = "https://developer.avalara.com/avatax/errors/" .. code,
-    refersTo = refers_to,
-    severity = "Error",
-  }
-end
-
--- The AvaTax error shape {"error":{"code","message","target","details":[...]}}.
-function M.avatax_error(status, code, message, opts)
-  opts = opts or {}
-  local details = opts.details or { M.detail(code, message, nil, opts.description) }
-  if status >= 500 then
-    for _, d in ipairs(details) do d.faultCode = "Server" end
-  end
-  return M.json(status, {
-    error = {
-      code = code,
-      message = message,
-      target = opts.target or "Unknown",
-      details = details,
-    },
-  }, opts.headers)
 end
 
 return M

@@ -9,7 +9,12 @@ local ID, KEY = "2000000001", "DEMO-LICENSE-KEY-0001"
 local SANDBOX_ID, SANDBOX_KEY = "2000000002", "DEMO-SANDBOX-KEY-0002"
 local SECTIONS = "/api/v2/definitions/crossborder/sections"
 local CREATE = "/api/v2/companies/1001/classifications/hs"
-local ITEM = { countryOfDestination = "US", item = { itemCode = "TS-1", description = "cotton t-shirt for men" } }
+-- An HSClassificationModel with the 2019 ItemModel (avalara-api.md section 8).
+local function item(company, code)
+  return { countryOfDestination = "US", item = { companyId = company, itemCode = code,
+    description = "cotton t-shirt for men", itemGroup = "Clothing > Men" } }
+end
+local ITEM = item(1001, "TS-1")
 
 describe("core.request", function()
   local e, token
@@ -88,7 +93,8 @@ describe("core.request", function()
       assert.equal(200, status)
       assert.is_table(body.value)
       assert.truthy(#body.value > 10)
-      assert.equal("Live animals; animal products", body.value[1].name)
+      assert.equal("I", body.value[1].hsCode)
+      assert.equal("LIVE ANIMALS; ANIMAL PRODUCTS", body.value[1].description)
       assert.truthy(headers["content-type"]:find("application/json", 1, true))
       assert.is_string(headers["x-correlation-id"])
       if math.type then assert.equal("integer", math.type(body["@recordsetCount"])) end
@@ -193,7 +199,7 @@ describe("core.request", function()
       assert.equal("api", err.kind)
       assert.equal("ValidationException", err.code)
       assert.equal(422, err.status)
-      assert.truthy(err.message:find("is required", 1, true), err.message)
+      assert.truthy(err.message:find("Please provide a value for field", 1, true), err.message)
       assert_no_secret(err)
     end)
 
@@ -201,8 +207,8 @@ describe("core.request", function()
       e:configure { quotas = { [SANDBOX_ID] = 1 } }
       local sandbox = e:token(nil, SANDBOX_ID, SANDBOX_KEY)
       local url = e.http_url .. "/api/v2/companies/1002/classifications/hs"
-      assert.equal(201, (core.request { method = "POST", url = url, token = sandbox, body = ITEM }))
-      local status, err = core.request { method = "POST", url = url, token = sandbox, body = ITEM }
+      assert.equal(201, (core.request { method = "POST", url = url, token = sandbox, body = item(1002, "TS-1") }))
+      local status, err = core.request { method = "POST", url = url, token = sandbox, body = item(1002, "TS-2") }
       assert.is_nil(status)
       assert.equal("quota", err.kind)
       assert.equal("RequestLimitExceeded", err.code)

@@ -319,7 +319,7 @@ describe("core transport", function()
       assert.equal(#codes, #results)
       for i, code in ipairs(codes) do
         assert.equal(200, results[i].status)
-        assert.equal(code, results[i].body.value[1].parentCode)
+        assert.equal(code, results[i].body.value[1].hsCode:sub(1, 2))
         assert.is_string(results[i].headers["x-correlation-id"])
       end
       assert.truthy(elapsed < 6 * 0.4 * 0.6, "elapsed " .. elapsed)
@@ -344,7 +344,7 @@ describe("core transport", function()
       assert.equal("transport", results[3].err.kind)
       assert.equal("oauth", results[4].err.kind)
       assert.equal(200, results[5].status)
-      assert.equal("avalara: api error (status 500) ServerError", tostring(results[2].err):match("^[^:]+:[^:]+"))
+      assert.equal("avalara: api error (status 500) InternalServerError", tostring(results[2].err):match("^[^:]+:[^:]+"))
     end)
 
     it("gives each stalled item kind timeout without losing the fast ones", function()

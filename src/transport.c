@@ -860,7 +860,7 @@ int avl_engine_run(avl_engine *g, avl_pool *p, double timeout, avl_done_fn done,
     return n;
 }
 
-int avl_engine_abort(avl_engine *g, avl_pool *p, void *ud) {
+int avl_engine_abort(avl_engine *g, avl_pool *p, const void *ud) {
     int i;
     for (i = 0; i < g->concurrency; i++)
         if (g->slots[i].easy != NULL && g->slots[i].ud == ud) {
@@ -883,10 +883,10 @@ int avl_engine_sockets(const avl_engine *g, int *fds, int *what, int max) {
 }
 
 double avl_engine_timeout(avl_engine *g) {
-    long ms = -1;
-    if (curl_multi_timeout(g->multi, &ms) != CURLM_OK || ms < 0)
+    long wait_ms = -1;
+    if (curl_multi_timeout(g->multi, &wait_ms) != CURLM_OK || wait_ms < 0)
         return -1;
-    return (double)ms / 1000.0;
+    return (double)wait_ms / 1000.0;
 }
 
 void avl_engine_free(avl_engine *g, avl_pool *p) {

@@ -96,7 +96,7 @@ int avl_engine_start(avl_engine *g, avl_pool *p, const avl_options *o, const avl
  * completed one through done. Returns how many completed. */
 int avl_engine_run(avl_engine *g, avl_pool *p, double timeout, avl_done_fn done, void *ctx);
 /* Aborts the exchange started with ud (its e: "aborted"); 0, or -1 when not running. */
-int avl_engine_abort(avl_engine *g, avl_pool *p, void *ud);
+int avl_engine_abort(avl_engine *g, avl_pool *p, const void *ud);
 /* What an event loop waits on: the sockets libcurl watches ({fd, what}
  * with what 1 read, 2 write, 3 both; at most max), and the seconds until
  * libcurl wants to run anyway (< 0: no timer). */

@@ -175,7 +175,8 @@ describe("client classification", function()
     local c = H.client(e, { license_key = "WRONG" })
     local n = 0
     local results, summary = c:classify_batch(items(3), { on_progress = function() n = n + 1 end })
-    assert.equal(3, summary.failed)
+    assert.equal(3, summary.not_attempted)
+    assert.equal("auth", summary.stopped)
     assert.equal(3, n)
     for i = 1, 3 do assert.equal("invalid_client", results[i].code) end
     assert.equal(0, H.route(e, "classification_create"))

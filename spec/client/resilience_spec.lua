@@ -174,12 +174,17 @@ describe("client resilience", function()
     -- creating an item again replaces its classification: no quota spent
     assert.equal("1002-A-US", assert(c:classify({ itemCode = "A", description = "wool sweater" },
       { country = "US" })).id)
-    -- in a batch too: the quota errors are per item, not retried
+    -- in a batch the first quota error stops the creates: the rest is not attempted (not sent)
     local results, summary = c:classify_batch({ { itemCode = "D", description = "x", countryOfDestination = "US" },
-      { itemCode = "E", description = "y", countryOfDestination = "US" } }, { wait = false })
-    assert.equal(2, summary.failed)
+      { itemCode = "E", description = "y", countryOfDestination = "US" } }, { wait = false, concurrency = 1 })
+    assert.equal(2, summary.not_attempted)
+    assert.equal(0, summary.failed)
+    assert.equal("quota", summary.stopped)
+    assert.equal("RequestLimitExceeded", summary.reason.code)
     assert.equal("quota", results[1].kind)
-    assert.equal(6, H.route(e, "classification_create"))
+    assert.is_true(results[2].not_attempted)
+    assert.matches("^not attempted: the classification quota is used up", results[2].message)
+    assert.equal(5, H.route(e, "classification_create"))
   end)
 
   it("reports every exchange to on_request, without secrets", function()

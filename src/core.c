@@ -60,6 +60,7 @@ int luaopen_avalara_core(lua_State *L) {
     avl_request_open(L, uv);
     avl_token_open(L, uv);
     avl_exchange_open(L, uv);
+    avl_multi_open(L, uv);
     avl_grants_open(L, uv);
     avl_protocol_open(L, uv);
     return 1;

@@ -23,6 +23,7 @@ void avl_errors_open(lua_State *L, int uv);   /* errors.c: avalara.error, core.e
 void avl_request_open(lua_State *L, int uv);  /* request.c: core.request, core.request_many */
 void avl_token_open(lua_State *L, int uv);    /* token.c: the avalara.token metatable */
 void avl_exchange_open(lua_State *L, int uv); /* exchange.c: the sans-I/O pairs, avalara.exchange */
+void avl_multi_open(lua_State *L, int uv);    /* multi.c: core.multi, avalara.multi */
 void avl_grants_open(lua_State *L, int uv);   /* grants.c: the grants, revoke, authorize_url, pkce */
 void avl_protocol_open(lua_State *L, int uv); /* protocol_lua.c: core.protocol (pure functions) */
 

@@ -43,8 +43,7 @@ void avl_exchange_push_token(lua_State *L, const avl_exchange *x) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, x->token_ref);
 }
 
-/* Ends x: its end hook once, then everything it holds is wiped and freed. */
-static void release(lua_State *L, avl_exchange *x) {
+void avl_exchange_release(lua_State *L, avl_exchange *x) {
     avl_end_fn on_end = x->on_end;
     x->done = 1;
     x->on_end = NULL;
@@ -60,8 +59,7 @@ static void release(lua_State *L, avl_exchange *x) {
     }
 }
 
-/* The end hook, the results, then the rest released. */
-static int conclude(lua_State *L, avl_exchange *x, int failed) {
+int avl_exchange_conclude(lua_State *L, avl_exchange *x, int failed) {
     avl_end_fn on_end = x->on_end;
     int n;
     x->done = 1;
@@ -69,7 +67,7 @@ static int conclude(lua_State *L, avl_exchange *x, int failed) {
     if (on_end != NULL)
         on_end(L, x);
     n = x->finish(L, x, failed);
-    release(L, x);
+    avl_exchange_release(L, x);
     return n;
 }
 
@@ -80,10 +78,10 @@ int avl_exchange_perform(lua_State *L, int idx) {
     failed = avl_transport_perform(L, avl_pool_of(L), x->use, &x->req, &x->resp, &x->err) != 0;
     x->running = 0;
     if (x->close_pending) {
-        release(L, x);
+        avl_exchange_release(L, x);
         return luaL_error(L, "exchange closed while it ran");
     }
-    return conclude(L, x, failed);
+    return avl_exchange_conclude(L, x, failed);
 }
 
 static int l_perform(lua_State *L) {
@@ -98,7 +96,7 @@ static int l_finish(lua_State *L) {
     int failed;
     lua_settop(L, 3);
     failed = avl_transport_take(L, 2, x->use, &x->req, &x->resp, &x->err) != 0;
-    return conclude(L, x, failed);
+    return avl_exchange_conclude(L, x, failed);
 }
 
 /* exchange:request(): the transport request table, as a `transport`
@@ -114,7 +112,7 @@ static int l_close(lua_State *L) {
     if (x->running)
         x->close_pending = 1;
     else
-        release(L, x);
+        avl_exchange_release(L, x);
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -46,6 +46,13 @@ avl_exchange *avl_exchange_push(lua_State *L, const char *what, avl_finish_fn fi
 avl_exchange *avl_exchange_check(lua_State *L, int idx, const char *fn);
 /* Performs the exchange at idx and pushes its results (returns the count). */
 int avl_exchange_perform(lua_State *L, int idx);
+/* Ends x with the results of its exchange (x->resp, or x->err when
+ * failed): the end hook, the results pushed (their count returned), then
+ * everything released. */
+int avl_exchange_conclude(lua_State *L, avl_exchange *x, int failed);
+/* Ends x unfinished: its end hook once, then everything it holds is wiped
+ * and freed (done = 1). */
+void avl_exchange_release(lua_State *L, avl_exchange *x);
 /* Pushes the token userdata of x (its token_ref). */
 void avl_exchange_push_token(lua_State *L, const avl_exchange *x);
 

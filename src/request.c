@@ -15,7 +15,7 @@
 
 #include "args.h"
 #include "core.h"
-#include "exchange.h"
+#include "request.h"
 #include "token.h"
 
 #define CALL_MT "avalara.request.call"
@@ -324,25 +324,28 @@ static int request_finish(lua_State *L, avl_exchange *x, int failed) {
     return n;
 }
 
-/* Pushes the exchange for the request table at 1 (it is then at 2). */
-static void prepare(lua_State *L, const char *fn) {
+avl_exchange *avl_request_prepare(lua_State *L, int idx, const char *fn) {
     char label[48];
     avl_exchange *x;
-    avl_arg_type(L, 1, 1, LUA_TTABLE, fn);
-    lua_settop(L, 1);
+    idx = lua_absindex(L, idx);
     x = avl_exchange_push(L, "request", request_finish, NULL);
-    avl_options_read(L, 1, &x->opts);
+    avl_options_read(L, idx, &x->opts);
     snprintf(label, sizeof label, "%s: ", fn);
-    read_request(L, 1, &x->opts, label, &x->req);
+    read_request(L, idx, &x->opts, label, &x->req);
+    return x;
 }
 
 static int l_request(lua_State *L) {
-    prepare(L, "core.request");
+    avl_arg_type(L, 1, 1, LUA_TTABLE, "core.request");
+    lua_settop(L, 1);
+    avl_request_prepare(L, 1, "core.request");
     return avl_exchange_perform(L, 2);
 }
 
 static int l_prepare_request(lua_State *L) {
-    prepare(L, "core.prepare_request");
+    avl_arg_type(L, 1, 1, LUA_TTABLE, "core.prepare_request");
+    lua_settop(L, 1);
+    avl_request_prepare(L, 1, "core.prepare_request");
     return 1;
 }
 

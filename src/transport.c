@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/select.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -694,50 +695,12 @@ int avl_transport_perform(lua_State *L, avl_pool *p, const avl_options *o, const
 
 /* ----------------------------------------------------------------- engine */
 
-typedef struct {
-    curl_socket_t fd;
-    int what;
-} watched;
-
 struct avl_engine {
     CURLM *multi;
     int concurrency;
     int running;
     transfer *slots;         /* easy == NULL: free */
-    watched *socks;          /* what libcurl asked to watch */
-    int nsocks, capsocks;
 };
-
-/* CURLMOPT_SOCKETFUNCTION: keeps the list an event loop reads. Never fails
- * the transfer: out of memory, the socket is just not listed (the timer
- * still brings the loop back). */
-static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
-    avl_engine *g = userp;
-    int i;
-    (void)easy;
-    (void)socketp;
-    for (i = 0; i < g->nsocks && g->socks[i].fd != fd; i++)
-        ;
-    if (what == CURL_POLL_REMOVE) {
-        if (i < g->nsocks)
-            g->socks[i] = g->socks[--g->nsocks];
-        return 0;
-    }
-    if (i == g->nsocks) {
-        if (g->nsocks == g->capsocks) {
-            int cap = g->capsocks ? g->capsocks * 2 : 8;
-            watched *w = realloc(g->socks, (size_t)cap * sizeof *w);
-            if (w == NULL)
-                return 0;
-            g->socks = w;
-            g->capsocks = cap;
-        }
-        g->nsocks++;
-    }
-    g->socks[i].fd = fd;
-    g->socks[i].what = what & CURL_POLL_INOUT;
-    return 0;
-}
 
 avl_engine *avl_engine_new(int concurrency) {
     avl_engine *g = calloc(1, sizeof *g);
@@ -754,8 +717,6 @@ avl_engine *avl_engine_new(int concurrency) {
     curl_multi_setopt(g->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     curl_multi_setopt(g->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)concurrency);
     curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, (long)concurrency);
-    curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(g->multi, CURLMOPT_SOCKETDATA, g);
     return g;
 }
 
@@ -873,13 +834,25 @@ int avl_engine_abort(avl_engine *g, avl_pool *p, const void *ud) {
     return -1;
 }
 
+/* From curl_multi_fdset, which works with curl_multi_perform (socket
+ * callbacks belong to curl_multi_socket_action): descriptors at or above
+ * FD_SETSIZE are not listed (the timer still brings the loop back). */
 int avl_engine_sockets(const avl_engine *g, int *fds, int *what, int max) {
-    int i;
-    for (i = 0; i < g->nsocks && i < max; i++) {
-        fds[i] = (int)g->socks[i].fd;
-        what[i] = g->socks[i].what;
+    fd_set r, w, x;
+    int top = -1, fd, n = 0;
+    FD_ZERO(&r);
+    FD_ZERO(&w);
+    FD_ZERO(&x);
+    if (curl_multi_fdset(g->multi, &r, &w, &x, &top) != CURLM_OK)
+        return 0;
+    for (fd = 0; fd <= top && n < max; fd++) {
+        int bits = (FD_ISSET(fd, &r) ? 1 : 0) | (FD_ISSET(fd, &w) ? 2 : 0);
+        if (bits != 0) {
+            fds[n] = fd;
+            what[n++] = bits;
+        }
     }
-    return i;
+    return n;
 }
 
 double avl_engine_timeout(avl_engine *g) {
@@ -897,7 +870,6 @@ void avl_engine_free(avl_engine *g, avl_pool *p) {
         if (g->slots[i].easy != NULL)
             vacate(g, p, &g->slots[i]);
     curl_multi_cleanup(g->multi);
-    free(g->socks);
     free(g->slots);
     free(g);
 }

@@ -98,8 +98,9 @@ int avl_engine_run(avl_engine *g, avl_pool *p, double timeout, avl_done_fn done,
 /* Aborts the exchange started with ud (its e: "aborted"); 0, or -1 when not running. */
 int avl_engine_abort(avl_engine *g, avl_pool *p, const void *ud);
 /* What an event loop waits on: the sockets libcurl watches ({fd, what}
- * with what 1 read, 2 write, 3 both; at most max), and the seconds until
- * libcurl wants to run anyway (< 0: no timer). */
+ * with what 1 read, 2 write, 3 both; at most max; from curl_multi_fdset,
+ * so none at or above FD_SETSIZE), and the seconds until libcurl wants to
+ * run anyway (< 0: no timer). */
 int avl_engine_sockets(const avl_engine *g, int *fds, int *what, int max);
 double avl_engine_timeout(avl_engine *g);
 

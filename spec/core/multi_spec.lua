@@ -1,0 +1,189 @@
+-- core.multi: exchanges that progress without blocking, against the
+-- emulator over libcurl.
+local core = require "avalara.core"
+local socket = require "socket"
+local emu = require "spec.support.emulator"
+
+local ID, KEY = "2000000001", "DEMO-LICENSE-KEY-0001"
+-- under valgrind or a sanitizer the clock means nothing: the timings are not checked there
+local TIMED = os.getenv("SPEC_SANITIZED") ~= "1"
+local SECTIONS = "/api/v2/definitions/crossborder/sections"
+
+-- CPU seconds of this process (user + system), from /proc.
+local function cpu_seconds()
+  local f = io.open("/proc/self/stat")
+  if not f then return os.clock() end
+  local stat = f:read("*a")
+  f:close()
+  local utime, stime = stat:match("^%d+ %b() %S+" .. (" %S+"):rep(10) .. " (%d+) (%d+)")
+  return (tonumber(utime) + tonumber(stime)) / 100
+end
+
+describe("core.multi", function()
+  local e, token
+
+  setup(function()
+    e = emu.start()
+    token = assert(core.client_credentials { token_url = e.http_url .. "/connect/token", client_id = ID,
+                                             client_secret = KEY })
+  end)
+  teardown(function()
+    if token then token:close() end
+    if e then e:stop() end
+  end)
+  before_each(function() e:configure { latency_ms = 0 } end)
+
+  local function drain(m, limit)
+    local done, deadline = {}, socket.gettime() + (limit or 20)
+    while m:pending() > 0 and socket.gettime() < deadline do
+      for _, entry in ipairs(m:poll(0.05)) do done[#done + 1] = entry end
+    end
+    return done
+  end
+
+  it("runs every request added, at most `concurrency` at once, and reports each once by its handle", function()
+    local m = core.multi { concurrency = 4, timeout = 10 }
+    local want = {}
+    for i = 1, 10 do want[m:add { url = e.http_url .. SECTIONS, token = token }] = i end
+    assert.equal(10, m:pending())
+    assert.equal(0, m:running()) -- nothing starts before poll
+    local seen, max_running = {}, 0
+    while m:pending() > 0 do
+      for _, entry in ipairs(m:poll(0.05)) do
+        assert.is_nil(seen[entry.handle])
+        seen[entry.handle] = true
+        assert.equal(200, entry.status)
+        assert.equal(21, entry.body["@recordsetCount"])
+        assert.is_table(entry.headers)
+      end
+      max_running = math.max(max_running, m:running())
+    end
+    local n = 0
+    for h in pairs(seen) do
+      assert.is_truthy(want[h])
+      n = n + 1
+    end
+    assert.equal(10, n)
+    assert.is_true(max_running <= 4)
+    assert.same({}, m:poll(0))
+    m:close()
+  end)
+
+  it("reports failures as err, grants as token and revocations as ok", function()
+    local m = core.multi()
+    local bad = m:add { url = e.http_url .. "/api/v2/nope", token = token }
+    local grant = m:add(core.prepare_grant("client_credentials", { token_url = e.http_url .. "/connect/token",
+      client_id = ID, client_secret = KEY }))
+    local wrong = m:add(core.prepare_grant("client_credentials", { token_url = e.http_url .. "/connect/token",
+      client_id = ID, client_secret = "WRONG" }))
+    local by = {}
+    for _, entry in ipairs(drain(m)) do by[entry.handle] = entry end
+    assert.equal("api", by[bad].err.kind)
+    assert.equal(4001, by[bad].err.number)
+    assert.equal("Bearer", by[grant].token:token_type())
+    assert.equal("invalid_client", by[wrong].err.code)
+    local revoke = m:add(by[grant].token:prepare_revoke())
+    local entries = drain(m)
+    assert.equal(revoke, entries[1].handle)
+    assert.is_true(entries[1].ok)
+    m:close()
+  end)
+
+  it("never blocks on poll(0), and keeps a host loop running while requests wait (no busy wait)", function()
+    e:configure { latency_ms = 300 }
+    local m = core.multi { concurrency = 32 }
+    for _ = 1, 32 do m:add { url = e.http_url .. SECTIONS, token = token } end
+    local started, cpu0 = socket.gettime(), cpu_seconds()
+    local last, worst, frames, completed = started, 0, 0, 0
+    while completed < 32 and socket.gettime() - started < 10 do
+      local t0 = socket.gettime()
+      completed = completed + #m:poll(0)
+      assert.is_true(not TIMED or socket.gettime() - t0 < 0.05)
+      frames = frames + 1
+      -- a frame every 16 ms, as a game loop would
+      local wait = m:timeout()
+      socket.sleep(math.min(0.016, wait or 0.016))
+      local now = socket.gettime()
+      worst = math.max(worst, now - last)
+      last = now
+    end
+    local wall, cpu = socket.gettime() - started, cpu_seconds() - cpu0
+    assert.equal(32, completed)
+    assert.is_true(wall >= 0.3)
+    if TIMED then
+      print(("worst frame %.1f ms, CPU %.3f s of %.3f s"):format(worst * 1000, cpu, wall))
+      assert.is_true(worst < 0.02 + 0.015, "a frame took " .. worst .. " s")
+      assert.is_true(cpu < wall / 2, ("CPU %.3f s for %.3f s of wall time"):format(cpu, wall))
+      assert.is_true(frames > 15)
+    end
+    m:close()
+  end)
+
+  it("tells an event loop what to wait for: sockets and a timeout", function()
+    e:configure { latency_ms = 300 }
+    local m = core.multi()
+    m:add { url = e.http_url .. SECTIONS, token = token }
+    assert.equal(0, m:timeout()) -- queued work: poll now
+    m:poll(0)
+    local deadline, sockets = socket.gettime() + 2, {}
+    while #sockets == 0 and socket.gettime() < deadline do
+      m:poll(0.01)
+      sockets = m:sockets()
+    end
+    assert.equal(1, #sockets)
+    assert.is_number(sockets[1].fd)
+    assert.is_true(sockets[1].read or sockets[1].write)
+    local t = m:timeout()
+    assert.is_true(t == nil or t >= 0)
+    assert.equal(1, #drain(m))
+    m:close()
+  end)
+
+  it("cancels a queued or running exchange (never reported, idle again), and closes with some running", function()
+    e:configure { latency_ms = 300 }
+    local m = core.multi { concurrency = 1 }
+    local running = m:add { url = e.http_url .. SECTIONS, token = token }
+    local queued = m:add { url = e.http_url .. SECTIONS, token = token }
+    local kept = m:add { url = e.http_url .. SECTIONS, token = token }
+    m:poll(0)
+    assert.equal(1, m:running())
+    assert.is_true(m:cancel(running))
+    assert.is_true(m:cancel(queued))
+    assert.is_false(m:cancel(queued))
+    local entries = drain(m)
+    assert.equal(1, #entries)
+    assert.equal(kept, entries[1].handle)
+    -- a cancelled exchange is idle: it can run again, anywhere
+    local status = running:perform()
+    assert.equal(200, status)
+    assert.has_error(function() running:perform() end, "attempt to use a finished or closed exchange")
+    -- an exchange in the multi cannot be finished by hand; closing it is deferred and drops it
+    local inside = m:add { url = e.http_url .. SECTIONS, token = token }
+    assert.has_error(function() inside:finish({ status = 200 }) end, "exchange:finish(): the exchange is running")
+    inside:close()
+    assert.same({}, drain(m))
+    -- close() with transfers in flight aborts them; their exchanges are idle again
+    local left = m:add { url = e.http_url .. SECTIONS, token = token }
+    m:poll(0)
+    m:close()
+    assert.has_error(function() m:poll(0) end, "attempt to use a closed multi")
+    assert.equal(200, (left:perform()))
+  end)
+
+  it("checks its arguments before any request", function()
+    local before = e:counters().requests
+    assert.has_error(function() core.multi { concurrency = 0 } end, "core.multi: 'concurrency' must be a number >= 1")
+    assert.has_error(function() core.multi { transport = function() end } end)
+    assert.has_error(function() core.multi(5) end, "bad argument #1 to 'core.multi' (table expected, got number)")
+    local m = core.multi { timeout = 5 }
+    assert.has_error(function() m:add { url = "http://api.example/x" } end)
+    assert.has_error(function() m:add { url = e.http_url, transport = function() end } end)
+    assert.has_error(function() m:poll(-1) end)
+    assert.has_error(function() m:cancel("x") end)
+    assert.equal(before, e:counters().requests)
+    assert.truthy(tostring(m):find("^avalara%.multi %(0 running, 0 queued%)"))
+    assert.equal("avalara.multi", getmetatable(m))
+    m:close()
+    assert.equal("avalara.multi (closed)", tostring(m))
+  end)
+end)

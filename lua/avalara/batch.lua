@@ -170,7 +170,7 @@ local function check_options(opts, where)
     if not want then error(where .. ": unknown option '" .. tostring(k) .. "'", 3) end
     local ok = want == "function" and is_callable(v) or type(v) == want
     if not ok then error(where .. ": '" .. k .. "' must be a " .. want, 3) end
-    if want == "number" and k ~= "total" and not (v > 0) then error(where .. ": '" .. k .. "' must be positive", 3) end
+    if want == "number" and k ~= "total" and v <= 0 then error(where .. ": '" .. k .. "' must be positive", 3) end
   end
 end
 
@@ -198,7 +198,7 @@ end
 -- @tparam function source returns an iterator of `row, item, problem` (problem: a
 -- message for a row that is not valid, which is skipped)
 -- @tparam table opts `{country, item_group}`
--- @treturn table `{rows = n, problems = {{row, message}...}, conflicts = {[row] = message},
+-- @treturn table `{rows = n, problems = {{row, message, item}...}, conflicts = {[row] = message},
 -- done = n (finished in the journal), mismatch = message | nil}`
 function M.plan(client, state, source, opts)
   local out = { rows = 0, problems = {}, conflicts = {}, done = 0 }
@@ -207,7 +207,7 @@ function M.plan(client, state, source, opts)
     local body
     if not problem then body, problem = prepare(client, item, opts) end
     if problem then
-      out.problems[#out.problems + 1] = { row = row, message = problem }
+      out.problems[#out.problems + 1] = { row = row, message = problem, item = item }
     else
       local key, canon = M.id_of(body), canonical(body)
       local have = state:get(row)
@@ -220,10 +220,11 @@ function M.plan(client, state, source, opts)
       local first = state:first(key, row)
       local lead = first and state:get(first)
       if lead and lead.item ~= canon then
-        local message = string.format("item code %s for %s is also on row %d, with other details (one "
-          .. "classification per item code and country)", body.item.itemCode, body.countryOfDestination, first)
+        local message = string.format("item code %s for %s is also on an earlier row (row %d), with other "
+          .. "details: one classification per item code and country", body.item.itemCode,
+          body.countryOfDestination, first)
         out.conflicts[row] = message
-        out.problems[#out.problems + 1] = { row = row, message = message }
+        out.problems[#out.problems + 1] = { row = row, message = message, item = item }
       else
         if not have then state:queue(row, key, canon) end
         if have and have.state == "done" then out.done = out.done + 1 end
@@ -305,7 +306,11 @@ function M.run(client, source, sink, opts)
 
   function finish(rec, result, how)
     rec.finished, rec.result = true, result
-    if how ~= "journal" and how ~= "not attempted" and rec.body then state:done(rec.row, journal.encode_result(result)) end
+    -- every row that was created has its id, failed or not
+    if rec.created and core.is_error(result) and result.id == nil then result.id = rec.id end
+    if how ~= "journal" and how ~= "not attempted" and rec.body then
+      state:done(rec.row, journal.encode_result(result))
+    end
     if how == "journal" then s.resumed = s.resumed + 1 end
     if how == "not attempted" then s.not_attempted = s.not_attempted + 1
     elseif how == "invalid" then s.invalid = s.invalid + 1
@@ -538,13 +543,14 @@ function M.run(client, source, sink, opts)
       describing[rec.country .. "\0" .. rec.code] = nil
       return
     end
-    if f.step == "create" then state:created(rec.row) end
+    if f.step == "create" then state:created(rec.row); rec.created = true end
     if f.step == "lookup" then
       if not same_item(body, rec.body) then
         rec.step = "create"
         return ready.front(rec)
       end
       state:created(rec.row)
+      rec.created = true
     end
     if type(body) ~= "table" then
       return finish(rec, core.error { kind = "parse", status = c.status, message = "the answer has no body",

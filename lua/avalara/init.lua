@@ -417,7 +417,8 @@ function Client:token(stale)
   local ok, fresh, err = pcall(self._fetch_token, self)
   -- stored before unlocking: a waiter that takes the lock next must find it
   if ok and fresh then
-    local stored, why = store:set(key, fresh, fresh.expires_at and math.max(1, math.ceil(fresh.expires_at - now())) or nil)
+    local ttl = fresh.expires_at and math.max(1, math.ceil(fresh.expires_at - now())) or nil
+    local stored, why = store:set(key, fresh, ttl)
     if stored == nil and why ~= nil then self:_warn_once("store", "cannot keep the token in " .. tostring(store)
       .. ": " .. tostring(why) .. " (it is used for this process only)") end
   end

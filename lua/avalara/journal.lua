@@ -34,7 +34,7 @@ M.FORMAT = "avalara-hscode batch journal 1"
 -- ---------------------------------------------------------------- results
 
 local ERROR_FIELDS = { "kind", "status", "code", "number", "message", "request_id", "retryable", "retry_after",
-  "not_attempted" }
+  "not_attempted", "invalid", "id" }
 
 --- A result (a model, or an error) as JSON text.
 -- @param result a classification model or a structured error
@@ -115,11 +115,11 @@ function Memory:reset(row) set_state(self, row, "queued") end
 --- Finished: `result` is the JSON text of its model or error.
 function Memory:done(row, result) set_state(self, row, "done", result) end
 --- Makes everything recorded so far durable (nothing to do in memory).
-function Memory:commit() return true end
+function Memory.commit() return true end
 --- Undoes what was recorded since the last commit (nothing to do in memory).
-function Memory:rollback() return true end
+function Memory.rollback() return true end
 --- Ends it.
-function Memory:close() return true end
+function Memory.close() return true end
 
 -- ---------------------------------------------------------------- SQLite
 
@@ -133,6 +133,12 @@ local function exec(self, sql)
   local res, err = self.conn:execute(sql)
   if not res then error("journal " .. self.path .. ": " .. tostring(err), 0) end
   return res
+end
+
+-- A statement whose rows (a PRAGMA's answer) are not wanted.
+local function run(self, sql)
+  local res = exec(self, sql)
+  if type(res) == "userdata" then res:close() end
 end
 
 local function quote(self, s)
@@ -193,11 +199,11 @@ function M.open(path, meta, opts)
   local self = setmetatable({ env = env, conn = conn, path = path, cache = {}, cache_from = 0, cache_to = -1 },
     Sqlite)
   local good, why = pcall(function()
-    exec(self, "PRAGMA busy_timeout = 0")
-    exec(self, "PRAGMA locking_mode = EXCLUSIVE")
+    run(self, "PRAGMA busy_timeout = 0")
+    run(self, "PRAGMA locking_mode = EXCLUSIVE")
     local mode = rows_of(self, "PRAGMA journal_mode = WAL")[1]
     if not mode or (mode.journal_mode or ""):lower() ~= "wal" then error("cannot switch it to WAL mode", 0) end
-    exec(self, "PRAGMA synchronous = FULL")
+    run(self, "PRAGMA synchronous = FULL")
     exec(self, "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
     exec(self, "CREATE TABLE IF NOT EXISTS items (row INTEGER PRIMARY KEY, key TEXT NOT NULL, "
       .. "item TEXT NOT NULL, state TEXT NOT NULL, result TEXT)")

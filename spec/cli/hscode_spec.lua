@@ -91,24 +91,25 @@ describe("the hscode command", function()
       assert.equal(0, r.code, r.stderr)
       assert.equal("", r.stdout)
       local rows, header = read_csv(out)
-      assert.same({ "itemCode", "description", "country", "status", "hsCode", "hsCodeDescription", "resolution",
+      -- the input's columns as they were named, then the result columns
+      assert.same({ "Description", "ITEM_CODE", "Country", "status", "hsCode", "hsCodeDescription", "resolution",
         "id", "errorKind", "errorStatus", "errorCode", "errorMessage", "requestId" }, header)
       assert.equal(3, #rows)
-      assert.same({ "TS-1", "men's cotton t-shirt, crew neck", "US", "CLASSIFIED", "610910" },
-        { rows[1].itemCode, rows[1].description, rows[1].country, rows[1].status, rows[1].hsCode })
+      assert.same({ "TS-1", "men's cotton t-shirt, crew neck", "US", "CLASSIFIED", "610910", "1001-TS-1-US" },
+        { rows[1].ITEM_CODE, rows[1].Description, rows[1].Country, rows[1].status, rows[1].hsCode, rows[1].id })
       assert.same({ "BAG-2", 'leather handbag "city"', "DE", "420221" },
-        { rows[2].itemCode, rows[2].description, rows[2].country, rows[2].hsCode })
+        { rows[2].ITEM_CODE, rows[2].Description, rows[2].Country, rows[2].hsCode })
       assert.same({ "AP-3", "fresh apples\nfrom the orchard", "GB", "080810" },
-        { rows[3].itemCode, rows[3].description, rows[3].country, rows[3].hsCode })
+        { rows[3].ITEM_CODE, rows[3].Description, rows[3].Country, rows[3].hsCode })
       -- descriptions come from the definitions (the models have none): one hierarchy per country and code
       assert.equal("T-shirts, singlets and other vests; of cotton, knitted or crocheted", rows[1].hsCodeDescription)
       assert.equal("Fruit, edible; apples, fresh", rows[3].hsCodeDescription)
       assert.equal(3, H.route(e, "definitions_hierarchy"))
-      assert.matches("hscode: 3/3 done, 0 failed\n", r.stderr)
+      assert.matches("hscode: 3/3 done, 0 failed %(", r.stderr)
       assert.matches("hscode: 3 items: 3 classified, 0 could not be classified, 0 failed %(%d+%.%d s%); "
         .. "results in .*out%.csv\n$", r.stderr)
       assert.equal(3, H.route(e, "classification_create"))
-      assert.falsy(H.listing(dir):find("tmp", 1, true), "no temporary file left beside it")
+      assert.falsy(H.listing(dir):find("partial", 1, true), "no temporary file left beside it")
     end)
 
     it("writes JSON by extension and keeps the finished items when others fail (exit 1)", function()
@@ -137,10 +138,11 @@ describe("the hscode command", function()
       local r = hscode("batch", input, "--country", "DE", "--out", out, "--concurrency", "1")
       assert.equal(1, r.code, r.stderr)
       local rows = read_csv(out)
-      assert.same({ "CLASSIFIED", "CLASSIFIED", "FAILED" }, { rows[1].status, rows[2].status, rows[3].status })
+      assert.same({ "CLASSIFIED", "CLASSIFIED", "NOT_ATTEMPTED" }, { rows[1].status, rows[2].status, rows[3].status })
       assert.same({ "quota", "429", "RequestLimitExceeded" }, { rows[3].errorKind, rows[3].errorStatus,
         rows[3].errorCode })
       assert.equal("", rows[3].hsCode)
+      assert.matches("stopped: the classification quota is used up", r.stderr)
     end)
 
     it("prints a table on stdout without --out, and reads a JSON array of items", function()
@@ -163,14 +165,16 @@ describe("the hscode command", function()
       assert.equal(0, r.code, r.stderr)
       local records = assert(cli.csv_parse(r.stdout))
       assert.equal(21, #records)
+      local col = {}
+      for c, name in ipairs(records[1]) do col[name] = c end
       local pairs_seen, distinct = {}, 0
       for i = 2, #records do
-        assert.equal("CLASSIFIED", records[i][4])
-        assert.truthy(records[i][6]:find("%a"), "a description for " .. records[i][1])
-        local k = records[i][3] .. " " .. records[i][5]
+        assert.equal("CLASSIFIED", records[i][col.status])
+        assert.truthy(records[i][col.hsCodeDescription]:find("%a"), "a description for " .. records[i][1])
+        local k = records[i][col.country] .. " " .. records[i][col.hsCode]
         if not pairs_seen[k] then pairs_seen[k], distinct = true, distinct + 1 end
       end
-      assert.same({ "TS-001", "610910" }, { records[2][1], records[2][5] })
+      assert.same({ "TS-001", "610910" }, { records[2][col.itemCode], records[2][col.hsCode] })
       -- one description lookup per country and code, cached for the rest
       assert.equal(distinct, H.route(e, "definitions_hierarchy"))
       assert.matches("20 items: 20 classified", r.stderr)
@@ -306,7 +310,7 @@ describe("the hscode command", function()
     it("bad options: exit 2", function()
       refused(2, "unknown option '%-%-colour'.*Try 'hscode batch %-%-help'", "batch", "x.csv", "--colour")
       refused(2, "%-%-concurrency must be a positive integer %(got '0'%)", "batch", "x.csv", "--concurrency", "0")
-      refused(2, "option '%-%-country' needs a value", "classify", "tea", "--country")
+      refused(2, "option '%-%-country' requires an argument", "classify", "tea", "--country")
       refused(2, "no command 'frobnicate'", "frobnicate")
       refused(2, "unknown environment 'staging'", "token", "--env", "staging")
       refused(2, "cannot write .*/no/such/dir/out%.csv", "batch", "examples/products.csv",

@@ -192,16 +192,17 @@ emulator: deps
 	emulator/run $(if $(PORT),--port $(PORT)) $(if $(TLS_PORT),--tls-port $(TLS_PORT))
 
 install: $(MODULE)
-	install -d $(INSTALL_CMOD)/avalara $(INSTALL_LMOD)/avalara
+	install -d $(INSTALL_CMOD)/avalara $(INSTALL_LMOD)/avalara $(INSTALL_LMOD)/avalara/cli
 	install -m 0755 $(MODULE) $(INSTALL_CMOD)/avalara/core.so
 	for f in $(wildcard lua/avalara/*.lua); do install -m 0644 $$f $(INSTALL_LMOD)/avalara/; done
+	for f in $(wildcard lua/avalara/cli/*.lua); do install -m 0644 $$f $(INSTALL_LMOD)/avalara/cli/; done
 	install -d $(INSTALL_BIN)
 	sed '1s|^#!.*|#!/usr/bin/env $(LUA)|' bin/hscode >$(INSTALL_BIN)/hscode
 	chmod 0755 $(INSTALL_BIN)/hscode
 
 uninstall:
 	rm -f $(INSTALL_CMOD)/avalara/core.so
-	rm -f $(patsubst lua/avalara/%,$(INSTALL_LMOD)/avalara/%,$(wildcard lua/avalara/*.lua))
+	rm -f $(patsubst lua/avalara/%,$(INSTALL_LMOD)/avalara/%,$(wildcard lua/avalara/*.lua lua/avalara/cli/*.lua))
 	rm -f $(INSTALL_BIN)/hscode
 
 clean:

@@ -16,6 +16,10 @@ calls) with token objects that keep secrets in C memory, and a pure-Lua layer.]]
 dependencies = {
    "lua >= 5.1",
    "lua-cjson",
+   -- batches and the hscode command: the journal, signals and files, arguments
+   "luasql-sqlite3",
+   "luv",
+   "argparse",
 }
 -- The Makefile finds libcurl and the Lua headers with pkg-config (Debian keeps
 -- curl.h in a multiarch folder that LuaRocks' builtin type does not search).

@@ -60,9 +60,11 @@ local function is_callable(f)
   return mt ~= nil and type(mt) == "table" and mt.__call ~= nil
 end
 
--- What is sent for an item, as text with a fixed order: two rows are the
--- same item when these are equal.
-local function canonical(body)
+--- What is sent for an item, as text in a fixed order (what the journal
+-- keeps of each row): two rows are the same item when these are equal.
+-- @tparam table body a create body (`avalara.item.body`)
+-- @treturn string
+function M.canonical(body)
   local it = body.item
   local function params(list)
     if not list then return false end
@@ -73,7 +75,7 @@ local function canonical(body)
   return cjson.encode { body.countryOfDestination, it.itemCode, it.description, it.summary or false, it.itemGroup,
     params(it.classificationParameters), params(it.parameters) }
 end
-M.canonical = canonical
+local canonical = M.canonical
 
 --- The classification id of a create body: `{companyId}-{itemCode}-{country}`.
 -- @tparam table body as `avalara.item.body` builds it
@@ -263,7 +265,9 @@ function M.run(client, source, sink, opts)
   local driver = multi.new(client, { concurrency = concurrency })
   local iter = source()
   local window, next_row, next_out, exhausted = {}, 1, 1, false
-  local ready, timers = fifo(), heap()
+  -- `urgent`: items further along (polls and retries due, renewed or
+  -- rate-limited requests, lookups); they go before new items in `ready`.
+  local ready, urgent, timers = fifo(), fifo(), heap()
   local inflight, n_inflight = {}, 0
   local limit, successes, cut_at, gate = concurrency, 0, -math.huge, 0
   local pace_at, spacing = 0, opts.rate and 1 / opts.rate or 0
@@ -298,7 +302,7 @@ function M.run(client, source, sink, opts)
     if not lookup then
       lookup = { step = "describe", country = country, code = result.hsCode, waiters = {}, attempts = 0 }
       describing[k] = lookup
-      ready.front(lookup)
+      urgent.front(lookup)
     end
     rec.waiting = true
     lookup.waiters[#lookup.waiters + 1] = rec
@@ -418,9 +422,9 @@ function M.run(client, source, sink, opts)
     local t = now()
     if t < gate then return end
     local creates = {}
-    while n_inflight + #creates < limit and not ready.empty() do
+    while n_inflight + #creates < limit and not (urgent.empty() and ready.empty()) do
       if spacing > 0 and pace_at > t then break end
-      local rec = ready.pop()
+      local rec = urgent.pop() or ready.pop()
       if halted and (rec.step == "create" or s.stopped == "auth") then
         if rec.step == "describe" then fail(rec, halted) else finish(rec, not_attempted(halted), "not attempted") end
       elseif ensure_token() then
@@ -432,7 +436,7 @@ function M.run(client, source, sink, opts)
           send(rec)
         end
       else
-        ready.front(rec) -- no token: the batch stops (auth); the next turn says so for each row
+        urgent.front(rec) -- no token: the batch stops (auth); the next turn says so for each row
         break
       end
     end
@@ -492,7 +496,7 @@ function M.run(client, source, sink, opts)
         end
         token = tok:access_token()
       end
-      return ready.front(rec)
+      return urgent.front(rec)
     end
     if f.step == "create" and err.kind == "quota" then
       state:reset(rec.row)
@@ -501,7 +505,7 @@ function M.run(client, source, sink, opts)
     end
     if f.step == "lookup" and err.status == 404 then
       rec.step = "create"
-      return ready.front(rec)
+      return urgent.front(rec)
     end
     if err.status == 429 then
       local ra = tonumber(err.retry_after) or 1
@@ -510,7 +514,7 @@ function M.run(client, source, sink, opts)
         limit, successes, cut_at = math.max(1, math.floor(limit / 2)), 0, t
       end
       gate = math.max(gate, t + ra)
-      return ready.front(rec)
+      return urgent.front(rec)
     end
     if retry.retryable(err) then
       rec.attempts = rec.attempts + 1
@@ -547,7 +551,7 @@ function M.run(client, source, sink, opts)
     if f.step == "lookup" then
       if not same_item(body, rec.body) then
         rec.step = "create"
-        return ready.front(rec)
+        return urgent.front(rec)
       end
       state:created(rec.row)
       rec.created = true
@@ -588,14 +592,18 @@ function M.run(client, source, sink, opts)
       stop = "interrupted"
     end
     pull()
-    while timers.n > 0 and timers.peek() <= now() do ready.push(timers.pop()) end
+    while timers.n > 0 and timers.peek() <= now() do urgent.push(timers.pop()) end
     launch()
     flush()
-    if n_inflight == 0 and (stop or (exhausted and ready.empty() and timers.n == 0)) then break end
+    if n_inflight == 0 and (stop or (exhausted and ready.empty() and urgent.empty() and timers.n == 0)) then
+      break
+    end
     local t = now()
     local wake = math.huge
     if timers.n > 0 then wake = math.min(wake, timers.peek()) end
-    if not ready.empty() and n_inflight < limit then wake = math.min(wake, math.max(gate, pace_at)) end
+    if not (ready.empty() and urgent.empty()) and n_inflight < limit then
+      wake = math.min(wake, math.max(gate, pace_at))
+    end
     local span = math.max(0, math.min(wake - t, 0.2))
     if n_inflight > 0 then
       for _, c in ipairs(driver:poll(span)) do on_done(c) end

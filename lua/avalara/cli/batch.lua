@@ -16,7 +16,12 @@ local signals = require "avalara.cli.signals"
 
 local EXIT, fail, usage_error = common.EXIT, common.fail, common.usage_error
 
-local M = { name = "batch", summary = "classify every product of a CSV, JSON or JSON Lines file" }
+local M = {}
+
+--- The command's name.
+M.name = "batch"
+--- What it does, for `hscode --help`.
+M.summary = "classify every product of a CSV, JSON or JSON Lines file"
 
 --- The command's own options.
 M.options = { { "country", "CC" }, { "out", "FILE" }, { "format", "FORMAT" }, { "journal", "PATH" }, { "restart" },

@@ -4,7 +4,12 @@ local avalara = require "avalara"
 local descriptions = require "avalara.descriptions"
 local common = require "avalara.cli.common"
 
-local M = { name = "classify", summary = "classify one product" }
+local M = {}
+
+--- The command's name.
+M.name = "classify"
+--- What it does, for `hscode --help`.
+M.summary = "classify one product"
 
 --- The command's own options: `{name, metavar}` (no metavar: a flag).
 M.options = { { "country", "CC" }, { "item-code", "CODE" }, { "summary", "TEXT" }, { "item-group", "TEXT" },

@@ -162,8 +162,8 @@ end
 function M.duration(s)
   s = math.max(0, math.floor(s + 0.5))
   if s < 60 then return s .. "s" end
-  if s < 3600 then return string.format("%dm%02ds", s // 60, s % 60) end
-  return string.format("%dh%02dm", s // 3600, (s % 3600) // 60)
+  if s < 3600 then return string.format("%dm%02ds", math.floor(s / 60), s % 60) end
+  return string.format("%dh%02dm", math.floor(s / 3600), math.floor((s % 3600) / 60))
 end
 
 return M

@@ -3,7 +3,12 @@
 local common = require "avalara.cli.common"
 local classify = require "avalara.cli.classify"
 
-local M = { name = "get", summary = "show a classification by its id" }
+local M = {}
+
+--- The command's name.
+M.name = "get"
+--- What it does, for `hscode --help`.
+M.summary = "show a classification by its id"
 
 --- The command's own options.
 M.options = { { "wait", "SECONDS" }, { "json" } }

@@ -2,7 +2,12 @@
 -- @module avalara.cli.lookup
 local common = require "avalara.cli.common"
 
-local M = { name = "lookup", summary = "show an HS code's hierarchy, chapter down to the code" }
+local M = {}
+
+--- The command's name.
+M.name = "lookup"
+--- What it does, for `hscode --help`.
+M.summary = "show an HS code's hierarchy, chapter down to the code"
 
 --- The command's own options.
 M.options = { { "country", "CC" }, { "children" }, { "json" } }

@@ -152,7 +152,7 @@ function M.open(t, format, src, opts)
   end
 
   local width = opts.width or 100
-  local item_w, code_w, status_w = math.max(8, math.min(16, width // 5)), 10, 20
+  local item_w, code_w, status_w = math.max(8, math.min(16, math.floor(width / 5))), 10, 20
   local text_w = math.max(8, width - item_w - code_w - status_w - 6)
   local table_fmt = "%-" .. item_w .. "s  %-" .. code_w .. "s  %-" .. status_w .. "s  %s"
 

@@ -2,7 +2,12 @@
 -- @module avalara.cli.token
 local common = require "avalara.cli.common"
 
-local M = { name = "token", summary = "get an access token; show its type, scope and expiry" }
+local M = {}
+
+--- The command's name.
+M.name = "token"
+--- What it does, for `hscode --help`.
+M.summary = "get an access token; show its type, scope and expiry"
 
 --- The command's own options.
 M.options = { { "show-secret" }, { "json" } }

@@ -397,18 +397,19 @@ end
 -- @return a `Token` (with `access_token()`, `expires_at()`, ...), or nil, err
 function Client:token(stale)
   local store, key = self.store, self.store_key
-  local rec = store:get(key)
+  -- A store that could not keep the token: this process keeps it instead.
+  local rec = store:get(key) or self._kept
   if self:_valid(rec, stale) then return wrap_token(rec) end
   local unlock = store:lock(key)
   local give_up = now() + self.retries.deadline + (self.topts.timeout or 30)
   while not unlock do
     self:_yield()
-    rec = store:get(key)
+    rec = store:get(key) or self._kept
     if self:_valid(rec, stale) then return wrap_token(rec) end
     unlock = store:lock(key)
     if not unlock and now() > give_up then break end -- a lost lock: go on without it
   end
-  rec = store:get(key)
+  rec = store:get(key) or self._kept
   if self:_valid(rec, stale) then
     if unlock then unlock() end
     return wrap_token(rec)
@@ -419,8 +420,12 @@ function Client:token(stale)
   if ok and fresh then
     local ttl = fresh.expires_at and math.max(1, math.ceil(fresh.expires_at - now())) or nil
     local stored, why = store:set(key, fresh, ttl)
-    if stored == nil and why ~= nil then self:_warn_once("store", "cannot keep the token in " .. tostring(store)
-      .. ": " .. tostring(why) .. " (it is used for this process only)") end
+    self._kept = nil
+    if stored == nil and why ~= nil then
+      self._kept = fresh
+      self:_warn_once("store", "cannot keep the token in " .. tostring(store) .. ": " .. tostring(why)
+        .. " (it is used for this process only)")
+    end
   end
   if unlock then unlock() end
   if not ok then error(fresh, 0) end

@@ -2,6 +2,7 @@
 -- repository's modules and build, a clean AVALARA_* environment and its own
 -- token cache folder, and checks that no secret shows in what it printed.
 local cjson = require "cjson"
+local socket = require "socket"
 
 local H = {}
 
@@ -97,6 +98,68 @@ function H.run(args, env, cache)
       "a secret in the output of hscode " .. table.concat(args, " "))
   end
   return r
+end
+
+-- The shell words that run `hscode args...` with `env` and the token cache in `cache`.
+local function command_line(args, env, cache)
+  local vars = { "LUA_PATH=" .. quote(H.ROOT .. "/lua/?.lua;" .. H.ROOT .. "/lua/?/init.lua;;"),
+    "LUA_CPATH=" .. quote(H.ROOT .. "/build/lua5.4/?.so;;"), "XDG_CACHE_HOME=" .. quote(cache) }
+  for k, v in pairs(env or {}) do vars[#vars + 1] = k .. "=" .. quote(v) end
+  local words = {}
+  for i, a in ipairs(args) do words[i] = quote(a) end
+  return "env -u " .. table.concat(INHERITED, " -u ") .. " " .. table.concat(vars, " ") .. " "
+    .. quote(H.ROOT .. "/bin/hscode") .. " " .. table.concat(words, " ")
+end
+
+-- Starts `hscode args...` in the background, in its own process group (job
+-- control on: a non-interactive shell would make it ignore SIGINT), so a
+-- spec can signal it as a terminal would. `opts.stdin` is a file to read.
+-- Returns a job {pid, dir}; `H.finish(job)` waits for it.
+function H.spawn(args, env, cache, opts)
+  local dir = H.tmpdir()
+  local job = { dir = dir, args = args }
+  local script = "set -m; " .. command_line(args, env, cache) .. " >" .. quote(dir .. "/out") .. " 2>"
+    .. quote(dir .. "/err") .. " <" .. quote(opts and opts.stdin or "/dev/null") .. " & echo $! >"
+    .. quote(dir .. "/pid") .. "; wait $!; echo $? >" .. quote(dir .. "/rc")
+  os.execute("cd " .. quote(H.ROOT) .. " && (sh -c " .. quote(script) .. " >/dev/null 2>&1 &)")
+  for _ = 1, 200 do
+    local pid = tonumber(slurp(dir .. "/pid") or "")
+    if pid then job.pid = pid; return job end
+    socket.sleep(0.01)
+  end
+  error("hscode did not start")
+end
+
+-- Sends a signal (a name: INT, TERM, KILL) to a job.
+function H.signal(job, name)
+  os.execute("kill -" .. name .. " " .. job.pid .. " 2>/dev/null")
+end
+
+-- Waits for a job to end (at most `timeout` seconds, default 60): {code, stdout, stderr}.
+function H.finish(job, timeout)
+  local deadline = socket.gettime() + (timeout or 60)
+  local rc
+  while true do
+    rc = tonumber(slurp(job.dir .. "/rc") or "")
+    if rc or socket.gettime() > deadline then break end
+    socket.sleep(0.02)
+  end
+  if not rc then
+    H.signal(job, "KILL")
+    error("hscode " .. table.concat(job.args, " ") .. " did not end in time")
+  end
+  local r = { code = rc, stdout = slurp(job.dir .. "/out") or "", stderr = slurp(job.dir .. "/err") or "" }
+  H.rmdir(job.dir)
+  return r
+end
+
+-- Waits until `cond()` is true (at most `timeout` seconds, default 30).
+function H.until_true(cond, timeout)
+  local deadline = socket.gettime() + (timeout or 30)
+  while not cond() do
+    if socket.gettime() > deadline then error("condition not met in time") end
+    socket.sleep(0.02)
+  end
 end
 
 -- Counters of the emulator: client_credentials grants and requests of a route.

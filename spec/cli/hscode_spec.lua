@@ -243,8 +243,75 @@ describe("the hscode command", function()
     end)
   end)
 
+  describe("correctness", function()
+    it("a wrong license key fails at once, even with a valid token cached for the right one", function()
+      assert.equal(0, hscode("token").code)
+      env.AVALARA_ACCOUNT_ID, env.AVALARA_COMPANY_ID = "2000000001", "1001"
+      env.AVALARA_LICENSE_KEY = "WRONG-KEY-999"
+      local r = hscode("classify", "green tea", "--country", "US")
+      assert.equal(3, r.code)
+      assert.matches("^hscode: classification failed: .*invalid_client", r.stderr)
+      -- the cache holds a digest of the key, never the key
+      local text = H.slurp(cache .. "/avalara-hscode/tokens.json")
+      assert.falsy(text:find("DEMO-LICENSE-KEY-0001", 1, true))
+      assert.falsy(text:find("WRONG-KEY-999", 1, true))
+    end)
+
+    it("--wait N waits N seconds: the last poll is at the deadline", function()
+      e:configure { classification_delay = 2.4 }
+      local r = hscode("classify", "green tea", "--country", "US", "--wait", "3")
+      assert.equal(0, r.code, r.stderr)
+      assert.matches("status +CLASSIFIED", r.stdout)
+      r = hscode("classify", "black tea", "--country", "US", "--wait", "0.5", "--item-code", "T-2")
+      assert.equal(1, r.code)
+      assert.matches("still PENDING after 0.5 s", r.stderr)
+    end)
+
+    it("warns once when the token cache cannot be written, and works", function()
+      H.write(cache .. "/avalara-hscode", "a file where the cache folder should be")
+      local r = hscode("lookup", "0902", "--country", "US")
+      assert.equal(0, r.code, r.stderr)
+      local _, n = r.stderr:gsub("hscode: warning: cannot keep the token in avalara%.store%.file%(", "")
+      assert.equal(1, n, r.stderr)
+    end)
+
+    it("hints at the emulator URL when nothing answers there", function()
+      local r = H.run({ "token" }, { AVALARA_ENVIRONMENT = "local",
+        AVALARA_EMULATOR_URL = "http://127.0.0.1:" .. emu.free_port() }, cache)
+      assert.equal(1, r.code)
+      assert.matches("^hscode: cannot get an access token: .*\nIs the emulator running at http://127%.0%.0%.1:%d+%? "
+        .. "Start it with 'make emulator'", r.stderr)
+    end)
+
+    it("--version, and get ID", function()
+      local r = hscode("--version")
+      assert.equal(0, r.code)
+      assert.matches("^hscode %(avalara%-hscode%) %S+\nlibcurl/", r.stdout)
+      assert.equal(0, hscode("classify", "men's cotton t-shirt", "--country", "US", "--item-code", "G-1").code)
+      r = hscode("get", "1001-G-1-US")
+      assert.equal(0, r.code, r.stderr)
+      assert.matches("hs code +610910\n", r.stdout)
+      assert.matches("id +1001%-G%-1%-US\n", r.stdout)
+      r = hscode("get", "1001-NOPE-US")
+      assert.equal(1, r.code)
+      assert.equal("hscode: no classification 1001-NOPE-US\n", r.stderr)
+    end)
+
+    it("Ctrl-C in any command: a plain message, never a Lua stack trace", function()
+      e:configure { latency_ms = 3000 }
+      local job = H.spawn({ "lookup", "0902", "--country", "US" }, env, cache)
+      require("socket").sleep(0.5)
+      H.signal(job, "INT")
+      local r = H.finish(job, 20)
+      assert.equal(130, r.code)
+      assert.matches("hscode: interrupted\n$", r.stderr)
+      assert.falsy(r.stderr:find("traceback", 1, true))
+      assert.falsy(r.stderr:find("lua5.4", 1, true))
+    end)
+  end)
+
   describe("--help", function()
-    for _, command in ipairs { "classify", "batch", "lookup", "token" } do
+    for _, command in ipairs { "classify", "batch", "lookup", "get", "token" } do
       it("documents " .. command .. " (--help, -h and help " .. command .. ")", function()
         local r = hscode(command, "--help")
         assert.equal(0, r.code)

@@ -10,6 +10,7 @@
 #   make deps                install the Debian packages (as root) or print the apt-get line
 #   make fuzz [FUZZ_SECONDS=60]  every libFuzzer harness under ASan+UBSan (clang-14)
 #   make bench [BENCH_ROUNDS=5 BENCH_CALLS=20000]  benchmarks against peers -> bench/RESULTS.md
+#   make bench-catalog [BENCH_ITEMS=100000]  hscode batch at catalog scale -> its section of bench/RESULTS.md
 #   make docs                LDoc reference of the Lua layer in build/docs/ (fails on warnings)
 
 LUA      ?= lua5.4
@@ -45,7 +46,7 @@ INSTALL_BIN  := $(DESTDIR)$(PREFIX)/bin
 
 DEB_PACKAGES := $(shell grep -v '^\#' .ci/debian-packages)
 
-.PHONY: all deps demo docs bench fuzz fuzz-replay test test-valgrind test-asan test-matrix lint install uninstall clean emulator
+.PHONY: all deps demo docs bench bench-catalog fuzz fuzz-replay test test-valgrind test-asan test-matrix lint install uninstall clean emulator
 
 all: $(MODULE)
 
@@ -187,6 +188,12 @@ bench: deps
 	$(CC) -O2 -Wall -Wextra -Werror bench/percall_libcurl.c $(PKG_CFLAGS) $(PKG_LIBS) -o build/bench/percall_libcurl
 	BENCH_CPU=$(BENCH_CPU) LUA_PATH='lua/?.lua;lua/?/init.lua;./?.lua;;' LUA_CPATH='build/lua5.4/?.so;;' \
 	  taskset -c $(BENCH_CPU) lua5.4 bench/run.lua
+
+# hscode batch of BENCH_ITEMS rows (100,000) at concurrency 64 against the
+# emulator with 20 ms of latency: wall time, RSS, journal, resume (issue 16).
+bench-catalog: deps
+	$(MAKE) LUA=lua5.4
+	LUA_PATH='lua/?.lua;lua/?/init.lua;./?.lua;;' LUA_CPATH='build/lua5.4/?.so;;' lua5.4 bench/catalog.lua
 
 emulator: deps
 	emulator/run $(if $(PORT),--port $(PORT)) $(if $(TLS_PORT),--tls-port $(TLS_PORT))

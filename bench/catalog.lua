@@ -22,11 +22,10 @@ local WORDS = { "men's cotton t-shirt", "leather handbag", "stainless steel kitc
 
 local function log(fmt, ...) io.stderr:write(("bench: " .. fmt .. "\n"):format(...)) end
 
+-- What a command prints (stdout and stderr).
 local function capture(cmd)
   local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("*a")
-  p:close()
-  return out
+  return p:read("*a"), p:close()
 end
 
 local function rss_kib(pid)

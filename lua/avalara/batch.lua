@@ -278,10 +278,18 @@ function M.run(client, source, sink, opts)
     resumed = 0, creates = 0, requests = 0, written = 0 }
   local finished_count = 0
 
-  local function flush()
+  -- Hands the finished rows at the head of the window to the sink, in
+  -- order. `interrupted`: a row created but not finished goes as it is
+  -- (PENDING, with its id); the first row not even created ends it.
+  local function flush(interrupted)
     while true do
       local rec = window[next_out]
-      if not rec or not rec.finished or rec.waiting then break end
+      if not rec then break end
+      if interrupted and not rec.finished and rec.model then
+        rec.finished, rec.result = true, rec.model
+      end
+      if interrupted then rec.waiting = nil end
+      if not rec.finished or rec.waiting then break end
       sink(rec.row, rec.item, rec.result)
       s.written = s.written + 1
       window[next_out] = nil
@@ -581,24 +589,6 @@ function M.run(client, source, sink, opts)
     finish(rec, body)
   end
 
-  -- The rows left when the batch is interrupted: those created are written
-  -- as they are (PENDING, with their id), up to the first one that is not.
-  local function write_interrupted()
-    while true do
-      local rec = window[next_out]
-      if not rec then break end
-      if not rec.finished then
-        if not rec.model then break end
-        rec.finished, rec.result, rec.waiting = true, rec.model, nil
-      end
-      rec.waiting = nil
-      sink(rec.row, rec.item, rec.result)
-      s.written = s.written + 1
-      window[next_out] = nil
-      next_out = next_out + 1
-    end
-  end
-
   local aborted = false
   while true do
     local order = opts.should_stop and opts.should_stop()
@@ -637,7 +627,7 @@ function M.run(client, source, sink, opts)
   if stop then
     s.stopped = s.stopped or stop
     s.interrupted = true
-    write_interrupted()
+    flush(true)
   end
   state:commit()
   if not aborted then driver:close() end

@@ -3,12 +3,10 @@
 -- limit, with journals torn or belonging to another input, and --out
 -- through a symlink, into a FIFO, at a directory.
 local cjson = require "cjson"
-local cli = require "avalara.cli"
 local emu = require "spec.support.emulator"
 local H = require "spec.cli.helper"
 
-local WORDS = { "men's cotton t-shirt", "leather handbag", "stainless steel kitchen knife", "wooden chair",
-  "laptop computer", "wool sweater", "rubber tyres for cars", "fresh apples" }
+local WORDS = require("spec.client.helper").WORDS
 
 -- A CSV catalog of n rows (an extra column that must come back in the output).
 local function catalog(path, n, first)
@@ -19,16 +17,7 @@ local function catalog(path, n, first)
   return H.write(path, table.concat(lines, "\n") .. "\n")
 end
 
--- The output CSV as records keyed by column name.
-local function read_csv(path)
-  local records = assert(cli.csv_parse(assert(H.slurp(path))))
-  local header, rows = table.remove(records, 1), {}
-  for i, record in ipairs(records) do
-    rows[i] = {}
-    for c, name in ipairs(header) do rows[i][name] = record[c] end
-  end
-  return rows, header
-end
+local read_csv = H.read_csv
 
 describe("hscode batch", function()
   local e, cache, dir, env
@@ -50,9 +39,7 @@ describe("hscode batch", function()
     end
   end
 
-  setup(function()
-    e = emu.start()
-  end)
+  setup(function() e = emu.start() end)
   teardown(function() e:stop() end)
   before_each(function()
     e:reset()
@@ -67,6 +54,16 @@ describe("hscode batch", function()
 
   describe("interrupted", function()
     before_each(function() e:configure { latency_ms = 40 } end)
+
+    -- A batch of n rows killed (SIGKILL) once `after` creates were made: input, out.
+    local function killed(n, after)
+      local input, out = catalog(dir .. "/in.csv", n), dir .. "/out.csv"
+      local job = H.spawn({ "batch", input, "--country", "US", "--out", out, "--concurrency", "8" }, env, cache)
+      H.until_true(function() return creates() >= after end)
+      H.signal(job, "KILL")
+      assert.equal(137, H.finish(job).code)
+      return input, out
+    end
 
     it("by Ctrl-C: finishes what is in flight, writes what is done, says how to resume (130); the rerun "
       .. "creates nothing twice", function()
@@ -133,11 +130,7 @@ describe("hscode batch", function()
     end)
 
     it("by SIGKILL: the rerun takes over, the journal's lost answers looked up by id", function()
-      local input, out = catalog(dir .. "/in.csv", 400), dir .. "/out.csv"
-      local job = H.spawn({ "batch", input, "--country", "US", "--out", out, "--concurrency", "8" }, env, cache)
-      H.until_true(function() return creates() >= 100 end)
-      H.signal(job, "KILL")
-      assert.equal(137, H.finish(job).code)
+      local input, out = killed(400, 100)
       local gets = H.route(e, "classification_get")
       local r = hscode("batch", input, "--country", "US", "--out", out, "--concurrency", "8")
       assert.equal(0, r.code, r.stderr)
@@ -148,11 +141,7 @@ describe("hscode batch", function()
     end)
 
     it("by SIGKILL with a torn journal write: the rerun still creates nothing twice", function()
-      local input, out = catalog(dir .. "/in.csv", 300), dir .. "/out.csv"
-      local job = H.spawn({ "batch", input, "--country", "US", "--out", out }, env, cache)
-      H.until_true(function() return creates() >= 50 end)
-      H.signal(job, "KILL")
-      H.finish(job)
+      local input, out = killed(300, 50)
       local f = assert(io.open(out .. ".journal-wal", "ab"))
       f:write(("\7torn record"):rep(300))
       f:close()
@@ -291,12 +280,13 @@ describe("hscode batch", function()
         .. "F,wool sweater,US\n")
       local r = hscode("batch", input, "--out", dir .. "/out.csv")
       assert.equal(2, r.code)
-      assert.matches("4 rows of .*dirty%.csv are not valid %(nothing was sent%)", r.stderr)
-      assert.matches("dirty%.csv line 3: description is empty", r.stderr)
-      assert.matches("dirty%.csv line 4: 'itemCode' is longer than 255 characters %(256%)", r.stderr)
-      assert.matches("dirty%.csv line 5: unknown country code 'ZZ'", r.stderr)
-      assert.matches("dirty%.csv line 6: not valid UTF%-8: is the file Latin%-1", r.stderr)
-      assert.matches("use %-%-skip%-invalid", r.stderr)
+      for _, said in ipairs { "4 rows of .*dirty%.csv are not valid %(nothing was sent%)",
+        "dirty%.csv line 3: description is empty",
+        "dirty%.csv line 4: 'itemCode' is longer than 255 characters %(256%)",
+        "dirty%.csv line 5: unknown country code 'ZZ'", "dirty%.csv line 6: not valid UTF%-8: is the file Latin%-1",
+        "use %-%-skip%-invalid" } do
+        assert.matches(said, r.stderr)
+      end
       assert.equal(0, e:counters().requests)
       assert.falsy(H.listing(dir):find("journal", 1, true))
       r = hscode("batch", input, "--out", dir .. "/out.csv", "--skip-invalid")

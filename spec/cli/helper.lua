@@ -100,6 +100,17 @@ function H.run(args, env, cache)
   return r
 end
 
+-- An output CSV as records keyed by column name, and its header.
+function H.read_csv(path)
+  local records = assert(require("avalara.cli").csv_parse(assert(slurp(path))))
+  local header, rows = table.remove(records, 1), {}
+  for i, record in ipairs(records) do
+    rows[i] = {}
+    for c, name in ipairs(header) do rows[i][name] = record[c] end
+  end
+  return rows, header
+end
+
 -- The shell words that run `hscode args...` with `env` and the token cache in `cache`.
 local function command_line(args, env, cache)
   local vars = { "LUA_PATH=" .. quote(H.ROOT .. "/lua/?.lua;" .. H.ROOT .. "/lua/?/init.lua;;"),

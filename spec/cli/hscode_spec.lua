@@ -5,23 +5,13 @@ local emu = require "spec.support.emulator"
 local H = require "spec.cli.helper"
 
 describe("the hscode command", function()
-  local unpack = table.unpack or unpack
   local e, cache, dir, env
 
   local function hscode(...)
     return H.run({ ... }, env, cache)
   end
 
-  -- The results CSV as records keyed by column name.
-  local function read_csv(path)
-    local records = assert(cli.csv_parse(assert(H.slurp(path))))
-    local header, rows = table.remove(records, 1), {}
-    for i, record in ipairs(records) do
-      rows[i] = {}
-      for c, name in ipairs(header) do rows[i][name] = record[c] end
-    end
-    return rows, { unpack(header) }
-  end
+  local read_csv = H.read_csv
 
   setup(function()
     e = emu.start()

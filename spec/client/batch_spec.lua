@@ -7,17 +7,7 @@ local socket = require "socket"
 local emu = require "spec.support.emulator"
 local H = require "spec.client.helper"
 
-local WORDS = { "men's cotton t-shirt", "leather handbag", "stainless steel kitchen knife", "wooden chair",
-  "laptop computer", "wool sweater", "rubber tyres for cars", "fresh apples" }
-
-local function items(n, prefix)
-  local out = {}
-  for i = 1, n do
-    out[i] = { itemCode = (prefix or "SKU-") .. i, description = WORDS[(i - 1) % #WORDS + 1],
-      countryOfDestination = "US" }
-  end
-  return out
-end
+local items = H.items
 
 local function tmpname()
   local p = os.tmpname()

@@ -4,16 +4,7 @@ local paths = require "avalara.paths"
 local emu = require "spec.support.emulator"
 local H = require "spec.client.helper"
 
-local WORDS = { "men's cotton t-shirt", "leather handbag", "stainless steel kitchen knife", "wooden chair",
-  "laptop computer", "wool sweater", "rubber tyres for cars", "fresh apples" }
-
-local function items(n)
-  local out = {}
-  for i = 1, n do
-    out[i] = { itemCode = "SKU-" .. i, description = WORDS[(i - 1) % #WORDS + 1], countryOfDestination = "US" }
-  end
-  return out
-end
+local items = H.items
 
 describe("client classification", function()
   local e

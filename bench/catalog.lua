@@ -36,6 +36,17 @@ local function rss_kib(pid)
   return tonumber(text:match("VmRSS:%s*(%d+)")), tonumber(text:match("VmHWM:%s*(%d+)"))
 end
 
+-- CPU seconds (user + system) a process has used so far.
+local function cpu_seconds(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return nil end
+  local stat = f:read("*a")
+  f:close()
+  local fields = {}
+  for w in stat:gsub("^.*%) ", ""):gmatch("%S+") do fields[#fields + 1] = w end
+  return (tonumber(fields[12]) + tonumber(fields[13])) / 100 -- utime, stime in ticks (USER_HZ 100)
+end
+
 local function catalog(path, n)
   local f = assert(io.open(path, "wb"))
   f:write("itemCode,description,supplier\n")
@@ -54,16 +65,17 @@ local function batch(e, input, out)
   local t0 = socket.gettime()
   local p = assert(io.popen(cmd))
   local pid = tonumber(p:read("*l"))
-  local samples, lines, peak = {}, {}, 0
+  local samples, lines, peak, cpu = {}, {}, 0, 0
   for line in p:lines() do
     lines[#lines + 1] = line
     local done = tonumber(line:match("^hscode: (%d+)/%d+ done"))
     local rss, hwm = rss_kib(pid)
     if hwm then peak = math.max(peak, hwm) end
+    cpu = cpu_seconds(pid) or cpu
     if done and rss then samples[#samples + 1] = { done = done, rss = rss } end
   end
   p:close()
-  return socket.gettime() - t0, samples, peak, table.concat(lines, "\n")
+  return socket.gettime() - t0, samples, peak, table.concat(lines, "\n"), cpu
 end
 
 local function write_section(text)
@@ -91,7 +103,7 @@ local e = emu.start { workers = WORKERS }
 local ok, err = pcall(function()
   e:configure { classification_delay = 0, latency_ms = LATENCY_MS }
   log("batch: %d items, concurrency %d, %d ms latency", ITEMS, CONCURRENCY, LATENCY_MS)
-  local wall, samples, peak, stderr = batch(e, input, out)
+  local wall, samples, peak, stderr, cpu = batch(e, input, out)
   log("%s", stderr:match("[^\n]*items:[^\n]*") or stderr)
   local counters = e:counters()
   local creates, gets = counters.routes.classification_create or 0, counters.routes.classification_get or 0
@@ -132,7 +144,10 @@ local ok, err = pcall(function()
   add(("| ideal with one poll per item (`2 × ceil(n/c) × latency`) | %.1f s |"):format(2 * ideal))
   add(("| efficiency against the create+poll ideal | %.0f%% |"):format(100 * 2 * ideal / wall))
   add(("| items per second | %.0f |"):format(ITEMS / wall))
+  add(("| CPU time of the hscode process (user + system) | %.1f s (%.0f µs per item) |"):format(cpu,
+    1e6 * cpu / ITEMS))
   add(("| requests: creates, polls (GET) | %d, %d |"):format(creates, gets))
+  add(("| result | %s |"):format((stderr:match("hscode: %d+ items: ([^\n]*) %(") or "?")))
   add(("| RSS at 10%% / 50%% / 100%% of the rows | %s / %s / %s KiB |"):format(tostring(r10), tostring(r50),
     tostring(r100)))
   if r10 and r100 then

@@ -219,17 +219,19 @@ function M.plan(client, state, source, opts)
           body.item.itemCode, row)
         return out
       end
-      local first = state:first(key, row)
-      local lead = first and state:get(first)
-      if lead and lead.item ~= canon then
-        local message = string.format("item code %s for %s is also on an earlier row (row %d), with other "
-          .. "details: one classification per item code and country", body.item.itemCode,
-          body.countryOfDestination, first)
-        out.conflicts[row] = message
-        out.problems[#out.problems + 1] = { row = row, message = message, item = item }
+      if have then
+        if have.state == "done" then out.done = out.done + 1 end
       else
-        if not have then state:queue(row, key, canon) end
-        if have and have.state == "done" then out.done = out.done + 1 end
+        local first = state:queue(row, key, canon)
+        local lead = first and state:peek(first)
+        if lead and lead.item ~= canon then
+          state:drop(row)
+          local message = string.format("item code %s for %s is also on an earlier row (row %d), with other "
+            .. "details: one classification per item code and country", body.item.itemCode,
+            body.countryOfDestination, first)
+          out.conflicts[row] = message
+          out.problems[#out.problems + 1] = { row = row, message = message, item = item }
+        end
       end
     end
   end
@@ -364,7 +366,7 @@ function M.run(client, source, sink, opts)
       if not again then return finish(rec, result, "journal") end
       rec.step = "lookup"
     end
-    local first = state:first(rec.id, row)
+    local first = have and have.dup_of
     if first then
       local lead = window[first]
       if lead and not lead.finished then
@@ -372,7 +374,7 @@ function M.run(client, source, sink, opts)
         lead.dups[#lead.dups + 1] = rec
         return
       end
-      local done = state:get(first)
+      local done = state:peek(first)
       if done and done.state == "done" then
         s.duplicates = s.duplicates + 1
         return finish(rec, journal.decode_result(done.result), "dup")
@@ -612,6 +614,8 @@ function M.run(client, source, sink, opts)
       wake = math.min(wake, math.max(gate, pace_at))
     end
     local span = math.max(0, math.min(wake - t, 0.2))
+    -- rows to take at once (the window has room): no waiting
+    if not stop and not exhausted and next_row - next_out < window_size then span = 0 end
     if n_inflight > 0 then
       for _, c in ipairs(driver:poll(span)) do on_done(c) end
     elseif span > 0 then

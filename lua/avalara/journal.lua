@@ -29,7 +29,7 @@ local core = require "avalara.core"
 local M = {}
 
 --- The format written in the journal's `meta` table; another value is refused.
-M.FORMAT = "avalara-hscode batch journal 1"
+M.FORMAT = "avalara-hscode batch journal 2"
 
 -- ---------------------------------------------------------------- results
 
@@ -57,6 +57,8 @@ function M.decode_result(text)
     local e = {}
     for _, k in ipairs(ERROR_FIELDS) do
       local v = t.error[k]
+      -- lua-cjson reads every number as a float: 404, not 404.0
+      if type(v) == "number" and math.tointeger then v = math.tointeger(v) or v end
       if v ~= cjson.null then e[k] = v end
     end
     return core.error(e)
@@ -76,28 +78,37 @@ function M.memory()
   return setmetatable({ rows = {}, keys = {} }, Memory)
 end
 
---- What is known of `row`: `{state, key, item, result}` (result as JSON text), or nil.
+--- What is known of `row`: `{state, key, item, result, dup_of}` (result as JSON text), or nil.
 -- @int row
 function Memory:get(row)
   return self.rows[row]
 end
 
---- The first row (before `row`) queued with the same key (item code and country), or nil.
--- @string key
--- @int row
-function Memory:first(key, row)
-  local first = self.keys[key]
-  if first and first < row then return first end
-  return nil
-end
-
---- Records `row` as queued: its key and its canonical item (what is sent).
+--- Records `row` as queued: its key (item code and country) and its
+-- canonical item (what is sent). A row whose key an earlier row has is a
+-- duplicate of it (`dup_of`).
 -- @int row
 -- @string key
 -- @string item
+-- @return the earlier row with the same key, or nil
 function Memory:queue(row, key, item)
-  self.rows[row] = { state = "queued", key = key, item = item }
-  if not self.keys[key] or self.keys[key] > row then self.keys[key] = row end
+  local first = self.keys[key]
+  if first and first >= row then first = nil end
+  if not first then self.keys[key] = row end
+  self.rows[row] = { state = "queued", key = key, item = item, dup_of = first }
+  return first
+end
+
+--- As `get` (for the journal file: without changing what is read ahead).
+-- @int row
+function Memory:peek(row)
+  return self.rows[row]
+end
+
+--- Forgets a row just queued (a conflicting duplicate).
+-- @int row
+function Memory:drop(row)
+  self.rows[row] = nil
 end
 
 local function set_state(self, row, state, result)
@@ -206,8 +217,9 @@ function M.open(path, meta, opts)
     run(self, "PRAGMA synchronous = FULL")
     exec(self, "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
     exec(self, "CREATE TABLE IF NOT EXISTS items (row INTEGER PRIMARY KEY, key TEXT NOT NULL, "
-      .. "item TEXT NOT NULL, state TEXT NOT NULL, result TEXT)")
-    exec(self, "CREATE INDEX IF NOT EXISTS items_key ON items (key, row)")
+      .. "item TEXT NOT NULL, state TEXT NOT NULL, result TEXT, dup_of INTEGER)")
+    -- the first row of each key (item code and country): duplicates are found here
+    exec(self, "CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, row INTEGER NOT NULL) WITHOUT ROWID")
   end)
   if not good then
     self:close()
@@ -244,28 +256,21 @@ end
 function Sqlite:_fill(row)
   local from = row - (row - 1) % CHUNK
   local cache = {}
-  for _, r in ipairs(rows_of(self, ("SELECT row, key, item, state, result FROM items WHERE row >= %d AND row < %d")
-      :format(from, from + CHUNK))) do
+  for _, r in ipairs(rows_of(self, ("SELECT row, key, item, state, result, dup_of FROM items WHERE row >= %d "
+      .. "AND row < %d"):format(from, from + CHUNK))) do
+    r.dup_of = tonumber(r.dup_of)
     cache[tonumber(r.row)] = r
   end
   self.cache, self.cache_from, self.cache_to = cache, from, from + CHUNK - 1
 end
 
---- What is known of `row`: `{state, key, item, result}` (result as JSON text), or nil.
+--- What is known of `row`: `{state, key, item, result, dup_of}` (result as JSON text), or nil.
 -- @int row
 function Sqlite:get(row)
   if row < self.cache_from or row > self.cache_to then self:_fill(row) end
   return self.cache[row]
 end
 
---- The first row (before `row`) queued with the same key, or nil.
--- @string key
--- @int row
-function Sqlite:first(key, row)
-  local r = rows_of(self, ("SELECT row FROM items WHERE key = %s AND row < %d ORDER BY row LIMIT 1")
-    :format(quote(self, key), row))[1]
-  return r and tonumber(r.row) or nil
-end
 
 local function update(self, row, state, result)
   if result ~= nil then
@@ -280,16 +285,44 @@ local function update(self, row, state, result)
   end
 end
 
---- Records `row` as queued with its key and canonical item.
+--- What is known of one row far from the others read (a duplicate's first
+-- row), without changing which rows are read ahead.
+-- @int row
+function Sqlite:peek(row)
+  if row >= self.cache_from and row <= self.cache_to then return self.cache[row] end
+  local r = rows_of(self, ("SELECT row, key, item, state, result, dup_of FROM items WHERE row = %d"):format(row))[1]
+  if r then r.dup_of = tonumber(r.dup_of) end
+  return r
+end
+
+--- Records `row` as queued with its key and canonical item; a row whose
+-- key an earlier row has is a duplicate of it (`dup_of`).
 -- @int row
 -- @string key
 -- @string item
+-- @return the earlier row with the same key, or nil
 function Sqlite:queue(row, key, item)
-  exec(self, ("INSERT OR REPLACE INTO items (row, key, item, state) VALUES (%d, %s, %s, 'queued')")
-    :format(row, quote(self, key), quote(self, item)))
-  if row >= self.cache_from and row <= self.cache_to then
-    self.cache[row] = { row = row, key = key, item = item, state = "queued" }
+  local k = quote(self, key)
+  -- One statement in the common case: the key is new.
+  local first
+  if exec(self, ("INSERT OR IGNORE INTO keys (key, row) VALUES (%s, %d)"):format(k, row)) == 0 then
+    local r = rows_of(self, "SELECT row FROM keys WHERE key = " .. k)[1]
+    first = r and tonumber(r.row)
+    if first and first >= row then first = nil end
   end
+  exec(self, ("INSERT OR REPLACE INTO items (row, key, item, state, dup_of) VALUES (%d, %s, %s, 'queued', %s)")
+    :format(row, k, quote(self, item), first and tostring(first) or "NULL"))
+  if row >= self.cache_from and row <= self.cache_to then
+    self.cache[row] = { row = row, key = key, item = item, state = "queued", dup_of = first }
+  end
+  return first
+end
+
+--- Forgets a row just queued (a conflicting duplicate).
+-- @int row
+function Sqlite:drop(row)
+  exec(self, ("DELETE FROM items WHERE row = %d"):format(row))
+  self.cache[row] = nil
 end
 
 --- Its create is about to be sent (commit before sending it).

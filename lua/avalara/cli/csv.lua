@@ -119,6 +119,7 @@ end
 -- @param v a string or number
 -- @treturn string
 function M.field(v)
+  if type(v) == "number" and v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then v = string.format("%d", v) end
   v = tostring(v)
   if v:find('[,"\r\n]') or v:find("^%s") or v:find("%s$") then
     return '"' .. v:gsub('"', '""') .. '"'

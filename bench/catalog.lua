@@ -103,7 +103,9 @@ local e = emu.start { workers = WORKERS }
 local ok, err = pcall(function()
   e:configure { classification_delay = 0, latency_ms = LATENCY_MS }
   log("batch: %d items, concurrency %d, %d ms latency", ITEMS, CONCURRENCY, LATENCY_MS)
+  local load_before = capture("cat /proc/loadavg"):match("^(%S+)")
   local wall, samples, peak, stderr, cpu = batch(e, input, out)
+  local load_after = capture("cat /proc/loadavg"):match("^(%S+ %S+)")
   log("%s", stderr:match("[^\n]*items:[^\n]*") or stderr)
   local counters = e:counters()
   local creates, gets = counters.routes.classification_create or 0, counters.routes.classification_get or 0
@@ -144,6 +146,7 @@ local ok, err = pcall(function()
   add(("| ideal with one poll per item (`2 × ceil(n/c) × latency`) | %.1f s |"):format(2 * ideal))
   add(("| efficiency against the create+poll ideal | %.0f%% |"):format(100 * 2 * ideal / wall))
   add(("| items per second | %.0f |"):format(ITEMS / wall))
+  add(("| load average (1 min) before, then 1 and 5 min after | %s; %s |"):format(load_before, load_after))
   add(("| CPU time of the hscode process (user + system) | %.1f s (%.0f µs per item) |"):format(cpu,
     1e6 * cpu / ITEMS))
   add(("| requests: creates, polls (GET) | %d, %d |"):format(creates, gets))

@@ -15,11 +15,12 @@
 -- appending JSON Lines, and its index answers "which earlier row has this
 -- item code and country" and "what became of row N" without holding the
 -- catalog in memory. It runs in WAL mode with `synchronous=FULL`: every
--- `commit` is on disk (fsync) when it returns. The batch commits before it
--- sends each group of creates, and at least once a second, so after a power
--- cut every create that went out is known (its answer is looked up by id,
--- never created again) and at most the last second of results is read
--- again with a GET. A torn last write is SQLite's business: a WAL frame that
+-- `commit` is on disk (fsync) when it returns. The batch marks the next
+-- creates as sent by groups (twice the concurrency) in one commit before the
+-- first of them goes out, and commits at least once a second, so after a
+-- power cut every create that went out is known (its answer is looked up by
+-- id, never created again; a create marked but not sent costs a lookup) and
+-- at most the last second of results is read again with a GET. A torn last write is SQLite's business: a WAL frame that
 -- is not whole is ignored on the next open. The file is locked
 -- (`locking_mode=EXCLUSIVE`): a second process cannot use it at the same time.
 -- @module avalara.journal

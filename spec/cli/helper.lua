@@ -103,7 +103,8 @@ end
 -- An output CSV as records keyed by column name, and its header.
 function H.read_csv(path)
   local records = assert(require("avalara.cli").csv_parse(assert(slurp(path))))
-  local header, rows = table.remove(records, 1), {}
+  local header, rows = {}, {}
+  for c, name in ipairs(table.remove(records, 1)) do header[c] = name end
   for i, record in ipairs(records) do
     rows[i] = {}
     for c, name in ipairs(header) do rows[i][name] = record[c] end

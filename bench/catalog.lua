@@ -28,20 +28,23 @@ local function capture(cmd)
   return p:read("*a"), p:close()
 end
 
+-- A file of /proc/PID, or nil once the process is gone.
+local function proc(pid, name)
+  local text = emu.read_file("/proc/" .. pid .. "/" .. name)
+  return text ~= "" and text or nil
+end
+
+-- Resident set size and its peak (KiB).
 local function rss_kib(pid)
-  local f = io.open("/proc/" .. pid .. "/status")
-  if not f then return nil end
-  local text = f:read("*a")
-  f:close()
+  local text = proc(pid, "status")
+  if not text then return nil end
   return tonumber(text:match("VmRSS:%s*(%d+)")), tonumber(text:match("VmHWM:%s*(%d+)"))
 end
 
 -- CPU seconds (user + system) a process has used so far.
 local function cpu_seconds(pid)
-  local f = io.open("/proc/" .. pid .. "/stat")
-  if not f then return nil end
-  local stat = f:read("*a")
-  f:close()
+  local stat = proc(pid, "stat")
+  if not stat then return nil end
   local fields = {}
   for w in stat:gsub("^.*%) ", ""):gmatch("%S+") do fields[#fields + 1] = w end
   return (tonumber(fields[12]) + tonumber(fields[13])) / 100 -- utime, stime in ticks (USER_HZ 100)

@@ -47,6 +47,15 @@ function Descriptions:get(country, code)
   return self:learn(country, code, self.client:hierarchy(country, code))
 end
 
+--- The description of `code` if it is known already, else nil: never a request.
+-- @string country
+-- @string code
+-- @return the description or nil
+function Descriptions:cached(country, code)
+  if code == nil or code == "" then return nil end
+  return self.known[key(country, code)]
+end
+
 --- Whether `code` still has to be looked up (neither known nor known to be missing).
 -- @string country
 -- @string code

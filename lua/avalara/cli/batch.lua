@@ -189,7 +189,8 @@ function M.run(sys, opts, args)
     local describe = descriptions.new(client)
     local werr
     writer, werr = output.open(target, format, src, { stdout = sys.stdout,
-      describe = function(cc, code) return describe:get(cc, code) end,
+      -- the pipeline looks the descriptions up; writing a row never waits for one
+      describe = function(cc, code) return describe:cached(cc, code) end,
       width = tonumber(common.getenv(sys, "COLUMNS")) })
     if not writer then fail(EXIT.usage, werr) end
 

@@ -160,9 +160,23 @@ function M.run(sys, opts, args)
     src:close()
   end
   local function bad(message) fail(EXIT.usage, message) end
+  local function interrupted()
+    return sig.signal == "sigterm" and EXIT.sigterm or EXIT.sigint
+  end
+  -- The checking pass of a large file takes seconds: a signal is heard there too.
+  local function heeding(source)
+    return function()
+      local rows, n = source(), 0
+      return function()
+        n = n + 1
+        if n % 1000 == 0 and sig.check() then fail(interrupted(), "interrupted before any request") end
+        return rows()
+      end
+    end
+  end
 
   local ok, result = pcall(function()
-    local plan = batch.plan(client, state, src:source(country, bad), {})
+    local plan = batch.plan(client, state, heeding(src:source(country, bad)), {})
     if plan.mismatch then
       state:rollback()
       fail(EXIT.usage, "the journal " .. jpath .. " belongs to another input or other options: " .. plan.mismatch,
@@ -176,9 +190,7 @@ function M.run(sys, opts, args)
         "Fix them, or use --skip-invalid to go on without them.")
     end
     state:commit()
-    if sig.check() then
-      fail(sig.signal == "sigterm" and EXIT.sigterm or EXIT.sigint, "interrupted before any request")
-    end
+    if sig.check() then fail(interrupted(), "interrupted before any request") end
     -- Credentials are tried before anything is written.
     local tok, toerr = client:token()
     if not tok then
@@ -237,7 +249,7 @@ function M.run(sys, opts, args)
     sys.stderr:write(string.format("hscode: interrupted: %d of %d rows written to %s; the journal %s keeps "
       .. "the rest. To resume, run the same command again:\n  %s\n", s.written, s.total, out_name, jpath,
       resume_command(sys, jpath, temporary)))
-    return sig.signal == "sigterm" and EXIT.sigterm or EXIT.sigint
+    return interrupted()
   end
   if s.stopped == "quota" then
     sys.stderr:write(string.format("hscode: stopped: the classification quota is used up (%s); %d items were "

@@ -10,7 +10,9 @@
 #   make deps                install the Debian packages (as root) or print the apt-get line
 #   make fuzz [FUZZ_SECONDS=60]  every libFuzzer harness under ASan+UBSan (clang-14)
 #   make bench [BENCH_ROUNDS=5 BENCH_CALLS=20000]  benchmarks against peers -> bench/RESULTS.md
-#   make bench-catalog [BENCH_ITEMS=100000]  hscode batch at catalog scale -> its section of bench/RESULTS.md
+#   make bench-percall       per-call cost of each layer on a fixed-body server, before and after
+#   make bench-openresty     the library inside nginx against a hand-made subrequest
+#   make bench-catalog [BENCH_ITEMS=100000]  hscode batch at catalog scale (not part of make bench)
 #   make docs                LDoc reference of the Lua layer in build/docs/ (fails on warnings)
 
 LUA      ?= lua5.4
@@ -46,7 +48,8 @@ INSTALL_BIN  := $(DESTDIR)$(PREFIX)/bin
 
 DEB_PACKAGES := $(shell grep -v '^\#' .ci/debian-packages)
 
-.PHONY: all deps demo docs bench bench-catalog fuzz fuzz-replay test test-valgrind test-asan test-matrix lint install uninstall clean emulator
+.PHONY: all deps demo docs bench bench-tools bench-percall bench-openresty bench-catalog fuzz fuzz-replay test \
+        test-valgrind test-asan test-matrix lint install uninstall clean emulator
 
 all: $(MODULE)
 
@@ -178,22 +181,40 @@ build/fuzz-replay/%: fuzz/fuzz_%.c fuzz/replay.c $(PROTOCOL_SRC) src/protocol.h
 	$(CC) $(FUZZ_CFLAGS) -fsanitize=address,undefined $< fuzz/replay.c $(PROTOCOL_SRC) -o $@
 
 # Benchmarks against peers (not part of make test), written to
-# bench/RESULTS.md. Client and emulator share one CPU: on a small VM,
-# cross-CPU wake-ups would dominate and swing the figures.
+# bench/RESULTS.md, one section per script. Client and server share one
+# CPU: on a small VM, cross-CPU wake-ups would dominate and swing the figures.
 BENCH_CPU ?= $(shell [ $$(nproc) -gt 1 ] && echo 1 || echo 0)
-bench: deps
+# The revision the per-call figures are compared with ("before"): the C core
+# as it was before the hardening and speed work; empty to leave it out.
+BENCH_BEFORE ?= f49a338
+BENCH_ENV := BENCH_CPU=$(BENCH_CPU) LUA_PATH='lua/?.lua;lua/?/init.lua;./?.lua;;' LUA_CPATH='build/lua5.4/?.so;;'
+bench-tools: deps
 	$(MAKE) deps DEB_PACKAGES="lua-curl curl"
 	$(MAKE) LUA=lua5.4
 	@mkdir -p build/bench
 	$(CC) -O2 -Wall -Wextra -Werror bench/percall_libcurl.c $(PKG_CFLAGS) $(PKG_LIBS) -o build/bench/percall_libcurl
-	BENCH_CPU=$(BENCH_CPU) LUA_PATH='lua/?.lua;lua/?/init.lua;./?.lua;;' LUA_CPATH='build/lua5.4/?.so;;' \
-	  taskset -c $(BENCH_CPU) lua5.4 bench/run.lua
+
+bench: bench-tools bench-percall bench-openresty
+	$(BENCH_ENV) taskset -c $(BENCH_CPU) lua5.4 bench/run.lua
+
+# The library inside nginx against a hand-made subrequest (pins its own processes).
+bench-openresty: deps
+	$(MAKE) deps DEB_PACKAGES="wrk"
+	$(MAKE) LUA=luajit
+	$(BENCH_ENV) lua5.4 bench/openresty_hot.lua
+
+bench-percall: bench-tools
+	@if [ -n "$(BENCH_BEFORE)" ] && [ ! -f build/bench/before/build/lua5.4/avalara/core.so ]; then \
+	  rm -rf build/bench/before && mkdir -p build/bench/before && \
+	  git archive $(BENCH_BEFORE) | tar -x -C build/bench/before && $(MAKE) -C build/bench/before LUA=lua5.4; fi
+	$(BENCH_ENV) $(if $(BENCH_BEFORE),BENCH_BEFORE=$(BENCH_BEFORE) BENCH_BEFORE_ROOT=$(CURDIR)/build/bench/before) \
+	  taskset -c $(BENCH_CPU) lua5.4 bench/percall_fixed.lua
 
 # hscode batch of BENCH_ITEMS rows (100,000) at concurrency 64 against the
 # emulator with 20 ms of latency: wall time, RSS, journal, resume (issue 16).
 bench-catalog: deps
 	$(MAKE) LUA=lua5.4
-	LUA_PATH='lua/?.lua;lua/?/init.lua;./?.lua;;' LUA_CPATH='build/lua5.4/?.so;;' lua5.4 bench/catalog.lua
+	$(BENCH_ENV) lua5.4 bench/catalog.lua
 
 emulator: deps
 	emulator/run $(if $(PORT),--port $(PORT)) $(if $(TLS_PORT),--tls-port $(TLS_PORT))

@@ -1,12 +1,13 @@
 -- make bench-catalog: `hscode batch` at catalog scale against the emulator
 -- (issue 16): wall time against the ideal, RSS as the rows go by, the
 -- journal's cost per item, and the time to resume a finished journal.
--- Writes its section of bench/RESULTS.md (the rest of the file is kept).
+-- Writes the section `catalog` of bench/RESULTS.md (bench/results.lua).
 -- Not a test: nothing here asserts a time.
 --
 --   BENCH_ITEMS=100000 BENCH_CONCURRENCY=64 BENCH_LATENCY_MS=20 lua5.4 bench/catalog.lua
 local emu = require "spec.support.emulator"
 local socket = require "socket"
+local sections = require "bench.results"
 
 local ITEMS = tonumber(os.getenv("BENCH_ITEMS")) or 100000
 local CONCURRENCY = tonumber(os.getenv("BENCH_CONCURRENCY")) or 64
@@ -14,7 +15,7 @@ local LATENCY_MS = tonumber(os.getenv("BENCH_LATENCY_MS")) or 20
 local WORKERS = tonumber(os.getenv("BENCH_WORKERS")) or 1
 local OUT = os.getenv("BENCH_OUT") or "bench/RESULTS.md"
 local DIR = "build/bench"
-local SECTION = "## Catalog-scale batches"
+local SECTION = "## Catalog-scale batches (bench/catalog.lua)"
 
 local WORDS = { "men's cotton t-shirt", "leather handbag", "stainless steel kitchen knife", "wooden chair",
   "laptop computer", "wool sweater", "rubber tyres for cars", "fresh apples", "porcelain coffee mug",
@@ -79,21 +80,6 @@ local function batch(e, input, out)
   end
   p:close()
   return socket.gettime() - t0, samples, peak, table.concat(lines, "\n"), cpu
-end
-
-local function write_section(text)
-  local f = io.open(OUT, "rb")
-  local old = f and f:read("*a") or "# Benchmark results\n"
-  if f then f:close() end
-  local at = old:find("\n" .. SECTION, 1, true)
-  if at then
-    local rest = old:find("\n## ", at + 1, true)
-    old = old:sub(1, at) .. (rest and old:sub(rest + 1) or "")
-  end
-  old = old:gsub("\n*$", "\n\n")
-  f = assert(io.open(OUT, "wb"))
-  f:write(old, text)
-  f:close()
 end
 
 os.execute("mkdir -p " .. DIR .. "/cache")
@@ -186,7 +172,7 @@ local ok, err = pcall(function()
   add((formats:gsub("\n+$", "")))
   add("")
   local text = table.concat(L, "\n")
-  write_section(text)
+  sections.write(OUT, "catalog", text)
   io.stdout:write(text)
 end)
 e:stop()

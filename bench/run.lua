@@ -10,6 +10,7 @@ local emu = require "spec.support.emulator"
 local avalara = require "avalara"
 local core = require "avalara.core"
 local socket = require "socket"
+local sections = require "bench.results"
 
 local ROUNDS = tonumber(os.getenv("BENCH_ROUNDS")) or 5
 local CALLS = tonumber(os.getenv("BENCH_CALLS")) or 20000
@@ -267,11 +268,11 @@ local function machine()
 end
 
 local function report(pc, bt, tk, mem, su)
-  local L = { "# Benchmark results", "", "Written by `make bench` (bench/run.lua); do not edit by hand.", "" }
+  local L = { "## Against the emulator (bench/run.lua)", "" }
   for _, l in ipairs(machine()) do L[#L + 1] = l end
   local function add(s) L[#L + 1] = s end
   add("")
-  add("## Per-call cost")
+  add("### Per-call cost")
   add("")
   add("Sequential authenticated GETs of one classification to the emulator, each response decoded,")
   add("over keep-alive where the contender can (LuaSocket and spawned `curl` open a connection per call).")
@@ -283,7 +284,7 @@ local function report(pc, bt, tk, mem, su)
     add(("| %s | %.0f | %.2f× | %.0f | %.2f× |"):format(ct.label, h, pc.http.client / h, s, pc.https.client / s))
   end
   add("")
-  add("## Batch")
+  add("### Batch")
   add("")
   add(("%d classifications (`classify_batch`, `wait = false`), 20 ms of added emulator latency, "
     .. "median of %d rounds."):format(BATCH, BATCH_ROUNDS))
@@ -298,26 +299,26 @@ local function report(pc, bt, tk, mem, su)
     end
   end
   add("")
-  add("## Tokens")
+  add("### Tokens")
   add("")
   add(("%d calls with a token lifetime of %d s and a leeway of %d s (a renewal due every %d s): %.1f s, "
     .. "%d expiry windows, %d token requests, %d responses 401."):format(
     tk.calls, tk.ttl, tk.leeway, tk.ttl - tk.leeway, tk.elapsed, tk.windows, tk.made, tk.unauthorized))
   add("")
-  add("## Memory")
+  add("### Memory")
   add("")
   add(("RSS after a 10,000-call warm-up: %d KiB; after %d more calls: %d KiB; "
     .. "median growth per 10,000 calls: %d KiB."):format(
     mem.before, MEMORY_CALLS, mem.after, mem.per_10k))
   add("Samples (KiB, every 10,000 calls): " .. table.concat(mem.samples, ", ") .. ".")
   add("")
-  add("## Start-up")
+  add("### Start-up")
   add("")
   add(("`require \"avalara\"`: %.1f ms; then `avalara.new` and the first call (token request + "
     .. "`sections()`): %.1f ms (median of %d processes)."):format(
     su.require_ms, su.first_call_ms, math.max(ROUNDS, 5)))
   add("")
-  add("## Goals")
+  add("### Goals")
   add("")
   add("| goal | figure | met |")
   add("|---|---|---|")
@@ -358,16 +359,7 @@ local ok, err = pcall(function()
   log("start-up")
   local su = startup(e)
   local text = report(pc, bt, tk, mem, su)
-  -- The sections other benchmarks write (bench/catalog.lua) are kept.
-  local old = io.open(OUT, "rb")
-  if old then
-    local kept = old:read("*a"):match("\n(## Catalog%-scale batches.*)$")
-    old:close()
-    if kept then text = text:gsub("\n*$", "\n\n") .. kept end
-  end
-  local f = assert(io.open(OUT, "w"))
-  f:write(text)
-  f:close()
+  sections.write(OUT, "emulator", text)
   io.stdout:write(text)
 end)
 e:stop()

@@ -42,11 +42,10 @@ int luaopen_avalara_core(lua_State *L) {
     lua_getglobal(L, "require");
     lua_pushliteral(L, "cjson");
     lua_call(L, 1, 1);
-    lua_getfield(L, -1, "decode");      /* AVL_UV_DECODE */
-    lua_getfield(L, -2, "encode");      /* AVL_UV_ENCODE */
-    lua_remove(L, -3);
-    if (lua_type(L, uv + 1) != LUA_TFUNCTION || lua_type(L, uv + 2) != LUA_TFUNCTION)
-        return luaL_error(L, "avalara.core: cjson has no decode or encode");
+    lua_getfield(L, -1, "encode");      /* AVL_UV_ENCODE */
+    lua_remove(L, -2);
+    if (lua_type(L, uv + 1) != LUA_TFUNCTION)
+        return luaL_error(L, "avalara.core: cjson has no encode");
     lua_pushvalue(L, mod);
 
     lua_pushliteral(L, AVALARA_VERSION);

@@ -75,7 +75,7 @@ static void redact_field(char *field, size_t size, const avl_secrets *secrets) {
 }
 
 void avl_error_redact(avl_error *e, const avl_secrets *secrets) {
-    if (secrets == NULL || secrets->n == 0)
+    if (secrets == NULL || secrets->nraw == 0)
         return;
     redact_field(e->code, sizeof e->code, secrets);
     redact_field(e->message, sizeof e->message, secrets);

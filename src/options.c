@@ -134,19 +134,30 @@ static int ieq_prefix(const char *s, const char *prefix) {
     return 1;
 }
 
+/* host[0..n) is a dotted quad in 127.0.0.0/8. */
+static int ipv4_loopback(const char *host, size_t n) {
+    size_t i = 0;
+    int part;
+    for (part = 0; part < 4; part++) {
+        unsigned v = 0, digits = 0;
+        while (i < n && host[i] >= '0' && host[i] <= '9' && digits < 4) {
+            v = v * 10 + (unsigned)(host[i++] - '0');
+            digits++;
+        }
+        if (digits == 0 || digits > 3 || v > 255 || (part == 0 && v != 127))
+            return 0;
+        if (part < 3 && (i >= n || host[i++] != '.'))
+            return 0;
+    }
+    return i == n;
+}
+
 /* host[0..n) is a loopback name or address. */
 static int loopback(const char *host, size_t n) {
-    char h[256];
-    unsigned a, b, c, d;
-    char tail;
-    if (n == 0 || n >= sizeof h)
-        return 0;
-    memcpy(h, host, n);
-    h[n] = '\0';
-    if (strcmp(h, "[::1]") == 0 || (ieq_prefix(h, "localhost") && (n == 9 || (n == 10 && h[9] == '.'))))
+    if ((n == 5 && memcmp(host, "[::1]", 5) == 0) ||
+        ((n == 9 || (n == 10 && host[9] == '.')) && ieq_prefix(host, "localhost")))
         return 1;
-    return sscanf(h, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b <= 255 && c <= 255 &&
-           d <= 255;
+    return ipv4_loopback(host, n);
 }
 
 int avl_url_allowed(const char *url, int allow_http, char *why, size_t why_size) {

@@ -68,7 +68,32 @@ struct avl_json {
     size_t key_len;         /* length of key: member names may hold NULs too */
 };
 #define AVL_JSON_TRAILING_COMMA 1  /* accept "[1,]" and "{"a":1, }" (the 2012 sample) */
-#define AVL_JSON_MAX_DEPTH 64
+#define AVL_JSON_MAX_DEPTH 64      /* the DOM's limit (token and error documents) */
+
+/* The scanner under avl_json_parse, for other builders (json_lua.c pushes
+ * Lua values): it reports each value to a sink, in document order. A
+ * callback returning non-zero stops the scan (its error is the sink's). */
+typedef struct {
+    avl_jtype type;           /* a scalar: NULL, FALSE, TRUE, NUMBER, STRING */
+    const char *s;            /* STRING: decoded bytes (valid until the callback returns) */
+    size_t len;
+    double number;            /* NUMBER */
+    int is_integer;           /* NUMBER written as an integer of at most 18 digits: integer holds it */
+    long long integer;
+} avl_jscalar;
+
+typedef struct avl_json_sink avl_json_sink;
+struct avl_json_sink {
+    int (*scalar)(avl_json_sink *k, const avl_jscalar *v);
+    int (*open)(avl_json_sink *k, avl_jtype type);          /* an array or object begins */
+    int (*member)(avl_json_sink *k, const char *key, size_t n); /* the next value is this member's */
+    int (*close)(avl_json_sink *k);                          /* the innermost one ends */
+};
+/* 0 when s[0..n) is one JSON value (whitespace around allowed), every part
+ * reported to the sink; -1 with a reason in err as for avl_json_parse
+ * ("stopped" when a callback returned non-zero). */
+int avl_json_scan(const char *s, size_t n, int flags, int max_depth, avl_json_sink *sink,
+                  char *err, size_t err_size);
 /* Parses the whole of s (whitespace around allowed). NULL on error, with a
  * short reason in err ("<what> at byte N", never quoting the input: it may
  * hold secrets; err may be NULL). Nesting deeper than AVL_JSON_MAX_DEPTH
@@ -152,22 +177,28 @@ void avl_api_error_free(avl_api_error *e);
 
 /* ---- redact.c: the credentials of one exchange, in every form a server
  * may echo them: as sent (raw, form- or percent-encoded, either hex case),
- * JSON-escaped (with or without "\/"), HTML-escaped. */
+ * JSON-escaped (with or without "\/"), HTML-escaped. Only the raw secrets
+ * are copied when they are added; their forms are made the first time
+ * something is redacted (most exchanges succeed and never need them). */
 typedef struct {
-    char **v;                 /* owned, wiped on free; longest first */
+    char **raw;               /* owned, wiped on free */
+    size_t nraw, capraw;
+    char **v;                 /* the forms: owned, wiped on free; longest first */
     size_t n, cap;
+    int expanded;             /* v holds the forms of every raw secret */
 } avl_secrets;
 
 void avl_secrets_init(avl_secrets *s);
-/* Adds s[0..n) and its encodings (an empty secret is ignored). 0, -1 OOM. */
+/* Adds a copy of s[0..n) (an empty secret is ignored). 0, -1 OOM. */
 int avl_secrets_add(avl_secrets *s, const char *secret, size_t n);
-/* Adds every form held by `from` (NULL: nothing). 0, -1 OOM. */
+/* Adds every secret of `from` (NULL: nothing). 0, -1 OOM. */
 int avl_secrets_extend(avl_secrets *s, const avl_secrets *from);
 void avl_secrets_free(avl_secrets *s);
 /* Copies in[0..n) to out (at most cap bytes, not terminated), replacing
  * each occurrence of a secret by "[REDACTED]"; returns the bytes written.
  * The scan covers the whole input, so a secret straddling the cut is still
- * replaced, never half-copied. secrets may be NULL. */
+ * replaced, never half-copied. secrets may be NULL. The forms are made
+ * here on first use (out of memory, the raw secrets are still matched). */
 size_t avl_redact(char *out, size_t cap, const char *in, size_t n, const avl_secrets *secrets);
 
 /* ---- error.c: the error record (design.md section 6), before it is a Lua

@@ -8,24 +8,23 @@
  * guard explicitly once the results are built, which also wipes secrets now
  * rather than at the next collection.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "args.h"
 #include "core.h"
+#include "json_lua.h"
 #include "protocol.h"
 
 #define GUARD_MT "avalara.protocol.guard"
 
-enum { G_NONE, G_BUF, G_JSON, G_TOKEN, G_API };
+enum { G_NONE, G_BUF, G_TOKEN, G_API };
 
 typedef struct {
     int kind;
     union {
         avl_buf buf;
-        avl_json *json;
         avl_token_response token;
         avl_api_error api;
     } u;
@@ -34,7 +33,6 @@ typedef struct {
 static void guard_release(guard *g) {
     switch (g->kind) {
     case G_BUF: avl_buf_free(&g->u.buf); break;
-    case G_JSON: avl_json_free(g->u.json); g->u.json = NULL; break;
     case G_TOKEN: avl_token_response_free(&g->u.token); break;
     case G_API: avl_api_error_free(&g->u.api); break;
     default: break;
@@ -299,55 +297,17 @@ static int l_parse_api_error(lua_State *L) {
 }
 
 /* JSON null is a NULL light userdata: equal to lua-cjson's cjson.null. */
-static void push_json(lua_State *L, const avl_json *j) {
-    size_t i;
-    luaL_checkstack(L, 3, "JSON nesting");
-    switch (j->type) {
-    case AVL_JNULL: lua_pushlightuserdata(L, NULL); break;
-    case AVL_JFALSE: lua_pushboolean(L, 0); break;
-    case AVL_JTRUE: lua_pushboolean(L, 1); break;
-    case AVL_JSTRING: lua_pushlstring(L, j->string, j->len); break;
-    case AVL_JNUMBER:
-#if LUA_VERSION_NUM >= 503
-        if (j->number == floor(j->number) && fabs(j->number) < 9007199254740992.0) {
-            lua_pushinteger(L, (lua_Integer)j->number);
-            break;
-        }
-#endif
-        lua_pushnumber(L, j->number);
-        break;
-    case AVL_JARRAY:
-        lua_createtable(L, (int)j->count, 0);
-        for (i = 0; i < j->count; i++) {
-            push_json(L, &j->items[i]);
-            lua_rawseti(L, -2, (int)i + 1);
-        }
-        break;
-    case AVL_JOBJECT:
-        lua_createtable(L, 0, (int)j->count);
-        for (i = 0; i < j->count; i++) {
-            lua_pushlstring(L, j->items[i].key, j->items[i].key_len);
-            push_json(L, &j->items[i]);
-            lua_rawset(L, -3);
-        }
-        break;
-    }
-}
-
 static int l_json_decode(lua_State *L) {
     size_t n;
     const char *s = check_string(L, 1, "protocol.json_decode", &n);
     int flags = opt_bool(L, 2, "protocol.json_decode") ? AVL_JSON_TRAILING_COMMA : 0;
     char err[128];
-    guard *g = guard_new(L, G_JSON);
-    g->u.json = avl_json_parse(s, n, flags, err, sizeof err);
-    if (g->u.json == NULL) {
+    /* the DOM's depth limit: this binding is the parser the fuzzers run */
+    if (avl_json_push(L, s, n, flags, AVL_JSON_MAX_DEPTH, err, sizeof err) != 0) {
         lua_pushnil(L);
         lua_pushstring(L, err);
         return 2;
     }
-    push_json(L, g->u.json);
-    guard_release(g);
     return 1;
 }
 

@@ -1,5 +1,5 @@
 /*
- * Redaction: the credentials of one exchange, registered in every form a
+ * Redaction: the credentials of one exchange, matched in every form a
  * server may echo them back. A secret goes out raw (headers), form-encoded
  * (bodies) or inside base64 (Basic); a server may echo it as it arrived, as
  * it decoded it, JSON-escaped into an error document ("\/" for '/', "\""),
@@ -15,15 +15,25 @@
 #define REDACTED "[REDACTED]"
 
 void avl_secrets_init(avl_secrets *s) {
-    s->v = NULL;
-    s->n = s->cap = 0;
+    memset(s, 0, sizeof *s);
 }
 
-void avl_secrets_free(avl_secrets *s) {
+static void drop_forms(avl_secrets *s) {
     size_t i;
     for (i = 0; i < s->n; i++)
         avl_free_secret(&s->v[i]);
     free(s->v);
+    s->v = NULL;
+    s->n = s->cap = 0;
+    s->expanded = 0;
+}
+
+void avl_secrets_free(avl_secrets *s) {
+    size_t i;
+    drop_forms(s);
+    for (i = 0; i < s->nraw; i++)
+        avl_free_secret(&s->raw[i]);
+    free(s->raw);
     avl_secrets_init(s);
 }
 
@@ -105,11 +115,10 @@ static int html_escape(avl_buf *out, const char *s, size_t n) {
     return 0;
 }
 
-int avl_secrets_add(avl_secrets *s, const char *secret, size_t n) {
+/* Adds the forms of one secret to s->v. 0, -1 OOM. */
+static int add_forms(avl_secrets *s, const char *secret, size_t n) {
     avl_buf raw, form, pct, b;
     int rc = -1;
-    if (secret == NULL || n == 0)
-        return 0;
     avl_buf_init(&raw);
     avl_buf_init(&form);
     avl_buf_init(&pct);
@@ -135,25 +144,67 @@ done:
     return rc;
 }
 
-int avl_secrets_extend(avl_secrets *s, const avl_secrets *from) {
+int avl_secrets_add(avl_secrets *s, const char *secret, size_t n) {
     size_t i;
-    for (i = 0; from != NULL && i < from->n; i++) {
-        avl_buf b;
-        avl_buf_init(&b);
-        if (avl_buf_appendz(&b, from->v[i]) != 0 || keep(s, &b) != 0) {
-            avl_buf_free(&b);
+    char *copy;
+    if (secret == NULL || n == 0)
+        return 0;
+    for (i = 0; i < s->nraw; i++)
+        if (strlen(s->raw[i]) == n && memcmp(s->raw[i], secret, n) == 0)
+            return 0;
+    if (s->nraw == s->capraw) {
+        size_t cap = s->capraw ? s->capraw * 2 : 4;
+        char **r = realloc(s->raw, cap * sizeof *r); /* pointers only: nothing secret moves */
+        if (r == NULL)
             return -1;
-        }
+        s->raw = r;
+        s->capraw = cap;
     }
+    if ((copy = avl_strndup(secret, n)) == NULL)
+        return -1;
+    s->raw[s->nraw++] = copy;
+    s->expanded = 0;
     return 0;
 }
 
+int avl_secrets_extend(avl_secrets *s, const avl_secrets *from) {
+    size_t i;
+    for (i = 0; from != NULL && i < from->nraw; i++)
+        if (avl_secrets_add(s, from->raw[i], strlen(from->raw[i])) != 0)
+            return -1;
+    return 0;
+}
+
+/* Makes every form of every secret (once); out of memory, the forms made
+ * so far stand and the raw secrets are matched too. */
+static void expand(avl_secrets *s) {
+    size_t i;
+    if (s->expanded)
+        return;
+    drop_forms(s);
+    for (i = 0; i < s->nraw; i++)
+        if (add_forms(s, s->raw[i], strlen(s->raw[i])) != 0)
+            return;
+    s->expanded = 1;
+}
+
+/* The secret at position i of the list to match: the forms when they
+ * could all be made, else the raw secrets after what forms there are. */
+static const char *nth(const avl_secrets *s, size_t k) {
+    return k < s->n ? s->v[k] : s->raw[k - s->n];
+}
+
 size_t avl_redact(char *out, size_t cap, const char *in, size_t n, const avl_secrets *secrets) {
-    size_t i = 0, o = 0, nsecrets = secrets != NULL ? secrets->n : 0;
+    size_t i = 0, o = 0, nsecrets = 0;
+    if (secrets != NULL) {
+        /* the forms are a cache: making them does not change what secrets holds */
+        expand((avl_secrets *)secrets);
+        nsecrets = secrets->n + (secrets->expanded ? 0 : secrets->nraw);
+    }
     while (i < n && o < cap) {
         size_t k, matched = 0;
         for (k = 0; k < nsecrets; k++) {
-            const char *sv = secrets->v[k];
+            const char *sv = nth(secrets, k);
             size_t sl = strlen(sv);
             if (sl <= n - i && in[i] == sv[0] && memcmp(in + i, sv, sl) == 0) {
                 matched = sl;

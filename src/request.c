@@ -6,7 +6,8 @@
  * (an exchange, or for request_many a "call"), so a programming error
  * raised halfway through the arguments leaks nothing; on the normal path
  * it is released before returning. What a response means is decided by
- * outcome.c; a 2xx body is decoded with lua-cjson.
+ * outcome.c; a 2xx body is decoded by json_lua.c, a table body encoded by
+ * lua-cjson.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 
 #include "args.h"
 #include "core.h"
+#include "json_lua.h"
 #include "request.h"
 #include "token.h"
 
@@ -258,30 +260,6 @@ static void read_request(lua_State *L, int idx, const avl_options *o, const char
 
 /* -------------------------------------------------------------- outcome */
 
-#if LUA_VERSION_NUM >= 503
-/* lua-cjson decodes every number as a float; integral ones become
- * integers so ids and counts print as 1001, not 1001.0. */
-static void integerize(lua_State *L, int idx, int depth) {
-    if (depth > 1000 || !lua_checkstack(L, 3))
-        return;
-    idx = lua_absindex(L, idx);
-    lua_pushnil(L);
-    while (lua_next(L, idx) != 0) {
-        if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
-            double d = lua_tonumber(L, -1);
-            if (d >= -9007199254740992.0 && d <= 9007199254740992.0 && d == (double)(lua_Integer)d) {
-                lua_pushvalue(L, -2);
-                lua_pushinteger(L, (lua_Integer)d);
-                lua_rawset(L, idx);
-            }
-        } else if (lua_type(L, -1) == LUA_TTABLE) {
-            integerize(L, -1, depth + 1);
-        }
-        lua_pop(L, 1);
-    }
-}
-#endif
-
 /* Pushes status, decoded body, headers (returns 3), or an error (returns 1). */
 static int outcome(lua_State *L, const avl_request *req, avl_response *r) {
     avl_error e;
@@ -292,18 +270,12 @@ static int outcome(lua_State *L, const avl_request *req, avl_response *r) {
     if (out == AVL_OUTCOME_EMPTY) {
         lua_pushnil(L);
     } else {
-        lua_pushvalue(L, lua_upvalueindex(AVL_UV_DECODE));
-        lua_pushlstring(L, r->body.data, r->body.len);
-        if (lua_pcall(L, 1, 1, 0) != 0) {
-            avl_api_parse_failure(r, lua_isstring(L, -1) ? lua_tostring(L, -1) : "decode failed",
-                                  &req->secrets, &e);
-            lua_pop(L, 2);
+        char why[96];
+        if (avl_json_push(L, r->body.data, r->body.len, 0, 0, why, sizeof why) != 0) {
+            avl_api_parse_failure(r, why, &req->secrets, &e);
+            lua_pop(L, 1);
             return avl_error_push(L, &e);
         }
-#if LUA_VERSION_NUM >= 503
-        if (lua_istable(L, -1))
-            integerize(L, -1, 0);
-#endif
     }
     avl_push_headers(L, r);
     return 3;

@@ -43,6 +43,7 @@ struct avl_pool {
     pool_entry idle[POOL_MAX];
     size_t count;
     char user_agent[192];
+    char user_agent_line[208]; /* "User-Agent: ..." */
 };
 
 double avl_now(void) {
@@ -282,6 +283,7 @@ void avl_pool_push(lua_State *L) {
     lua_name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "Lua";
     snprintf(p->user_agent, sizeof p->user_agent, "avalara-hscode/%s libcurl/%s %s", AVALARA_VERSION,
              v->version, lua_name);
+    snprintf(p->user_agent_line, sizeof p->user_agent_line, "User-Agent: %s", p->user_agent);
     lua_pop(L, 2);
 }
 
@@ -318,7 +320,9 @@ static CURL *new_easy(avl_pool *p, const avl_options *o) {
 #else
     curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* whatever this libcurl decodes */
+    /* gzip only: "" (every encoding this libcurl has) makes libcurl build
+     * the list again on every transfer */
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "gzip");
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, o->verify ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, o->verify ? 2L : 0L);
@@ -328,7 +332,6 @@ static CURL *new_easy(avl_pool *p, const avl_options *o) {
         curl_easy_setopt(h, CURLOPT_CAPATH, o->capath);
     if (o->proxy != NULL)
         curl_easy_setopt(h, CURLOPT_PROXY, o->proxy);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, o->user_agent != NULL ? o->user_agent : p->user_agent);
     return h;
 }
 
@@ -414,7 +417,34 @@ static int direct_only(const avl_options *o, const avl_request *req) {
 }
 
 /* Sets the per-request options. 0, or -1 on OOM. */
-static int setup(transfer *t, const avl_options *o, const avl_request *req, avl_response *r) {
+static int add_header(transfer *t, const char *line) {
+    struct curl_slist *next = curl_slist_append(t->headers, line);
+    if (next == NULL)
+        return -1;
+    t->headers = next;
+    return 0;
+}
+
+/* The User-Agent as one more header line (cheaper per transfer than
+ * CURLOPT_USERAGENT, which libcurl formats again every time), unless the
+ * request's headers name one. */
+static int add_user_agent(transfer *t, const avl_pool *p, const avl_options *o, const avl_request *req) {
+    avl_buf line;
+    size_t i;
+    int rc;
+    for (i = 0; i < req->nheaders; i++)
+        if (strncasecmp(req->headers[i], "User-Agent:", 11) == 0)
+            return 0;
+    if (o->user_agent == NULL)
+        return add_header(t, p->user_agent_line);
+    avl_buf_init(&line);
+    rc = avl_buf_appendz(&line, "User-Agent: ") != 0 || avl_buf_appendz(&line, o->user_agent) != 0 ||
+         add_header(t, line.data) != 0;
+    avl_buf_free(&line);
+    return rc ? -1 : 0;
+}
+
+static int setup(transfer *t, const avl_pool *p, const avl_options *o, const avl_request *req, avl_response *r) {
     CURL *h = t->easy;
     const char *m = req->method;
     int has_body = req->body.data != NULL;
@@ -422,19 +452,15 @@ static int setup(transfer *t, const avl_options *o, const avl_request *req, avl_
     t->headers = NULL;
     t->errbuf[0] = '\0';
     ctx_init(&t->ctx, r, o, req);
-    for (i = 0; i < req->nheaders; i++) {
-        struct curl_slist *next = curl_slist_append(t->headers, req->headers[i]);
-        if (next == NULL)
+    for (i = 0; i < req->nheaders; i++)
+        if (add_header(t, req->headers[i]) != 0)
             return -1;
-        t->headers = next;
-    }
-    if (has_body) {
-        /* No "Expect: 100-continue" round trip for our small bodies. */
-        struct curl_slist *next = curl_slist_append(t->headers, "Expect:");
-        if (next == NULL)
-            return -1;
-        t->headers = next;
-    }
+    if (add_user_agent(t, p, o, req) != 0)
+        return -1;
+    /* No "Expect: 100-continue" round trip for our small bodies (libcurl
+     * adds it above 1 KiB). */
+    if (has_body && req->body.len > 1024 && add_header(t, "Expect:") != 0)
+        return -1;
     curl_easy_setopt(h, CURLOPT_URL, req->url);
     curl_easy_setopt(h, CURLOPT_NOPROXY, direct_only(o, req) ? "*" : NULL);
     curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
@@ -467,7 +493,7 @@ static int setup(transfer *t, const avl_options *o, const avl_request *req, avl_
 static int start(avl_pool *p, const avl_options *o, transfer *t, const avl_request *req,
                  avl_response *r, avl_error *e) {
     t->easy = acquire(p, o);
-    if (t->easy != NULL && setup(t, o, req, r) == 0)
+    if (t->easy != NULL && setup(t, p, o, req, r) == 0)
         return 0;
     if (t->easy != NULL) {
         free_headers(t->headers);
@@ -928,20 +954,27 @@ int avl_transport_stats(lua_State *L) {
 
 void avl_push_headers(lua_State *L, const avl_response *r) {
     const char *p = r->headers.data, *end = p != NULL ? p + r->headers.len : NULL;
-    lua_newtable(L);
+    lua_createtable(L, 0, 8);
     while (p != NULL && p < end) {
         const char *eol = strstr(p, "\r\n"), *colon;
         if (eol == NULL)
             eol = end;
         colon = memchr(p, ':', (size_t)(eol - p));
         if (colon != NULL) {
+            char name[128];
             const char *v;
-            size_t i;
-            luaL_Buffer b;
-            luaL_buffinit(L, &b);
-            for (i = 0; p + i < colon; i++)
-                luaL_addchar(&b, (char)tolower((unsigned char)p[i]));
-            luaL_pushresult(&b);
+            size_t i, nl = (size_t)(colon - p);
+            if (nl < sizeof name) { /* names are short: lower-cased on the C stack */
+                for (i = 0; i < nl; i++)
+                    name[i] = (char)tolower((unsigned char)p[i]);
+                lua_pushlstring(L, name, nl);
+            } else {
+                luaL_Buffer b;
+                luaL_buffinit(L, &b);
+                for (i = 0; i < nl; i++)
+                    luaL_addchar(&b, (char)tolower((unsigned char)p[i]));
+                luaL_pushresult(&b);
+            }
             for (v = colon + 1; v < eol && *v == ' '; v++)
                 ;
             lua_pushvalue(L, -1);

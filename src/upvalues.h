@@ -4,15 +4,13 @@
  * registry or `require`s:
  *
  *   AVL_UV_STATE   the state userdata: the libcurl pool (transport.c)
- *   AVL_UV_DECODE  cjson.decode
- *   AVL_UV_ENCODE  cjson.encode
+ *   AVL_UV_ENCODE  cjson.encode (bodies given as tables; decoding is json_lua.c's)
  */
 #ifndef AVALARA_UPVALUES_H
 #define AVALARA_UPVALUES_H
 
 #define AVL_UV_STATE 1
-#define AVL_UV_DECODE 2
-#define AVL_UV_ENCODE 3
-#define AVL_NUPVALUES 3
+#define AVL_UV_ENCODE 2
+#define AVL_NUPVALUES 2
 
 #endif

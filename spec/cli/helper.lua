@@ -67,18 +67,26 @@ end
 local INHERITED = { "AVALARA_ACCOUNT_ID", "AVALARA_LICENSE_KEY", "AVALARA_COMPANY_ID", "AVALARA_ENVIRONMENT",
   "AVALARA_EMULATOR_URL", "AVALARA_CAFILE", "COLUMNS" }
 
+-- The shell words that run `hscode args...` with `env` and the token cache in
+-- `cache`, with the build and interpreter of this run (a sanitizer build and
+-- its preload under make test-asan).
+local function command_line(args, env, cache)
+  local vars = { "LUA_PATH=" .. quote(H.ROOT .. "/lua/?.lua;" .. H.ROOT .. "/lua/?/init.lua;;"),
+    "LUA_CPATH=" .. quote(os.getenv("LUA_CPATH") or H.ROOT .. "/build/lua5.4/?.so;;"),
+    "XDG_CACHE_HOME=" .. quote(cache) }
+  for k, v in pairs(env or {}) do vars[#vars + 1] = k .. "=" .. quote(v) end
+  local words = {}
+  for i, a in ipairs(args) do words[i] = quote(a) end
+  return "env -u " .. table.concat(INHERITED, " -u ") .. " " .. table.concat(vars, " ") .. " "
+    .. (os.getenv("SPEC_LUA") or "lua5.4") .. " " .. quote(H.ROOT .. "/bin/hscode") .. " " .. table.concat(words, " ")
+end
+
 -- Runs `hscode args...` with `env` (a table) and the token cache in `cache`;
 -- returns {code, stdout, stderr}. Fails when a license key, or (without
 -- --show-secret) an access token, appears in stdout or stderr.
 function H.run(args, env, cache)
   local out, err = os.tmpname(), os.tmpname()
-  local vars = { "LUA_PATH=" .. quote(H.ROOT .. "/lua/?.lua;" .. H.ROOT .. "/lua/?/init.lua;;"),
-    "LUA_CPATH=" .. quote(H.ROOT .. "/build/lua5.4/?.so;;"), "XDG_CACHE_HOME=" .. quote(cache) }
-  for k, v in pairs(env or {}) do vars[#vars + 1] = k .. "=" .. quote(v) end
-  local words = {}
-  for i, a in ipairs(args) do words[i] = quote(a) end
-  local cmd = "cd " .. quote(H.ROOT) .. " && env -u " .. table.concat(INHERITED, " -u ") .. " "
-    .. table.concat(vars, " ") .. " bin/hscode " .. table.concat(words, " ")
+  local cmd = "cd " .. quote(H.ROOT) .. " && " .. command_line(args, env, cache)
     .. " >" .. quote(out) .. " 2>" .. quote(err) .. " </dev/null; echo $?"
   local p = assert(io.popen(cmd))
   local code = tonumber(p:read("*l"))
@@ -110,17 +118,6 @@ function H.read_csv(path)
     for c, name in ipairs(header) do rows[i][name] = record[c] end
   end
   return rows, header
-end
-
--- The shell words that run `hscode args...` with `env` and the token cache in `cache`.
-local function command_line(args, env, cache)
-  local vars = { "LUA_PATH=" .. quote(H.ROOT .. "/lua/?.lua;" .. H.ROOT .. "/lua/?/init.lua;;"),
-    "LUA_CPATH=" .. quote(H.ROOT .. "/build/lua5.4/?.so;;"), "XDG_CACHE_HOME=" .. quote(cache) }
-  for k, v in pairs(env or {}) do vars[#vars + 1] = k .. "=" .. quote(v) end
-  local words = {}
-  for i, a in ipairs(args) do words[i] = quote(a) end
-  return "env -u " .. table.concat(INHERITED, " -u ") .. " " .. table.concat(vars, " ") .. " "
-    .. quote(H.ROOT .. "/bin/hscode") .. " " .. table.concat(words, " ")
 end
 
 -- Starts `hscode args...` in the background, in its own process group (job

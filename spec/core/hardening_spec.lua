@@ -288,8 +288,13 @@ describe("core hardening", function()
       assert.has_error(function() core.request { url = "http://10.0.0.1/x", token = "t" } end)
       assert.equal(before, e:counters().requests)
       for _, url in ipairs { "http://127.0.0.1:1/", "http://127.8.9.10/", "http://localhost:8080/x", "http://[::1]/",
-                             "https://api.example/" } do
+                             "https://api.example/", "http://LOCALHOST./", "http://user:pw@127.0.0.1/x" } do
         core.prepare_request { url = url }:close()
+      end
+      for _, url in ipairs { "http://127.0.0.1.evil.example/", "http://localhost.evil.example/", "http://127.0.0.256/",
+                             "http://1270.0.0.1/", "http://127.1/", "http://[::2]/", "http://128.0.0.1/",
+                             "http://127.0.0.1@evil.example/", "http://evil.example?127.0.0.1" } do
+        assert.has_error(function() core.prepare_request { url = url } end, nil, url)
       end
       core.prepare_request { url = "http://api.example/x", allow_http = true }:close()
     end)

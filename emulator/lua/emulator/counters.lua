@@ -15,11 +15,13 @@ function M.get(key)
   return dict:get(key) or 0
 end
 
--- Every request: the total, its route, and a new TCP connection when this
--- is the connection's first request (keep-alive checks count on it).
+-- Every request: the total, its route, and a new TCP connection the first
+-- time a connection's serial number is seen (keep-alive and HTTP/2
+-- multiplexing checks count on it: the streams of one HTTP/2 connection
+-- share its serial). Serials are kept an hour.
 function M.request(route)
   M.incr("requests")
-  if ngx.var.connection_requests == "1" then M.incr("connections") end
+  if dict:add("connection:" .. ngx.var.connection, true, 3600) then M.incr("connections") end
   M.incr("routes:" .. route)
 end
 

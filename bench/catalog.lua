@@ -9,10 +9,10 @@ local emu = require "spec.support.emulator"
 local socket = require "socket"
 local sections = require "bench.results"
 
-local ITEMS = tonumber(os.getenv("BENCH_ITEMS")) or 100000
-local CONCURRENCY = tonumber(os.getenv("BENCH_CONCURRENCY")) or 64
-local LATENCY_MS = tonumber(os.getenv("BENCH_LATENCY_MS")) or 20
-local WORKERS = tonumber(os.getenv("BENCH_WORKERS")) or 1
+-- A number from the environment, or its default.
+local function setting(name, default) return tonumber(os.getenv(name)) or default end
+local ITEMS, CONCURRENCY = setting("BENCH_ITEMS", 100000), setting("BENCH_CONCURRENCY", 64)
+local LATENCY_MS, WORKERS = setting("BENCH_LATENCY_MS", 20), setting("BENCH_WORKERS", 1)
 local OUT = os.getenv("BENCH_OUT") or "bench/RESULTS.md"
 local DIR = "build/bench"
 local SECTION = "## Catalog-scale batches (bench/catalog.lua)"

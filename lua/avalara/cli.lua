@@ -665,8 +665,8 @@ Credentials come from the environment (or the options above). With --env
 local and neither an account nor a license key, the emulator's demo account
 is used (account 2000000001, company 1001).
 
-Access tokens are kept in $XDG_CACHE_HOME/avalara-hscode/tokens.json (else
-~/.cache/avalara-hscode/tokens.json), readable by you only (mode 0600), so
+Access tokens are kept in $XDG_CACHE_HOME/avalara-hscode/tokens.db (else
+~/.cache/avalara-hscode/tokens.db), readable by you only (mode 0600), so
 repeated runs reuse a valid token.
 
 Exit status: 0 success; 1 a request failed, or some batch items did;

@@ -154,8 +154,10 @@ local function refresh_locked(p, client, id, key, stale)
   if unsaved and unsaved.from == rec.refresh_token then
     fresh = unsaved.rec -- refreshed earlier in this process, not stored then: store it now
   else
+    local started = now()
     local tok, rerr = client:_core("refresh_token", { token_url = p.urls.token, client_id = p.client_id,
       client_secret = p:_secret(), refresh_token = rec.refresh_token, auth_method = p.auth_method })
+    client:_hook("POST", p.urls.token, tok and 200 or nil, started, 1, rerr)
     if not tok then
       rerr = M.precise(rerr, "refresh_token")
       if not refresh_refused(rerr) then return nil, rerr end

@@ -449,7 +449,7 @@ function Partner:client(id, opts)
   local rec, _, err = self.store:get(self:_key(id))
   if err then return store_failed(self.store, "reading connection " .. id, err) end
   if not rec then return connection.unknown(id) end
-  local o = { token_source = connection.source(self, id), company_id = rec.company_id }
+  local o = { token_source = connection.source(self, id), company_id = rec.company_id, store = self.store }
   for k, v in pairs(opts or {}) do o[k] = v end
   return self:_new_client(o)
 end

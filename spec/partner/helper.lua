@@ -163,4 +163,94 @@ function H.dump(v, out)
   return table.concat(out, " ")
 end
 
+-- ------------------------------------------------------------ hscode
+
+local INHERITED = { "AVALARA_ACCOUNT_ID", "AVALARA_LICENSE_KEY", "AVALARA_COMPANY_ID", "AVALARA_ENVIRONMENT",
+  "AVALARA_EMULATOR_URL", "AVALARA_CAFILE", "AVALARA_CLIENT_ID", "AVALARA_CLIENT_SECRET", "AVALARA_FLOW" }
+
+-- The shell command running `hscode args` under this spec's Lua, with its
+-- cache and data folders in `home` and the AVALARA_* variables of `env` only.
+local function hscode_command(args, env, home)
+  local build = "build/" .. (rawget(_G, "jit") and "luajit" or "lua5.4")
+  local vars = { "LUA_PATH=" .. emu.shell_quote(H.ROOT .. "/lua/?.lua;" .. H.ROOT .. "/lua/?/init.lua;;"),
+    "LUA_CPATH=" .. emu.shell_quote(H.ROOT .. "/" .. build .. "/?.so;;"),
+    "XDG_CACHE_HOME=" .. emu.shell_quote(home .. "/cache"), "XDG_DATA_HOME=" .. emu.shell_quote(home .. "/data") }
+  for k, v in pairs(env or {}) do vars[#vars + 1] = k .. "=" .. emu.shell_quote(v) end
+  local words = {}
+  for i, a in ipairs(args) do words[i] = emu.shell_quote(a) end
+  return "cd " .. emu.shell_quote(H.ROOT) .. " && env -u " .. table.concat(INHERITED, " -u ") .. " "
+    .. table.concat(vars, " ") .. " " .. H.LUA .. " bin/hscode " .. table.concat(words, " ")
+end
+
+-- Runs `hscode args`; returns {code, stdout, stderr}.
+function H.hscode(args, env, home)
+  local out, err = os.tmpname(), os.tmpname()
+  local p = assert(io.popen(hscode_command(args, env, home) .. " >" .. out .. " 2>" .. err .. " </dev/null; echo $?"))
+  local code = tonumber(p:read("*l"))
+  p:close()
+  local r = { code = code, stdout = emu.read_file(out), stderr = emu.read_file(err) }
+  os.remove(out)
+  os.remove(err)
+  return r
+end
+
+-- Starts `hscode args` in the background; returns {pid, out, err} (files).
+function H.hscode_background(args, env, home)
+  local out, err = os.tmpname(), os.tmpname()
+  local p = assert(io.popen("(" .. hscode_command(args, env, home) .. " >" .. out .. " 2>" .. err
+    .. " </dev/null; echo $? >" .. out .. ".code) & echo $!"))
+  local pid = tonumber(p:read("*l"))
+  p:close()
+  return { pid = pid, out = out, err = err }
+end
+
+-- Waits for a background hscode; returns {code, stdout, stderr}.
+function H.finish(bg, timeout)
+  local deadline = socket.gettime() + (timeout or 30)
+  while not io.open(bg.out .. ".code") and socket.gettime() < deadline do socket.sleep(0.02) end
+  socket.sleep(0.05)
+  local r = { code = tonumber(emu.read_file(bg.out .. ".code")), stdout = emu.read_file(bg.out),
+    stderr = emu.read_file(bg.err) }
+  os.remove(bg.out)
+  os.remove(bg.err)
+  os.remove(bg.out .. ".code")
+  return r
+end
+
+-- The first line a background hscode prints on stdout (waiting for it).
+function H.first_line(bg, timeout)
+  local deadline = socket.gettime() + (timeout or 10)
+  while socket.gettime() < deadline do
+    local line = emu.read_file(bg.out):match("^([^\n]*)\n")
+    if line then return line end
+    socket.sleep(0.02)
+  end
+  error("hscode printed nothing: " .. emu.read_file(bg.err))
+end
+
+-- Every token kept in an SQLite store file (access, refresh, PKCE verifier),
+-- listed, and by kind (`secrets.refresh_token`).
+function H.stored_secrets(path)
+  local secrets = {}
+  if not io.open(path) then return secrets end
+  local env = require("luasql.sqlite3").sqlite3()
+  local conn = assert(env:connect(path, 10000))
+  local cur = assert(conn:execute("SELECT value FROM kv"))
+  local row = cur:fetch({})
+  while row do
+    local v = require("cjson").decode(row[1])
+    for _, k in ipairs { "access_token", "refresh_token", "verifier" } do
+      if type(v) == "table" and v[k] then
+        secrets[#secrets + 1] = v[k]
+        secrets[k] = v[k] -- the last one of its kind, by name
+      end
+    end
+    row = cur:fetch({})
+  end
+  cur:close()
+  conn:close()
+  env:close()
+  return secrets
+end
+
 return H

@@ -250,7 +250,9 @@ local VERSION_KEY = "avalara.store:version"
 -- `avalara.store`: get, set, cas, delete, lock). A value's version is kept
 -- in its flags; `cas` runs under a short mutex (`add` of a key that lapses
 -- after 0.1 s); a lock is an `add` of a key that expires by itself
--- (`lock_ttl`, default 30 s) should its holder die.
+-- (`lock_ttl`, default 30 s) should its holder die. Writes never evict other
+-- keys: a full dict fails the write (size it for your connections: about
+-- 1 KiB each).
 -- @string name the dict's name, as in `lua_shared_dict <name> 1m;`
 -- @tparam[opt] table opts `{lock_ttl = 30}`
 -- @treturn table the store (`get`, `set`, `cas`, `delete`, `lock`)
@@ -277,7 +279,9 @@ function Store:_write(key, value, ttl)
   if not text then return nil, "lua_shared_dict " .. self.name .. ": " .. tostring(jerr) end
   local n = self.dict:incr(VERSION_KEY, 1, 0)
   local version = n and (n % 4294967295) + 1 or 1 -- flags are 32 bits
-  local ok, err = self.dict:set(key, text, ttl or 0, version)
+  -- safe_set: a full dict refuses the write rather than evict another key
+  -- (a partner's connection must never vanish to make room)
+  local ok, err = self.dict:safe_set(key, text, ttl or 0, version)
   if not ok then return nil, "lua_shared_dict " .. self.name .. ": " .. tostring(err) end
   return true, version
 end

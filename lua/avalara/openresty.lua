@@ -251,7 +251,7 @@ local VERSION_KEY = "avalara.store:version"
 -- in its flags; `cas` runs under a short mutex (`add` of a key that lapses
 -- after 0.1 s); a lock is an `add` of a key that expires by itself
 -- (`lock_ttl`, default 30 s) should its holder die. Writes never evict other
--- keys: a full dict fails the write (size it for your connections: about
+-- keys: a full dict fails the write (size it for your connections: under
 -- 1 KiB each).
 -- @string name the dict's name, as in `lua_shared_dict <name> 1m;`
 -- @tparam[opt] table opts `{lock_ttl = 30}`

@@ -9,10 +9,13 @@
 -- and the fsyncs, and a whole-file rewrite per write. The figures are in the
 -- README ("Partner integrations", stores).
 --
--- - The file and its journal are mode 0600, its folder is made 0700.
--- - `get` reads without a transaction; `set`, `cas`, `delete` and `lock` are
---   `BEGIN IMMEDIATE` transactions, which wait up to 10 s for another
---   process's (each lasts a millisecond or two).
+-- - The file and its write-ahead log (`-wal`, `-shm` beside it) are mode
+--   0600, its folder is made 0700.
+-- - `get` reads without a transaction and never waits for a writer (WAL);
+--   `set`, `cas`, `delete` and `lock` are `BEGIN IMMEDIATE` transactions,
+--   durable when they return (`synchronous = FULL`: the log is fsynced at
+--   every commit), which wait up to 10 s for another process's (each lasts
+--   about a millisecond).
 -- - A lock is a row naming its holder: owner, pid, the process's start time
 --   and the machine's boot id (Linux `/proc`). A lock whose holder is gone
 --   (killed, even with SIGKILL) is taken over at once by the next caller;
@@ -160,6 +163,10 @@ function File:_conn()
   if not conn then return nil, cerr end
   ok, cerr = pcall(function()
     exec(conn, "PRAGMA busy_timeout = " .. BUSY_MS)
+    -- Write-ahead log, fsynced at every commit: durable writes at one fsync
+    -- each, and readers that never wait for a writer.
+    exec(conn, "PRAGMA journal_mode = WAL")
+    exec(conn, "PRAGMA synchronous = FULL")
     for _, sql in ipairs(SCHEMA) do exec(conn, sql) end
   end)
   if not ok then

@@ -501,10 +501,11 @@ function Partner:disconnect(id, opts)
     self._unsaved[id] = nil
     return self:_index(function(ids) ids[id] = nil end)
   end
-  local ok, a, b = pcall(run)
+  local ok, done, err = pcall(run)
   unlock()
-  if not ok then error(a, 0) end
-  return a, b
+  if not ok then error(done, 0) end
+  if not done then return nil, err end
+  return true
 end
 
 --- The partner's connections, oldest first (no secrets): each

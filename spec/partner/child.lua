@@ -14,13 +14,6 @@ local socket = require "socket"
 
 local mode, url, path, id, go = arg[1], arg[2], arg[3], arg[4], arg[5]
 
-local function self_pid()
-  local f = assert(io.open("/proc/self/stat"))
-  local pid = f:read("*n")
-  f:close()
-  return pid
-end
-
 -- Store modes: "increment PATH N" adds 1 to a counter N times, each under the
 -- lock, read then written with cas; "cas-increment PATH N" the same with cas
 -- retries only; "hold-lock PATH KEY" takes a lock, says "locked" and sleeps.
@@ -59,7 +52,7 @@ local p = avalara.partner.new {
   on_refresh = function(info)
     io.stdout:write(info.stage, "\n")
     io.stdout:flush()
-    if info.stage == kill_at then os.execute("kill -KILL " .. self_pid()) end
+    if info.stage == kill_at then os.execute("kill -KILL $PPID") end -- the shell's parent: this process
   end,
 }
 

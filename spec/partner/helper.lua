@@ -6,6 +6,8 @@ local emu = require "spec.support.emulator"
 local socket = require "socket"
 local http = require "socket.http"
 local ltn12 = require "ltn12"
+local client_helper = require "spec.client.helper"
+local cli_helper = require "spec.cli.helper"
 
 local H = {}
 
@@ -54,21 +56,15 @@ function H.record(p, id)
   return (p.store:get(p:_key(id)))
 end
 
--- A client transport over LuaSocket. With `yield`, it yields before each
--- exchange, as a cosocket transport does, so that the coroutines of a
--- scheduler interleave; `rewrite(req)` may change a request before it goes.
+-- A client transport over LuaSocket (the client specs'). With `yield`, it
+-- yields before each exchange, as a cosocket transport does, so that the
+-- coroutines of a scheduler interleave; `rewrite(req)` may change a request
+-- before it goes.
 function H.transport(yield, rewrite)
-  return function(req)
+  return client_helper.socket_transport(function(req)
     if rewrite then rewrite(req) end
     if yield then coroutine.yield() end
-    local chunks, headers = {}, {}
-    for k, v in pairs(req.headers or {}) do headers[k:lower()] = v end
-    if req.body then headers["content-length"] = tostring(#req.body) end
-    local ok, status, rheaders = http.request { url = req.url, method = req.method, headers = headers,
-      source = req.body and ltn12.source.string(req.body) or nil, sink = ltn12.sink.table(chunks), redirect = false }
-    if not ok then return nil, { kind = "transport", message = tostring(status) } end
-    return { status = status, headers = rheaders, body = table.concat(chunks) }
-  end
+  end)
 end
 
 -- Runs the functions as coroutines, round robin, until all have returned;
@@ -98,16 +94,7 @@ function H.refreshes(e, flow)
   return (g[route] or {}).refresh_token or 0
 end
 
-function H.tmpdir()
-  local p = assert(io.popen("mktemp -d /tmp/avalara-partner.XXXXXX"))
-  local dir = p:read("*l")
-  p:close()
-  return dir
-end
-
-function H.rmdir(dir)
-  os.execute("rm -rf " .. emu.shell_quote(dir))
-end
+H.tmpdir, H.rmdir = cli_helper.tmpdir, cli_helper.rmdir
 
 -- Starts `lua spec/partner/child.lua args...` in the background; returns
 -- {pid, out} (out: the file its stdout and stderr go to).

@@ -324,7 +324,9 @@ end
 -- for `state_ttl` seconds, with the PKCE verifier for Identity.
 -- @tparam[opt] table opts `{state, scope, company_id, connection_id}`: `state` your own (at least
 -- 22 URL-safe characters); `scope` instead of the partner's; `company_id` recorded on the
--- connection; `connection_id` to reconnect an existing connection (its record is replaced)
+-- connection; `connection_id` the id to keep the connection under (default a random one): an
+-- existing connection of that id is replaced (reconnecting it), and its old authorization revoked.
+-- Only ever pass the id of a connection that belongs to the customer at hand.
 -- @return url, state; or nil, err (the store failed)
 function Partner:authorize_url(opts)
   opts = opts or {}

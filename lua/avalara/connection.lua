@@ -121,18 +121,21 @@ end
 
 -- Stores refreshed tokens before anything uses them. The compare-and-set
 -- fails only when the record changed without the lock (a lock that lapsed,
--- a disconnect): these tokens are still the live ones (the server rotated
--- the refresh token for us alone), so they replace whatever is there,
--- unless the connection was disconnected meanwhile.
-local function save(p, id, key, version, fresh)
+-- a reconnect, a disconnect). If it still holds the refresh token these
+-- tokens were rotated from (another holder marked it lost, or changed its
+-- metadata), these tokens are the live ones: they replace it. If it holds
+-- another authorization (reconnected meanwhile), or is gone (disconnected),
+-- these tokens are revoked and not stored. Returns the record to use, or nil, err.
+local function save(p, id, key, version, fresh, from)
   local store = p.store
   for _ = 1, 10 do
     local ok, current, have = store:cas(key, version, fresh)
-    if ok then return true end
+    if ok then return fresh end
     if ok == nil then return M.store_failed(store, "storing the refreshed tokens of connection " .. id, current) end
-    if current == nil then
-      p:_revoke(fresh) -- disconnected meanwhile: do not bring it back
-      return M.unknown(id)
+    if current == nil or current.refresh_token ~= from then
+      p:_revoke(fresh)
+      if current == nil then return M.unknown(id) end
+      return current
     end
     fresh.created_at, fresh.company_id = current.created_at, current.company_id
     version = have
@@ -184,11 +187,13 @@ local function refresh_locked(p, client, id, key, stale)
     p:_hook(id, "refreshed") -- the answer is in, nothing is stored yet
   end
   p._unsaved[id] = { from = rec.refresh_token, rec = fresh }
-  local saved, serr = save(p, id, key, version, fresh)
-  if not saved then return nil, serr end
+  local saved, serr = save(p, id, key, version, fresh, rec.refresh_token)
+  if not saved and serr.code == "store_failed" then return nil, serr end -- kept unsaved: stored at the next call
   p._unsaved[id] = nil
-  p:_hook(id, "stored")
-  return access(fresh)
+  if not saved then return nil, serr end
+  if saved == fresh then p:_hook(id, "stored") end
+  if saved.status == "reauthorize" then return lost(id, saved) end
+  return access(saved)
 end
 
 --- The access token record of connection `id` for `client` (the refresh

@@ -90,6 +90,55 @@ describe("partner refresh under concurrency", function()
     assert.equal("connected", assert(p:connections())[1].status)
   end)
 
+  it("a store that cannot write the refreshed tokens: a loud error; the next call stores them, no second refresh", function()
+    local store = avalara.store.memory()
+    local full = false -- a full disk, for the next cas
+    local proxy = setmetatable({ cas = function(_, ...)
+      if full then
+        full = false
+        return nil, "database or disk is full"
+      end
+      return store:cas(...)
+    end }, { __index = function(_, k) return function(_, ...) return store[k](store, ...) end end })
+    local p = H.partner(e, "2012", { store = proxy, on_refresh = function(info)
+      if info.stage == "refreshed" then full = true end
+    end })
+    local conn = H.connect(p, { company_id = H.COMPANY })
+    e:request("POST", "/_emulator/tokens/expire")
+    local client = assert(p:client(conn.id))
+    local _, err = client:sections()
+    assert.equal("store_failed", err.code)
+    assert.equal("transport", err.kind)
+    assert.matches("storing the refreshed tokens of connection " .. conn.id .. ": database or disk is full", err.message)
+    assert(client:sections())
+    assert.equal(1, H.refreshes(e, "2012"))
+    assert.equal("connected", assert(p:connections())[1].status)
+  end)
+
+  it("a reconnect while a refresh is in flight wins: the refreshed tokens are revoked, not stored", function()
+    local store = avalara.store.memory()
+    local other = H.partner(e, "2012", { store = store })
+    local conn, reconnected
+    local p = H.partner(e, "2012", { store = store, on_refresh = function(info)
+      if info.stage == "refreshed" then -- the answer is in; meanwhile the customer connects again
+        reconnected = H.connect(other, { connection_id = info.connection_id })
+      end
+    end })
+    conn = H.connect(p, { company_id = H.COMPANY })
+    local before = H.record(p, conn.id)
+    e:request("POST", "/_emulator/tokens/expire")
+    local records = assert(assert(p:client(conn.id)):sections())
+    assert.equal(21, #records)
+    assert.equal(conn.id, reconnected.id)
+    local now = H.record(p, conn.id)
+    assert.are_not.equal(before.refresh_token, now.refresh_token)
+    assert.equal(1, H.refreshes(e, "2012"))
+    -- what is stored is the reconnect's authorization, which works; the refreshed one was revoked
+    assert.equal(200, assert(e:request("POST", "/oauth/access_token", { form = { grant_type = "refresh_token",
+      client_id = H.PARTNER, client_secret = H.PARTNER_SECRET, refresh_token = now.refresh_token } })).status)
+    assert.is_true(e:counters().routes.oauth_revoke >= 1)
+  end)
+
   describe("separate processes sharing the file store", function()
     local dir, path, p, conn
     before_each(function()

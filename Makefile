@@ -93,7 +93,7 @@ test: deps
 # The suites that load the C module in-process (SANITIZE_SUITES) under
 # valgrind (Lua 5.4 build): no definite or indirect leaks, no invalid reads
 # or writes; valgrind's exit code 99 fails the run.
-SANITIZE_SUITES := core client cli matrix
+SANITIZE_SUITES := core client cli partner matrix
 VALGRIND := valgrind -q --keep-debuginfo=yes --suppressions=$(CURDIR)/spec/support/valgrind.supp --leak-check=full --errors-for-leak-kinds=definite,indirect \
             --show-leak-kinds=definite,indirect --error-exitcode=99 --track-origins=yes
 test-valgrind: deps

@@ -181,13 +181,17 @@ function H.hscode(args, env, home)
   return r
 end
 
--- Starts `hscode args` in the background; returns {pid, out, err} (files).
+-- Starts `hscode args` in the background; returns {pid (hscode's own), out, err} (files).
 function H.hscode_background(args, env, home)
   local out, err = os.tmpname(), os.tmpname()
-  local p = assert(io.popen("(" .. hscode_command(args, env, home) .. " >" .. out .. " 2>" .. err
-    .. " </dev/null; echo $? >" .. out .. ".code) & echo $!"))
-  local pid = tonumber(p:read("*l"))
+  local inner = hscode_command(args, env, home):gsub(" && env %-u", " && echo $$ >" .. out .. ".pid && exec env -u", 1)
+  local p = assert(io.popen("(sh -c " .. emu.shell_quote(inner) .. " >" .. out .. " 2>" .. err
+    .. " </dev/null; echo $? >" .. out .. ".code) >/dev/null 2>&1 &"))
   p:close()
+  local deadline = socket.gettime() + 10
+  while not emu.read_file(out .. ".pid"):match("%d") and socket.gettime() < deadline do socket.sleep(0.01) end
+  local pid = tonumber(emu.read_file(out .. ".pid"):match("%d+"))
+  os.remove(out .. ".pid")
   return { pid = pid, out = out, err = err }
 end
 
@@ -195,6 +199,7 @@ end
 function H.finish(bg, timeout)
   local deadline = socket.gettime() + (timeout or 30)
   while not io.open(bg.out .. ".code") and socket.gettime() < deadline do socket.sleep(0.02) end
+  if not io.open(bg.out .. ".code") and bg.pid then os.execute("kill -KILL " .. bg.pid) end -- leave nothing behind
   socket.sleep(0.05)
   local r = { code = tonumber(emu.read_file(bg.out .. ".code")), stdout = emu.read_file(bg.out),
     stderr = emu.read_file(bg.err) }

@@ -64,10 +64,11 @@ local function wait_for_callback(server, seconds, cli)
   while true do
     local left = deadline - socket.gettime()
     if left <= 0 then
-      server:close()
       cli.fail(cli.EXIT.failed, ("no authorization came back within %d s: run hscode connect again"):format(seconds))
     end
-    server:settimeout(left)
+    -- In short slices: Ctrl-C is acted on between two (luasocket resumes a
+    -- wait a signal interrupted).
+    server:settimeout(math.min(left, 0.25))
     local conn = server:accept()
     if conn then
       local target = read_target(conn)
@@ -110,8 +111,13 @@ function M.run(sys, opts, args, cli)
   sys.stderr:write("\nWaiting for the browser on ", redirect_uri, " (", wait, " s)...\n")
   sys.stderr:flush()
 
-  local query, conn = wait_for_callback(server, wait, cli)
+  local waited, query, conn = pcall(wait_for_callback, server, wait, cli)
   server:close()
+  if not waited then
+    -- Ctrl-C while waiting (the interpreter raises "interrupted!"): nothing was made.
+    if tostring(query):find("interrupted!", 1, true) then cli.fail(130, "cancelled: no connection was made") end
+    error(query, 0)
+  end
   local connection, err = p:handle_callback(query)
   if not connection then
     respond(conn, "400 Bad Request", "Not connected", tostring(err.message))

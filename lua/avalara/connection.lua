@@ -154,7 +154,13 @@ local function refresh_locked(p, client, id, key, stale)
 
   local fresh
   local unsaved = p._unsaved[id]
-  if unsaved and unsaved.from == rec.refresh_token then
+  if not rec.refresh_token then -- a server that issued none: nothing can renew it
+    rec.status, rec.lost_at = "reauthorize", os.time()
+    rec.lost_reason = "its access token was refused and the server issued no refresh token"
+    store:cas(key, version, rec)
+    p:_hook(id, "lost")
+    return lost(id, rec)
+  elseif unsaved and unsaved.from == rec.refresh_token then
     fresh = unsaved.rec -- refreshed earlier in this process, not stored then: store it now
   else
     local started = now()

@@ -21,7 +21,8 @@
 --
 -- Failures return `nil, err` (an `avalara.error`); `err.code` names what
 -- went wrong: `state_missing`, `state_unknown`, `state_expired`,
--- `state_replayed`, the callback's own `error` (`access_denied`, ...),
+-- `state_replayed`, the callback's own `error` (`access_denied`, ...; else
+-- `authorization_failed`),
 -- `code_missing`, `code_invalid`, `invalid_client_id`, `invalid_client_secret`,
 -- `invalid_client`, `unsupported_grant_type`, `refresh_token_missing`,
 -- `reauthorize` (the customer must connect again), `connection_unknown`,
@@ -215,7 +216,7 @@ function M.new(opts)
     local probe = { url = self.urls[name], allow_http = opts.allow_http, transport = opts.transport }
     local pok, perr = pcall(core.prepare_request, probe)
     if pok then perr:close() elseif probe.url then
-      check(false, "'urls." .. name .. "' " .. tostring(perr):match("'url' (.*)$"))
+      check(false, "'urls." .. name .. "' " .. (tostring(perr):match("'url' (.*)$") or tostring(perr)))
     end
   end
   self.client_options = {}
@@ -273,6 +274,7 @@ local function public(rec)
     token_type = rec.token_type, created_at = rec.created_at, refreshed_at = rec.refreshed_at,
     status = rec.status, expires_at = rec.expires_at }
 end
+
 -- Changes the list of connection ids (compare-and-set, again on a race).
 function Partner:_index(change)
   local key = self.prefix .. "connections"
@@ -315,7 +317,9 @@ function Partner:_connect(tok, meta)
   if not rec.id then return store_failed(self.store, "storing a new connection", "no free id") end
   local indexed, ierr = self:_index(function(ids) ids[rec.id] = true end)
   if not indexed then return nil, ierr end
-  if old and old.status == "connected" then self:_revoke(old) end -- one authorization per customer
+  -- One authorization per customer: the replaced one is revoked (best effort), with whatever a
+  -- process killed in a refresh may have left of it (2012 revokes a whole lifecycle).
+  if old then self:_revoke(old) end
   return public(rec)
 end
 
@@ -403,9 +407,13 @@ function Partner:handle_callback(query)
   if state == nil or state == "" then
     return fail("state_missing", "the callback has no state: it does not come from an authorization started here")
   end
+  -- Only what authorize_url issues can match (and nothing else reaches the store as a key).
+  local pending, version, err
+  if #state <= 256 and state:match("^[%w%-%._~]+$") then
+    pending, version, err = self.store:get(self.prefix .. "state:" .. state)
+    if err then return store_failed(self.store, "reading the pending authorization", err) end
+  end
   local key = self.prefix .. "state:" .. state
-  local pending, version, err = self.store:get(key)
-  if err then return store_failed(self.store, "reading the pending authorization", err) end
   if not pending then
     return fail("state_unknown", "the callback's state matches no authorization started here (a forged or "
       .. "foreign request, or one older than its lifetime): start again")
@@ -420,9 +428,12 @@ function Partner:handle_callback(query)
     return fail("state_expired", ("the authorization took longer than its %d s: start again"):format(self.state_ttl))
   end
   if q.error then
-    local text = CALLBACK_ERRORS[q.error] or "the authorization failed"
-    return fail(q.error, q.error_description and (text .. ": " .. q.error_description) or text,
-      { error_description = q.error_description, error_uri = q.error_uri })
+    -- RFC 6749 error codes are short ASCII words; anything else is reported, not echoed as a code.
+    local code = (#q.error <= 64 and q.error:match("^[%w_%-%.]+$")) and q.error or "authorization_failed"
+    local text = CALLBACK_ERRORS[code] or "the authorization failed"
+    local description = q.error_description and q.error_description:sub(1, 500)
+    return fail(code, description and (text .. ": " .. description) or text,
+      { error_description = description, error_uri = q.error_uri })
   end
   if not q.code or q.code == "" then
     return fail("code_missing", "the callback has neither a code nor an error")

@@ -3,6 +3,7 @@
 -- state, the customer's refusal (error=access_denied), and every error of
 -- seed 003's table the exchanges can meet (real answers of the emulator; a
 -- rewriting transport sends what this library never sends by itself).
+local cjson = require "cjson"
 local emu = require "spec.support.emulator"
 local H = require "spec.partner.helper"
 
@@ -44,6 +45,8 @@ describe("partner callbacks", function()
       -- a made-up state on a real code: the same
       local callback = H.browse(assert(p:authorize_url()))
       refused("state_unknown", p:handle_callback((callback:gsub("state=[^&]*", "state=" .. ("A"):rep(43)))))
+      refused("state_unknown", p:handle_callback((callback:gsub("state=[^&]*", "state=" .. ("A"):rep(100000)))))
+      refused("state_unknown", p:handle_callback((callback:gsub("state=[^&]*", "state=%%00%%0a"))))
       assert.equal(0, code_grants("2012"))
       assert.same({}, assert(p:connections()))
     end)
@@ -177,6 +180,27 @@ describe("partner callbacks", function()
       assert.equal("invalid_token", err.oauth_code)
       assert.matches("no longer authorized %(its refresh token was refused: access_denied%): the customer must reconnect",
         err.message)
+      assert.equal("reauthorize", assert(p:connections())[1].status)
+    end)
+
+    it("a server that issues no refresh token: reauthorize once the access token is refused", function()
+      local inner = H.transport(false)
+      local p = H.partner(e, "identity", { transport = function(req) -- such a server's answers
+        local resp, err = inner(req)
+        if resp and resp.status == 200 and req.url:find("/connect/token$") then
+          local body = cjson.decode(resp.body)
+          body.refresh_token = nil
+          resp.body = cjson.encode(body)
+        end
+        return resp, err
+      end })
+      local conn = H.connect(p, { company_id = H.COMPANY })
+      assert.is_nil(H.record(p, conn.id).refresh_token)
+      e:request("POST", "/_emulator/tokens/expire")
+      local _, err = assert(p:client(conn.id)):sections()
+      refused("reauthorize", nil, err)
+      assert.matches("its access token was refused and the server issued no refresh token", err.message)
+      assert.equal(0, H.refreshes(e, "identity"))
       assert.equal("reauthorize", assert(p:connections())[1].status)
     end)
 

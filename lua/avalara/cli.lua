@@ -6,10 +6,12 @@
 --    hscode lookup 610910 --country US
 --    hscode get 1001-TS-1-US
 --    hscode token
+--    hscode connect --company 1001           (a partner connection; then --connection ID)
 --
 -- This module parses the command line (Debian's lua-argparse) and runs one
 -- of the commands, each in its own module under `avalara.cli.` (`classify`,
--- `batch`, `lookup`, `get`, `token`). Everything the command touches comes
+-- `batch`, `lookup`, `get`, `token`, and the partner commands `connect`,
+-- `connections`, `disconnect`). Everything the command touches comes
 -- through `sys` (stdout, stderr, stdin, getenv, isatty, exit, store), so it
 -- runs in-process in specs as well. Whatever goes wrong, the user sees one
 -- line "hscode: ..." and an exit status, never a Lua stack trace.
@@ -34,12 +36,13 @@ M.csv_parse = csv.parse
 M.csv_format = csv.format
 
 local COMMANDS = {}
-local ORDER = { "classify", "batch", "lookup", "get", "token" }
+local ORDER = { "classify", "batch", "lookup", "get", "token", "connect", "connections", "disconnect" }
 for _, name in ipairs(ORDER) do COMMANDS[name] = require("avalara.cli." .. name) end
 
 -- Options every command takes, before or after the command: {name, metavar}, or {name} for a flag.
 local GLOBAL_OPTIONS = { { "env", "NAME" }, { "account", "ID" }, { "license-key", "KEY" }, { "company", "ID" },
-  { "emulator-url", "URL" }, { "cafile", "FILE" }, { "timeout", "SECONDS" }, { "verbose" }, { "help" } }
+  { "emulator-url", "URL" }, { "cafile", "FILE" }, { "timeout", "SECONDS" }, { "verbose" }, { "help" },
+  { "connection", "ID" }, { "client-id", "ID" }, { "client-secret", "SECRET" }, { "flow", "FLOW" } }
 local SHORT = { verbose = "-v", help = "-h", out = "-o" }
 
 local GLOBAL_HELP = [[
@@ -57,6 +60,13 @@ Global options (any command):
   --timeout SECONDS    limit for each HTTP request (default 30)
   -v, --verbose        log each HTTP exchange on stderr (no secrets)
   -h, --help           show help
+
+Partner connections (see hscode connect):
+  --connection ID      call on behalf of this connection (classify, batch,
+                       lookup, get, token) instead of the account's credentials
+  --client-id ID       the partner's client id [AVALARA_CLIENT_ID]
+  --client-secret S    its secret [AVALARA_CLIENT_SECRET]; prefer the variable
+  --flow FLOW          2012 (default) or identity [AVALARA_FLOW]
 ]]
 
 local function main_help()
@@ -64,7 +74,8 @@ local function main_help()
   for _, name in ipairs(ORDER) do
     local c = COMMANDS[name]
     local usage = c.help:match("^Usage: hscode (%S+ ?%S*)")
-    lines[#lines + 1] = string.format("  %-20s  %s", usage:match("^(%S+ [A-Z]+)$") or name, c.summary)
+    lines[#lines + 1] = string.format("  %-20s  %s", usage:match("^(%S+ [A-Z]+)$") or name,
+      c.summary or c.help:match("\n\n([^\n]*)"):gsub("[.:]$", ""))
   end
   return [[
 Usage: hscode [options] COMMAND [ARGS]
@@ -83,8 +94,8 @@ Credentials come from the environment (or the options above). With --env
 local and neither an account nor a license key, the emulator's demo account
 is used (account 2000000001, company 1001).
 
-Access tokens are kept in $XDG_CACHE_HOME/avalara-hscode/tokens.json (else
-~/.cache/avalara-hscode/tokens.json), readable by you only (mode 0600), so
+Access tokens are kept in $XDG_CACHE_HOME/avalara-hscode/tokens.db (else
+~/.cache/avalara-hscode/tokens.db), readable by you only (mode 0600), so
 repeated runs reuse a valid token (one per account, license key and URL).
 
 Exit status: 0 success; 1 a request failed, or some batch items did (or a
@@ -93,8 +104,17 @@ configuration error; 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 ]]
 end
 
+-- Options as a list of {name, metavar?}, or a map name -> {metavar?} (the partner commands').
+local function option_list(options)
+  if options[1] ~= nil or next(options) == nil then return options end
+  local list = {}
+  for name, spec in pairs(options) do list[#list + 1] = { name, spec[1] } end
+  table.sort(list, function(a, b) return a[1] < b[1] end)
+  return list
+end
+
 local function add_options(parser, list)
-  for _, o in ipairs(list) do
+  for _, o in ipairs(option_list(list)) do
     local names = (SHORT[o[1]] and SHORT[o[1]] .. " " or "") .. "--" .. o[1]
     if o[2] then parser:option(names):argname(o[2]) else parser:flag(names) end
   end
@@ -144,7 +164,8 @@ local function dispatch(sys, argv)
   end
   if opts.help then return help(sys, opts.command) end
   if not opts.command then common.usage_error("a command is needed") end
-  return COMMANDS[opts.command].run(sys, opts, opts.args or {})
+  -- the partner commands take the shared helpers as a fourth argument
+  return COMMANDS[opts.command].run(sys, opts, opts.args or {}, common)
 end
 
 local function real_isatty(fd)

@@ -40,7 +40,7 @@ local TRANSPORT_KEYS = { "timeout", "connect_timeout", "cafile", "capath", "prox
 -- `comapny_id` would otherwise be ignored in silence).
 local OPTIONS = { "account_id", "license_key", "company_id", "environment", "legacy", "emulator_url", "token_url",
   "api_base", "scope", "auth_method", "leeway", "store", "on_token", "on_request", "on_warning", "retries",
-  "concurrency", "shared_dict", "transport", "sleep", "wait" }
+  "concurrency", "shared_dict", "transport", "sleep", "wait", "token_source" }
 for _, k in ipairs(TRANSPORT_KEYS) do OPTIONS[#OPTIONS + 1] = k end
 
 -- The known option nearest to `name` (by edit distance), for the message.
@@ -141,8 +141,9 @@ Client.__index = Client
 M.Client = Client
 
 Client.__tostring = function(self)
-  return string.format("avalara client (account %s, company %s, environment %s)", self.account_id,
-    tostring(self.company_id), self.environment)
+  local who = self.token_source and tostring(self.token_source) or ("account " .. self.account_id)
+  return string.format("avalara client (%s, company %s, environment %s)", who, tostring(self.company_id),
+    self.environment)
 end
 
 --- Makes a client.
@@ -177,6 +178,10 @@ end
 --   runs in a coroutine: the core prepares each exchange and finishes it from the answer)
 -- - `sleep(seconds)` (backoff and polling waits) and `wait()` (what a coroutine does while
 --   another one renews the token; default `coroutine.yield()` inside a coroutine, else a short sleep)
+-- - `token_source`: an object whose `token_source:token(client, stale)` returns the access token
+--   record `{access_token, token_type, scope, expires_at}` (or nil, err) instead of the client
+--   credentials grant; `account_id` and `license_key` are then not needed. `stale` is an access
+--   token the API just refused (renew it), or nil. `avalara.partner` clients use it.
 -- @tparam[opt] table opts
 -- @treturn Client
 function M.new(opts)
@@ -192,19 +197,25 @@ function M.new(opts)
   end
   local self = setmetatable({}, Client)
 
-  local account = opts.account_id or getenv("AVALARA_ACCOUNT_ID")
-  check(account ~= nil, "'account_id' is required (or set AVALARA_ACCOUNT_ID)")
-  check(type(account) == "string" or type(account) == "number", "'account_id' must be a string or number")
-  local key = opts.license_key or getenv("AVALARA_LICENSE_KEY")
-  check(key ~= nil, "'license_key' is required (or set AVALARA_LICENSE_KEY)")
-  check(type(key) == "string" and key ~= "", "'license_key' must be a non-empty string")
+  local source = opts.token_source
+  check(source == nil or (type(source) == "table" and is_callable(source.token)),
+    "'token_source' must be an object with a token method")
+  self.token_source = source
+  -- A token source brings its own credentials.
+  local account = opts.account_id or (not source and getenv("AVALARA_ACCOUNT_ID") or nil)
+  check(account ~= nil or source, "'account_id' is required (or set AVALARA_ACCOUNT_ID)")
+  check(account == nil or type(account) == "string" or type(account) == "number",
+    "'account_id' must be a string or number")
+  local key = opts.license_key or (not source and getenv("AVALARA_LICENSE_KEY") or nil)
+  check(key ~= nil or source, "'license_key' is required (or set AVALARA_LICENSE_KEY)")
+  check(key == nil or (type(key) == "string" and key ~= ""), "'license_key' must be a non-empty string")
   -- Optional here: tokens and definitions need no company; the calls that
   -- do (classify, classification, wait, classify_batch) raise without one.
   local company = opts.company_id or getenv("AVALARA_COMPANY_ID")
   check(company == nil or type(company) == "string" or type(company) == "number",
     "'company_id' must be a string or number")
   check(company == nil or tostring(company):match("^%d+$"), "'company_id' must be digits")
-  self.account_id = tostring(account)
+  self.account_id = account and tostring(account)
   self.company_id = tonumber(company)
   secrets[self] = key
 
@@ -261,8 +272,8 @@ function M.new(opts)
   self.store = store
   -- The credentials are part of the key (a digest of the license key, never
   -- the key): a token cached for another key is not this key's.
-  self.store_key = "avalara:token:" .. self.account_id .. ":" .. (self.scope or "") .. "@" .. self.token_url
-    .. "#" .. digest.of(key):sub(1, 22)
+  self.store_key = "avalara:token:" .. tostring(self.account_id) .. ":" .. (self.scope or "") .. "@" .. self.token_url
+    .. (key and "#" .. digest.of(key):sub(1, 22) or "")
 
   for _, h in ipairs { "on_token", "on_request", "on_warning", "transport", "sleep", "wait" } do
     check(opts[h] == nil or is_callable(opts[h]), "'" .. h .. "' must be a function")
@@ -396,6 +407,11 @@ end
 -- @param[opt] stale internal: an access token known to be rejected (renew unless the store has another)
 -- @return a `Token` (with `access_token()`, `expires_at()`, ...), or nil, err
 function Client:token(stale)
+  if self.token_source then
+    local rec, err = self.token_source:token(self, stale)
+    if not rec then return nil, err end
+    return wrap_token(rec)
+  end
   local store, key = self.store, self.store_key
   -- A store that could not keep the token: this process keeps it instead.
   local rec = store:get(key) or self._kept
@@ -605,5 +621,8 @@ end
 function Client:hierarchy(country, code)
   return definitions.hierarchy(self, country, code)
 end
+
+--- Partner integrations: `avalara.partner.new{...}` (the module `avalara.partner`).
+M.partner = require "avalara.partner"
 
 return M

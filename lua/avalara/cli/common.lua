@@ -101,13 +101,24 @@ function M.country_option(opts, command, required)
   return c:upper()
 end
 
---- The client the options and environment describe. Commands that do not
--- need a company (token, lookup) make a client without one.
+--- The client the options and environment describe (with `--connection`, the
+-- partner connection's). Commands that do not need a company (token, lookup)
+-- make a client without one.
 -- @param sys the command's system table
 -- @tparam table opts the parsed options
 -- @tparam boolean needs_company
 -- @tparam[opt] function on_token
 function M.make_client(sys, opts, needs_company, on_token)
+  local on_request
+  if opts.verbose then
+    on_request = function(info)
+      sys.stderr:write(string.format("hscode: %s %s -> %s (%.3f s)\n", info.method, info.url,
+        tostring(info.status or info.error_kind), info.duration))
+    end
+  end
+  if opts.connection then
+    return require("avalara.cli.partner").client(sys, opts, M, needs_company, { on_request = on_request })
+  end
   local environment = opts.env or getenv(sys, "AVALARA_ENVIRONMENT") or "production"
   if not avalara.environments[environment] then
     fail(opts.env and EXIT.usage or EXIT.config, "unknown environment '" .. environment
@@ -123,13 +134,6 @@ function M.make_client(sys, opts, needs_company, on_token)
   if not key then fail(EXIT.config, "no license key: set AVALARA_LICENSE_KEY") end
   if not company and needs_company then
     fail(EXIT.config, "no company ID: set AVALARA_COMPANY_ID (or use --company)")
-  end
-  local on_request
-  if opts.verbose then
-    on_request = function(info)
-      sys.stderr:write(string.format("hscode: %s %s -> %s (%.3f s)\n", info.method, info.url,
-        tostring(info.status or info.error_kind), info.duration))
-    end
   end
   local ok, client = pcall(avalara.new, {
     environment = environment, account_id = account, license_key = key, company_id = company,

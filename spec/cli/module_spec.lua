@@ -61,6 +61,34 @@ describe("avalara.cli in-process", function()
     assert.equal("", sys.stdout.text)
   end)
 
+  it("keeps one libuv instance when modules are unloaded and loaded again (as busted's insulate does)", function()
+    -- Two luv instances share libuv's default loop; collecting the first
+    -- closes it under the second, and the next uv.run crashed (SIGSEGV).
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      for round = 1, 3 do
+        local saved = {}
+        for k, v in pairs(package.loaded) do saved[k] = v end
+        local signals = require "avalara.cli.signals"
+        local sig = signals.catch()
+        assert(sig.check() == nil)
+        sig.close()
+        for k in pairs(package.loaded) do if not saved[k] then package.loaded[k] = nil end end
+        signals, sig = nil, nil
+        collectgarbage("collect"); collectgarbage("collect")
+      end
+      print("ok")
+    ]])
+    f:close()
+    local lua = os.getenv("SPEC_LUA") or "lua5.4"
+    local p = io.popen(lua .. " " .. script .. " 2>&1; echo \"exit $?\"")
+    local out = p:read("*a")
+    p:close()
+    os.remove(script)
+    assert.equal("ok\nexit 0\n", out)
+  end)
+
   it("logs each exchange with --verbose, without secrets", function()
     assert.equal(0, cli.run({ "lookup", "0902", "--country", "US", "-v" }, sys))
     assert.matches("hscode: POST " .. e.http_url:gsub("%p", "%%%0") .. "/connect/token %-> 200", sys.stderr.text)

@@ -196,12 +196,31 @@ function Input:_item(fields)
   return item
 end
 
+-- Whether `s` is UTF-8 (Lua 5.3+: utf8.len; LuaJIT and 5.1 have no utf8 library).
+local function is_utf8(s)
+  if not s:find("[\128-\255]") then return true end
+  if utf8 and utf8.len then return utf8.len(s) ~= nil end
+  local i, n = 1, #s
+  while i <= n do
+    local c = s:byte(i)
+    local len = c < 0x80 and 1 or (c >= 0xC2 and c <= 0xDF) and 2 or (c >= 0xE0 and c <= 0xEF) and 3
+      or (c >= 0xF0 and c <= 0xF4) and 4 or nil
+    if not len then return false end
+    for k = i + 1, i + len - 1 do
+      local b = s:byte(k)
+      if not b or b < 0x80 or b > 0xBF then return false end
+    end
+    i = i + len
+  end
+  return true
+end
+
 -- What is wrong with a row, or nil.
 local function problem_of(item, fields, default_country)
   if type(fields) ~= "table" then return "not an object" end
   if fields._bad then return fields._bad end
   for _, v in pairs(item) do
-    if not utf8.len(v) then
+    if not is_utf8(v) then
       return "not valid UTF-8: is the file Latin-1 or Windows-1252? Save it as UTF-8, or convert it: "
         .. "iconv -f WINDOWS-1252 -t UTF-8"
     end

@@ -8,7 +8,7 @@
 -- written directly. A directory, or a place that cannot be written, is
 -- refused when the output is opened, before any request.
 -- @module avalara.cli.output
-local uv = require "luv"
+local uv = require "avalara.cli.uv"
 local cjson = require "cjson"
 local core = require "avalara.core"
 local csv = require "avalara.cli.csv"

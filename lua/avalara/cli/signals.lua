@@ -9,7 +9,7 @@
 -- handler, so an interrupt never cuts a Lua frame in the middle (no stack
 -- trace, no half-written journal record).
 -- @module avalara.cli.signals
-local uv = require "luv"
+local uv = require "avalara.cli.uv"
 
 local M = {}
 

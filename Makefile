@@ -11,6 +11,7 @@
 #   make fuzz [FUZZ_SECONDS=60]  every libFuzzer harness under ASan+UBSan (clang-14)
 #   make bench [BENCH_ROUNDS=5 BENCH_CALLS=20000]  benchmarks against peers -> bench/RESULTS.md
 #   make bench-percall       per-call cost of each layer on a fixed-body server, before and after
+#   make bench-openresty     the library inside nginx against a hand-made subrequest
 #   make docs                LDoc reference of the Lua layer in build/docs/ (fails on warnings)
 
 LUA      ?= lua5.4
@@ -46,7 +47,7 @@ INSTALL_BIN  := $(DESTDIR)$(PREFIX)/bin
 
 DEB_PACKAGES := $(shell grep -v '^\#' .ci/debian-packages)
 
-.PHONY: all deps demo docs bench bench-tools bench-percall fuzz fuzz-replay test test-valgrind test-asan test-matrix lint install uninstall clean emulator
+.PHONY: all deps demo docs bench bench-tools bench-percall bench-openresty fuzz fuzz-replay test test-valgrind test-asan test-matrix lint install uninstall clean emulator
 
 all: $(MODULE)
 
@@ -191,8 +192,14 @@ bench-tools: deps
 	@mkdir -p build/bench
 	$(CC) -O2 -Wall -Wextra -Werror bench/percall_libcurl.c $(PKG_CFLAGS) $(PKG_LIBS) -o build/bench/percall_libcurl
 
-bench: bench-tools bench-percall
+bench: bench-tools bench-percall bench-openresty
 	$(BENCH_ENV) taskset -c $(BENCH_CPU) lua5.4 bench/run.lua
+
+# The library inside nginx against a hand-made subrequest (pins its own processes).
+bench-openresty: deps
+	$(MAKE) deps DEB_PACKAGES="wrk"
+	$(MAKE) LUA=luajit
+	$(BENCH_ENV) lua5.4 bench/openresty_hot.lua
 
 bench-percall: bench-tools
 	@if [ -n "$(BENCH_BEFORE)" ] && [ ! -f build/bench/before/build/lua5.4/avalara/core.so ]; then \

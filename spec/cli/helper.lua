@@ -71,13 +71,16 @@ local INHERITED = { "AVALARA_ACCOUNT_ID", "AVALARA_LICENSE_KEY", "AVALARA_COMPAN
 -- --show-secret) an access token, appears in stdout or stderr.
 function H.run(args, env, cache)
   local out, err = os.tmpname(), os.tmpname()
+  -- the build and interpreter of this run (a sanitizer build and its preload under make test-asan)
   local vars = { "LUA_PATH=" .. quote(H.ROOT .. "/lua/?.lua;" .. H.ROOT .. "/lua/?/init.lua;;"),
-    "LUA_CPATH=" .. quote(H.ROOT .. "/build/lua5.4/?.so;;"), "XDG_CACHE_HOME=" .. quote(cache) }
+    "LUA_CPATH=" .. quote(os.getenv("LUA_CPATH") or H.ROOT .. "/build/lua5.4/?.so;;"),
+    "XDG_CACHE_HOME=" .. quote(cache) }
   for k, v in pairs(env or {}) do vars[#vars + 1] = k .. "=" .. quote(v) end
   local words = {}
   for i, a in ipairs(args) do words[i] = quote(a) end
   local cmd = "cd " .. quote(H.ROOT) .. " && env -u " .. table.concat(INHERITED, " -u ") .. " "
-    .. table.concat(vars, " ") .. " bin/hscode " .. table.concat(words, " ")
+    .. table.concat(vars, " ") .. " " .. (os.getenv("SPEC_LUA") or "lua5.4") .. " bin/hscode "
+    .. table.concat(words, " ")
     .. " >" .. quote(out) .. " 2>" .. quote(err) .. " </dev/null; echo $?"
   local p = assert(io.popen(cmd))
   local code = tonumber(p:read("*l"))

@@ -656,6 +656,8 @@ Commands:
   classify DESCRIPTION  classify one product
   batch FILE            classify every product of a CSV or JSON file
   lookup CODE           show an HS code's hierarchy, chapter down to the code
+  items COMMAND         the Items flow: classify a catalog for several countries,
+                        list, sla, verify (see hscode items --help)
   token                 get an access token; show its type, scope and expiry
   help [COMMAND]        show this help, or a command's (also COMMAND --help)
 
@@ -737,6 +739,13 @@ only with --show-secret.
   --json               print the same as JSON
 ]] },
 }
+
+-- hscode items: its own module, given the helpers it shares with the others.
+local items_command = require "avalara.cli.items"
+items_command.use { EXIT = EXIT, fail = fail, usage_error = usage_error, request_failed = request_failed,
+  make_client = make_client, positive_number = positive_number, write_json = write_json }
+COMMANDS.items = { run = items_command.run, options = {}, help = items_command.help }
+for _, o in ipairs(items_command.options) do COMMANDS.items.options[o[1]] = { o[2] } end
 
 local function help(sys, command)
   local c = command and COMMANDS[command]

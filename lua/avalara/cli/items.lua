@@ -84,7 +84,9 @@ local function countries_option(opts, required)
   end
   local list = {}
   for c in raw:gmatch("[^,%s]+") do
-    if not c:match("^%a%a$") then common.usage_error("bad country code '" .. c .. "' (two letters, such as US)", "items") end
+    if not c:match("^%a%a$") then
+      common.usage_error("bad country code '" .. c .. "' (two letters, such as US)", "items")
+    end
     list[#list + 1] = c:upper()
   end
   if #list == 0 then common.usage_error("--countries needs at least one country", "items") end
@@ -237,7 +239,9 @@ local function verify_rows(args)
   else
     for _, a in ipairs(args) do
       local code, cc, hs = a:match("^(.+):(%a%a):([%d%.]+)$")
-      if not code then common.usage_error("bad row '" .. a .. "' (ITEMCODE:CC:HSCODE, such as TS-1:US:610910)", "items") end
+      if not code then
+        common.usage_error("bad row '" .. a .. "' (ITEMCODE:CC:HSCODE, such as TS-1:US:610910)", "items")
+      end
       rows[#rows + 1] = { itemCode = code, country = cc, hsCode = hs, where = a }
     end
   end

@@ -75,6 +75,8 @@ function M.build(name, vars)
     local v = vars and vars[k]
     if v == nil then error("avalara.paths: '" .. name .. "' needs '" .. k .. "'", 3) end
     if k == "itemCode" then v = M.item_code(v) end
+    -- an integral number as digits (Lua 5.4 writes a float 12.0 as "12.0")
+    if type(v) == "number" and v == math.floor(v) then v = string.format("%d", v) end
     return encode(v)
   end))
 end

@@ -55,7 +55,12 @@ function M.secret(license_key, registration_id)
   if type(license_key) ~= "string" or license_key == "" then
     error("avalara.webhook.secret: 'license_key' must be a non-empty string", 2)
   end
-  return core.hmac_sha256(license_key, "avalara-hscode webhook " .. tostring(registration_id))
+  local id = tonumber(registration_id)
+  if not id or id ~= math.floor(id) or id < 1 then
+    error("avalara.webhook.secret: 'registration_id' must be a registration's id (got " .. tostring(registration_id)
+      .. ")", 2)
+  end
+  return core.hmac_sha256(license_key, string.format("avalara-hscode webhook %d", id))
 end
 
 --- The `X-Avalara-Signature` value of a delivery: `"v1=" .. hex HMAC-SHA256`

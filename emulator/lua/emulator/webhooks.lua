@@ -189,7 +189,7 @@ end
 -- key (the client computes the same, `client:webhook_secret(id)`, so a
 -- receiver holds this key, never the license key).
 function M.secret(license_key, registration_id)
-  return util.hmac_sha256_hex(license_key, "avalara-hscode webhook " .. registration_id)
+  return util.hmac_sha256_hex(license_key, string.format("avalara-hscode webhook %d", registration_id))
 end
 
 -- The signature header value of a delivery: "v1=" hex HMAC-SHA256 of

@@ -296,7 +296,7 @@ describe("OpenResty", function()
       assert(client:update_webhook_registration(reg.registrationId, { url = n.url .. "/avalara/webhook" }))
       local item = assert(client:create_items { { itemCode = "WH-1", description = "men's cotton t-shirt" } })[1]
       assert(client:initiate_hscode_classification(item.id, { "US", "DE" }))
-      local deadline, body = socket.gettime() + 10, nil
+      local deadline, body = socket.gettime() + 10
       repeat
         socket.sleep(0.1)
         body = select(2, n:get("/avalara/codes?itemCode=WH-1"))

@@ -76,7 +76,7 @@ end
 -- whether anything changed and the ItemClassificationOutputModels assigned.
 local function resolve(doc, now)
   local changed, assigned = false, {}
-  for _, s in pairs(doc.statuses or {}) do
+  for _, s in ipairs(itemmodel.statuses(doc)) do -- by country: classification ids in a stable order
     if s.status == M.PENDING and s.due <= now then
       local text = doc.description .. (doc.summary and " " .. doc.summary or "")
       local match, why = hs.classify(text)

@@ -151,21 +151,7 @@ local function check_args(catalog, countries, opts)
   for _, f in ipairs { "on_progress", "should_stop" } do
     if opts[f] ~= nil and type(opts[f]) ~= "function" then error(where .. ": '" .. f .. "' must be a function", 4) end
   end
-  if type(countries) == "string" then
-    local list = {}
-    for c in countries:gmatch("[^,%s]+") do list[#list + 1] = c end
-    countries = list
-  end
-  if type(countries) ~= "table" or countries[1] == nil then
-    error(where .. ": 'countries' must be a non-empty list of two-letter codes", 4)
-  end
-  local cc, seen = {}, {}
-  for i, c in ipairs(countries) do
-    if type(c) ~= "string" or not c:match("^%a%a$") then
-      error(where .. ": countries[" .. i .. "] must be two letters, such as US (got " .. tostring(c) .. ")", 4)
-    end
-    if not seen[c:upper()] then seen[c:upper()] = true; cc[#cc + 1] = c:upper() end
-  end
+  local cc = items.countries(where, countries)
   local list = catalog
   if type(catalog) == "string" then
     local err

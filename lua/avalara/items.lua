@@ -91,8 +91,13 @@ local function id_list(where, ids)
   return ids
 end
 
--- A list of countries ("US,DE", {"US", "DE"}), checked and upper-cased.
-local function country_list(where, countries, optional)
+--- A list of countries (`"US,DE"` or `{"US", "DE"}`) checked (two letters
+-- each; raises naming `where` otherwise), upper-cased, without repeats.
+-- @string where the caller's name, for the message
+-- @param countries
+-- @tparam[opt] boolean optional nil is allowed (and returned)
+-- @treturn table
+function M.countries(where, countries, optional)
   if countries == nil and optional then return nil end
   if type(countries) == "string" then
     local list = {}
@@ -109,6 +114,7 @@ local function country_list(where, countries, optional)
   end
   return out
 end
+local country_list = M.countries
 
 local function check_opts(where, opts)
   if opts ~= nil and type(opts) ~= "table" then fail(where, "'opts' must be a table", 3) end

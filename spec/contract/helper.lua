@@ -149,11 +149,7 @@ error_log {{TMP}}/error.log notice;
 events { worker_connections 64; }
 http {
     access_log off;
-    client_body_temp_path {{TMP}}/body;
-    proxy_temp_path {{TMP}}/proxy;
-    fastcgi_temp_path {{TMP}}/fastcgi;
-    uwsgi_temp_path {{TMP}}/uwsgi;
-    scgi_temp_path {{TMP}}/scgi;
+    {{TEMP_PATHS}}
     init_by_lua_block {
         routes = {}
         for path, file, status in ([=[{{ROUTES}}]=]):gmatch("(%S+) (%S+) (%d+)\n") do
@@ -188,6 +184,15 @@ function C.fixture_server(routes)
   local lines = {}
   for path, r in pairs(routes) do lines[#lines + 1] = path .. " " .. r[2] .. " " .. r[1] .. "\n" end
   return require("spec.support.nginx").start(FIXTURE_CONF, { ROUTES = table.concat(lines), FIXTURES = C.FIXTURES })
+end
+
+--- Resets the emulator `e` for the published examples: company 3402 (theirs)
+-- for the demo account, classifications decided at once.
+function C.reset(e)
+  e:reset()
+  local accounts = e:request("GET", "/_emulator/config").json.accounts
+  accounts["2000000001"].companies = { 1001, 3402 }
+  e:configure { accounts = accounts, classification_delay = 0 }
 end
 
 --- A deep copy without the keys given (a variant of an example).

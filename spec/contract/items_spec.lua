@@ -25,10 +25,7 @@ describe("contract: the emulator sends the Items flow's published shapes", funct
   setup(function() e = emu.start() end)
   teardown(function() e:stop() end)
   before_each(function()
-    e:reset()
-    local accounts = e:request("GET", "/_emulator/config").json.accounts
-    accounts["2000000001"].companies = { 1001, 3402 }
-    e:configure { accounts = accounts, classification_delay = 0 }
+    C.reset(e)
     token = e:token("avatax_api")
   end)
 

@@ -7,21 +7,11 @@ local H = require "spec.items.helper"
 local socket = require "socket"
 
 describe("emulator: HS classification of items", function()
-  local e, token
-
-  setup(function() e = H.emu.start() end)
-  teardown(function() e:stop() end)
-  before_each(function()
-    e:reset()
-    e:configure { classification_delay = 0.3 }
-    token = e:token("avatax_api")
-  end)
-
-  local function api(method, path, opts)
-    opts = opts or {}
-    opts.token = opts.token or token
-    return H.api(e, method, path, opts)
-  end
+  local S = H.emulator { classification_delay = 0.3 }
+  local api = S.api
+  setup(S.start)
+  teardown(S.stop)
+  before_each(S.reset)
 
   local function item(id, include)
     return api("GET", H.ITEMS .. "/" .. H.id(id) .. "?$include=" .. (include or "HsCodeClassificationStatus")).json
@@ -34,8 +24,8 @@ describe("emulator: HS classification of items", function()
   end
 
   it("initiates for several countries: Pending, then Classified with a code per country, without a read", function()
-    local m = H.create(e, { { itemCode = "TS-1", description = "men's cotton t-shirt" } }, token)[1]
-    local res = H.initiate(e, { m.id }, { "US", "de", "JP" }, nil, token)
+    local m = S.create({ { itemCode = "TS-1", description = "men's cotton t-shirt" } })[1]
+    local res = S.initiate({ m.id }, { "US", "de", "JP" })
     assert.equal(200, res.status)
     assert.same({ total = 1, failed = {} }, res.json)
     assert.truthy(res.body:find('"failed":[]', 1, true))
@@ -47,9 +37,9 @@ describe("emulator: HS classification of items", function()
     assert.equal(1001, s.US.companyId)
     assert.is_nil(s.US.completedAt)
     socket.sleep(0.6) -- the worker's timer resolves it; the read below only reads
-    local gets = H.route(e, "items_get")
+    local gets = H.route(S.e, "items_get")
     s = by_country(item(m.id, "HsCodeClassificationStatus,Classifications").hsCodeClassificationStatus)
-    assert.equal(gets + 1, H.route(e, "items_get"))
+    assert.equal(gets + 1, H.route(S.e, "items_get"))
     for _, cc in ipairs { "US", "DE", "JP" } do
       assert.equal("Classified", s[cc].status)
       assert.truthy(s[cc].completedAt)
@@ -69,9 +59,9 @@ describe("emulator: HS classification of items", function()
   end)
 
   it("pages and filters an item's classifications as published", function()
-    e:configure { classification_delay = 0 }
-    local m = H.create(e, { { itemCode = "A", description = "wool sweater" } }, token)[1]
-    H.initiate(e, { m.id }, { "US", "DE", "FR" }, nil, token)
+    S.e:configure { classification_delay = 0 }
+    local m = S.create({ { itemCode = "A", description = "wool sweater" } })[1]
+    S.initiate({ m.id }, { "US", "DE", "FR" })
     local base = H.ITEMS .. "/" .. H.id(m.id) .. "/classifications"
     local page = H.eventually(function()
       local p = api("GET", base .. "?$top=2").json
@@ -86,7 +76,7 @@ describe("emulator: HS classification of items", function()
   end)
 
   it("reports the items that cannot start, per item, and starts the others", function()
-    local m = H.create(e, { { itemCode = "A", description = "mug" }, { itemCode = "B", description = "mug" } }, token)
+    local m = S.create({ { itemCode = "A", description = "mug" }, { itemCode = "B", description = "mug" } })
     local res = api("POST", H.ITEMS .. "/$initiate-hscode-classification", { json = {
       { itemId = m[1].id, countryOfDestinations = { "US" }, isCompliance = false },
       { itemId = 999999, countryOfDestinations = { "US" }, isCompliance = false },
@@ -112,7 +102,7 @@ describe("emulator: HS classification of items", function()
     assert.equal("Pending", by_country(item(m[1].id).hsCodeClassificationStatus).US.status)
     assert.is_nil(item(m[2].id).hsCodeClassificationStatus[1])
     -- again while pending: RequestAlreadyInProgress (4030)
-    local again = H.initiate(e, { m[1].id }, { "US" }, nil, token)
+    local again = S.initiate({ m[1].id }, { "US" })
     assert.equal("RequestAlreadyInProgress", again.json.failed[1].errors[1].code)
   end)
 
@@ -130,9 +120,9 @@ describe("emulator: HS classification of items", function()
   end)
 
   it("gives CannotBeClassified with details when the description says too little", function()
-    e:configure { classification_delay = 0 }
-    local m = H.create(e, { { itemCode = "Z", description = "zzqx" } }, token)[1]
-    H.initiate(e, { m.id }, { "US" }, nil, token)
+    S.e:configure { classification_delay = 0 }
+    local m = S.create({ { itemCode = "Z", description = "zzqx" } })[1]
+    S.initiate({ m.id }, { "US" })
     local s = H.eventually(function()
       local st = by_country(item(m.id).hsCodeClassificationStatus).US
       return st.status ~= "Pending" and st
@@ -143,10 +133,10 @@ describe("emulator: HS classification of items", function()
   end)
 
   it("keeps premium classifications, read by item code encoded as published", function()
-    e:configure { classification_delay = 0 }
+    S.e:configure { classification_delay = 0 }
     local code = "MUG/7+A?B%C#D'E\"F G"
-    local m = H.create(e, { { itemCode = code, description = "porcelain coffee mug" } }, token)[1]
-    H.initiate(e, { m.id }, { "US", "DE", "FR" }, { isPremiumClassification = true }, token)
+    local m = S.create({ { itemCode = code, description = "porcelain coffee mug" } })[1]
+    S.initiate({ m.id }, { "US", "DE", "FR" }, { isPremiumClassification = true })
     local encoded = "MUG_-ava2f-_7_-ava2b-_A_-ava3f-_B_-ava25-_C_-ava23-_D_-ava27-_E_-ava22-_F%20G"
     local list = H.eventually(function()
       local r = api("GET", H.ITEMS .. "/" .. encoded .. "/premiumClassifications").json
@@ -175,9 +165,8 @@ describe("emulator: HS classification of items", function()
   end)
 
   it("dismisses a decided status, not a pending one; deletes a status (cancelling a pending one)", function()
-    local m = H.create(e, { { itemCode = "A", description = "mug" }, { itemCode = "B", description = "wool sweater" } },
-      token)
-    H.initiate(e, { m[1].id }, { "US", "DE" }, nil, token)
+    local m = S.create({ { itemCode = "A", description = "mug" }, { itemCode = "B", description = "wool sweater" } })
+    S.initiate({ m[1].id }, { "US", "DE" })
     local dismiss = H.ITEMS .. "/" .. H.id(m[1].id) .. "/hscode-classifications-status/$dismiss"
     local res = api("PUT", dismiss .. "?country=US")
     assert.equal(400, res.status)
@@ -209,7 +198,7 @@ describe("emulator: HS classification of items", function()
   it("publishes the SLA and the status definitions", function()
     local res = api("GET", H.ITEMS .. "/hscode-classification/$get-sla")
     assert.same({ slaInHours = 24 }, res.json)
-    e:configure { hscode_sla_hours = 48 }
+    S.e:configure { hscode_sla_hours = 48 }
     assert.equal(48, api("GET", H.ITEMS .. "/hscode-classification/$get-sla").json.slaInHours)
     local defs = api("GET", "/api/v2/definitions/items/hscode-classification-status").json
     local names = {}
@@ -225,7 +214,7 @@ describe("emulator: HS classification of items", function()
   describe("verify", function()
     local m
     before_each(function()
-      m = H.create(e, { { itemCode = "A", description = "mug" }, { itemCode = "B", description = "mug" } }, token)
+      m = S.create({ { itemCode = "A", description = "mug" }, { itemCode = "B", description = "mug" } })
     end)
 
     local function verify(rows)
@@ -247,7 +236,7 @@ describe("emulator: HS classification of items", function()
     end)
 
     it("keeps nothing when a row fails, and lists every failing row", function()
-      H.initiate(e, { m[2].id }, { "FR" }, nil, token)
+      S.initiate({ m[2].id }, { "FR" })
       local res = verify { { itemId = m[1].id, country = "US", hsCode = "691200" },
         { itemId = m[1].id, country = "US", hsCode = "691110" },
         { itemId = 999999, country = "ZZ", hsCode = "12" },
@@ -275,26 +264,26 @@ describe("emulator: HS classification of items", function()
   end)
 
   it("counts each item and country of an initiate against the sandbox quota, all or none", function()
-    e:configure { quotas = { ["2000000002"] = 4 } }
-    local sbx = e:token("avatax_api", "2000000002", "DEMO-SANDBOX-KEY-0002")
+    S.e:configure { quotas = { ["2000000002"] = 4 } }
+    local sbx = S.e:token("avatax_api", "2000000002", "DEMO-SANDBOX-KEY-0002")
     local base = "/api/v2/companies/1002/items"
-    local m = H.api(e, "POST", base, { token = sbx, json = { { id = 0, itemCode = "A", description = "mug" },
+    local m = H.api(S.e, "POST", base, { token = sbx, json = { { id = 0, itemCode = "A", description = "mug" },
       { id = 0, itemCode = "B", description = "mug" } } }).json
     local body = function(id, countries)
       return { { itemId = id, countryOfDestinations = countries, isCompliance = false } }
     end
-    local res = H.api(e, "POST", base .. "/$initiate-hscode-classification", { token = sbx,
+    local res = H.api(S.e, "POST", base .. "/$initiate-hscode-classification", { token = sbx,
       json = body(m[1].id, { "US", "DE", "JP" }) })
     assert.equal(200, res.status)
-    res = H.api(e, "POST", base .. "/$initiate-hscode-classification", { token = sbx,
+    res = H.api(S.e, "POST", base .. "/$initiate-hscode-classification", { token = sbx,
       json = body(m[2].id, { "US", "DE" }) })
     assert.equal(429, res.status)
     assert.equal("RequestLimitExceeded", res.json.error.code)
     assert.is_nil(res.headers["retry-after"])
-    local b = H.api(e, "GET", base .. "/" .. H.id(m[2].id) .. "?$include=HsCodeClassificationStatus", { token = sbx })
+    local b = H.api(S.e, "GET", base .. "/" .. H.id(m[2].id) .. "?$include=HsCodeClassificationStatus", { token = sbx })
     assert.same({}, b.json.hsCodeClassificationStatus)
-    assert.equal(200, H.api(e, "POST", base .. "/$initiate-hscode-classification", { token = sbx,
+    assert.equal(200, H.api(S.e, "POST", base .. "/$initiate-hscode-classification", { token = sbx,
       json = body(m[2].id, { "US" }) }).status)
-    assert.equal(4, e:counters().quota_used["2000000002"])
+    assert.equal(4, S.e:counters().quota_used["2000000002"])
   end)
 end)

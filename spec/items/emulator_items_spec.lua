@@ -4,20 +4,11 @@
 local H = require "spec.items.helper"
 
 describe("emulator: items", function()
-  local e, token
-
-  setup(function() e = H.emu.start() end)
-  teardown(function() e:stop() end)
-  before_each(function()
-    e:reset()
-    token = e:token("avatax_api")
-  end)
-
-  local function api(method, path, opts)
-    opts = opts or {}
-    opts.token = opts.token or token
-    return H.api(e, method, path, opts)
-  end
+  local S = H.emulator()
+  local api = S.api
+  setup(S.start)
+  teardown(S.stop)
+  before_each(S.reset)
 
   describe("create", function()
     it("takes the published minimal item and gives it an id", function()
@@ -36,10 +27,10 @@ describe("emulator: items", function()
     end)
 
     it("keeps the published fields and drops others; parameters and classifications come with $include", function()
-      local m = H.create(e, { { itemCode = "TS-1", description = "men's cotton t-shirt", itemGroup = "Clothing",
+      local m = S.create({ { itemCode = "TS-1", description = "men's cotton t-shirt", itemGroup = "Clothing",
         category = "Clothing > Men", taxCode = "P0000000", brand = "X",
         parameters = { { name = "material", value = "cotton" } },
-        classifications = { { productCode = "6109100012", systemCode = "HTS", country = "us" } } } }, token)[1]
+        classifications = { { productCode = "6109100012", systemCode = "HTS", country = "us" } } } })[1]
       assert.is_nil(m.brand)
       assert.equal("Clothing > Men", m.category)
       assert.is_nil(m.parameters)
@@ -47,7 +38,7 @@ describe("emulator: items", function()
       assert.same({ { name = "material", value = "cotton" } }, full.parameters)
       assert.equal("6109100012", full.classifications[1].productCode)
       assert.equal("US", full.classifications[1].country)
-      local empty = api("GET", H.ITEMS .. "/" .. H.id(H.create(e, { { itemCode = "B", description = "b" } }, token)[1].id)
+      local empty = api("GET", H.ITEMS .. "/" .. H.id(S.create({ { itemCode = "B", description = "b" } })[1].id)
         .. "?%24include=classifications,HsCodeClassificationStatus")
       assert.truthy(empty.body:find('"classifications":[]', 1, true), empty.body)
       assert.truthy(empty.body:find('"hsCodeClassificationStatus":[]', 1, true), empty.body)
@@ -70,7 +61,7 @@ describe("emulator: items", function()
     end)
 
     it("refuses item codes the company has, or that come twice, as DuplicateEntry", function()
-      H.create(e, { { itemCode = "A", description = "a" } }, token)
+      S.create({ { itemCode = "A", description = "a" } })
       local res = api("POST", H.ITEMS, { json = { { id = 0, itemCode = "B", description = "b" },
         { id = 0, itemCode = "A", description = "a" } } })
       assert.equal(400, res.status)
@@ -113,7 +104,7 @@ describe("emulator: items", function()
       for i = 1, 25 do
         list[i] = { itemCode = string.format("SKU-%02d", i), description = i % 2 == 0 and "wool sweater" or "mug" }
       end
-      H.create(e, list, token)
+      S.create(list)
     end)
 
     it("pages with $top, and @nextLink carries the query on", function()
@@ -145,9 +136,9 @@ describe("emulator: items", function()
 
     it("filters by HS status and by the countries with or without a code", function()
       local all = api("GET", H.ITEMS .. "?$top=3").json.value
-      e:configure { classification_delay = 0 }
-      assert.equal(200, H.initiate(e, { all[1].id }, { "US", "DE" }, nil, token).status)
-      assert.equal(200, H.initiate(e, { all[2].id }, { "US" }, nil, token).status)
+      S.e:configure { classification_delay = 0 }
+      assert.equal(200, S.initiate({ all[1].id }, { "US", "DE" }).status)
+      assert.equal(200, S.initiate({ all[2].id }, { "US" }).status)
       local classified = H.eventually(function()
         local r = api("GET", H.ITEMS .. "?hsCodeClassificationStatus=classified").json
         return r["@recordsetCount"] == 2 and r
@@ -165,7 +156,7 @@ describe("emulator: items", function()
 
   describe("read, update, delete", function()
     it("gets, replaces and deletes an item; an unknown id is EntityNotFoundError", function()
-      local m = H.create(e, { { itemCode = "A", description = "mug" }, { itemCode = "B", description = "b" } }, token)
+      local m = S.create({ { itemCode = "A", description = "mug" }, { itemCode = "B", description = "b" } })
       local res = api("PUT", H.ITEMS .. "/" .. H.id(m[1].id), { json = { id = m[1].id, itemCode = "A2", description = "cup" } })
       assert.equal(200, res.status)
       assert.equal("A2", res.json.itemCode)
@@ -183,12 +174,12 @@ describe("emulator: items", function()
       assert.equal(4, res.json.error.details[1].number)
       assert.equal(404, api("DELETE", H.ITEMS .. "/" .. H.id(m[1].id)).status)
       -- the code is free again
-      assert.equal("A", H.create(e, { { itemCode = "A", description = "mug" } }, token)[1].itemCode)
+      assert.equal("A", S.create({ { itemCode = "A", description = "mug" } })[1].itemCode)
     end)
 
     it("keeps each company's items apart", function()
-      local sbx = e:token("avatax_api", "2000000002", "DEMO-SANDBOX-KEY-0002")
-      local theirs = H.api(e, "POST", "/api/v2/companies/1002/items", { token = sbx,
+      local sbx = S.e:token("avatax_api", "2000000002", "DEMO-SANDBOX-KEY-0002")
+      local theirs = H.api(S.e, "POST", "/api/v2/companies/1002/items", { token = sbx,
         json = { { id = 0, itemCode = "A", description = "mug" } } }).json[1]
       assert.equal(1002, theirs.companyId)
       assert.equal(404, api("GET", H.ITEMS .. "/" .. H.id(theirs.id)).status)
@@ -202,17 +193,17 @@ describe("emulator: items", function()
 
   describe("authorization", function()
     it("takes avatax_api (and 2012 CompanyUser) tokens, not hs-code-classification", function()
-      local res = api("GET", H.ITEMS, { token = e:token("hs-code-classification") })
+      local res = api("GET", H.ITEMS, { token = S.e:token("hs-code-classification") })
       assert.equal(403, res.status)
       assert.equal("AuthorizationException", res.json.error.code)
       assert.equal(200, api("GET", H.ITEMS).status)
-      local g = e:request("GET", "/oauth/generate_token?client_id=demo-partner&client_secret=demo-partner-secret")
+      local g = S.e:request("GET", "/oauth/generate_token?client_id=demo-partner&client_secret=demo-partner-secret")
       assert.equal(200, api("GET", H.ITEMS, { token = g.json.access_token }).status)
-      local none = assert(e:request("GET", H.ITEMS))
+      local none = assert(S.e:request("GET", H.ITEMS))
       assert.equal(401, none.status)
       assert.equal("AuthenticationIncomplete", none.json.error.code)
       -- the definitions of the Items flow too
-      assert.equal(403, api("GET", "/api/v2/definitions/items/events", { token = e:token() }).status)
+      assert.equal(403, api("GET", "/api/v2/definitions/items/events", { token = S.e:token() }).status)
     end)
   end)
 
@@ -232,21 +223,21 @@ describe("emulator: items", function()
     end)
 
     it("counts the new routes, and faults them by name and by group", function()
-      local m = H.create(e, { { itemCode = "A", description = "mug" } }, token)[1]
-      e:fault("items_list", "500", 1)
+      local m = S.create({ { itemCode = "A", description = "mug" } })[1]
+      S.e:fault("items_list", "500", 1)
       local res = api("GET", H.ITEMS)
       assert.equal(500, res.status)
       assert.equal("InternalServerError", res.json.error.code)
       assert.equal(200, api("GET", H.ITEMS).status)
-      e:fault("items", "503", 1, { retry_after = 7 })
+      S.e:fault("items", "503", 1, { retry_after = 7 })
       res = api("GET", H.ITEMS .. "/" .. H.id(m.id))
       assert.equal(503, res.status)
       assert.equal("7", res.headers["retry-after"])
-      e:fault("registrations_create", "truncated", 1)
-      local raw = e:raw("POST " .. H.REGISTRATIONS .. " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " .. token
+      S.e:fault("registrations_create", "truncated", 1)
+      local raw = S.e:raw("POST " .. H.REGISTRATIONS .. " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " .. S.token
         .. "\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
       assert.truthy(raw:match("^HTTP/1.1 201"), raw)
-      local c = e:counters()
+      local c = S.e:counters()
       assert.equal(2, c.routes.items_list)
       assert.equal(1, c.routes.items_get)
       assert.equal(1, c.routes.items_create)

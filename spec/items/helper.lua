@@ -54,6 +54,32 @@ function H.initiate(e, ids, countries, extra, token)
   return H.api(e, "POST", H.ITEMS .. "/$initiate-hscode-classification", { json = body, token = token })
 end
 
+-- An emulator for a describe block:
+--   local S = H.emulator(config)
+--   setup(S.start); teardown(S.stop); before_each(S.reset)
+-- S.e (the emulator), S.token (an avatax_api token of the demo account, new
+-- each test), S.api(method, path, opts) (H.api with S.token unless
+-- opts.token), S.create(items), S.initiate(ids, countries, extra). S.reset
+-- resets it and applies `config`.
+function H.emulator(config)
+  local S = {}
+  function S.start() S.e = emu.start() end
+  function S.stop() S.e:stop() end
+  function S.reset()
+    S.e:reset()
+    if config then S.e:configure(config) end
+    S.token = S.e:token("avatax_api")
+  end
+  function S.api(method, path, opts)
+    opts = opts or {}
+    opts.token = opts.token or S.token
+    return H.api(S.e, method, path, opts)
+  end
+  function S.create(items) return H.create(S.e, items, S.token) end
+  function S.initiate(ids, countries, extra) return H.initiate(S.e, ids, countries, extra, S.token) end
+  return S
+end
+
 -- Calls fn() until it returns a true value (returned) or `timeout` seconds pass (nil).
 function H.eventually(fn, timeout)
   local deadline = socket.gettime() + (timeout or 10)

@@ -8,24 +8,15 @@ local webhook = require "avalara.webhook"
 local H = require "spec.items.helper"
 
 describe("webhooks", function()
-  local e, token, receiver
-
-  setup(function() e = H.emu.start() end)
-  teardown(function() e:stop() end)
-  before_each(function()
-    e:reset()
-    e:configure { classification_delay = 0, webhook_retry_delay = 0.2 }
-    token = e:token("avatax_api")
-  end)
+  local S = H.emulator { classification_delay = 0, webhook_retry_delay = 0.2 }
+  local api = S.api
+  setup(S.start)
+  teardown(S.stop)
+  before_each(S.reset)
+  local receiver
   after_each(function()
     if receiver then receiver.stop(); receiver = nil end
   end)
-
-  local function api(method, path, opts)
-    opts = opts or {}
-    opts.token = opts.token or token
-    return H.api(e, method, path, opts)
-  end
 
   local function register(url, extra)
     local body = { connectorName = "shop-connector", url = url, typeName = "Webhook", events = { "HSCodeAssigned" } }
@@ -74,22 +65,22 @@ describe("webhooks", function()
       assert.equal("DuplicateEntry", res.json.error.code)
       assert.equal("InvalidEnumValue", api("PATCH", H.REGISTRATIONS .. "/1", { json = { events = { "X" } } })
         .json.error.code)
-      assert.equal(403, api("GET", H.REGISTRATIONS, { token = e:token() }).status)
+      assert.equal(403, api("GET", H.REGISTRATIONS, { token = S.e:token() }).status)
     end)
   end)
 
   it("POSTs one signed HSCodeAssigned event per item with its codes for every country", function()
     receiver = H.receiver()
     local reg = register(receiver.url).json
-    local items = H.create(e, { { itemCode = "TS/1", description = "men's cotton t-shirt" },
-      { itemCode = "MUG-2", description = "porcelain coffee mug" } }, token)
-    assert.equal(200, H.initiate(e, { items[1].id, items[2].id }, { "US", "DE", "JP" }, nil, token).status)
+    local items = S.create({ { itemCode = "TS/1", description = "men's cotton t-shirt" },
+      { itemCode = "MUG-2", description = "porcelain coffee mug" } })
+    assert.equal(200, S.initiate({ items[1].id, items[2].id }, { "US", "DE", "JP" }).status)
     local got = H.eventually(function()
       local d = receiver.deliveries()
       return #d >= 2 and d
     end)
     assert.truthy(got, "two deliveries")
-    local secret = H.client(e):webhook_secret(reg.registrationId)
+    local secret = H.client(S.e):webhook_secret(reg.registrationId)
     assert.equal(webhook.secret(H.KEY, reg.registrationId), secret)
     local seen = {}
     for _, d in ipairs(got) do
@@ -125,7 +116,7 @@ describe("webhooks", function()
     -- the same as the item's classifications
     local k = api("GET", H.ITEMS .. "/" .. H.id(items[1].id) .. "/classifications/" .. H.id(us.id)).json
     assert.equal(us.productCode, k.productCode)
-    local c = e:counters()
+    local c = S.e:counters()
     assert.equal(2, c.webhooks.delivered)
     assert.equal(2, c.webhooks.attempts)
   end)
@@ -133,8 +124,8 @@ describe("webhooks", function()
   it("sends a failed delivery again, the same event, until the receiver takes it", function()
     receiver = H.receiver(2)
     register(receiver.url)
-    local item = H.create(e, { { itemCode = "A", description = "wool sweater" } }, token)[1]
-    H.initiate(e, { item.id }, { "FR" }, nil, token)
+    local item = S.create({ { itemCode = "A", description = "wool sweater" } })[1]
+    S.initiate({ item.id }, { "FR" })
     local got = H.eventually(function()
       local d = receiver.deliveries()
       return #d >= 3 and d
@@ -145,36 +136,36 @@ describe("webhooks", function()
       got[2].headers["x-avalara-delivery-attempt"], got[3].headers["x-avalara-delivery-attempt"] })
     assert.equal(got[1].headers["x-avalara-event-id"], got[3].headers["x-avalara-event-id"])
     assert.equal(got[1].body, got[3].body)
-    local log = e:request("GET", "/_emulator/webhooks").json.deliveries
+    local log = S.e:request("GET", "/_emulator/webhooks").json.deliveries
     assert.same({ false, false, true }, { log[1].delivered, log[2].delivered, log[3].delivered })
-    local c = e:counters()
+    local c = S.e:counters()
     assert.same({ attempts = 3, retries = 2, delivered = 1 }, c.webhooks)
   end)
 
   it("gives up after webhook_attempts, and sends nothing for a deleted registration", function()
-    e:configure { webhook_attempts = 2, webhook_retry_delay = 0.1 }
+    S.e:configure { webhook_attempts = 2, webhook_retry_delay = 0.1 }
     local reg = register("http://127.0.0.1:1/nobody").json
-    local item = H.create(e, { { itemCode = "A", description = "wool sweater" } }, token)[1]
-    H.initiate(e, { item.id }, { "FR" }, nil, token)
-    assert.truthy(H.eventually(function() return (e:counters().webhooks.failed or 0) == 1 end, 10))
-    local log = e:request("GET", "/_emulator/webhooks").json.deliveries
+    local item = S.create({ { itemCode = "A", description = "wool sweater" } })[1]
+    S.initiate({ item.id }, { "FR" })
+    assert.truthy(H.eventually(function() return (S.e:counters().webhooks.failed or 0) == 1 end, 10))
+    local log = S.e:request("GET", "/_emulator/webhooks").json.deliveries
     assert.equal(2, #log)
     assert.truthy(log[1].error:find("connect", 1, true))
     api("DELETE", H.REGISTRATIONS .. "/" .. H.id(reg.registrationId))
     receiver = H.receiver()
-    H.initiate(e, { item.id }, { "DE" }, nil, token)
+    S.initiate({ item.id }, { "DE" })
     assert.truthy(H.eventually(function()
       return item and api("GET", H.ITEMS .. "/" .. H.id(item.id) .. "/classifications").json["@recordsetCount"] == 2
     end))
     require("socket").sleep(0.3)
     assert.equal(0, #receiver.deliveries())
-    assert.equal(2, e:counters().webhooks.attempts)
+    assert.equal(2, S.e:counters().webhooks.attempts)
   end)
 
   it("publishes verified codes too", function()
     receiver = H.receiver()
     local reg = register(receiver.url).json
-    local item = H.create(e, { { itemCode = "A", description = "mug" } }, token)[1]
+    local item = S.create({ { itemCode = "A", description = "mug" } })[1]
     assert.equal(200, api("POST", H.ITEMS .. "/hscodes/$verify", { json = {
       { itemId = item.id, country = "US", hsCode = "691200" } } }).status)
     local got = H.eventually(function() return receiver.deliveries()[1] end)

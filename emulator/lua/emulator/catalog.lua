@@ -119,8 +119,7 @@ function M.delete_value(name)
 end
 
 function M.reset()
-  store:flush_all()
-  store:flush_expired()
+  util.flush(store)
 end
 
 return M

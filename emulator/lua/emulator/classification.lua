@@ -114,10 +114,7 @@ end
 -- The published HSClassificationModel: internal fields start with "_";
 -- hsCodeDescription (no published model has it) only with `demo_extras`.
 local function public(model)
-  local out = {}
-  for k, v in pairs(model) do
-    if k:sub(1, 1) ~= "_" then out[k] = v end
-  end
+  local out = util.public(model)
   if conf.get().demo_extras and model._hsCodeDescription then out.hsCodeDescription = model._hsCodeDescription end
   return out
 end

@@ -109,6 +109,11 @@ function M.deleted()
   return d
 end
 
+--- Sends 404 EntityNotFoundError: "<id> not found." / "The <entity> with <field> '<id>' was not found.".
+function M.not_found(entity, id, field)
+  return M.send(404, "EntityNotFoundError", { args = { entity, id, field }, target = "HttpRequest" })
+end
+
 --- Sends an error. `opts`: args (placeholders of the one detail), details
 -- (several details instead), target (ErrorTargetCode, default "Unknown"),
 -- headers. The top-level code and message are the first detail's, unless

@@ -213,14 +213,13 @@ end
 
 -- ---------------------------------------------------------------- statuses
 
-local function load_item(ctx)
-  local id = tonumber(ctx.captures[2])
-  local doc = M.settle(catalog.get(ctx.company, id))
-  if not doc then
-    errors.send(404, "EntityNotFoundError", { args = { "Item", ctx.captures[2], "id" }, target = "HttpRequest" })
-  end
+-- The item of the path ({itemId}, the second capture), resolved; or nil (404 sent).
+function M.load(ctx)
+  local doc = M.settle(catalog.get(ctx.company, tonumber(ctx.captures[2])))
+  if not doc then errors.not_found("Item", ctx.captures[2], "id") end
   return doc
 end
+local load_item = M.load
 
 -- PUT …/items/{itemId}/hscode-classifications-status/$dismiss?country=XX:
 -- the status becomes Dismissed (a Pending one cannot be dismissed).
@@ -246,8 +245,7 @@ function M.dismiss(ctx)
   end)
   if not doc then return load_item(ctx) end
   if refused == "missing" then
-    return errors.send(404, "EntityNotFoundError", { args = { "HS code classification status",
-      doc.id .. " " .. country, "item and country" }, target = "HttpRequest" })
+    return errors.not_found("HS code classification status", doc.id .. " " .. country, "item and country")
   elseif refused == "pending" then
     return errors.send(400, "InvalidHsCodeClassificationStatusOverride", { args = { M.PENDING, doc.id, country },
       target = "IncorrectData" })
@@ -270,8 +268,7 @@ function M.delete_status(ctx)
     return found
   end)
   if not found then
-    return errors.send(404, "EntityNotFoundError", { args = { "HS code classification status", id, "id" },
-      target = "HttpRequest" })
+    return errors.not_found("HS code classification status", id, "id")
   end
   ngx.status = 204
   ngx.header["Content-Type"] = "application/json"

@@ -36,33 +36,20 @@ local function guard(ctx)
 end
 
 local function args()
-  local out = {}
-  for k, v in pairs(ngx.req.get_uri_args(100)) do
-    if type(v) == "table" then v = v[1] end
-    if v == true then v = "" end
-    out[k:lower()] = v
-  end
-  return out
+  return query.args(ngx.req.get_uri_args(100))
 end
 
 local function item_not_found(id)
-  return errors.send(404, "EntityNotFoundError", { args = { "Item", id, "id" }, target = "HttpRequest" })
+  return errors.not_found("Item", id, "id")
 end
 
--- The item of the path ({itemId}, the second capture), resolved; or nil (404 sent).
-local function load(ctx)
-  local doc = hsflow.settle(catalog.get(ctx.company, tonumber(ctx.captures[2])))
-  if not doc then item_not_found(ctx.captures[2]) end
-  return doc
-end
+local load = hsflow.load
 
 -- The item of an {itemCode} path segment: percent-decoded, then Avalara's tokens.
 local function load_by_code(ctx)
   local code = util.decode_ava(ctx.captures[2])
   local doc = hsflow.settle(catalog.by_code(ctx.company, code))
-  if not doc then
-    errors.send(404, "EntityNotFoundError", { args = { "Item", code, "itemCode" }, target = "HttpRequest" })
-  end
+  if not doc then errors.not_found("Item", code, "itemCode") end
   return doc
 end
 
@@ -270,8 +257,7 @@ function M.classification(ctx)
   for _, k in ipairs(doc.classifications or {}) do
     if k.id == id then return util.json(200, itemmodel.classification_output(doc, k)) end
   end
-  return errors.send(404, "EntityNotFoundError", { args = { "ItemClassification", ctx.captures[3], "id" },
-    target = "HttpRequest" })
+  return errors.not_found("ItemClassification", ctx.captures[3], "id")
 end
 
 -- GET …/items/{itemCode}/premiumClassification/{systemCode}[?country=XX]:
@@ -288,8 +274,7 @@ function M.premium(ctx)
       return util.json(200, itemmodel.premium_model(doc, p))
     end
   end
-  return errors.send(404, "EntityNotFoundError", { args = { "ItemPremiumClassification",
-    system .. (country and " " .. country or ""), "systemCode" }, target = "HttpRequest" })
+  return errors.not_found("ItemPremiumClassification", system .. (country and " " .. country or ""), "systemCode")
 end
 
 -- GET …/items/{itemCode}/premiumClassifications: FetchResult<ItemPremiumClassificationOutputModel>.

@@ -84,8 +84,7 @@ function M.start()
 end
 
 function M.reset()
-  dict:flush_all()
-  dict:flush_expired()
+  util.flush(dict)
 end
 
 return M

@@ -224,6 +224,22 @@ function M.locked(dict, key, fn, wait)
   return a, b
 end
 
+-- Empties a shared dict (the control API's reset).
+function M.flush(dict)
+  dict:flush_all()
+  dict:flush_expired()
+end
+
+-- A shallow copy of a stored record without its internal "_" fields: the
+-- published model.
+function M.public(record)
+  local out = {}
+  for k, v in pairs(record) do
+    if k:sub(1, 1) ~= "_" then out[k] = v end
+  end
+  return out
+end
+
 function M.json(status, value, headers)
   return M.send(status, "application/json; charset=utf-8", M.json_encode(value), headers)
 end

@@ -36,17 +36,10 @@ local function registration(company, id)
 end
 
 -- The published ItemReverseSyncRegistrationOutputModel (internal `_` fields left out).
-local function public(reg)
-  local out = {}
-  for k, v in pairs(reg) do
-    if k:sub(1, 1) ~= "_" then out[k] = v end
-  end
-  return out
-end
+local public = util.public
 
 local function not_found(id)
-  return errors.send(404, "EntityNotFoundError", { args = { "Registration", id, "registrationId" },
-    target = "HttpRequest" })
+  return errors.not_found("Registration", id, "registrationId")
 end
 
 local function guard(ctx)

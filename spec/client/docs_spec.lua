@@ -11,6 +11,7 @@ local MODULES = {
   { name = "avalara.items", file = "lua/avalara/items.lua", owners = { M = true, Client = true } },
   { name = "avalara.catalog", file = "lua/avalara/catalog.lua", owners = { M = true } },
   { name = "avalara.webhook", file = "lua/avalara/webhook.lua", owners = { M = true } },
+  { name = "avalara.cli.items", file = "lua/avalara/cli/items.lua", owners = { M = true } },
   { name = "avalara.descriptions", file = "lua/avalara/descriptions.lua", owners = { M = true, Descriptions = true } },
   { name = "avalara.cli", file = "lua/avalara/cli.lua", owners = { M = true } },
   { name = "avalara.openresty", file = "lua/avalara/openresty.lua", owners = { M = true, Store = true } },

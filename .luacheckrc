@@ -6,6 +6,7 @@ exclude_files = { "build/", ".git/", "lua_modules/", ".luarocks/" }
 -- The emulator runs inside nginx (ngx_lua on LuaJIT).
 files["emulator/"] = { std = "ngx_lua" }
 files["lua/avalara/openresty.lua"] = { std = "max+ngx_lua" }
+files["lua/avalara/openresty/"] = { std = "max+ngx_lua" }
 files["examples/openresty/"] = { std = "max+ngx_lua" }
 
 -- busted specs.

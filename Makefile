@@ -46,6 +46,8 @@ INSTALL_LMOD := $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)
 INSTALL_BIN  := $(DESTDIR)$(PREFIX)/bin
 
 DEB_PACKAGES := $(shell grep -v '^\#' .ci/debian-packages)
+# The Lua layer, subfolders included (avalara/store/, avalara/cli/).
+LUA_MODULES  := $(shell find lua/avalara -name '*.lua' | sort)
 
 .PHONY: all deps demo docs bench bench-tools bench-percall bench-openresty fuzz fuzz-replay test test-valgrind test-asan test-matrix lint install uninstall clean emulator
 
@@ -93,7 +95,7 @@ test: deps
 # The suites that load the C module in-process (SANITIZE_SUITES) under
 # valgrind (Lua 5.4 build): no definite or indirect leaks, no invalid reads
 # or writes; valgrind's exit code 99 fails the run.
-SANITIZE_SUITES := core client cli matrix
+SANITIZE_SUITES := core client cli partner matrix
 VALGRIND := valgrind -q --keep-debuginfo=yes --suppressions=$(CURDIR)/spec/support/valgrind.supp --leak-check=full --errors-for-leak-kinds=definite,indirect \
             --show-leak-kinds=definite,indirect --error-exitcode=99 --track-origins=yes
 test-valgrind: deps
@@ -214,14 +216,14 @@ emulator: deps
 install: $(MODULE)
 	install -d $(INSTALL_CMOD)/avalara $(INSTALL_LMOD)/avalara
 	install -m 0755 $(MODULE) $(INSTALL_CMOD)/avalara/core.so
-	for f in $(wildcard lua/avalara/*.lua); do install -m 0644 $$f $(INSTALL_LMOD)/avalara/; done
+	for f in $(LUA_MODULES); do install -D -m 0644 $$f $(INSTALL_LMOD)/$${f#lua/}; done
 	install -d $(INSTALL_BIN)
 	sed '1s|^#!.*|#!/usr/bin/env $(LUA)|' bin/hscode >$(INSTALL_BIN)/hscode
 	chmod 0755 $(INSTALL_BIN)/hscode
 
 uninstall:
 	rm -f $(INSTALL_CMOD)/avalara/core.so
-	rm -f $(patsubst lua/avalara/%,$(INSTALL_LMOD)/avalara/%,$(wildcard lua/avalara/*.lua))
+	rm -f $(LUA_MODULES:lua/%=$(INSTALL_LMOD)/%)
 	rm -f $(INSTALL_BIN)/hscode
 
 clean:

@@ -16,6 +16,8 @@ calls) with token objects that keep secrets in C memory, and a pure-Lua layer.]]
 dependencies = {
    "lua >= 5.1",
    "lua-cjson",
+   "luasql-sqlite3",   -- avalara.store.file (hscode's token and connection stores)
+   "luasocket",        -- hscode connect (the loopback redirect), sub-second clocks
 }
 -- The Makefile finds libcurl and the Lua headers with pkg-config (Debian keeps
 -- curl.h in a multiarch folder that LuaRocks' builtin type does not search).

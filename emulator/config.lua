@@ -20,7 +20,8 @@ return {
     },
   },
 
-  -- Redirect URIs accepted for Identity's authorization_code grant.
+  -- Redirect URIs accepted for Identity's authorization_code grant (a
+  -- loopback http://127.0.0.1/... one on any port too, RFC 8252 section 7.3).
   redirect_uris = { "http://127.0.0.1/callback" },
 
   -- 2012 OAuth partner clients. An authorization (and generate_token)
@@ -80,4 +81,8 @@ return {
   -- classified models, for demos. No published model has it, so clients
   -- must not rely on it: off by default.
   demo_extras = false,
+
+  -- true: the customer refuses every authorization: /oauth/authorize and
+  -- /connect/authorize redirect with error=access_denied (and the state).
+  deny_authorization = false,
 }

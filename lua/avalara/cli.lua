@@ -13,6 +13,7 @@
 -- @module avalara.cli
 local avalara = require "avalara"
 local descriptions = require "avalara.descriptions"
+local partner_cli = require "avalara.cli.partner"
 local cjson = require "cjson"
 
 local M = {}
@@ -366,6 +367,7 @@ local GLOBAL_OPTIONS = {
   env = { "NAME" }, account = { "ID" }, ["license-key"] = { "KEY" }, company = { "ID" },
   ["emulator-url"] = { "URL" }, cafile = { "FILE" }, timeout = { "SECONDS" },
   verbose = {}, help = {},
+  connection = { "ID" }, ["client-id"] = { "ID" }, ["client-secret"] = { "SECRET" }, flow = { "FLOW" },
 }
 local SHORT = { ["-h"] = "--help", ["-v"] = "--verbose", ["-o"] = "--out" }
 
@@ -432,9 +434,24 @@ local function getenv(sys, name)
   return v
 end
 
--- The client the options and environment describe. Commands that do not
--- need a company (token, lookup) make a client without one.
+-- What the commands in lua/avalara/cli/ use of this file.
+local shared = { EXIT = EXIT, fail = fail, usage_error = usage_error, request_failed = request_failed,
+  getenv = getenv, positive_number = positive_number, DEFAULT_EMULATOR_URL = M.DEFAULT_EMULATOR_URL }
+
+-- The client the options and environment describe (with --connection, the
+-- partner connection's). Commands that do not need a company (token, lookup)
+-- make a client without one.
 local function make_client(sys, opts, needs_company, on_token)
+  local on_request
+  if opts.verbose then
+    on_request = function(info)
+      sys.stderr:write(string.format("hscode: %s %s -> %s (%.3f s)\n", info.method, info.url,
+        tostring(info.status or info.error_kind), info.duration))
+    end
+  end
+  if opts.connection then
+    return partner_cli.client(sys, opts, shared, needs_company, { on_request = on_request })
+  end
   local environment = opts.env or getenv(sys, "AVALARA_ENVIRONMENT") or "production"
   if not avalara.environments[environment] then
     fail(opts.env and EXIT.usage or EXIT.config, "unknown environment '" .. environment
@@ -450,13 +467,6 @@ local function make_client(sys, opts, needs_company, on_token)
   if not key then fail(EXIT.config, "no license key: set AVALARA_LICENSE_KEY") end
   if not company and needs_company then
     fail(EXIT.config, "no company ID: set AVALARA_COMPANY_ID (or use --company)")
-  end
-  local on_request
-  if opts.verbose then
-    on_request = function(info)
-      sys.stderr:write(string.format("hscode: %s %s -> %s (%.3f s)\n", info.method, info.url,
-        tostring(info.status or info.error_kind), info.duration))
-    end
   end
   local ok, client = pcall(avalara.new, {
     environment = environment, account_id = account, license_key = key, company_id = company,
@@ -475,6 +485,7 @@ end
 local function write_json(sys, value)
   sys.stdout:write(cjson.encode(value), "\n")
 end
+shared.make_client, shared.write_json = make_client, write_json
 
 local function write_fields(sys, fields)
   for _, f in ipairs(fields) do
@@ -644,6 +655,13 @@ Global options (any command):
   --timeout SECONDS    limit for each HTTP request (default 30)
   -v, --verbose        log each HTTP exchange on stderr (no secrets)
   -h, --help           show help
+
+Partner connections (see hscode connect):
+  --connection ID      call on behalf of this connection (classify, batch,
+                       lookup, token) instead of the account's credentials
+  --client-id ID       the partner's client id [AVALARA_CLIENT_ID]
+  --client-secret S    its secret [AVALARA_CLIENT_SECRET]; prefer the variable
+  --flow FLOW          2012 (default) or identity [AVALARA_FLOW]
 ]]
 
 local MAIN_HELP = [[
@@ -659,6 +677,9 @@ Commands:
   items COMMAND         the Items flow: classify a catalog for several countries,
                         list, sla, verify (see hscode items --help)
   token                 get an access token; show its type, scope and expiry
+  connect               connect an Avalara account (browser, loopback redirect)
+  connections           list the connections
+  disconnect ID         revoke a connection and forget it
   help [COMMAND]        show this help, or a command's (also COMMAND --help)
 
 ]] .. GLOBAL_HELP .. [[
@@ -667,8 +688,8 @@ Credentials come from the environment (or the options above). With --env
 local and neither an account nor a license key, the emulator's demo account
 is used (account 2000000001, company 1001).
 
-Access tokens are kept in $XDG_CACHE_HOME/avalara-hscode/tokens.json (else
-~/.cache/avalara-hscode/tokens.json), readable by you only (mode 0600), so
+Access tokens are kept in $XDG_CACHE_HOME/avalara-hscode/tokens.db (else
+~/.cache/avalara-hscode/tokens.db), readable by you only (mode 0600), so
 repeated runs reuse a valid token.
 
 Exit status: 0 success; 1 a request failed, or some batch items did;
@@ -728,6 +749,10 @@ and so on down to the code itself. CODE may be written with dots (6109.10).
 
 Example: hscode lookup 610910 --country US
 ]] },
+  connect = require "avalara.cli.connect",
+  connections = require "avalara.cli.connections",
+  disconnect = require "avalara.cli.disconnect",
+  items = require "avalara.cli.items",
   token = { run = token, options = { ["show-secret"] = {}, json = {} }, help = [[
 Usage: hscode token [--show-secret] [--json]
 
@@ -739,13 +764,6 @@ only with --show-secret.
   --json               print the same as JSON
 ]] },
 }
-
--- hscode items: its own module, given the helpers it shares with the others.
-local items_command = require "avalara.cli.items"
-items_command.use { EXIT = EXIT, fail = fail, usage_error = usage_error, request_failed = request_failed,
-  make_client = make_client, positive_number = positive_number, write_json = write_json }
-COMMANDS.items = { run = items_command.run, options = {}, help = items_command.help }
-for _, o in ipairs(items_command.options) do COMMANDS.items.options[o[1]] = { o[2] } end
 
 local function help(sys, command)
   local c = command and COMMANDS[command]
@@ -778,7 +796,7 @@ local function dispatch(sys, argv)
     usage_error("a command is needed")
   end
   table.remove(positional, 1)
-  return COMMANDS[command].run(sys, opts, positional)
+  return COMMANDS[command].run(sys, opts, positional, shared)
 end
 
 --- Runs the command line `argv` and returns the exit status.

@@ -123,8 +123,9 @@ Client.__index = Client
 M.Client = Client
 
 Client.__tostring = function(self)
-  return string.format("avalara client (account %s, company %s, environment %s)", self.account_id,
-    tostring(self.company_id), self.environment)
+  local who = self.token_source and tostring(self.token_source) or ("account " .. self.account_id)
+  return string.format("avalara client (%s, company %s, environment %s)", who, tostring(self.company_id),
+    self.environment)
 end
 
 --- Makes a client.
@@ -162,6 +163,10 @@ end
 --   runs in a coroutine: the core prepares each exchange and finishes it from the answer)
 -- - `sleep(seconds)` (backoff and polling waits) and `wait()` (what a coroutine does while
 --   another one renews the token; default `coroutine.yield()` inside a coroutine, else a short sleep)
+-- - `token_source`: an object whose `token_source:token(client, stale)` returns the access token
+--   record `{access_token, token_type, scope, expires_at}` (or nil, err) instead of the client
+--   credentials grant; `account_id` and `license_key` are then not needed. `stale` is an access
+--   token the API just refused (renew it), or nil. `avalara.partner` clients use it.
 -- @tparam[opt] table opts
 -- @treturn Client
 function M.new(opts)
@@ -169,19 +174,25 @@ function M.new(opts)
   check(type(opts) == "table", "options must be a table")
   local self = setmetatable({}, Client)
 
-  local account = opts.account_id or getenv("AVALARA_ACCOUNT_ID")
-  check(account ~= nil, "'account_id' is required (or set AVALARA_ACCOUNT_ID)")
-  check(type(account) == "string" or type(account) == "number", "'account_id' must be a string or number")
-  local key = opts.license_key or getenv("AVALARA_LICENSE_KEY")
-  check(key ~= nil, "'license_key' is required (or set AVALARA_LICENSE_KEY)")
-  check(type(key) == "string" and key ~= "", "'license_key' must be a non-empty string")
+  local source = opts.token_source
+  check(source == nil or (type(source) == "table" and is_callable(source.token)),
+    "'token_source' must be an object with a token method")
+  self.token_source = source
+  -- A token source brings its own credentials.
+  local account = opts.account_id or (not source and getenv("AVALARA_ACCOUNT_ID") or nil)
+  check(account ~= nil or source, "'account_id' is required (or set AVALARA_ACCOUNT_ID)")
+  check(account == nil or type(account) == "string" or type(account) == "number",
+    "'account_id' must be a string or number")
+  local key = opts.license_key or (not source and getenv("AVALARA_LICENSE_KEY") or nil)
+  check(key ~= nil or source, "'license_key' is required (or set AVALARA_LICENSE_KEY)")
+  check(key == nil or (type(key) == "string" and key ~= ""), "'license_key' must be a non-empty string")
   -- Optional here: tokens and definitions need no company; the calls that
   -- do (classify, classification, wait, classify_batch) raise without one.
   local company = opts.company_id or getenv("AVALARA_COMPANY_ID")
   check(company == nil or type(company) == "string" or type(company) == "number",
     "'company_id' must be a string or number")
   check(company == nil or tostring(company):match("^%d+$"), "'company_id' must be digits")
-  self.account_id = tostring(account)
+  self.account_id = account and tostring(account)
   self.company_id = tonumber(company)
   secrets[self] = key
 
@@ -242,7 +253,7 @@ function M.new(opts)
   check(type(store) == "table" and is_callable(store.get) and is_callable(store.set)
     and is_callable(store.lock), "'store' must have get, set and lock")
   self.store = store
-  self.store_key = "avalara:token:" .. self.account_id .. ":" .. (self.scope or "") .. "@" .. self.token_url
+  self.store_key = "avalara:token:" .. tostring(self.account_id) .. ":" .. (self.scope or "") .. "@" .. self.token_url
 
   for _, h in ipairs { "on_token", "on_request", "transport", "sleep", "wait" } do
     check(opts[h] == nil or is_callable(opts[h]), "'" .. h .. "' must be a function")
@@ -391,6 +402,11 @@ end
 -- @param[opt] stale internal: an access token known to be rejected (renew unless the store has another)
 -- @return a `Token` (with `access_token()`, `expires_at()`, ...), or nil, err
 function Client:token(stale)
+  if self.token_source then
+    local rec, err = self.token_source:token(self, stale)
+    if not rec then return nil, err end
+    return wrap_token(rec)
+  end
   local store, key = self.store, self.store_key
   local rec = store:get(key)
   if self:_valid(rec, stale) then return wrap_token(rec) end
@@ -683,6 +699,10 @@ for name, method in pairs(items_flow.Client) do Client[name] = method end
 -- @param registration_id the registration's `registrationId`
 -- @treturn string 64 hex digits
 function Client:webhook_secret(registration_id)
+  if secrets[self] == nil then
+    error("client:webhook_secret: needs the account's license key (this client's token comes from a token source)",
+      2)
+  end
   return require("avalara.webhook").secret(secrets[self], registration_id)
 end
 
@@ -720,5 +740,8 @@ end
 function Client:hierarchy(country, code)
   return definitions.hierarchy(self, country, code)
 end
+
+--- Partner integrations: `avalara.partner.new{...}` (the module `avalara.partner`).
+M.partner = require "avalara.partner"
 
 return M

@@ -243,12 +243,19 @@ end
 local Store = {}
 Store.__index = Store
 
---- A token store on a `lua_shared_dict`, shared by every worker; its lock is
--- an `add` of a key that expires by itself (`lock_ttl`, default 30 s) should
--- its holder die.
+-- The dict key whose counter versions every write (a value's version is in its flags).
+local VERSION_KEY = "avalara.store:version"
+
+--- A store on a `lua_shared_dict`, shared by every worker (the contract of
+-- `avalara.store`: get, set, cas, delete, lock). A value's version is kept
+-- in its flags; `cas` runs under a short mutex (`add` of a key that lapses
+-- after 0.1 s); a lock is an `add` of a key that expires by itself
+-- (`lock_ttl`, default 30 s) should its holder die. Writes never evict other
+-- keys: a full dict fails the write (size it for your connections: under
+-- 1 KiB each).
 -- @string name the dict's name, as in `lua_shared_dict <name> 1m;`
 -- @tparam[opt] table opts `{lock_ttl = 30}`
--- @treturn table the store (`get`, `set`, `delete`, `lock`)
+-- @treturn table the store (`get`, `set`, `cas`, `delete`, `lock`)
 function M.store(name, opts)
   if type(name) ~= "string" then error("avalara.openresty.store: 'name' must be a string", 2) end
   local dict = M.in_nginx() and ngx.shared[name]
@@ -256,31 +263,76 @@ function M.store(name, opts)
   return setmetatable({ dict = dict, name = name, lock_ttl = opts and opts.lock_ttl or 30 }, Store)
 end
 
---- The value under `key`, or nil.
+--- The value under `key` and its version, or nil.
+-- @string key
 function Store:get(key)
-  local s = self.dict:get(key)
-  return s and cjson.decode(s) or nil
+  local s, version = self.dict:get(key)
+  if not s then return nil end
+  local value = cjson.decode(s)
+  if value == nil then return nil, nil, "lua_shared_dict " .. self.name .. ": unreadable value under " .. key end
+  return value, version
+end
+
+-- Writes without a check; returns true, version or nil, message.
+function Store:_write(key, value, ttl)
+  local text, jerr = cjson.encode(value)
+  if not text then return nil, "lua_shared_dict " .. self.name .. ": " .. tostring(jerr) end
+  local n = self.dict:incr(VERSION_KEY, 1, 0)
+  local version = n and (n % 4294967295) + 1 or 1 -- flags are 32 bits
+  -- safe_set: a full dict refuses the write rather than evict another key
+  -- (a partner's connection must never vanish to make room)
+  local ok, err = self.dict:safe_set(key, text, ttl or 0, version)
+  if not ok then return nil, "lua_shared_dict " .. self.name .. ": " .. tostring(err) end
+  return true, version
 end
 
 --- Stores `value` (JSON-encoded) under `key` for `ttl` seconds (nil: no expiry).
--- @return true, or nil, message (the dict is full, ...)
+-- @return true and the new version, or nil, message (the dict is full, ...)
 function Store:set(key, value, ttl)
-  local ok, err = self.dict:set(key, cjson.encode(value), ttl or 0)
-  if not ok then return nil, "lua_shared_dict " .. self.name .. ": " .. tostring(err) end
-  return true
+  return self:_write(key, value, ttl)
+end
+
+--- Compare-and-set across workers (see `avalara.store`).
+-- @string key
+-- @param version as returned by `get`, or nil (only if absent)
+-- @tparam[opt] table value nil deletes
+-- @tparam[opt] number ttl
+-- @return true, new version | false, current value, current version | nil, message
+function Store:cas(key, version, value, ttl)
+  local mutex = key .. ":cas"
+  -- Held for microseconds (nothing in it yields); a holder that died lets go after 0.1 s.
+  while not self.dict:add(mutex, true, 0.1) do
+    if M.mode() == "cosocket" then ngx.sleep(0.001) end
+  end
+  local current, have = self:get(key)
+  local ok, a, b
+  if have ~= version then
+    ok, a, b = false, current, have
+  elseif value == nil then
+    self.dict:delete(key)
+    ok = true
+  else
+    ok, a = self:_write(key, value, ttl)
+  end
+  self.dict:delete(mutex)
+  return ok, a, b
 end
 
 --- Forgets `key`.
+-- @return true
 function Store:delete(key)
   self.dict:delete(key)
+  return true
 end
 
 --- Takes the cross-worker lock on `key` without blocking.
+-- @string key
+-- @tparam[opt] number ttl seconds after which the lock lapses (default the store's `lock_ttl`)
 -- @return an unlock function, or nil when another worker holds it
-function Store:lock(key)
+function Store:lock(key, ttl)
   local lock_key = key .. ":lock"
   local id = tostring(ngx.worker.pid()) .. ":" .. tostring(ngx.now()) .. ":" .. tostring(math.random())
-  if not self.dict:add(lock_key, id, self.lock_ttl) then return nil end
+  if not self.dict:add(lock_key, id, ttl or self.lock_ttl) then return nil end
   return function()
     if self.dict:get(lock_key) == id then self.dict:delete(lock_key) end
   end

@@ -1,38 +1,54 @@
---- Token stores for the client (design.md section 5, issue 4 item 2).
+--- Stores: where tokens and partner connections are kept between calls
+-- (design.md sections 5 and 8).
 --
--- A store keeps token records between calls (and, for the file store,
--- between processes). The interface, which any custom store may implement:
+-- One contract for every store (memory, `avalara.store.file`, the OpenResty
+-- shared dict of `avalara.openresty.store`, or a table of your own):
 --
---    store:get(key)              -> value | nil      (nil when absent or past its ttl)
---    store:set(key, value, ttl)  -- value: a table of strings/numbers; ttl seconds or nil (no expiry)
---    store:delete(key)
---    store:lock(key)             -> unlock function | nil  (nil: someone else holds it, try later)
+--    store:get(key)                      -> value, version | nil (absent or past its ttl) | nil, nil, err
+--    store:set(key, value, ttl)          -> true | nil, err
+--    store:cas(key, version, value, ttl) -> true, new_version | false, current, current_version | nil, err
+--    store:delete(key)                   -> true | nil, err
+--    store:lock(key, ttl)                -> unlock function | nil (held elsewhere) | nil, err
 --
--- `lock` never blocks: the client waits (yielding when it runs in a
--- coroutine) and retries, which gives single-flight token renewal. Values
--- are token records `{access_token, token_type, scope, expires_at}`; keys
--- never contain secrets.
+-- Values are tables of strings, numbers and booleans (tables of them too),
+-- copied in and out: changing a value you got changes nothing stored. `ttl`
+-- is in seconds (nil: no expiry). A `version` is opaque and changes on every
+-- write of the key: `cas` (compare-and-set) writes only when the key still
+-- has the version read (`nil` = only when absent), and deletes when `value`
+-- is nil. `lock` never blocks: the caller waits (yielding in a coroutine)
+-- and asks again; `ttl` bounds how long a lock held by a process that died
+-- is honoured (the file store also notices at once that its holder died).
+-- The `avalara.new` client uses `get`, `set` and `lock`; `avalara.partner`
+-- all five. Keys never contain secrets; values do (tokens): keep stores
+-- private.
 -- @module avalara.store
-local cjson = require "cjson"
-
 local M = {}
 
 local function now() return os.time() end
+
+-- A deep copy of a stored value (tables of plain values).
+local function copy(v)
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = copy(x) end
+  return out
+end
 
 -- ---------------------------------------------------------------- memory
 
 local Memory = {}
 Memory.__index = Memory
 
---- A store in this Lua state's memory (the default).
+--- A store in this Lua state's memory (the default): shared by the
+-- coroutines of one process, gone when it ends.
 -- @treturn table the store
 function M.memory()
-  return setmetatable({ data = {}, locks = {} }, Memory)
+  return setmetatable({ data = {}, locks = {}, seq = 0 }, Memory)
 end
 
---- The value under `key`, or nil when absent or past its ttl.
+--- The value under `key` and its version, or nil when absent or past its ttl.
 -- @string key
--- @return the value or nil
+-- @return the value (a copy) and its version, or nil
 function Memory:get(key)
   local e = self.data[key]
   if not e then return nil end
@@ -40,29 +56,53 @@ function Memory:get(key)
     self.data[key] = nil
     return nil
   end
-  return e.value
+  return copy(e.value), e.version
 end
 
---- Stores `value` under `key`.
+--- Stores `value` under `key`, whatever is there.
 -- @string key
--- @tparam table value a table of strings and numbers
+-- @tparam table value a table of strings, numbers and booleans
 -- @tparam[opt] number ttl seconds to keep it (nil: no expiry)
+-- @return true
 function Memory:set(key, value, ttl)
-  self.data[key] = { value = value, expires = ttl and now() + ttl or nil }
+  self.seq = self.seq + 1
+  self.data[key] = { value = copy(value), version = self.seq, expires = ttl and now() + ttl or nil }
+  return true, self.seq
+end
+
+--- Compare-and-set: stores `value` (or deletes the key when `value` is nil)
+-- only if the key still has `version` (nil: only if it is absent).
+-- @string key
+-- @param version as returned by `get`, or nil
+-- @tparam[opt] table value
+-- @tparam[opt] number ttl
+-- @return true and the new version, or false and the current value and version
+function Memory:cas(key, version, value, ttl)
+  local current, current_version = self:get(key)
+  if current_version ~= version then return false, current, current_version end
+  if value == nil then
+    self.data[key] = nil
+    return true
+  end
+  return self:set(key, value, ttl)
 end
 
 --- Forgets `key`.
 -- @string key
+-- @return true
 function Memory:delete(key)
   self.data[key] = nil
+  return true
 end
 
 --- Takes the lock on `key` without blocking.
 -- @string key
+-- @tparam[opt] number ttl seconds after which the lock lapses (nil: held until unlocked)
 -- @return an unlock function, or nil when another caller holds the lock
-function Memory:lock(key)
-  if self.locks[key] then return nil end
-  local token = {}
+function Memory:lock(key, ttl)
+  local held = self.locks[key]
+  if held and not (held.expires and held.expires <= now()) then return nil end
+  local token = { expires = ttl and now() + ttl or nil }
   self.locks[key] = token
   return function()
     if self.locks[key] == token then self.locks[key] = nil end
@@ -73,95 +113,38 @@ Memory.__tostring = function() return "avalara.store.memory" end
 
 -- ------------------------------------------------------------------ file
 
-local File = {}
-File.__index = File
-
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function default_path()
-  local base = os.getenv("XDG_CACHE_HOME")
-  if not base or base == "" then
-    local home = os.getenv("HOME")
-    base = home and home ~= "" and (home .. "/.cache") or "/tmp"
-  end
-  return base .. "/avalara-hscode/tokens.json"
-end
-
---- A store in a JSON file readable only by its owner (mode 0600).
--- Opt-in; the `hscode` command uses it so that repeated runs reuse a valid
--- token. The lock is per Lua state (no lock across processes: two
--- processes may each fetch a token, the last write wins).
--- @tparam[opt] string path the file (default `$XDG_CACHE_HOME/avalara-hscode/tokens.json`,
--- else `~/.cache/...`)
+--- A store in a file, safe across processes: an SQLite database (Debian's
+-- `lua-sql-sqlite3`), readable only by its owner (mode 0600, in a 0700
+-- folder). Every write is a transaction (atomic, on disk before it
+-- returns); locks are rows that name their holder's process, so a lock left
+-- by a process that was killed is taken over at once (on the same machine;
+-- otherwise after its `ttl`). Use a local file system (SQLite's locking is
+-- not reliable over NFS). See `avalara.store.file` for the details.
+-- @tparam[opt] string path the file (default `$XDG_CACHE_HOME/avalara-hscode/tokens.db`,
+-- else `~/.cache/avalara-hscode/tokens.db`)
 -- @treturn table the store
 function M.file(path)
-  if path ~= nil and type(path) ~= "string" then
-    error("avalara.store.file: 'path' must be a string", 2)
+  if path ~= nil and (type(path) ~= "string" or path == "") then
+    error("avalara.store.file: 'path' must be a non-empty string", 2)
   end
-  return setmetatable({ path = path or default_path(), locks = {} }, File)
+  return require("avalara.store.file").open(path or M.default_path("cache", "tokens.db"))
 end
 
-function File:_read()
-  local f = io.open(self.path, "r")
-  if not f then return {} end
-  local s = f:read("*a")
-  f:close()
-  local ok, t = pcall(cjson.decode, s)
-  if not ok or type(t) ~= "table" then return {} end
-  return t
-end
-
-function File:_write(t)
-  local dir = self.path:match("^(.*)/[^/]*$")
-  if dir and dir ~= "" then os.execute("mkdir -p -m 700 " .. shell_quote(dir) .. " 2>/dev/null") end
-  local tmp = self.path .. ".tmp" .. tostring(math.random(1, 1e9))
-  -- Create it empty, restrict it, and only then write the secrets.
-  local f = io.open(tmp, "w")
-  if not f then return nil, "cannot write " .. tmp end
-  f:close()
-  os.execute("chmod 600 " .. shell_quote(tmp))
-  f = io.open(tmp, "w")
-  if not f then os.remove(tmp); return nil, "cannot write " .. tmp end
-  f:write(cjson.encode(t))
-  f:close()
-  local ok, err = os.rename(tmp, self.path)
-  if not ok then os.remove(tmp); return nil, err end
-  return true
-end
-
---- As `Memory:get`, read from the file.
-function File:get(key)
-  local e = self:_read()[key]
-  if type(e) ~= "table" then return nil end
-  if type(e.expires) == "number" and e.expires <= now() then return nil end
-  return e.value
-end
-
---- As `Memory:set`; rewrites the file (mode 0600) through a temporary file and a rename.
--- @return true, or nil, message
-function File:set(key, value, ttl)
-  local t = self:_read()
-  t[key] = { value = value, expires = ttl and now() + ttl or nil }
-  -- Drop records past their ttl.
-  for k, e in pairs(t) do
-    if type(e) ~= "table" or (type(e.expires) == "number" and e.expires <= now()) then t[k] = nil end
+--- The default place of a file of this library: `kind` "cache" is under
+-- `$XDG_CACHE_HOME` (else `~/.cache`), "data" under `$XDG_DATA_HOME` (else
+-- `~/.local/share`), in an `avalara-hscode` folder.
+-- @string kind "cache" or "data"
+-- @string name the file name
+-- @treturn string the path
+function M.default_path(kind, name)
+  local var, fallback = "XDG_CACHE_HOME", "/.cache"
+  if kind == "data" then var, fallback = "XDG_DATA_HOME", "/.local/share" end
+  local base = os.getenv(var)
+  if not base or base == "" then
+    local home = os.getenv("HOME")
+    base = home and home ~= "" and (home .. fallback) or "/tmp"
   end
-  return self:_write(t)
+  return base .. "/avalara-hscode/" .. name
 end
-
---- As `Memory:delete`.
-function File:delete(key)
-  local t = self:_read()
-  if t[key] ~= nil then
-    t[key] = nil
-    return self:_write(t)
-  end
-  return true
-end
-
-File.lock = Memory.lock
-File.__tostring = function(self) return "avalara.store.file(" .. self.path .. ")" end
 
 return M

@@ -53,13 +53,21 @@ function H.rmdir(dir)
   os.execute("rm -rf " .. quote(dir))
 end
 
--- The access tokens in a cache folder's token file.
+-- The access tokens in a cache folder's token store (avalara.store.file: SQLite).
 function H.cached_tokens(cache)
-  local text = slurp(cache .. "/avalara-hscode/tokens.json")
   local tokens = {}
-  for _, entry in pairs(text and cjson.decode(text) or {}) do
-    if type(entry) == "table" and type(entry.value) == "table" then tokens[#tokens + 1] = entry.value.access_token end
+  local path = cache .. "/avalara-hscode/tokens.db"
+  if not io.open(path) then return tokens end
+  local env = require("luasql.sqlite3").sqlite3()
+  local conn = assert(env:connect(path, 10000))
+  local cur = assert(conn:execute("SELECT value FROM kv"))
+  for value in function() return cur:fetch() end do
+    local entry = cjson.decode(value)
+    if type(entry) == "table" and entry.access_token then tokens[#tokens + 1] = entry.access_token end
   end
+  cur:close()
+  conn:close()
+  env:close()
   return tokens
 end
 

@@ -2,7 +2,14 @@
 -- defined, so `make docs` documents the whole API (like luv's docs check).
 local MODULES = {
   { name = "avalara", file = "lua/avalara/init.lua", owners = { M = true, Client = true, Token = true } },
-  { name = "avalara.store", file = "lua/avalara/store.lua", owners = { M = true, Memory = true, File = true } },
+  { name = "avalara.store", file = "lua/avalara/store.lua", owners = { M = true, Memory = true } },
+  { name = "avalara.store.file", file = "lua/avalara/store/file.lua", owners = { M = true, File = true } },
+  { name = "avalara.partner", file = "lua/avalara/partner.lua", owners = { M = true, Partner = true } },
+  { name = "avalara.connection", file = "lua/avalara/connection.lua", owners = { M = true, Source = true } },
+  { name = "avalara.cli.partner", file = "lua/avalara/cli/partner.lua", owners = { M = true } },
+  { name = "avalara.cli.connect", file = "lua/avalara/cli/connect.lua", owners = { M = true } },
+  { name = "avalara.cli.connections", file = "lua/avalara/cli/connections.lua", owners = { M = true } },
+  { name = "avalara.cli.disconnect", file = "lua/avalara/cli/disconnect.lua", owners = { M = true } },
   { name = "avalara.retry", file = "lua/avalara/retry.lua", owners = { M = true } },
   { name = "avalara.paths", file = "lua/avalara/paths.lua", owners = { M = true } },
   { name = "avalara.item", file = "lua/avalara/item.lua", owners = { M = true } },
@@ -66,7 +73,7 @@ local function exports(mod)
     public(m.Client, names)
     public(m.Token, names)
     names.core, names.paths, names.retry, names.store = nil, nil, nil, nil -- submodules, checked on their own
-    names.item, names.definitions, names.items = nil, nil, nil
+    names.item, names.definitions, names.partner, names.items = nil, nil, nil, nil
     -- the Items flow's methods are documented in avalara.items
     for k in pairs(require("avalara.items").Client) do names[k] = nil end
   elseif mod.name == "avalara.items" then
@@ -75,7 +82,12 @@ local function exports(mod)
     public(getmetatable(m.new({ hierarchy = function() end })).__index, names)
   elseif mod.name == "avalara.store" then
     public(getmetatable(m.memory()).__index, names)
-    public(getmetatable(m.file("/nonexistent/x")).__index, names)
+  elseif mod.name == "avalara.store.file" then
+    public(getmetatable(m.open("/nonexistent/x")).__index, names)
+  elseif mod.name == "avalara.partner" then
+    public(m.Partner, names)
+  elseif mod.name == "avalara.connection" then
+    public(getmetatable(m.source({}, "x")).__index, names)
   end
   return names
 end

@@ -265,6 +265,19 @@ describe("client: the Items flow", function()
     end)
   end)
 
+  it("runs on a partner connection's token (a 2012 CompanyUser token); no webhook secret without a license key", function()
+    local p = avalara.partner.new { client_id = "demo-partner", client_secret = "demo-partner-secret",
+      redirect_uri = "http://127.0.0.1:49152/callback", environment = "local", emulator_url = e.http_url,
+      flow = "2012", timeout = 5, store = avalara.store.memory() }
+    local conn = assert(p:self_grant { company_id = H.COMPANY })
+    local c = assert(p:client(conn.id))
+    local m = assert(c:create_items(catalog(1)))[1]
+    assert(c:initiate_hscode_classification(m.id, { "US" }))
+    assert.equal(1, #assert(c:wait_hscode_classification(m.id, nil, { interval = 0.05 })))
+    assert.equal(0, (e:counters().grants.connect_token or {}).client_credentials or 0)
+    assert.has_error(function() c:webhook_secret(1) end)
+  end)
+
   it("registers webhooks: create, list, read, change, delete", function()
     local c = H.client(e)
     local reg = assert(c:create_webhook_registration { connectorName = "shop", url = "http://127.0.0.1:9/h" })

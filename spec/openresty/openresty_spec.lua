@@ -120,22 +120,6 @@ local function stop(n)
   end
 end
 
--- `count` GETs of `path` at once (curl --parallel); returns the statuses seen.
-local function parallel(n, path, count)
-  local cfg = os.tmpname()
-  local f = assert(io.open(cfg, "w"))
-  for _ = 1, count do f:write(('url = "%s%s"\noutput = "/dev/null"\n'):format(n.url, path)) end
-  f:close()
-  local p = assert(io.popen(("curl -s --no-progress-meter --parallel --parallel-immediate --parallel-max %d "
-    .. "-w '%%{http_code}\\n' --config %s 2>/dev/null")
-    :format(count, cfg)))
-  local statuses = {}
-  for line in p:lines() do statuses[line] = (statuses[line] or 0) + 1 end
-  p:close()
-  os.remove(cfg)
-  return statuses
-end
-
 local function grants(e)
   local c = e:counters()
   return (c.grants.connect_token or {}).client_credentials or 0
@@ -232,12 +216,12 @@ describe("OpenResty", function()
       local n = start(e, 4, { LEEWAY = 1 })
       local ok, err = pcall(function()
         local t0 = socket.gettime()
-        local statuses = parallel(n, "/sections", 200)
+        local statuses = n:parallel("/sections", 200)
         assert.same({ ["200"] = 200 }, statuses)
         local first = grants(e)
         -- renewal is due 3 s (TTL 4 s, leeway 1 s) after the token was issued
         socket.sleep(math.max(0, 3.2 - (socket.gettime() - t0)))
-        statuses = parallel(n, "/sections", 200)
+        statuses = n:parallel("/sections", 200)
         assert.same({ ["200"] = 200 }, statuses)
         local second = grants(e)
         print(("\ntoken requests: %d for the first 200 concurrent requests, %d after the TTL passed"):format(

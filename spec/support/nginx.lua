@@ -4,6 +4,7 @@
 --
 --   local n = nginx.start(conf_text, { vars })   -- {{NAME}} placeholders filled from vars
 --   n.url                                         -- http://127.0.0.1:<port>
+--   n:get(path), n:parallel(path, count)          -- one GET; count GETs at once (curl)
 --   n:stop()
 --
 -- Placeholders always available: {{PORT}}, {{TMP}} (its own temporary
@@ -93,6 +94,23 @@ function Nginx:get(path, timeout)
   http.TIMEOUT = 60
   if not ok then return nil, status end
   return status, table.concat(chunks)
+end
+
+-- `count` GETs of `path` at once (curl --parallel); returns the statuses seen
+-- ({["200"] = n, ...}).
+function Nginx:parallel(path, count)
+  local cfg = os.tmpname()
+  local f = assert(io.open(cfg, "w"))
+  for _ = 1, count do f:write(('url = "%s%s"\noutput = "/dev/null"\n'):format(self.url, path)) end
+  f:close()
+  local p = assert(io.popen(("curl -s --no-progress-meter --parallel --parallel-immediate --parallel-max %d "
+    .. "-w '%%{http_code}\\n' --config %s 2>/dev/null")
+    :format(count, cfg)))
+  local statuses = {}
+  for line in p:lines() do statuses[line] = (statuses[line] or 0) + 1 end
+  p:close()
+  os.remove(cfg)
+  return statuses
 end
 
 return M

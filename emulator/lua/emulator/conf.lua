@@ -17,7 +17,7 @@ local schema = {
   classification_delay = "number", latency_ms = "number",
   rate_limit = "table|boolean", quotas = "table", legacy_sample_body = "boolean",
   max_item_code_length = "number", max_description_length = "number",
-  max_item_group_length = "number", demo_extras = "boolean",
+  max_item_group_length = "number", demo_extras = "boolean", deny_authorization = "boolean",
   items_scopes = "table", items_max_item_code_length = "number", items_max_per_request = "number",
   hscode_sla_hours = "number", webhook_attempts = "number", webhook_retry_delay = "number",
   webhook_timeout = "number",
@@ -92,6 +92,23 @@ function M.contains(list, value)
     if v == value then return true end
   end
   return false
+end
+
+-- A loopback redirect URI without its port (RFC 8252 section 7.3: native
+-- apps listen on a port of their choosing, which the server must accept).
+local function loopback_any_port(uri)
+  local scheme, host, rest = uri:match("^(http)://(127%.0%.0%.1):%d+(.*)$")
+  if not scheme then scheme, host, rest = uri:match("^(http)://(%[::1%]):%d+(.*)$") end
+  return scheme and (scheme .. "://" .. host .. rest) or nil
+end
+
+-- Whether `uri` is one of the registered redirect URIs `list`: exactly, or
+-- a registered loopback URI on any port.
+function M.redirect_allowed(list, uri)
+  if type(uri) ~= "string" then return false end
+  if M.contains(list, uri) then return true end
+  local portless = loopback_any_port(uri)
+  return portless ~= nil and M.contains(list, portless)
 end
 
 return M

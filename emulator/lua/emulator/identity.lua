@@ -161,7 +161,7 @@ function M.authorize()
   if not conf.account(account_id) then
     return oauth_error(400, "invalid_request", "unknown client_id")
   end
-  if not args.redirect_uri or not conf.contains(cfg.redirect_uris, args.redirect_uri) then
+  if not conf.redirect_allowed(cfg.redirect_uris, args.redirect_uri) then
     return oauth_error(400, "invalid_request", "redirect_uri is not registered for this client")
   end
   local sep = args.redirect_uri:find("?", 1, true) and "&" or "?"
@@ -178,6 +178,10 @@ function M.authorize()
   end
   local scope = check_scope(args.scope, cfg.identity_scopes)
   if not scope then return redirect({ { "error", "invalid_scope" }, { "state", args.state } }) end
+  if cfg.deny_authorization then
+    return redirect({ { "error", "access_denied" }, { "error_description", "The user denied the authorization" },
+      { "state", args.state } })
+  end
   local method = args.code_challenge_method or (args.code_challenge and "plain")
   if args.code_challenge and method ~= "S256" and method ~= "plain" then
     return redirect({ { "error", "invalid_request" }, { "state", args.state } })

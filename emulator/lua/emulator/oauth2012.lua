@@ -75,7 +75,7 @@ local function issue(route, client_id, partner, life)
 end
 
 local function redirect_ok(partner, uri)
-  return uri and conf.contains(partner.redirect_uris, uri)
+  return conf.redirect_allowed(partner.redirect_uris, uri)
 end
 
 -- GET /oauth/authorize: auto-approves (the real one asks a CompanyUser to log in).
@@ -84,14 +84,19 @@ function M.authorize()
   local partner = args.client_id and conf.get().partners[args.client_id]
   if not partner then return fail("invalid_client_id") end
   if not redirect_ok(partner, args.redirect_uri) then return fail("invalid_redirect_uri") end
+  local sep = args.redirect_uri:find("?", 1, true) and "&" or "?"
+  local state = args.state and ("&state=" .. ngx.escape_uri(args.state)) or ""
+  if conf.get().deny_authorization then
+    -- The customer refused: the seed's error style, with the state echoed.
+    ngx.header["Location"] = args.redirect_uri .. sep
+      .. "error=access_denied&error_description=The+user+denied+the+authorization" .. state
+    return util.send(302, "text/plain", "")
+  end
   local code = tokens.issue_code({
     kind = "2012", client_id = args.client_id, redirect_uri = args.redirect_uri,
     life = tokens.new_lifecycle(),
   }, conf.get().code_ttl)
-  local sep = args.redirect_uri:find("?", 1, true) and "&" or "?"
-  local location = args.redirect_uri .. sep .. "code=" .. code
-  if args.state then location = location .. "&state=" .. ngx.escape_uri(args.state) end
-  ngx.header["Location"] = location
+  ngx.header["Location"] = args.redirect_uri .. sep .. "code=" .. code .. state
   return util.send(302, "text/plain", "")
 end
 

@@ -6,33 +6,24 @@
 --    hscode items sla
 --    hscode items verify TS-1:US:610910 MUG-2:DE:691110
 --
--- The command's helpers (failures, the client, options) are the CLI's
--- shared ones: `avalara.cli.common` where the CLI has it, else what
--- `avalara.cli` gives `items.use`.
+-- The command's helpers (failures, exit statuses, the client, options) are
+-- the ones `avalara.cli` shares with its commands (`run`'s `cli`).
 -- @module avalara.cli.items
 local cjson = require "cjson"
 
 local M = {}
 
-local found, shared = pcall(require, "avalara.cli.common")
-local common = found and shared or nil
-
---- Gives the command the CLI's shared helpers (`EXIT`, `fail`, `usage_error`,
--- `request_failed`, `make_client`, `positive_number`, `write_json`), where
--- there is no `avalara.cli.common`.
--- @tparam table helpers
-function M.use(helpers)
-  common = helpers
-end
+-- The CLI's shared helpers, for the run under way.
+local common
 
 --- The command's name.
 M.name = "items"
 --- What it does, for `hscode --help`.
 M.summary = "the Items flow: classify a catalog for several countries, list, SLA, verify codes"
 
---- The command's own options: `{name, metavar}` (no metavar: a flag).
-M.options = { { "countries", "CC,CC" }, { "out", "FILE" }, { "format", "FORMAT" }, { "premium" }, { "chunk", "N" },
-  { "wait", "SECONDS" }, { "status", "STATUS" }, { "json" } }
+--- The command's own options: name -> `{metavar}` (`{}`: a flag).
+M.options = { countries = { "CC,CC" }, out = { "FILE" }, format = { "FORMAT" }, premium = {}, chunk = { "N" },
+  wait = { "SECONDS" }, status = { "STATUS" }, json = {} }
 
 --- Its help text.
 M.help = [[
@@ -294,8 +285,11 @@ local SUBCOMMANDS = { classify = classify, list = list_items, sla = sla, verify 
 -- @param sys the CLI's system table
 -- @tparam table opts the parsed options
 -- @tparam table args the positional arguments
+-- @tparam table cli the helpers of `avalara.cli` (`EXIT`, `fail`, `usage_error`, `request_failed`,
+-- `make_client`, `positive_number`, `write_json`)
 -- @return the exit status (nil: success)
-function M.run(sys, opts, args)
+function M.run(sys, opts, args, cli)
+  common = cli
   local sub = SUBCOMMANDS[args[1] or ""]
   if not sub then
     common.usage_error(args[1] and "no items command '" .. args[1] .. "' (classify, list, sla, verify)"

@@ -1,0 +1,323 @@
+--- The file store, safe across processes (`avalara.store.file(path)`; the
+-- contract is in `avalara.store`).
+--
+-- An SQLite database through Debian's `lua-sql-sqlite3` (Lua 5.1 to 5.4 and
+-- LuaJIT). Why SQLite rather than a JSON file under `flock`: every write is
+-- a transaction that SQLite makes atomic and durable (journal, fsync) and
+-- that a `kill -9` at any instant cannot tear, `cas` is one transaction, and
+-- readers take no lock; `flock` would need new C in the core for the lock
+-- and the fsyncs, and a whole-file rewrite per write. The figures are in the
+-- README ("Partner integrations", stores).
+--
+-- - The file and its write-ahead log (`-wal`, `-shm` beside it) are mode
+--   0600, its folder is made 0700.
+-- - `get` reads without a transaction and never waits for a writer (WAL);
+--   `set`, `cas`, `delete` and `lock` are `BEGIN IMMEDIATE` transactions,
+--   durable when they return (`synchronous = FULL`: the log is fsynced at
+--   every commit), which wait up to 10 s for another process's (each lasts
+--   about a millisecond).
+-- - A lock is a row naming its holder: owner, pid, the process's start time
+--   and the machine's boot id (Linux `/proc`). A lock whose holder is gone
+--   (killed, even with SIGKILL) is taken over at once by the next caller;
+--   where `/proc` cannot tell, the lock lapses after its `ttl` (default 60 s).
+-- - A token file in the JSON format of earlier versions (a cache of access
+--   tokens) found at `path` is replaced; any other file that is not an
+--   SQLite database raises, naming it.
+-- @module avalara.store.file
+local cjson = require "cjson"
+
+local M = {}
+
+local File = {}
+File.__index = File
+
+local BUSY_MS = 10000
+local DEFAULT_LOCK_TTL = 60
+
+local function now() return os.time() end
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function slurp(path, bytes)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local s = f:read(bytes or "*a") or ""
+  f:close()
+  return s
+end
+
+-- ------------------------------------------------------------ processes
+
+-- pid, state and start time (clock ticks after boot) of a process from
+-- /proc/<pid>/stat; nil and the reason when it cannot be read.
+local function proc_stat(pid)
+  local s, err = slurp("/proc/" .. pid .. "/stat")
+  if not s then return nil, err end
+  local id, rest = s:match("^(%d+) .*%) (.*)$")
+  if not rest then return nil, "unreadable" end
+  local fields = {}
+  for w in rest:gmatch("%S+") do fields[#fields + 1] = w end
+  return tonumber(id), fields[1], fields[20]
+end
+
+local BOOT = (slurp("/proc/sys/kernel/random/boot_id") or ""):match("%S+")
+local SELF_PID, _, SELF_START = proc_stat("self")
+local lock_seq = 0
+
+-- Whether the holder of a lock row {pid, started, boot, expires} is gone.
+local function holder_gone(row)
+  if tonumber(row[4]) <= now() then return true end
+  if not (BOOT and SELF_PID and row[1] and row[3]) then return false end -- /proc cannot tell: wait for the ttl
+  if row[3] ~= BOOT then return true end                                -- taken before this machine last booted
+  local pid, state, start = proc_stat(string.format("%d", row[1]))
+  if not pid then return tostring(state):find("No such file", 1, true) ~= nil end
+  return state == "Z" or start ~= row[2]                                -- a zombie, or the pid was reused
+end
+
+-- ------------------------------------------------------------ opening
+
+local function sql_string(conn, s)
+  return "'" .. conn:escape(tostring(s)) .. "'"
+end
+
+local function sql_number(n)
+  if n == nil then return "NULL" end
+  return string.format("%d", math.floor(n))
+end
+
+-- A file of earlier versions: a JSON object of {value = {access_token ...}, expires}.
+local function old_token_cache(text)
+  local ok, t = pcall(cjson.decode, text)
+  if not ok or type(t) ~= "table" then return false end
+  for _, e in pairs(t) do
+    if type(e) ~= "table" or type(e.value) ~= "table" then return false end
+  end
+  return true
+end
+
+-- Makes the file (0600, in a 0700 folder) unless it is there; checks that it is ours.
+local function prepare(path)
+  local head = slurp(path, 16)
+  if head and head:match("^%s*{") and old_token_cache(slurp(path) or "") then
+    os.remove(path)
+    head = nil
+  end
+  if head == nil then
+    local dir = path:match("^(.*)/[^/]*$")
+    if dir and dir ~= "" then os.execute("mkdir -p -m 700 " .. shell_quote(dir) .. " 2>/dev/null") end
+    local f, err = io.open(path, "ab")
+    if not f then return nil, "cannot create " .. path .. ": " .. tostring(err):gsub("^[^:]*: ", "") end
+    f:close()
+    os.execute("chmod 600 " .. shell_quote(path) .. " 2>/dev/null")
+  elseif head ~= "" and head ~= "SQLite format 3\0" then
+    error("avalara.store.file: " .. path .. " is not an SQLite database (not a store of this library?)", 0)
+  end
+  return true
+end
+
+local SCHEMA = {
+  "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, version INTEGER NOT NULL, "
+    .. "expires INTEGER)",
+  "CREATE TABLE IF NOT EXISTS locks (key TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER, started TEXT, "
+    .. "boot TEXT, expires INTEGER NOT NULL)",
+  "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+  "INSERT OR IGNORE INTO meta (name, n) VALUES ('version', 0)",
+}
+
+local driver
+
+--- Opens (lazily, at the first operation) the store at `path`.
+-- @string path
+-- @treturn table the store
+function M.open(path)
+  return setmetatable({ path = path }, File)
+end
+
+-- Runs one statement; a SELECT gives its first row (an array) or false.
+local function exec(conn, sql)
+  local res, err = conn:execute(sql)
+  if res == nil then error(err, 0) end
+  if type(res) ~= "number" then
+    local row = res:fetch({}) or false
+    res:close()
+    return row
+  end
+  return res
+end
+
+function File:_conn()
+  if self.conn then return self.conn end
+  local ok, err = prepare(self.path)
+  if not ok then return nil, err end
+  if not driver then
+    local loaded, mod = pcall(require, "luasql.sqlite3")
+    if not loaded then
+      error("avalara.store.file needs LuaSQL for SQLite (Debian: apt-get install lua-sql-sqlite3): "
+        .. tostring(mod), 0)
+    end
+    driver = mod.sqlite3()
+  end
+  local conn, cerr = driver:connect(self.path, BUSY_MS)
+  if not conn then return nil, cerr end
+  ok, cerr = pcall(function()
+    exec(conn, "PRAGMA busy_timeout = " .. BUSY_MS)
+    -- Write-ahead log, fsynced at every commit: durable writes at one fsync
+    -- each, and readers that never wait for a writer.
+    exec(conn, "PRAGMA journal_mode = WAL")
+    exec(conn, "PRAGMA synchronous = FULL")
+    for _, sql in ipairs(SCHEMA) do exec(conn, sql) end
+  end)
+  if not ok then
+    conn:close()
+    return nil, cerr
+  end
+  self.conn = conn
+  return conn
+end
+
+local function failure(self, err)
+  return tostring(self) .. ": " .. tostring(err):gsub("^LuaSQL: ", "")
+end
+
+-- Runs fn(conn) inside a write transaction; fn returns `commit` (boolean)
+-- and up to three results, which this returns after the commit or
+-- rollback. nil, message on a failure (the transaction rolled back).
+function File:_tx(fn)
+  local conn, err = self:_conn()
+  if not conn then return nil, failure(self, err) end
+  local begun, berr = conn:execute("BEGIN IMMEDIATE")
+  if not begun then return nil, failure(self, berr) end
+  local ok, commit, a, b, c = pcall(fn, conn)
+  if not ok then
+    conn:execute("ROLLBACK")
+    return nil, failure(self, commit)
+  end
+  local done, derr = conn:execute(commit and "COMMIT" or "ROLLBACK")
+  if not done then
+    conn:execute("ROLLBACK")
+    return nil, failure(self, derr)
+  end
+  return a, b, c
+end
+
+-- ------------------------------------------------------------ operations
+
+local function decode(self, row)
+  local ok, value = pcall(cjson.decode, row[1])
+  if not ok then return nil, nil, failure(self, "unreadable value: " .. tostring(value)) end
+  return value, tonumber(row[2])
+end
+
+-- The live row {value, version} of `key` inside a transaction, or nil.
+local function current(conn, key)
+  local row = exec(conn, "SELECT value, version, expires FROM kv WHERE key = " .. sql_string(conn, key))
+  if not row or (row[3] and tonumber(row[3]) <= now()) then return nil end
+  return row
+end
+
+local function write(conn, key, value, ttl)
+  local v = exec(conn, "UPDATE meta SET n = n + 1 WHERE name = 'version'") and
+    tonumber(exec(conn, "SELECT n FROM meta WHERE name = 'version'")[1])
+  exec(conn, "DELETE FROM kv WHERE expires IS NOT NULL AND expires <= " .. sql_number(now()))
+  exec(conn, ("INSERT OR REPLACE INTO kv (key, value, version, expires) VALUES (%s, %s, %d, %s)"):format(
+    sql_string(conn, key), sql_string(conn, cjson.encode(value)), v, sql_number(ttl and now() + ttl)))
+  return v
+end
+
+--- The value under `key` and its version, or nil when absent or past its
+-- ttl (nil, nil, message when the file cannot be read).
+-- @string key
+function File:get(key)
+  local conn, err = self:_conn()
+  if not conn then return nil, nil, failure(self, err) end
+  local ok, row = pcall(current, conn, key)
+  if not ok then return nil, nil, failure(self, row) end
+  if not row then return nil end
+  return decode(self, row)
+end
+
+--- Stores `value` under `key` in one transaction.
+-- @string key
+-- @tparam table value
+-- @tparam[opt] number ttl seconds (nil: no expiry)
+-- @return true and the new version, or nil, message
+function File:set(key, value, ttl)
+  local v, err = self:_tx(function(conn) return true, write(conn, key, value, ttl) end)
+  if v == nil then return nil, err end
+  return true, v
+end
+
+--- Compare-and-set in one transaction (see `avalara.store`).
+-- @string key
+-- @param version as returned by `get`, or nil (only if absent)
+-- @tparam[opt] table value nil deletes
+-- @tparam[opt] number ttl
+-- @return true, new version | false, current value, current version | nil, message
+function File:cas(key, version, value, ttl)
+  local outcome, a = self:_tx(function(conn)
+    local row = current(conn, key)
+    local have = row and tonumber(row[2]) or nil
+    if have ~= version then return false, "changed", row end
+    if value == nil then
+      exec(conn, "DELETE FROM kv WHERE key = " .. sql_string(conn, key))
+      return true, "done"
+    end
+    return true, "done", write(conn, key, value, ttl)
+  end)
+  if outcome == nil then return nil, a end
+  if outcome == "done" then return true, a end
+  if not a then return false end
+  return false, decode(self, a)
+end
+
+--- Forgets `key`.
+-- @string key
+-- @return true, or nil, message
+function File:delete(key)
+  local ok, err = self:_tx(function(conn)
+    exec(conn, "DELETE FROM kv WHERE key = " .. sql_string(conn, key))
+    return true, true
+  end)
+  if ok == nil then return nil, err end
+  return true
+end
+
+--- Takes the lock on `key` without blocking, for every process using the
+-- file: a lock whose holder has died is taken over.
+-- @string key
+-- @tparam[opt=60] number ttl seconds after which the lock lapses whatever happened to its holder
+-- @return an unlock function, or nil (held by a live holder), or nil, message
+function File:lock(key, ttl)
+  lock_seq = lock_seq + 1
+  local owner = ("%s:%s:%d:%s"):format(tostring(SELF_PID), tostring(SELF_START), lock_seq, tostring({}):match("%x+$"))
+  local taken, err = self:_tx(function(conn)
+    local row = exec(conn, "SELECT pid, started, boot, expires FROM locks WHERE key = " .. sql_string(conn, key))
+    if row and not holder_gone(row) then return false, false end
+    exec(conn, ("INSERT OR REPLACE INTO locks (key, owner, pid, started, boot, expires) "
+      .. "VALUES (%s, %s, %s, %s, %s, %s)"):format(sql_string(conn, key), sql_string(conn, owner), sql_number(SELF_PID),
+        SELF_START and sql_string(conn, SELF_START) or "NULL", BOOT and sql_string(conn, BOOT) or "NULL",
+        sql_number(now() + (ttl or DEFAULT_LOCK_TTL))))
+    return true, true
+  end)
+  if taken == nil then return nil, err end
+  if not taken then return nil end
+  return function()
+    return self:_tx(function(conn)
+      exec(conn, "DELETE FROM locks WHERE key = " .. sql_string(conn, key)
+        .. " AND owner = " .. sql_string(conn, owner))
+      return true, true
+    end)
+  end
+end
+
+--- Closes the database connection (the next operation opens it again).
+function File:close()
+  if self.conn then self.conn:close() end
+  self.conn = nil
+end
+
+File.__tostring = function(self) return "avalara.store.file(" .. self.path .. ")" end
+
+return M

@@ -485,6 +485,7 @@ end
 local function write_json(sys, value)
   sys.stdout:write(cjson.encode(value), "\n")
 end
+shared.make_client, shared.write_json = make_client, write_json
 
 local function write_fields(sys, fields)
   for _, f in ipairs(fields) do
@@ -673,6 +674,8 @@ Commands:
   classify DESCRIPTION  classify one product
   batch FILE            classify every product of a CSV or JSON file
   lookup CODE           show an HS code's hierarchy, chapter down to the code
+  items COMMAND         the Items flow: classify a catalog for several countries,
+                        list, sla, verify (see hscode items --help)
   token                 get an access token; show its type, scope and expiry
   connect               connect an Avalara account (browser, loopback redirect)
   connections           list the connections
@@ -749,6 +752,7 @@ Example: hscode lookup 610910 --country US
   connect = require "avalara.cli.connect",
   connections = require "avalara.cli.connections",
   disconnect = require "avalara.cli.disconnect",
+  items = require "avalara.cli.items",
   token = { run = token, options = { ["show-secret"] = {}, json = {} }, help = [[
 Usage: hscode token [--show-secret] [--json]
 

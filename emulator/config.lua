@@ -60,6 +60,23 @@ return {
   max_description_length = 255,
   max_item_group_length = 2000,
 
+  -- The AvaTax Items routes (items, HS classification flow, item
+  -- classifications, webhook registrations, their definitions) accept
+  -- these scopes: AvaTax's `avatax_api` and the 2012 tokens' CompanyUser,
+  -- not `hs-code-classification` (a client needing both APIs gets a token
+  -- for each scope).
+  items_scopes = { "avatax_api", "CompanyUser" },
+  items_max_item_code_length = 50, -- ItemModel.itemCode (AvaTax v2, OA21 maxLength)
+  items_max_per_request = 500,     -- items of a create, initiate or verify request ("at most 500")
+  hscode_sla_hours = 24,           -- what $get-sla answers (slaInHours)
+
+  -- Webhook deliveries (HSCodeAssigned): attempts in all, the delay before
+  -- the first retry in seconds (doubling after each), and the time limit of
+  -- one attempt in seconds.
+  webhook_attempts = 5,
+  webhook_retry_delay = 1,
+  webhook_timeout = 5,
+
   -- true adds `hsCodeDescription` (the matched code's description) to
   -- classified models, for demos. No published model has it, so clients
   -- must not rely on it: off by default.

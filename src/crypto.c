@@ -1,6 +1,7 @@
 /*
- * The primitives PKCE and HTTP Basic need: SHA-256 (FIPS 180-4), base64 /
- * base64url (RFC 4648) and random bytes from the kernel. SHA-256 is written
+ * The primitives PKCE, HTTP Basic and webhook signatures need: SHA-256
+ * (FIPS 180-4), HMAC-SHA256 (RFC 2104), base64 / base64url (RFC 4648) and
+ * random bytes from the kernel. SHA-256 is written
  * out here rather than taken from libcrypto so that the module links only
  * libcurl, whatever TLS backend libcurl was built with.
  */
@@ -51,34 +52,94 @@ static void sha256_block(uint32_t h[8], const unsigned char *p) {
     avl_wipe(w, sizeof w); /* the input may be a verifier */
 }
 
-void avl_sha256(const void *data, size_t n, unsigned char out[AVL_SHA256_LEN]) {
-    uint32_t h[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
-    const unsigned char *p = data;
-    unsigned char last[128];
-    size_t rest, pad, i;
-    uint64_t bits = (uint64_t)n * 8;
+void avl_sha256_init(avl_sha256_ctx *c) {
+    static const uint32_t H0[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+    memcpy(c->h, H0, sizeof H0);
+    c->used = 0;
+    c->total = 0;
+}
 
+void avl_sha256_update(avl_sha256_ctx *c, const void *data, size_t n) {
+    const unsigned char *p = data;
+    c->total += n;
+    if (c->used > 0) {
+        size_t take = 64 - c->used < n ? 64 - c->used : n;
+        memcpy(c->buf + c->used, p, take);
+        c->used += take;
+        p += take;
+        n -= take;
+        if (c->used < 64)
+            return;
+        sha256_block(c->h, c->buf);
+        c->used = 0;
+    }
     for (; n >= 64; n -= 64, p += 64)
-        sha256_block(h, p);
-    /* the tail, 0x80, zeros, and the 64-bit length: one or two blocks */
-    rest = n;
-    memcpy(last, p, rest);
-    last[rest] = 0x80;
-    pad = rest < 56 ? 64 : 128;
-    memset(last + rest + 1, 0, pad - rest - 1);
+        sha256_block(c->h, p);
+    memcpy(c->buf, p, n);
+    c->used = n;
+}
+
+/* The tail, 0x80, zeros and the 64-bit length (one or two blocks); the
+ * context is wiped afterwards. */
+void avl_sha256_final(avl_sha256_ctx *c, unsigned char out[AVL_SHA256_LEN]) {
+    uint64_t bits = (uint64_t)c->total * 8;
+    size_t i, pad = c->used < 56 ? 64 : 128;
+    unsigned char last[128];
+
+    memcpy(last, c->buf, c->used);
+    last[c->used] = 0x80;
+    memset(last + c->used + 1, 0, pad - c->used - 1);
     for (i = 0; i < 8; i++)
         last[pad - 1 - i] = (unsigned char)(bits >> (8 * i));
-    sha256_block(h, last);
+    sha256_block(c->h, last);
     if (pad == 128)
-        sha256_block(h, last + 64);
+        sha256_block(c->h, last + 64);
     for (i = 0; i < 8; i++) {
-        out[4 * i] = (unsigned char)(h[i] >> 24);
-        out[4 * i + 1] = (unsigned char)(h[i] >> 16);
-        out[4 * i + 2] = (unsigned char)(h[i] >> 8);
-        out[4 * i + 3] = (unsigned char)h[i];
+        out[4 * i] = (unsigned char)(c->h[i] >> 24);
+        out[4 * i + 1] = (unsigned char)(c->h[i] >> 16);
+        out[4 * i + 2] = (unsigned char)(c->h[i] >> 8);
+        out[4 * i + 3] = (unsigned char)c->h[i];
     }
     avl_wipe(last, sizeof last);
+    avl_wipe(c, sizeof *c);
+}
+
+void avl_sha256(const void *data, size_t n, unsigned char out[AVL_SHA256_LEN]) {
+    avl_sha256_ctx c;
+    avl_sha256_init(&c);
+    avl_sha256_update(&c, data, n);
+    avl_sha256_final(&c, out);
+}
+
+/* ---- HMAC-SHA256 (RFC 2104, FIPS 198-1) */
+
+void avl_hmac_sha256(const void *key, size_t klen, const void *msg, size_t n,
+                     unsigned char out[AVL_SHA256_LEN]) {
+    unsigned char k[64], pad[64], inner[AVL_SHA256_LEN];
+    avl_sha256_ctx c;
+    size_t i;
+
+    memset(k, 0, sizeof k);
+    if (klen > sizeof k)
+        avl_sha256(key, klen, k); /* a long key is hashed first */
+    else if (klen > 0)
+        memcpy(k, key, klen);
+    for (i = 0; i < sizeof pad; i++)
+        pad[i] = k[i] ^ 0x36;
+    avl_sha256_init(&c);
+    avl_sha256_update(&c, pad, sizeof pad);
+    avl_sha256_update(&c, msg, n);
+    avl_sha256_final(&c, inner);
+    for (i = 0; i < sizeof pad; i++)
+        pad[i] = k[i] ^ 0x5c;
+    avl_sha256_init(&c);
+    avl_sha256_update(&c, pad, sizeof pad);
+    avl_sha256_update(&c, inner, sizeof inner);
+    avl_sha256_final(&c, out);
+    avl_wipe(k, sizeof k); /* the key is a secret (a webhook signing key) */
+    avl_wipe(pad, sizeof pad);
+    avl_wipe(inner, sizeof inner);
 }
 
 /* ---- base64 (RFC 4648 sections 4 and 5) */

@@ -328,6 +328,7 @@ void avl_grants_open(lua_State *L, int uv) {
         { "prepare_grant", l_prepare_grant },
         { "authorize_url", l_authorize_url },
         { "pkce", avl_pkce_lua },
+        { "hmac_sha256", avl_hmac_sha256_lua },
         { NULL, NULL }
     };
     avl_setfuncs(L, fns, uv);

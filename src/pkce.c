@@ -1,5 +1,6 @@
 /*
- * core.pkce: PKCE verifier/challenge pairs (RFC 7636, S256 only).
+ * core.pkce: PKCE verifier/challenge pairs (RFC 7636, S256 only), and
+ * core.hmac_sha256: the signatures of webhook deliveries.
  */
 #include <string.h>
 
@@ -45,4 +46,28 @@ int avl_pkce_lua(lua_State *L) {
     avl_wipe(verifier, sizeof verifier);
     avl_wipe(digest, sizeof digest);
     return 2;
+}
+
+/* ---- core.hmac_sha256 */
+
+int avl_hmac_sha256_lua(lua_State *L) {
+    static const char hexdigits[] = "0123456789abcdef";
+    unsigned char mac[AVL_SHA256_LEN];
+    char hex[2 * AVL_SHA256_LEN];
+    const char *key, *msg;
+    size_t klen, n, i;
+
+    avl_arg_type(L, 1, 1, LUA_TSTRING, "hmac_sha256");
+    avl_arg_type(L, 2, 2, LUA_TSTRING, "hmac_sha256");
+    key = lua_tolstring(L, 1, &klen);
+    msg = lua_tolstring(L, 2, &n);
+    avl_hmac_sha256(key, klen, msg, n, mac);
+    for (i = 0; i < sizeof mac; i++) {
+        hex[2 * i] = hexdigits[mac[i] >> 4];
+        hex[2 * i + 1] = hexdigits[mac[i] & 15];
+    }
+    lua_pushlstring(L, hex, sizeof hex);
+    avl_wipe(mac, sizeof mac);
+    avl_wipe(hex, sizeof hex);
+    return 1;
 }

@@ -12,6 +12,7 @@
 #define AVALARA_PROTOCOL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* ---- buf.c: growable byte buffer, always NUL-terminated when data != NULL */
 typedef struct {
@@ -151,9 +152,20 @@ avl_token_result avl_token_response_parse(int status, const char *content_type,
                                           avl_token_response *out);
 void avl_token_response_free(avl_token_response *r); /* wipes secrets; safe twice */
 
-/* ---- crypto.c: what PKCE and HTTP Basic need */
+/* ---- crypto.c: what PKCE, HTTP Basic and webhook signatures need */
 #define AVL_SHA256_LEN 32
+typedef struct {
+    uint32_t h[8];
+    unsigned char buf[64];
+    size_t used;    /* bytes waiting in buf */
+    uint64_t total; /* bytes hashed so far */
+} avl_sha256_ctx;
+void avl_sha256_init(avl_sha256_ctx *c);
+void avl_sha256_update(avl_sha256_ctx *c, const void *data, size_t n);
+void avl_sha256_final(avl_sha256_ctx *c, unsigned char out[AVL_SHA256_LEN]); /* wipes c */
 void avl_sha256(const void *data, size_t n, unsigned char out[AVL_SHA256_LEN]);
+void avl_hmac_sha256(const void *key, size_t klen, const void *msg, size_t n,
+                     unsigned char out[AVL_SHA256_LEN]);
 /* Encoded length of n bytes, without a NUL: padded base64, or unpadded base64url. */
 size_t avl_base64_len(size_t n, int url);
 /* Writes the encoding plus a NUL into out (avl_base64_len(n, url) + 1 bytes). */

@@ -7,22 +7,17 @@
 --      print(rec.hsCode, rec.description)
 --    end
 --
--- The client calls delegate here. Every list follows `@nextLink` (relative
--- or absolute, on the API's own origin only, since the request carries the
--- token) and stops at an empty page, at the `@recordsetCount`, when there is
--- no `@nextLink`, or when a link comes back that was already followed (the
--- service sends one even on its empty last page). Records are the decoded
--- `HsCodeModel`s as sent, unknown fields included; HS codes are strings.
+-- The client calls delegate here. Every list follows `@nextLink`
+-- (`avalara.fetch`). Records are the decoded `HsCodeModel`s as sent,
+-- unknown fields included; HS codes are strings.
 -- @module avalara.definitions
-local core = require "avalara.core"
 local paths = require "avalara.paths"
+local fetch = require "avalara.fetch"
 
 local M = {}
 
---- The most records the service returns per page (`$top` at most).
-M.MAX_TOP = 1000
-
-local OPTIONS = { filter = true, top = true, skip = true, order_by = true }
+--- The most records the service returns per page (`$top` at most; `avalara.fetch.MAX_TOP`).
+M.MAX_TOP = fetch.MAX_TOP
 
 -- The checks return a message naming the argument; the public functions
 -- raise it at their caller (programming errors, design.md section 6).
@@ -41,122 +36,14 @@ local function code_error(code)
   end
 end
 
-local function integer(v)
-  return type(v) == "number" and v == math.floor(v)
-end
-
--- "?%24top=5&..." for the list options (keys %24-encoded, as the SDKs send
--- them; $skip=0 left out, as they do), "" when there are none; or nil, message.
-local function query(opts)
-  if opts == nil then return "" end
-  if type(opts) ~= "table" then return nil, "'opts' must be a table" end
-  for k in pairs(opts) do
-    if not OPTIONS[k] then return nil, "unknown option '" .. tostring(k) .. "' (filter, top, skip, order_by)" end
-  end
-  local parts, top, skip = {}, opts.top, opts.skip
-  if top ~= nil then
-    if not integer(top) or top < 1 or top > M.MAX_TOP then
-      return nil, "'top' must be an integer from 1 to " .. M.MAX_TOP .. " (got " .. tostring(top) .. ")"
-    end
-    parts[#parts + 1] = string.format("%%24top=%d", top)
-  end
-  if skip ~= nil then
-    if not integer(skip) or skip < 0 then
-      return nil, "'skip' must be a non-negative integer (got " .. tostring(skip) .. ")"
-    end
-    if skip > 0 then parts[#parts + 1] = string.format("%%24skip=%d", skip) end
-  end
-  for _, o in ipairs { { "filter", "%24filter" }, { "order_by", "%24orderBy" } } do
-    local v = opts[o[1]]
-    if v ~= nil then
-      if type(v) ~= "string" then return nil, "'" .. o[1] .. "' must be a string (got " .. type(v) .. ")" end
-      parts[#parts + 1] = o[2] .. "=" .. paths.encode(v)
-    end
-  end
-  if #parts == 0 then return "" end
-  return "?" .. table.concat(parts, "&")
-end
-
--- scheme://host[:port] of an absolute URL, lower-cased, or nil.
-local function origin(url)
-  local o = url:match("^(%a[%w+.-]*://[^/?#]*)")
-  return o and o:lower()
-end
-
---- Resolves a `@nextLink` against the URL of the page that sent it
--- (RFC 3986 reference forms: absolute, `//host/…`, `/path`, `?query`, relative).
--- @string base the page's URL
--- @string link the `@nextLink`
--- @treturn string the absolute URL
-function M.resolve(base, link)
-  if link:match("^%a[%w+.-]*://") then return link end
-  local scheme = base:match("^(%a[%w+.-]*):")
-  if link:sub(1, 2) == "//" then return scheme .. ":" .. link end
-  local o = base:match("^(%a[%w+.-]*://[^/?#]*)")
-  if link:sub(1, 1) == "/" then return o .. link end
-  local path = base:match("^[^?#]*")
-  if link:sub(1, 1) == "?" then return path .. link end
-  return path:gsub("[^/]*$", "") .. link
-end
-
-local function parse_error(msg, status)
-  return core.error { kind = "parse", status = status, message = msg }
-end
-
--- A pager over the FetchResult at `url` (whose records start at `skip`):
--- each call fetches one page and returns its records (possibly none) and
--- its @recordsetCount, or nil, err; then nil once there is no page to fetch.
-local function pager(client, url, skip)
-  local api = origin(client.api_base)
-  local seen, fetched = {}, 0
-  return function()
-    if not url then return nil end
-    local here = url
-    seen[here], url = true, nil
-    local status, body = client:call("GET", here)
-    if status == nil then return nil, body end
-    if type(body) ~= "table" or type(body.value) ~= "table" then
-      return nil, parse_error("expected a FetchResult ({\"@recordsetCount\", \"value\"}) from " .. here, status)
-    end
-    local values, count, link = body.value, tonumber(body["@recordsetCount"]), body["@nextLink"]
-    fetched = fetched + #values
-    local more = #values > 0 and type(link) == "string" and link ~= ""
-      and not (count and (skip or 0) + fetched >= count)
-    if more then
-      local next_url = M.resolve(here, link)
-      if origin(next_url) ~= api then
-        return nil, parse_error("@nextLink " .. next_url .. " is not on " .. tostring(api)
-          .. ": not followed (the request would carry the token)", status)
-      end
-      if not seen[next_url] then url = next_url end
-    end
-    return values, count
-  end
-end
-
--- Every record of the FetchResult at `url`, following @nextLink: records,
--- count (@recordsetCount of the first page, else the number of records).
-local function collect(client, url, skip)
-  local next_page = pager(client, url, skip)
-  local records, count, pages = {}, nil, 0
-  while true do
-    local page, c = next_page()
-    if page == nil then
-      if c ~= nil then return nil, c end
-      break
-    end
-    pages = pages + 1
-    if pages == 1 then count = c end
-    for _, r in ipairs(page) do records[#records + 1] = r end
-  end
-  return records, count or #records
-end
+--- Resolves a `@nextLink` against the URL of the page that sent it (`avalara.fetch.resolve`).
+M.resolve = fetch.resolve
 
 --- The 21 HS sections (`hsCode` a Roman numeral, `I` to `XXI`).
 -- @param client an `avalara.Client`
 -- @return records, count | nil, err
 function M.sections(client)
-  return collect(client, client.api_base .. paths.build("definitions_sections", {}))
+  return fetch.collect(client, client.api_base .. paths.build("definitions_sections", {}))
 end
 
 -- The children URL, or nil, message.
@@ -164,7 +51,7 @@ local function children_url(client, country, code, opts)
   local err = country_error(country) or code_error(code)
   if err then return nil, err end
   local q
-  q, err = query(opts)
+  q, err = fetch.query(opts)
   if not q then return nil, err end
   return client.api_base .. paths.build("definitions_children", { country = country, hsCode = code }) .. q
 end
@@ -179,7 +66,7 @@ end
 function M.hs_codes(client, country, code, opts)
   local url, err = children_url(client, country, code, opts)
   if not url then error("client:hs_codes: " .. err, 3) end
-  return collect(client, url, opts and opts.skip)
+  return fetch.collect(client, url, opts and opts.skip)
 end
 
 --- An iterator for a generic `for` over the codes below `code`, fetching
@@ -193,23 +80,7 @@ end
 function M.each_hs_code(client, country, code, opts)
   local url, err = children_url(client, country, code, opts)
   if not url then error("client:each_hs_code: " .. err, 3) end
-  local next_page = pager(client, url, opts and opts.skip)
-  local page, i, finished = {}, 0, false
-  return function()
-    if finished then return nil end
-    while i >= #page do
-      local perr
-      page, perr = next_page()
-      i = 0
-      if not page then
-        finished = true
-        if perr then return false, perr end
-        return nil
-      end
-    end
-    i = i + 1
-    return page[i]
-  end
+  return fetch.each(client, url, opts and opts.skip)
 end
 
 --- The chain from the root record (`hsCode` `""`) down to `code`; branch
@@ -221,7 +92,7 @@ end
 function M.hierarchy(client, country, code)
   local err = country_error(country) or code_error(code)
   if err then error("client:hierarchy: " .. err, 3) end
-  return collect(client, client.api_base
+  return fetch.collect(client, client.api_base
     .. paths.build("definitions_hierarchy", { country = country, hsCode = code }))
 end
 

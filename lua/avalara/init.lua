@@ -18,19 +18,24 @@ local stores = require "avalara.store"
 local item_model = require "avalara.item"
 local definitions = require "avalara.definitions"
 local digest = require "avalara.digest"
+local items_flow = require "avalara.items"
 
 local M = { _VERSION = core.version, paths = paths, retry = retry, store = stores, core = core, item = item_model,
-  definitions = definitions }
+  definitions = definitions, items = items_flow }
 
 --- Known environments (design.md section 4). `local` uses `emulator_url`.
+-- `items_base` is AvaTax's REST API, where the Items flow lives (avalara-api.md
+-- section 1), with the `avatax_api` scope.
 M.environments = {
   production = { token_url = "https://identity.avalara.com/connect/token",
     api_base = "https://hscode.api.avalara.com", scope = "hs-code-classification",
-    legacy_api_base = "https://hscode.avatax.avalara.com", legacy_scope = "avatax_api" },
+    legacy_api_base = "https://hscode.avatax.avalara.com", legacy_scope = "avatax_api",
+    items_base = "https://rest.avatax.com", items_scope = "avatax_api" },
   sandbox = { token_url = "https://ai-sbx.avlr.sh/connect/token",
     api_base = "https://hscode.api.sbx.avalara.com", scope = "hs-code-classification",
-    legacy_api_base = "https://hscode.avatax.sbx.avalara.com", legacy_scope = "avatax_api" },
-  ["local"] = { scope = "hs-code-classification" },
+    legacy_api_base = "https://hscode.avatax.sbx.avalara.com", legacy_scope = "avatax_api",
+    items_base = "https://sandbox-rest.avatax.com", items_scope = "avatax_api" },
+  ["local"] = { scope = "hs-code-classification", items_scope = "avatax_api" },
 }
 
 local TRANSPORT_KEYS = { "timeout", "connect_timeout", "cafile", "capath", "proxy", "verify",
@@ -40,7 +45,7 @@ local TRANSPORT_KEYS = { "timeout", "connect_timeout", "cafile", "capath", "prox
 -- `comapny_id` would otherwise be ignored in silence).
 local OPTIONS = { "account_id", "license_key", "company_id", "environment", "legacy", "emulator_url", "token_url",
   "api_base", "scope", "auth_method", "leeway", "store", "on_token", "on_request", "on_warning", "retries",
-  "concurrency", "shared_dict", "transport", "sleep", "wait", "token_source" }
+  "concurrency", "shared_dict", "transport", "sleep", "wait", "token_source", "items_base", "items_scope" }
 for _, k in ipairs(TRANSPORT_KEYS) do OPTIONS[#OPTIONS + 1] = k end
 
 -- The known option nearest to `name` (by edit distance), for the message.
@@ -63,6 +68,9 @@ end
 
 -- Secrets live here, not in the client table (so dumping a client shows none).
 local secrets = setmetatable({}, { __mode = "k" })
+-- The options each client was made with (they hold the license key too),
+-- for the client of the same account on another API (`Client:_derive`).
+local origins = setmetatable({}, { __mode = "k" })
 
 local function now() return retry.now() end
 
@@ -158,6 +166,11 @@ end
 --   `legacy = true` selects the AvaTax hosts and the `avatax_api` scope
 -- - `emulator_url` (`AVALARA_EMULATOR_URL`) for "local"; `token_url`, `api_base`, `scope`
 --   override the environment's
+-- - `items_base` and `items_scope`: AvaTax's REST API, where the Items flow lives
+--   (`avalara.items`), and the scope of its token (`avatax_api`); by default the
+--   environment's (`https://rest.avatax.com`, sandbox `https://sandbox-rest.avatax.com`,
+--   `local`: the emulator). The client gets a token of each scope it uses, each cached
+--   and renewed on its own in the same store; with one scope for both, one token
 -- - `auth_method` ("post" or "basic"), `leeway` (300 s), `store` (a store, "memory" or "file",
 --   see `avalara.store`), `on_token(info)`, `on_request(info)`
 -- - in OpenResty: `shared_dict` (the name of a `lua_shared_dict`: one token for every worker);
@@ -246,6 +259,12 @@ function M.new(opts)
   self.scope = opts.scope or scope
   check(self.token_url ~= nil and self.api_base ~= "",
     "environment 'local' needs 'emulator_url' (or AVALARA_EMULATOR_URL, or token_url and api_base)")
+  for name, v in pairs { items_base = opts.items_base, items_scope = opts.items_scope } do
+    check(v == nil or type(v) == "string", "'" .. name .. "' must be a string")
+  end
+  self.items_base = (opts.items_base or env.items_base or (envname == "local" and self.emulator_url)
+    or self.api_base):gsub("/+$", "")
+  self.items_scope = opts.items_scope or env.items_scope or self.scope
 
   self.auth_method = opts.auth_method or "post"
   check(self.auth_method == "post" or self.auth_method == "basic", "'auth_method' must be \"post\" or \"basic\"")
@@ -288,7 +307,7 @@ function M.new(opts)
   for _, k in ipairs(TRANSPORT_KEYS) do self.topts[k] = opts[k] end
   -- The core checks the options and the URL policy (plain http only to
   -- loopback, unless allow_http); ask it now, before any request.
-  for _, name in ipairs { "token_url", "api_base" } do
+  for _, name in ipairs { "token_url", "api_base", "items_base" } do
     local probe = setmetatable({ url = self[name], transport = opts.transport }, { __index = self.topts })
     local ok, err = pcall(core.prepare_request, probe)
     if ok then err:close() else
@@ -298,7 +317,22 @@ function M.new(opts)
       check(false, "'" .. name .. "' " .. tostring(err):match("'url' (.*)$"))
     end
   end
+  local kept = {}
+  for k, v in pairs(opts) do kept[k] = v end
+  origins[self] = kept
   return self
+end
+
+-- A client of the same account, company, store, hooks and transport for
+-- another API: `overrides` = {api_base, scope}. Its token is cached under
+-- its own scope in the same store (one token when the scope is the same).
+function Client:_derive(overrides)
+  local o = {}
+  for k, v in pairs(origins[self]) do o[k] = v end
+  o.legacy, o.shared_dict, o.token_url, o.store = nil, nil, self.token_url, self.store
+  o.environment, o.company_id = self.environment, self.company_id
+  for k, v in pairs(overrides) do o[k] = v end
+  return M.new(o)
 end
 
 -- Waits a little while another coroutine holds the token lock.
@@ -585,6 +619,22 @@ end
 -- stopped, reason}`; or nil, message when the journal cannot be used
 function Client:classify_batch(items, opts)
   return require("avalara.batch").classify(self, items, opts)
+end
+
+-- The Items flow's methods (`avalara.items`, documented there).
+for name, method in pairs(items_flow.Client) do Client[name] = method end
+
+--- The secret a webhook registration's deliveries are signed with (see
+-- `avalara.webhook`): give it to the receiver, which then never holds the
+-- license key. A secret: keep it out of logs.
+-- @param registration_id the registration's `registrationId`
+-- @treturn string 64 hex digits
+function Client:webhook_secret(registration_id)
+  if secrets[self] == nil then
+    error("client:webhook_secret: needs the account's license key (this client's token comes from a token source)",
+      2)
+  end
+  return require("avalara.webhook").secret(secrets[self], registration_id)
 end
 
 --- The 21 HS sections (`hsCode` `I` to `XXI`, `system` `""`), as `HsCodeModel` records.

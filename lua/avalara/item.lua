@@ -35,7 +35,15 @@ local function length(s)
   return #s - select(2, s:gsub("[\128-\191]", ""))
 end
 
-local function text(value, field, max, required)
+--- Checks a text field: `value` when it is a string of at most `max`
+-- characters (UTF-8), nil when it is absent and not required, else nil
+-- and a message naming `field`.
+-- @param value
+-- @string field its name, for the message
+-- @tparam[opt] number max the longest length, in characters
+-- @tparam[opt] boolean required
+-- @return the value, or nil (and a message)
+function M.text(value, field, max, required)
   if value == nil or value == "" then
     if required then return nil, "'" .. field .. "' is required" end
     return nil
@@ -48,6 +56,8 @@ local function text(value, field, max, required)
   end
   return value
 end
+
+local text = M.text
 
 local function parameters(list, field)
   if list == nil then return nil end

@@ -1,10 +1,13 @@
 --- The one table of API paths (design.md section 4).
 --
--- Every path of the HS classification and definitions API the client calls
--- (avalara-api.md sections 2.1 and 2.8). `{name}` placeholders are filled by
--- `paths.build`, each value percent-encoded as one path segment (RFC 3986:
--- a classification id `1001-A/B-US` goes as `1001-A%2FB-US`). Change this
--- table when the real service differs.
+-- Every path of the HS classification and definitions API and of the AvaTax
+-- Items flow the client calls (avalara-api.md sections 2.1 to 2.8).
+-- `{name}` placeholders are filled by `paths.build`, each value
+-- percent-encoded as one path segment (RFC 3986: a classification id
+-- `1001-A/B-US` goes as `1001-A%2FB-US`); an `{itemCode}` is first encoded
+-- as Avalara publishes (`paths.item_code`: `A/B` goes as `A_-ava2f-_B`).
+-- The literal `$` of the Items paths goes as is, as the JS SDK sends it.
+-- Change this table when the real service differs.
 -- @module avalara.paths
 local M = {}
 
@@ -16,6 +19,22 @@ M.templates = {
   definitions_sections = "/api/v2/definitions/crossborder/sections",
   definitions_children = "/api/v2/definitions/crossborder/{country}/{hsCode}",
   definitions_hierarchy = "/api/v2/definitions/crossborder/{country}/{hsCode}/hierarchy",
+  -- the AvaTax REST API (its own base URL: `items_base`)
+  items = "/api/v2/companies/{companyId}/items",
+  item = "/api/v2/companies/{companyId}/items/{itemId}",
+  item_classifications = "/api/v2/companies/{companyId}/items/{itemId}/classifications",
+  item_classification = "/api/v2/companies/{companyId}/items/{itemId}/classifications/{id}",
+  hscode_initiate = "/api/v2/companies/{companyId}/items/$initiate-hscode-classification",
+  hscode_sla = "/api/v2/companies/{companyId}/items/hscode-classification/$get-sla",
+  hscode_verify = "/api/v2/companies/{companyId}/items/hscodes/$verify",
+  hscode_dismiss = "/api/v2/companies/{companyId}/items/{itemId}/hscode-classifications-status/$dismiss",
+  hscode_status = "/api/v2/companies/{companyId}/items/{itemId}/hscode-classifications-status/{id}",
+  premium_classification = "/api/v2/companies/{companyId}/items/{itemCode}/premiumClassification/{systemCode}",
+  premium_classifications = "/api/v2/companies/{companyId}/items/{itemCode}/premiumClassifications",
+  hscode_statuses = "/api/v2/definitions/items/hscode-classification-status",
+  item_events = "/api/v2/definitions/items/events",
+  registrations = "/api/v2/connector-sync/companies/{companyId}/registrations",
+  registration = "/api/v2/connector-sync/companies/{companyId}/registrations/{registrationId}",
 }
 
 --- Percent-encodes everything but RFC 3986's unreserved characters (as
@@ -28,6 +47,22 @@ function M.encode(v)
 end
 local encode = M.encode
 
+-- Avalara's tokens for the characters an item code cannot carry in a path
+-- (avalara-api.md section 6); "%" first, so the others' "%"s are not encoded twice.
+local ITEM_CODE_TOKENS = { { "%%", "_-ava25-_" }, { "/", "_-ava2f-_" }, { "%+", "_-ava2b-_" },
+  { "%?", "_-ava3f-_" }, { "#", "_-ava23-_" }, { "'", "_-ava27-_" }, { '"', "_-ava22-_" } }
+
+--- Encodes an item code for a path segment as Avalara publishes it:
+-- `%` `/` `+` `?` `#` `'` `"` become `_-ava25-_`, `_-ava2f-_`, ... (the
+-- `%` first); `paths.build` then percent-encodes what is left (a space as `%20`).
+-- @string code
+-- @treturn string
+function M.item_code(code)
+  code = tostring(code)
+  for _, t in ipairs(ITEM_CODE_TOKENS) do code = code:gsub(t[1], t[2]) end
+  return code
+end
+
 --- Builds the path named `name` with the placeholder values of `vars`.
 -- Raises when the name is unknown or a placeholder has no value.
 -- @string name a key of `paths.templates`
@@ -39,6 +74,9 @@ function M.build(name, vars)
   return (tpl:gsub("{(%w+)}", function(k)
     local v = vars and vars[k]
     if v == nil then error("avalara.paths: '" .. name .. "' needs '" .. k .. "'", 3) end
+    if k == "itemCode" then v = M.item_code(v) end
+    -- an integral number as digits (Lua 5.4 writes a float 12.0 as "12.0")
+    if type(v) == "number" and v == math.floor(v) then v = string.format("%d", v) end
     return encode(v)
   end))
 end

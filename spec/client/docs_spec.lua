@@ -14,6 +14,11 @@ local MODULES = {
   { name = "avalara.paths", file = "lua/avalara/paths.lua", owners = { M = true } },
   { name = "avalara.item", file = "lua/avalara/item.lua", owners = { M = true } },
   { name = "avalara.definitions", file = "lua/avalara/definitions.lua", owners = { M = true } },
+  { name = "avalara.fetch", file = "lua/avalara/fetch.lua", owners = { M = true } },
+  { name = "avalara.items", file = "lua/avalara/items.lua", owners = { M = true, Client = true } },
+  { name = "avalara.catalog", file = "lua/avalara/catalog.lua", owners = { M = true } },
+  { name = "avalara.webhook", file = "lua/avalara/webhook.lua", owners = { M = true } },
+  { name = "avalara.cli.items", file = "lua/avalara/cli/items.lua", owners = { M = true } },
   { name = "avalara.descriptions", file = "lua/avalara/descriptions.lua", owners = { M = true, Descriptions = true } },
   { name = "avalara.cli", file = "lua/avalara/cli.lua", owners = { M = true } },
   { name = "avalara.batch", file = "lua/avalara/batch.lua", owners = { M = true } },
@@ -83,7 +88,11 @@ local function exports(mod)
     public(m.Client, names)
     public(m.Token, names)
     names.core, names.paths, names.retry, names.store = nil, nil, nil, nil -- submodules, checked on their own
-    names.item, names.definitions, names.partner = nil, nil, nil
+    names.item, names.definitions, names.partner, names.items = nil, nil, nil, nil
+    -- the Items flow's methods are documented in avalara.items
+    for k in pairs(require("avalara.items").Client) do names[k] = nil end
+  elseif mod.name == "avalara.items" then
+    public(m.Client, names)
   elseif mod.name == "avalara.descriptions" then
     public(getmetatable(m.new({ hierarchy = function() end })).__index, names)
   elseif mod.name == "avalara.journal" then

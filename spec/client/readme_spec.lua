@@ -1,4 +1,4 @@
--- The README's library example runs as written against the emulator.
+-- The README's library and Items flow examples run as written against the emulator.
 describe("README library example", function()
   local emu = require "spec.support.emulator"
   local readme = require "spec.support.readme"
@@ -17,5 +17,13 @@ describe("README library example", function()
       assert.falsy(line:find("DEMO-LICENSE-KEY-0001", 1, true))
       assert.falsy(line:find(("%x"):rep(32)))
     end
+  end)
+
+  it("the Items flow: classifies for three countries, reads codes, verifies, runs a catalog", function()
+    e:reset()
+    e:configure { classification_delay = 0.2 }
+    local printed = readme.run(readme.block("The Items flow"), e.http_url)
+    assert.same({ "2\t0", "DE\tTARIC\t610910", "JP\tHS\t610910", "US\tHTS\t610910", "691110", "24", "1\t0",
+      "150\t150\t150" }, printed)
   end)
 end)

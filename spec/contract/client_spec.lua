@@ -3,10 +3,9 @@
 -- fixture server: records and counts as sent, codes as strings, no endless
 -- paging on the published empty last page, errors with their numbers.
 local avalara = require "avalara"
-local nginx = require "spec.support.nginx"
 local C = require "spec.contract.helper"
 
--- path -> {status, fixture file}; the token endpoint answers any grant.
+-- path -> {status, fixture file} (C.fixture_server).
 local ROUTES = {
   ["/api/v2/definitions/crossborder/sections"] = { 200, "sections.json" },
   ["/api/v2/definitions/crossborder/ES/XI"] = { 200, "children_es_xi.json" },
@@ -23,54 +22,11 @@ local ROUTES = {
   ["/api/v2/companies/3402/classifications/hs/DENIED"] = { 401, "error_authorization_sw19.json" },
 }
 
-local CONF = [[
-load_module {{MODULES}}/ndk_http_module.so;
-load_module {{MODULES}}/ngx_http_lua_module.so;
-worker_processes 1;
-daemon off;
-error_log {{TMP}}/error.log notice;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path {{TMP}}/body;
-    proxy_temp_path {{TMP}}/proxy;
-    fastcgi_temp_path {{TMP}}/fastcgi;
-    uwsgi_temp_path {{TMP}}/uwsgi;
-    scgi_temp_path {{TMP}}/scgi;
-    init_by_lua_block {
-        routes = {}
-        for path, file, status in ([=[{{ROUTES}}]=]):gmatch("(%S+) (%S+) (%d+)\n") do
-            local f = assert(io.open("{{ROOT}}/{{FIXTURES}}" .. file, "rb"))
-            routes[path] = { status = tonumber(status), body = f:read("*a") }
-            f:close()
-        end
-    }
-    server {
-        listen 127.0.0.1:{{PORT}};
-        location = /connect/token {
-            default_type application/json;
-            return 200 '{"access_token":"fixture-token","token_type":"Bearer","expires_in":3600}';
-        }
-        location / {
-            content_by_lua_block {
-                local r = routes[ngx.var.uri]
-                if not r then ngx.status = 599; return ngx.say("no fixture for ", ngx.var.request_uri) end
-                ngx.status = r.status
-                ngx.header["Content-Type"] = "application/json; charset=utf-8"
-                ngx.print(r.body)
-            }
-        }
-    }
-}
-]]
-
 describe("contract: the client reads the published payloads", function()
   local server, requests
 
   setup(function()
-    local lines = {}
-    for path, r in pairs(ROUTES) do lines[#lines + 1] = path .. " " .. r[2] .. " " .. r[1] .. "\n" end
-    server = nginx.start(CONF, { ROUTES = table.concat(lines), FIXTURES = C.FIXTURES })
+    server = C.fixture_server(ROUTES)
   end)
   teardown(function() if server then server:stop() end end)
 

@@ -15,11 +15,7 @@ describe("contract: the emulator sends the published shapes", function()
   end)
   teardown(function() e:stop() end)
   before_each(function()
-    e:reset()
-    -- company 3402 of the published examples, for the demo account
-    local accounts = e:request("GET", "/_emulator/config").json.accounts
-    accounts["2000000001"].companies = { 1001, 3402 }
-    e:configure { accounts = accounts, classification_delay = 0 }
+    C.reset(e)
     auth = { authorization = "Bearer " .. e:token() }
   end)
 

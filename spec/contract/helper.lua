@@ -25,6 +25,47 @@ C.MODELS = {
     "classificationParameters", "parameters" },
     nested = { classificationParameters = "ItemParameterModel[]", parameters = "ItemParameterModel[]" } },
   ItemParameterModel = { fields = { "name", "value", "unit" } },
+
+  -- the AvaTax Items flow (sections 2.2 to 2.7, 3.2 to 3.12)
+  AvaTaxItemModel = { fields = { "id", "companyId", "itemCode", "taxCodeId", "taxCode", "description", "itemGroup",
+    "category", "createdDate", "createdUserId", "modifiedDate", "modifiedUserId", "source", "sourceEntityId",
+    "itemType", "upc", "summary", "classifications", "parameters", "customParameters", "tags", "properties",
+    "itemStatus", "taxCodeRecommendationStatus", "taxCodeRecommendations", "taxCodeDetails", "image",
+    "hsCodeClassificationStatus" },
+    nested = { classifications = "ClassificationModel[]", parameters = "AvaTaxItemParameterModel[]",
+      hsCodeClassificationStatus = "ItemHSCodeClassificationStatusModel[]" } },
+  AvaTaxItemParameterModel = { fields = { "name", "value", "unit", "id", "itemId", "isNeededForCalculation",
+    "isNeededForReturns", "isNeededForClassification" } },
+  ClassificationModel = { fields = { "id", "productCode", "systemCode", "country", "isPremium" } },
+  ItemHSCodeClassificationStatusModel = { fields = { "id", "companyId", "itemId", "country", "status", "details",
+    "createdAt", "modifiedAt", "completedAt", "createdUserId", "modifiedUserId" } },
+  ItemClassificationOutputModel = { fields = { "id", "itemId", "systemId", "productCode", "systemCode", "country",
+    "isPremium", "classificationEvent" } },
+  ItemClassificationFetchResult = { fields = { "@recordsetCount", "value", "@nextLink", "pageKey" },
+    nested = { value = "ItemClassificationOutputModel[]" } },
+  ItemFetchResult = { fields = { "@recordsetCount", "value", "@nextLink", "pageKey" },
+    nested = { value = "AvaTaxItemModel[]" } },
+  ItemHSCodeClassificationOutputModel = { fields = { "total", "failed" },
+    nested = { failed = "FailedHSCodeClassificationModel[]" } },
+  FailedHSCodeClassificationModel = { fields = { "itemId", "errors" }, nested = { errors = "HSCodeClassificationError[]" } },
+  HSCodeClassificationError = { fields = { "code", "message", "target", "faultCode" } },
+  ItemHSCodeClassificationSlaOutputModel = { fields = { "slaInHours" } },
+  ItemHSCodeVerificationOutputModel = { fields = { "total", "failed" },
+    nested = { failed = "ItemHSCodeVerificationFailedRowModel[]" } },
+  ItemHSCodeVerificationFailedRowModel = { fields = { "rowIndex", "itemId", "errors", "errorCode" } },
+  ItemPremiumClassificationOutputModel = { fields = { "id", "itemCode", "companyId", "hsCode", "systemCode",
+    "justification", "createdDate", "createdUserId", "country" } },
+  PremiumClassificationFetchResult = { fields = { "@recordsetCount", "value", "@nextLink", "pageKey" },
+    nested = { value = "ItemPremiumClassificationOutputModel[]" } },
+  ItemReverseSyncRegistrationOutputModel = { fields = { "registrationId", "connectorName", "url", "companyId",
+    "typeName", "events", "isActive", "createdDate", "modifiedDate", "createdUserId", "modifiedUserId" } },
+  RegistrationFetchResult = { fields = { "@recordsetCount", "value", "@nextLink", "pageKey" },
+    nested = { value = "ItemReverseSyncRegistrationOutputModel[]" } },
+  ItemHSCodeClassificationStatusOutputModel = { fields = { "name", "description" } },
+  ItemReverseSyncEventDefinitionOutputModel = { fields = { "id", "name", "description" } },
+  -- ObjectDeletedErrorModel has exactly ErrorDetail's fields (section 3.12)
+  ObjectDeletedErrorModel = { fields = { "code", "number", "message", "description", "faultCode", "faultSubCode",
+    "helpLink", "refersTo", "severity" } },
 }
 
 for _, m in pairs(C.MODELS) do
@@ -96,6 +137,62 @@ function C.fixture(name)
   local text = f:read("*a")
   f:close()
   return text, cjson.decode(text)
+end
+
+-- A tiny nginx serving fixtures by path (see C.fixture_server).
+local FIXTURE_CONF = [[
+load_module {{MODULES}}/ndk_http_module.so;
+load_module {{MODULES}}/ngx_http_lua_module.so;
+worker_processes 1;
+daemon off;
+error_log {{TMP}}/error.log notice;
+events { worker_connections 64; }
+http {
+    access_log off;
+    {{TEMP_PATHS}}
+    init_by_lua_block {
+        routes = {}
+        for path, file, status in ([=[{{ROUTES}}]=]):gmatch("(%S+) (%S+) (%d+)\n") do
+            local f = assert(io.open("{{ROOT}}/{{FIXTURES}}" .. file, "rb"))
+            routes[path] = { status = tonumber(status), body = f:read("*a") }
+            f:close()
+        end
+    }
+    server {
+        listen 127.0.0.1:{{PORT}};
+        location = /connect/token {
+            default_type application/json;
+            return 200 '{"access_token":"fixture-token","token_type":"Bearer","expires_in":3600}';
+        }
+        location / {
+            content_by_lua_block {
+                local r = routes[ngx.var.uri]
+                if not r then ngx.status = 599; return ngx.say("no fixture for ", ngx.var.request_uri) end
+                ngx.status = r.status
+                ngx.header["Content-Type"] = "application/json; charset=utf-8"
+                ngx.print(r.body)
+            }
+        }
+    }
+}
+]]
+
+--- Starts a tiny nginx fixture server: `routes` = {path -> {status, fixture file}}
+-- (matched on the decoded path, any method); the token endpoint answers any
+-- grant. Returns the server (`url`, `stop`).
+function C.fixture_server(routes)
+  local lines = {}
+  for path, r in pairs(routes) do lines[#lines + 1] = path .. " " .. r[2] .. " " .. r[1] .. "\n" end
+  return require("spec.support.nginx").start(FIXTURE_CONF, { ROUTES = table.concat(lines), FIXTURES = C.FIXTURES })
+end
+
+--- Resets the emulator `e` for the published examples: company 3402 (theirs)
+-- for the demo account, classifications decided at once.
+function C.reset(e)
+  e:reset()
+  local accounts = e:request("GET", "/_emulator/config").json.accounts
+  accounts["2000000001"].companies = { 1001, 3402 }
+  e:configure { accounts = accounts, classification_delay = 0 }
 end
 
 --- A deep copy without the keys given (a variant of an example).

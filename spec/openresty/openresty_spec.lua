@@ -16,11 +16,7 @@ error_log {{TMP}}/error.log notice;
 events { worker_connections 1024; }
 http {
     access_log off;
-    client_body_temp_path {{TMP}}/body;
-    proxy_temp_path {{TMP}}/proxy;
-    fastcgi_temp_path {{TMP}}/fastcgi;
-    uwsgi_temp_path {{TMP}}/uwsgi;
-    scgi_temp_path {{TMP}}/scgi;
+    {{TEMP_PATHS}}
     lua_package_path "{{ROOT}}/lua/?.lua;{{ROOT}}/lua/?/init.lua;;";
     lua_package_cpath "{{ROOT}}/build/luajit/?.so;;";
     lua_shared_dict avalara_tokens 1m;
@@ -260,6 +256,43 @@ describe("OpenResty", function()
     end)
     stop(n)
     os.execute("rm -rf /tmp/avalara-example-*") -- the example's nginx temp folders
+    assert(ok, err)
+  end)
+
+  it("receives HSCodeAssigned webhooks at the example's /avalara/webhook, checked", function()
+    e:configure { classification_delay = 0 }
+    local client = require("avalara").new { environment = "local", emulator_url = e.http_url,
+      account_id = "2000000001", license_key = "DEMO-LICENSE-KEY-0001", company_id = 1001, timeout = 5 }
+    local reg = assert(client:create_webhook_registration { connectorName = "openresty-example",
+      url = "http://127.0.0.1:9/later" })
+    local f = assert(io.open("examples/openresty/nginx.conf"))
+    local conf = f:read("*a"):gsub("listen 127%.0%.0%.1:8080;", "listen 127.0.0.1:{{PORT}};")
+    f:close()
+    local n = nginx.start(conf, {}, { prefix = emu.repo_root(),
+      env = "AVALARA_ENVIRONMENT=local AVALARA_EMULATOR_URL=" .. e.http_url
+        .. " AVALARA_ACCOUNT_ID=2000000001 AVALARA_LICENSE_KEY=DEMO-LICENSE-KEY-0001 AVALARA_COMPANY_ID=1001"
+        .. " AVALARA_WEBHOOK_SECRET=" .. client:webhook_secret(reg.registrationId) })
+    local ok, err = pcall(function()
+      assert(client:update_webhook_registration(reg.registrationId, { url = n.url .. "/avalara/webhook" }))
+      local item = assert(client:create_items { { itemCode = "WH-1", description = "men's cotton t-shirt" } })[1]
+      assert(client:initiate_hscode_classification(item.id, { "US", "DE" }))
+      local deadline, body = socket.gettime() + 10
+      repeat
+        socket.sleep(0.1)
+        body = select(2, n:get("/avalara/codes?itemCode=WH-1"))
+      until body:find('"DE"', 1, true) or socket.gettime() > deadline
+      assert.truthy(body:find('"US":"610910 HTS"', 1, true), body)
+      assert.truthy(body:find('"DE":"610910 TARIC"', 1, true), body)
+      assert.equal(1, e:counters().webhooks.delivered)
+      -- a forged delivery: 401, nothing kept
+      local forged = io.popen(("curl -s -w ' %%{http_code}' -H 'X-Avalara-Timestamp: %d' -H 'X-Avalara-Signature: v1=00'"
+        .. " -H 'Content-Type: application/json' -d '%s' %s/avalara/webhook"):format(os.time(),
+        '{"id":"x","eventType":"HSCodeAssigned","itemId":1,"itemCode":"FAKE","classifications":[]}', n.url)):read("*a")
+      assert.truthy(forged:find(" 401$"), forged)
+      assert.equal("{}", (select(2, n:get("/avalara/codes?itemCode=FAKE")):gsub("%s+$", "")))
+    end)
+    stop(n)
+    os.execute("rm -rf /tmp/avalara-example-*")
     assert(ok, err)
   end)
 end)

@@ -9,7 +9,8 @@
 --
 -- Placeholders always available: {{PORT}}, {{TMP}} (its own temporary
 -- folder: pid, logs, nginx temp paths), {{ROOT}} (the repository),
--- {{MODULES}} (Debian's nginx modules folder).
+-- {{MODULES}} (Debian's nginx modules folder), {{TEMP_PATHS}} (the http
+-- block's temporary paths, all in {{TMP}}).
 local emu = require "spec.support.emulator"
 local socket = require "socket"
 
@@ -32,6 +33,11 @@ function M.start(conf, vars, opts)
   p:close()
   os.execute("chmod 755 " .. tmp)
   local all = { PORT = emu.free_port(), TMP = tmp, ROOT = emu.repo_root(), MODULES = "/usr/lib/nginx/modules" }
+  local temps = {}
+  for _, k in ipairs { "client_body", "proxy", "fastcgi", "uwsgi", "scgi" } do
+    temps[#temps + 1] = ("%s_temp_path %s/%s;"):format(k, tmp, k == "client_body" and "body" or k)
+  end
+  all.TEMP_PATHS = table.concat(temps, " ")
   for k, v in pairs(vars or {}) do all[k] = v end
   local f = assert(io.open(tmp .. "/nginx.conf", "w"))
   f:write(render(conf, all))

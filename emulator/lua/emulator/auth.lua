@@ -18,8 +18,9 @@ local function unauthorized(code, args, challenge)
 end
 
 -- The token record of the request, or nil after sending 401/403. Both
--- "Bearer" and the 2012 service's "avalara" scheme are accepted.
-function M.require_token()
+-- "Bearer" and the 2012 service's "avalara" scheme are accepted; the token
+-- must carry one of `scopes` (default: the config's api_scopes).
+function M.require_token(scopes)
   local header = ngx.var.http_authorization
   local scheme, tok = (header or ""):match("^%s*(%a+)%s+(%S+)%s*$")
   scheme = scheme and scheme:lower()
@@ -32,9 +33,9 @@ function M.require_token()
     unauthorized("BearerTokenInvalid", { why }, 'Bearer realm="avalara", error="invalid_token"')
     return nil
   end
-  local api_scopes = conf.get().api_scopes
+  scopes = scopes or conf.get().api_scopes
   for s in (rec.scope or ""):gmatch("%S+") do
-    if conf.contains(api_scopes, s) then return rec end
+    if conf.contains(scopes, s) then return rec end
   end
   errors.send(403, "AuthorizationException", { target = "HttpRequestHeaders" })
   return nil
@@ -52,6 +53,20 @@ function M.can_use_company(rec, company_id)
     if tonumber(c) == company_id then return true end
   end
   return false
+end
+
+-- The token record when it may use the company of the route (its first
+-- capture, set as ctx.company), within the rate limit; else nil (sent).
+function M.company(ctx, scopes)
+  local rec = M.require_token(scopes)
+  if not rec then return nil end
+  ctx.company = tonumber(ctx.captures[1])
+  if not M.can_use_company(rec, ctx.company) then
+    errors.send(403, "AuthorizationException", { target = "HttpRequest" })
+    return nil
+  end
+  if not M.rate_limit(rec) then return nil end
+  return rec
 end
 
 -- Fixed window per account; true, or false after sending 429 with Retry-After.
@@ -72,14 +87,17 @@ function M.rate_limit(rec)
   return true
 end
 
--- Sandbox quota on classification creates; true, or false after sending
--- 429 RequestLimitExceeded (no Retry-After: waiting does not help).
-function M.quota(rec)
+-- Takes `n` units of the sandbox quota at once (classification creates,
+-- or the item and country pairs of an HS classification), all or none;
+-- true, or false after sending 429 RequestLimitExceeded (no Retry-After:
+-- waiting does not help), nothing taken.
+function M.quota(rec, n)
+  n = n or 1
   local quota = conf.quota(rec.account)
-  if not quota then return true end
-  local used = counters_dict:incr("quota:" .. rec.account, 1, 0)
+  if not quota or n <= 0 then return true end
+  local used = counters_dict:incr("quota:" .. rec.account, n, 0)
   if used > quota then
-    counters_dict:incr("quota:" .. rec.account, -1)
+    counters_dict:incr("quota:" .. rec.account, -n)
     errors.send(429, "RequestLimitExceeded", { args = { quota }, target = "HttpRequest" })
     return false
   end

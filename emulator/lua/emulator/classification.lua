@@ -10,6 +10,7 @@ local conf = require "emulator.conf"
 local auth = require "emulator.auth"
 local errors = require "emulator.errors"
 local hs = require "emulator.hs"
+local body = require "emulator.body"
 local countries = require "emulator.countries"
 
 local store = ngx.shared.emu_classifications
@@ -23,40 +24,7 @@ local PARAMETER_SET = {}
 for _, n in ipairs(PARAMETER_NAMES) do PARAMETER_SET[n] = true end
 local PARAMETER_MAX = 255
 
--- Avalara's tokens for characters an item code cannot carry in a path
--- (avalara-api.md section 6), decoded after percent-decoding.
-local AVA_TOKENS = { ["2f"] = "/", ["2b"] = "+", ["3f"] = "?", ["25"] = "%", ["23"] = "#", ["27"] = "'",
-  ["22"] = '"' }
-
-local function decode_ava(s)
-  return (s:gsub("_%-ava(%x%x)%-_", function(h) return AVA_TOKENS[h:lower()] end))
-end
-
-local function blank(v)
-  return v == nil or v == util.null or v == ""
-end
-
--- Collects the details of a validation. `field` is the path of the field
--- in the request body ("item.itemCode", "item.parameters[2].unit").
-local function checker()
-  local details = {}
-  local c = {}
-  function c.add(code, args, field) details[#details + 1] = errors.detail(code, args, field) end
-  function c.string(value, field, max, required)
-    if blank(value) then
-      if required then c.add("ValueRequiredError", { field }, field) end
-      return nil
-    end
-    if type(value) ~= "string" then
-      c.add("ValidationException", { "Field " .. field .. " must be a string." }, field)
-      return nil
-    end
-    if max and #value > max then c.add("MaxStringLengthError", { field, max }, field); return nil end
-    return value
-  end
-  c.details = details
-  return c
-end
+local blank = body.blank
 
 local function parameters(c, list, field)
   if blank(list) then return nil end
@@ -113,35 +81,18 @@ local function item_model(c, item, company)
   }
 end
 
--- "…at character 7" (lua-cjson) -> line and position of that character.
-local function json_position(text, message)
-  local at = tonumber(tostring(message):match("character (%d+)")) or 1
-  local line, line_start = 1, 1
-  for nl in text:sub(1, at - 1):gmatch("()\n") do line, line_start = line + 1, nl + 1 end
-  return line, at - line_start + 1
-end
-
 -- The checked HSClassificationModel of the request body, or nil after
 -- sending 415, 400 or 422.
 local function read_model(ctx)
-  if not util.is_json() then
-    errors.send(415, "UnsupportedMediaType", { target = "HttpRequestHeaders" })
-    return nil
-  end
-  local text = util.body()
-  local body, why = util.json_decode(text)
-  if body == nil then
-    local line, pos = json_position(text, why)
-    errors.send(400, "JsonFormatError", { args = { why, line, pos }, target = "HttpRequest" })
-    return nil
-  end
-  local c = checker()
-  if type(body) ~= "table" or body[1] ~= nil then
+  local doc = body.json()
+  if doc == nil then return nil end
+  local c = body.checker()
+  if not body.is_object(doc) then
     c.add("ValidationException", { "The request body must be an HSClassificationModel object." }, "body")
     errors.send(422, "ValidationException", { details = c.details, target = "HttpRequest" })
     return nil
   end
-  local country = c.string(body.countryOfDestination, "countryOfDestination", nil, true)
+  local country = c.string(doc.countryOfDestination, "countryOfDestination", nil, true)
   if country then
     local found = #country == 2 and countries.find(country)
     if found then
@@ -150,11 +101,8 @@ local function read_model(ctx)
       c.add("InvalidCountry", { country }, "countryOfDestination")
     end
   end
-  local item = item_model(c, body.item, ctx.company)
-  if #c.details > 0 then
-    errors.send(422, c.details[1].code, { details = c.details, target = "HttpRequest" })
-    return nil
-  end
+  local item = item_model(c, doc.item, ctx.company)
+  if c.send(422) then return nil end
   return { countryOfDestination = country, item = item }
 end
 
@@ -166,10 +114,7 @@ end
 -- The published HSClassificationModel: internal fields start with "_";
 -- hsCodeDescription (no published model has it) only with `demo_extras`.
 local function public(model)
-  local out = {}
-  for k, v in pairs(model) do
-    if k:sub(1, 1) ~= "_" then out[k] = v end
-  end
+  local out = util.public(model)
   if conf.get().demo_extras and model._hsCodeDescription then out.hsCodeDescription = model._hsCodeDescription end
   return out
 end
@@ -201,21 +146,10 @@ local function submit(model, input)
   return model
 end
 
--- The token record when it may use the route's company, else nil (sent).
-local function authorize(ctx)
-  local rec = auth.require_token()
-  if not rec then return nil end
-  ctx.company = tonumber(ctx.captures[1])
-  if not auth.can_use_company(rec, ctx.company) then
-    errors.send(403, "AuthorizationException", { target = "HttpRequest" })
-    return nil
-  end
-  if not auth.rate_limit(rec) then return nil end
-  return rec
-end
+local authorize = auth.company
 
 local function load(ctx)
-  local id = decode_ava(ctx.captures[2])
+  local id = util.decode_ava(ctx.captures[2])
   local raw = store:get("k:" .. id)
   local model = raw and util.json_decode(raw)
   if not model or model._companyId ~= ctx.company then

@@ -18,6 +18,9 @@ local schema = {
   rate_limit = "table|boolean", quotas = "table", legacy_sample_body = "boolean",
   max_item_code_length = "number", max_description_length = "number",
   max_item_group_length = "number", demo_extras = "boolean", deny_authorization = "boolean",
+  items_scopes = "table", items_max_item_code_length = "number", items_max_per_request = "number",
+  hscode_sla_hours = "number", webhook_attempts = "number", webhook_retry_delay = "number",
+  webhook_timeout = "number",
 }
 
 local cached_version, cached

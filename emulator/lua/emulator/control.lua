@@ -6,6 +6,9 @@ local counters = require "emulator.counters"
 local tokens = require "emulator.tokens"
 local faults = require "emulator.faults"
 local classification = require "emulator.classification"
+local catalog = require "emulator.catalog"
+local jobs = require "emulator.jobs"
+local webhooks = require "emulator.webhooks"
 local init = require "emulator.init"
 
 local M = {}
@@ -32,6 +35,8 @@ function M.reset_all()
   tokens.reset()
   faults.clear()
   classification.reset()
+  catalog.reset()
+  jobs.reset()
 end
 
 local handlers = {}
@@ -74,6 +79,12 @@ end
 handlers["DELETE /_emulator/faults"] = function()
   faults.clear()
   return ok()
+end
+
+handlers["GET /_emulator/webhooks"] = function()
+  local list = webhooks.deliveries()
+  if #list == 0 then return util.send(200, "application/json", '{"deliveries":[]}') end
+  return util.json(200, { deliveries = list })
 end
 
 handlers["POST /_emulator/tokens/expire"] = function()

@@ -45,7 +45,7 @@ end
 function M.snapshot()
   local out = {
     requests = 0, connections = 0,
-    routes = {}, grants = {}, issued = {}, faults = {}, quota_used = {},
+    routes = {}, grants = {}, issued = {}, faults = {}, quota_used = {}, webhooks = {},
   }
   for _, key in ipairs(dict:get_keys(0)) do
     local v = dict:get(key)

@@ -70,4 +70,15 @@ function M.system(code)
   return { name = "Customs Tariff of " .. rec.name, block = rec.numeric }
 end
 
+-- The tax system under which an item classification of a country keeps
+-- its HS code (ItemClassificationOutputModel.systemCode and systemId): the
+-- two codes the published examples show, HTS (the US tariff) and TARIC (the
+-- EU's, shared by its members), and HS for every other country, whose
+-- `country` tells them apart.
+local SYSTEM_CODES = { HTS = 2, TARIC = 3, HS = 1 }
+function M.system_code(code)
+  local name = code == "US" and "HTS" or (EU_MEMBERS[code] and "TARIC") or "HS"
+  return name, SYSTEM_CODES[name]
+end
+
 return M

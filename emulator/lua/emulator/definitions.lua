@@ -8,6 +8,7 @@ local errors = require "emulator.errors"
 local hs = require "emulator.hs"
 local countries = require "emulator.countries"
 local query = require "emulator.query"
+local fetch = require "emulator.fetch"
 
 local M = {}
 
@@ -17,15 +18,7 @@ local FIELDS = { id = "number", hsCode = "string", parentHsCodeId = "number", de
 local NOT_FILTERABLE = { "hsCodeSource", "system", "destinationCountry", "isDecisionNode", "zeroPaddingCount",
   "isSystemDefined", "isTaxable", "effDate", "endDate", "hsCodeSourceLength" }
 
--- {"@recordsetCount":N,"value":[…][,"@nextLink":"…"]} built by hand:
--- lua-cjson would encode an empty Lua table as an object.
-local function fetch_result(values, count, next_link)
-  local parts = {}
-  for i, v in ipairs(values) do parts[i] = util.json_encode(v) end
-  local body = '{"@recordsetCount":' .. count .. ',"value":[' .. table.concat(parts, ",") .. "]"
-  if next_link then body = body .. ',"@nextLink":' .. util.json_encode(next_link) end
-  return util.send(200, "application/json; charset=utf-8", body .. "}")
-end
+local fetch_result = fetch.send
 
 local function guard()
   local rec = auth.require_token()
@@ -51,18 +44,11 @@ local function code_of(raw)
   return raw
 end
 
--- The relative link to the page after `q` (avalara-api.md section 4: the
--- published example is "/api/v2/definitions/crossborder/es/611710000?%24skip=0",
--- a lower-cased country and %24-encoded keys). It is sent on every page,
--- the empty last one included; its $skip is this page's $skip plus the
--- records on it, so past the end it points at itself.
+-- The relative link to the next page, with the country in lower case as
+-- the published example "/api/v2/definitions/crossborder/es/611710000?%24skip=0".
 local function next_link(country, code, q, returned)
-  local parts = { "%24skip=" .. (q.skip + returned) }
-  if q.given.top then parts[#parts + 1] = "%24top=" .. q.given.top end
-  if q.given.filter then parts[#parts + 1] = "%24filter=" .. util.percent_encode(q.given.filter) end
-  if q.given.orderBy then parts[#parts + 1] = "%24orderBy=" .. util.percent_encode(q.given.orderBy) end
-  return "/api/v2/definitions/crossborder/" .. util.percent_encode(country:lower()) .. "/"
-    .. util.percent_encode(code) .. "?" .. table.concat(parts, "&")
+  return fetch.next_link("/api/v2/definitions/crossborder/" .. util.percent_encode(country:lower()) .. "/"
+    .. util.percent_encode(code), q, returned)
 end
 
 -- GET /api/v2/definitions/crossborder/sections

@@ -49,6 +49,26 @@ local CATALOG = {
   ServiceTimeout = { 4015, "The service is unavailable.", "-0-" },
   UnsupportedMediaType = { 4016, "Unsupported media type.", "The request's Content-Type must be application/json." },
   IncorrectValueForField = { 4033, "The field '-0-' has an incorrect value.", "-1-" },
+  -- The Items flow (avalara-api.md sections 2.2 to 2.7).
+  EntityLimitExceeded = { 10, "You have exceeded the number of -0- allowed in one request.",
+    "A request may hold at most -1- -0-." },
+  ModelRequiredException = { 38, "A model is required.", "The request body must be -0-." },
+  DuplicateEntry = { 193, "The object is a duplicate of an existing object.",
+    "The -0- '-1-' already exists." },
+  NoItemsForClassification = { 1736, "No items for classification.",
+    "The request must name at least one item to classify." },
+  InvalidHsCode = { 2807, "The HS code '-0-' is not valid.", "An HS code is 6 to 13 digits." },
+  DuplicateSystemAndCountryForItem = { 3008, "Multiple entries for system code and country code exist.",
+    "The item -0- is given more than once for the country -1-." },
+  InvalidHsCodeClassificationStatusOverride = { 3009, "The HS code classification status cannot be changed.",
+    "The status -0- of the item -1- for -2- cannot be dismissed." },
+  InvalidStatusForHSVerification = { 4028, "The HS code cannot be verified in this status.",
+    "The item -0- is being classified for -1-." },
+  CannotVerifyHSCode = { 4029, "The HS code '-0-' cannot be verified.",
+    "The HS code '-0-' is not in the tariff of -1-." },
+  RequestAlreadyInProgress = { 4030, "A request is already in progress.",
+    "The item -0- is already being classified for -1-." },
+  ObjectDeleted = { 2660, "The entity was marked as deleted.", "The object was deleted.", "Success" },
 }
 M.CATALOG = CATALOG
 
@@ -80,6 +100,18 @@ function M.detail(code, args, refers_to)
     refersTo = refers_to,
     severity = c[4] or "Error",
   }
+end
+
+--- The ObjectDeletedErrorModel of a deletion (avalara-api.md section 3.12).
+function M.deleted()
+  local d = M.detail("ObjectDeleted")
+  d.faultCode = nil
+  return d
+end
+
+--- Sends 404 EntityNotFoundError: "<id> not found." / "The <entity> with <field> '<id>' was not found.".
+function M.not_found(entity, id, field)
+  return M.send(404, "EntityNotFoundError", { args = { entity, id, field }, target = "HttpRequest" })
 end
 
 --- Sends an error. `opts`: args (placeholders of the one detail), details

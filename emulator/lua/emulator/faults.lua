@@ -16,6 +16,10 @@ M.kinds = {
 
 local DEFAULT_SIZE = 16 * 1024 * 1024
 
+-- Routes whose success is 201 Created (the status of the faults that
+-- imitate a success).
+local CREATED = { classification_create = true, registrations_create = true }
+
 -- spec: route, kind, count?, retry_after?, stall_seconds?, size?, status?, close?
 function M.add(spec)
   if type(spec) ~= "table" then return nil, "body must be a JSON object" end
@@ -125,7 +129,7 @@ end
 function M.apply(spec, ctx)
   counters.fault(ctx.route, spec.kind)
   local kind = spec.kind
-  local ok_status = spec.status or (ctx.route == "classification_create" and 201 or 200)
+  local ok_status = spec.status or (CREATED[ctx.route] and 201 or 200)
   local retry = tostring(spec.retry_after or 1)
   -- Published ErrorCodeIds (no source gives the real 5xx bodies).
   if kind == "500" then

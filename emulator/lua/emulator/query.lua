@@ -288,16 +288,23 @@ local function parse_order(source, fields)
   return keys
 end
 
---- Reads `$top`, `$skip`, `$filter` and `$orderBy` (keys any case, already
--- percent-decoded, so `%24top` arrives as `$top`). Returns the query
--- {top, skip, filter, order, given = {top, filter, orderBy}} or nil, err.
-function M.parse(raw_args, fields, not_filterable)
+--- The query parameters (ngx.req.get_uri_args) by lower-case name, the
+-- first value of a repeated one, "" for one without a value.
+function M.args(raw_args)
   local args = {}
   for k, v in pairs(raw_args or {}) do
     if type(v) == "table" then v = v[1] end
     if v == true then v = "" end
     if type(k) == "string" then args[k:lower()] = v end
   end
+  return args
+end
+
+--- Reads `$top`, `$skip`, `$filter` and `$orderBy` (keys any case, already
+-- percent-decoded, so `%24top` arrives as `$top`). Returns the query
+-- {top, skip, filter, order, given = {top, filter, orderBy}} or nil, err.
+function M.parse(raw_args, fields, not_filterable)
+  local args = M.args(raw_args)
   local idx = field_index(fields, not_filterable)
   local top, err = integer_param(args, "$top", M.MAX_TOP)
   if err then return nil, err end

@@ -11,6 +11,10 @@ local M = {}
 ffi.cdef [[
 int RAND_bytes(unsigned char *buf, int num);
 unsigned char *SHA256(const unsigned char *d, size_t n, unsigned char *md);
+typedef struct evp_md_st EVP_MD;
+const EVP_MD *EVP_sha256(void);
+unsigned char *HMAC(const EVP_MD *evp_md, const void *key, int key_len, const unsigned char *d, size_t n,
+                    unsigned char *md, unsigned int *md_len);
 ]]
 
 local C = ffi.C
@@ -49,6 +53,14 @@ function M.sha256(s)
   return ffi.string(md, 32)
 end
 
+-- HMAC-SHA256 (RFC 2104) of `message` under `key`, as 64 lowercase hex
+-- digits: the signature of webhook deliveries (emulator.webhooks).
+function M.hmac_sha256_hex(key, message)
+  local md, len = ffi.new("unsigned char[32]"), ffi.new("unsigned int[1]")
+  if C.HMAC(C.EVP_sha256(), key, #key, message, #message, md, len) == nil then error("HMAC failed") end
+  return hex(ffi.string(md, len[0]))
+end
+
 -- base64url without padding (RFC 7636 appendix A).
 function M.base64url(s)
   return (ngx.encode_base64(s):gsub("%+", "-"):gsub("/", "_"):gsub("=+$", ""))
@@ -83,6 +95,16 @@ end
 -- (as JavaScript's encodeURIComponent, which the AvaTax SDKs use).
 function M.percent_encode(s)
   return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+-- Avalara's tokens for the characters an item code cannot carry in a path
+-- (avalara-api.md section 6: `_-ava2f-_` for "/", ...), decoded after
+-- percent-decoding.
+local AVA_TOKENS = { ["2f"] = "/", ["2b"] = "+", ["3f"] = "?", ["25"] = "%", ["23"] = "#", ["27"] = "'",
+  ["22"] = '"' }
+
+function M.decode_ava(s)
+  return (s:gsub("_%-ava(%x%x)%-_", function(h) return AVA_TOKENS[h:lower()] end))
 end
 
 function M.form_decode(s)
@@ -151,15 +173,29 @@ function M.body()
   return body or ""
 end
 
+-- lua-cjson 2.1 (Debian's) encodes an empty Lua table as an object: a list
+-- that may be empty is sent through M.list, which gives this marker for an
+-- empty one, and M.json_encode writes the marker as [].
+M.EMPTY_ARRAY = "\1\2empty array\2\1"
+local EMPTY_JSON = '"\\u0001\\u0002empty array\\u0002\\u0001"'
+local EMPTY_PATTERN = EMPTY_JSON:gsub("%p", "%%%0")
+
+function M.list(t)
+  if t == nil or next(t) == nil then return M.EMPTY_ARRAY end
+  return t
+end
+
 -- lua-cjson 2.1 escapes "/" as "\/"; undo that (valid either way, but URLs
 -- in the discovery document read better). An escaped backslash before "/"
 -- is kept: only an odd run of backslashes ends in the "/" escape.
 function M.json_encode(v)
   local s, err = cjson.encode(v)
   if not s then return nil, err end
-  return (s:gsub("(\\+)/", function(bs)
+  s = s:gsub("(\\+)/", function(bs)
     if #bs % 2 == 1 then return bs:sub(2) .. "/" end
-  end))
+  end)
+  if s:find(EMPTY_JSON, 1, true) then s = s:gsub(EMPTY_PATTERN, "[]") end
+  return s
 end
 M.json_decode = cjson.decode
 M.null = cjson.null
@@ -171,6 +207,37 @@ function M.send(status, content_type, body, headers)
   ngx.header["Content-Length"] = #body
   ngx.print(body)
   return ngx.exit(status)
+end
+
+-- Runs fn() holding a lock shared by every worker (a key of `dict` taken
+-- with add, which is atomic; it expires by itself should a worker die
+-- holding it). Returns what fn returns; raises after `wait` seconds.
+function M.locked(dict, key, fn, wait)
+  local deadline = M.now() + (wait or 5)
+  while not dict:add("lock:" .. key, true, 10) do
+    if M.now() > deadline then error("emulator: lock " .. key .. " not released") end
+    ngx.sleep(0.001)
+  end
+  local ok, a, b = pcall(fn)
+  dict:delete("lock:" .. key)
+  if not ok then error(a, 0) end
+  return a, b
+end
+
+-- Empties a shared dict (the control API's reset).
+function M.flush(dict)
+  dict:flush_all()
+  dict:flush_expired()
+end
+
+-- A shallow copy of a stored record without its internal "_" fields: the
+-- published model.
+function M.public(record)
+  local out = {}
+  for k, v in pairs(record) do
+    if k:sub(1, 1) ~= "_" then out[k] = v end
+  end
+  return out
 end
 
 function M.json(status, value, headers)

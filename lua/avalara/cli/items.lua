@@ -1,0 +1,309 @@
+--- `hscode items ...`: the AvaTax Items flow from a shell (`avalara.items`,
+-- `avalara.catalog`).
+--
+--    hscode items classify products.csv --countries US,DE,JP --out codes.csv
+--    hscode items list --countries US,DE,JP
+--    hscode items sla
+--    hscode items verify TS-1:US:610910 MUG-2:DE:691110
+--
+-- The command's helpers (failures, exit statuses, the client, options) are
+-- the ones `avalara.cli` shares with its commands (`run`'s `cli`).
+-- @module avalara.cli.items
+local cjson = require "cjson"
+
+local M = {}
+
+-- The CLI's shared helpers, for the run under way.
+local common
+
+--- The command's name.
+M.name = "items"
+--- What it does, for `hscode --help`.
+M.summary = "the Items flow: classify a catalog for several countries, list, SLA, verify codes"
+
+--- The command's own options: name -> `{metavar}` (`{}`: a flag).
+M.options = { countries = { "CC,CC" }, out = { "FILE" }, format = { "FORMAT" }, premium = {}, chunk = { "N" },
+  wait = { "SECONDS" }, status = { "STATUS" }, json = {} }
+
+--- Its help text.
+M.help = [[
+Usage: hscode items classify FILE --countries CC,CC [options]
+       hscode items list [--countries CC,CC] [--status STATUS] [--json]
+       hscode items sla
+       hscode items verify ITEMCODE:CC:HSCODE ... | FILE
+
+The AvaTax Items flow: items live in the company's catalog, classified for
+several destination countries at once; the codes become the items'
+classifications.
+
+classify FILE   upserts the items of FILE (CSV with a header row, or a .json
+                array: itemCode and description required; summary, itemGroup,
+                category, taxCode optional) and classifies each for every
+                country of --countries; prints one row per item and country.
+                Run it again after a stop (Ctrl-C, a lost connection, the
+                sandbox quota): nothing is created or initiated twice.
+list            every item of the catalog with its code per country
+sla             the service's SLA for HS classification, in hours
+verify          verifies HS codes for items (by item code) and countries, all
+                or nothing: either every code is kept, or none and the
+                failing rows are listed. FILE: CSV columns itemCode, country,
+                hsCode.
+
+  --countries CC,CC    destination countries, two letters each (classify: required)
+  -o, --out FILE       write the rows there (CSV, or JSON when FILE ends in .json)
+  --format FORMAT      table, csv or json (default: from --out, else a table)
+  --premium            ask for premium classifications
+  --chunk N            items per initiate request (default 100, at most 500)
+  --wait SECONDS       how long to wait for the classifications (default 600)
+  --status STATUS      list: only items with a status of that value (Pending, ...)
+  --json               sla, list and verify: print JSON
+
+Exit status: 0 every row classified or decided; 1 some rows failed, were not
+attempted (a stop, the quota) or are still pending.
+
+Example: hscode items classify products.csv --countries US,DE,JP --out codes.csv
+]]
+
+local COLUMNS = { "itemCode", "itemId", "country", "status", "hsCode", "systemCode", "classificationId", "details",
+  "errorCode", "errorMessage" }
+
+local function countries_option(opts, required)
+  local raw = opts.countries
+  if raw == nil then
+    if required then common.usage_error("--countries is required (such as US,DE,JP)", "items") end
+    return nil
+  end
+  local list = {}
+  for c in raw:gmatch("[^,%s]+") do
+    if not c:match("^%a%a$") then
+      common.usage_error("bad country code '" .. c .. "' (two letters, such as US)", "items")
+    end
+    list[#list + 1] = c:upper()
+  end
+  if #list == 0 then common.usage_error("--countries needs at least one country", "items") end
+  return list
+end
+
+local function flat(row)
+  local e = row.error or {}
+  local out = {}
+  for k, v in pairs(row) do if k ~= "error" then out[k] = v end end
+  out.errorCode, out.errorMessage = e.code, e.message
+  return out
+end
+
+local function format_rows(rows, format)
+  if format == "json" then
+    local lines = {}
+    for i, r in ipairs(rows) do lines[i] = "  " .. cjson.encode(flat(r)) end
+    return "[\n" .. table.concat(lines, ",\n") .. "\n]\n"
+  elseif format == "csv" then
+    local records = { COLUMNS }
+    for i, r in ipairs(rows) do
+      local f, record = flat(r), {}
+      for c, name in ipairs(COLUMNS) do record[c] = f[name] == nil and "" or tostring(f[name]) end
+      records[i + 1] = record
+    end
+    return require("avalara.cli").csv_format(records)
+  end
+  local lines = { string.format("%-24s %-3s %-20s %-12s %s", "ITEM", "CC", "STATUS", "HS CODE", "SYSTEM") }
+  for _, r in ipairs(rows) do
+    lines[#lines + 1] = (string.format("%-24s %-3s %-20s %-12s %s", r.itemCode, r.country, r.status,
+      r.hsCode or "-", r.systemCode or (r.error and r.error.message) or "")):gsub("%s+$", "")
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+-- Writes `text` to `path` through a temporary file beside it (no half-written output).
+local function write_file(path, text)
+  local tmp = path .. ".tmp-" .. os.time()
+  local f, err = io.open(tmp, "wb")
+  local ok = f and f:write(text)
+  if f then f:close() end
+  if ok then ok, err = os.rename(tmp, path) end
+  if not ok then
+    os.remove(tmp)
+    common.fail(common.EXIT.failed, "cannot write " .. path .. ": " .. tostring(err))
+  end
+end
+
+local function output(sys, opts, rows)
+  local format = opts.format or (opts.out and (opts.out:lower():match("%.json$") and "json" or "csv")) or "table"
+  if format ~= "table" and format ~= "csv" and format ~= "json" then
+    common.usage_error("--format must be table, csv or json (got '" .. format .. "')", "items")
+  end
+  local text = format_rows(rows, format)
+  if opts.out then write_file(opts.out, text) else sys.stdout:write(text) end
+end
+
+local function classify(sys, opts, args)
+  if #args ~= 1 then common.usage_error("items classify needs one catalog file (CSV or JSON)", "items") end
+  local countries = countries_option(opts, true)
+  local chunk = common.positive_number(opts, "chunk", "items", true)
+  if chunk and chunk > 500 then common.usage_error("--chunk must be at most 500", "items") end
+  local wait = common.positive_number(opts, "wait", "items") or 600
+  local list, err = require("avalara.catalog").read(args[1])
+  if not list then common.fail(common.EXIT.usage, err) end
+  for _, it in ipairs(list) do
+    local _, why = require("avalara.items").body(it)
+    if why then common.fail(common.EXIT.usage, it.where .. ": " .. why) end
+  end
+  if opts.format and opts.format ~= "table" and opts.format ~= "csv" and opts.format ~= "json" then
+    common.usage_error("--format must be table, csv or json (got '" .. opts.format .. "')", "items")
+  end
+  local client = common.make_client(sys, opts, true)
+  local started = os.time()
+  local rows, summary = client:classify_catalog(list, countries, { chunk = chunk, timeout = wait,
+    premium = opts.premium and true or nil, on_progress = function(p)
+      if p.total > 0 and (p.done == 0 or p.done == p.total) then
+        sys.stderr:write(string.format("hscode: %s %d/%d\n", p.phase, p.done, p.total))
+      end
+    end })
+  if not rows then common.request_failed("items classify failed", summary, client) end
+  output(sys, opts, rows)
+  sys.stderr:write(string.format("hscode: %d items x %d countries: %d classified, %d could not be classified, "
+    .. "%d pending, %d failed, %d not attempted (%d initiated, %d kept from before; %d s)%s%s\n", summary.items,
+    summary.countries, summary.classified, summary.cannot, summary.pending, summary.failed, summary.not_attempted,
+    summary.initiated, summary.kept, os.time() - started, opts.out and "; rows in " .. opts.out or "",
+    summary.stopped == "quota" and "; stopped: " .. tostring(summary.stop_error) or ""))
+  if summary.failed + summary.pending + summary.not_attempted > 0 then return common.EXIT.failed end
+end
+
+local function list_items(sys, opts, args)
+  if #args > 0 then common.usage_error("items list takes no arguments", "items") end
+  local countries = countries_option(opts, false)
+  local client = common.make_client(sys, opts, true)
+  local rows = {}
+  for item, err in client:each_item { include = "HsCodeClassificationStatus,Classifications",
+    hs_code_classification_status = opts.status } do
+    if not item then common.request_failed("items list failed", err, client) end
+    local by = {}
+    for _, s in ipairs(item.hsCodeClassificationStatus or {}) do by[s.country] = { status = s.status } end
+    for _, k in ipairs(item.classifications or {}) do
+      by[k.country] = by[k.country] or {}
+      by[k.country].code = k
+    end
+    local wanted = countries
+    if not wanted then
+      wanted = {}
+      for cc in pairs(by) do wanted[#wanted + 1] = cc end
+      table.sort(wanted)
+    end
+    for _, cc in ipairs(wanted) do
+      local b = by[cc] or {}
+      rows[#rows + 1] = { itemCode = item.itemCode, itemId = item.id, country = cc, status = b.status or "-",
+        hsCode = b.code and b.code.productCode, systemCode = b.code and b.code.systemCode,
+        classificationId = b.code and b.code.id }
+    end
+  end
+  output(sys, { format = opts.json and "json" or opts.format, out = opts.out }, rows)
+end
+
+local function sla(sys, opts, args)
+  if #args > 0 then common.usage_error("items sla takes no arguments", "items") end
+  local client = common.make_client(sys, opts, true)
+  local model, err = client:hscode_classification_sla()
+  if not model then common.request_failed("items sla failed", err, client) end
+  if opts.json then return common.write_json(sys, model) end
+  sys.stdout:write(string.format("HS code classification SLA: %s hours\n", tostring(model.slaInHours)))
+end
+
+-- The rows to verify: ITEMCODE:CC:HSCODE arguments, or a CSV file.
+local function verify_rows(args)
+  local rows = {}
+  if #args == 1 and not args[1]:find(":", 1, true) then
+    local f, err = io.open(args[1], "rb")
+    if not f then common.fail(common.EXIT.usage, "cannot read " .. tostring(err)) end
+    local records, perr = require("avalara.cli").csv_parse(f:read("*a"))
+    f:close()
+    if not records then common.fail(common.EXIT.usage, args[1] .. ": " .. perr) end
+    local col = {}
+    for c, title in ipairs(records[1] or {}) do col[title:lower():gsub("[%s_%-]", "")] = c end
+    if not (col.itemcode and col.country and col.hscode) then
+      common.fail(common.EXIT.usage, args[1] .. ": the header needs itemCode, country and hsCode")
+    end
+    for r = 2, #records do
+      local rec = records[r]
+      rows[#rows + 1] = { itemCode = rec[col.itemcode], country = rec[col.country], hsCode = rec[col.hscode],
+        where = args[1] .. " line " .. rec.line }
+    end
+  else
+    for _, a in ipairs(args) do
+      local code, cc, hs = a:match("^(.+):(%a%a):([%d%.]+)$")
+      if not code then
+        common.usage_error("bad row '" .. a .. "' (ITEMCODE:CC:HSCODE, such as TS-1:US:610910)", "items")
+      end
+      rows[#rows + 1] = { itemCode = code, country = cc, hsCode = hs, where = a }
+    end
+  end
+  for _, r in ipairs(rows) do
+    r.hsCode = (r.hsCode or ""):gsub("%.", "")
+    if not (r.country or ""):match("^%a%a$") then
+      common.fail(common.EXIT.usage, r.where .. ": bad country code '" .. tostring(r.country) .. "'")
+    end
+    if not r.hsCode:match("^%d+$") then common.fail(common.EXIT.usage, r.where .. ": bad HS code") end
+  end
+  if #rows == 0 then common.usage_error("items verify needs rows (ITEMCODE:CC:HSCODE ...) or a CSV file", "items") end
+  return rows
+end
+
+local function verify(sys, opts, args)
+  local rows = verify_rows(args)
+  local client = common.make_client(sys, opts, true)
+  local ids = {}
+  for _, r in ipairs(rows) do
+    if not ids[r.itemCode] then
+      local list, err = client:items { filter = "itemCode eq '" .. r.itemCode:gsub("'", "''") .. "'" }
+      if not list then common.request_failed("items verify failed", err, client) end
+      for _, it in ipairs(list) do
+        if it.itemCode == r.itemCode then ids[r.itemCode] = it.id end
+      end
+      if not ids[r.itemCode] then common.fail(common.EXIT.failed, r.where .. ": no item '" .. r.itemCode .. "'") end
+    end
+  end
+  local body = {}
+  for i, r in ipairs(rows) do body[i] = { itemId = ids[r.itemCode], country = r.country, hsCode = r.hsCode } end
+  local out, err = client:verify_hscodes(body)
+  if not out then common.request_failed("items verify failed", err, client) end
+  if opts.json then common.write_json(sys, out)
+  elseif #out.failed == 0 then
+    sys.stdout:write(string.format("%d codes verified and kept\n", #rows))
+  else
+    sys.stdout:write("nothing kept: every row must pass\n")
+    for _, f in ipairs(out.failed) do
+      local r = rows[(f.rowIndex or -1) + 1]
+      sys.stdout:write(string.format("%s: %s %s\n", r and r.where or "?", tostring(f.errorCode),
+        table.concat(f.errors or {}, "; ")))
+    end
+  end
+  if #out.failed > 0 then return common.EXIT.failed end
+end
+
+local SUBCOMMANDS = { classify = classify, list = list_items, sla = sla, verify = verify }
+
+--- Runs it: `args[1]` is the subcommand.
+-- @param sys the CLI's system table
+-- @tparam table opts the parsed options
+-- @tparam table args the positional arguments
+-- @tparam table cli the helpers of `avalara.cli` (`EXIT`, `fail`, `usage_error`, `request_failed`,
+-- `make_client`, `positive_number`, `write_json`)
+-- @return the exit status (nil: success)
+function M.run(sys, opts, args, cli)
+  common = cli
+  local sub = SUBCOMMANDS[args[1] or ""]
+  if not sub then
+    common.usage_error(args[1] and "no items command '" .. args[1] .. "' (classify, list, sla, verify)"
+      or "items needs a command: classify, list, sla or verify", "items")
+  end
+  local rest = {}
+  for i = 2, #args do rest[#rest + 1] = args[i] end
+  local ok, status = pcall(sub, sys, opts, rest)
+  if ok then return status end
+  if type(status) == "string" and status:match("interrupted!$") then
+    common.fail(common.EXIT.sigint or 130, "interrupted: what was done is kept by the service; run the same "
+      .. "command again to go on (nothing is created or initiated twice)")
+  end
+  error(status, 0)
+end
+
+return M

@@ -12,6 +12,7 @@
 #   make bench [BENCH_ROUNDS=5 BENCH_CALLS=20000]  benchmarks against peers -> bench/RESULTS.md
 #   make bench-percall       per-call cost of each layer on a fixed-body server, before and after
 #   make bench-openresty     the library inside nginx against a hand-made subrequest
+#   make bench-catalog [BENCH_ITEMS=100000]  hscode batch at catalog scale (not part of make bench)
 #   make docs                LDoc reference of the Lua layer in build/docs/ (fails on warnings)
 
 LUA      ?= lua5.4
@@ -49,7 +50,8 @@ DEB_PACKAGES := $(shell grep -v '^\#' .ci/debian-packages)
 # The Lua layer, subfolders included (avalara/store/, avalara/cli/).
 LUA_MODULES  := $(shell find lua/avalara -name '*.lua' | sort)
 
-.PHONY: all deps demo docs bench bench-tools bench-percall bench-openresty fuzz fuzz-replay test test-valgrind test-asan test-matrix lint install uninstall clean emulator
+.PHONY: all deps demo docs bench bench-tools bench-percall bench-openresty bench-catalog fuzz fuzz-replay test \
+        test-valgrind test-asan test-matrix lint install uninstall clean emulator
 
 all: $(MODULE)
 
@@ -210,11 +212,17 @@ bench-percall: bench-tools
 	$(BENCH_ENV) $(if $(BENCH_BEFORE),BENCH_BEFORE=$(BENCH_BEFORE) BENCH_BEFORE_ROOT=$(CURDIR)/build/bench/before) \
 	  taskset -c $(BENCH_CPU) lua5.4 bench/percall_fixed.lua
 
+# hscode batch of BENCH_ITEMS rows (100,000) at concurrency 64 against the
+# emulator with 20 ms of latency: wall time, RSS, journal, resume (issue 16).
+bench-catalog: deps
+	$(MAKE) LUA=lua5.4
+	$(BENCH_ENV) lua5.4 bench/catalog.lua
+
 emulator: deps
 	emulator/run $(if $(PORT),--port $(PORT)) $(if $(TLS_PORT),--tls-port $(TLS_PORT))
 
 install: $(MODULE)
-	install -d $(INSTALL_CMOD)/avalara $(INSTALL_LMOD)/avalara
+	install -d $(INSTALL_CMOD)/avalara $(INSTALL_LMOD)/avalara $(INSTALL_LMOD)/avalara/cli
 	install -m 0755 $(MODULE) $(INSTALL_CMOD)/avalara/core.so
 	for f in $(LUA_MODULES); do install -D -m 0644 $$f $(INSTALL_LMOD)/$${f#lua/}; done
 	install -d $(INSTALL_BIN)

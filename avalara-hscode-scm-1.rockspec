@@ -16,8 +16,10 @@ calls) with token objects that keep secrets in C memory, and a pure-Lua layer.]]
 dependencies = {
    "lua >= 5.1",
    "lua-cjson",
-   "luasql-sqlite3",   -- avalara.store.file (hscode's token and connection stores)
+   "luasql-sqlite3",   -- avalara.store.file (hscode's token and connection stores), avalara.batch's journal
    "luasocket",        -- hscode connect (the loopback redirect), sub-second clocks
+   "luv",              -- hscode batch: signals and file checks
+   "argparse",         -- hscode's arguments
 }
 -- The Makefile finds libcurl and the Lua headers with pkg-config (Debian keeps
 -- curl.h in a multiarch folder that LuaRocks' builtin type does not search).

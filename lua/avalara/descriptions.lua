@@ -44,15 +44,49 @@ function Descriptions:get(country, code)
   local k = key(country, code)
   if self.known[k] then return self.known[k] end
   if self.missing[k] then return nil, self.missing[k] end
-  local chain, err = self.client:hierarchy(country, code)
-  if not chain or #chain == 0 then
+  return self:learn(country, code, self.client:hierarchy(country, code))
+end
+
+--- The description of `code` if it is known already, else nil: never a request.
+-- @string country
+-- @string code
+-- @return the description or nil
+function Descriptions:cached(country, code)
+  if code == nil or code == "" then return nil end
+  return self.known[key(country, code)]
+end
+
+--- Whether `code` still has to be looked up (neither known nor known to be missing).
+-- @string country
+-- @string code
+-- @treturn boolean
+function Descriptions:unknown(country, code)
+  if code == nil or code == "" then return false end
+  local k = key(country, code)
+  return self.known[k] == nil and self.missing[k] == nil
+end
+
+--- Learns the descriptions of a hierarchy answer (`client:hierarchy`'s
+-- results, or the decoded page of a request made elsewhere, such as a
+-- batch's), and returns the description of `code` as `get` does.
+-- @string country
+-- @string code
+-- @param chain the records (or a page `{value = records}`), or nil
+-- @param[opt] err the error when `chain` is nil
+-- @return the description, or nil, err
+function Descriptions:learn(country, code, chain, err)
+  local k = key(country, code)
+  if type(err) ~= "table" then err = nil end -- hierarchy's second value is the count
+  if type(chain) == "table" and chain.value ~= nil then chain = chain.value end
+  if type(chain) ~= "table" or #chain == 0 then
     -- Only a definite answer is remembered: a failed request is tried again.
-    if not chain and err and err.status ~= 404 then return nil, err end
+    if type(chain) ~= "table" and err and err.status ~= 404 then return nil, err end
     self.missing[k] = err or "no HS code " .. code .. " in the definitions of " .. country
     return nil, self.missing[k]
   end
   for _, rec in ipairs(chain) do
-    if type(rec.hsCode) == "string" and rec.hsCode ~= "" and type(rec.description) == "string" then
+    if type(rec) == "table" and type(rec.hsCode) == "string" and rec.hsCode ~= ""
+        and type(rec.description) == "string" then
       self.known[key(country, rec.hsCode)] = rec.description
     end
   end

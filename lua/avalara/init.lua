@@ -17,6 +17,7 @@ local retry = require "avalara.retry"
 local stores = require "avalara.store"
 local item_model = require "avalara.item"
 local definitions = require "avalara.definitions"
+local digest = require "avalara.digest"
 local items_flow = require "avalara.items"
 
 local M = { _VERSION = core.version, paths = paths, retry = retry, store = stores, core = core, item = item_model,
@@ -39,6 +40,31 @@ M.environments = {
 
 local TRANSPORT_KEYS = { "timeout", "connect_timeout", "cafile", "capath", "proxy", "verify",
   "user_agent", "max_body", "allow_http" }
+
+-- Every option `avalara.new` knows; any other name raises (a typo such as
+-- `comapny_id` would otherwise be ignored in silence).
+local OPTIONS = { "account_id", "license_key", "company_id", "environment", "legacy", "emulator_url", "token_url",
+  "api_base", "scope", "auth_method", "leeway", "store", "on_token", "on_request", "on_warning", "retries",
+  "concurrency", "shared_dict", "transport", "sleep", "wait", "token_source", "items_base", "items_scope" }
+for _, k in ipairs(TRANSPORT_KEYS) do OPTIONS[#OPTIONS + 1] = k end
+
+-- The known option nearest to `name` (by edit distance), for the message.
+local function nearest(name)
+  local best, best_d = nil, 4
+  for _, known in ipairs(OPTIONS) do
+    local prev = {}
+    for j = 0, #known do prev[j] = j end
+    for i = 1, #name do
+      local cur = { [0] = i }
+      for j = 1, #known do
+        cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (name:byte(i) == known:byte(j) and 0 or 1))
+      end
+      prev = cur
+    end
+    if prev[#known] < best_d then best, best_d = known, prev[#known] end
+  end
+  return best
+end
 
 -- Secrets live here, not in the client table (so dumping a client shows none).
 local secrets = setmetatable({}, { __mode = "k" })
@@ -152,10 +178,12 @@ end
 -- - `on_token(info)`: after a token is obtained or renewed; `info` = `{token_type, scope, expires_at,
 --   expires_in, renewed, account_id}` (never the token or the license key)
 -- - `on_request(info)`: after every HTTP exchange; `info` = `{method, url, status, duration, attempt,
---   error_kind}` (the URL carries no secret; in `classify_batch` the duration is that of the
---   whole multi-handle round the exchange ran in)
+--   error_kind}` (the URL carries no secret)
+-- - `on_warning(message)`: once per kind of trouble that does not fail a call (a token store
+--   that cannot be written: the token is then kept for this process only)
 -- - `retries` = `{max_attempts = 4, base_delay = 0.2, max_delay = 5, deadline = 30}` or `false`
 -- - `concurrency` (16, the default of `classify_batch`)
+-- - any other option name raises, naming it (and the nearest known one)
 -- - transport options: `timeout`, `connect_timeout`, `cafile`, `capath`, `proxy`, `verify`,
 --   `user_agent`, `max_body`, `allow_http` (plain http:// to hosts other than loopback, refused
 --   at once otherwise: credentials would travel in clear text), and `transport` (a Lua function
@@ -172,6 +200,14 @@ end
 function M.new(opts)
   if opts == nil then opts = {} end
   check(type(opts) == "table", "options must be a table")
+  local known = {}
+  for _, k in ipairs(OPTIONS) do known[k] = true end
+  for k in pairs(opts) do
+    if not known[k] then
+      local near = type(k) == "string" and nearest(k)
+      check(false, "unknown option '" .. tostring(k) .. "'" .. (near and " (did you mean '" .. near .. "'?)" or ""))
+    end
+  end
   local self = setmetatable({}, Client)
 
   local source = opts.token_source
@@ -253,12 +289,15 @@ function M.new(opts)
   check(type(store) == "table" and is_callable(store.get) and is_callable(store.set)
     and is_callable(store.lock), "'store' must have get, set and lock")
   self.store = store
+  -- The credentials are part of the key (a digest of the license key, never
+  -- the key): a token cached for another key is not this key's.
   self.store_key = "avalara:token:" .. tostring(self.account_id) .. ":" .. (self.scope or "") .. "@" .. self.token_url
+    .. (key and "#" .. digest.of(key):sub(1, 22) or "")
 
-  for _, h in ipairs { "on_token", "on_request", "transport", "sleep", "wait" } do
+  for _, h in ipairs { "on_token", "on_request", "on_warning", "transport", "sleep", "wait" } do
     check(opts[h] == nil or is_callable(opts[h]), "'" .. h .. "' must be a function")
   end
-  self.on_token, self.on_request = opts.on_token, opts.on_request
+  self.on_token, self.on_request, self.on_warning = opts.on_token, opts.on_request, opts.on_warning
   self.transport, self.sleep = opts.transport, opts.sleep or nginx.sleep or retry.sleep
   self._wait = opts.wait or nginx.wait
   -- chooses the transport per call (nginx: cosockets, or libcurl in init_by_lua)
@@ -408,18 +447,19 @@ function Client:token(stale)
     return wrap_token(rec)
   end
   local store, key = self.store, self.store_key
-  local rec = store:get(key)
+  -- A store that could not keep the token: this process keeps it instead.
+  local rec = store:get(key) or self._kept
   if self:_valid(rec, stale) then return wrap_token(rec) end
   local unlock = store:lock(key)
   local give_up = now() + self.retries.deadline + (self.topts.timeout or 30)
   while not unlock do
     self:_yield()
-    rec = store:get(key)
+    rec = store:get(key) or self._kept
     if self:_valid(rec, stale) then return wrap_token(rec) end
     unlock = store:lock(key)
     if not unlock and now() > give_up then break end -- a lost lock: go on without it
   end
-  rec = store:get(key)
+  rec = store:get(key) or self._kept
   if self:_valid(rec, stale) then
     if unlock then unlock() end
     return wrap_token(rec)
@@ -428,7 +468,14 @@ function Client:token(stale)
   local ok, fresh, err = pcall(self._fetch_token, self)
   -- stored before unlocking: a waiter that takes the lock next must find it
   if ok and fresh then
-    store:set(key, fresh, fresh.expires_at and math.max(1, math.ceil(fresh.expires_at - now())) or nil)
+    local ttl = fresh.expires_at and math.max(1, math.ceil(fresh.expires_at - now())) or nil
+    local stored, why = store:set(key, fresh, ttl)
+    self._kept = nil
+    if stored == nil and why ~= nil then
+      self._kept = fresh
+      self:_warn_once("store", "cannot keep the token in " .. tostring(store) .. ": " .. tostring(why)
+        .. " (it is used for this process only)")
+    end
   end
   if unlock then unlock() end
   if not ok then error(fresh, 0) end
@@ -440,6 +487,14 @@ function Client:token(stale)
       account_id = self.account_id }
   end
   return wrap_token(fresh)
+end
+
+-- Tells `on_warning` once per `what` (an unwritable token cache, ...).
+function Client:_warn_once(what, message)
+  self._warned = self._warned or {}
+  if self._warned[what] then return end
+  self._warned[what] = true
+  if self.on_warning then self.on_warning(message) end
 end
 
 -- Renews after a 401 that asked for it (the cached token is `stale`).
@@ -498,9 +553,9 @@ function Client:classify(item, opts)
   local company = self:_company("client:classify")
   local body = item_model.body(item, { company_id = company, country = opts.country, item_group = opts.item_group,
     where = "client:classify" })
-  local _, model, err = self:call("POST", paths.build("classification_create", { companyId = company }), body)
-  if _ == nil then return nil, model end
-  return model, err
+  local status, model = self:call("POST", paths.build("classification_create", { companyId = company }), body)
+  if status == nil then return nil, model end
+  return model
 end
 
 --- Reads a classification.
@@ -537,157 +592,33 @@ function Client:wait(id_or_model, opts)
     local m, err = self:classification(id)
     if not m then return nil, err end
     if m.status ~= "PENDING" then return m end
-    if now() + interval > deadline then
+    local left = deadline - now()
+    if left <= 0 then
       return nil, make_error { kind = "timeout", message = string.format(
         "classification %s still PENDING after %g s", id, timeout), retryable = true }
     end
-    self.sleep(interval)
+    -- The last poll is at the deadline itself: --wait N waits N seconds.
+    self.sleep(math.min(interval, left))
     interval = math.min(interval * 1.5, 5)
   end
 end
 
--- Runs specs = {{method, url, body}...} on core.request_many with retries
--- (rounds) and one token renewal per item; returns aligned {status, body, headers} | {err}.
-function Client:_many(specs, concurrency, on_item)
-  local results, pending = {}, {}
-  for i = 1, #specs do pending[#pending + 1] = i end
-  local renewed, attempts = {}, {}
-  local policy, start = self.retries, now()
-  local tok, terr = self:token()
-  if not tok then
-    for i = 1, #specs do
-      results[i] = { err = terr }
-      if on_item then on_item(i, results[i]) end
-    end
-    return results
-  end
-  local round = 0
-  while #pending > 0 do
-    round = round + 1
-    local reqs = {}
-    for j, i in ipairs(pending) do
-      local s = specs[i]
-      reqs[j] = { method = s.method, url = s.url, body = s.body, token = tok:access_token() }
-    end
-    local started = now()
-    local out = self:_core_many(reqs, { concurrency = concurrency })
-    local again, wait_for, stale, last = {}, 0, nil, {}
-    for j, i in ipairs(pending) do
-      local r = out[j]
-      last[i] = r
-      attempts[i] = (attempts[i] or 0) + 1
-      self:_hook(reqs[j].method, reqs[j].url, r.status, started, attempts[i], r.err)
-      if r.err and r.err.needs_refresh and not renewed[i] then
-        renewed[i] = true
-        stale = reqs[j].token
-        again[#again + 1] = i
-      elseif r.err and retry.retryable(r.err) and attempts[i] < policy.max_attempts then
-        again[#again + 1] = i
-        wait_for = math.max(wait_for, retry.delay(policy, attempts[i], r.err))
-      else
-        results[i] = r
-        if on_item then on_item(i, r) end
-      end
-    end
-    if #again > 0 and now() - start + wait_for > policy.deadline then
-      for _, i in ipairs(again) do
-        results[i] = last[i]
-        if on_item then on_item(i, last[i]) end
-      end
-      again = {}
-    end
-    if stale then
-      local t2, e2 = self:_renew(stale)
-      if t2 then tok = t2 else
-        for _, i in ipairs(again) do
-          results[i] = { err = e2 }
-          if on_item then on_item(i, results[i]) end
-        end
-        again = {}
-      end
-    end
-    if #again > 0 and wait_for > 0 then self.sleep(wait_for) end
-    pending = again
-  end
-  return results
-end
-
---- Classifies many items at once on the core's multi-handle primitive.
+--- Classifies many items: a per-item pipeline on the core's multi handle,
+-- with an optional journal to resume from (see `avalara.batch`).
 -- Results are aligned with `items`: each a model, or an error table (one
--- failed item never loses the others). With `wait` (the default) the
--- PENDING ones are then polled, also in batches, until classified. Every
--- item is checked first: an invalid one raises (naming its index and
--- field) before any request.
+-- failed item never loses the others). With `wait` (the default) each item
+-- is polled as soon as its create returns, until classified. Every item is
+-- checked first: an invalid one raises (naming its index and field) before
+-- any request.
 -- @tparam table items array of items as for `classify`
 -- @tparam[opt] table opts `{concurrency = 16, wait = true, country, item_group, timeout = 120,
--- interval = 0.25, on_progress = function(done, total, index, result)}`
+-- interval = 0.25, on_progress = function(done, total, index, result), journal = path, restart,
+-- rate = requests per second, window, should_stop}`
 -- @treturn table results
--- @treturn table summary `{ok = N, failed = N}`
+-- @treturn table summary `{total, ok, failed, not_attempted, duplicates, resumed, creates, requests,
+-- stopped, reason}`; or nil, message when the journal cannot be used
 function Client:classify_batch(items, opts)
-  opts = opts or {}
-  if type(items) ~= "table" then error("client:classify_batch: 'items' must be a table", 2) end
-  if type(opts) ~= "table" then error("client:classify_batch: 'opts' must be a table", 2) end
-  if opts.on_progress ~= nil and not is_callable(opts.on_progress) then
-    error("client:classify_batch: 'on_progress' must be a function", 2)
-  end
-  local company = self:_company("client:classify_batch")
-  local concurrency = opts.concurrency or self.concurrency
-  local total, done, results = #items, 0, {}
-  local url = self.api_base .. paths.build("classification_create", { companyId = company })
-  local specs = {}
-  for i = 1, total do
-    specs[i] = { method = "POST", url = url, body = item_model.body(items[i], { company_id = company,
-      country = opts.country, item_group = opts.item_group, where = "client:classify_batch: items[" .. i .. "]" }) }
-  end
-  local wait = opts.wait ~= false
-  local function finish(i, result)
-    results[i] = result
-    done = done + 1
-    if opts.on_progress then opts.on_progress(done, total, i, result) end
-  end
-  local function settle(i, r)
-    if r.err then finish(i, r.err)
-    elseif not wait or type(r.body) ~= "table" or r.body.status ~= "PENDING" then finish(i, r.body)
-    else results[i] = r.body end
-  end
-  self:_many(specs, concurrency, settle)
-
-  if wait then
-    local interval, deadline = opts.interval or 0.25, now() + (opts.timeout or 120)
-    while true do
-      local idx = {}
-      for i = 1, total do
-        local r = results[i]
-        if type(r) == "table" and not core.is_error(r) and r.status == "PENDING" then idx[#idx + 1] = i end
-      end
-      if #idx == 0 then break end
-      if now() + interval > deadline then
-        for _, i in ipairs(idx) do
-          finish(i, make_error { kind = "timeout", retryable = true,
-            message = "classification " .. tostring(results[i].id) .. " still PENDING" })
-        end
-        break
-      end
-      self.sleep(interval)
-      interval = math.min(interval * 1.5, 5)
-      local polls = {}
-      for j, i in ipairs(idx) do
-        polls[j] = { method = "GET", url = self.api_base .. paths.build("classification_get",
-          { companyId = company, id = results[i].id }) }
-      end
-      self:_many(polls, concurrency, function(j, r)
-        local i = idx[j]
-        if r.err then finish(i, r.err)
-        elseif type(r.body) ~= "table" or r.body.status ~= "PENDING" then finish(i, r.body)
-        else results[i] = r.body end
-      end)
-    end
-  end
-  local summary = { ok = 0, failed = 0, total = total }
-  for i = 1, total do
-    if core.is_error(results[i]) then summary.failed = summary.failed + 1 else summary.ok = summary.ok + 1 end
-  end
-  return results, summary
+  return require("avalara.batch").classify(self, items, opts)
 end
 
 -- The Items flow's methods (`avalara.items`, documented there).

@@ -113,6 +113,34 @@ local function item_model(it, group)
   return out
 end
 
+-- ISO 3166-1 alpha-2 codes, from Debian's iso-codes when installed (the
+-- list the emulator uses too); false when it is not there.
+local countries
+local ISO_CODES = "/usr/share/iso-codes/json/iso_3166-1.json"
+
+--- Whether a two-letter code is a country the service knows (ISO 3166-1
+-- alpha-2, any case), from Debian's `iso-codes` list.
+-- @string code
+-- @return true or false; nil when the list is not installed (nothing to check against)
+function M.country_known(code)
+  if countries == nil then
+    countries = false
+    local f = io.open(ISO_CODES, "rb")
+    if f then
+      local ok, t = pcall(require("cjson").decode, f:read("*a"))
+      f:close()
+      if ok and type(t) == "table" and type(t["3166-1"]) == "table" then
+        countries = {}
+        for _, c in ipairs(t["3166-1"]) do
+          if type(c.alpha_2) == "string" then countries[c.alpha_2] = true end
+        end
+      end
+    end
+  end
+  if not countries then return nil end
+  return type(code) == "string" and countries[code:upper()] == true
+end
+
 --- Checks an item without building anything (no company or country needed).
 -- @tparam table it an item
 -- @return true, or nil and a message naming the field

@@ -98,7 +98,12 @@ function M.run(policy, fn, hooks)
     local res = pack(fn(attempt))
     if res[1] ~= nil then return (table.unpack or unpack)(res, 1, res.n) end
     local err = res[2]
-    if attempt >= policy.max_attempts or not is_retryable(err) then return nil, err end
+    if not is_retryable(err) then return nil, err end
+    -- Given up on an error worth retrying: it says so (retryable = true), as
+    -- a later try may well succeed; the C core calls a 2xx it cannot parse
+    -- not retryable, this layer retries it.
+    if type(err) == "table" then err.retryable, err.attempts = true, attempt end
+    if attempt >= policy.max_attempts then return nil, err end
     local d = M.delay(policy, attempt, err, hooks.random)
     if now() - start + d > policy.deadline then return nil, err end
     sleep(d)

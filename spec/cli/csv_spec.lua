@@ -54,25 +54,66 @@ describe("cli.csv_format", function()
   end)
 end)
 
-describe("cli.read_items", function()
+describe("avalara.cli.input", function()
+  local input = require "avalara.cli.input"
   local dir
   setup(function() dir = H.tmpdir() end)
   teardown(function() H.rmdir(dir) end)
 
+  -- Every row of a file: {row, item fields, problem}.
+  local function rows(path, country)
+    local src = assert(input.open(path))
+    local out = {}
+    for row, item, problem in src:source(country, error)() do
+      out[#out + 1] = { row = row, itemCode = item.itemCode, description = item.description, summary = item.summary,
+        countryOfDestination = item.countryOfDestination, where = item.where, problem = problem }
+    end
+    return out, src
+  end
+
   it("matches column names loosely and fills the country from the row, else the default", function()
     local path = H.write(dir .. "/a.csv", "Item Code,DESCRIPTION,summary,Country Of Destination,extra\n"
       .. "A,shirt,blue,gb,x\nB,tea,,,y\n\n")
+    local out, src = rows(path, "US")
     assert.same({
-      { itemCode = "A", description = "shirt", summary = "blue", countryOfDestination = "GB", where = path .. " line 2" },
-      { itemCode = "B", description = "tea", countryOfDestination = "US", where = path .. " line 3" },
-    }, cli.read_items(path, "US"))
+      { row = 1, itemCode = "A", description = "shirt", summary = "blue", countryOfDestination = "GB",
+        where = path .. " line 2" },
+      { row = 2, itemCode = "B", description = "tea", countryOfDestination = "US", where = path .. " line 3" },
+    }, out)
+    assert.same({ "Item Code", "DESCRIPTION", "summary", "Country Of Destination", "extra" }, src.columns)
   end)
 
-  it("reads a .json array of objects the same way", function()
+  it("reads a .json array of objects and JSON Lines the same way", function()
     local path = H.write(dir .. "/a.json", '[{"item_code": 7, "Description": "tea", "country": "ca"}]')
-    assert.same({ { itemCode = "7", description = "tea", countryOfDestination = "CA", where = path .. " item 1" } },
-      cli.read_items(path))
+    assert.same({ { row = 1, itemCode = "7", description = "tea", countryOfDestination = "CA",
+      where = path .. " item 1" } }, (rows(path)))
+    path = H.write(dir .. "/a.jsonl", '{"itemCode": "A", "description": "tea"}\n\n{"itemCode": "B"}\nnot json\n')
+    local out = rows(path, "us")
+    assert.equal(3, #out)
+    assert.same({ "A", "US", path .. " line 1" }, { out[1].itemCode, out[1].countryOfDestination, out[1].where })
+    assert.equal("description is empty", out[2].problem)
+    assert.matches("^not valid JSON", out[3].problem)
     path = H.write(dir .. "/o.json", '{"itemCode": "A"}')
-    assert.same({ nil, path .. ": expected a JSON array of items" }, { cli.read_items(path) })
+    assert.has_error(function() rows(path) end, path .. ": expected a JSON array of items")
+  end)
+
+  it("names what is wrong with each row: lengths, countries, UTF-8", function()
+    local path = H.write(dir .. "/p.csv", "itemCode,description,country\n"
+      .. string.rep("x", 256) .. ",tea,US\nB,tea,ZZ\nC,tea,USA\nD,caf\233,US\nE,tea,\n")
+    local out = rows(path)
+    assert.matches("'itemCode' is longer than 255 characters %(256%)", out[1].problem)
+    assert.equal("unknown country code 'ZZ' (ISO 3166 alpha-2, such as US)", out[2].problem)
+    assert.equal("bad country code 'USA' (two letters, such as US)", out[3].problem)
+    assert.matches("^not valid UTF%-8: is the file Latin%-1", out[4].problem)
+    assert.equal("no country (add a country column or use --country)", out[5].problem)
+  end)
+
+  it("says what a UTF-16 file is and how to convert it", function()
+    local path = H.write(dir .. "/u.csv", "\255\254i\0t\0e\0m\0")
+    local src, err = input.open(path)
+    assert.is_nil(src)
+    assert.matches("is UTF%-16 .*iconv %-f UTF%-16 %-t UTF%-8", err)
+    path = H.write(dir .. "/n.csv", "i\0t\0e\0m\0")
+    assert.matches("has NUL bytes: it is UTF%-16 without a byte order mark", select(2, input.open(path)))
   end)
 end)

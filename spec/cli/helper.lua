@@ -2,6 +2,7 @@
 -- repository's modules and build, a clean AVALARA_* environment and its own
 -- token cache folder, and checks that no secret shows in what it printed.
 local cjson = require "cjson"
+local socket = require "socket"
 
 local H = {}
 
@@ -74,21 +75,26 @@ end
 local INHERITED = { "AVALARA_ACCOUNT_ID", "AVALARA_LICENSE_KEY", "AVALARA_COMPANY_ID", "AVALARA_ENVIRONMENT",
   "AVALARA_EMULATOR_URL", "AVALARA_CAFILE", "COLUMNS" }
 
--- Runs `hscode args...` with `env` (a table) and the token cache in `cache`;
--- returns {code, stdout, stderr}. Fails when a license key, or (without
--- --show-secret) an access token, appears in stdout or stderr.
-function H.run(args, env, cache)
-  local out, err = os.tmpname(), os.tmpname()
-  -- the build and interpreter of this run (a sanitizer build and its preload under make test-asan)
+-- The shell words that run `hscode args...` with `env` and the token cache in
+-- `cache`, with the build and interpreter of this run (a sanitizer build and
+-- its preload under make test-asan).
+local function command_line(args, env, cache)
   local vars = { "LUA_PATH=" .. quote(H.ROOT .. "/lua/?.lua;" .. H.ROOT .. "/lua/?/init.lua;;"),
     "LUA_CPATH=" .. quote(os.getenv("LUA_CPATH") or H.ROOT .. "/build/lua5.4/?.so;;"),
     "XDG_CACHE_HOME=" .. quote(cache) }
   for k, v in pairs(env or {}) do vars[#vars + 1] = k .. "=" .. quote(v) end
   local words = {}
   for i, a in ipairs(args) do words[i] = quote(a) end
-  local cmd = "cd " .. quote(H.ROOT) .. " && env -u " .. table.concat(INHERITED, " -u ") .. " "
-    .. table.concat(vars, " ") .. " " .. (os.getenv("SPEC_LUA") or "lua5.4") .. " bin/hscode "
-    .. table.concat(words, " ")
+  return "env -u " .. table.concat(INHERITED, " -u ") .. " " .. table.concat(vars, " ") .. " "
+    .. (os.getenv("SPEC_LUA") or "lua5.4") .. " " .. quote(H.ROOT .. "/bin/hscode") .. " " .. table.concat(words, " ")
+end
+
+-- Runs `hscode args...` with `env` (a table) and the token cache in `cache`;
+-- returns {code, stdout, stderr}. Fails when a license key, or (without
+-- --show-secret) an access token, appears in stdout or stderr.
+function H.run(args, env, cache)
+  local out, err = os.tmpname(), os.tmpname()
+  local cmd = "cd " .. quote(H.ROOT) .. " && " .. command_line(args, env, cache)
     .. " >" .. quote(out) .. " 2>" .. quote(err) .. " </dev/null; echo $?"
   local p = assert(io.popen(cmd))
   local code = tonumber(p:read("*l"))
@@ -108,6 +114,69 @@ function H.run(args, env, cache)
       "a secret in the output of hscode " .. table.concat(args, " "))
   end
   return r
+end
+
+-- An output CSV as records keyed by column name, and its header.
+function H.read_csv(path)
+  local records = assert(require("avalara.cli").csv_parse(assert(slurp(path))))
+  local header, rows = {}, {}
+  for c, name in ipairs(table.remove(records, 1)) do header[c] = name end
+  for i, record in ipairs(records) do
+    rows[i] = {}
+    for c, name in ipairs(header) do rows[i][name] = record[c] end
+  end
+  return rows, header
+end
+
+-- Starts `hscode args...` in the background, in its own process group (job
+-- control on: a non-interactive shell would make it ignore SIGINT), so a
+-- spec can signal it as a terminal would. `opts.stdin` is a file to read.
+-- Returns a job {pid, dir}; `H.finish(job)` waits for it.
+function H.spawn(args, env, cache, opts)
+  local dir = H.tmpdir()
+  local job = { dir = dir, args = args }
+  local script = "set -m; " .. command_line(args, env, cache) .. " >" .. quote(dir .. "/out") .. " 2>"
+    .. quote(dir .. "/err") .. " <" .. quote(opts and opts.stdin or "/dev/null") .. " & echo $! >"
+    .. quote(dir .. "/pid") .. "; wait $!; echo $? >" .. quote(dir .. "/rc")
+  os.execute("cd " .. quote(H.ROOT) .. " && (sh -c " .. quote(script) .. " >/dev/null 2>&1 &)")
+  for _ = 1, 200 do
+    local pid = tonumber(slurp(dir .. "/pid") or "")
+    if pid then job.pid = pid; return job end
+    socket.sleep(0.01)
+  end
+  error("hscode did not start")
+end
+
+-- Sends a signal (a name: INT, TERM, KILL) to a job.
+function H.signal(job, name)
+  os.execute("kill -" .. name .. " " .. job.pid .. " 2>/dev/null")
+end
+
+-- Waits for a job to end (at most `timeout` seconds, default 60): {code, stdout, stderr}.
+function H.finish(job, timeout)
+  local deadline = socket.gettime() + (timeout or 60)
+  local rc
+  while true do
+    rc = tonumber(slurp(job.dir .. "/rc") or "")
+    if rc or socket.gettime() > deadline then break end
+    socket.sleep(0.02)
+  end
+  if not rc then
+    H.signal(job, "KILL")
+    error("hscode " .. table.concat(job.args, " ") .. " did not end in time")
+  end
+  local r = { code = rc, stdout = slurp(job.dir .. "/out") or "", stderr = slurp(job.dir .. "/err") or "" }
+  H.rmdir(job.dir)
+  return r
+end
+
+-- Waits until `cond()` is true (at most `timeout` seconds, default 30).
+function H.until_true(cond, timeout)
+  local deadline = socket.gettime() + (timeout or 30)
+  while not cond() do
+    if socket.gettime() > deadline then error("condition not met in time") end
+    socket.sleep(0.02)
+  end
 end
 
 -- Counters of the emulator: client_credentials grants and requests of a route.

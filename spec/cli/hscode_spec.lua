@@ -5,23 +5,13 @@ local emu = require "spec.support.emulator"
 local H = require "spec.cli.helper"
 
 describe("the hscode command", function()
-  local unpack = table.unpack or unpack
   local e, cache, dir, env
 
   local function hscode(...)
     return H.run({ ... }, env, cache)
   end
 
-  -- The results CSV as records keyed by column name.
-  local function read_csv(path)
-    local records = assert(cli.csv_parse(assert(H.slurp(path))))
-    local header, rows = table.remove(records, 1), {}
-    for i, record in ipairs(records) do
-      rows[i] = {}
-      for c, name in ipairs(header) do rows[i][name] = record[c] end
-    end
-    return rows, { unpack(header) }
-  end
+  local read_csv = H.read_csv
 
   setup(function()
     e = emu.start()
@@ -91,24 +81,25 @@ describe("the hscode command", function()
       assert.equal(0, r.code, r.stderr)
       assert.equal("", r.stdout)
       local rows, header = read_csv(out)
-      assert.same({ "itemCode", "description", "country", "status", "hsCode", "hsCodeDescription", "resolution",
+      -- the input's columns as they were named, then the result columns
+      assert.same({ "Description", "ITEM_CODE", "Country", "status", "hsCode", "hsCodeDescription", "resolution",
         "id", "errorKind", "errorStatus", "errorCode", "errorMessage", "requestId" }, header)
       assert.equal(3, #rows)
-      assert.same({ "TS-1", "men's cotton t-shirt, crew neck", "US", "CLASSIFIED", "610910" },
-        { rows[1].itemCode, rows[1].description, rows[1].country, rows[1].status, rows[1].hsCode })
+      assert.same({ "TS-1", "men's cotton t-shirt, crew neck", "US", "CLASSIFIED", "610910", "1001-TS-1-US" },
+        { rows[1].ITEM_CODE, rows[1].Description, rows[1].Country, rows[1].status, rows[1].hsCode, rows[1].id })
       assert.same({ "BAG-2", 'leather handbag "city"', "DE", "420221" },
-        { rows[2].itemCode, rows[2].description, rows[2].country, rows[2].hsCode })
+        { rows[2].ITEM_CODE, rows[2].Description, rows[2].Country, rows[2].hsCode })
       assert.same({ "AP-3", "fresh apples\nfrom the orchard", "GB", "080810" },
-        { rows[3].itemCode, rows[3].description, rows[3].country, rows[3].hsCode })
+        { rows[3].ITEM_CODE, rows[3].Description, rows[3].Country, rows[3].hsCode })
       -- descriptions come from the definitions (the models have none): one hierarchy per country and code
       assert.equal("T-shirts, singlets and other vests; of cotton, knitted or crocheted", rows[1].hsCodeDescription)
       assert.equal("Fruit, edible; apples, fresh", rows[3].hsCodeDescription)
       assert.equal(3, H.route(e, "definitions_hierarchy"))
-      assert.matches("hscode: 3/3 done, 0 failed\n", r.stderr)
+      assert.matches("hscode: 3/3 done, 0 failed %(", r.stderr)
       assert.matches("hscode: 3 items: 3 classified, 0 could not be classified, 0 failed %(%d+%.%d s%); "
         .. "results in .*out%.csv\n$", r.stderr)
       assert.equal(3, H.route(e, "classification_create"))
-      assert.falsy(H.listing(dir):find("tmp", 1, true), "no temporary file left beside it")
+      assert.falsy(H.listing(dir):find("partial", 1, true), "no temporary file left beside it")
     end)
 
     it("writes JSON by extension and keeps the finished items when others fail (exit 1)", function()
@@ -137,10 +128,11 @@ describe("the hscode command", function()
       local r = hscode("batch", input, "--country", "DE", "--out", out, "--concurrency", "1")
       assert.equal(1, r.code, r.stderr)
       local rows = read_csv(out)
-      assert.same({ "CLASSIFIED", "CLASSIFIED", "FAILED" }, { rows[1].status, rows[2].status, rows[3].status })
+      assert.same({ "CLASSIFIED", "CLASSIFIED", "NOT_ATTEMPTED" }, { rows[1].status, rows[2].status, rows[3].status })
       assert.same({ "quota", "429", "RequestLimitExceeded" }, { rows[3].errorKind, rows[3].errorStatus,
         rows[3].errorCode })
       assert.equal("", rows[3].hsCode)
+      assert.matches("stopped: the classification quota is used up", r.stderr)
     end)
 
     it("prints a table on stdout without --out, and reads a JSON array of items", function()
@@ -163,14 +155,16 @@ describe("the hscode command", function()
       assert.equal(0, r.code, r.stderr)
       local records = assert(cli.csv_parse(r.stdout))
       assert.equal(21, #records)
+      local col = {}
+      for c, name in ipairs(records[1]) do col[name] = c end
       local pairs_seen, distinct = {}, 0
       for i = 2, #records do
-        assert.equal("CLASSIFIED", records[i][4])
-        assert.truthy(records[i][6]:find("%a"), "a description for " .. records[i][1])
-        local k = records[i][3] .. " " .. records[i][5]
+        assert.equal("CLASSIFIED", records[i][col.status])
+        assert.truthy(records[i][col.hsCodeDescription]:find("%a"), "a description for " .. records[i][1])
+        local k = records[i][col.country] .. " " .. records[i][col.hsCode]
         if not pairs_seen[k] then pairs_seen[k], distinct = true, distinct + 1 end
       end
-      assert.same({ "TS-001", "610910" }, { records[2][1], records[2][5] })
+      assert.same({ "TS-001", "610910" }, { records[2][col.itemCode], records[2][col.hsCode] })
       -- one description lookup per country and code, cached for the rest
       assert.equal(distinct, H.route(e, "definitions_hierarchy"))
       assert.matches("20 items: 20 classified", r.stderr)
@@ -239,8 +233,77 @@ describe("the hscode command", function()
     end)
   end)
 
+  describe("correctness", function()
+    it("a wrong license key fails at once, even with a valid token cached for the right one", function()
+      assert.equal(0, hscode("token").code)
+      env.AVALARA_ACCOUNT_ID, env.AVALARA_COMPANY_ID = "2000000001", "1001"
+      env.AVALARA_LICENSE_KEY = "WRONG-KEY-999"
+      local r = hscode("classify", "green tea", "--country", "US")
+      assert.equal(3, r.code)
+      assert.matches("^hscode: classification failed: .*invalid_client", r.stderr)
+      -- the cache holds a digest of the key, never the key
+      local text = (H.slurp(cache .. "/avalara-hscode/tokens.db") or "")
+        .. (H.slurp(cache .. "/avalara-hscode/tokens.db-wal") or "")
+      assert.truthy(#text > 0)
+      assert.falsy(text:find("DEMO-LICENSE-KEY-0001", 1, true))
+      assert.falsy(text:find("WRONG-KEY-999", 1, true))
+    end)
+
+    it("--wait N waits N seconds: the last poll is at the deadline", function()
+      e:configure { classification_delay = 2.4 }
+      local r = hscode("classify", "green tea", "--country", "US", "--wait", "3")
+      assert.equal(0, r.code, r.stderr)
+      assert.matches("status +CLASSIFIED", r.stdout)
+      r = hscode("classify", "black tea", "--country", "US", "--wait", "0.5", "--item-code", "T-2")
+      assert.equal(1, r.code)
+      assert.matches("still PENDING after 0.5 s", r.stderr)
+    end)
+
+    it("warns once when the token cache cannot be written, and works", function()
+      H.write(cache .. "/avalara-hscode", "a file where the cache folder should be")
+      local r = hscode("lookup", "0902", "--country", "US")
+      assert.equal(0, r.code, r.stderr)
+      local _, n = r.stderr:gsub("hscode: warning: cannot keep the token in avalara%.store%.file%(", "")
+      assert.equal(1, n, r.stderr)
+    end)
+
+    it("hints at the emulator URL when nothing answers there", function()
+      local r = H.run({ "token" }, { AVALARA_ENVIRONMENT = "local",
+        AVALARA_EMULATOR_URL = "http://127.0.0.1:" .. emu.free_port() }, cache)
+      assert.equal(1, r.code)
+      assert.matches("^hscode: cannot get an access token: .*\nIs the emulator running at http://127%.0%.0%.1:%d+%? "
+        .. "Start it with 'make emulator'", r.stderr)
+    end)
+
+    it("--version, and get ID", function()
+      local r = hscode("--version")
+      assert.equal(0, r.code)
+      assert.matches("^hscode %(avalara%-hscode%) %S+\nlibcurl/", r.stdout)
+      assert.equal(0, hscode("classify", "men's cotton t-shirt", "--country", "US", "--item-code", "G-1").code)
+      r = hscode("get", "1001-G-1-US")
+      assert.equal(0, r.code, r.stderr)
+      assert.matches("hs code +610910\n", r.stdout)
+      assert.matches("id +1001%-G%-1%-US\n", r.stdout)
+      r = hscode("get", "1001-NOPE-US")
+      assert.equal(1, r.code)
+      assert.equal("hscode: no classification 1001-NOPE-US\n", r.stderr)
+    end)
+
+    it("Ctrl-C in any command: a plain message, never a Lua stack trace", function()
+      e:configure { latency_ms = 3000 }
+      local job = H.spawn({ "lookup", "0902", "--country", "US" }, env, cache)
+      require("socket").sleep(0.5)
+      H.signal(job, "INT")
+      local r = H.finish(job, 20)
+      assert.equal(130, r.code)
+      assert.matches("hscode: interrupted\n$", r.stderr)
+      assert.falsy(r.stderr:find("traceback", 1, true))
+      assert.falsy(r.stderr:find("lua5.4", 1, true))
+    end)
+  end)
+
   describe("--help", function()
-    for _, command in ipairs { "classify", "batch", "lookup", "token" } do
+    for _, command in ipairs { "classify", "batch", "lookup", "get", "token" } do
       it("documents " .. command .. " (--help, -h and help " .. command .. ")", function()
         local r = hscode(command, "--help")
         assert.equal(0, r.code)
@@ -306,7 +369,7 @@ describe("the hscode command", function()
     it("bad options: exit 2", function()
       refused(2, "unknown option '%-%-colour'.*Try 'hscode batch %-%-help'", "batch", "x.csv", "--colour")
       refused(2, "%-%-concurrency must be a positive integer %(got '0'%)", "batch", "x.csv", "--concurrency", "0")
-      refused(2, "option '%-%-country' needs a value", "classify", "tea", "--country")
+      refused(2, "option '%-%-country' requires an argument", "classify", "tea", "--country")
       refused(2, "no command 'frobnicate'", "frobnicate")
       refused(2, "unknown environment 'staging'", "token", "--env", "staging")
       refused(2, "cannot write .*/no/such/dir/out%.csv", "batch", "examples/products.csv",

@@ -35,8 +35,10 @@ describe("avalara.cli in-process", function()
   it("draws a progress bar on a terminal and exits through sys.exit", function()
     cli.main({ "batch", "examples/products.csv", "--concurrency", "4" }, sys)
     assert.equal(0, exited)
-    assert.equal("\r[" .. ("."):rep(30) .. "] 0/20  0 failed\27[K\r[#", sys.stderr.text:sub(1, 54))
-    assert.matches("\r%[" .. ("#"):rep(30) .. "%] 20/20  0 failed\27%[K\n", sys.stderr.text)
+    assert.equal("\r[" .. ("."):rep(30) .. "] 0/20  0 failed  0/s  0s\27[K", sys.stderr.text:sub(1, 60))
+    -- redrawn as items finish, with the rate, the time so far and an ETA
+    assert.matches("\r%[#+%.*%] %d+/20  0 failed  %d+/s  %ds  ETA %d+s\27%[K", sys.stderr.text)
+    assert.matches("\r%[" .. ("#"):rep(30) .. "%] 20/20  0 failed  %d+/s  %ds\27%[K\n", sys.stderr.text)
     assert.falsy(sys.stderr.text:find("done,", 1, true), "no plain progress lines on a terminal")
     assert.matches("^ITEM +HS CODE +STATUS +DESCRIPTION\nTS%-001 +610910 +CLASSIFIED", sys.stdout.text)
   end)
@@ -57,6 +59,34 @@ describe("avalara.cli in-process", function()
     assert.equal("hscode: --country is required (two letters, such as US)\nTry 'hscode classify --help'.\n",
       sys.stderr.text)
     assert.equal("", sys.stdout.text)
+  end)
+
+  it("keeps one libuv instance when modules are unloaded and loaded again (as busted's insulate does)", function()
+    -- Two luv instances share libuv's default loop; collecting the first
+    -- closes it under the second, and the next uv.run crashed (SIGSEGV).
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      for round = 1, 3 do
+        local saved = {}
+        for k, v in pairs(package.loaded) do saved[k] = v end
+        local signals = require "avalara.cli.signals"
+        local sig = signals.catch()
+        assert(sig.check() == nil)
+        sig.close()
+        for k in pairs(package.loaded) do if not saved[k] then package.loaded[k] = nil end end
+        signals, sig = nil, nil
+        collectgarbage("collect"); collectgarbage("collect")
+      end
+      print("ok")
+    ]])
+    f:close()
+    local lua = os.getenv("SPEC_LUA") or "lua5.4"
+    local p = io.popen(lua .. " " .. script .. " 2>&1; echo \"exit $?\"")
+    local out = p:read("*a")
+    p:close()
+    os.remove(script)
+    assert.equal("ok\nexit 0\n", out)
   end)
 
   it("logs each exchange with --verbose, without secrets", function()

@@ -4,16 +4,7 @@ local paths = require "avalara.paths"
 local emu = require "spec.support.emulator"
 local H = require "spec.client.helper"
 
-local WORDS = { "men's cotton t-shirt", "leather handbag", "stainless steel kitchen knife", "wooden chair",
-  "laptop computer", "wool sweater", "rubber tyres for cars", "fresh apples" }
-
-local function items(n)
-  local out = {}
-  for i = 1, n do
-    out[i] = { itemCode = "SKU-" .. i, description = WORDS[(i - 1) % #WORDS + 1], countryOfDestination = "US" }
-  end
-  return out
-end
+local items = H.items
 
 describe("client classification", function()
   local e
@@ -175,7 +166,8 @@ describe("client classification", function()
     local c = H.client(e, { license_key = "WRONG" })
     local n = 0
     local results, summary = c:classify_batch(items(3), { on_progress = function() n = n + 1 end })
-    assert.equal(3, summary.failed)
+    assert.equal(3, summary.not_attempted)
+    assert.equal("auth", summary.stopped)
     assert.equal(3, n)
     for i = 1, 3 do assert.equal("invalid_client", results[i].code) end
     assert.equal(0, H.route(e, "classification_create"))

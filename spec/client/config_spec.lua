@@ -51,6 +51,46 @@ describe("avalara.new", function()
     assert.equal(0, e:counters().requests)
   end)
 
+  it("raises on an unknown option name, naming it and the nearest known one", function()
+    local base = { account_id = H.ACCOUNT, license_key = H.KEY, environment = "local", emulator_url = e.http_url }
+    base.comapny_id = 1001
+    assert.matches("avalara.new: unknown option 'comapny_id' %(did you mean 'company_id'%?%)", new_err(base))
+    base.comapny_id, base.frobnicate = nil, true
+    assert.matches("avalara.new: unknown option 'frobnicate'$", new_err(base))
+    assert.equal(0, e:counters().requests)
+  end)
+
+  it("keys the cached token by the credentials too (a digest of the key, never the key)", function()
+    local store = avalara.store.memory()
+    local c = H.client(e, { store = store })
+    assert(c:token())
+    for k in pairs(store.data) do assert.falsy(k:find(H.KEY, 1, true)) end
+    local wrong = H.client(e, { store = store, license_key = "WRONG-KEY-999" })
+    local tok, err = wrong:token()
+    assert.is_nil(tok)
+    assert.equal("invalid_client", err.code)
+    assert.equal(2, H.grants(e))
+  end)
+
+  it("classify returns the model alone", function()
+    e:configure { classification_delay = 0 }
+    local c = H.client(e)
+    local n = select("#", c:classify({ itemCode = "ONE", description = "green tea" }, { country = "US" }))
+    assert.equal(1, n)
+  end)
+
+  it("warns once through on_warning when the token store cannot keep the token", function()
+    local warnings = {}
+    local store = avalara.store.memory()
+    function store.set() return nil, "disk full" end
+    local c = H.client(e, { store = store, on_warning = function(m) warnings[#warnings + 1] = m end })
+    assert(c:token())
+    assert(c:token())
+    assert.same({ "cannot keep the token in avalara.store.memory: disk full (it is used for this process only)" },
+      warnings)
+    assert.equal(1, H.grants(e), "kept in the process: one token request")
+  end)
+
   it("refuses plain http:// to a host that is not loopback, unless allow_http", function()
     local msg = new_err { account_id = 1, license_key = "k", environment = "local",
       emulator_url = "http://emulator.example:8080" }

@@ -21,6 +21,21 @@ local MODULES = {
   { name = "avalara.cli.items", file = "lua/avalara/cli/items.lua", owners = { M = true } },
   { name = "avalara.descriptions", file = "lua/avalara/descriptions.lua", owners = { M = true, Descriptions = true } },
   { name = "avalara.cli", file = "lua/avalara/cli.lua", owners = { M = true } },
+  { name = "avalara.batch", file = "lua/avalara/batch.lua", owners = { M = true } },
+  { name = "avalara.journal", file = "lua/avalara/journal.lua", owners = { M = true, Memory = true, Sqlite = true } },
+  { name = "avalara.multi", file = "lua/avalara/multi.lua", owners = { M = true } },
+  { name = "avalara.digest", file = "lua/avalara/digest.lua", owners = { M = true } },
+  { name = "avalara.cli.common", file = "lua/avalara/cli/common.lua", owners = { M = true } },
+  { name = "avalara.cli.csv", file = "lua/avalara/cli/csv.lua", owners = { M = true } },
+  { name = "avalara.cli.input", file = "lua/avalara/cli/input.lua", owners = { M = true, Input = true } },
+  { name = "avalara.cli.output", file = "lua/avalara/cli/output.lua", owners = { M = true } },
+  { name = "avalara.cli.progress", file = "lua/avalara/cli/progress.lua", owners = { M = true } },
+  { name = "avalara.cli.signals", file = "lua/avalara/cli/signals.lua", owners = { M = true } },
+  { name = "avalara.cli.classify", file = "lua/avalara/cli/classify.lua", owners = { M = true } },
+  { name = "avalara.cli.batch", file = "lua/avalara/cli/batch.lua", owners = { M = true } },
+  { name = "avalara.cli.lookup", file = "lua/avalara/cli/lookup.lua", owners = { M = true } },
+  { name = "avalara.cli.get", file = "lua/avalara/cli/get.lua", owners = { M = true } },
+  { name = "avalara.cli.token", file = "lua/avalara/cli/token.lua", owners = { M = true } },
   { name = "avalara.openresty", file = "lua/avalara/openresty.lua", owners = { M = true, Store = true } },
 }
 
@@ -80,6 +95,12 @@ local function exports(mod)
     public(m.Client, names)
   elseif mod.name == "avalara.descriptions" then
     public(getmetatable(m.new({ hierarchy = function() end })).__index, names)
+  elseif mod.name == "avalara.journal" then
+    public(getmetatable(m.memory()).__index, names)
+  elseif mod.name == "avalara.cli.input" then
+    local f = io.open("spec/cli/csv_spec.lua")
+    f:close()
+    public(getmetatable(assert(m.open("spec/cli/csv_spec.lua"))).__index, names)
   elseif mod.name == "avalara.store" then
     public(getmetatable(m.memory()).__index, names)
   elseif mod.name == "avalara.store.file" then

@@ -6,6 +6,20 @@ local H = {}
 H.ACCOUNT, H.KEY, H.COMPANY = "2000000001", "DEMO-LICENSE-KEY-0001", 1001
 H.SBX_ACCOUNT, H.SBX_KEY, H.SBX_COMPANY = "2000000002", "DEMO-SANDBOX-KEY-0002", 1002
 
+-- Product descriptions the emulator classifies.
+H.WORDS = { "men's cotton t-shirt", "leather handbag", "stainless steel kitchen knife", "wooden chair",
+  "laptop computer", "wool sweater", "rubber tyres for cars", "fresh apples" }
+
+-- n items {itemCode = prefix .. i (default SKU-), description, countryOfDestination = "US"}.
+function H.items(n, prefix)
+  local out = {}
+  for i = 1, n do
+    out[i] = { itemCode = (prefix or "SKU-") .. i, description = H.WORDS[(i - 1) % #H.WORDS + 1],
+      countryOfDestination = "US" }
+  end
+  return out
+end
+
 -- Fast retries so fault specs finish quickly.
 H.FAST = { max_attempts = 4, base_delay = 0.01, max_delay = 0.05, deadline = 10 }
 

@@ -9,6 +9,9 @@ local partner_cli = require "avalara.cli.partner"
 
 local M = {}
 
+--- What it does, for `hscode --help`.
+M.summary = "connect an Avalara account (browser, loopback redirect)"
+
 --- The command's own options (the partner options are global).
 M.options = { port = { "PORT" }, id = { "ID" }, wait = { "SECONDS" }, json = {} }
 

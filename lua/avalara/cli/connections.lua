@@ -5,6 +5,9 @@ local partner_cli = require "avalara.cli.partner"
 
 local M = {}
 
+--- What it does, for `hscode --help`.
+M.summary = "list the connections"
+
 --- The command's own options.
 M.options = { json = {} }
 

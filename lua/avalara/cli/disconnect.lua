@@ -4,6 +4,9 @@ local partner_cli = require "avalara.cli.partner"
 
 local M = {}
 
+--- What it does, for `hscode --help`.
+M.summary = "revoke a connection and forget it"
+
 --- The command's own options.
 M.options = { force = {} }
 

@@ -1,0 +1,269 @@
+--- `hscode batch FILE --out OUT`: every product of a file, through the
+-- journaled pipeline of `avalara.batch`, results streamed to OUT in input
+-- order; Ctrl-C, `kill` and a quota exhaustion lose nothing, and the same
+-- command again resumes.
+-- @module avalara.cli.batch
+local item_model = require "avalara.item"
+local batch = require "avalara.batch"
+local journal = require "avalara.journal"
+local descriptions = require "avalara.descriptions"
+local retry = require "avalara.retry"
+local common = require "avalara.cli.common"
+local input = require "avalara.cli.input"
+local output = require "avalara.cli.output"
+local progress = require "avalara.cli.progress"
+local signals = require "avalara.cli.signals"
+
+local EXIT, fail, usage_error = common.EXIT, common.fail, common.usage_error
+
+local M = {}
+
+--- The command's name.
+M.name = "batch"
+--- What it does, for `hscode --help`.
+M.summary = "classify every product of a CSV, JSON or JSON Lines file"
+
+--- The command's own options.
+M.options = { { "country", "CC" }, { "out", "FILE" }, { "format", "FORMAT" }, { "journal", "PATH" }, { "restart" },
+  { "rate", "N" }, { "skip-invalid" }, { "concurrency", "N" }, { "wait", "SECONDS" } }
+
+--- Its help text.
+M.help = [[
+Usage: hscode batch FILE --out OUT [options]
+
+Classifies every product of FILE: a CSV file with a header row, a .json
+array of objects or a .jsonl file (one object a line); - reads stdin.
+Columns: itemCode and description (required), summary, itemGroup (the
+category, such as "Clothing > Men") and country (optional); names are
+matched ignoring case, spaces, '_' and '-' (item_code works). Rows without a
+country use --country. Every row is checked first, as the service would
+(lengths, country codes, UTF-8): all problems are listed at once, each with
+its line, and nothing is sent.
+
+  --country CC         country of destination for rows without one
+  -o, --out OUT        write the results there, in input order, as they come:
+                       the input's columns plus status, hsCode,
+                       hsCodeDescription, resolution, id and the error columns.
+                       A regular file is replaced when done (a symlink's target
+                       is); a FIFO, a device or - (stdout) is written directly
+  --format FORMAT      csv, json, jsonl or table (default: from the name of
+                       OUT, .json or .jsonl, else csv; a table without --out)
+  --journal PATH       where the progress is kept (default: OUT.journal)
+  --restart            discard the journal and start again
+  --rate N             at most N requests per second (evenly spaced)
+  --skip-invalid       go on without the rows that are not valid (written
+                       with status INVALID)
+  --concurrency N      requests at once (default 16); halved while the
+                       service says too many (429), growing back slowly
+  --wait SECONDS       how long to wait for each classification (default 120)
+
+Resuming: progress is journaled as it goes. Run the same command again after
+Ctrl-C, kill or a power cut: finished rows are taken from the journal, rows
+whose create was sent are looked up by id first, so no item is created
+twice. A journal of another input or other options is refused.
+
+Interrupting: Ctrl-C (or SIGTERM) stops sending, lets the requests in flight
+finish, writes what is done and says how to resume (exit 130, or 143); a
+second Ctrl-C stops at once.
+
+Quota: when the service says the classification quota is used up, the batch
+stops creating at once; the rest is NOT_ATTEMPTED (and kept for a rerun).
+
+Duplicates: a row with the item code and country of an earlier row is not
+sent again; it gets the same result.
+
+Example: hscode batch products.csv --country US --out results.csv
+]]
+
+local FORMATS = { csv = true, json = true, jsonl = true, table = true }
+
+local function shell_word(s)
+  if s:match("^[%w%-%._/=:,@+]+$") then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- The command line that resumes this run.
+local function resume_command(sys, jpath, temporary)
+  local words = { "hscode" }
+  for _, a in ipairs(sys.argv or {}) do words[#words + 1] = shell_word(a) end
+  if temporary then words[#words + 1] = "--journal " .. shell_word(jpath) end
+  return table.concat(words, " ")
+end
+
+local function remove_journal(path)
+  for _, suffix in ipairs { "", "-wal", "-shm", "-journal" } do os.remove(path .. suffix) end
+end
+
+-- The problems of the input, at most `MAX_SHOWN` of them, as one message.
+local MAX_SHOWN = 50
+local function problems_message(src, problems)
+  local lines = {}
+  for i, p in ipairs(problems) do
+    if i > MAX_SHOWN then
+      lines[#lines + 1] = string.format("... and %d more", #problems - MAX_SHOWN)
+      break
+    end
+    local where = p.item and p.item.where or (src.name .. " row " .. p.row)
+    lines[#lines + 1] = where .. ": " .. p.message
+  end
+  local n = #problems
+  return string.format("%d row%s of %s %s not valid (nothing was sent):\n  %s", n, n == 1 and "" or "s",
+    src.name, n == 1 and "is" or "are", table.concat(lines, "\n  "))
+end
+
+--- Runs it.
+function M.run(sys, opts, args)
+  if #args ~= 1 then
+    usage_error("batch needs exactly one input file (CSV, JSON or JSON Lines; - for stdin)", "batch")
+  end
+  local country = common.country_option(opts, "batch", false)
+  if country and item_model.country_known(country) == false then
+    usage_error("unknown country code '" .. country .. "' (ISO 3166 alpha-2, such as US)", "batch")
+  end
+  local concurrency = common.positive_number(opts, "concurrency", "batch", true)
+  local wait = common.positive_number(opts, "wait", "batch") or 120
+  local rate = common.positive_number(opts, "rate", "batch")
+  local format = opts.format or (opts.out and opts.out ~= "-" and output.format_of(opts.out))
+    or (opts.out and "csv") or "table"
+  if not FORMATS[format] then
+    usage_error("--format must be csv, json, jsonl or table (got '" .. format .. "')", "batch")
+  end
+
+  -- Where the results go is settled first: a bad --out costs nothing.
+  local target, terr = output.target(opts.out or "-")
+  if not target then fail(EXIT.usage, terr) end
+  local client = common.make_client(sys, opts, true)
+  local src, ierr = input.open(args[1], sys.stdin)
+  if not src then fail(EXIT.usage, ierr) end
+
+  local jpath, temporary = opts.journal, false
+  if not jpath then
+    if target.kind == "file" then jpath = target.path .. ".journal"
+    else jpath, temporary = os.tmpname(), true end
+  end
+  local state, jerr = journal.open(jpath, { company = client.company_id, api_base = client.api_base },
+    { restart = opts.restart })
+  if not state then
+    src:close()
+    if temporary then remove_journal(jpath) end
+    fail(EXIT.usage, jerr, "Use --restart to discard it (everything is classified again), or --journal PATH.")
+  end
+
+  local sig = signals.catch(function(_, count)
+    sys.stderr:write(count == 1 and "\nhscode: stopping: finishing the requests in flight "
+      .. "(Ctrl-C again to stop at once)\n" or "\nhscode: stopping now\n")
+  end)
+  local writer, discard = nil, false
+  local function cleanup()
+    sig.close()
+    state:close()
+    src:close()
+  end
+  local function bad(message) fail(EXIT.usage, message) end
+  local function interrupted()
+    return sig.signal == "sigterm" and EXIT.sigterm or EXIT.sigint
+  end
+  -- The checking pass of a large file takes seconds: a signal is heard there too.
+  local function heeding(source)
+    return function()
+      local rows, n = source(), 0
+      return function()
+        n = n + 1
+        if n % 1000 == 0 and sig.check() then fail(interrupted(), "interrupted before any request") end
+        return rows()
+      end
+    end
+  end
+
+  local ok, result = pcall(function()
+    local plan = batch.plan(client, state, heeding(src:source(country, bad)), {})
+    if plan.mismatch then
+      state:rollback()
+      fail(EXIT.usage, "the journal " .. jpath .. " belongs to another input or other options: " .. plan.mismatch,
+        "Use --restart to discard it (everything is classified again), or --journal PATH.")
+    end
+    if plan.rows == 0 then discard = true; fail(EXIT.usage, src.name .. ": no items") end
+    if #plan.problems > 0 and not opts.skip_invalid then
+      state:rollback()
+      discard = true
+      fail(EXIT.usage, problems_message(src, plan.problems),
+        "Fix them, or use --skip-invalid to go on without them.")
+    end
+    state:commit()
+    if sig.check() then fail(interrupted(), "interrupted before any request") end
+    -- Credentials are tried before anything is written.
+    local tok, toerr = client:token()
+    if not tok then
+      discard = true
+      common.request_failed("cannot get an access token", toerr, client)
+    end
+
+    local describe = descriptions.new(client)
+    local werr
+    writer, werr = output.open(target, format, src, { stdout = sys.stdout,
+      -- the pipeline looks the descriptions up; writing a row never waits for one
+      describe = function(cc, code) return describe:cached(cc, code) end,
+      width = tonumber(common.getenv(sys, "COLUMNS")) })
+    if not writer then fail(EXIT.usage, werr) end
+
+    local started, failed, counts = retry.now(), 0, { CLASSIFIED = 0, CANNOT_BE_CLASSIFIED = 0 }
+    local update = progress.new(sys, plan.rows, plan.done)
+    local summary = batch.run(client, src:source(country, bad), function(_, item, r)
+      local status = output.status_of(r)
+      counts[status] = (counts[status] or 0) + 1
+      writer.row(item, r)
+    end, { state = state, conflicts = plan.conflicts, concurrency = concurrency, timeout = wait, rate = rate,
+      total = plan.rows, describe = describe, should_stop = sig.check,
+      on_progress = function(done, _, _, r)
+        if output.status_of(r) == "FAILED" then failed = failed + 1 end
+        update(done, failed)
+      end })
+    if summary.interrupted then update(summary.written, failed, true) end
+    local written, fwerr = writer.finish()
+    writer = nil
+    if not written then fail(EXIT.failed, fwerr) end
+    return { summary = summary, counts = counts, elapsed = retry.now() - started, plan = plan }
+  end)
+  if writer then writer.abandon() end
+  cleanup()
+  if not ok then
+    if temporary or (discard and not state.existed) then remove_journal(jpath) end
+    if type(result) == "table" and result.output_error then fail(EXIT.failed, result.output_error) end
+    error(result, 0)
+  end
+
+  local s, counts = result.summary, result.counts
+  local out_name = target.kind == "stdout" and "stdout" or target.path
+  local parts = { string.format("%d classified, %d could not be classified, %d failed", counts.CLASSIFIED,
+    counts.CANNOT_BE_CLASSIFIED, counts.FAILED or 0) }
+  if s.not_attempted > 0 then parts[#parts + 1] = s.not_attempted .. " not attempted" end
+  if s.invalid > 0 then parts[#parts + 1] = s.invalid .. " invalid (skipped)" end
+  if s.duplicates > 0 then parts[#parts + 1] = s.duplicates .. " duplicates" end
+  if s.resumed > 0 then parts[#parts + 1] = s.resumed .. " from the journal" end
+  if counts.PENDING then parts[#parts + 1] = counts.PENDING .. " still pending" end
+  sys.stderr:write(string.format("hscode: %d items: %s (%.1f s)%s\n", s.total, table.concat(parts, ", "),
+    result.elapsed, target.kind ~= "stdout" and "; results in " .. out_name or ""))
+
+  local unfinished = s.interrupted or s.stopped or (counts.FAILED or 0) > 0 or (counts.PENDING or 0) > 0
+  if s.interrupted then
+    sys.stderr:write(string.format("hscode: interrupted: %d of %d rows written to %s; the journal %s keeps "
+      .. "the rest. To resume, run the same command again:\n  %s\n", s.written, s.total, out_name, jpath,
+      resume_command(sys, jpath, temporary)))
+    return interrupted()
+  end
+  if s.stopped == "quota" then
+    sys.stderr:write(string.format("hscode: stopped: the classification quota is used up (%s); %d items were "
+      .. "not attempted. They are kept in the journal %s: run the same command again when the quota allows:\n"
+      .. "  %s\n", tostring(s.reason), s.not_attempted, jpath, resume_command(sys, jpath, temporary)))
+    return EXIT.failed
+  end
+  if s.stopped == "auth" then
+    fail(EXIT.config, "stopped: cannot get an access token: " .. tostring(s.reason),
+      common.hint_for(client, s.reason))
+  end
+  if temporary and not unfinished then remove_journal(jpath) end
+  if s.failed > 0 or s.invalid > 0 then return EXIT.failed end
+  return EXIT.ok
+end
+
+return M

@@ -1,0 +1,69 @@
+--- `hscode classify DESCRIPTION --country CC`: one product, waited for.
+-- @module avalara.cli.classify
+local avalara = require "avalara"
+local descriptions = require "avalara.descriptions"
+local common = require "avalara.cli.common"
+
+local M = {}
+
+--- The command's name.
+M.name = "classify"
+--- What it does, for `hscode --help`.
+M.summary = "classify one product"
+
+--- The command's own options: `{name, metavar}` (no metavar: a flag).
+M.options = { { "country", "CC" }, { "item-code", "CODE" }, { "summary", "TEXT" }, { "item-group", "TEXT" },
+  { "wait", "SECONDS" }, { "json" } }
+
+--- Its help text.
+M.help = [[
+Usage: hscode classify DESCRIPTION --country CC [options]
+
+Classifies one product and waits for the result (HS code and description).
+
+  --country CC         country of destination, two letters (required)
+  --item-code CODE     the item's code (default hscode-cli)
+  --summary TEXT       more details about the product
+  --item-group TEXT    its category, such as "Clothing > Men > T-shirts"
+                       (default "General merchandise")
+  --wait SECONDS       how long to wait for the classification (default 60);
+                       still PENDING then: exit 1, with its id (see hscode get)
+  --json               print the classification model as JSON
+
+Example: hscode classify "men's cotton t-shirt" --country US
+]]
+
+--- Runs it.
+function M.run(sys, opts, args)
+  local description = table.concat(args, " ")
+  if not description:find("%S") then common.usage_error("classify needs a product description", "classify") end
+  local country = common.country_option(opts, "classify", true)
+  local wait = common.positive_number(opts, "wait", "classify") or 60
+  local item = { itemCode = opts.item_code or "hscode-cli", description = description, summary = opts.summary,
+    itemGroup = opts.item_group }
+  local ok, why = avalara.item.check(item)
+  if not ok then common.usage_error(why, "classify") end
+  if avalara.item.country_known(country) == false then
+    common.usage_error("unknown country code '" .. country .. "' (ISO 3166 alpha-2, such as US)", "classify")
+  end
+  local client = common.make_client(sys, opts, true)
+  local model, err = client:classify(item, { country = country })
+  if model then model, err = client:wait(model, { timeout = wait }) end
+  if not model then common.request_failed("classification failed", err, client) end
+  if opts.json then return common.write_json(sys, model) end
+  M.show(sys, client, model)
+end
+
+--- Prints a classification model (and its code's description).
+function M.show(sys, client, model)
+  local country = model.countryOfDestination
+  common.write_fields(sys, {
+    { "hs code", model.hsCode or "-" },
+    { "description", model.hsCode and country and (descriptions.new(client):get(country, model.hsCode)) },
+    { "resolution", model.resolution }, { "status", model.status },
+    { "country", country }, { "item code", model.item and model.item.itemCode },
+    { "id", model.id },
+  })
+end
+
+return M

@@ -1,0 +1,173 @@
+--- What the `hscode` commands share: failures and exit statuses, option
+-- checks, the client the options describe, plain output.
+-- @module avalara.cli.common
+local avalara = require "avalara"
+local cjson = require "cjson"
+
+local M = {}
+
+--- Exit statuses: 0 success, 1 some requests or items failed, 2 usage or input error,
+-- 3 authentication or configuration error, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+M.EXIT = { ok = 0, failed = 1, usage = 2, config = 3, sigint = 130, sigterm = 143 }
+local EXIT = M.EXIT
+
+--- The emulator's demo account, used with `--env local` when no credentials are given.
+M.DEMO = { account = "2000000001", license_key = "DEMO-LICENSE-KEY-0001", company = "1001" }
+--- The emulator URL for `--env local` when neither `--emulator-url` nor `AVALARA_EMULATOR_URL` is set.
+M.DEFAULT_EMULATOR_URL = "http://127.0.0.1:18080"
+
+--- The metatable of failures: `{code, message, hint}`, raised by `fail`.
+M.Failure = {}
+
+--- Stops the command: "hscode: <message>" (and the hint) on stderr, exit `code`.
+-- @int code
+-- @string message
+-- @tparam[opt] string hint
+function M.fail(code, message, hint)
+  error(setmetatable({ code = code, message = message, hint = hint }, M.Failure), 0)
+end
+local fail = M.fail
+
+--- A usage error (exit 2), with a pointer to the command's help.
+-- @string message
+-- @tparam[opt] string command
+function M.usage_error(message, command)
+  fail(EXIT.usage, message, "Try 'hscode " .. (command and command .. " " or "") .. "--help'.")
+end
+local usage_error = M.usage_error
+
+--- The exit status of a request error: authentication and authorization
+-- failures say the configuration is wrong (3), others 1.
+-- @param err a structured error
+-- @treturn int
+function M.exit_code_for(err)
+  if type(err) == "table" and (err.kind == "oauth" or err.status == 401 or err.status == 403) then
+    return EXIT.config
+  end
+  return EXIT.failed
+end
+
+--- A hint for a request error: with `--env local`, a connection refused
+-- means the emulator is not running where we look for it.
+-- @param client the client (or nil)
+-- @param err the error
+-- @return a hint, or nil
+function M.hint_for(client, err)
+  if client and client.environment == "local" and type(err) == "table" and err.kind == "transport" then
+    return "Is the emulator running at " .. tostring(client.emulator_url) .. "? Start it with 'make emulator' "
+      .. "(or emulator/run), or point --emulator-url (AVALARA_EMULATOR_URL) at it."
+  end
+  return nil
+end
+
+--- Fails with `what: err`, the exit status and hint that go with it.
+-- @string what
+-- @param err
+-- @param[opt] client
+function M.request_failed(what, err, client)
+  fail(M.exit_code_for(err), what .. ": " .. tostring(err), M.hint_for(client, err))
+end
+
+--- A variable of the environment (`sys.getenv`), nil when empty.
+function M.getenv(sys, name)
+  local v = sys.getenv(name)
+  if v == nil or v == "" then return nil end
+  return v
+end
+local getenv = M.getenv
+
+--- The positive number of option `name`, or nil; a usage error otherwise.
+function M.positive_number(opts, name, command, integer)
+  local v = opts[name]
+  if v == nil then return nil end
+  local n = tonumber(v)
+  if not n or n <= 0 or n ~= n or n == math.huge or (integer and n ~= math.floor(n)) then
+    usage_error(string.format("--%s must be a positive %s (got '%s')", name:gsub("_", "-"),
+      integer and "integer" or "number", v), command)
+  end
+  return n
+end
+
+--- The `--country` option upper-cased, checked (two letters).
+function M.country_option(opts, command, required)
+  local c = opts.country
+  if c == nil then
+    if required then usage_error("--country is required (two letters, such as US)", command) end
+    return nil
+  end
+  if not c:match("^%a%a$") then
+    usage_error("bad country code '" .. c .. "' (two letters, such as US)", command)
+  end
+  return c:upper()
+end
+
+--- The client the options and environment describe (with `--connection`, the
+-- partner connection's). Commands that do not need a company (token, lookup)
+-- make a client without one.
+-- @param sys the command's system table
+-- @tparam table opts the parsed options
+-- @tparam boolean needs_company
+-- @tparam[opt] function on_token
+function M.make_client(sys, opts, needs_company, on_token)
+  local on_request
+  if opts.verbose then
+    on_request = function(info)
+      sys.stderr:write(string.format("hscode: %s %s -> %s (%.3f s)\n", info.method, info.url,
+        tostring(info.status or info.error_kind), info.duration))
+    end
+  end
+  if opts.connection then
+    return require("avalara.cli.partner").client(sys, opts, M, needs_company, { on_request = on_request })
+  end
+  local environment = opts.env or getenv(sys, "AVALARA_ENVIRONMENT") or "production"
+  if not avalara.environments[environment] then
+    fail(opts.env and EXIT.usage or EXIT.config, "unknown environment '" .. environment
+      .. "' (production, sandbox or local)")
+  end
+  local account = opts.account or getenv(sys, "AVALARA_ACCOUNT_ID")
+  local key = opts.license_key or getenv(sys, "AVALARA_LICENSE_KEY")
+  local company = opts.company or getenv(sys, "AVALARA_COMPANY_ID")
+  if environment == "local" and not account and not key then
+    account, key, company = M.DEMO.account, M.DEMO.license_key, company or M.DEMO.company
+  end
+  if not account then fail(EXIT.config, "no account ID: set AVALARA_ACCOUNT_ID (or use --account)") end
+  if not key then fail(EXIT.config, "no license key: set AVALARA_LICENSE_KEY") end
+  if not company and needs_company then
+    fail(EXIT.config, "no company ID: set AVALARA_COMPANY_ID (or use --company)")
+  end
+  local ok, client = pcall(avalara.new, {
+    environment = environment, account_id = account, license_key = key, company_id = company,
+    emulator_url = environment == "local" and (opts.emulator_url or getenv(sys, "AVALARA_EMULATOR_URL")
+      or M.DEFAULT_EMULATOR_URL) or nil,
+    cafile = opts.cafile or getenv(sys, "AVALARA_CAFILE"),
+    timeout = M.positive_number(opts, "timeout"),
+    store = sys.store(), on_request = on_request, on_token = on_token,
+    on_warning = function(message) sys.stderr:write("hscode: warning: ", message, "\n") end,
+  })
+  if not ok then fail(EXIT.config, (tostring(client):gsub("^.-avalara%.new: ", ""))) end
+  return client
+end
+
+--- Prints a value as one line of JSON on stdout.
+function M.write_json(sys, value)
+  sys.stdout:write(cjson.encode(value), "\n")
+end
+
+--- Prints `{label, value}` pairs, one a line, skipping nil values.
+function M.write_fields(sys, fields)
+  for _, f in ipairs(fields) do
+    if f[2] ~= nil then sys.stdout:write(string.format("%-13s%s\n", f[1], tostring(f[2]))) end
+  end
+end
+
+--- Seconds as `1m05s` (or `42s`).
+-- @number s
+-- @treturn string
+function M.duration(s)
+  s = math.max(0, math.floor(s + 0.5))
+  if s < 60 then return s .. "s" end
+  if s < 3600 then return string.format("%dm%02ds", math.floor(s / 60), s % 60) end
+  return string.format("%dh%02dm", math.floor(s / 3600), math.floor((s % 3600) / 60))
+end
+
+return M

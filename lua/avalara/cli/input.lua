@@ -1,0 +1,287 @@
+--- The input of `hscode batch`: a CSV file with a header row, a JSON array
+-- of objects, or JSON Lines (one object a line), from a file or stdin (`-`).
+-- Rows are read one at a time (a JSON array is read whole), checked as the
+-- service would check them, and handed on with their original fields so that
+-- the output keeps them.
+-- @module avalara.cli.input
+local cjson = require "cjson"
+local item_model = require "avalara.item"
+local csv = require "avalara.cli.csv"
+
+local M = {}
+
+local CHUNK = 65536
+
+-- Column and key names, compared without case, spaces, dashes and underscores.
+local ITEM_KEYS = { itemcode = "itemCode", description = "description", summary = "summary",
+  itemgroup = "itemGroup", country = "country", countryofdestination = "country" }
+
+--- A column name as compared: lower case, without spaces, `_` and `-`.
+-- @string name
+-- @treturn string
+function M.normal(name)
+  return (tostring(name):lower():gsub("[%s_%-]", ""))
+end
+
+local function item_key(name)
+  return ITEM_KEYS[M.normal(name)]
+end
+
+local function blank(record)
+  for _, v in ipairs(record) do if v:find("%S") then return false end end
+  return true
+end
+
+local Input = {}
+Input.__index = Input
+
+-- The first bytes say what the file is not: UTF-16 (a BOM, or NUL bytes).
+local function sniff(head, name)
+  if head:sub(1, 2) == "\255\254" or head:sub(1, 2) == "\254\255" then
+    return nil, name .. " is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8, or convert "
+      .. "it: iconv -f UTF-16 -t UTF-8 " .. name .. " > converted.csv"
+  end
+  if head:find("\0", 1, true) then
+    return nil, name .. " has NUL bytes: it is UTF-16 without a byte order mark, or not text; save it as "
+      .. "UTF-8, or convert it: iconv -f UTF-16LE -t UTF-8 " .. name .. " > converted.csv"
+  end
+  return true
+end
+
+--- Opens an input: `path`, or stdin for `-` (copied to a temporary file, read twice).
+-- @string path
+-- @param stdin the standard input handle (for `-`)
+-- @return the input, or nil, message
+function M.open(path, stdin)
+  local self = setmetatable({ name = path == "-" and "stdin" or path }, Input)
+  if path == "-" then
+    self.path = os.tmpname()
+    self.spool = self.path
+    local out = io.open(self.path, "wb")
+    if not out then return nil, "cannot spool stdin to " .. self.path end
+    while true do
+      local chunk = stdin:read(CHUNK)
+      if not chunk then break end
+      out:write(chunk)
+    end
+    out:close()
+  else
+    self.path = path
+  end
+  local f, err = io.open(self.path, "rb")
+  if not f then
+    self:close()
+    return nil, "cannot read " .. tostring(err)
+  end
+  local head, rerr = f:read(4096)
+  if head == nil and rerr then
+    f:close()
+    self:close()
+    return nil, "cannot read " .. path .. ": " .. tostring(rerr)
+  end
+  head = head or ""
+  f:close()
+  local ok, why = sniff(head, self.name)
+  if not ok then self:close(); return nil, why end
+  local lower = path:lower()
+  if lower:match("%.jsonl$") or lower:match("%.ndjson$") then self.kind = "jsonl"
+  elseif lower:match("%.json$") then self.kind = "json"
+  elseif path == "-" then
+    local c = head:gsub("^\239\187\191", ""):match("^%s*(.)")
+    self.kind = c == "[" and "json" or c == "{" and "jsonl" or "csv"
+  else
+    self.kind = "csv"
+  end
+  return self
+end
+
+--- Removes the spooled copy of stdin, if any.
+function Input:close()
+  if self.spool then os.remove(self.spool); self.spool = nil end
+end
+
+-- Raw records: an iterator of `fields, line, where` (fields: the CSV record,
+-- or a decoded object), or raises a failure message through `bad(message)`.
+function Input:_records(bad)
+  local f = assert(io.open(self.path, "rb"))
+  local name = self.name
+  if self.kind == "csv" then
+    local next_record = csv.reader(function() return f:read(CHUNK) end)
+    local header, herr = next_record()
+    if not header then
+      f:close()
+      bad(herr and name .. ": " .. herr or name .. ": the file is empty")
+    end
+    self.columns, self.index = {}, {}
+    for c, title in ipairs(header) do
+      self.columns[c] = title
+      local key = item_key(title)
+      if key and not self.index[key] then self.index[key] = c end
+    end
+    for _, required in ipairs { "itemCode", "description" } do
+      if not self.index[required] then
+        f:close()
+        bad(string.format("%s: no '%s' column (the header has: %s)", name, required, table.concat(header, ", ")))
+      end
+    end
+    return function()
+      while true do
+        local record, err = next_record()
+        if not record then
+          f:close()
+          if err then bad(name .. ": " .. err) end
+          return nil
+        end
+        if not blank(record) then return record, record.line, name .. " line " .. record.line end
+      end
+    end
+  end
+  self.columns, self.known = self.columns or {}, self.known or {}
+  local function note_keys(obj)
+    local fresh = {}
+    for k in pairs(obj) do
+      if type(k) == "string" and not self.known[k] then fresh[#fresh + 1] = k end
+    end
+    table.sort(fresh)
+    for _, k in ipairs(fresh) do self.known[k] = true; self.columns[#self.columns + 1] = k end
+  end
+  if self.kind == "json" then
+    local text = f:read("*a")
+    f:close()
+    local ok, decoded = pcall(cjson.decode, text)
+    if not ok then bad(name .. ": not valid JSON (" .. tostring(decoded):gsub("^.-: ", "") .. ")") end
+    if type(decoded) ~= "table" or (next(decoded) ~= nil and decoded[1] == nil) then
+      bad(name .. ": expected a JSON array of items")
+    end
+    local i = 0
+    return function()
+      i = i + 1
+      local entry = decoded[i]
+      if entry == nil then return nil end
+      if type(entry) == "table" then note_keys(entry) end
+      return entry, i, name .. " item " .. i
+    end
+  end
+  local line = 0
+  return function()
+    while true do
+      local text = f:read("L")
+      if not text then f:close(); return nil end
+      line = line + 1
+      if text:find("%S") then
+        local ok, entry = pcall(cjson.decode, text)
+        if not ok then entry = { _bad = "not valid JSON (" .. tostring(entry):gsub("^.-: ", "") .. ")" } end
+        if type(entry) == "table" and not entry._bad then note_keys(entry) end
+        return entry, line, name .. " line " .. line
+      end
+    end
+  end
+end
+
+-- The item of a record: {itemCode, description, summary?, itemGroup?, country?}.
+function Input:_item(fields)
+  local item = {}
+  if self.kind == "csv" then
+    for key, c in pairs(self.index) do
+      local v = fields[c]
+      if v and v ~= "" then item[key] = v end
+    end
+    return item
+  end
+  for k, v in pairs(fields) do
+    local key = type(k) == "string" and item_key(k)
+    if type(v) == "number" then v = string.format("%.14g", v) end
+    if key and type(v) == "string" and v ~= "" then item[key] = v end
+  end
+  return item
+end
+
+-- Whether `s` is UTF-8 (Lua 5.3+: utf8.len; LuaJIT and 5.1 have no utf8 library).
+local function is_utf8(s)
+  if not s:find("[\128-\255]") then return true end
+  if utf8 and utf8.len then return utf8.len(s) ~= nil end
+  local i, n = 1, #s
+  while i <= n do
+    local c = s:byte(i)
+    local len = c < 0x80 and 1 or (c >= 0xC2 and c <= 0xDF) and 2 or (c >= 0xE0 and c <= 0xEF) and 3
+      or (c >= 0xF0 and c <= 0xF4) and 4 or nil
+    if not len then return false end
+    for k = i + 1, i + len - 1 do
+      local b = s:byte(k)
+      if not b or b < 0x80 or b > 0xBF then return false end
+    end
+    i = i + len
+  end
+  return true
+end
+
+-- What is wrong with a row, or nil.
+local function problem_of(item, fields, default_country)
+  if type(fields) ~= "table" then return "not an object" end
+  if fields._bad then return fields._bad end
+  for _, v in pairs(item) do
+    if not is_utf8(v) then
+      return "not valid UTF-8: is the file Latin-1 or Windows-1252? Save it as UTF-8, or convert it: "
+        .. "iconv -f WINDOWS-1252 -t UTF-8"
+    end
+  end
+  for _, required in ipairs { "itemCode", "description" } do
+    if not item[required] then return required .. " is empty" end
+  end
+  local ok, why = item_model.check { itemCode = item.itemCode, description = item.description,
+    summary = item.summary, itemGroup = item.itemGroup }
+  if not ok then return why end
+  local country = item.country or default_country
+  if not country then return "no country (add a country column or use --country)" end
+  if not country:match("^%a%a$") then
+    return string.format("bad country code '%s' (two letters, such as US)", country)
+  end
+  if item_model.country_known(country) == false then
+    return string.format("unknown country code '%s' (ISO 3166 alpha-2, such as US)", country)
+  end
+  return nil
+end
+
+--- A source for `avalara.batch`: each call returns an iterator of `row,
+-- item, problem`, over every non-blank record. `item` is `{itemCode,
+-- description, summary?, itemGroup?, countryOfDestination, fields, where}`
+-- (`fields`: the record as read); `problem` names what is wrong with a row
+-- (its `where` is in the item). A file that cannot be read at all raises a
+-- `avalara.cli.common` failure through `bad`.
+-- @tparam[opt] string default_country
+-- @tparam function bad `(message)`: raises
+-- @treturn function
+function Input:source(default_country, bad)
+  return function()
+    local records = self:_records(bad)
+    local row = 0
+    return function()
+      local fields, _, where = records()
+      if fields == nil then return nil end
+      row = row + 1
+      local item = type(fields) == "table" and self:_item(fields) or {}
+      local problem = problem_of(item, fields, default_country)
+      item.countryOfDestination = (item.country or default_country or ""):upper()
+      item.country, item.fields, item.where = nil, fields, where
+      return row, item, problem
+    end
+  end
+end
+
+--- The values of a row's original fields, aligned with `input.columns`.
+-- @tparam table item an item from `source`
+-- @treturn table
+function Input:values(item)
+  local fields, out = item.fields, {}
+  if type(fields) ~= "table" then return out end
+  for c, name in ipairs(self.columns or {}) do
+    local v
+    if self.kind == "csv" then v = fields[c] else v = fields[name] end
+    if type(v) == "table" then v = cjson.encode(v) end
+    if v == cjson.null then v = nil end
+    out[c] = v
+  end
+  return out
+end
+
+return M

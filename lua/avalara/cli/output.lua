@@ -1,0 +1,232 @@
+--- Where `hscode batch` writes its results, and how (CSV, JSON, JSON Lines
+-- or a table), row by row in input order.
+--
+-- What `--out` names is never destroyed: a regular file (or a new one) is
+-- written beside it under a fixed temporary name and renamed over it at the
+-- end (atomic, keeping its permissions); a symbolic link is followed (its
+-- target is replaced, the link stays); a FIFO, a device or `-` (stdout) is
+-- written directly. A directory, or a place that cannot be written, is
+-- refused when the output is opened, before any request.
+-- @module avalara.cli.output
+local uv = require "avalara.cli.uv"
+local cjson = require "cjson"
+local core = require "avalara.core"
+local csv = require "avalara.cli.csv"
+local input = require "avalara.cli.input"
+
+local M = {}
+
+--- The result columns, after the input's own (a column of the input with one
+-- of these names, compared as `input.normal` does, takes the result's value).
+M.RESULT_COLUMNS = { "itemCode", "description", "country", "status", "hsCode", "hsCodeDescription", "resolution",
+  "id", "errorKind", "errorStatus", "errorCode", "errorMessage", "requestId" }
+
+--- The format an output path implies: `csv`, `json` or `jsonl` (CSV for any other name).
+-- @string path
+-- @treturn string
+function M.format_of(path)
+  local lower = path:lower()
+  if lower:match("%.jsonl$") or lower:match("%.ndjson$") then return "jsonl" end
+  if lower:match("%.json$") then return "json" end
+  return "csv"
+end
+
+local function dirname(path)
+  return path:match("^(.*)/[^/]*$") or "."
+end
+
+--- What `--out PATH` is: `{kind = "stdout" | "direct" | "file", path, real, mode}`
+-- (`real`: the file a symbolic link leads to), or nil and why it cannot be written.
+-- @string path
+function M.target(path)
+  if path == "-" then return { kind = "stdout", path = "-" } end
+  local real, st = path, uv.fs_lstat(path)
+  if st and st.type == "link" then
+    local resolved = uv.fs_realpath(path)
+    if resolved then
+      real, st = resolved, uv.fs_stat(resolved)
+    else
+      local link = uv.fs_readlink(path)
+      real, st = link:sub(1, 1) == "/" and link or dirname(path) .. "/" .. link, nil
+    end
+  end
+  if st and st.type == "directory" then return nil, "--out " .. path .. " is a directory" end
+  if st and st.type ~= "file" then return { kind = "direct", path = path, real = real } end
+  local dir = dirname(real)
+  local dst = uv.fs_stat(dir)
+  if not dst or dst.type ~= "directory" then
+    return nil, "cannot write " .. path .. ": no directory " .. dir
+  end
+  if not uv.fs_access(dir, "W") then return nil, "cannot write " .. path .. ": " .. dir .. " is not writable" end
+  if st and not uv.fs_access(real, "W") then return nil, "cannot write " .. path .. ": permission denied" end
+  return { kind = "file", path = path, real = real, mode = st and st.mode % 4096 or nil }
+end
+
+--- The temporary file a regular output is written to (a fixed name beside
+-- it: a run killed with SIGKILL leaves it, and the next run takes it over).
+-- @tparam table t a target
+-- @treturn string
+function M.partial_path(t)
+  local dir, base = dirname(t.real), t.real:match("([^/]*)$")
+  return dir .. "/." .. base .. ".hscode-partial"
+end
+
+-- ---------------------------------------------------------------- rows
+
+-- Cuts `s` to `width` characters (UTF-8 aware), marking the cut with "...".
+local function clip(s, width)
+  local chars = {}
+  for ch in s:gmatch("[^\128-\191][\128-\191]*") do chars[#chars + 1] = ch end
+  if #chars <= width then return s end
+  return table.concat(chars, "", 1, math.max(0, width - 3)) .. "..."
+end
+
+--- The status column of a result: the model's status, else `FAILED`,
+-- `NOT_ATTEMPTED` (a batch stopped before it) or `INVALID` (a row not valid).
+-- @param result a model or an error
+-- @treturn string
+function M.status_of(result)
+  if core.is_error(result) then
+    if result.invalid then return "INVALID" end
+    if result.not_attempted then return "NOT_ATTEMPTED" end
+    return "FAILED"
+  end
+  return tostring(result.status)
+end
+
+-- The result fields of a row (no secret: errors carry their kind, status,
+-- code, message and request id only).
+local function result_fields(item, result, describe)
+  local r = { itemCode = item.itemCode, description = item.description, country = item.countryOfDestination,
+    status = M.status_of(result) }
+  if core.is_error(result) then
+    r.id = result.id
+    r.error = { kind = result.kind, status = result.status, code = result.code, message = result.message,
+      requestId = result.request_id }
+  else
+    r.hsCode, r.resolution, r.id = result.hsCode, result.resolution, result.id
+    if describe and result.hsCode then r.hsCodeDescription = (describe(item.countryOfDestination, result.hsCode)) end
+  end
+  return r
+end
+
+--- Makes the writer of a batch's output.
+-- @tparam table t a target (`target`)
+-- @string format `csv`, `json`, `jsonl` or `table`
+-- @param src the input (`avalara.cli.input`: its columns and values)
+-- @tparam table opts `{stdout, describe = function(country, code), width}`
+-- @return the writer (`row(item, result)`, `finish()`, `abandon()`), or nil, message
+function M.open(t, format, src, opts)
+  local w = { target = t, rows = 0 }
+  local f, err
+  if t.kind == "stdout" then
+    f = opts.stdout
+  elseif t.kind == "direct" then
+    f, err = io.open(t.path, "wb")
+  else
+    w.partial = M.partial_path(t)
+    f, err = io.open(w.partial, "wb")
+    if f and t.mode then uv.fs_chmod(w.partial, t.mode) end
+  end
+  if not f then return nil, "cannot write " .. t.path .. ": " .. tostring(err):gsub("^[^:]*: ", "") end
+  w.file = f
+
+  -- CSV columns: the input's, then the result columns it does not have.
+  local columns, slot = {}, {}
+  for c, name in ipairs(src.columns or {}) do
+    columns[c] = name
+    local n = input.normal(name)
+    if not slot[n] then slot[n] = c end
+  end
+  for _, name in ipairs(M.RESULT_COLUMNS) do
+    local n = input.normal(name)
+    if not slot[n] then
+      columns[#columns + 1] = name
+      slot[n] = #columns
+    end
+  end
+
+  local function emit(text)
+    local ok, werr = f:write(text)
+    if not ok then error({ output_error = "cannot write " .. t.path .. ": " .. tostring(werr) }, 0) end
+  end
+
+  local width = opts.width or 100
+  local item_w, code_w, status_w = math.max(8, math.min(16, math.floor(width / 5))), 10, 20
+  local text_w = math.max(8, width - item_w - code_w - status_w - 6)
+  local table_fmt = "%-" .. item_w .. "s  %-" .. code_w .. "s  %-" .. status_w .. "s  %s"
+
+  function w.row(item, result)
+    local r = result_fields(item, result, opts.describe)
+    w.rows = w.rows + 1
+    if format == "csv" then
+      if w.rows == 1 then emit(csv.line(columns)) end
+      local values = src:values(item)
+      local e = r.error or {}
+      local flat = { errorKind = e.kind, errorStatus = e.status, errorCode = e.code, errorMessage = e.message,
+        requestId = e.requestId }
+      for _, name in ipairs(M.RESULT_COLUMNS) do
+        local v = r[name]
+        if v == nil then v = flat[name] end
+        values[slot[input.normal(name)]] = v
+      end
+      for c = 1, #columns do if values[c] == nil then values[c] = "" end end
+      emit(csv.line(values))
+    elseif format == "table" then
+      if w.rows == 1 then
+        emit((table_fmt:format("ITEM", "HS CODE", "STATUS", "DESCRIPTION"):gsub("%s+$", "")) .. "\n")
+      end
+      local text = r.hsCodeDescription or r.resolution or (r.error and r.error.message) or ""
+      emit((table_fmt:format(clip(r.itemCode or "", item_w), r.hsCode or "-", r.status, clip(text, text_w))
+        :gsub("%s+$", "")) .. "\n")
+    else
+      local obj = {}
+      if type(item.fields) == "table" then
+        if src.kind == "csv" then
+          for c, name in ipairs(src.columns) do obj[name] = item.fields[c] end
+        else
+          for k, v in pairs(item.fields) do obj[k] = v end
+        end
+      end
+      for k, v in pairs(r) do obj[k] = v end
+      local line = cjson.encode(obj)
+      if format == "jsonl" then emit(line .. "\n")
+      else emit((w.rows == 1 and "[\n  " or ",\n  ") .. line) end
+    end
+  end
+
+  -- The end of a valid document (also after an interrupt).
+  local function close_document()
+    if format == "json" then emit(w.rows == 0 and "[]\n" or "\n]\n")
+    elseif format == "csv" and w.rows == 0 then emit(csv.line(columns)) end
+  end
+
+  --- Ends the output: the document closed, flushed, and for a regular file
+  -- synced and renamed over the target.
+  function w.finish()
+    local ok, why = pcall(close_document)
+    if not ok then return nil, type(why) == "table" and why.output_error or tostring(why) end
+    f:flush()
+    if t.kind == "stdout" then return true end
+    f:close()
+    if not w.partial then return true end
+    local fd = uv.fs_open(w.partial, "r", 0)
+    if fd then uv.fs_fsync(fd); uv.fs_close(fd) end
+    local renamed, rerr = os.rename(w.partial, t.real)
+    if not renamed then
+      os.remove(w.partial)
+      return nil, "cannot write " .. t.path .. ": " .. tostring(rerr)
+    end
+    return true
+  end
+
+  --- Gives up: the temporary file is removed, the target untouched.
+  function w.abandon()
+    if t.kind ~= "stdout" then pcall(f.close, f) end
+    if w.partial then os.remove(w.partial) end
+  end
+
+  return w
+end
+
+return M

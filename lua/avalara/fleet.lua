@@ -77,7 +77,9 @@ function M.new(opts)
   for k, v in pairs(opts) do o[k] = v end
   local redis_opts, fallback, retry_after = o.redis, o.fallback, o.retry_after or 1
   o.redis, o.rate, o.cache, o.fallback, o.retry_after = nil, nil, nil, nil, nil
-  if type(redis_opts) ~= "table" then error("avalara.fleet.new: 'redis' (a table of options, or a store) is required", 2) end
+  if type(redis_opts) ~= "table" then
+    error("avalara.fleet.new: 'redis' (a table of options, or a store) is required", 2)
+  end
   if o.store ~= nil then error("avalara.fleet.new: 'store' is the fleet's (Redis): give 'redis' instead", 2) end
   if type(retry_after) ~= "number" or retry_after <= 0 then
     error("avalara.fleet.new: 'retry_after' must be a positive number", 2)
@@ -123,7 +125,7 @@ end
 
 function Fleet:_core_many(reqs, args)
   if self._fleet_rate then
-    for i = 1, #reqs do
+    for _ = 1, #reqs do
       local ok, err = self._fleet_rate:take(self.sleep)
       if not ok then
         local out = {}

@@ -21,6 +21,7 @@
 -- @module avalara.fleet.rate
 local core = require "avalara.core"
 local retry = require "avalara.retry"
+local client = require "avalara.redis.client"
 
 local M = {}
 
@@ -62,14 +63,7 @@ function M.new(redis, key, rate, breaker)
     error("avalara.fleet: 'rate.max_wait' must be a non-negative number", 0)
   end
   return setmetatable({ redis = redis, key = key, requests = n, window = window, max_wait = max_wait,
-    breaker = breaker, seq = 0 }, Budget)
-end
-
-local function member(self)
-  self.seq = self.seq + 1
-  local pid = type(ngx) == "table" and ngx.worker and ngx.worker.pid and ngx.worker.pid() or ""
-  self.tag = self.tag or (tostring(self):match("0x%x+") or tostring(math.random(1e9)))
-  return ("%s:%s:%.6f:%d:%d"):format(self.tag, pid, retry.now(), self.seq, math.random(1e9))
+    breaker = breaker }, Budget)
 end
 
 --- Takes a place for one request, sleeping (with `sleep`) while there is none.
@@ -79,7 +73,7 @@ function Budget:take(sleep)
   local deadline = retry.now() + self.max_wait
   local window_ms = string.format("%d", math.ceil(self.window * 1000))
   while self.breaker:up() do
-    local wait, err = self.redis:eval(TAKE, { self.key }, { self.requests, window_ms, member(self) })
+    local wait, err = self.redis:eval(TAKE, { self.key }, { self.requests, window_ms, client.unique() })
     if wait == nil then
       self.breaker:failed(err)
       return true

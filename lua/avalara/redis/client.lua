@@ -63,7 +63,8 @@ function M.new(opts)
   check(type(opts) == "table", "options must be a table")
   for k in pairs(opts) do check(OPTIONS[k], "unknown option '" .. tostring(k) .. "'") end
   local self = setmetatable({
-    host = opts.host or "127.0.0.1", port = tonumber(opts.port) or opts.port or 6379, db = opts.db or 0, username = opts.username,
+    host = opts.host or "127.0.0.1", port = tonumber(opts.port) or opts.port or 6379, db = opts.db or 0,
+    username = opts.username,
     timeout = opts.timeout or 1, pool_size = opts.pool_size or 32, keepalive = opts.keepalive or 60,
   }, Client)
   check(type(self.host) == "string" and self.host ~= "", "'host' must be a non-empty string")
@@ -274,6 +275,24 @@ function Client:eval(script, keys, args)
   if not sha then return nil, err, kind end
   shas[script], words[2] = sha, sha
   return self:command(unpack(words))
+end
+
+local unique_seed, unique_pid, unique_seq
+--- A string no other process, nginx worker or call has: random bytes of
+-- this process (or worker) and a counter (lock owners, log members).
+-- @treturn string
+function M.unique()
+  local pid = type(ngx) == "table" and ngx.worker and ngx.worker.pid and ngx.worker.pid() or 0
+  if unique_pid ~= pid or not unique_seed then
+    -- workers forked from one master share its state: the seed is remade per pid
+    local f = io.open("/dev/urandom", "rb")
+    local bytes = f and f:read(12) or (tostring(os.time()) .. tostring({}) .. tostring(os.clock()))
+    if f then f:close() end
+    unique_seed = bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end) .. ":" .. pid
+    unique_pid, unique_seq = pid, 0
+  end
+  unique_seq = unique_seq + 1
+  return unique_seed .. ":" .. unique_seq
 end
 
 --- Closes the connection this client keeps (plain Lua; the next command opens one).

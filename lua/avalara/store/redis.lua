@@ -150,22 +150,6 @@ function Store:delete(key)
   return true
 end
 
--- A string no other holder of a lock has: random bytes of this process (or
--- nginx worker) and a counter.
-local owner_seed, owner_pid, owner_seq
-local function owner()
-  local pid = type(ngx) == "table" and ngx.worker and ngx.worker.pid and ngx.worker.pid() or 0
-  if owner_pid ~= pid or not owner_seed then
-    local f = io.open("/dev/urandom", "rb")
-    local bytes = f and f:read(12) or (tostring(os.time()) .. tostring({}) .. tostring(os.clock()))
-    if f then f:close() end
-    owner_seed = bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end) .. ":" .. pid
-    owner_pid, owner_seq = pid, 0
-  end
-  owner_seq = owner_seq + 1
-  return owner_seed .. ":" .. owner_seq
-end
-
 --- Takes the lock on `key` without blocking, for every host using the
 -- server (`SET NX PX`).
 -- @string key
@@ -175,7 +159,7 @@ end
 function Store:lock(key, ttl)
   ttl = ttl or self.lock_ttl
   if ttl <= 0 then return function() return true end end -- a lock that lapsed at once
-  local lock_key, me = self.prefix .. key .. ":lock", owner()
+  local lock_key, me = self.prefix .. key .. ":lock", client.unique()
   local ok, err = self.redis:command("SET", lock_key, me, "NX", "PX", ms(ttl))
   if ok == nil then return nil, err end
   if not ok then return nil end

@@ -126,4 +126,68 @@ describe("redis store", function()
       assert.equal(200, avalara.store.redis { port = open.port, prefix = p }:get("n").n)
     end
   end)
+
+  it("partner connections: 4 processes on an expired access token make one refresh request, and all succeed",
+    function()
+      open = open or redis.start()
+      local e = emu.start()
+      local ok, err = pcall(function()
+        local where = ("redis://127.0.0.1:%d/%s"):format(open.port, prefix())
+        local store = avalara.store.redis { port = open.port, prefix = where:match("/([^/]*)$") }
+        local p = H.partner(e, "2012", { store = store })
+        local conn = H.connect(p, { company_id = H.COMPANY })
+        e:request("POST", "/_emulator/tokens/expire")
+        e:configure { latency_ms = 200 } -- every process reads the dead token before any refresh is stored
+        local dir = H.tmpdir()
+        local go = dir .. "/go"
+        local children = {}
+        for i = 1, 4 do children[i] = H.spawn { "call", e.http_url, where, conn.id, go } end
+        socket.sleep(0.5)
+        io.open(go, "w"):close()
+        H.wait(children)
+        H.rmdir(dir)
+        local refreshed = 0
+        local rec = H.record(p, conn.id)
+        for _, c in ipairs(children) do
+          assert.matches("ok 21\n$", c.output)
+          if c.output:find("^refreshed\nstored\n") then refreshed = refreshed + 1 end
+          H.no_secret({ rec.access_token, rec.refresh_token, H.PARTNER_SECRET }, c.output)
+        end
+        assert.equal(1, refreshed)
+        assert.equal(1, H.refreshes(e, "2012"))
+      end)
+      e:stop()
+      assert(ok, err)
+    end)
+
+  it("speaks TLS: verified against its CA (name checked), refused with another CA", function()
+    local dir = H.tmpdir()
+    local function sh(cmd) assert(os.execute("cd " .. emu.shell_quote(dir) .. " && " .. cmd .. " >/dev/null 2>&1"), cmd) end
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 -subj /CN=spec-redis-ca")
+    sh("openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1")
+    sh("printf 'subjectAltName=IP:127.0.0.1,DNS:localhost' > san.ext && openssl x509 -req -in server.csr -CA ca.pem "
+      .. "-CAkey ca.key -CAcreateserial -out server.pem -days 1 -extfile san.ext")
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem -days 1 -subj /CN=other-ca")
+    local port = emu.free_port()
+    local t = redis.start { password = PASSWORD, args = { "--port", "0", "--tls-port", tostring(port),
+      "--tls-cert-file", dir .. "/server.pem", "--tls-key-file", dir .. "/server.key",
+      "--tls-ca-cert-file", dir .. "/ca.pem", "--tls-auth-clients", "no" }, tls = { port = port, dir = dir } }
+    local ok, err = pcall(function()
+      local s = avalara.store.redis { port = port, password = PASSWORD, tls = { cafile = dir .. "/ca.pem" } }
+      assert(s:set("k", { v = "over tls" }))
+      assert.same({ v = "over tls" }, (s:get("k")))
+      assert.equal("avalara.store.redis(127.0.0.1:" .. port .. "/0 (tls), prefix avalara:)", tostring(s))
+      local named = avalara.store.redis { port = port, password = PASSWORD,
+        tls = { cafile = dir .. "/ca.pem", server_name = "redis.example" } }
+      local _, _, nerr = named:get("k")
+      assert.matches("TLS handshake failed: the certificate does not name redis.example", nerr)
+      local other = avalara.store.redis { port = port, password = PASSWORD, tls = { cafile = dir .. "/other.pem" } }
+      local _, _, cerr = other:get("k")
+      assert.matches("TLS handshake failed: .*certificate", cerr)
+      H.no_secret({ PASSWORD }, nerr, cerr)
+    end)
+    t:stop()
+    H.rmdir(dir)
+    assert(ok, err)
+  end)
 end)

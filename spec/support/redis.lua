@@ -3,6 +3,7 @@
 --
 --   local redis = require "spec.support.redis"
 --   local r = redis.start{ password = "pw", args = { "--user", "app", "on", ">pw2", "~*", "&*", "+@all" } }
+--   (tls = {port, dir}: a TLS server on that port, its CA in dir/ca.pem)
 --   r.port, r.pid, r:cli("GET", "k") -> reply text, r:kill() (SIGKILL), r:restart() (same port), r:stop()
 local emu = require "spec.support.emulator"
 local socket = require "socket"
@@ -33,8 +34,9 @@ end
 function M.start(opts)
   opts = opts or {}
   local p = assert(io.popen("mktemp -d /tmp/avalara-redis.XXXXXX"))
-  local self = setmetatable({ tmp = p:read("*l"), port = emu.free_port(), password = opts.password,
-    args = opts.args or {} }, Redis)
+  -- tls = {port, dir}: the server listens there only (its args say how), redis-cli trusts dir/ca.pem
+  local self = setmetatable({ tmp = p:read("*l"), port = opts.tls and opts.tls.port or emu.free_port(),
+    password = opts.password, args = opts.args or {}, tls = opts.tls }, Redis)
   p:close()
   launch(self)
   return self
@@ -45,17 +47,31 @@ function Redis:cli(...)
   local words = {}
   for i, a in ipairs { ... } do words[i] = emu.shell_quote(a) end
   local auth = self.password and ("REDISCLI_AUTH=" .. emu.shell_quote(self.password) .. " ") or ""
-  local p = assert(io.popen(auth .. "redis-cli --no-raw -p " .. self.port .. " " .. table.concat(words, " ") .. " 2>&1"))
+  local tls = self.tls and ("--tls --cacert " .. emu.shell_quote(self.tls.dir .. "/ca.pem") .. " ") or ""
+  local p = assert(io.popen(auth .. "redis-cli --no-raw " .. tls .. "-p " .. self.port .. " " .. table.concat(words, " ")
+    .. " 2>&1"))
   local out = p:read("*a")
   p:close()
   return out
 end
 
+-- Whether the port still takes connections.
+local function listening(port)
+  local s = socket.tcp()
+  s:settimeout(0.5)
+  local ok = s:connect("127.0.0.1", port)
+  s:close()
+  return ok ~= nil
+end
+
+-- SIGKILL, then waits until the port is closed (the main thread of a
+-- killed redis-server turns zombie before its other threads let go of the
+-- listening socket).
 function Redis:kill()
   if not self.pid then return end
   os.execute("kill -KILL " .. self.pid .. " 2>/dev/null")
   local deadline = socket.gettime() + 10
-  while emu.alive(self.pid) and socket.gettime() < deadline do socket.sleep(0.02) end
+  while (emu.alive(self.pid) or listening(self.port)) and socket.gettime() < deadline do socket.sleep(0.02) end
   self.pid = nil
 end
 

@@ -62,7 +62,7 @@ end
 --- Reads one reply.
 -- @param sock the socket
 -- @return the value, or nil, message, kind ("redis" for an error reply, "socket" otherwise)
-function read(sock)
+function M.read(sock)
   local line, err = sock:receive("*l")
   if not line then return nil, err, "socket" end
   local t, rest = line:sub(1, 1), line:sub(2)
@@ -74,6 +74,6 @@ function read(sock)
   if t == "*" and n then return array(sock, n) end
   return nil, "not a Redis reply (is this port a Redis server?)", "socket"
 end
-M.read = read
+read = M.read
 
 return M

@@ -93,7 +93,8 @@ http {
                 local store = require("avalara.store.redis").new { port = {{REDIS}}, password = "{{PASSWORD}}",
                     prefix = "bench:" }
                 local measure = BENCH_MEASURE
-                for _, r in ipairs(measure(store, tonumber(ngx.var.arg_n), function() ngx.update_time(); return ngx.now() end)) do
+                local function clock() ngx.update_time(); return ngx.now() end
+                for _, r in ipairs(measure(store, tonumber(ngx.var.arg_n), clock)) do
                     ngx.say(("%s=%.1f"):format(r[1], r[2]))
                 end
             }
@@ -111,7 +112,8 @@ local ok, err = pcall(function()
   end
   assert(os.execute("mkdir -p build/bench && cc -O2 -Wall -Wextra -Werror bench/redis_hiredis.c -lhiredis "
     .. "-o build/bench/redis_hiredis"))
-  local get, set = lines_of(("build/bench/redis_hiredis %d %d %s"):format(r.port, N, PASSWORD)):match("get ([%d.]+) set ([%d.]+)")
+  local get, set = lines_of(("build/bench/redis_hiredis %d %d %s"):format(r.port, N, PASSWORD))
+    :match("get ([%d.]+) set ([%d.]+)")
   figures.hiredis = { ["raw GET"] = tonumber(get), ["raw SET"] = tonumber(set) }
   -- the measuring function, as source, into nginx's Lua (init_by_lua would do; a global is simpler here)
   local src = io.open("bench/redis.lua"):read("*a")

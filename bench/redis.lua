@@ -62,10 +62,7 @@ local nginx = require "spec.support.nginx"
 local results = require "bench.results"
 
 local function lines_of(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("*a")
-  p:close()
-  return out
+  local p = assert(io.popen(cmd)); local out = p:read("*a"); p:close(); return out
 end
 
 local function parse(text)
@@ -75,8 +72,7 @@ local function parse(text)
 end
 
 local CONF = [[
-load_module {{MODULES}}/ndk_http_module.so;
-load_module {{MODULES}}/ngx_http_lua_module.so;
+{{LOAD_LUA}}
 worker_processes 1;
 daemon off;
 error_log {{TMP}}/error.log warn;
@@ -84,8 +80,7 @@ events { worker_connections 64; }
 http {
     access_log off;
     {{TEMP_PATHS}}
-    lua_package_path "{{ROOT}}/lua/?.lua;{{ROOT}}/lua/?/init.lua;{{ROOT}}/bench/?.lua;;";
-    lua_package_cpath "{{ROOT}}/build/luajit/?.so;;";
+    {{LUA_PATHS}}
     server {
         listen 127.0.0.1:{{PORT}};
         location = /bench {

@@ -24,8 +24,7 @@ local RATE = 100 -- requests per second, for the whole fleet
 local HOSTS, WORKERS, PER_HOST, PROCESSES, PER_PROCESS = 3, 4, 150, 2, 25
 
 local CONF = [[
-load_module {{MODULES}}/ndk_http_module.so;
-load_module {{MODULES}}/ngx_http_lua_module.so;
+{{LOAD_LUA}}
 worker_processes {{WORKERS}};
 daemon off;
 error_log {{TMP}}/error.log notice;
@@ -33,8 +32,7 @@ events { worker_connections 1024; }
 http {
     access_log off;
     {{TEMP_PATHS}}
-    lua_package_path "{{ROOT}}/lua/?.lua;{{ROOT}}/lua/?/init.lua;;";
-    lua_package_cpath "{{ROOT}}/build/luajit/?.so;;";
+    {{LUA_PATHS}}
     lua_shared_dict avalara_tokens 1m;
 
     init_by_lua_block {

@@ -82,10 +82,7 @@ end
 
 function Redis:stop()
   if self.pid then
-    os.execute("kill -TERM " .. self.pid .. " 2>/dev/null")
-    local deadline = socket.gettime() + 10
-    while emu.alive(self.pid) and socket.gettime() < deadline do socket.sleep(0.02) end
-    if emu.alive(self.pid) then self:kill() end
+    emu.terminate(self.pid)
     self.pid = nil
   end
   if self.tmp then os.execute("rm -rf " .. emu.shell_quote(self.tmp)); self.tmp = nil end

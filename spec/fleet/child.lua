@@ -1,10 +1,10 @@
 -- A plain-Lua process of the fleet for spec/fleet/fleet_spec.lua: a fleet
 -- client (token, rate budget, cache on Redis) on the emulator.
 --
---   lua spec/fleet/child.lua MODE EMULATOR_URL REDIS_PORT PASSWORD_FILE PREFIX RATE COUNT [GO_FILE]
+--   lua spec/fleet/child.lua MODE EMULATOR_URL REDIS_PORT PASSWORD_FILE PREFIX REQUESTS/WINDOW COUNT [GO_FILE]
 --
 -- MODE "classify": COUNT classifications of items F-<pid>-<i>, one after the
--- other, within the fleet's budget of RATE requests a second; "sections":
+-- other, within the fleet's budget of REQUESTS per WINDOW seconds; "sections":
 -- COUNT calls of sections(). Prints "ready", waits for GO_FILE when given,
 -- then "ok N" (N calls succeeded) or the first failure ("err KIND MESSAGE").
 -- Warnings (Redis down) go to stderr.
@@ -20,7 +20,8 @@ f:close()
 local client = fleet.new { environment = "local", emulator_url = url, account_id = "2000000001",
   license_key = "DEMO-LICENSE-KEY-0001", company_id = 1001, timeout = 10,
   redis = { port = tonumber(port), password = password, prefix = prefix },
-  rate = mode == "classify" and { requests = tonumber(rate), window = 1, max_wait = 60 } or nil }
+  rate = mode == "classify" and { requests = tonumber(rate:match("^%d+")), window = tonumber(rate:match("/(.+)$")),
+    max_wait = 60 } or nil }
 
 io.stdout:write("ready\n")
 io.stdout:flush()

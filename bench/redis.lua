@@ -60,9 +60,10 @@ end
 local redis = require "spec.support.redis"
 local nginx = require "spec.support.nginx"
 local results = require "bench.results"
+local util = require "bench.util"
 
 local function lines_of(cmd)
-  local p = assert(io.popen(cmd)); local out = p:read("*a"); p:close(); return out
+  return (util.capture(cmd))
 end
 
 local function parse(text)

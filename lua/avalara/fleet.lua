@@ -87,13 +87,12 @@ function M.new(opts)
   local shared = redis_opts.redis and redis_opts or stores.redis(redis_opts)
   local breaker = failover.breaker { name = tostring(shared.redis), retry_after = retry_after,
     warn = opts.on_warning or default_warn }
-  if fallback == nil then
-    if o.shared_dict ~= nil and type(ngx) == "table" then
-      fallback = require("avalara.openresty").store(o.shared_dict)
-    else
-      fallback = stores.memory()
-    end
+  if o.shared_dict ~= nil then
+    local openresty = require "avalara.openresty"
+    if not openresty.in_nginx() then error("avalara.fleet.new: 'shared_dict' is for OpenResty (nginx) only", 2) end
+    fallback = fallback or openresty.store(o.shared_dict)
   end
+  fallback = fallback or stores.memory()
   o.shared_dict = nil
   o.store = failover.new(shared, fallback, breaker)
   local c = avalara.new(o)

@@ -98,7 +98,7 @@ function M.new(opts)
   local c = avalara.new(o)
   local parts = { _fleet_breaker = breaker, _fleet_redis = shared }
   if opts.rate ~= nil then
-    local key = opts.rate.key or c.account_id or "default"
+    local key = type(opts.rate) == "table" and opts.rate.key or c.account_id or "default"
     parts._fleet_rate = rate.new(shared.redis, shared.prefix .. "rate:" .. tostring(key), opts.rate, breaker)
   end
   if opts.cache ~= nil then parts._fleet_cache = cache.new(shared.redis, shared.prefix, opts.cache, breaker) end

@@ -10,9 +10,36 @@ local redis = require "spec.support.redis"
 local contract = require "spec.support.store_contract"
 local B = { describe = describe, it = it, before_each = before_each }
 local H = require "spec.partner.helper"
+local nginx = require "spec.support.nginx"
 local socket = require "socket"
 
 local PASSWORD, APP_PASSWORD = "redis-pw-7f3a9c21", "app-pw-52d18e6b"
+
+local TLS_CONF = [[
+{{LOAD_LUA}}
+worker_processes 1;
+daemon off;
+error_log {{TMP}}/error.log notice;
+events { worker_connections 64; }
+http {
+    access_log off;
+    {{TEMP_PATHS}}
+    {{LUA_PATHS}}
+    lua_ssl_trusted_certificate {{CA}};
+    server {
+        listen 127.0.0.1:{{PORT}};
+        location = /tls {
+            content_by_lua_block {
+                local s = require("avalara.store").redis { port = {{REDIS}}, password = "{{PASSWORD}}",
+                    prefix = "nginx:", tls = { server_name = ngx.var.arg_name } }
+                local ok, err = s:set("k", { v = "over tls, from nginx" })
+                if not ok then return ngx.say(err) end
+                ngx.say(s:get("k").v)
+            }
+        }
+    }
+}
+]]
 
 local r, open -- open: a second server without a password, for the child processes
 local seq = 0
@@ -160,7 +187,7 @@ describe("redis store", function()
       assert(ok, err)
     end)
 
-  it("speaks TLS: verified against its CA (name checked), refused with another CA", function()
+  it("speaks TLS, in plain Lua and in nginx: verified against its CA (name checked), refused otherwise", function()
     local dir = H.tmpdir()
     local function sh(cmd) assert(os.execute("cd " .. emu.shell_quote(dir) .. " && " .. cmd .. " >/dev/null 2>&1"), cmd) end
     sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 -subj /CN=spec-redis-ca")
@@ -185,6 +212,19 @@ describe("redis store", function()
       local _, _, cerr = other:get("k")
       assert.matches("TLS handshake failed: .*certificate", cerr)
       H.no_secret({ PASSWORD }, nerr, cerr)
+      -- inside nginx, on cosockets: verified against lua_ssl_trusted_certificate, by DNS name
+      local n = nginx.start(TLS_CONF, { CA = dir .. "/ca.pem", REDIS = port, PASSWORD = PASSWORD })
+      local ok_n, nerr_n = pcall(function()
+        local status, body = n:get("/tls?name=localhost")
+        assert.equal(200, status)
+        assert.equal("over tls, from nginx\n", body)
+        status, body = n:get("/tls?name=redis.example")
+        assert.equal(200, status)
+        assert.matches("^redis 127.0.0.1:" .. port .. "/0 %(tls%): TLS handshake failed: .*certificate", body)
+        H.no_secret({ PASSWORD }, body, n:log())
+      end)
+      n:stop()
+      assert(ok_n, nerr_n)
     end)
     t:stop()
     H.rmdir(dir)

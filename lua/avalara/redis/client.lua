@@ -164,10 +164,12 @@ local function open_cosocket(self)
   local ms = self.timeout * 1000
   sock:settimeouts(ms, ms, ms)
   if not self.pool then
-    -- one pool per server, database, user and password (a digest: pool names may be logged)
-    local pw = secrets[self]
+    -- one pool per server, database, user, password (a digest: pool names may be logged) and TLS
+    -- setting (a connection verified for one name must not serve another)
+    local pw, tls = secrets[self], self.tls
     self.pool = ("avalara:redis:%s:%d:%d:%s:%s:%s"):format(self.host, self.port, self.db, self.username or "",
-      pw and require("avalara.digest").of(pw):sub(1, 16) or "", self.tls and "tls" or "")
+      pw and require("avalara.digest").of(pw):sub(1, 16) or "",
+      tls and ("tls:" .. tls.server_name .. (tls.verify and ":verify" or ":noverify")) or "")
   end
   local ok, err = sock:connect(self.host, self.port, { pool = self.pool })
   if not ok then return nil, "cannot connect: " .. tostring(err) end

@@ -466,27 +466,41 @@ function Client:token(stale)
   end
   local renewed = rec ~= nil or self._had_token == true
   local ok, fresh, err = pcall(self._fetch_token, self)
+  if not (ok and fresh) then
+    if unlock then unlock() end
+    if not ok then error(fresh, 0) end
+    return nil, err
+  end
+  self:_took_token(fresh, renewed, unlock)
+  return wrap_token(fresh)
+end
+
+-- Keeps a token record just obtained (in the store, else for this process),
+-- then releases the lock and tells `on_token` (also for `avalara.async`).
+function Client:_took_token(fresh, renewed, unlock)
+  local store = self.store
   -- stored before unlocking: a waiter that takes the lock next must find it
-  if ok and fresh then
-    local ttl = fresh.expires_at and math.max(1, math.ceil(fresh.expires_at - now())) or nil
-    local stored, why = store:set(key, fresh, ttl)
-    self._kept = nil
-    if stored == nil and why ~= nil then
-      self._kept = fresh
-      self:_warn_once("store", "cannot keep the token in " .. tostring(store) .. ": " .. tostring(why)
-        .. " (it is used for this process only)")
-    end
+  local ttl = fresh.expires_at and math.max(1, math.ceil(fresh.expires_at - now())) or nil
+  local stored, why = store:set(self.store_key, fresh, ttl)
+  self._kept = nil
+  if stored == nil and why ~= nil then
+    self._kept = fresh
+    self:_warn_once("store", "cannot keep the token in " .. tostring(store) .. ": " .. tostring(why)
+      .. " (it is used for this process only)")
   end
   if unlock then unlock() end
-  if not ok then error(fresh, 0) end
-  if not fresh then return nil, err end
   self._had_token = true
   if self.on_token then
     self.on_token { token_type = fresh.token_type, scope = fresh.scope, expires_at = fresh.expires_at,
       expires_in = fresh.expires_at and fresh.expires_at - now() or nil, renewed = renewed,
       account_id = self.account_id }
   end
-  return wrap_token(fresh)
+end
+
+-- The client credentials grant, prepared and not sent: `avalara.async` runs it on its multi.
+function Client:_token_grant()
+  return core.prepare_grant("client_credentials", with_topts(self, { token_url = self.token_url,
+    client_id = self.account_id, client_secret = secrets[self], scope = self.scope, auth_method = self.auth_method }))
 end
 
 -- Tells `on_warning` once per `what` (an unwritable token cache, ...).

@@ -637,6 +637,8 @@ end
 
 -- The Items flow's methods (`avalara.items`, documented there).
 for name, method in pairs(items_flow.Client) do Client[name] = method end
+-- The non-blocking calls (`avalara.async`, documented there).
+for name, method in pairs(require("avalara.async").Client) do Client[name] = method end
 
 --- The secret a webhook registration's deliveries are signed with (see
 -- `avalara.webhook`): give it to the receiver, which then never holds the

@@ -12,9 +12,12 @@
 -- for, decided ones are kept) and the codes. So a run stopped at any point
 -- (Ctrl-C, `kill -9`, a lost connection, the sandbox quota) is resumed by
 -- running it again: nothing is created twice and no item and country is
--- initiated (paid) twice. `opts.journal` receives each row as it is known
--- (`journal:row(index, row)`, then `journal:commit()`), for a durable record
--- of the results (the batch journal, `avalara.journal`, plugs in there).
+-- initiated (paid) twice: the service's own state is the journal here, so
+-- no local one is needed to resume. `opts.journal`, when given, receives the
+-- rows once the run ends (`journal:row(index, row)`, then `journal:commit()`).
+-- `opts.should_stop()` stops a run gracefully (the CLI asks it on Ctrl-C):
+-- no request is started after it says true, the wait ends, and the rows say
+-- what is known (`NOT_ATTEMPTED`, pending).
 -- @module avalara.catalog
 local core = require "avalara.core"
 local cjson = require "cjson.safe"
@@ -305,8 +308,9 @@ function M.classify(client, catalog, countries, opts)
   if #ids > 0 then
     progress(opts, "wait", 0, #ids)
     local _, werr = client:wait_hscode_classification(ids, cc, { timeout = opts.timeout or 600,
-      interval = opts.interval, include = "HsCodeClassificationStatus" })
+      interval = opts.interval, include = "HsCodeClassificationStatus", should_stop = opts.should_stop })
     if werr and werr.kind ~= "timeout" then return nil, werr end
+    if werr and werr.stopped then summary.stopped = summary.stopped or "stopped" end
     progress(opts, "wait", #ids, #ids)
     final, err = items.statuses(client, ids, "HsCodeClassificationStatus,Classifications")
     if not final then return nil, err end

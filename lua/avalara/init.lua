@@ -110,6 +110,16 @@ end
 local Token = {}
 Token.__index = Token
 
+-- The transport options set on the client, as a flat {k1, v1, k2, v2, ...}
+-- list made once: no pairs() walk over a hash on every call.
+local function topts_list(topts)
+  local list = {}
+  for _, k in ipairs(TRANSPORT_KEYS) do
+    if topts[k] ~= nil then list[#list + 1], list[#list + 2] = k, topts[k] end
+  end
+  return list
+end
+
 local function wrap_token(rec) return setmetatable({ _rec = rec }, Token) end
 
 --- The access token (a secret).
@@ -305,6 +315,7 @@ function M.new(opts)
   self._run_many = nginx.many
   self.topts = {}
   for _, k in ipairs(TRANSPORT_KEYS) do self.topts[k] = opts[k] end
+  self._topts_list = topts_list(self.topts)
   -- The core checks the options and the URL policy (plain http only to
   -- loopback, unless allow_http); ask it now, before any request.
   for _, name in ipairs { "token_url", "api_base", "items_base" } do
@@ -343,7 +354,11 @@ function Client:_yield()
 end
 
 local function with_topts(self, args)
-  for k, v in pairs(self.topts) do if args[k] == nil then args[k] = v end end
+  local list = self._topts_list
+  for i = 1, #list, 2 do
+    local k = list[i]
+    if args[k] == nil then args[k] = list[i + 1] end
+  end
   return args
 end
 
@@ -446,23 +461,28 @@ function Client:token(stale)
     if not rec then return nil, err end
     return wrap_token(rec)
   end
+  -- The token this client last saw, while it is valid: no store round trip
+  -- (nor decoding) on every call. Another process's renewal does not make it
+  -- invalid; a 401 names it `stale`, which goes to the store.
+  local held = self._held
+  if held and stale == nil and self:_valid(held._rec) then return held end
   local store, key = self.store, self.store_key
   -- A store that could not keep the token: this process keeps it instead.
   local rec = store:get(key) or self._kept
-  if self:_valid(rec, stale) then return wrap_token(rec) end
+  if self:_valid(rec, stale) then return self:_hold(rec) end
   local unlock = store:lock(key)
   local give_up = now() + self.retries.deadline + (self.topts.timeout or 30)
   while not unlock do
     self:_yield()
     rec = store:get(key) or self._kept
-    if self:_valid(rec, stale) then return wrap_token(rec) end
+    if self:_valid(rec, stale) then return self:_hold(rec) end
     unlock = store:lock(key)
     if not unlock and now() > give_up then break end -- a lost lock: go on without it
   end
   rec = store:get(key) or self._kept
   if self:_valid(rec, stale) then
     if unlock then unlock() end
-    return wrap_token(rec)
+    return self:_hold(rec)
   end
   local renewed = rec ~= nil or self._had_token == true
   local ok, fresh, err = pcall(self._fetch_token, self)
@@ -471,12 +491,11 @@ function Client:token(stale)
     if not ok then error(fresh, 0) end
     return nil, err
   end
-  self:_took_token(fresh, renewed, unlock)
-  return wrap_token(fresh)
+  return self:_took_token(fresh, renewed, unlock)
 end
 
 -- Keeps a token record just obtained (in the store, else for this process),
--- then releases the lock and tells `on_token` (also for `avalara.async`).
+-- releases the lock, tells `on_token` and holds it (also for `avalara.async`).
 function Client:_took_token(fresh, renewed, unlock)
   local store = self.store
   -- stored before unlocking: a waiter that takes the lock next must find it
@@ -495,12 +514,20 @@ function Client:_took_token(fresh, renewed, unlock)
       expires_in = fresh.expires_at and fresh.expires_at - now() or nil, renewed = renewed,
       account_id = self.account_id }
   end
+  return self:_hold(fresh)
 end
 
 -- The client credentials grant, prepared and not sent: `avalara.async` runs it on its multi.
 function Client:_token_grant()
   return core.prepare_grant("client_credentials", with_topts(self, { token_url = self.token_url,
     client_id = self.account_id, client_secret = secrets[self], scope = self.scope, auth_method = self.auth_method }))
+end
+
+-- Wraps a token record and keeps it as the one this client uses next.
+function Client:_hold(rec)
+  local tok = wrap_token(rec)
+  self._held = tok
+  return tok
 end
 
 -- Tells `on_warning` once per `what` (an unwritable token cache, ...).
@@ -522,26 +549,44 @@ end
 -- @tparam[opt] table body
 -- @return status, decoded body, headers | nil, err
 function Client:call(method, path, body)
-  local url = path:match("^https?://") and path or self.api_base .. path
+  local url = path:find("^https?://") and path or self.api_base .. path
   local tok, terr = self:token()
   if not tok then return nil, terr end
-  local renewed, exchange, final = false, 0, nil
+  -- The first exchange runs here, without the retry machinery's closures:
+  -- most calls succeed at once. A failure goes on in `_call_again`.
+  local started = now()
+  local status, b, h = self:_core("request", { method = method, url = url, token = tok._rec.access_token,
+    body = body })
+  if self.on_request then self:_hook(method, url, status, started, 1, status == nil and b or nil) end
+  if status ~= nil then return status, b, h end
+  return self:_call_again(method, url, body, tok, b, started)
+end
+
+-- The rest of a call whose first exchange failed with `first_err`: the retry
+-- policy (timed from `started`) and one token renewal on a 401 that asks for it.
+function Client:_call_again(method, url, body, tok, first_err, started)
+  local renewed, exchange, final, pending = false, 1, nil, first_err
   return retry.run(self.retries, function()
     while true do
-      exchange = exchange + 1
-      local started = now()
-      local status, b, h = self:_core("request", { method = method, url = url, token = tok:access_token(),
-        body = body })
-      self:_hook(method, url, status, started, exchange, status == nil and b or nil)
-      if status ~= nil then return status, b, h end
-      local err = b
+      local err = pending
+      pending = nil
+      if not err then
+        exchange = exchange + 1
+        local t0 = now()
+        local status, b, h = self:_core("request", { method = method, url = url, token = tok:access_token(),
+          body = body })
+        self:_hook(method, url, status, t0, exchange, status == nil and b or nil)
+        if status ~= nil then return status, b, h end
+        err = b
+      end
       if not (err.needs_refresh and not renewed) then return nil, err end
       renewed = true
       local t2, e2 = self:_renew(tok:access_token())
       if not t2 then final = e2; return nil, e2 end
       tok = t2
     end
-  end, { sleep = self.sleep, retryable = function(e) return e ~= final and retry.retryable(e) end })
+  end, { sleep = self.sleep, started = started,
+    retryable = function(e) return e ~= final and retry.retryable(e) end })
 end
 
 -- The company path segment; raises (naming the caller) when the client has none.

@@ -432,7 +432,9 @@ local statuses = M.statuses
 -- to wait for.
 -- @param item_ids a list of item ids (or one id)
 -- @param[opt] countries a list of two-letter codes (or `"US,DE"`); nil: every country requested
--- @tparam[opt] table opts `{timeout = 120, interval = 0.25, include = "HsCodeClassificationStatus"}`
+-- @tparam[opt] table opts `{timeout = 120, interval = 0.25, include = "HsCodeClassificationStatus",
+-- should_stop}` (`should_stop()`: asked at least every 0.2 s while waiting; true ends the wait
+-- as a timeout with `err.stopped = true`)
 -- @return the `ItemModel`s aligned with `item_ids`, with `hsCodeClassificationStatus` (an
 -- item that no longer exists is an error in its place), or nil, err (kind "timeout", with
 -- `err.pending`: `{itemId, country}` pairs still pending)
@@ -467,7 +469,15 @@ function Client:wait_hscode_classification(item_ids, countries, opts)
       return nil, core.error { kind = "timeout", retryable = true, pending = pending, message = string.format(
         "%d item countries still pending after %g s", #pending, opts.timeout or 120) }
     end
-    self.sleep(interval)
+    -- in slices, so that a stop asked for (Ctrl-C in the CLI) is heard soon
+    local wake = retry.now() + interval
+    repeat
+      if opts.should_stop and opts.should_stop() then
+        return nil, core.error { kind = "timeout", retryable = true, pending = pending, stopped = true,
+          message = string.format("stopped with %d item countries still pending", #pending) }
+      end
+      self.sleep(opts.should_stop and math.min(0.2, wake - retry.now()) or interval)
+    until retry.now() >= wake or not opts.should_stop
     interval = math.min(interval * 1.5, 5)
   end
 end

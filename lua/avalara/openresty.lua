@@ -44,15 +44,6 @@ end
 
 -- ------------------------------------------------------------ transport
 
-local function parse_url(url)
-  local scheme, authority, path = url:match("^(https?)://([^/?#]+)([^#]*)$")
-  if not scheme then return nil end
-  local host, port = authority:match("^%[(.+)%]:?(%d*)$")
-  if not host then host, port = authority:match("^([^:]+):?(%d*)$") end
-  port = tonumber(port) or (scheme == "https" and 443 or 80)
-  return scheme, host, port, path ~= "" and path or "/", authority
-end
-
 local function fail(kind, message, extra)
   local err = { kind = kind, message = message }
   for k, v in pairs(extra or {}) do err[k] = v end
@@ -65,48 +56,63 @@ local function socket_error(what, host, err)
   return fail("transport", what .. " " .. host .. " failed: " .. tostring(err))
 end
 
--- Reads the header block; returns a table with lower-case names.
-local function read_headers(sock)
-  local headers = {}
+-- A response read through one buffer: `sock:receiveany` takes what has
+-- arrived (a small response: status line, headers and body in one call)
+-- and lines and bodies are cut from the buffer, instead of one cosocket
+-- call a header line.
+local Reader = {}
+Reader.__index = Reader
+
+local function reader(sock)
+  return setmetatable({ sock = sock, buf = "", pos = 1 }, Reader)
+end
+
+-- More bytes at the end of the buffer; nil, err at a socket error or close.
+function Reader:fill()
+  local data, err = self.sock:receiveany(16384)
+  if not data then return nil, err end
+  if self.pos > #self.buf then self.buf, self.pos = data, 1
+  else self.buf = self.buf:sub(self.pos) .. data; self.pos = 1 end
+  return true
+end
+
+-- The next line, without its CRLF (or LF).
+function Reader:line()
   while true do
-    local line, err = sock:receive("*l")
-    if not line then return nil, err end
-    if line == "" then return headers end
-    local name, value = line:match("^([^:]+):%s*(.-)%s*$")
-    if name then
-      name = name:lower()
-      headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
+    local e = self.buf:find("\n", self.pos, true)
+    if e then
+      local line = self.buf:sub(self.pos, self.buf:byte(e - 1) == 13 and e - 2 or e - 1)
+      self.pos = e + 1
+      return line
     end
+    if #self.buf - self.pos > 65536 then return nil, "header line too long" end
+    local ok, err = self:fill()
+    if not ok then return nil, err end
   end
 end
 
-local function read_chunked(sock, max_body)
-  local parts, size = {}, 0
-  while true do
-    local line, err = sock:receive("*l")
-    if not line then return nil, err end
-    local n = tonumber(line:match("^%s*(%x+)"), 16)
-    if not n then return nil, "bad chunk size" end
-    if n == 0 then
-      repeat line, err = sock:receive("*l") until not line or line == ""
-      if not line then return nil, err end
-      return table.concat(parts)
-    end
-    size = size + n
-    if size > max_body then return nil, "max_body" end
-    local data
-    data, err = sock:receive(n)
-    if not data then return nil, err end
-    parts[#parts + 1] = data
-    line, err = sock:receive("*l")
-    if not line then return nil, err end
+-- Exactly `n` bytes: from the buffer, the rest in one receive.
+function Reader:bytes(n)
+  local have = #self.buf - self.pos + 1
+  if have >= n then
+    local data = self.buf:sub(self.pos, self.pos + n - 1)
+    self.pos = self.pos + n
+    return data
   end
+  local head = self.buf:sub(self.pos)
+  self.buf, self.pos = "", 1
+  local rest, err = self.sock:receive(n - have)
+  if not rest then return nil, err end
+  return head .. rest
 end
 
-local function read_to_close(sock, max_body)
-  local parts, size = {}, 0
+-- Everything until the server closes the connection.
+function Reader:to_close(max_body)
+  local parts = { self.buf:sub(self.pos) }
+  local size = #parts[1]
+  self.buf, self.pos = "", 1
   while true do
-    local data, err = sock:receiveany(65536)
+    local data, err = self.sock:receiveany(65536)
     if not data then
       if err == "closed" then return table.concat(parts) end
       return nil, err
@@ -116,6 +122,78 @@ local function read_to_close(sock, max_body)
     parts[#parts + 1] = data
   end
 end
+
+-- Whether bytes were left after the response (a server that sent more than
+-- it said: the connection cannot be reused).
+function Reader:leftover() return self.pos <= #self.buf end
+
+-- Reads the header block; returns a table with lower-case names.
+local function read_headers(r)
+  local headers = {}
+  while true do
+    local line, err = r:line()
+    if not line then return nil, err end
+    if line == "" then return headers end
+    local colon = line:find(":", 1, true)
+    if colon then
+      local name = line:sub(1, colon - 1):lower()
+      local value = line:match("^%s*(.-)%s*$", colon + 1)
+      headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
+    end
+  end
+end
+
+local function read_chunked(r, max_body)
+  local parts, size = {}, 0
+  while true do
+    local line, err = r:line()
+    if not line then return nil, err end
+    local n = tonumber(line:match("^%s*(%x+)"), 16)
+    if not n then return nil, "bad chunk size" end
+    if n == 0 then
+      repeat line, err = r:line() until not line or line == ""
+      if not line then return nil, err end
+      return table.concat(parts)
+    end
+    size = size + n
+    if size > max_body then return nil, "max_body" end
+    local data
+    data, err = r:bytes(n)
+    if not data then return nil, err end
+    parts[#parts + 1] = data
+    line, err = r:line()
+    if not line then return nil, err end
+  end
+end
+
+-- The parts of a URL's scheme://authority, parsed once per origin:
+-- {scheme, host, port, authority, pool name (without the verify setting)}.
+-- Bounded: emptied when it holds 64 origins.
+local origins, n_origins = {}, 0
+local function origin_of(url)
+  local slash = url:find("/", 9, true) -- after "https://"
+  local prefix = slash and url:sub(1, slash - 1) or url
+  local o = slash and origins[prefix]
+  if o then
+    if url:find("#", slash, true) then return nil end
+    return o, url:sub(slash)
+  end
+  local scheme, authority, path = url:match("^(https?)://([^/?#]+)([^#]*)$")
+  if not scheme then return nil end
+  local host, port = authority:match("^%[(.+)%]:?(%d*)$")
+  if not host then host, port = authority:match("^([^:]+):?(%d*)$") end
+  if not host then return nil end
+  port = tonumber(port) or (scheme == "https" and 443 or 80)
+  o = { scheme = scheme, host = host, port = port, authority = authority,
+    pool = ("avalara:%s:%s:%d:"):format(scheme, host, port), line = "Host: " .. authority }
+  if path:sub(1, 1) == "/" and prefix .. path == url then
+    if n_origins >= 64 then origins, n_origins = {}, 0 end
+    origins[prefix], n_origins = o, n_origins + 1
+  end
+  return o, path ~= "" and path or "/"
+end
+
+local SKIPPED = { host = true, ["content-length"] = true, connection = true }
 
 --- A transport function on cosockets (`transport(request) -> response | nil, err`,
 -- the shape of design.md section 3), with keep-alive pools and TLS sessions
@@ -129,16 +207,21 @@ function M.transport(opts)
   local connect_ms = (opts.connect_timeout or 10) * 1000
   local max_body = opts.max_body or 4 * 1024 * 1024
   local pool_size, keepalive_ms = opts.pool_size or 32, (opts.keepalive or 60) * 1000
-  local sessions = {}
+  local pool_suffix = verify and "verify" or "noverify"
+  local sessions, pools = {}, {}
+  local connect_opts = {}
 
   return function(req)
-    local scheme, host, port, path, authority = parse_url(req.url)
-    if not scheme then return fail("transport", "not an http(s) URL") end
+    local o, path = origin_of(req.url)
+    if not o then return fail("transport", "not an http(s) URL") end
+    local scheme, host, port, authority = o.scheme, o.host, o.port, o.authority
     local timeout_ms = (req.timeout or opts.timeout or 30) * 1000
-    local pool = ("avalara:%s:%s:%d:%s"):format(scheme, host, port, verify and "verify" or "noverify")
+    local pool = pools[o.pool]
+    if not pool then pool = o.pool .. pool_suffix; pools[o.pool] = pool end
     local sock = ngx.socket.tcp()
     sock:settimeouts(connect_ms, timeout_ms, timeout_ms)
-    local ok, err = sock:connect(host, port, { pool = pool })
+    connect_opts.pool = pool
+    local ok, err = sock:connect(host, port, connect_opts)
     if not ok then return socket_error("connecting to", authority, err) end
     if scheme == "https" and (sock:getreusedtimes() or 0) == 0 then
       -- pcall: Debian's lua-resty-core asserts, instead of returning an
@@ -153,27 +236,37 @@ function M.transport(opts)
       if type(session) == "userdata" or type(session) == "cdata" then sessions[pool] = session end
     end
 
-    local lines = { req.method .. " " .. path .. " HTTP/1.1", "Host: " .. authority }
+    -- one send of the request line, headers and body (joined here: ngx_lua
+    -- walks a table given to send twice, through the classic C API)
+    local out = { req.method, " ", path, " HTTP/1.1\r\n", o.line, "\r\n" }
     for name, value in pairs(req.headers or {}) do
-      local lname = name:lower()
-      if lname ~= "host" and lname ~= "content-length" and lname ~= "connection" then
-        lines[#lines + 1] = name .. ": " .. value
+      if not SKIPPED[name:lower()] then
+        out[#out + 1] = name
+        out[#out + 1] = ": "
+        out[#out + 1] = value
+        out[#out + 1] = "\r\n"
       end
     end
-    if req.body then lines[#lines + 1] = "Content-Length: " .. #req.body end
-    lines[#lines + 1] = ""
-    lines[#lines + 1] = req.body or ""
-    ok, err = sock:send(table.concat(lines, "\r\n"))
+    if req.body then
+      out[#out + 1] = "Content-Length: "
+      out[#out + 1] = tostring(#req.body)
+      out[#out + 1] = "\r\n\r\n"
+      out[#out + 1] = req.body
+    else
+      out[#out + 1] = "\r\n"
+    end
+    ok, err = sock:send(table.concat(out))
     if not ok then sock:close(); return socket_error("sending to", authority, err) end
 
+    local r = reader(sock)
     local status_line
-    status_line, err = sock:receive("*l")
+    status_line, err = r:line()
     if not status_line then sock:close(); return socket_error("reading from", authority, err) end
     local version, status = status_line:match("^HTTP/(%d%.%d) (%d%d%d)")
     status = tonumber(status)
     if not status then sock:close(); return fail("transport", "not an HTTP response from " .. authority) end
     local headers
-    headers, err = read_headers(sock)
+    headers, err = read_headers(r)
     if not headers then sock:close(); return socket_error("reading from", authority, err) end
 
     local body
@@ -185,11 +278,11 @@ function M.transport(opts)
         sock:close()
         return fail("http", ("response body exceeds max_body (%d bytes)"):format(max_body), { status = status })
       end
-      body, err = sock:receive(length)
+      body, err = r:bytes(length)
     elseif (headers["transfer-encoding"] or ""):lower():find("chunked", 1, true) then
-      body, err = read_chunked(sock, max_body)
+      body, err = read_chunked(r, max_body)
     else
-      body, err = read_to_close(sock, max_body)
+      body, err = r:to_close(max_body)
       headers.connection = "close"
     end
     if not body then
@@ -203,8 +296,9 @@ function M.transport(opts)
         "response truncated: " .. tostring(err), { status = status, retryable = true })
     end
 
-    local conn = (headers.connection or ""):lower()
-    if conn:find("close", 1, true) or (version == "1.0" and not conn:find("keep-alive", 1, true)) then
+    local conn = headers.connection
+    if r:leftover() or (conn and conn:lower():find("close", 1, true))
+      or (version == "1.0" and not (conn and conn:lower():find("keep-alive", 1, true))) then
       sock:close()
     else
       sock:setkeepalive(keepalive_ms, pool_size)

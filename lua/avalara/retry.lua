@@ -106,12 +106,13 @@ local function pack(...) return { n = select("#", ...), ... } end
 -- the deadline run out. `fn` returns its results, or `nil, err`.
 -- @tparam table policy from `M.policy`
 -- @tparam function fn
--- @tparam[opt] table hooks `sleep(s)`, `now()`, `random()`, `retryable(err)`
+-- @tparam[opt] table hooks `sleep(s)`, `now()`, `random()`, `retryable(err)`, `started` (the
+-- time the first attempt began, when it ran before this call)
 -- @return fn's results, or nil, err (the last error)
 function M.run(policy, fn, hooks)
   hooks = hooks or {}
   local sleep, now = hooks.sleep or M.sleep, hooks.now or M.now
-  local start = now()
+  local start = hooks.started or now()
   local attempt = 0
   while true do
     attempt = attempt + 1

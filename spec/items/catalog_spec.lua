@@ -237,6 +237,10 @@ describe("a catalog through the Items flow", function()
     assert.equal(130, code, stderr)
     assert.truthy(stderr:find("hscode: interrupted: what was done is kept by the service", 1, true), stderr)
     assert.is_nil(stderr:find("traceback", 1, true))
+    -- a graceful stop: no request after the signal, and the rows known so far summed up
+    assert.truthy(stderr:find("hscode: stopping: no new request", 1, true), stderr)
+    assert.truthy(stderr:find("hscode: 50 items x 3 countries: ", 1, true), stderr)
+    assert.truthy(stderr:match("(%d+) pending") ~= "0", stderr)
     e:configure { classification_delay = 0.2 }
     local r = hscode { "items", "classify", CATALOG, "--countries", "US,DE,JP" }
     assert.equal(0, r.code, r.stderr)

@@ -153,12 +153,28 @@ local function classify(sys, opts, args)
   end
   local client = common.make_client(sys, opts, true)
   local started = os.time()
-  local rows, summary = client:classify_catalog(list, countries, { chunk = chunk, timeout = wait,
-    premium = opts.premium and true or nil, on_progress = function(p)
+  -- Ctrl-C (or SIGTERM) stops before the next request and reports what is
+  -- known; a second one stops at once (as Lua's own interrupt would).
+  local sig = require("avalara.cli.signals").catch(function(_, count)
+    if count == 1 then
+      sys.stderr:write("\nhscode: stopping: no new request; reporting what is known (Ctrl-C again to stop at once)\n")
+    end
+  end)
+  local function should_stop()
+    local asked = sig.check()
+    if asked == "abort" then error("interrupted!", 0) end
+    return asked ~= nil
+  end
+  local ok, rows, summary = pcall(client.classify_catalog, client, list, countries, { chunk = chunk, timeout = wait,
+    premium = opts.premium and true or nil, should_stop = should_stop,
+    on_progress = function(p)
       if p.total > 0 and (p.done == 0 or p.done == p.total) then
         sys.stderr:write(string.format("hscode: %s %d/%d\n", p.phase, p.done, p.total))
       end
     end })
+  local signal = sig.signal
+  sig.close()
+  if not ok then error(rows, 0) end
   if not rows then common.request_failed("items classify failed", summary, client) end
   output(sys, opts, rows)
   sys.stderr:write(string.format("hscode: %d items x %d countries: %d classified, %d could not be classified, "
@@ -166,6 +182,10 @@ local function classify(sys, opts, args)
     summary.countries, summary.classified, summary.cannot, summary.pending, summary.failed, summary.not_attempted,
     summary.initiated, summary.kept, os.time() - started, opts.out and "; rows in " .. opts.out or "",
     summary.stopped == "quota" and "; stopped: " .. tostring(summary.stop_error) or ""))
+  if signal then
+    common.fail(signal == "sigterm" and common.EXIT.sigterm or common.EXIT.sigint, "interrupted: what was done is "
+      .. "kept by the service; run the same command again to go on (nothing is created or initiated twice)")
+  end
   if summary.failed + summary.pending + summary.not_attempted > 0 then return common.EXIT.failed end
 end
 

@@ -104,7 +104,7 @@ end
 -- its answer leads to (`answer(engine, op, body)`), and its `call`: the
 -- attempts of that request, as `client:call` counts them.
 local function new_call(op)
-  op.call = { attempt = 1, exchange = 0, started = now(), renewed = false }
+  op.call = { attempt = 1, exchange = 0, renewed = false } -- `started`: when its first exchange went
 end
 
 function Engine:add(op)
@@ -160,6 +160,7 @@ function Engine:launch(op)
   op.stale, op.token = nil, token
   op.call.exchange = op.call.exchange + 1
   op.sent = now()
+  op.call.started = op.call.started or op.sent
   op.ex = self:driver():add { method = op.method, url = op.url, body = op.body, token = token }
   self.inflight[op.ex] = op
 end

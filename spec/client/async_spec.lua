@@ -229,6 +229,13 @@ describe("client non-blocking calls", function()
     assert.equal(1, H.grants(e))
   end)
 
+  it("the README's example runs as written", function()
+    local readme = require "spec.support.readme"
+    local printed = readme.run(readme.block("Non-blocking calls"), e.http_url)
+    table.sort(printed)
+    assert.same({ "1001-MUG-2-US\t691110", "1001-TS-1-US\t610910", "610910\ttrue" }, printed)
+  end)
+
   -- The examples, each in its own process under 300 ms of latency per request.
   local lua = os.getenv("SPEC_LUA") or (jit and "luajit" or "lua5.4")
   local paths = os.getenv("LUA_CPATH") and "" or ("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='%s/?.so;;' ")

@@ -6,6 +6,7 @@
 --   emulator/with -- lua5.4 examples/game_loop.lua [items=32] [frame_ms=16]
 local avalara = require "avalara"
 local socket = require "socket"
+local frames = require "examples.frames" -- products, printing, the loop's figures
 
 local client = avalara.new{
   environment = os.getenv("AVALARA_ENVIRONMENT") or "local",
@@ -16,43 +17,20 @@ local client = avalara.new{
 }
 
 local count, frame = tonumber(arg[1]) or 32, (tonumber(arg[2]) or 16) / 1000
-local products = { "men's cotton t-shirt", "leather handbag", "stainless steel kitchen knife", "wooden chair",
-  "laptop computer", "wool sweater", "rubber tyres for cars", "fresh apples" }
-
--- Seconds this process has waited for a CPU while runnable (other processes
--- had it), from Linux's /proc/self/schedstat; 0 where there is none. A busy
--- machine adds that to a frame, not this loop.
-local function cpu_wait()
-  local f = io.open("/proc/self/schedstat")
-  if not f then return 0 end
-  local _, waited = f:read("*n", "*n")
-  f:close()
-  return (waited or 0) / 1e9
-end
-
-local started, cpu0 = socket.gettime(), os.clock()
+local loop = frames.loop(socket.gettime, "frames")
 for i = 1, count do
   -- wait = true: read each classification until it is no longer PENDING (without blocking)
-  client:start_classify({ itemCode = "GAME-" .. i, description = products[(i - 1) % #products + 1] },
+  client:start_classify({ itemCode = "GAME-" .. i, description = frames.products[(i - 1) % #frames.products + 1] },
     { country = "US", wait = true })
 end
 
-local frames, longest_gap, own_gap, longest_poll, ok, failed = 0, 0, 0, 0, 0, 0
+local ok, failed, longest_poll = 0, 0, 0
 local frame_at = socket.gettime()
-local last, last_wait = frame_at, cpu_wait()
 while client:pending() > 0 do
-  local t0, waited = socket.gettime(), cpu_wait()
-  longest_gap, own_gap = math.max(longest_gap, t0 - last), math.max(own_gap, t0 - last - (waited - last_wait))
-  last, last_wait = t0, waited
-  frames = frames + 1
+  loop.tick()
+  local t0 = socket.gettime()
   for _, done in ipairs(client:poll(0)) do
-    if done.err then
-      failed = failed + 1
-      print(done.handle.id, "FAILED", done.err.kind, done.err.message)
-    else
-      ok = ok + 1
-      print(done.handle.id, done.result.status, done.result.hsCode or "-")
-    end
+    if frames.show(done) then ok = ok + 1 else failed = failed + 1 end
   end
   longest_poll = math.max(longest_poll, socket.gettime() - t0)
   -- ... update and render the frame here ...
@@ -62,8 +40,5 @@ while client:pending() > 0 do
   if frame_at > now then socket.sleep(frame_at - now) else frame_at = now end
 end
 
-local wall, cpu = socket.gettime() - started, os.clock() - cpu0
-print(("%d classified, %d failed in %.2f s; %d frames, longest gap %.1f ms (%.1f ms not counting waits for a "
-  .. "CPU), longest poll %.1f ms; CPU %.3f s of %.2f s wall"):format(ok, failed, wall, frames, longest_gap * 1000,
-  own_gap * 1000, longest_poll * 1000, cpu, wall))
+print(loop.summary(ok, failed, (", longest poll %.1f ms"):format(longest_poll * 1000)))
 os.exit(failed == 0 and 0 or 1)

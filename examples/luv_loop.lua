@@ -7,6 +7,7 @@
 --   emulator/with -- lua5.4 examples/luv_loop.lua [items=32]
 local avalara = require "avalara"
 local uv = require "luv"
+local frames = require "examples.frames" -- products, printing, the loop's figures
 
 local client = avalara.new{
   environment = os.getenv("AVALARA_ENVIRONMENT") or "local",
@@ -17,24 +18,9 @@ local client = avalara.new{
 }
 
 local count = tonumber(arg[1]) or 32
-local products = { "men's cotton t-shirt", "leather handbag", "stainless steel kitchen knife", "wooden chair",
-  "laptop computer", "wool sweater", "rubber tyres for cars", "fresh apples" }
-
-local function clock() return uv.hrtime() / 1e9 end
--- Seconds this process has waited for a CPU while runnable (other processes
--- had it), from Linux's /proc/self/schedstat; 0 where there is none. A busy
--- machine adds that to a frame, not this loop.
-local function cpu_wait()
-  local f = io.open("/proc/self/schedstat")
-  if not f then return 0 end
-  local _, waited = f:read("*n", "*n")
-  f:close()
-  return (waited or 0) / 1e9
-end
-
-local started, cpu0 = clock(), os.clock()
+local loop = frames.loop(function() return uv.hrtime() / 1e9 end, "ticks")
 for i = 1, count do
-  client:start_classify({ itemCode = "LUV-" .. i, description = products[(i - 1) % #products + 1] },
+  client:start_classify({ itemCode = "LUV-" .. i, description = frames.products[(i - 1) % #frames.products + 1] },
     { country = "US", wait = true })
 end
 
@@ -47,13 +33,7 @@ local timer, ticker = uv.new_timer(), uv.new_timer()
 local function progress()
   wakeups = wakeups + 1
   for _, done in ipairs(client:poll(0)) do
-    if done.err then
-      failed = failed + 1
-      print(done.handle.id, "FAILED", done.err.kind, done.err.message)
-    else
-      ok = ok + 1
-      print(done.handle.id, done.result.status, done.result.hsCode or "-")
-    end
+    if frames.show(done) then ok = ok + 1 else failed = failed + 1 end
   end
   local want = {}
   for _, s in ipairs(client:poll_sockets()) do want[s.fd] = (s.read and "r" or "") .. (s.write and "w" or "") end
@@ -78,19 +58,11 @@ local function progress()
   end
 end
 
--- The host's own work: a tick every 10 ms, and the longest time between two.
-local last, last_wait, longest_gap, own_gap, ticks = clock(), cpu_wait(), 0, 0, 0
-ticker:start(10, 10, function()
-  local t, waited = clock(), cpu_wait()
-  longest_gap, own_gap = math.max(longest_gap, t - last), math.max(own_gap, t - last - (waited - last_wait))
-  last, last_wait, ticks = t, waited, ticks + 1
-end)
+-- The host's own work: a tick every 10 ms (the first one now).
+ticker:start(0, 10, loop.tick)
 
 progress()
 uv.run()
 
-local wall, cpu = clock() - started, os.clock() - cpu0
-print(("%d classified, %d failed in %.2f s; %d ticks, longest gap %.1f ms (%.1f ms not counting waits for a CPU); "
-  .. "%d wake-ups; CPU %.3f s of %.2f s wall"):format(ok, failed, wall, ticks, longest_gap * 1000, own_gap * 1000,
-  wakeups, cpu, wall))
+print(loop.summary(ok, failed, ("; %d wake-ups"):format(wakeups)))
 os.exit(failed == 0 and 0 or 1)

@@ -1,7 +1,7 @@
 -- The client's non-blocking calls on an event loop (libuv, Debian's
 -- lua-luv): the loop itself waits on the transfers' sockets and on the
 -- client's next timeout, and calls `client:poll(0)` when either fires; no
--- thread, no busy wait. A 10 ms ticker stands for the host's own work (an
+-- thread, no busy wait. A 5 ms ticker stands for the host's own work (an
 -- editor's UI, a server's other clients) and shows the loop never stalls.
 --
 --   emulator/with -- lua5.4 examples/luv_loop.lua [items=32]
@@ -58,8 +58,8 @@ local function progress()
   end
 end
 
--- The host's own work: a tick every 10 ms (the first one now).
-ticker:start(0, 10, loop.tick)
+-- The host's own work: a tick every 5 ms (the first one now).
+ticker:start(0, 5, loop.tick)
 
 progress()
 uv.run()

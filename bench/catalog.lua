@@ -21,13 +21,8 @@ local WORDS = { "men's cotton t-shirt", "leather handbag", "stainless steel kitc
   "laptop computer", "wool sweater", "rubber tyres for cars", "fresh apples", "porcelain coffee mug",
   "bicycle, not motorised", "green tea", "roasted coffee beans" }
 
-local function log(fmt, ...) io.stderr:write(("bench: " .. fmt .. "\n"):format(...)) end
-
--- What a command prints (stdout and stderr).
-local function capture(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  return p:read("*a"), p:close()
-end
+local util = require "bench.util"
+local log, capture = util.log, util.capture
 
 -- A file of /proc/PID, or nil once the process is gone.
 local function proc(pid, name)

@@ -24,22 +24,8 @@ local APP_CPU = os.getenv("BENCH_CPU") or "1"
 local OTHER_CPU = APP_CPU == "0" and "1" or "0"
 local LOCATIONS = { "static", "capture", "lib", "lib-subrequest" }
 
-local function log(fmt, ...) io.stderr:write(("bench: " .. fmt .. "\n"):format(...)) end
-
-local function capture(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
-
-local function median(t)
-  local s = {}
-  for i, v in ipairs(t) do s[i] = v end
-  table.sort(s)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) / 2] or (s[n / 2] + s[n / 2 + 1]) / 2
-end
+local util = require "bench.util"
+local log, capture, median = util.log, util.capture, util.median
 
 local CONF = [[
 load_module /usr/lib/nginx/modules/ndk_http_module.so;

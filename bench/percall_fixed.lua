@@ -20,22 +20,8 @@ local BEFORE_REV = os.getenv("BENCH_BEFORE") or "?"
 local TOKEN = "0123456789abcdef0123456789abcdef"
 local PATH = "/api/v2/companies/1001/classifications/hs/1001-TS-1-US"
 
-local function log(fmt, ...) io.stderr:write(("bench: " .. fmt .. "\n"):format(...)) end
-
-local function median(t)
-  local s = {}
-  for i, v in ipairs(t) do s[i] = v end
-  table.sort(s)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) / 2] or (s[n / 2] + s[n / 2 + 1]) / 2
-end
-
-local function capture(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("*a")
-  local ok = p:close()
-  return out, ok
-end
+local util = require "bench.util"
+local log, median, capture = util.log, util.median, util.capture
 
 local function env(root)
   return ("env LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;./?.lua;;' LUA_CPATH='%s/build/lua5.4/?.so;;' "):format(

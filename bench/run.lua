@@ -20,23 +20,8 @@ local MEMORY_CALLS = tonumber(os.getenv("BENCH_MEMORY_CALLS")) or 100000
 local OUT = os.getenv("BENCH_OUT") or "bench/RESULTS.md"
 local ACCOUNT, KEY, COMPANY = "2000000001", "DEMO-LICENSE-KEY-0001", 1001
 
-local function log(fmt, ...) io.stderr:write(("bench: " .. fmt .. "\n"):format(...)) end
-
-local function median(t)
-  local s = {}
-  for i, v in ipairs(t) do s[i] = v end
-  table.sort(s)
-  local n = #s
-  if n == 0 then return nil end
-  return n % 2 == 1 and s[(n + 1) / 2] or (s[n / 2] + s[n / 2 + 1]) / 2
-end
-
-local function capture(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("*a")
-  local ok = p:close()
-  return out, ok
-end
+local util = require "bench.util"
+local log, median, capture = util.log, util.median, util.capture
 
 local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 

@@ -268,8 +268,13 @@ describe("the hscode command", function()
     end)
 
     it("hints at the emulator URL when nothing answers there", function()
+      -- a port bound here without listening: refused, and no other server can take it meanwhile
+      local closed = assert(require("socket").tcp())
+      assert(closed:bind("127.0.0.1", 0))
+      local _, port = closed:getsockname()
       local r = H.run({ "token" }, { AVALARA_ENVIRONMENT = "local",
-        AVALARA_EMULATOR_URL = "http://127.0.0.1:" .. emu.free_port() }, cache)
+        AVALARA_EMULATOR_URL = "http://127.0.0.1:" .. port }, cache)
+      closed:close()
       assert.equal(1, r.code, r.stderr)
       assert.matches("^hscode: cannot get an access token: .*\nIs the emulator running at http://127%.0%.0%.1:%d+%? "
         .. "Start it with 'make emulator'", r.stderr)

@@ -16,11 +16,7 @@ error_log {{TMP}}/error.log notice;
 events { worker_connections 1024; }
 http {
     access_log off;
-    client_body_temp_path {{TMP}}/body;
-    proxy_temp_path {{TMP}}/proxy;
-    fastcgi_temp_path {{TMP}}/fastcgi;
-    uwsgi_temp_path {{TMP}}/uwsgi;
-    scgi_temp_path {{TMP}}/scgi;
+    {{TEMP_PATHS}}
     lua_package_path "{{ROOT}}/lua/?.lua;{{ROOT}}/lua/?/init.lua;;";
     lua_package_cpath "{{ROOT}}/build/luajit/?.so;;";
     lua_shared_dict avalara_tokens 1m;

@@ -3,16 +3,9 @@
 -- gives a crafted answer a real server could send. One connection at a
 -- time, one request per connection. It writes its port to DIR/port and
 -- serves until it is killed.
-local socket = require "socket"
 local cjson = require "cjson"
 
-local dir = assert(arg[1], "usage: hostile_server.lua DIR")
-local srv = assert(socket.bind("127.0.0.1", 0))
-local _, port = srv:getsockname()
-local f = assert(io.open(dir .. "/port.tmp", "w"))
-f:write(port)
-f:close()
-os.rename(dir .. "/port.tmp", dir .. "/port")
+local srv = require("spec.support.listen")(arg[1])
 
 local function form_decode(s)
   return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))

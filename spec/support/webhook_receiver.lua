@@ -5,19 +5,12 @@
 -- then answers 200, or 500 to the first FAIL_FIRST deliveries, so the
 -- sender's retries show. It writes its port to DIR/port and serves until it
 -- is killed.
-local socket = require "socket"
 local cjson = require "cjson"
 
-local dir = assert(arg[1], "usage: webhook_receiver.lua DIR LOG [FAIL_FIRST]")
 local log_path = assert(arg[2], "usage: webhook_receiver.lua DIR LOG [FAIL_FIRST]")
 local fail_first = tonumber(arg[3]) or 0
-local srv = assert(socket.bind("127.0.0.1", 0))
-local _, port = srv:getsockname()
 local log = assert(io.open(log_path, "a"))
-local f = assert(io.open(dir .. "/port.tmp", "w"))
-f:write(port)
-f:close()
-os.rename(dir .. "/port.tmp", dir .. "/port")
+local srv = require("spec.support.listen")(arg[1])
 
 local seen = 0
 while true do

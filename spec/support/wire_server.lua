@@ -6,13 +6,7 @@
 -- says close. One connection at a time.
 local socket = require "socket"
 
-local dir = assert(arg[1], "usage: wire_server.lua DIR")
-local srv = assert(socket.bind("127.0.0.1", 0))
-local _, port = srv:getsockname()
-local f = assert(io.open(dir .. "/port.tmp", "w"))
-f:write(port)
-f:close()
-os.rename(dir .. "/port.tmp", dir .. "/port")
+local srv = require("spec.support.listen")(arg[1])
 
 local BODY = '{"hsCode":"610910","status":"CLASSIFIED"}'
 

@@ -140,8 +140,11 @@ function Engine:token_for(op)
     if not tok then return nil, err end
     return tok:access_token()
   end
+  -- the token the client holds while valid (no store read a request), as client:token() does
+  local held = c._held
+  if held and not op.stale and c:_valid(held._rec) then return held._rec.access_token end
   local rec = c.store:get(c.store_key) or c._kept
-  if c:_valid(rec, op.stale) then return rec.access_token end
+  if c:_valid(rec, op.stale) then return c:_hold(rec)._rec.access_token end
   self.waiters[#self.waiters + 1] = op
   if not self.grant then
     self.grant = { step = "lock", attempt = 1, first = now(), renewed = rec ~= nil or c._had_token == true,

@@ -2,11 +2,11 @@
 -- for the per-call figures that isolate the client's own cost: a token
 -- response at /connect/token, a classified model anywhere else (361 bytes,
 -- the model the API returns for a classified item). HTTP/1.1 on one port,
--- HTTPS (HTTP/2 offered by ALPN) on another, with the emulator's test
--- certificate.
+-- HTTPS (HTTP/2 offered by ALPN) on another, HTTPS with HTTP/1.1 only on a
+-- third, with the emulator's test certificate.
 --
 --   local fixed = require "bench.fixed_server"
---   local s = fixed.start(emulator_tmp_dir)   -- s.http_url, s.https_url
+--   local s = fixed.start(emulator_tmp_dir)   -- s.http_url, s.https_url, s.https11_url
 --   s:stop()
 local emu = require "spec.support.emulator"
 local socket = require "socket"
@@ -28,8 +28,9 @@ function M.start(cert_dir)
   local dir = os.tmpname()
   os.remove(dir)
   assert(os.execute("mkdir -p " .. emu.shell_quote(dir)))
-  local port, tls_port = emu.free_port(), emu.free_port()
+  local port, tls_port, h1_port = emu.free_port(), emu.free_port(), emu.free_port()
   while tls_port == port do tls_port = emu.free_port() end
+  while h1_port == port or h1_port == tls_port do h1_port = emu.free_port() end
   local conf = ([[
 daemon off;
 worker_processes 1;
@@ -43,6 +44,7 @@ http {
     server {
         listen 127.0.0.1:%d;
         listen 127.0.0.1:%d ssl http2;
+        listen 127.0.0.1:%d ssl;
         ssl_certificate %s/server.pem;
         ssl_certificate_key %s/server.key;
         ssl_session_cache shared:fixed_ssl:1m;
@@ -51,7 +53,7 @@ http {
         location / { return 200 %s; }
     }
 }
-]]):format(dir, dir, port, tls_port, cert_dir, cert_dir, nginx_string(M.TOKEN), nginx_string(M.MODEL))
+]]):format(dir, dir, port, tls_port, h1_port, cert_dir, cert_dir, nginx_string(M.TOKEN), nginx_string(M.MODEL))
   local f = assert(io.open(dir .. "/nginx.conf", "w"))
   f:write(conf)
   f:close()
@@ -60,7 +62,7 @@ http {
   local pid = tonumber(p:read("*l"))
   p:close()
   local self = setmetatable({ pid = pid, dir = dir, http_url = "http://127.0.0.1:" .. port,
-    https_url = "https://127.0.0.1:" .. tls_port }, Server)
+    https_url = "https://127.0.0.1:" .. tls_port, https11_url = "https://127.0.0.1:" .. h1_port }, Server)
   local deadline = socket.gettime() + 10
   while socket.gettime() < deadline do
     local c = socket.connect("127.0.0.1", port)

@@ -486,20 +486,28 @@ function Client:token(stale)
   end
   local renewed = rec ~= nil or self._had_token == true
   local ok, fresh, err = pcall(self._fetch_token, self)
+  if not (ok and fresh) then
+    if unlock then unlock() end
+    if not ok then error(fresh, 0) end
+    return nil, err
+  end
+  return self:_took_token(fresh, renewed, unlock)
+end
+
+-- Keeps a token record just obtained (in the store, else for this process),
+-- releases the lock, tells `on_token` and holds it (also for `avalara.async`).
+function Client:_took_token(fresh, renewed, unlock)
+  local store = self.store
   -- stored before unlocking: a waiter that takes the lock next must find it
-  if ok and fresh then
-    local ttl = fresh.expires_at and math.max(1, math.ceil(fresh.expires_at - now())) or nil
-    local stored, why = store:set(key, fresh, ttl)
-    self._kept = nil
-    if stored == nil and why ~= nil then
-      self._kept = fresh
-      self:_warn_once("store", "cannot keep the token in " .. tostring(store) .. ": " .. tostring(why)
-        .. " (it is used for this process only)")
-    end
+  local ttl = fresh.expires_at and math.max(1, math.ceil(fresh.expires_at - now())) or nil
+  local stored, why = store:set(self.store_key, fresh, ttl)
+  self._kept = nil
+  if stored == nil and why ~= nil then
+    self._kept = fresh
+    self:_warn_once("store", "cannot keep the token in " .. tostring(store) .. ": " .. tostring(why)
+      .. " (it is used for this process only)")
   end
   if unlock then unlock() end
-  if not ok then error(fresh, 0) end
-  if not fresh then return nil, err end
   self._had_token = true
   if self.on_token then
     self.on_token { token_type = fresh.token_type, scope = fresh.scope, expires_at = fresh.expires_at,
@@ -507,6 +515,12 @@ function Client:token(stale)
       account_id = self.account_id }
   end
   return self:_hold(fresh)
+end
+
+-- The client credentials grant, prepared and not sent: `avalara.async` runs it on its multi.
+function Client:_token_grant()
+  return core.prepare_grant("client_credentials", with_topts(self, { token_url = self.token_url,
+    client_id = self.account_id, client_secret = secrets[self], scope = self.scope, auth_method = self.auth_method }))
 end
 
 -- Wraps a token record and keeps it as the one this client uses next.
@@ -668,6 +682,8 @@ end
 
 -- The Items flow's methods (`avalara.items`, documented there).
 for name, method in pairs(items_flow.Client) do Client[name] = method end
+-- The non-blocking calls (`avalara.async`, documented there).
+for name, method in pairs(require("avalara.async").Client) do Client[name] = method end
 
 --- The secret a webhook registration's deliveries are signed with (see
 -- `avalara.webhook`): give it to the receiver, which then never holds the

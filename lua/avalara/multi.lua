@@ -42,6 +42,12 @@ function Curl:cancel(h) return self.m:cancel(h) end
 --- Stops every request in flight.
 function Curl:close() return self.m:close() end
 
+--- The sockets an event loop waits on: `{ {fd, read, write}, ... }` (`core.multi`'s).
+function Curl:sockets() return self.m:sockets() end
+
+--- Seconds until `poll` has work even without socket activity, or nil.
+function Curl:timeout() return self.m:timeout() end
+
 -- ------------------------------------------------------------ one at a time
 
 local Serial = {}
@@ -88,12 +94,17 @@ end
 
 function Serial:close() self.queue = {} end
 
+-- No socket of its own: the transport's exchanges run inside `poll`.
+function Serial.sockets() return {} end
+
+function Serial:timeout() return #self.queue > 0 and 0 or nil end
+
 --- A driver for `client`: the core's multi handle when the client uses
 -- libcurl and the core has one, else one request at a time through the
 -- client's transport (or nginx light threads).
 -- @param client an `avalara.Client`
 -- @tparam table opts `{concurrency}` (the most requests in flight)
--- @treturn table the driver (`add`, `poll`, `pending`, `cancel`, `close`, `kind`)
+-- @treturn table the driver (`add`, `poll`, `pending`, `cancel`, `close`, `sockets`, `timeout`, `kind`)
 function M.new(client, opts)
   local transport = client:_transport()
   if not transport and type(core.multi) == "function" then

@@ -79,6 +79,27 @@ function M.delay(policy, attempt, err, random)
   return d
 end
 
+--- What follows a failed attempt, as `run` decides it: the delay before
+-- attempt `attempt + 1`, or nil to give up with `err`. An error worth
+-- retrying that is given up on says so (`retryable = true`, `attempts`), as
+-- a later try may well succeed; the C core calls a 2xx it cannot parse not
+-- retryable, this layer retries it.
+-- @tparam table policy from `M.policy`
+-- @int attempt the attempt that failed (1-based)
+-- @number elapsed seconds since the first attempt began
+-- @param err its error
+-- @tparam[opt] table hooks `random()`, `retryable(err)`
+-- @treturn number|nil seconds
+function M.next_delay(policy, attempt, elapsed, err, hooks)
+  hooks = hooks or {}
+  if not (hooks.retryable or M.retryable)(err) then return nil end
+  if type(err) == "table" then err.retryable, err.attempts = true, attempt end
+  if attempt >= policy.max_attempts then return nil end
+  local d = M.delay(policy, attempt, err, hooks.random)
+  if elapsed + d > policy.deadline then return nil end
+  return d
+end
+
 local function pack(...) return { n = select("#", ...), ... } end
 
 --- Runs `fn(attempt)` until it succeeds, fails for good, or the attempts or
@@ -91,7 +112,6 @@ local function pack(...) return { n = select("#", ...), ... } end
 function M.run(policy, fn, hooks)
   hooks = hooks or {}
   local sleep, now = hooks.sleep or M.sleep, hooks.now or M.now
-  local is_retryable = hooks.retryable or M.retryable
   local start = hooks.started or now()
   local attempt = 0
   while true do
@@ -99,14 +119,8 @@ function M.run(policy, fn, hooks)
     local res = pack(fn(attempt))
     if res[1] ~= nil then return (table.unpack or unpack)(res, 1, res.n) end
     local err = res[2]
-    if not is_retryable(err) then return nil, err end
-    -- Given up on an error worth retrying: it says so (retryable = true), as
-    -- a later try may well succeed; the C core calls a 2xx it cannot parse
-    -- not retryable, this layer retries it.
-    if type(err) == "table" then err.retryable, err.attempts = true, attempt end
-    if attempt >= policy.max_attempts then return nil, err end
-    local d = M.delay(policy, attempt, err, hooks.random)
-    if now() - start + d > policy.deadline then return nil, err end
+    local d = M.next_delay(policy, attempt, now() - start, err, hooks)
+    if not d then return nil, err end
     sleep(d)
   end
 end

@@ -24,6 +24,7 @@ local MODULES = {
   { name = "avalara.batch", file = "lua/avalara/batch.lua", owners = { M = true } },
   { name = "avalara.journal", file = "lua/avalara/journal.lua", owners = { M = true, Memory = true, Sqlite = true } },
   { name = "avalara.multi", file = "lua/avalara/multi.lua", owners = { M = true } },
+  { name = "avalara.async", file = "lua/avalara/async.lua", owners = { M = true, Client = true, Handle = true } },
   { name = "avalara.digest", file = "lua/avalara/digest.lua", owners = { M = true } },
   { name = "avalara.cli.common", file = "lua/avalara/cli/common.lua", owners = { M = true } },
   { name = "avalara.cli.csv", file = "lua/avalara/cli/csv.lua", owners = { M = true } },
@@ -99,7 +100,9 @@ local function exports(mod)
     names.item, names.definitions, names.partner, names.items = nil, nil, nil, nil
     -- the Items flow's methods are documented in avalara.items
     for k in pairs(require("avalara.items").Client) do names[k] = nil end
-  elseif mod.name == "avalara.items" then
+    -- and the non-blocking calls in avalara.async
+    for k in pairs(require("avalara.async").Client) do names[k] = nil end
+  elseif mod.name == "avalara.items" or mod.name == "avalara.async" then
     public(m.Client, names)
   elseif mod.name == "avalara.descriptions" then
     public(getmetatable(m.new({ hierarchy = function() end })).__index, names)

@@ -31,6 +31,10 @@ describe("examples/", function()
     ["lookup.lua"] = { out = "^21 sections, I to XXI\n61  Apparel.-\n  6109  .-\n    610910  T%-shirts.-"
       .. "\n2 of 2 codes under heading 6109\nsection XI has chapter 61: Apparel" },
     ["token.lua"] = { out = "avalara token %(Bearer, scope hs%-code%-classification" },
+    -- under latency, with their loop's timings: async_spec.lua
+    ["game_loop.lua"] = { elsewhere = true },
+    ["luv_loop.lua"] = { elsewhere = true },
+    ["frames.lua"] = { elsewhere = true }, -- their shared part
   }
 
   it("has an expectation for every script", function()
@@ -40,12 +44,12 @@ describe("examples/", function()
   end)
 
   for name, want in pairs(expected) do
-    it(name .. " runs and prints what it says", function()
+    if not want.elsewhere then it(name .. " runs and prints what it says", function()
       local ok, text = run(e, name, want.args)
       assert.is_true(ok, text)
       assert.truthy(text:find(want.out), text)
       assert.falsy(text:find("DEMO-LICENSE-KEY", 1, true))
       assert.falsy(text:find(("%x"):rep(32)), "an access token (32 hex digits) was printed")
-    end)
+    end) end
   end
 end)

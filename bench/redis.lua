@@ -73,15 +73,11 @@ local function parse(text)
 end
 
 local CONF = [[
-{{LOAD_LUA}}
+{{PREAMBLE}}
 worker_processes 1;
-daemon off;
-error_log {{TMP}}/error.log warn;
 events { worker_connections 64; }
 http {
-    access_log off;
-    {{TEMP_PATHS}}
-    {{LUA_PATHS}}
+    {{HTTP_BASICS}}
     server {
         listen 127.0.0.1:{{PORT}};
         location = /bench {

@@ -26,15 +26,11 @@ local RATE, WINDOW = 200, 2
 local HOSTS, WORKERS, PER_HOST, PROCESSES, PER_PROCESS = 3, 4, 150, 2, 25
 
 local CONF = [[
-{{LOAD_LUA}}
+{{PREAMBLE}}
 worker_processes {{WORKERS}};
-daemon off;
-error_log {{TMP}}/error.log notice;
 events { worker_connections 1024; }
 http {
-    access_log off;
-    {{TEMP_PATHS}}
-    {{LUA_PATHS}}
+    {{HTTP_BASICS}}
     lua_shared_dict avalara_tokens 1m;
 
     init_by_lua_block {

@@ -16,15 +16,11 @@ local socket = require "socket"
 local PASSWORD, APP_PASSWORD = "redis-pw-7f3a9c21", "app-pw-52d18e6b"
 
 local TLS_CONF = [[
-{{LOAD_LUA}}
+{{PREAMBLE}}
 worker_processes 1;
-daemon off;
-error_log {{TMP}}/error.log notice;
 events { worker_connections 64; }
 http {
-    access_log off;
-    {{TEMP_PATHS}}
-    {{LUA_PATHS}}
+    {{HTTP_BASICS}}
     lua_ssl_trusted_certificate {{CA}};
     server {
         listen 127.0.0.1:{{PORT}};

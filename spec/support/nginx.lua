@@ -12,7 +12,9 @@
 -- {{MODULES}} (Debian's nginx modules folder), {{TEMP_PATHS}} (the http
 -- block's temporary paths, all in {{TMP}}), {{LOAD_LUA}} (the load_module
 -- lines of the Lua module), {{LUA_PATHS}} (the http block's package paths:
--- the repository's lua/ and its LuaJIT build of the core).
+-- the repository's lua/ and its LuaJIT build of the core), {{PREAMBLE}}
+-- (LOAD_LUA, `daemon off` and the error log at notice) and {{HTTP_BASICS}}
+-- (no access log, TEMP_PATHS and LUA_PATHS).
 local emu = require "spec.support.emulator"
 local socket = require "socket"
 
@@ -44,6 +46,8 @@ function M.start(conf, vars, opts)
     :format(all.MODULES, all.MODULES)
   all.LUA_PATHS = ('lua_package_path "%s/lua/?.lua;%s/lua/?/init.lua;;"; lua_package_cpath "%s/build/luajit/?.so;;";')
     :format(all.ROOT, all.ROOT, all.ROOT)
+  all.PREAMBLE = ("%s daemon off; error_log %s/error.log notice;"):format(all.LOAD_LUA, tmp)
+  all.HTTP_BASICS = ("access_log off; %s %s"):format(all.TEMP_PATHS, all.LUA_PATHS)
   for k, v in pairs(vars or {}) do all[k] = v end
   local f = assert(io.open(tmp .. "/nginx.conf", "w"))
   f:write(render(conf, all))

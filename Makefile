@@ -51,7 +51,7 @@ DEB_PACKAGES := $(shell grep -v '^\#' .ci/debian-packages)
 # The Lua layer, subfolders included (avalara/store/, avalara/cli/).
 LUA_MODULES  := $(shell find lua/avalara -name '*.lua' | sort)
 
-.PHONY: bench-h2 all deps demo docs bench bench-tools bench-percall bench-openresty bench-catalog bench-redis fuzz fuzz-replay test \
+.PHONY: bench-h2 bench-profile all deps demo docs bench bench-tools bench-percall bench-openresty bench-catalog bench-redis fuzz fuzz-replay test \
         test-valgrind test-asan test-matrix lint install uninstall clean emulator
 
 all: $(MODULE)
@@ -197,7 +197,7 @@ bench-tools: deps
 	@mkdir -p build/bench
 	$(CC) -O2 -Wall -Wextra -Werror bench/percall_libcurl.c $(PKG_CFLAGS) $(PKG_LIBS) -o build/bench/percall_libcurl
 
-bench: bench-tools bench-percall bench-openresty bench-h2
+bench: bench-tools bench-percall bench-openresty bench-h2 bench-profile
 	$(BENCH_ENV) taskset -c $(BENCH_CPU) lua5.4 bench/run.lua
 
 # The library inside nginx against a hand-made subrequest (pins its own processes).
@@ -215,6 +215,12 @@ bench-percall: bench-tools
 
 # hscode batch of BENCH_ITEMS rows (100,000) at concurrency 64 against the
 # emulator with 20 ms of latency: wall time, RSS, journal, resume (issue 16).
+# Instructions a call, layer by layer, with callgrind (issues 14 and 17).
+bench-profile: bench-tools
+	$(MAKE) deps DEB_PACKAGES="valgrind"
+	$(MAKE) LUA=luajit
+	$(BENCH_ENV) lua5.4 bench/profile.lua
+
 # A 64-wide HTTPS batch with HTTP/2 multiplexed against HTTP/1.1 (issue 14).
 bench-h2: deps
 	$(BENCH_ENV) lua5.4 bench/h2_batch.lua

@@ -8,6 +8,11 @@ files["emulator/"] = { std = "ngx_lua" }
 files["lua/avalara/openresty.lua"] = { std = "max+ngx_lua" }
 files["lua/avalara/openresty/"] = { std = "max+ngx_lua" }
 files["examples/openresty/"] = { std = "max+ngx_lua" }
+-- The fleet modules run in plain Lua and inside nginx (cosockets, worker pids).
+files["lua/avalara/redis/"] = { std = "max+ngx_lua" }
+files["lua/avalara/store/redis.lua"] = { std = "max+ngx_lua" }
+files["lua/avalara/fleet.lua"] = { std = "max+ngx_lua" }
+files["lua/avalara/fleet/"] = { std = "max+ngx_lua" }
 
 -- busted specs.
 files["spec/"] = { std = "+busted", max_line_length = 140 }

@@ -13,6 +13,7 @@
 #   make bench-percall       per-call cost of each layer on a fixed-body server, before and after
 #   make bench-openresty     the library inside nginx against a hand-made subrequest
 #   make bench-catalog [BENCH_ITEMS=100000]  hscode batch at catalog scale (not part of make bench)
+#   make bench-redis         the Redis store per operation: LuaSocket, cosockets, hiredis from C
 #   make docs                LDoc reference of the Lua layer in build/docs/ (fails on warnings)
 
 LUA      ?= lua5.4
@@ -50,7 +51,7 @@ DEB_PACKAGES := $(shell grep -v '^\#' .ci/debian-packages)
 # The Lua layer, subfolders included (avalara/store/, avalara/cli/).
 LUA_MODULES  := $(shell find lua/avalara -name '*.lua' | sort)
 
-.PHONY: bench-h2 bench-profile all deps demo docs bench bench-tools bench-percall bench-openresty bench-catalog fuzz fuzz-replay test \
+.PHONY: bench-h2 bench-profile all deps demo docs bench bench-tools bench-percall bench-openresty bench-catalog bench-redis fuzz fuzz-replay test \
         test-valgrind test-asan test-matrix lint install uninstall clean emulator
 
 all: $(MODULE)
@@ -227,6 +228,14 @@ bench-h2: deps
 bench-catalog: deps
 	$(MAKE) LUA=lua5.4
 	$(BENCH_ENV) lua5.4 bench/catalog.lua
+
+# The Redis store's cost per operation (issue 15), and hiredis from C as the
+# floor a binding could reach (libhiredis-dev: this benchmark only).
+bench-redis: deps
+	$(MAKE) deps DEB_PACKAGES="libhiredis-dev"
+	$(MAKE) LUA=lua5.4
+	$(MAKE) LUA=luajit
+	$(BENCH_ENV) lua5.4 bench/redis.lua
 
 emulator: deps
 	emulator/run $(if $(PORT),--port $(PORT)) $(if $(TLS_PORT),--tls-port $(TLS_PORT))

@@ -2,7 +2,8 @@
 -- (design.md sections 5 and 8).
 --
 -- One contract for every store (memory, `avalara.store.file`, the OpenResty
--- shared dict of `avalara.openresty.store`, or a table of your own):
+-- shared dict of `avalara.openresty.store`, `avalara.store.redis` shared by
+-- a fleet of hosts, or a table of your own):
 --
 --    store:get(key)                      -> value, version | nil (absent or past its ttl) | nil, nil, err
 --    store:set(key, value, ttl)          -> true | nil, err
@@ -128,6 +129,20 @@ function M.file(path)
     error("avalara.store.file: 'path' must be a non-empty string", 2)
   end
   return require("avalara.store.file").open(path or M.default_path("cache", "tokens.db"))
+end
+
+-- ------------------------------------------------------------------ redis
+
+--- A store on a Redis server, shared by every host and process that reaches
+-- it: in plain Lua over LuaSocket, inside nginx over cosockets (pooled).
+-- Locks are `SET NX PX` with an owner-checked release; `set` and `cas` are
+-- atomic Lua scripts. A server that cannot be reached is a clear failure
+-- (`nil, message`, the password never in it). See `avalara.store.redis`.
+-- @tparam[opt] table opts `{host = "127.0.0.1", port = 6379, password, username, db = 0,
+-- prefix = "avalara:", tls = false, timeout = 1, pool_size = 32, keepalive = 60, lock_ttl = 30}`
+-- @treturn table the store
+function M.redis(opts)
+  return require("avalara.store.redis").new(opts)
 end
 
 --- The default place of a file of this library: `kind` "cache" is under

@@ -38,6 +38,14 @@ local MODULES = {
   { name = "avalara.cli.get", file = "lua/avalara/cli/get.lua", owners = { M = true } },
   { name = "avalara.cli.token", file = "lua/avalara/cli/token.lua", owners = { M = true } },
   { name = "avalara.openresty", file = "lua/avalara/openresty.lua", owners = { M = true, Store = true } },
+  { name = "avalara.redis.resp", file = "lua/avalara/redis/resp.lua", owners = { M = true } },
+  { name = "avalara.redis.client", file = "lua/avalara/redis/client.lua", owners = { M = true, Client = true } },
+  { name = "avalara.store.redis", file = "lua/avalara/store/redis.lua", owners = { M = true, Store = true } },
+  { name = "avalara.store.failover", file = "lua/avalara/store/failover.lua",
+    owners = { M = true, Breaker = true, Failover = true } },
+  { name = "avalara.fleet", file = "lua/avalara/fleet.lua", owners = { M = true, Fleet = true } },
+  { name = "avalara.fleet.rate", file = "lua/avalara/fleet/rate.lua", owners = { M = true, Budget = true } },
+  { name = "avalara.fleet.cache", file = "lua/avalara/fleet/cache.lua", owners = { M = true, Cache = true } },
 }
 
 local function lines_of(path)
@@ -112,6 +120,16 @@ local function exports(mod)
     public(m.Partner, names)
   elseif mod.name == "avalara.connection" then
     public(getmetatable(m.source({}, "x")).__index, names)
+  elseif mod.name == "avalara.redis.client" or mod.name == "avalara.store.redis" then
+    public(getmetatable(m.new()).__index, names)
+  elseif mod.name == "avalara.store.failover" then
+    local breaker = m.breaker {}
+    public(getmetatable(breaker).__index, names)
+    public(getmetatable(m.new({}, {}, breaker)).__index, names)
+  elseif mod.name == "avalara.fleet" then
+    public(m.FleetClient, names)
+  elseif mod.name == "avalara.fleet.rate" or mod.name == "avalara.fleet.cache" then
+    public(getmetatable(m.new({}, "k", { requests = 1 }, {})).__index, names)
   end
   return names
 end

@@ -1,5 +1,5 @@
 -- A separate process for spec/partner/concurrency_spec.lua: one partner on the
--- emulator with the file store, calling the API through a connection.
+-- emulator with the file store (or a Redis store, for spec/fleet), calling the API through a connection.
 --
 --   lua spec/partner/child.lua MODE EMULATOR_URL STORE_PATH CONNECTION_ID [GO_FILE]
 --
@@ -14,11 +14,18 @@ local socket = require "socket"
 
 local mode, url, path, id, go = arg[1], arg[2], arg[3], arg[4], arg[5]
 
+-- A store path "redis://127.0.0.1:PORT/PREFIX" is a Redis store (spec/fleet), else a file.
+local function open_store(where)
+  local port, prefix = where:match("^redis://127%.0%.0%.1:(%d+)/(.*)$")
+  if port then return avalara.store.redis { port = tonumber(port), prefix = prefix } end
+  return avalara.store.file(where)
+end
+
 -- Store modes: "increment PATH N" adds 1 to a counter N times, each under the
 -- lock, read then written with cas; "cas-increment PATH N" the same with cas
 -- retries only; "hold-lock PATH KEY" takes a lock, says "locked" and sleeps.
 if mode == "increment" or mode == "cas-increment" or mode == "hold-lock" then
-  local store = avalara.store.file(url)
+  local store = open_store(url)
   if mode == "hold-lock" then
     assert(store:lock(path, 600))
     io.stdout:write("locked\n")
@@ -48,7 +55,7 @@ end
 local kill_at = ({ ["kill-after-refresh"] = "refreshed", ["kill-after-store"] = "stored" })[mode]
 local p = avalara.partner.new {
   client_id = "demo-partner", client_secret = "demo-partner-secret", environment = "local", emulator_url = url,
-  store = avalara.store.file(path), timeout = 10,
+  store = open_store(path), timeout = 10,
   on_refresh = function(info)
     io.stdout:write(info.stage, "\n")
     io.stdout:flush()

@@ -96,16 +96,16 @@ end
 
 H.tmpdir, H.rmdir = cli_helper.tmpdir, cli_helper.rmdir
 
--- Starts `lua spec/partner/child.lua args...` in the background; returns
--- {pid, out} (out: the file its stdout and stderr go to).
-function H.spawn(args)
+-- Starts `lua spec/partner/child.lua args...` (or another `script`) in the
+-- background; returns {pid, out} (out: the file its stdout and stderr go to).
+function H.spawn(args, script)
   local out = os.tmpname()
   local words = {}
   for i, a in ipairs(args) do words[i] = emu.shell_quote(a) end
-  local cmd = ("cd %s && LUA_PATH=%s LUA_CPATH=%s %s spec/partner/child.lua %s >%s 2>&1 & echo $!"):format(
+  local cmd = ("cd %s && LUA_PATH=%s LUA_CPATH=%s %s %s %s >%s 2>&1 & echo $!"):format(
     emu.shell_quote(H.ROOT), emu.shell_quote("lua/?.lua;lua/?/init.lua;./?.lua;;"),
     emu.shell_quote("build/" .. (rawget(_G, "jit") and "luajit" or "lua5.4") .. "/?.so;;"), H.LUA,
-    table.concat(words, " "), emu.shell_quote(out))
+    script or "spec/partner/child.lua", table.concat(words, " "), emu.shell_quote(out))
   local p = assert(io.popen(cmd))
   local pid = tonumber(p:read("*l"))
   p:close()

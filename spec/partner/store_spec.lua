@@ -7,80 +7,17 @@ local avalara = require "avalara"
 local socket = require "socket"
 local emu = require "spec.support.emulator"
 local H = require "spec.partner.helper"
+local contract = require "spec.support.store_contract"
+local B = { describe = describe, it = it, before_each = before_each }
 
-local function contract(name, make)
-  describe(name .. " store", function()
-    local s
-    before_each(function() s = make() end)
-
-    it("gets what was set, with a version that changes on every write", function()
-      assert.is_nil(s:get("a"))
-      assert.is_true((s:set("a", { x = 1, y = "it's", nested = { z = true } })))
-      local v, ver = s:get("a")
-      assert.same({ x = 1, y = "it's", nested = { z = true } }, v)
-      assert.is_not_nil(ver)
-      s:set("a", { x = 2 })
-      local v2, ver2 = s:get("a")
-      assert.equal(2, v2.x)
-      assert.are_not.equal(ver, ver2)
-    end)
-
-    it("copies values in and out", function()
-      local value = { x = 1 }
-      s:set("a", value)
-      value.x = 2
-      local got = s:get("a")
-      got.x = 3
-      assert.equal(1, s:get("a").x)
-    end)
-
-    it("cas writes only over the version read, creates only when absent, deletes with nil", function()
-      local ok, v1 = s:cas("a", nil, { n = 1 })
-      assert.is_true(ok)
-      local again, current, have = s:cas("a", nil, { n = 9 })
-      assert.is_false(again)
-      assert.same({ n = 1 }, current)
-      assert.equal(v1, have)
-      local ok2, v2 = s:cas("a", v1, { n = 2 })
-      assert.is_true(ok2)
-      assert.is_false((s:cas("a", v1, { n = 3 })))  -- a stale version
-      assert.equal(2, s:get("a").n)
-      assert.is_false((s:cas("a", v1, nil)))
-      assert.is_true((s:cas("a", v2, nil)))
-      assert.is_nil(s:get("a"))
-    end)
-
-    it("forgets values past their ttl", function()
-      s:set("gone", { x = 1 }, -1)
-      assert.is_nil(s:get("gone"))
-      assert.is_true((s:cas("gone", nil, { x = 2 }))) -- an expired value counts as absent
-      s:set("kept", { x = 1 }, 100)
-      assert.equal(1, s:get("kept").x)
-      assert.is_true((s:delete("kept")))
-      assert.is_nil(s:get("kept"))
-    end)
-
-    it("locks without blocking; a lock past its ttl lapses", function()
-      local unlock = assert(s:lock("k"))
-      assert.is_nil(s:lock("k"))
-      assert.is_function(s:lock("other"))
-      unlock()
-      local again = assert(s:lock("k"))
-      again()
-      assert(s:lock("short", -1))
-      assert.is_function(s:lock("short")) -- the first one lapsed
-    end)
-  end)
-end
-
-contract("memory", function() return avalara.store.memory() end)
+contract("memory", function() return avalara.store.memory() end, B)
 
 local dir
 contract("file", function()
   dir = dir or H.tmpdir()
   local path = dir .. "/" .. tostring(math.random(1e9)) .. ".db"
   return avalara.store.file(path)
-end)
+end, B)
 
 describe("file store", function()
   local tmp

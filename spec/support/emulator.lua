@@ -70,6 +70,14 @@ local function alive(pid)
 end
 M.alive = alive
 
+-- Sends `signal` (TERM) to pid, waits up to 10 s for it to end, then SIGKILL.
+function M.terminate(pid, signal)
+  os.execute("kill -" .. (signal or "TERM") .. " " .. pid .. " 2>/dev/null")
+  local deadline = socket.gettime() + 10
+  while alive(pid) and socket.gettime() < deadline do socket.sleep(0.02) end
+  if alive(pid) then os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
+end
+
 local function read_file(path)
   local f = io.open(path, "r")
   if not f then return "" end
@@ -157,10 +165,7 @@ end
 -- Stops the emulator (SIGTERM, then SIGKILL after 10 s) and waits for it.
 function Emulator:stop()
   if not self.pid then return end
-  os.execute("kill -TERM " .. self.pid .. " 2>/dev/null")
-  local deadline = socket.gettime() + 10
-  while alive(self.pid) and socket.gettime() < deadline do socket.sleep(0.05) end
-  if alive(self.pid) then os.execute("kill -KILL " .. self.pid .. " 2>/dev/null") end
+  M.terminate(self.pid)
   self.pid = nil
   os.remove(self.log)
 end

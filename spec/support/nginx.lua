@@ -10,7 +10,11 @@
 -- Placeholders always available: {{PORT}}, {{TMP}} (its own temporary
 -- folder: pid, logs, nginx temp paths), {{ROOT}} (the repository),
 -- {{MODULES}} (Debian's nginx modules folder), {{TEMP_PATHS}} (the http
--- block's temporary paths, all in {{TMP}}).
+-- block's temporary paths, all in {{TMP}}), {{LOAD_LUA}} (the load_module
+-- lines of the Lua module), {{LUA_PATHS}} (the http block's package paths:
+-- the repository's lua/ and its LuaJIT build of the core), {{PREAMBLE}}
+-- (LOAD_LUA, `daemon off` and the error log at notice) and {{HTTP_BASICS}}
+-- (no access log, TEMP_PATHS and LUA_PATHS).
 local emu = require "spec.support.emulator"
 local socket = require "socket"
 
@@ -38,6 +42,12 @@ function M.start(conf, vars, opts)
     temps[#temps + 1] = ("%s_temp_path %s/%s;"):format(k, tmp, k == "client_body" and "body" or k)
   end
   all.TEMP_PATHS = table.concat(temps, " ")
+  all.LOAD_LUA = ("load_module %s/ndk_http_module.so; load_module %s/ngx_http_lua_module.so;")
+    :format(all.MODULES, all.MODULES)
+  all.LUA_PATHS = ('lua_package_path "%s/lua/?.lua;%s/lua/?/init.lua;;"; lua_package_cpath "%s/build/luajit/?.so;;";')
+    :format(all.ROOT, all.ROOT, all.ROOT)
+  all.PREAMBLE = ("%s daemon off; error_log %s/error.log notice;"):format(all.LOAD_LUA, tmp)
+  all.HTTP_BASICS = ("access_log off; %s %s"):format(all.TEMP_PATHS, all.LUA_PATHS)
   for k, v in pairs(vars or {}) do all[k] = v end
   local f = assert(io.open(tmp .. "/nginx.conf", "w"))
   f:write(render(conf, all))
@@ -75,10 +85,7 @@ end
 
 function Nginx:stop()
   if self.pid then
-    os.execute("kill -QUIT " .. self.pid .. " 2>/dev/null")
-    local deadline = socket.gettime() + 10
-    while emu.alive(self.pid) and socket.gettime() < deadline do socket.sleep(0.05) end
-    if emu.alive(self.pid) then os.execute("kill -KILL " .. self.pid .. " 2>/dev/null") end
+    emu.terminate(self.pid, "QUIT")
     self.pid = nil
   end
   if self.tmp then os.execute("rm -rf " .. emu.shell_quote(self.tmp)); self.tmp = nil end

@@ -1,0 +1,165 @@
+--- A store that carries on when its shared store cannot be reached:
+-- `avalara.fleet` keeps the client token in Redis through it, with this
+-- host's store (the `lua_shared_dict` in nginx, else memory) as the local
+-- copy.
+--
+-- - While the shared store answers, it is the truth: `get` reads it (and
+--   copies a value it has not seen yet into the local store), `set` writes
+--   both, `lock` is the shared lock, so the whole fleet asks for one token.
+-- - When an operation fails (Redis down, a timeout, a wrong password), the
+--   breaker opens: one warning names the store and the reason, and for
+--   `retry_after` seconds (1) every operation goes to the local store
+--   without trying the shared one (a dead server costs nothing per request).
+--   The host then uses the copy it holds, or fetches its own token: requests
+--   keep succeeding, with one token per host instead of one per fleet.
+-- - After `retry_after` the next operation tries the shared store again; the
+--   first that succeeds closes the breaker with a second warning (back to
+--   one token for the fleet).
+--
+-- It is meant for values that can be made again (tokens): a value written
+-- while the shared store was down stays local. Partner connections, whose
+-- single-use refresh tokens cannot be made again, use the Redis store
+-- directly (its failures are errors, never a second truth).
+-- @module avalara.store.failover
+local retry = require "avalara.retry"
+
+local M = {}
+
+-- ------------------------------------------------------------ breaker
+
+local Breaker = {}
+Breaker.__index = Breaker
+
+--- A breaker for a shared service: `up()` says whether to try it now,
+-- `failed(err)` opens it for `retry_after` seconds, `ok()` closes it. It
+-- warns once when it opens and once when it closes again.
+-- @tparam table opts `{name = "redis ...", retry_after = 1, warn = function(message)}`
+-- @treturn table the breaker
+function M.breaker(opts)
+  return setmetatable({ name = opts.name, retry_after = opts.retry_after or 1, warn = opts.warn or function() end },
+    Breaker)
+end
+
+--- Whether the shared service should be tried now.
+-- @treturn boolean
+function Breaker:up()
+  return self.down_until == nil or retry.now() >= self.down_until
+end
+
+--- Records a failure of the shared service (warns when it was up).
+-- @param err the failure's message
+function Breaker:failed(err)
+  local was_up = self.down_until == nil
+  err = tostring(err)
+  if self.name and err:sub(1, #self.name + 2) == self.name .. ": " then err = err:sub(#self.name + 3) end
+  self.down_until, self.reason = retry.now() + self.retry_after, err
+  if was_up then
+    self.warn(("%s cannot be reached (%s): carrying on with local state; trying it again every %g s")
+      :format(self.name, self.reason, self.retry_after))
+  end
+end
+
+--- Records a success of the shared service (warns when it was down).
+function Breaker:ok()
+  if self.down_until == nil then return end
+  self.down_until, self.reason = nil, nil
+  self.warn(self.name .. " answers again: fleet state is shared again")
+end
+
+--- `{state = "up" | "down", reason}` (the reason of the last failure while down).
+-- @treturn table
+function Breaker:status()
+  return { state = self.down_until and "down" or "up", reason = self.reason }
+end
+
+-- ------------------------------------------------------------ store
+
+local Failover = {}
+Failover.__index = Failover
+
+--- The store: `shared` while it answers, `local_store` meanwhile.
+-- @param shared a store (`avalara.store.redis`)
+-- @param local_store a store of this host (memory, `avalara.openresty.store`)
+-- @param breaker from `M.breaker` (may be shared with the other fleet features)
+-- @treturn table the store (`get`, `set`, `cas`, `delete`, `lock`)
+function M.new(shared, local_store, breaker)
+  return setmetatable({ shared = shared, local_store = local_store, breaker = breaker, seen = {} }, Failover)
+end
+
+Failover.__tostring = function(self)
+  return "avalara.store.failover(" .. tostring(self.shared) .. ", else " .. tostring(self.local_store) .. ")"
+end
+
+-- Runs `method` on the shared store when it is up; true and its results,
+-- or false after a failure (or while the breaker is open).
+local function shared_call(self, method, ...)
+  if not self.breaker:up() then return false end
+  local a, b, c = self.shared[method](self.shared, ...)
+  local err
+  if method == "get" then err = c elseif a == nil then err = b end
+  if err ~= nil then
+    self.breaker:failed(err)
+    return false
+  end
+  self.breaker:ok()
+  return true, a, b, c
+end
+
+--- The shared value (copied to the local store when new), else the local one.
+-- @string key
+function Failover:get(key)
+  local ok, value, version = shared_call(self, "get", key)
+  if not ok then return self.local_store:get(key) end
+  if value ~= nil and self.seen[key] ~= version then
+    self.local_store:set(key, value)
+    self.seen[key] = version
+  end
+  return value, version
+end
+
+--- Writes both stores (the local copy first: it serves when the shared store fails).
+-- @string key
+-- @tparam table value
+-- @tparam[opt] number ttl
+-- @return true and a version, or nil, message when neither store took it
+function Failover:set(key, value, ttl)
+  local lok, lversion = self.local_store:set(key, value, ttl)
+  local ok, sok, sversion = shared_call(self, "set", key, value, ttl)
+  if ok then
+    self.seen[key] = sversion
+    return sok, sversion
+  end
+  return lok, lversion
+end
+
+--- Compare-and-set on the shared store, else on the local one.
+-- @string key
+-- @param version
+-- @tparam[opt] table value
+-- @tparam[opt] number ttl
+function Failover:cas(key, version, value, ttl)
+  local ok, a, b, c = shared_call(self, "cas", key, version, value, ttl)
+  if ok then return a, b, c end
+  return self.local_store:cas(key, version, value, ttl)
+end
+
+--- Forgets `key` in both stores.
+-- @string key
+-- @return true
+function Failover:delete(key)
+  shared_call(self, "delete", key)
+  self.local_store:delete(key)
+  return true
+end
+
+--- The shared lock, else the local one.
+-- @string key
+-- @tparam[opt] number ttl
+-- @return an unlock function, or nil (held elsewhere)
+function Failover:lock(key, ttl)
+  local ok, unlock = shared_call(self, "lock", key, ttl)
+  if ok then return unlock end
+  return self.local_store:lock(key, ttl)
+end
+
+return M

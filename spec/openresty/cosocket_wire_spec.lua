@@ -9,17 +9,11 @@ local nginx = require "spec.support.nginx"
 local hostile = require "spec.support.hostile"
 
 local CONF = [[
-load_module {{MODULES}}/ndk_http_module.so;
-load_module {{MODULES}}/ngx_http_lua_module.so;
+{{PREAMBLE}}
 worker_processes 1;
-daemon off;
-error_log {{TMP}}/error.log notice;
 events { worker_connections 64; }
 http {
-    access_log off;
-    {{TEMP_PATHS}}
-    lua_package_path "{{ROOT}}/lua/?.lua;{{ROOT}}/lua/?/init.lua;;";
-    lua_package_cpath "{{ROOT}}/build/luajit/?.so;;";
+    {{HTTP_BASICS}}
     init_by_lua_block {
         transport = require("avalara.openresty").transport { max_body = 4096, timeout = 5 }
     }

@@ -8,17 +8,11 @@ local emu = require "spec.support.emulator"
 local nginx = require "spec.support.nginx"
 
 local CONF = [[
-load_module {{MODULES}}/ndk_http_module.so;
-load_module {{MODULES}}/ngx_http_lua_module.so;
+{{PREAMBLE}}
 worker_processes 1;
-daemon off;
-error_log {{TMP}}/error.log notice;
 events { worker_connections 1024; }
 http {
-    access_log off;
-    {{TEMP_PATHS}}
-    lua_package_path "{{ROOT}}/lua/?.lua;{{ROOT}}/lua/?/init.lua;;";
-    lua_package_cpath "{{ROOT}}/build/luajit/?.so;;";
+    {{HTTP_BASICS}}
     lua_shared_dict avalara_tokens 1m;
 
     upstream avalara_api {

@@ -17,6 +17,9 @@ H.CALLBACK = "http://127.0.0.1:49152/callback" -- the registered loopback URI, o
 H.FAST = { max_attempts = 3, base_delay = 0.01, max_delay = 0.05, deadline = 10 }
 H.ROOT = emu.repo_root()
 H.LUA = os.getenv("SPEC_LUA") or (rawget(_G, "jit") and "luajit" or "lua5.4")
+-- The module build of this run (spec/run's LUA_CPATH: a sanitizer build under
+-- make test-asan), relative to the repository; children run from there.
+H.CPATH = os.getenv("LUA_CPATH") or ("build/" .. (rawget(_G, "jit") and "luajit" or "lua5.4") .. "/?.so;;")
 
 -- A partner of `flow` ("2012" or "identity") on emulator `e`.
 function H.partner(e, flow, opts)
@@ -104,7 +107,7 @@ function H.spawn(args, script)
   for i, a in ipairs(args) do words[i] = emu.shell_quote(a) end
   local cmd = ("cd %s && LUA_PATH=%s LUA_CPATH=%s %s %s %s >%s 2>&1 & echo $!"):format(
     emu.shell_quote(H.ROOT), emu.shell_quote("lua/?.lua;lua/?/init.lua;./?.lua;;"),
-    emu.shell_quote("build/" .. (rawget(_G, "jit") and "luajit" or "lua5.4") .. "/?.so;;"), H.LUA,
+    emu.shell_quote(H.CPATH), H.LUA,
     script or "spec/partner/child.lua", table.concat(words, " "), emu.shell_quote(out))
   local p = assert(io.popen(cmd))
   local pid = tonumber(p:read("*l"))
@@ -158,9 +161,8 @@ local INHERITED = { "AVALARA_ACCOUNT_ID", "AVALARA_LICENSE_KEY", "AVALARA_COMPAN
 -- The shell command running `hscode args` under this spec's Lua, with its
 -- cache and data folders in `home` and the AVALARA_* variables of `env` only.
 local function hscode_command(args, env, home)
-  local build = "build/" .. (rawget(_G, "jit") and "luajit" or "lua5.4")
   local vars = { "LUA_PATH=" .. emu.shell_quote(H.ROOT .. "/lua/?.lua;" .. H.ROOT .. "/lua/?/init.lua;;"),
-    "LUA_CPATH=" .. emu.shell_quote(H.ROOT .. "/" .. build .. "/?.so;;"),
+    "LUA_CPATH=" .. emu.shell_quote(H.CPATH),
     "XDG_CACHE_HOME=" .. emu.shell_quote(home .. "/cache"), "XDG_DATA_HOME=" .. emu.shell_quote(home .. "/data") }
   for k, v in pairs(env or {}) do vars[#vars + 1] = k .. "=" .. emu.shell_quote(v) end
   local words = {}

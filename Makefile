@@ -3,6 +3,7 @@
 #   make                     build/lua5.4/avalara/core.so
 #   make LUA=luajit          build/luajit/avalara/core.so   (also lua5.1, lua5.3)
 #   make demo                `hscode batch examples/products.csv` against the emulator
+#   make check               lint + the specs that need no server + one smoke spec per area (< 1 min)
 #   make test                every spec suite; ends with "N passed, N failed"
 #   make lint                luacheck + cppcheck
 #   make emulator [PORT=18080 TLS_PORT=18443]
@@ -51,7 +52,7 @@ DEB_PACKAGES := $(shell grep -v '^\#' .ci/debian-packages)
 # The Lua layer, subfolders included (avalara/store/, avalara/cli/).
 LUA_MODULES  := $(shell find lua/avalara -name '*.lua' | sort)
 
-.PHONY: bench-h2 bench-profile all deps demo docs bench bench-tools bench-percall bench-openresty bench-catalog bench-redis fuzz fuzz-replay test \
+.PHONY: check bench-h2 bench-profile all deps demo docs bench bench-tools bench-percall bench-openresty bench-catalog bench-redis fuzz fuzz-replay test \
         test-valgrind test-asan test-matrix lint install uninstall clean emulator
 
 all: $(MODULE)
@@ -66,11 +67,13 @@ $(MODULE): $(OBJS)
 
 -include $(OBJS:.o=.d)
 
-# Installs what is missing when run as root; otherwise names the command and fails.
+# Installs what is missing when run as root; otherwise names the command and
+# fails. One dpkg-query for the whole list (a package it does not know is
+# missing too).
 deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
+	@missing=$$(dpkg-query -W -f='$${Package} $${Status}\n' $(DEB_PACKAGES) 2>/dev/null | \
+	  awk '/ install ok installed$$/ { ok[$$1] = 1 } END { n = split("$(strip $(DEB_PACKAGES))", want, " "); \
+	    for (i = 1; i <= n; i++) if (!(want[i] in ok) && !(want[i] in seen)) { seen[want[i]] = 1; printf " %s", want[i] } }'); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \
 	  echo "deps: installing$$missing"; \
@@ -89,16 +92,29 @@ demo: deps
 	LUA_CPATH='build/lua5.4/?.so;;' LUA_PATH='lua/?.lua;lua/?/init.lua;;' \
 	  emulator/with -- bin/hscode batch examples/products.csv --env local
 
+# Every spec file under every interpreter it applies to, several files at a
+# time (spec/run; docs/contributing.md). Builds only what is out of date.
 test: deps
-	$(MAKE) LUA=lua5.4
-	$(MAKE) LUA=luajit
-	$(MAKE) fuzz-replay
+	$(MAKE) --no-print-directory -j2 LUA=lua5.4
+	$(MAKE) --no-print-directory -j2 LUA=luajit
+	$(MAKE) --no-print-directory -j2 fuzz-replay
 	spec/run
+
+# The quick check before each commit (under a minute): lint, every spec that
+# needs no server (spec/unit), and the specs tagged #smoke, one per
+# integration area, all under Lua 5.4.
+SMOKE_FILES = $(shell grep -rl '\#smoke' spec/integration spec/conformance | sort)
+check: deps
+	$(MAKE) --no-print-directory -j2 LUA=lua5.4
+	$(MAKE) --no-print-directory -j2 fuzz-replay
+	$(MAKE) --no-print-directory lint
+	LUAS=lua5.4 spec/run spec/unit
+	LUAS=lua5.4 TAGS=smoke spec/run $(SMOKE_FILES)
 
 # The suites that load the C module in-process (SANITIZE_SUITES) under
 # valgrind (Lua 5.4 build): no definite or indirect leaks, no invalid reads
 # or writes; valgrind's exit code 99 fails the run.
-SANITIZE_SUITES := core client cli partner matrix
+SANITIZE_SUITES := unit integration/core integration/client integration/cli integration/partner conformance
 VALGRIND := valgrind -q --keep-debuginfo=yes --suppressions=$(CURDIR)/spec/support/valgrind.supp --leak-check=full --errors-for-leak-kinds=definite,indirect \
             --show-leak-kinds=definite,indirect --error-exitcode=99 --track-origins=yes
 test-valgrind: deps
@@ -139,7 +155,7 @@ test-asan: deps
 # Builds for every Lua Debian ships and runs the core specs under each.
 test-matrix: deps
 	for l in lua5.1 lua5.3 lua5.4 luajit; do $(MAKE) LUA=$$l || exit 1; done
-	SUITES=core LUAS="lua5.1 lua5.3 lua5.4 luajit" spec/run
+	SUITES="unit integration/core" LUAS="lua5.1 lua5.3 lua5.4 luajit" spec/run
 
 lint: deps
 	luacheck --no-color -q .

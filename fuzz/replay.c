@@ -1,6 +1,6 @@
 /* Replays inputs through a libFuzzer harness without libFuzzer: each file
  * named on the command line is read and passed to LLVMFuzzerTestOneInput
- * once. Built with gcc and ASan+UBSan by `make fuzz-replay`; spec/core
+ * once. Built with gcc and ASan+UBSan by `make fuzz-replay`; spec/unit/core
  * runs it over fuzz/corpus and fuzz/regress on every `make test`. */
 #include <stdint.h>
 #include <stdio.h>

@@ -145,7 +145,7 @@ function M.start(opts)
     https_url = "https://127.0.0.1:" .. tls_port,
   }, Emulator)
 
-  local deadline = socket.gettime() + 15
+  local deadline = socket.gettime() + 60 -- generous: a loaded CI machine runs several files at once
   while true do
     local out = read_file(log)
     if out:find("emulator: ready", 1, true) then

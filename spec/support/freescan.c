@@ -1,4 +1,4 @@
-/* LD_PRELOAD for spec/core/hardening_spec.lua: reports every free() of a
+/* LD_PRELOAD for spec/integration/core/hardening_spec.lua: reports every free() of a
  * block that still holds one of the markers in $FREESCAN (comma-separated
  * secrets that should have been wiped), with the functions that freed it:
  *

@@ -61,7 +61,7 @@ function M.start(conf, vars, opts)
   local pid = tonumber(p:read("*l"))
   p:close()
   local self = setmetatable({ pid = pid, tmp = tmp, port = all.PORT, url = "http://127.0.0.1:" .. all.PORT }, Nginx)
-  local deadline = socket.gettime() + 10
+  local deadline = socket.gettime() + 60 -- generous: a loaded CI machine runs several files at once
   while true do
     local s = socket.tcp()
     s:settimeout(0.2)

@@ -1,6 +1,6 @@
 -- The stores' one contract (get with versions, set, cas, delete, lock with
 -- ttl), run against any store: `contract(name, make)` inside a spec file
--- (spec/partner/store_spec.lua: memory and file; spec/fleet/store_spec.lua: Redis).
+-- (spec/integration/partner/store_spec.lua: memory and file; spec/integration/fleet/store_spec.lua: Redis).
 -- `b` is busted's functions of the calling spec file, {describe, it, before_each}
 -- (they live in its environment, not in the globals of this module).
 local assert = require "luassert"

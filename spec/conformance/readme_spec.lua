@@ -1,0 +1,48 @@
+-- The README's ```lua examples run as written against one emulator, and
+-- print what the README says they print (and never a secret).
+describe("README examples", function()
+  local emu = require "spec.support.emulator"
+  local readme = require "spec.support.readme"
+  local e
+
+  setup(function() e = emu.start() end)
+  teardown(function() if e then e:stop() end end)
+  before_each(function() e:reset() end)
+
+  local function no_secret(printed, secret)
+    for _, line in ipairs(printed) do
+      assert.falsy(line:find(secret, 1, true))
+      assert.falsy(line:find(("%x"):rep(32)))
+    end
+  end
+
+  it("Using the C core: classifies the t-shirt and prints no secret", function()
+    local printed = readme.run(readme.block("Using the C core"), e.http_url)
+    assert.truthy(printed[1]:match("^avalara%.token %(Bearer, scope hs%-code%-classification"))
+    assert.truthy(printed[2]:match("^610910\tT%-shirts"))
+    no_secret(printed, "DEMO-LICENSE-KEY-0001")
+  end)
+
+  it("Using the library: classifies, batches, lists, looks up and prints no secret", function()
+    local printed = readme.run(readme.block("Using the library"), e.http_url)
+    assert.same({ "610910\tT-shirts, singlets and other vests; of cotton, knitted or crocheted",
+      "1\t691110", "2\t871200", "2\t0", "86\t86", "52\tCotton", "4" }, { (table.unpack or unpack)(printed, 1, 7) })
+    assert.truthy(printed[8]:match("^avalara token %(Bearer, scope hs%-code%-classification, expires at "))
+    assert.equal(8, #printed)
+    no_secret(printed, "DEMO-LICENSE-KEY-0001")
+  end)
+
+  it("The Items flow: classifies for three countries, reads codes, verifies, runs a catalog", function()
+    e:configure { classification_delay = 0.2 }
+    local printed = readme.run(readme.block("The Items flow"), e.http_url)
+    assert.same({ "2\t0", "DE\tTARIC\t610910", "JP\tHS\t610910", "US\tHTS\t610910", "691110", "24", "1\t0",
+      "150\t150\t150" }, printed)
+  end)
+
+  it("Partner integrations: connects, classifies on the customer's behalf, lists, disconnects", function()
+    local printed = readme.run(readme.block("Partner integrations"), e.http_url)
+    assert.same({ "connected\t1001\tCompanyUser", "610910", "1", "true" }, printed)
+    assert.equal(1, e:counters().routes.oauth_revoke)
+    no_secret(printed, "demo-partner-secret")
+  end)
+end)

@@ -1,0 +1,185 @@
+-- avalara.batch through client:classify_batch: the per-item pipeline, the
+-- journal (resume, lost answers, torn writes, another batch's journal),
+-- duplicates, the token renewed once, Retry-After past the deadline, rate.
+local core = require "avalara.core"
+local journal = require "avalara.journal"
+local socket = require "socket"
+local emu = require "spec.support.emulator"
+local H = require "spec.support.client"
+
+local items = H.items
+
+local function tmpname()
+  local p = os.tmpname()
+  os.remove(p)
+  return p
+end
+
+local function remove_journal(p)
+  for _, s in ipairs { "", "-wal", "-shm" } do os.remove(p .. s) end
+end
+
+describe("classify_batch (avalara.batch)", function()
+  local e, path
+  setup(function() e = emu.start() end)
+  teardown(function() e:stop() end)
+  before_each(function()
+    e:reset()
+    e:configure { classification_delay = 0 }
+    path = tmpname()
+  end)
+  after_each(function() remove_journal(path) end)
+
+  it("streams per item: results come while creates are still to be sent, in the library on the multi", function()
+    e:configure { latency_ms = 20 }
+    local c = H.client(e)
+    local creates_at_first
+    local results, summary = c:classify_batch(items(60), { concurrency = 4, interval = 0.01,
+      on_progress = function(done)
+        if done == 1 then creates_at_first = H.route(e, "classification_create") end
+      end })
+    assert.equal(60, summary.ok)
+    for i = 1, 60 do assert.equal("SKU-" .. i, results[i].item.itemCode) end
+    -- the first item was done (created and polled) before most creates had gone out
+    assert.is_true(creates_at_first < 30, "creates sent before the first result: " .. creates_at_first)
+    assert.equal(60, H.route(e, "classification_create"))
+    assert.equal(60, summary.creates)
+  end)
+
+  it("resumes from its journal: an interrupted batch, run again, creates each item once", function()
+    e:configure { latency_ms = 10 }
+    local c = H.client(e)
+    local list = items(80)
+    local results, summary = c:classify_batch(list, { journal = path, concurrency = 4, interval = 0.01,
+      should_stop = function() return H.route(e, "classification_create") >= 30 and "stop" or nil end })
+    assert.is_true(summary.interrupted)
+    assert.equal("interrupted", summary.stopped)
+    assert.is_true(#results < 80)
+    local first = H.route(e, "classification_create")
+    results, summary = assert(c:classify_batch(list, { journal = path, concurrency = 4, interval = 0.01 }))
+    assert.is_nil(summary.stopped)
+    for i = 1, 80 do assert.equal("SKU-" .. i, results[i].item.itemCode) end
+    assert.is_true(summary.resumed > 0)
+    -- every item created exactly once over the two runs
+    assert.equal(80, H.route(e, "classification_create"))
+    assert.is_true(first >= 30)
+    -- a third run sends nothing at all
+    local before = e:counters().requests
+    results, summary = assert(c:classify_batch(list, { journal = path }))
+    assert.equal(80, summary.resumed)
+    assert.equal(0, summary.requests)
+    assert.equal(before, e:counters().requests)
+    assert.equal("CLASSIFIED", results[80].status)
+  end)
+
+  it("looks up by id the items whose create was sent but whose answer was lost", function()
+    local c = H.client(e)
+    local list = items(6)
+    -- a journal that says rows 1-4 were sent; only rows 1 and 2 reached the service
+    local j = assert(journal.open(path, { company = c.company_id, api_base = c.api_base }))
+    local batch = require "avalara.batch"
+    local item_model = require "avalara.item"
+    for i, it in ipairs(list) do
+      local body = item_model.body(it, { company_id = 1001 })
+      j:queue(i, batch.id_of(body), batch.canonical(body))
+      if i <= 4 then j:sent(i) end
+    end
+    j:commit()
+    j:close()
+    assert(c:classify(list[1]))
+    assert(c:classify(list[2]))
+    local results, summary = assert(c:classify_batch(list, { journal = path, interval = 0.01 }))
+    assert.equal(6, summary.ok)
+    for i = 1, 6 do assert.equal("CLASSIFIED", results[i].status) end
+    -- 2 by hand, then 4 (rows 3 and 4: looked up, not found; rows 5 and 6: never sent)
+    assert.equal(6, H.route(e, "classification_create"))
+    assert.equal(4, summary.creates)
+  end)
+
+  it("tolerates a torn last write of its journal", function()
+    local c = H.client(e)
+    local list = items(20)
+    assert(c:classify_batch(list, { journal = path, interval = 0.01,
+      should_stop = function() return H.route(e, "classification_create") >= 8 and "abort" or nil end }))
+    -- half a record at the end of the write-ahead log, as a power cut mid-write leaves it
+    local f = assert(io.open(path .. "-wal", "ab"))
+    f:write(string.rep("\0\1torn", 700))
+    f:close()
+    local results, summary = assert(c:classify_batch(list, { journal = path, interval = 0.01 }))
+    assert.equal(20, summary.ok)
+    assert.equal("SKU-20", results[20].item.itemCode)
+    assert.equal(20, H.route(e, "classification_create"))
+  end)
+
+  it("refuses the journal of another batch (another input, another company)", function()
+    local c = H.client(e)
+    assert(c:classify_batch(items(3), { journal = path, interval = 0.01 }))
+    local r, err = c:classify_batch(items(3, "OTHER-"), { journal = path })
+    assert.is_nil(r)
+    assert.matches("belongs to another batch: row 1 %(item code OTHER%-1%)", err)
+    local c2 = H.client(e, { account_id = H.SBX_ACCOUNT, license_key = H.SBX_KEY, company_id = H.SBX_COMPANY })
+    r, err = c2:classify_batch(items(3), { journal = path })
+    assert.is_nil(r)
+    assert.matches("belongs to another batch %(its company is 1001, this one's is 1002%)", err)
+    -- restart = true discards it
+    local _, summary = assert(c:classify_batch(items(3, "OTHER-"), { journal = path, restart = true, interval = 0.01 }))
+    assert.equal(3, summary.ok)
+  end)
+
+  it("classifies a duplicate once and reports it for both rows; a conflicting one raises", function()
+    local c = H.client(e)
+    local list = items(5)
+    list[6] = { itemCode = "SKU-2", description = list[2].description, countryOfDestination = "us" }
+    list[7] = { itemCode = "SKU-2", description = list[2].description, countryOfDestination = "CA" }
+    local results, summary = c:classify_batch(list, { interval = 0.01 })
+    assert.equal(7, summary.ok)
+    assert.equal(1, summary.duplicates)
+    assert.equal(results[2], results[6])
+    assert.equal("1001-SKU-2-CA", results[7].id)
+    assert.equal(6, H.route(e, "classification_create"))
+    list[8] = { itemCode = "SKU-3", description = "something else", countryOfDestination = "US" }
+    assert.has_error(function() c:classify_batch(list) end,
+      "client:classify_batch: items[8]: item code SKU-3 for US is also on an earlier row (row 3), with other "
+      .. "details: one classification per item code and country")
+  end)
+
+  it("renews a revoked token once, the other workers waiting, not once per item", function()
+    local c = H.client(e)
+    assert(c:token())
+    assert(e:request("POST", "/_emulator/tokens/expire"))
+    local _, summary = c:classify_batch(items(100), { concurrency = 8, interval = 0.01 })
+    assert.equal(100, summary.ok)
+    assert.equal(2, H.grants(e))
+    -- at most one round of requests went out with the dead token
+    assert.is_true(H.route(e, "classification_create") <= 100 + 8)
+  end)
+
+  it("fails an item whose Retry-After is past the retry deadline, saying so", function()
+    local c = H.client(e, { retries = { max_attempts = 4, base_delay = 0.01, max_delay = 0.05, deadline = 2 } })
+    e:fault("classification_create", "503", 1, { retry_after = 60 })
+    local results, summary = c:classify_batch(items(2), { concurrency = 1, interval = 0.01 })
+    assert.equal(1, summary.failed)
+    local err = results[1]
+    assert.is_true(core.is_error(err))
+    assert.equal(503, err.status)
+    assert.is_true(err.retryable)
+    assert.matches("the service asks to retry after 60 s, beyond the retry deadline of 2 s", err.message)
+    assert.equal("CLASSIFIED", results[2].status)
+  end)
+
+  it("keeps to `rate` requests per second", function()
+    local c = H.client(e)
+    assert(c:token())
+    local t0 = socket.gettime()
+    local _, summary = c:classify_batch(items(21), { rate = 20, wait = false, concurrency = 8 })
+    assert.equal(21, summary.ok)
+    -- 21 requests evenly spaced at 20 per second take at least a second
+    assert.is_true(socket.gettime() - t0 >= 0.95)
+  end)
+
+  it("raises on an unknown option name", function()
+    local c = H.client(e)
+    assert.has_error(function() c:classify_batch(items(1), { concurency = 2 }) end,
+      "client:classify_batch: unknown option 'concurency'")
+  end)
+end)

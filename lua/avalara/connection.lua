@@ -9,11 +9,13 @@
 --    is released, the tokens it stored are used: no second refresh);
 -- 2. re-read the connection: if its access token is no longer the refused
 --    one, another holder already rotated the tokens: use theirs;
--- 3. else refresh, store the new tokens with compare-and-set, and only then
---    release the lock and use them (a process killed after the refresh
---    answer and before its write leaves the old, spent refresh token: the
---    next holder is told `token revoked` and reports `reauthorize`, never a
---    silent failure);
+-- 3. else refresh, store the new tokens with compare-and-set at once (no
+--    hook, no log between the answer and the commit), and only then run the
+--    hooks, release the lock and use them. A process killed (kill -9, power
+--    loss) in that window leaves the old record with its spent refresh
+--    token: the next holder is told `token revoked` and reports
+--    `reauthorize`, never a silent failure; the tokens the server issued in
+--    the window are never stored anywhere;
 -- 4. when the server says the refresh token is revoked or unknown, re-read
 --    the store once more (a holder whose lock lapsed may have stored newer
 --    tokens) before marking the connection lost: `err.code = "reauthorize"`.
@@ -143,6 +145,17 @@ local function save(p, id, key, version, fresh, from)
   return M.store_failed(store, "storing the refreshed tokens of connection " .. id, "the record keeps changing")
 end
 
+-- What `save` did with `fresh`, for the caller: its access, or nil, err.
+-- A store that failed keeps `fresh` in `p._unsaved` (stored at the next call).
+local function stored(p, id, saved, serr, fresh)
+  if not saved and serr.code == "store_failed" then return nil, serr end
+  p._unsaved[id] = nil
+  if not saved then return nil, serr end
+  if saved == fresh then p:_hook(id, "stored") end
+  if saved.status == "reauthorize" then return lost(id, saved) end
+  return access(saved)
+end
+
 -- Steps 2 to 4, with the lock held.
 local function refresh_locked(p, client, id, key, stale)
   local store = p.store
@@ -166,40 +179,42 @@ local function refresh_locked(p, client, id, key, stale)
     local started = now()
     local tok, rerr = client:_core("refresh_token", { token_url = p.urls.token, client_id = p.client_id,
       client_secret = p:_secret(), refresh_token = rec.refresh_token, auth_method = p.auth_method })
-    client:_hook("POST", p.urls.token, tok and 200 or nil, started, 1, rerr)
-    if not tok then
-      rerr = M.precise(rerr, "refresh_token")
-      if not refresh_refused(rerr) then return nil, rerr end
-      -- Once more: tokens stored by a holder whose lock lapsed are live ones.
-      local again, again_version = store:get(key)
-      if again and again.refresh_token ~= rec.refresh_token and again.status ~= "reauthorize" then
-        return access(again)
-      end
-      if again then
-        again.status, again.lost_at = "reauthorize", os.time()
-        again.lost_reason = "its refresh token was refused: " .. tostring(rerr.message)
-        again.lost_oauth_code = rerr.code
-        store:cas(key, again_version, again)
-        rec = again
-      else
-        rec = { lost_reason = "its refresh token was refused: " .. tostring(rerr.message), lost_oauth_code = rerr.code }
-      end
-      p:_hook(id, "lost")
-      return lost(id, rec)
+    if tok then
+      -- The window: from here to the store's commit in `save`, the old refresh
+      -- token is spent and the new one exists only in this process. Nothing
+      -- else runs in it (no hook, no log); see "Killed in the window" in README.md.
+      fresh = M.with_tokens(tok, rec)
+      fresh.refreshed_at = os.time()
+      tok:close()
+      p._unsaved[id] = { from = rec.refresh_token, rec = fresh }
+      local saved, serr = save(p, id, key, version, fresh, rec.refresh_token)
+      -- Committed (or kept for the next call): the hooks may run now.
+      client:_hook("POST", p.urls.token, 200, started, 1)
+      p:_hook(id, "refreshed")
+      return stored(p, id, saved, serr, fresh)
     end
-    fresh = M.with_tokens(tok, rec)
-    fresh.refreshed_at = os.time()
-    tok:close()
-    p:_hook(id, "refreshed") -- the answer is in, nothing is stored yet
+    client:_hook("POST", p.urls.token, nil, started, 1, rerr)
+    rerr = M.precise(rerr, "refresh_token")
+    if not refresh_refused(rerr) then return nil, rerr end
+    -- Once more: tokens stored by a holder whose lock lapsed are live ones.
+    local again, again_version = store:get(key)
+    if again and again.refresh_token ~= rec.refresh_token and again.status ~= "reauthorize" then
+      return access(again)
+    end
+    if again then
+      again.status, again.lost_at = "reauthorize", os.time()
+      again.lost_reason = "its refresh token was refused: " .. tostring(rerr.message)
+      again.lost_oauth_code = rerr.code
+      store:cas(key, again_version, again)
+      rec = again
+    else
+      rec = { lost_reason = "its refresh token was refused: " .. tostring(rerr.message), lost_oauth_code = rerr.code }
+    end
+    p:_hook(id, "lost")
+    return lost(id, rec)
   end
-  p._unsaved[id] = { from = rec.refresh_token, rec = fresh }
   local saved, serr = save(p, id, key, version, fresh, rec.refresh_token)
-  if not saved and serr.code == "store_failed" then return nil, serr end -- kept unsaved: stored at the next call
-  p._unsaved[id] = nil
-  if not saved then return nil, serr end
-  if saved == fresh then p:_hook(id, "stored") end
-  if saved.status == "reauthorize" then return lost(id, saved) end
-  return access(saved)
+  return stored(p, id, saved, serr, fresh)
 end
 
 --- The access token record of connection `id` for `client` (the refresh

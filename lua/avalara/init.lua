@@ -190,7 +190,9 @@ end
 -- - `on_request(info)`: after every HTTP exchange; `info` = `{method, url, status, duration, attempt,
 --   error_kind}` (the URL carries no secret)
 -- - `on_warning(message)`: once per kind of trouble that does not fail a call (a token store
---   that cannot be written: the token is then kept for this process only)
+--   that cannot be written: the token is then kept for this process only), and each time a
+--   hook (`on_request`, `on_token`) raises: hooks run protected, their errors change nothing
+--   (without `on_warning`, or when it raises itself, these go to nginx's error log or stderr)
 -- - `retries` = `{max_attempts = 4, base_delay = 0.2, max_delay = 5, deadline = 30}` or `false`
 -- - `concurrency` (16, the default of `classify_batch`)
 -- - any other option name raises, naming it (and the nearest known one)
@@ -415,10 +417,30 @@ function Client:_core_many(reqs, args)
   return out
 end
 
+-- Where a warning goes when the client has no `on_warning` (or it raised).
+local function default_warn(message)
+  local ngx = rawget(_G, "ngx")
+  if type(ngx) == "table" and type(ngx.log) == "function" and ngx.WARN then
+    ngx.log(ngx.WARN, "avalara: ", message)
+  else
+    io.stderr:write("avalara: warning: ", message, "\n")
+  end
+end
+
+-- A user hook (`on_request`, `on_token`, a partner's `on_refresh`) raised
+-- `err`: the work goes on as if it had returned (the tokens are kept, the
+-- lock released) and the error is told to `on_warning`, else to nginx's
+-- error log or stderr, each time.
+function Client:_hook_raised(name, err, where)
+  local message = ("the %s hook raised (%signored): %s"):format(name, where and (where .. "; ") or "", tostring(err))
+  if not (self.on_warning and pcall(self.on_warning, message)) then default_warn(message) end
+end
+
 function Client:_hook(method, url, status, started, attempt, err)
   if not self.on_request then return end
-  self.on_request { method = method, url = url, status = status or (err and err.status) or nil,
-    duration = now() - started, attempt = attempt, error_kind = err and err.kind or nil }
+  local ok, herr = pcall(self.on_request, { method = method, url = url, status = status or (err and err.status) or nil,
+    duration = now() - started, attempt = attempt, error_kind = err and err.kind or nil })
+  if not ok then self:_hook_raised("on_request", herr) end
 end
 
 -- One token request, with retries. Returns a token record or nil, err.
@@ -510,9 +532,10 @@ function Client:_took_token(fresh, renewed, unlock)
   if unlock then unlock() end
   self._had_token = true
   if self.on_token then
-    self.on_token { token_type = fresh.token_type, scope = fresh.scope, expires_at = fresh.expires_at,
-      expires_in = fresh.expires_at and fresh.expires_at - now() or nil, renewed = renewed,
-      account_id = self.account_id }
+    local ok, herr = pcall(self.on_token, { token_type = fresh.token_type, scope = fresh.scope,
+      expires_at = fresh.expires_at, expires_in = fresh.expires_at and fresh.expires_at - now() or nil,
+      renewed = renewed, account_id = self.account_id })
+    if not ok then self:_hook_raised("on_token", herr) end
   end
   return self:_hold(fresh)
 end
@@ -535,7 +558,7 @@ function Client:_warn_once(what, message)
   self._warned = self._warned or {}
   if self._warned[what] then return end
   self._warned[what] = true
-  if self.on_warning then self.on_warning(message) end
+  if self.on_warning and not pcall(self.on_warning, message) then default_warn(message) end
 end
 
 -- Renews after a 401 that asked for it (the cached token is `stale`).

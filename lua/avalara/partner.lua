@@ -85,7 +85,7 @@ local ENDPOINTS = {
 
 -- Options handed on to the clients (`p:client`) and to the exchanges.
 local CLIENT_KEYS = { "timeout", "connect_timeout", "cafile", "capath", "proxy", "verify", "user_agent",
-  "max_body", "allow_http", "transport", "sleep", "wait", "retries", "on_request", "concurrency" }
+  "max_body", "allow_http", "transport", "sleep", "wait", "retries", "on_request", "on_warning", "concurrency" }
 
 -- A random URL-safe string of 256 bits (the core's PKCE verifier: getrandom).
 local function random_token()
@@ -129,11 +129,15 @@ end
 -- - `state_ttl` (600 s): how long an authorization may take; `lock_ttl` (60 s):
 --   how long a refresh lock of a process that vanished is honoured
 -- - `auth_method` ("post" or "basic"), `on_refresh(info)` (`{connection_id, stage}`,
---   stage "refreshed" (answer in, not stored yet), "stored" or "lost"; no secret)
+--   stage "refreshed" (the server renewed the tokens; told after the store
+--   write), then "stored" (they are the connection's now), or "lost"; no secret)
+-- - `on_warning(message)`: told when a hook (`on_refresh`, `on_request`) raises;
+--   the hook's error is reported there (else nginx's error log, else stderr) and
+--   changes nothing: tokens are stored before any hook runs
 -- - transport and client options, handed on to `p:client`: `timeout`,
 --   `connect_timeout`, `cafile`, `capath`, `proxy`, `verify`, `user_agent`,
 --   `max_body`, `allow_http`, `transport`, `sleep`, `wait`, `retries`,
---   `on_request`, `concurrency`
+--   `on_request`, `on_warning`, `concurrency`
 -- @tparam table opts
 -- @treturn Partner
 function M.new(opts)
@@ -245,8 +249,14 @@ end
 function Partner:_secret() return secrets[self] end
 function Partner:_key(id) return self.prefix .. "connection:" .. id end
 
+-- Tells `on_refresh`, protected: a hook that raises is reported (the
+-- runner's `_hook_raised`: `on_warning`, else nginx's log or stderr) and
+-- changes nothing (the tokens are stored before any hook runs).
 function Partner:_hook(id, stage)
-  if self.on_refresh then self.on_refresh { connection_id = id, stage = stage } end
+  local f = self.on_refresh
+  if not f then return end
+  local ok, err = pcall(f, { connection_id = id, stage = stage })
+  if not ok then self.runner:_hook_raised("on_refresh", err, "connection " .. id .. ", stage " .. stage) end
 end
 
 -- Revokes a record's authorization (best effort for Identity's access token).

@@ -3,12 +3,19 @@
 --
 --   lua spec/support/partner_child.lua MODE EMULATOR_URL STORE_PATH CONNECTION_ID [GO_FILE]
 --
--- MODE: "call" (one API call; prints "ok N" or "err CODE MESSAGE"), or
--- "kill-after-refresh" / "kill-after-store": the same call, but the process
--- kills itself with SIGKILL from the on_refresh hook right after the refresh
--- answer came in (before the store write), or right after the write (before
--- the lock is released). With GO_FILE it waits for that file to exist
--- first, so that several children start together. (And the store modes below.)
+-- MODE: "call" (one API call; prints the on_refresh stages, then "ok N" or
+-- "err CODE MESSAGE"), "call-hook-raises" (the same, with an on_refresh that
+-- raises at every stage and no on_warning: the errors go to stderr), or
+-- "kill-in-window" / "kill-after-commit": the same call, but the process kills
+-- itself with SIGKILL inside the store's cas of the refreshed tokens: before
+-- the cas (the refresh answer is in, nothing is committed: the window), or
+-- right after it committed (before any hook, before the lock is released).
+-- The seam is the store: the child hands the partner a store that wraps the
+-- file store, so the library has no test hook. In "kill-in-window" the child
+-- first writes the refresh token it was issued to STORE_PATH.orphan (for the
+-- spec's own check that the server still holds it). With GO_FILE it waits for
+-- that file to exist first, so that several children start together. (And
+-- the store modes below.)
 local avalara = require "avalara"
 local socket = require "socket"
 
@@ -52,14 +59,44 @@ if mode == "increment" or mode == "cas-increment" or mode == "hold-lock" then
   return
 end
 
-local kill_at = ({ ["kill-after-refresh"] = "refreshed", ["kill-after-store"] = "stored" })[mode]
+local kill = ({ ["kill-in-window"] = "window", ["kill-after-commit"] = "committed" })[mode]
+local function die() os.execute("kill -KILL $PPID") end -- the shell's parent: this process
+
+local store = open_store(path)
+if kill then
+  local real = store
+  store = setmetatable({ cas = function(_, key, version, value, ...)
+    -- the refresh's own write: a connection record with new tokens
+    local refreshed = type(value) == "table" and value.refreshed_at ~= nil and value.status == "connected"
+    if refreshed and kill == "window" then
+      local f = assert(io.open(path .. ".orphan", "w"))
+      f:write(value.refresh_token)
+      f:close()
+      io.stdout:write("window\n")
+      io.stdout:flush()
+      die()
+    end
+    local ok, a, b = real:cas(key, version, value, ...)
+    if refreshed and ok and kill == "committed" then
+      io.stdout:write("committed\n")
+      io.stdout:flush()
+      die()
+    end
+    return ok, a, b
+  end }, { __index = function(_, k) return function(_, ...) return real[k](real, ...) end end,
+    __tostring = function() return tostring(real) end })
+end
+
 local p = avalara.partner.new {
   client_id = "demo-partner", client_secret = "demo-partner-secret", environment = "local", emulator_url = url,
-  store = open_store(path), timeout = 10,
+  store = store, timeout = 10,
+  on_request = kill and function(info)
+    if info.method == "POST" then io.stdout:write("on_request\n") end -- the token exchange
+  end or nil,
   on_refresh = function(info)
     io.stdout:write(info.stage, "\n")
     io.stdout:flush()
-    if info.stage == kill_at then os.execute("kill -KILL $PPID") end -- the shell's parent: this process
+    if mode == "call-hook-raises" then error("log sink unavailable") end
   end,
 }
 

@@ -5,6 +5,7 @@
 -- @module avalara.cli.connect
 local socket = require "socket"
 local cjson = require "cjson"
+local core = require "avalara.core"
 local partner_cli = require "avalara.cli.partner"
 
 local M = {}
@@ -21,7 +22,8 @@ Usage: hscode connect [--port PORT] [--company ID] [--id ID] [options]
 
 Connects an Avalara account to this partner: prints the URL to open in a
 browser, waits for Avalara to send the browser back to
-http://127.0.0.1:PORT/callback (this command listens there, once), then
+http://127.0.0.1:PORT/callback (this command listens there; a request that
+does not carry this authorization's state is answered 400 and ignored), then
 keeps the connection (its tokens, private: mode 0600) in
 $XDG_DATA_HOME/avalara-hscode/connections.db. Use it with
 --connection ID on classify, batch, lookup and token.
@@ -47,39 +49,107 @@ end
 local function respond(conn, status, title, text)
   local body = ("<!doctype html><html><head><meta charset=\"utf-8\"><title>%s</title></head>"
     .. "<body><h1>%s</h1><p>%s</p></body></html>\n"):format(html_escape(title), html_escape(title), html_escape(text))
+  conn:settimeout(1) -- a small answer into a fresh socket's buffer; a client that reads nothing costs 1 s at most
   conn:send(("HTTP/1.1 %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n"
     .. "Cache-Control: no-store\r\nConnection: close\r\n\r\n%s"):format(status, #body, body))
   conn:close()
 end
 
--- The target of the request on `conn` ("/callback?..."), or nil.
-local function read_target(conn)
-  conn:settimeout(10)
-  local line = conn:receive("*l")
-  local target = line and line:match("^GET (%S+) HTTP/%d%.%d$")
-  repeat local header = conn:receive("*l") until not header or header == ""
-  return target
+-- The listener's limits: a request (line and headers; a GET has no body) of
+-- at most MAX_REQUEST bytes, sent within READ_TIME seconds of its
+-- connection; at most MAX_CLIENTS connections read at once (the oldest is
+-- dropped for a new one). A client that is slow or too big is answered
+-- (408, 431) and closed, a silent one closed: none holds the flow.
+M.MAX_REQUEST, M.READ_TIME, M.MAX_CLIENTS = 8192, 3, 32
+
+-- Whether `got` is the pending state, compared in a time that does not
+-- depend on where they differ: HMACs under a key of this run are compared.
+local function is_state(got, state, key)
+  if type(got) ~= "string" then return false end
+  return core.hmac_sha256(key, got) == core.hmac_sha256(key, state)
 end
 
--- Waits for the browser's callback; returns its query string.
-local function wait_for_callback(server, seconds, cli)
+-- What to do with a whole request head: "callback", query when it is
+-- Avalara's redirect for this authorization (it carries the pending state),
+-- else status, title, text of the answer.
+local function judge(head, state, key)
+  local method, target = head:match("^(%u+) (%S+) HTTP/%d%.%d\r?\n")
+  if not method then return "400 Bad Request", "Bad request", "This is hscode connect: it speaks HTTP." end
+  local path, query = target:match("^([^?#]*)%??([^#]*)")
+  if path ~= "/callback" then
+    return "404 Not Found", "Not here", "This is hscode connect, waiting for Avalara's redirect."
+  end
+  if method ~= "GET" then return "405 Method Not Allowed", "Not allowed", "Avalara's redirect is a GET." end
+  local ok, params = pcall(core.protocol.form_decode, query)
+  if ok and is_state(params.state, state, key) then return "callback", query end
+  return "400 Bad Request", "Not this authorization",
+    "This request does not carry the state of the authorization hscode connect is waiting for: ignored."
+end
+
+-- Waits for the browser's callback: the first GET /callback that carries
+-- `state`; any other request is answered and the wait goes on. Returns its
+-- query string and its connection.
+local function wait_for_callback(server, seconds, cli, state)
   local deadline = socket.gettime() + seconds
+  local key = core.pkce() -- 256 random bits, for is_state
+  local clients = {} -- oldest first: {sock, head, deadline}
+  local function drop(i, status, title, text)
+    local c = table.remove(clients, i)
+    if not status then return c.sock:close() end
+    c.sock:receive(65536) -- what is already here, unread: closing on it would reset the answer
+    respond(c.sock, status, title, text)
+  end
+  server:settimeout(0)
   while true do
-    local left = deadline - socket.gettime()
-    if left <= 0 then
+    local now = socket.gettime()
+    if now >= deadline then
+      for i = #clients, 1, -1 do drop(i) end
       cli.fail(cli.EXIT.failed, ("no authorization came back within %d s: run hscode connect again"):format(seconds))
     end
     -- In short slices: Ctrl-C is acted on between two (luasocket resumes a
-    -- wait a signal interrupted).
-    server:settimeout(math.min(left, 0.25))
-    local conn = server:accept()
-    if conn then
-      local target = read_target(conn)
-      local path, query = (target or ""):match("^([^?]*)%??(.*)$")
-      if path == "/callback" and (query:find("state=", 1, true) or query:find("error=", 1, true)) then
-        return query, conn
+    -- wait a signal interrupted), and slow clients are timed out.
+    local wait, socks = math.min(deadline - now, 0.25), { server }
+    for i, c in ipairs(clients) do
+      socks[i + 1] = c.sock
+      wait = math.min(wait, math.max(0, c.deadline - now))
+    end
+    local readable = socket.select(socks, nil, wait)
+    if readable[server] then
+      local sock = server:accept()
+      if sock then
+        sock:settimeout(0)
+        if #clients >= M.MAX_CLIENTS then drop(1) end
+        clients[#clients + 1] = { sock = sock, head = "", deadline = socket.gettime() + M.READ_TIME }
       end
-      respond(conn, "404 Not Found", "Not here", "This is hscode connect, waiting for Avalara's redirect.")
+    end
+    now = socket.gettime()
+    for i = #clients, 1, -1 do
+      local c = clients[i]
+      local closed = false
+      if readable[c.sock] then
+        local data, err, partial = c.sock:receive(M.MAX_REQUEST + 1 - #c.head)
+        c.head = c.head .. (data or partial or "")
+        closed = err == "closed"
+      end
+      local ends = c.head:find("\r?\n\r?\n")
+      if ends and ends <= M.MAX_REQUEST then
+        local what, a, b = judge(c.head, state, key)
+        if what == "callback" then
+          table.remove(clients, i)
+          for j = #clients, 1, -1 do drop(j) end
+          c.sock:settimeout(10)
+          return a, c.sock
+        end
+        drop(i, what, a, b)
+      elseif #c.head > M.MAX_REQUEST then
+        drop(i, "431 Request Header Fields Too Large", "Too large", "This request is larger than hscode connect reads.")
+      elseif closed then
+        drop(i)
+      elseif now >= c.deadline and c.head == "" then
+        drop(i) -- a connection opened ahead (browsers preconnect): closed, no answer
+      elseif now >= c.deadline then
+        drop(i, "408 Request Timeout", "Too slow", "This request took too long to arrive.")
+      end
     end
   end
 end
@@ -114,7 +184,7 @@ function M.run(sys, opts, args, cli)
   sys.stderr:write("\nWaiting for the browser on ", redirect_uri, " (", wait, " s)...\n")
   sys.stderr:flush()
 
-  local waited, query, conn = pcall(wait_for_callback, server, wait, cli)
+  local waited, query, conn = pcall(wait_for_callback, server, wait, cli, state)
   server:close()
   if not waited then
     -- Ctrl-C while waiting (the interpreter raises "interrupted!"): nothing was made.

@@ -214,7 +214,10 @@ describe("avalara.webhook", function()
     -- a check of one's own replaces the signature
     assert.equal(401, err_of(body, {}, { verify = function() return nil, "no" end }))
     assert.truthy(webhook.parse(body, {}, { verify = function() return true end }))
-    assert.has_error(function() webhook.parse(body, {}, {}) end)
+    -- no secret: nothing accepted (500: the receiver's configuration), wrong options raise
+    assert.equal(500, err_of(body, headers(os.time()), {}))
+    assert.has_error(function() webhook.parse(body, {}) end)
+    assert.has_error(function() webhook.parse(body, {}, { verify = "yes" }) end)
   end)
 
   it("derives the signing secret from the license key, never showing the key", function()

@@ -1,5 +1,5 @@
 -- One receiver process handling one webhook delivery, for the concurrency
--- specs (spec/items/webhooks_security_spec.lua): several of these start at
+-- specs (spec/integration/items/webhooks_security_spec.lua): several of these start at
 -- once on the same event and the same `seen`.
 --
 --   lua webhook_delivery.lua KIND TARGET START_AT LOG ID

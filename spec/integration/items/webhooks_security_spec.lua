@@ -8,7 +8,7 @@
 -- process, in several processes on one SQLite file (INSERT OR IGNORE), and
 -- on a real redis-server (SET NX through avalara.redis.client, cas through
 -- avalara.store.redis). The shared-dict seen inside nginx is in
--- spec/openresty/webhook_security_spec.lua.
+-- spec/integration/openresty/webhook_security_spec.lua.
 local core = require "avalara.core"
 local store = require "avalara.store"
 local webhook = require "avalara.webhook"

@@ -8,7 +8,7 @@ local emu = require "spec.support.emulator"
 local socket = require "socket"
 local http = require "socket.http"
 local ltn12 = require "ltn12"
-local H = require "spec.partner.helper"
+local H = require "spec.support.partner"
 local connect = require "avalara.cli.connect"
 
 describe("hscode connect's listener", function()

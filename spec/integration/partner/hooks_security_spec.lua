@@ -6,8 +6,8 @@
 -- goes on. The same for a client's `on_token` and `on_request`.
 local avalara = require "avalara"
 local emu = require "spec.support.emulator"
-local H = require "spec.partner.helper"
-local client_helper = require "spec.client.helper"
+local H = require "spec.support.partner"
+local client_helper = require "spec.support.client"
 
 describe("hooks that raise", function()
   local e, dir

@@ -66,9 +66,25 @@ function M.target(path)
 end
 
 --- The name pattern of the temporary file a regular output is written to:
--- `.<name>.<random>.hscode-partial` beside it (a run killed with SIGKILL
--- leaves one; each run makes its own).
+-- `.<name>.<random>.hscode-partial` beside it. Each run makes its own; a
+-- run killed with SIGKILL leaves one, which the next run on the same output
+-- (the journal's lock held) removes if it is this user's own regular file.
 M.PARTIAL_SUFFIX = ".hscode-partial"
+
+-- Removes the partial files that runs killed earlier left beside `real`.
+local function remove_stale_partials(real)
+  local dir, base = dirname(real), real:match("([^/]*)$")
+  local pattern = "^%." .. base:gsub("%p", "%%%0") .. "%.%x+" .. M.PARTIAL_SUFFIX:gsub("%p", "%%%0") .. "$"
+  local scan = uv.fs_scandir(dir)
+  if not scan then return end
+  local me = sys.euid()
+  for name in function() return uv.fs_scandir_next(scan) end do
+    if name:match(pattern) then
+      local info = sys.lstat(dir .. "/" .. name)
+      if info and info.type == "file" and info.uid == me then os.remove(dir .. "/" .. name) end
+    end
+  end
+end
 
 -- ---------------------------------------------------------------- rows
 
@@ -123,6 +139,7 @@ function M.open(t, format, src, opts)
   elseif t.kind == "direct" then
     f, err = io.open(t.path, "wb")
   else
+    remove_stale_partials(t.real)
     f, err = private.temp_beside(t.real, M.PARTIAL_SUFFIX, t.mode)
     if f then w.partial = err end
   end

@@ -117,11 +117,13 @@ end
 local function prepare(path)
   local ok, err = private.folder(private.dirname(path), { create = true })
   if not ok then return nil, err end
+  local _, why
   for _, suffix in ipairs { "-wal", "-shm" } do
-    local _, why = private.file(path .. suffix, 63) -- 0077
+    _, why = private.file(path .. suffix, 63) -- 0077
     if why then return nil, why end
   end
-  local info, why = private.file(path, 63)
+  local info
+  info, why = private.file(path)
   if why then return nil, why end
   local head = info and slurp(path, 16)
   if head and head:match("^%s*{") and old_token_cache(slurp(path) or "") then
@@ -132,9 +134,13 @@ local function prepare(path)
     local made, merr, code = sys.create_file(path, 384) -- 0600
     if not made and code ~= 17 then return nil, "cannot create " .. tostring(merr) end
     if not made then return prepare(path) end -- made meanwhile by another process: check it
-  elseif head ~= "" and head ~= "SQLite format 3\0" then
+    return true
+  end
+  if head ~= "" and head ~= "SQLite format 3\0" then
     return nil, path .. " is not an SQLite database (not a store of this library?)"
   end
+  _, why = private.file(path, 63) -- tokens are secrets: not readable by others either
+  if why then return nil, why end
   return true
 end
 

@@ -62,5 +62,6 @@ int luaopen_avalara_core(lua_State *L) {
     avl_multi_open(L, uv);
     avl_grants_open(L, uv);
     avl_protocol_open(L, uv);
+    avl_sys_open(L, uv);
     return 1;
 }

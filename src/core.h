@@ -26,6 +26,7 @@ void avl_exchange_open(lua_State *L, int uv); /* exchange.c: the sans-I/O pairs,
 void avl_multi_open(lua_State *L, int uv);    /* multi.c: core.multi, avalara.multi */
 void avl_grants_open(lua_State *L, int uv);   /* grants.c: the grants, revoke, authorize_url, pkce */
 void avl_protocol_open(lua_State *L, int uv); /* protocol_lua.c: core.protocol (pure functions) */
+void avl_sys_open(lua_State *L, int uv);      /* sys.c: core.sys (private files, lock holders) */
 
 /* errors.c: pushes e as an error table (freeing e's heap parts); returns 1.
  * avl_error_result pushes nil, err and returns 2. */

@@ -176,7 +176,7 @@ end
 local function default_sys(sys)
   local s = {
     stdout = io.stdout, stderr = io.stderr, stdin = io.stdin, getenv = os.getenv, isatty = real_isatty,
-    exit = os.exit, store = function() return avalara.store.file() end,
+    exit = os.exit, store = function() return common.file_store("cache", "tokens.db") end,
   }
   for k, v in pairs(sys or {}) do s[k] = v end
   return s

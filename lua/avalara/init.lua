@@ -492,13 +492,16 @@ function Client:token(stale)
   -- A store that could not keep the token: this process keeps it instead.
   local rec = store:get(key) or self._kept
   if self:_valid(rec, stale) then return self:_hold(rec) end
-  local unlock = store:lock(key)
   local give_up = now() + self.retries.deadline + (self.topts.timeout or 30)
+  -- the lease outlives the fetch it guards (retries and timeout), so that
+  -- no other process takes the lock while it still runs
+  local lease = math.max(60, self.retries.deadline + (self.topts.timeout or 30) + 30)
+  local unlock = store:lock(key, lease)
   while not unlock do
     self:_yield()
     rec = store:get(key) or self._kept
     if self:_valid(rec, stale) then return self:_hold(rec) end
-    unlock = store:lock(key)
+    unlock = store:lock(key, lease)
     if not unlock and now() > give_up then break end -- a lost lock: go on without it
   end
   rec = store:get(key) or self._kept

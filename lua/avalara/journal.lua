@@ -23,9 +23,17 @@
 -- at most the last second of results is read again with a GET. A torn last write is SQLite's business: a WAL frame that
 -- is not whole is ignored on the next open. The file is locked
 -- (`locking_mode=EXCLUSIVE`): a second process cannot use it at the same time.
+--
+-- Its folder must be the user's own and not writable by its group or
+-- others (SQLite makes `-wal` and `-shm` files beside it, whose names anyone
+-- writing there could plant); an existing journal must be the user's own,
+-- not a symbolic link, not writable by others. A new one is made
+-- exclusively, mode 0600 (`avalara.private`). A file that is not a journal
+-- (another schema, damaged) is refused with `nil, message`, never raised.
 -- @module avalara.journal
 local cjson = require "cjson"
 local core = require "avalara.core"
+local private = require "avalara.private"
 
 local M = {}
 
@@ -170,6 +178,10 @@ local function rows_of(self, sql)
   return out
 end
 
+-- The columns a journal's tables must have.
+local COLUMNS = { meta = { "name", "value" }, items = { "row", "key", "item", "state", "result", "dup_of" },
+  keys = { "key", "row" } }
+
 local function meta_of(self)
   local out = {}
   for _, r in ipairs(rows_of(self, "SELECT name, value FROM meta")) do out[r.name] = r.value end
@@ -190,11 +202,23 @@ function M.open(path, meta, opts)
   if not ok then
     return nil, "a journal needs LuaSQL's SQLite driver (Debian: apt-get install lua-sql-sqlite3)"
   end
+  local ok_dir, derr = private.folder(private.dirname(path))
+  if not ok_dir then return nil, "cannot use the journal " .. path .. ": " .. derr end
   if opts.restart then
     for _, suffix in ipairs { "", "-wal", "-shm", "-journal" } do os.remove(path .. suffix) end
   end
-  local probe = io.open(path, "rb")
-  local existed = probe ~= nil
+  for _, suffix in ipairs { "-wal", "-shm", "-journal" } do
+    local _, why = private.file(path .. suffix)
+    if why then return nil, "cannot use the journal " .. path .. ": " .. why end
+  end
+  local info, ferr = private.file(path)
+  if ferr then return nil, "cannot use the journal " .. path .. ": " .. ferr end
+  local existed = info ~= nil
+  if not existed then
+    local made, merr = core.sys.create_file(path, 384) -- 0600, exclusively
+    if not made then return nil, "cannot create the journal " .. tostring(merr) end
+  end
+  local probe = existed and io.open(path, "rb")
   if probe then
     local head = probe:read(16) or ""
     probe:close()
@@ -210,6 +234,7 @@ function M.open(path, meta, opts)
   end
   local self = setmetatable({ env = env, conn = conn, path = path, cache = {}, cache_from = 0, cache_to = -1 },
     Sqlite)
+  local have_meta
   local good, why = pcall(function()
     run(self, "PRAGMA busy_timeout = 0")
     run(self, "PRAGMA locking_mode = EXCLUSIVE")
@@ -221,6 +246,17 @@ function M.open(path, meta, opts)
       .. "item TEXT NOT NULL, state TEXT NOT NULL, result TEXT, dup_of INTEGER)")
     -- the first row of each key (item code and country): duplicates are found here
     exec(self, "CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, row INTEGER NOT NULL) WITHOUT ROWID")
+    for tname, cols in pairs(COLUMNS) do
+      local have = {}
+      for _, r in ipairs(rows_of(self, "PRAGMA table_info(" .. tname .. ")")) do have[r.name] = true end
+      for _, col in ipairs(cols) do
+        if not have[col] then
+          error("it is not a journal of hscode batch (another schema: its table " .. tname .. " has no column "
+            .. col .. ")", 0)
+        end
+      end
+    end
+    have_meta = meta_of(self)
   end)
   if not good then
     self:close()
@@ -230,7 +266,7 @@ function M.open(path, meta, opts)
     end
     return nil, "cannot use the journal " .. path .. ": " .. why:gsub("^journal [^:]*: ", "")
   end
-  local have = meta_of(self)
+  local have = have_meta
   local want = { format = M.FORMAT }
   for k, v in pairs(meta or {}) do want[k] = tostring(v) end
   if next(have) ~= nil then
@@ -241,15 +277,22 @@ function M.open(path, meta, opts)
           path, k, tostring(have[k] or "unset"), v)
       end
     end
-  else
-    exec(self, "BEGIN")
-    for k, v in pairs(want) do
-      exec(self, ("INSERT INTO meta VALUES (%s, %s)"):format(quote(self, k), quote(self, v)))
+  end
+  good, why = pcall(function()
+    if next(have) == nil then
+      exec(self, "BEGIN")
+      for k, v in pairs(want) do
+        exec(self, ("INSERT INTO meta VALUES (%s, %s)"):format(quote(self, k), quote(self, v)))
+      end
+      exec(self, "COMMIT")
     end
-    exec(self, "COMMIT")
+    exec(self, "BEGIN")
+  end)
+  if not good then
+    self:close()
+    return nil, "cannot use the journal " .. path .. ": " .. tostring(why):gsub("^journal [^:]*: ", "")
   end
   self.existed = existed
-  exec(self, "BEGIN")
   return self
 end
 

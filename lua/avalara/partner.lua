@@ -126,8 +126,9 @@ end
 --   (default), "file" (`$XDG_DATA_HOME/avalara-hscode/connections.db`), or a
 --   store (`avalara.store.file(path)`, ...: get, set, cas, delete, lock); in
 --   OpenResty `shared_dict = "<lua_shared_dict name>"` (every worker)
--- - `state_ttl` (600 s): how long an authorization may take; `lock_ttl` (60 s):
---   how long a refresh lock of a process that vanished is honoured
+-- - `state_ttl` (600 s): how long an authorization may take; `lock_ttl` (60 s,
+--   or `timeout` + 30 when longer): how long a refresh lock of a process that
+--   vanished is honoured; it must be longer than `timeout`
 -- - `auth_method` ("post" or "basic"), `on_refresh(info)` (`{connection_id, stage}`,
 --   stage "refreshed" (the server renewed the tokens; told after the store
 --   write), then "stored" (they are the connection's now), or "lost"; no secret)
@@ -197,6 +198,15 @@ function M.new(opts)
     check(opts[k] == nil or (type(opts[k]) == "number" and opts[k] > 0), "'" .. k .. "' must be a positive number")
   end
   self.state_ttl, self.lock_ttl = opts.state_ttl or 600, opts.lock_ttl or 60
+  -- The lease outlives the refresh it guards: a lock that lapsed while its
+  -- refresh still ran would let another process spend the same refresh token.
+  local timeout = type(opts.timeout) == "number" and opts.timeout or 30
+  if opts.lock_ttl then
+    check(opts.lock_ttl > timeout, "'lock_ttl' (" .. opts.lock_ttl .. " s) must be longer than 'timeout' (" .. timeout
+      .. " s): a lock that lapses while its refresh runs lets another process spend the same refresh token")
+  else
+    self.lock_ttl = math.max(60, timeout + 30)
+  end
   check(opts.on_refresh == nil or is_callable(opts.on_refresh), "'on_refresh' must be a function")
   self.on_refresh = opts.on_refresh
 

@@ -116,13 +116,14 @@ Memory.__tostring = function() return "avalara.store.memory" end
 
 --- A store in a file, safe across processes: an SQLite database (Debian's
 -- `lua-sql-sqlite3`), readable only by its owner (mode 0600, in a 0700
--- folder). Every write is a transaction (atomic, on disk before it
+-- folder; an existing folder or file that is not the user's own, is a
+-- symbolic link or is open to others is refused). Every write is a transaction (atomic, on disk before it
 -- returns); locks are rows that name their holder's process, so a lock left
 -- by a process that was killed is taken over at once (on the same machine;
--- otherwise after its `ttl`). Use a local file system (SQLite's locking is
+-- otherwise, and for a holder in another container, after its `ttl`). Use a local file system (SQLite's locking is
 -- not reliable over NFS). See `avalara.store.file` for the details.
 -- @tparam[opt] string path the file (default `$XDG_CACHE_HOME/avalara-hscode/tokens.db`,
--- else `~/.cache/avalara-hscode/tokens.db`)
+-- else `~/.cache/avalara-hscode/tokens.db`; neither set: raises, see `default_path`)
 -- @treturn table the store
 function M.file(path)
   if path ~= nil and (type(path) ~= "string" or path == "") then
@@ -147,7 +148,9 @@ end
 
 --- The default place of a file of this library: `kind` "cache" is under
 -- `$XDG_CACHE_HOME` (else `~/.cache`), "data" under `$XDG_DATA_HOME` (else
--- `~/.local/share`), in an `avalara-hscode` folder.
+-- `~/.local/share`), in an `avalara-hscode` folder. Without either variable
+-- (an nginx worker, some services) there is no private place, and this
+-- raises naming what to set: never a shared folder such as `/tmp`.
 -- @string kind "cache" or "data"
 -- @string name the file name
 -- @treturn string the path
@@ -155,9 +158,14 @@ function M.default_path(kind, name)
   local var, fallback = "XDG_CACHE_HOME", "/.cache"
   if kind == "data" then var, fallback = "XDG_DATA_HOME", "/.local/share" end
   local base = os.getenv(var)
-  if not base or base == "" then
+  if not base or base:sub(1, 1) ~= "/" then -- unset, or relative: ignored (XDG Base Directory)
     local home = os.getenv("HOME")
-    base = home and home ~= "" and (home .. fallback) or "/tmp"
+    if not home or home:sub(1, 1) ~= "/" then
+      error("avalara.store.file: no private folder for " .. name .. ": neither $" .. var .. " nor $HOME is set "
+        .. "(as in an nginx worker); set one, or give the file: store = avalara.store.file(\"/path/" .. name
+        .. "\") (in OpenResty, shared_dict = \"<lua_shared_dict name>\")", 0)
+    end
+    base = home .. fallback
   end
   return base .. "/avalara-hscode/" .. name
 end

@@ -90,8 +90,9 @@ local function resume_command(sys, jpath, temporary)
   return table.concat(words, " ")
 end
 
-local function remove_journal(path)
+local function remove_journal(path, temporary)
   for _, suffix in ipairs { "", "-wal", "-shm", "-journal" } do os.remove(path .. suffix) end
+  if type(temporary) == "string" then os.remove(temporary) end -- its private folder, now empty
 end
 
 -- The problems of the input, at most `MAX_SHOWN` of them, as one message.
@@ -139,13 +140,21 @@ function M.run(sys, opts, args)
   local jpath, temporary = opts.journal, false
   if not jpath then
     if target.kind == "file" then jpath = target.path .. ".journal"
-    else jpath, temporary = os.tmpname(), true end
+    else
+      -- no place of its own: a private folder (0700, random name) in $TMPDIR
+      local dir, derr = require("avalara.private").temp_dir("hscode-batch")
+      if not dir then
+        src:close()
+        fail(EXIT.failed, derr)
+      end
+      jpath, temporary = dir .. "/journal", dir
+    end
   end
   local state, jerr = journal.open(jpath, { company = client.company_id, api_base = client.api_base },
     { restart = opts.restart })
   if not state then
     src:close()
-    if temporary then remove_journal(jpath) end
+    if temporary then remove_journal(jpath, temporary) end
     fail(EXIT.usage, jerr, "Use --restart to discard it (everything is classified again), or --journal PATH.")
   end
 
@@ -227,7 +236,7 @@ function M.run(sys, opts, args)
   if writer then writer.abandon() end
   cleanup()
   if not ok then
-    if temporary or (discard and not state.existed) then remove_journal(jpath) end
+    if temporary or (discard and not state.existed) then remove_journal(jpath, temporary) end
     if type(result) == "table" and result.output_error then fail(EXIT.failed, result.output_error) end
     error(result, 0)
   end
@@ -261,7 +270,7 @@ function M.run(sys, opts, args)
     fail(EXIT.config, "stopped: cannot get an access token: " .. tostring(s.reason),
       common.hint_for(client, s.reason))
   end
-  if temporary and not unfinished then remove_journal(jpath) end
+  if temporary and not unfinished then remove_journal(jpath, temporary) end
   if s.failed > 0 or s.invalid > 0 then return EXIT.failed end
   return EXIT.ok
 end

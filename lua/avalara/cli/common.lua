@@ -28,6 +28,21 @@ function M.fail(code, message, hint)
 end
 local fail = M.fail
 
+--- The file store at its default place (`avalara.store.default_path`);
+-- without $XDG_*_HOME and $HOME a configuration failure that says
+-- what to set (exit 3), never a shared folder.
+-- @string kind "cache" or "data"
+-- @string name
+function M.file_store(kind, name)
+  local stores = require "avalara.store"
+  local ok, path = pcall(stores.default_path, kind, name)
+  if not ok then
+    fail(M.EXIT.config, "no private folder for " .. name .. ": neither $XDG_" .. kind:upper() .. "_HOME nor $HOME "
+      .. "is set; set one of them")
+  end
+  return stores.file(path)
+end
+
 --- A usage error (exit 2), with a pointer to the command's help.
 -- @string message
 -- @tparam[opt] string command

@@ -55,10 +55,18 @@ end
 function M.open(path, stdin)
   local self = setmetatable({ name = path == "-" and "stdin" or path }, Input)
   if path == "-" then
-    self.path = os.tmpname()
-    self.spool = self.path
-    local out = io.open(self.path, "wb")
-    if not out then return nil, "cannot spool stdin to " .. self.path end
+    -- a private folder of its own (0700, random name): no other user can
+    -- read, replace or redirect the copy
+    local private = require "avalara.private"
+    local dir, derr = private.temp_dir("hscode-stdin")
+    if not dir then return nil, "cannot spool stdin: " .. derr end
+    self.spool = dir
+    self.path = dir .. "/stdin"
+    local out, oerr = private.create(self.path, 384) -- 0600
+    if not out then
+      self:close()
+      return nil, "cannot spool stdin: " .. tostring(oerr)
+    end
     while true do
       local chunk = stdin:read(CHUNK)
       if not chunk then break end
@@ -97,7 +105,10 @@ end
 
 --- Removes the spooled copy of stdin, if any.
 function Input:close()
-  if self.spool then os.remove(self.spool); self.spool = nil end
+  if self.spool then
+    require("avalara.private").remove_dir(self.spool, { "stdin" })
+    self.spool = nil
+  end
 end
 
 -- Raw records: an iterator of `fields, line, where` (fields: the CSV record,

@@ -114,16 +114,24 @@ local function format_rows(rows, format)
   return table.concat(lines, "\n") .. "\n"
 end
 
--- Writes `text` to `path` through a temporary file beside it (no half-written output).
+-- Writes `text` to `path` through a temporary file beside it (no half-written
+-- output): a random hidden name, created exclusively, never through a link
+-- (`avalara.private`), with the mode of the file it replaces.
 local function write_file(path, text)
-  local tmp = path .. ".tmp-" .. os.time()
-  local f, err = io.open(tmp, "wb")
-  local ok = f and f:write(text)
-  if f then f:close() end
-  if ok then ok, err = os.rename(tmp, path) end
+  local private = require "avalara.private"
+  local sys = require("avalara.core").sys
+  local old = sys.stat(path)
+  local f, tmp = private.temp_beside(path, ".hscode-tmp", old and old.type == "file" and old.mode or nil)
+  local ok, err = f ~= nil, tmp
+  if f then
+    ok, err = f:write(text)
+    if ok then ok, err = sys.fsync(f) end
+    f:close()
+    if ok then ok, err = os.rename(tmp, path) end
+    if not ok then os.remove(tmp) end
+  end
   if not ok then
-    os.remove(tmp)
-    common.fail(common.EXIT.failed, "cannot write " .. path .. ": " .. tostring(err))
+    common.fail(common.EXIT.failed, "cannot write " .. path .. ": " .. tostring(err):gsub("^cannot create ", ""))
   end
 end
 

@@ -2,8 +2,9 @@
 -- or a table), row by row in input order.
 --
 -- What `--out` names is never destroyed: a regular file (or a new one) is
--- written beside it under a fixed temporary name and renamed over it at the
--- end (atomic, keeping its permissions); a symbolic link is followed (its
+-- written beside it under a new temporary name (hidden, random, created
+-- exclusively and never through a link: `avalara.private`) and renamed over
+-- it at the end (atomic, keeping its permissions); a symbolic link is followed (its
 -- target is replaced, the link stays); a FIFO, a device or `-` (stdout) is
 -- written directly. A directory, or a place that cannot be written, is
 -- refused when the output is opened, before any request.
@@ -13,6 +14,8 @@ local cjson = require "cjson"
 local core = require "avalara.core"
 local csv = require "avalara.cli.csv"
 local input = require "avalara.cli.input"
+local private = require "avalara.private"
+local sys = core.sys
 
 local M = {}
 
@@ -62,13 +65,25 @@ function M.target(path)
   return { kind = "file", path = path, real = real, mode = st and st.mode % 4096 or nil }
 end
 
---- The temporary file a regular output is written to (a fixed name beside
--- it: a run killed with SIGKILL leaves it, and the next run takes it over).
--- @tparam table t a target
--- @treturn string
-function M.partial_path(t)
-  local dir, base = dirname(t.real), t.real:match("([^/]*)$")
-  return dir .. "/." .. base .. ".hscode-partial"
+--- The name pattern of the temporary file a regular output is written to:
+-- `.<name>.<random>.hscode-partial` beside it. Each run makes its own; a
+-- run killed with SIGKILL leaves one, which the next run on the same output
+-- (the journal's lock held) removes if it is this user's own regular file.
+M.PARTIAL_SUFFIX = ".hscode-partial"
+
+-- Removes the partial files that runs killed earlier left beside `real`.
+local function remove_stale_partials(real)
+  local dir, base = dirname(real), real:match("([^/]*)$")
+  local pattern = "^%." .. base:gsub("%p", "%%%0") .. "%.%x+" .. M.PARTIAL_SUFFIX:gsub("%p", "%%%0") .. "$"
+  local scan = uv.fs_scandir(dir)
+  if not scan then return end
+  local me = sys.euid()
+  for name in function() return uv.fs_scandir_next(scan) end do
+    if name:match(pattern) then
+      local info = sys.lstat(dir .. "/" .. name)
+      if info and info.type == "file" and info.uid == me then os.remove(dir .. "/" .. name) end
+    end
+  end
 end
 
 -- ---------------------------------------------------------------- rows
@@ -124,11 +139,13 @@ function M.open(t, format, src, opts)
   elseif t.kind == "direct" then
     f, err = io.open(t.path, "wb")
   else
-    w.partial = M.partial_path(t)
-    f, err = io.open(w.partial, "wb")
-    if f and t.mode then uv.fs_chmod(w.partial, t.mode) end
+    remove_stale_partials(t.real)
+    f, err = private.temp_beside(t.real, M.PARTIAL_SUFFIX, t.mode)
+    if f then w.partial = err end
   end
-  if not f then return nil, "cannot write " .. t.path .. ": " .. tostring(err):gsub("^[^:]*: ", "") end
+  if not f then
+    return nil, "cannot write " .. t.path .. ": " .. tostring(err):gsub("^cannot create ", ""):gsub("^[^:]*: ", "")
+  end
   w.file = f
 
   -- CSV columns: the input's, then the result columns it does not have.
@@ -208,10 +225,16 @@ function M.open(t, format, src, opts)
     if not ok then return nil, type(why) == "table" and why.output_error or tostring(why) end
     f:flush()
     if t.kind == "stdout" then return true end
+    if not w.partial then
+      f:close()
+      return true
+    end
+    local synced, serr = sys.fsync(f)
     f:close()
-    if not w.partial then return true end
-    local fd = uv.fs_open(w.partial, "r", 0)
-    if fd then uv.fs_fsync(fd); uv.fs_close(fd) end
+    if not synced then
+      os.remove(w.partial)
+      return nil, "cannot write " .. t.path .. ": " .. tostring(serr)
+    end
     local renamed, rerr = os.rename(w.partial, t.real)
     if not renamed then
       os.remove(w.partial)

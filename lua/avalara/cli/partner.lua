@@ -24,7 +24,7 @@ M.DEMO = { ["2012"] = { id = "demo-partner", secret = "demo-partner-secret" },
 -- @treturn table the store
 function M.store(sys)
   if sys.partner_store then return sys.partner_store() end
-  return avalara.store.file(avalara.store.default_path("data", "connections.db"))
+  return require("avalara.cli.common").file_store("data", "connections.db")
 end
 
 --- The partner the options and environment describe.

@@ -10,21 +10,31 @@
 -- README ("Partner integrations", stores).
 --
 -- - The file and its write-ahead log (`-wal`, `-shm` beside it) are mode
---   0600, its folder is made 0700.
+--   0600, its folder is made 0700 (and its missing parents). An existing
+--   folder that is not the user's own, is a symbolic link or is writable by
+--   its group or others, and an existing file that is not the user's own, is
+--   a link or is open to its group or others, are refused (`nil, message`
+--   naming it), as OpenSSH's `StrictModes` does (`avalara.private`).
 -- - `get` reads without a transaction and never waits for a writer (WAL);
 --   `set`, `cas`, `delete` and `lock` are `BEGIN IMMEDIATE` transactions,
 --   durable when they return (`synchronous = FULL`: the log is fsynced at
 --   every commit), which wait up to 10 s for another process's (each lasts
 --   about a millisecond).
--- - A lock is a row naming its holder: owner, pid, the process's start time
---   and the machine's boot id (Linux `/proc`). A lock whose holder is gone
---   (killed, even with SIGKILL) is taken over at once by the next caller;
---   where `/proc` cannot tell, the lock lapses after its `ttl` (default 60 s).
+-- - A lock is a row naming its holder: owner, pid, the process's start time,
+--   the machine's boot id, host name and PID namespace (Linux `/proc`). A
+--   lock whose holder is gone (killed, even with SIGKILL) is taken over at
+--   once by the next caller in the same PID namespace of the same host; a
+--   holder in another namespace (a container sharing the volume) or host,
+--   or where `/proc` cannot tell, keeps it until its `ttl` (default 60 s)
+--   lapses: the caller's lease must outlive the work it guards.
 -- - A token file in the JSON format of earlier versions (a cache of access
 --   tokens) found at `path` is replaced; any other file that is not an
---   SQLite database raises, naming it.
+--   SQLite database, a database of another schema or a damaged one gives
+--   `nil, message` naming it.
 -- @module avalara.store.file
 local cjson = require "cjson"
+local private = require "avalara.private"
+local sys = require("avalara.core").sys
 
 local M = {}
 
@@ -35,10 +45,6 @@ local BUSY_MS = 10000
 local DEFAULT_LOCK_TTL = 60
 
 local function now() return os.time() end
-
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
 
 local function slurp(path, bytes)
   local f, err = io.open(path, "rb")
@@ -63,17 +69,26 @@ local function proc_stat(pid)
 end
 
 local BOOT = (slurp("/proc/sys/kernel/random/boot_id") or ""):match("%S+")
+local HOST = (slurp("/proc/sys/kernel/hostname") or ""):match("%S+")
+local PIDNS = sys.stat("/proc/self/ns/pid")
+PIDNS = PIDNS and string.format("%d", PIDNS.ino)
 local SELF_PID, _, SELF_START = proc_stat("self")
 local lock_seq = 0
 
--- Whether the holder of a lock row {pid, started, boot, expires} is gone.
+-- Whether the holder of a lock row {pid, started, boot, expires, host, pidns} is gone.
 local function holder_gone(row)
   if tonumber(row[4]) <= now() then return true end
-  if not (BOOT and SELF_PID and row[1] and row[3]) then return false end -- /proc cannot tell: wait for the ttl
-  if row[3] ~= BOOT then return true end                                -- taken before this machine last booted
+  -- a row of an earlier version, or /proc that cannot tell: wait for the ttl
+  if not (BOOT and HOST and PIDNS and SELF_PID and row[1] and row[3] and row[5] and row[6]) then return false end
+  if row[5] ~= HOST then return false end   -- another host or container: its processes are not visible here
+  if row[3] ~= BOOT then return true end    -- taken before this host last booted
+  -- another PID namespace (a container sharing the file): its pid means nothing here
+  if row[6] ~= PIDNS then return false end
+  local alive = sys.process_exists(tonumber(row[1]))
+  if alive == false then return true end    -- no such process (kill(pid, 0): true even where /proc hides it)
   local pid, state, start = proc_stat(string.format("%d", row[1]))
-  if not pid then return tostring(state):find("No such file", 1, true) ~= nil end
-  return state == "Z" or start ~= row[2]                                -- a zombie, or the pid was reused
+  if not pid then return false end          -- hidden (hidepid) or unreadable: it runs
+  return state == "Z" or start ~= row[2]    -- a zombie, or the pid was reused
 end
 
 -- ------------------------------------------------------------ opening
@@ -97,23 +112,35 @@ local function old_token_cache(text)
   return true
 end
 
--- Makes the file (0600, in a 0700 folder) unless it is there; checks that it is ours.
+-- Makes the file (0600, in a 0700 folder) unless it is there; checks that
+-- the folder and the file (and its -wal and -shm) are private.
 local function prepare(path)
-  local head = slurp(path, 16)
+  local ok, err = private.folder(private.dirname(path), { create = true })
+  if not ok then return nil, err end
+  local _, why
+  for _, suffix in ipairs { "-wal", "-shm" } do
+    _, why = private.file(path .. suffix, 63) -- 0077
+    if why then return nil, why end
+  end
+  local info
+  info, why = private.file(path)
+  if why then return nil, why end
+  local head = info and slurp(path, 16)
   if head and head:match("^%s*{") and old_token_cache(slurp(path) or "") then
     os.remove(path)
-    head = nil
+    info, head = nil, nil
   end
-  if head == nil then
-    local dir = path:match("^(.*)/[^/]*$")
-    if dir and dir ~= "" then os.execute("mkdir -p -m 700 " .. shell_quote(dir) .. " 2>/dev/null") end
-    local f, err = io.open(path, "ab")
-    if not f then return nil, "cannot create " .. path .. ": " .. tostring(err):gsub("^[^:]*: ", "") end
-    f:close()
-    os.execute("chmod 600 " .. shell_quote(path) .. " 2>/dev/null")
-  elseif head ~= "" and head ~= "SQLite format 3\0" then
-    error("avalara.store.file: " .. path .. " is not an SQLite database (not a store of this library?)", 0)
+  if not info then
+    local made, merr, code = sys.create_file(path, 384) -- 0600
+    if not made and code ~= 17 then return nil, "cannot create " .. tostring(merr) end
+    if not made then return prepare(path) end -- made meanwhile by another process: check it
+    return true
   end
+  if head ~= "" and head ~= "SQLite format 3\0" then
+    return nil, path .. " is not an SQLite database (not a store of this library?)"
+  end
+  _, why = private.file(path, 63) -- tokens are secrets: not readable by others either
+  if why then return nil, why end
   return true
 end
 
@@ -125,6 +152,12 @@ local SCHEMA = {
   "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, n INTEGER NOT NULL)",
   "INSERT OR IGNORE INTO meta (name, n) VALUES ('version', 0)",
 }
+
+-- The columns each table must have (a file of another schema is refused,
+-- not half used); `host` and `pidns` are added to a store of an earlier version.
+local COLUMNS = { kv = { "key", "value", "version", "expires" },
+  locks = { "key", "owner", "pid", "started", "boot", "expires" }, meta = { "name", "n" } }
+local ADDED = { locks = { "host", "pidns" } }
 
 local driver
 
@@ -168,6 +201,24 @@ function File:_conn()
     exec(conn, "PRAGMA journal_mode = WAL")
     exec(conn, "PRAGMA synchronous = FULL")
     for _, sql in ipairs(SCHEMA) do exec(conn, sql) end
+    for tname, want in pairs(COLUMNS) do
+      local have, cur = {}, assert(conn:execute("PRAGMA table_info(" .. tname .. ")"))
+      local r = cur:fetch({}, "a")
+      while r do
+        have[r.name] = true
+        r = cur:fetch({}, "a")
+      end
+      cur:close()
+      for _, col in ipairs(want) do
+        if not have[col] then
+          error(self.path .. " is a database of another schema (its table " .. tname .. " has no column "
+            .. col .. "): not a store of this library", 0)
+        end
+      end
+      for _, col in ipairs(ADDED[tname] or {}) do
+        if not have[col] then exec(conn, "ALTER TABLE " .. tname .. " ADD COLUMN " .. col .. " TEXT") end
+      end
+    end
   end)
   if not ok then
     conn:close()
@@ -293,12 +344,14 @@ function File:lock(key, ttl)
   lock_seq = lock_seq + 1
   local owner = ("%s:%s:%d:%s"):format(tostring(SELF_PID), tostring(SELF_START), lock_seq, tostring({}):match("%x+$"))
   local taken, err = self:_tx(function(conn)
-    local row = exec(conn, "SELECT pid, started, boot, expires FROM locks WHERE key = " .. sql_string(conn, key))
+    local row = exec(conn, "SELECT pid, started, boot, expires, host, pidns FROM locks WHERE key = "
+      .. sql_string(conn, key))
     if row and not holder_gone(row) then return false, false end
-    exec(conn, ("INSERT OR REPLACE INTO locks (key, owner, pid, started, boot, expires) "
-      .. "VALUES (%s, %s, %s, %s, %s, %s)"):format(sql_string(conn, key), sql_string(conn, owner), sql_number(SELF_PID),
-        SELF_START and sql_string(conn, SELF_START) or "NULL", BOOT and sql_string(conn, BOOT) or "NULL",
-        sql_number(now() + (ttl or DEFAULT_LOCK_TTL))))
+    local function text(v) return v and sql_string(conn, v) or "NULL" end
+    exec(conn, ("INSERT OR REPLACE INTO locks (key, owner, pid, started, boot, expires, host, pidns) "
+      .. "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"):format(sql_string(conn, key), sql_string(conn, owner),
+        sql_number(SELF_PID), text(SELF_START), text(BOOT), sql_number(now() + (ttl or DEFAULT_LOCK_TTL)),
+        text(HOST), text(PIDNS)))
     return true, true
   end)
   if taken == nil then return nil, err end

@@ -42,8 +42,11 @@ describe("file store", function()
     local f = io.open(other, "w")
     f:write("my notes\n")
     f:close()
-    assert.has_error(function() avalara.store.file(other):get("k") end,
-      "avalara.store.file: " .. other .. " is not an SQLite database (not a store of this library?)")
+    local v, version, err = avalara.store.file(other):get("k")
+    assert.is_nil(v)
+    assert.is_nil(version)
+    assert.equal("avalara.store.file(" .. other .. "): " .. other
+      .. " is not an SQLite database (not a store of this library?)", err)
     assert.equal("my notes\n", emu.read_file(other))
     local old = tmp .. "/tokens.json"
     f = io.open(old, "w")

@@ -5,7 +5,7 @@
 -- error); the temporary journal and stdin's copy live in a private folder.
 -- The attacker is `nobody` (setpriv): these specs run as root.
 local emu = require "spec.support.emulator"
-local H = require "spec.cli.helper"
+local H = require "spec.support.cli"
 
 local q = emu.shell_quote
 

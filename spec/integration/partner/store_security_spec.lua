@@ -8,7 +8,7 @@
 -- these specs run as root.
 local avalara = require "avalara"
 local emu = require "spec.support.emulator"
-local H = require "spec.partner.helper"
+local H = require "spec.support.partner"
 
 local q = emu.shell_quote
 local LUA = os.getenv("SPEC_LUA") or (jit and "luajit" or "lua5.4")

@@ -55,12 +55,15 @@ local function respond(conn, status, title, text)
   conn:close()
 end
 
--- The listener's limits: a request (line and headers; a GET has no body) of
--- at most MAX_REQUEST bytes, sent within READ_TIME seconds of its
--- connection; at most MAX_CLIENTS connections read at once (the oldest is
--- dropped for a new one). A client that is slow or too big is answered
--- (408, 431) and closed, a silent one closed: none holds the flow.
-M.MAX_REQUEST, M.READ_TIME, M.MAX_CLIENTS = 8192, 3, 32
+-- The listener's limits: a slow or too big client is answered (408, 431)
+-- and closed, a silent one closed: none holds the flow.
+
+--- The most bytes of one request (its line and headers; a GET has no body).
+M.MAX_REQUEST = 8192
+--- Seconds a connection has to send its whole request.
+M.READ_TIME = 3
+--- The most connections read at once (the oldest is dropped for a new one).
+M.MAX_CLIENTS = 32
 
 -- Whether `got` is the pending state, compared in a time that does not
 -- depend on where they differ: HMACs under a key of this run are compared.

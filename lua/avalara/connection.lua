@@ -24,11 +24,11 @@
 -- handed to the client for its requests.
 -- @module avalara.connection
 local core = require "avalara.core"
-local retry = require "avalara.retry"
+local clock = require "avalara.clock"
 
 local M = {}
 
-local function now() return retry.now() end
+local now = clock.now
 
 --- A partner error (`avalara.error`): kind "oauth" unless given, not retryable unless given.
 -- @string code
@@ -168,7 +168,7 @@ local function refresh_locked(p, client, id, key, stale)
   local fresh
   local unsaved = p._unsaved[id]
   if not rec.refresh_token then -- a server that issued none: nothing can renew it
-    rec.status, rec.lost_at = "reauthorize", os.time()
+    rec.status, rec.lost_at = "reauthorize", clock.time()
     rec.lost_reason = "its access token was refused and the server issued no refresh token"
     store:cas(key, version, rec)
     p:_hook(id, "lost")
@@ -184,7 +184,7 @@ local function refresh_locked(p, client, id, key, stale)
       -- token is spent and the new one exists only in this process. Nothing
       -- else runs in it (no hook, no log); see "Killed in the window" in README.md.
       fresh = M.with_tokens(tok, rec)
-      fresh.refreshed_at = os.time()
+      fresh.refreshed_at = clock.time()
       tok:close()
       p._unsaved[id] = { from = rec.refresh_token, rec = fresh }
       local saved, serr = save(p, id, key, version, fresh, rec.refresh_token)
@@ -202,7 +202,7 @@ local function refresh_locked(p, client, id, key, stale)
       return access(again)
     end
     if again then
-      again.status, again.lost_at = "reauthorize", os.time()
+      again.status, again.lost_at = "reauthorize", clock.time()
       again.lost_reason = "its refresh token was refused: " .. tostring(rerr.message)
       again.lost_oauth_code = rerr.code
       store:cas(key, again_version, again)

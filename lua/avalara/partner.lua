@@ -42,7 +42,7 @@ local fail, store_failed, precise = connection.fail, connection.store_failed, co
 -- Secrets live here, not in the partner table.
 local secrets = setmetatable({}, { __mode = "k" })
 
-local function now() return os.time() end
+local now = require("avalara.clock").time
 
 local function check(cond, msg, level)
   if not cond then error("avalara.partner.new: " .. msg, (level or 2) + 1) end

@@ -9,13 +9,11 @@
 -- @module avalara.retry
 local M = {}
 
+local clock = require "avalara.clock"
 local ok_socket, socket = pcall(require, "socket")
 
---- Seconds since the epoch, with sub-second precision where luasocket is there.
-function M.now()
-  if ok_socket then return socket.gettime() end
-  return os.time()
-end
+--- Seconds since the epoch: `avalara.clock.now` (kept here for callers of `retry.now`).
+M.now = clock.now
 
 --- Sleeps `s` seconds (luasocket, else the `sleep` command).
 function M.sleep(s)

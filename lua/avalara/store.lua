@@ -25,7 +25,7 @@
 -- @module avalara.store
 local M = {}
 
-local function now() return os.time() end
+local now = require("avalara.clock").time
 
 -- A deep copy of a stored value (tables of plain values).
 local function copy(v)

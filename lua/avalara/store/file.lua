@@ -44,7 +44,7 @@ File.__index = File
 local BUSY_MS = 10000
 local DEFAULT_LOCK_TTL = 60
 
-local function now() return os.time() end
+local now = require("avalara.clock").time
 
 local function slurp(path, bytes)
   local f, err = io.open(path, "rb")

@@ -2,7 +2,7 @@
 local avalara = require "avalara"
 local core = require "avalara.core"
 local cjson = require "cjson"
-local socket = require "socket"
+local clock = require "avalara.clock"
 local emu = require "spec.support.emulator"
 local H = require "spec.support.client"
 
@@ -49,6 +49,7 @@ describe("client:token", function()
   setup(function() e = emu.start() end)
   teardown(function() e:stop() end)
   before_each(function() e:reset() end)
+  after_each(function() clock.reset() end)
 
   it("caches the token: 10 calls, 1 token request", function()
     local c = H.client(e)
@@ -73,7 +74,7 @@ describe("client:token", function()
     local t1 = assert(c:token())
     assert.equal(t1:access_token(), assert(c:token()):access_token())
     assert.equal(1, H.grants(e))
-    socket.sleep(1.2) -- inside the leeway now (1 s before expiry)
+    clock.advance(1.2) -- inside the leeway now (1 s before expiry), as the client sees it
     local t2 = assert(c:token())
     assert.are_not.equal(t1:access_token(), t2:access_token())
     assert.equal(2, H.grants(e))
@@ -120,7 +121,7 @@ describe("client:token", function()
     local c = H.client(e, { leeway = 1, transport = yielding_transport(3, log) })
     local cos = { coroutine.create(function() assert(c:token()) end) }
     schedule(cos)
-    socket.sleep(1.2)
+    clock.advance(1.2) -- inside the leeway: renewed by the next call
     cos = {}
     for i = 1, 50 do cos[i] = coroutine.create(function() assert(c:sections()) end) end
     schedule(cos)

@@ -53,25 +53,25 @@ end
 
 -- One line without its CRLF, read a byte at a time up to `MAX_LINE` (a
 -- line-reading `receive("*l")` has no bound: a server sending bytes without
--- a newline would fill the memory). `st.left`: the reply's byte budget.
+-- a newline would fill the memory). Every line has its type byte and at
+-- least its CRLF: the first read takes 3 bytes. `st.left`: the reply's byte budget.
 local function line(sock, st)
-  local buf, n = {}, 0
+  local s, err = sock:receive(3)
+  if not s then return nil, err, "socket" end
   local limit = math.min(M.MAX_LINE, st.left)
-  while true do
-    local c, err = sock:receive(1)
-    if not c then return nil, err, "socket" end
-    if c == "\n" then break end
-    n = n + 1
-    if n > limit then
+  while s:byte(-1) ~= 10 do -- "\n"
+    if #s >= limit then
       if limit < M.MAX_LINE then return too_large("a line beyond the reply's budget") end
       return nil, "a reply line is longer than " .. M.MAX_LINE .. " bytes: not a Redis server?", "protocol"
     end
-    buf[n] = c
+    local c
+    c, err = sock:receive(1)
+    if not c then return nil, err, "socket" end
+    s = s .. c
   end
-  st.left = st.left - n - 1
-  if buf[n] ~= "\r" then return nil, "not a Redis reply (is this port a Redis server?)", "protocol" end
-  buf[n] = nil
-  return table.concat(buf)
+  st.left = st.left - #s
+  if s:byte(-2) ~= 13 then return nil, "not a Redis reply (is this port a Redis server?)", "protocol" end
+  return s:sub(1, -3)
 end
 
 -- A length or integer: digits with an optional minus sign, nothing else.

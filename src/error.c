@@ -11,7 +11,7 @@
 #include "protocol.h"
 
 static const char *const kinds[] = {
-    "transport", "timeout", "tls", "http", "oauth", "api", "quota", "parse", NULL
+    "transport", "timeout", "tls", "http", "oauth", "api", "quota", "parse", "store", NULL
 };
 
 const char *avl_error_kind(const char *name) {

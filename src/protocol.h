@@ -219,7 +219,7 @@ size_t avl_redact(char *out, size_t cap, const char *in, size_t n, const avl_sec
 #define AVL_ERROR_BODY_MAX 4096
 
 typedef struct {
-    const char *kind;        /* "transport" "timeout" "tls" "http" "oauth" "api" "quota" "parse" (static) */
+    const char *kind;        /* "transport" "timeout" "tls" "http" "oauth" "api" "quota" "parse" "store" (static) */
     int status;              /* HTTP status or 0 */
     char code[128];          /* OAuth error / Avalara error.code, "" if none */
     int number;              /* AvaTax ErrorCodeId (error.details[1].number), 0 if none */

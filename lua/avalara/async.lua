@@ -55,6 +55,12 @@ local now = retry.now
 -- process holds its lock.
 local LOCK_RETRY = 0.02
 
+-- A store's failure that is not an outage (kind "store", not retryable: a misconfigured Redis)
+-- fails the calls, as in client:token().
+local function misconfigured(err)
+  return type(err) == "table" and err.kind == "store" and not err.retryable
+end
+
 --- A started call: what the `start_*` methods return and `poll` reports.
 -- `handle.kind` is `"classify"`, `"classification"` or `"wait"`, and
 -- `handle.id` the classification id (for `start_classify`, known before the
@@ -143,7 +149,9 @@ function Engine:token_for(op)
   -- the token the client holds while valid (no store read a request), as client:token() does
   local held = c._held
   if held and not op.stale and c:_valid(held._rec) then return held._rec.access_token end
-  local rec = c.store:get(c.store_key) or c._kept
+  local rec, _, gerr = c.store:get(c.store_key)
+  if misconfigured(gerr) then return nil, gerr end
+  rec = rec or c._kept
   if c:_valid(rec, op.stale) then return c:_hold(rec)._rec.access_token end
   self.waiters[#self.waiters + 1] = op
   if not self.grant then
@@ -182,11 +190,13 @@ end
 function Engine:grant_step()
   local g, c = self.grant, self.client
   if g.step == "lock" then
-    local unlock = c.store:lock(c.store_key)
+    local unlock, lerr = c.store:lock(c.store_key)
+    if misconfigured(lerr) then return self:granted(lerr) end
     local have = c:_valid(c.store:get(c.store_key) or c._kept, g.stale)
     if not unlock then
       if have then return self:granted() end
-      if now() < g.give_up then g.at = now() + LOCK_RETRY; return end
+      -- an outage (nil, err) is not waited for: on without the lock
+      if lerr == nil and now() < g.give_up then g.at = now() + LOCK_RETRY; return end
       -- a lost lock: go on without it, as client:token() does
     elseif have then
       unlock()
@@ -209,8 +219,8 @@ function Engine:grant_done(entry)
     local fresh = { access_token = tok:access_token(), token_type = tok:token_type(), scope = tok:scope(),
       expires_at = tok:expires_at(), obtained_at = now() }
     tok:close()
-    c:_took_token(fresh, g.renewed, g.unlock)
-    return self:granted()
+    local kept, kerr = c:_took_token(fresh, g.renewed, g.unlock)
+    return self:granted(not kept and kerr or nil)
   end
   local d = retry.next_delay(c.retries, g.attempt, now() - g.first, entry.err)
   if d then

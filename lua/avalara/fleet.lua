@@ -22,8 +22,12 @@
 --   and finished classifications read by `classification` or `wait` are kept
 --   (`avalara.fleet.cache`).
 --
--- Trouble with Redis goes to `on_warning` (else nginx's error log, else
--- stderr): once when it stops answering, once when it answers again. Partner
+-- An outage of Redis (refused, timed out) goes to `on_warning` (else nginx's
+-- error log, else stderr): once when it stops answering, once when it answers
+-- again. A misconfigured Redis (a wrong or missing password, an ACL user
+-- without a command or key, `db` out of range, an untrusted certificate, a
+-- server that is not Redis) fails the calls with its error (`kind` "store",
+-- see `avalara.store.redis`): no host carries on alone without a word. Partner
 -- connections are shared by giving `avalara.partner.new` the Redis store
 -- itself (`avalara.store.redis{...}`).
 -- @module avalara.fleet
@@ -154,7 +158,8 @@ function Fleet:classify(item, opts)
   local company = self:_company("client:classify")
   local body = item_model.body(item, { company_id = company, country = (opts or {}).country,
     item_group = (opts or {}).item_group, where = "client:classify" })
-  local hit = c:get(company, body.countryOfDestination, body.item.itemCode, body.item.description)
+  local hit, cerr = c:get(company, body.countryOfDestination, body.item.itemCode, body.item.description)
+  if cerr then return nil, cerr end -- a misconfigured Redis (an outage is a miss)
   if hit then return hit end
   local model, err = Client.classify(self, item, opts)
   if model then c:put(company, model) end

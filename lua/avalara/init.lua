@@ -472,6 +472,13 @@ function Client:_valid(rec, stale)
   return rec.expires_at - leeway > now()
 end
 
+-- A store's failure that is not an outage: a misconfigured store (`avalara.store.redis`: a wrong
+-- password, an ACL user without a command, ...; kind "store", not retryable) fails the call
+-- rather than letting this process fetch tokens of its own without a word.
+local function misconfigured(err)
+  return type(err) == "table" and err.kind == "store" and not err.retryable
+end
+
 --- The access token: cached in the store, renewed within `leeway` seconds
 -- of expiry. Only one renewal runs at a time: other coroutines asking
 -- meanwhile wait for it (see the `wait` option) and share its result.
@@ -490,18 +497,23 @@ function Client:token(stale)
   if held and stale == nil and self:_valid(held._rec) then return held end
   local store, key = self.store, self.store_key
   -- A store that could not keep the token: this process keeps it instead.
-  local rec = store:get(key) or self._kept
+  local rec, _, gerr = store:get(key)
+  if misconfigured(gerr) then return nil, gerr end
+  rec = rec or self._kept
   if self:_valid(rec, stale) then return self:_hold(rec) end
-  local give_up = now() + self.retries.deadline + (self.topts.timeout or 30)
   -- the lease outlives the fetch it guards (retries and timeout), so that
   -- no other process takes the lock while it still runs
   local lease = math.max(60, self.retries.deadline + (self.topts.timeout or 30) + 30)
-  local unlock = store:lock(key, lease)
-  while not unlock do
+  local unlock, lerr = store:lock(key, lease)
+  if misconfigured(lerr) then return nil, lerr end
+  local give_up = now() + self.retries.deadline + (self.topts.timeout or 30)
+  -- a store that cannot lock (an outage: nil, err) is not waited for: go on without its lock
+  while not unlock and lerr == nil do
     self:_yield()
     rec = store:get(key) or self._kept
     if self:_valid(rec, stale) then return self:_hold(rec) end
-    unlock = store:lock(key, lease)
+    unlock, lerr = store:lock(key, lease)
+    if misconfigured(lerr) then return nil, lerr end
     if not unlock and now() > give_up then break end -- a lost lock: go on without it
   end
   rec = store:get(key) or self._kept
@@ -527,6 +539,10 @@ function Client:_took_token(fresh, renewed, unlock)
   local ttl = fresh.expires_at and math.max(1, math.ceil(fresh.expires_at - now())) or nil
   local stored, why = store:set(self.store_key, fresh, ttl)
   self._kept = nil
+  if stored == nil and misconfigured(why) then
+    if unlock then unlock() end
+    return nil, why
+  end
   if stored == nil and why ~= nil then
     self._kept = fresh
     self:_warn_once("store", "cannot keep the token in " .. tostring(store) .. ": " .. tostring(why)

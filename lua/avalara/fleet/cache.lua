@@ -9,6 +9,7 @@
 -- every lookup is a miss (the breaker of `avalara.store.failover` warns).
 -- @module avalara.fleet.cache
 local cjson = require "cjson.safe"
+local client = require "avalara.redis.client"
 
 local M = {}
 
@@ -36,7 +37,8 @@ local function key(self, company, country, item_code)
   return ("%s%s:%s:%s"):format(self.prefix, tostring(company), tostring(country), tostring(item_code))
 end
 
---- The kept classification of an item, or nil (a miss, or Redis down).
+--- The kept classification of an item, or nil (a miss, or Redis down), or nil, err (a
+-- misconfigured Redis: kind "store", see `avalara.store.redis`).
 -- @param company the company id
 -- @string country the destination country
 -- @string item_code
@@ -44,9 +46,10 @@ end
 -- @treturn table|nil the model
 function Cache:get(company, country, item_code, description)
   if not self.breaker:up() then return nil end
-  local s, err = self.redis:command("GET", key(self, company, country, item_code))
+  local s, err, _, code = self.redis:command("GET", key(self, company, country, item_code))
   if s == nil then
-    self.breaker:failed(err)
+    local e = client.error(err, code)
+    if not self.breaker:failed(e) then return nil, e end -- misconfigured: the call fails
     return nil
   end
   self.breaker:ok()
@@ -58,7 +61,7 @@ end
 --- Keeps a finished classification (others are ignored).
 -- @param company the company id
 -- @tparam table model the classification model (`item.itemCode`, `countryOfDestination`, `status`)
--- @treturn boolean whether it was kept
+-- @treturn boolean whether it was kept (false, err: a misconfigured Redis)
 function Cache:put(company, model)
   local item = type(model) == "table" and model.item
   if not (type(item) == "table" and FINAL[model.status] and type(item.itemCode) == "string"
@@ -67,10 +70,11 @@ function Cache:put(company, model)
   end
   local text = cjson.encode { model = model, description = item.description }
   if not text then return false end
-  local ok, err = self.redis:command("SET", key(self, company, model.countryOfDestination, item.itemCode), text,
-    "EX", self.ttl)
+  local ok, err, _, code = self.redis:command("SET", key(self, company, model.countryOfDestination, item.itemCode),
+    text, "EX", self.ttl)
   if ok == nil then
-    self.breaker:failed(err)
+    local e = client.error(err, code)
+    if not self.breaker:failed(e) then return false, e end
     return false
   end
   self.breaker:ok()

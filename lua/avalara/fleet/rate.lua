@@ -87,14 +87,17 @@ end
 --- Takes a place for one request, sleeping (with `sleep`) until its time.
 -- @tparam function sleep the client's sleep (`ngx.sleep` in nginx)
 -- @return true, or nil, err (`kind` "timeout", `code` "rate_budget") when the
--- place would be more than `max_wait` seconds away
+-- place would be more than `max_wait` seconds away, or nil, err (`kind` "store") when
+-- Redis is misconfigured (see `avalara.store.redis`)
 function Budget:take(sleep)
   if not self.breaker:up() then return true end
   local window_ms = math.ceil(self.window * 1000)
-  local wait, err = self.redis:eval(TAKE, { self.key }, { self.requests, window_ms, client.unique(), self.burst,
-    math.max(1, math.floor(window_ms / 20)), math.floor(self.max_wait * 1000) })
+  local wait, err, _, code = self.redis:eval(TAKE, { self.key }, { self.requests, window_ms, client.unique(),
+    self.burst, math.max(1, math.floor(window_ms / 20)), math.floor(self.max_wait * 1000) })
   if wait == nil then
-    self.breaker:failed(err)
+    -- an outage leaves the budget unenforced; a misconfigured Redis fails the request
+    local e = client.error(err, code)
+    if not self.breaker:failed(e) then return nil, e end
     return true
   end
   self.breaker:ok()

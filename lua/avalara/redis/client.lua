@@ -19,15 +19,58 @@
 -- A new connection authenticates (`AUTH [username] password`) and selects
 -- `db` before its first command. A pooled connection that the server closed
 -- meanwhile (a restart, an idle timeout) is replaced once, transparently.
--- Errors are `nil, message, kind` (kind "socket": connection trouble; "redis":
--- the server's error reply); messages name the server (`tostring(client)`),
--- never the password.
+-- Errors are `nil, message, kind, code`: kind "socket" (connection trouble),
+-- "protocol" (not RESP, or beyond `avalara.redis.resp`'s limits), "redis" (the
+-- server's error reply) or "phase" (no cosockets in this nginx phase); `code`
+-- says what it means for the caller (`M.CODES`): only "unreachable" is an
+-- outage, the others are a misconfiguration or a server that is not the one
+-- expected, and must be fixed, not waited out. Messages name the server
+-- (`tostring(client)`), never the password.
 -- @module avalara.redis.client
 local resp = require "avalara.redis.resp"
 
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 
 local M = {}
+
+--- What a failure means (the `code` of errors; `err.code` of the store's errors):
+--
+-- - `unreachable`: refused, timed out, connection lost, DNS, or a server that is loading,
+--   busy or without its master: an outage, the one failure `avalara.store.failover` waits out
+-- - `auth`: the password or user is wrong or missing (`WRONGPASS`, `NOAUTH`, ...)
+-- - `noperm`: the ACL user may not run a command or touch a key the store uses (`NOPERM`)
+-- - `config`: another setting is wrong: `db` out of range, a read-only replica, a renamed
+--   command, no cosockets in this nginx phase
+-- - `tls`: the server's certificate is not trusted or does not name `server_name`
+-- - `protocol`: the answer is not RESP or beyond the parser's limits (not a Redis server?)
+-- - `redis`: another error reply (out of memory, a script's error)
+M.CODES = { unreachable = true, auth = true, noperm = true, config = true, tls = true, protocol = true,
+  redis = true }
+
+-- The code of an error reply of Redis (its first word says what it is).
+local function reply_code(message)
+  local word = tostring(message):match("^(%u+)") or ""
+  if word == "WRONGPASS" or word == "NOAUTH" then return "auth" end
+  if word == "NOPERM" then return "noperm" end
+  if word == "LOADING" or word == "BUSY" or word == "MASTERDOWN" or word == "TRYAGAIN" or word == "CLUSTERDOWN" then
+    return "unreachable"
+  end
+  if word == "READONLY" or word == "MOVED" or word == "ASK" or word == "CROSSSLOT" then return "config" end
+  if word == "ERR" and (message:find("^ERR unknown command") or message:find("^ERR DB index")) then return "config" end
+  return "redis"
+end
+M.reply_code = reply_code
+
+--- The error table of a failure (`kind` "store", `code` from `M.CODES`, `retryable` only for
+-- "unreachable"): what `avalara.store.redis` returns and a call fails with.
+-- @string message the message (naming the server, never the password)
+-- @string code
+-- @treturn table an `avalara.error`
+function M.error(message, code)
+  code = M.CODES[code] and code or "redis"
+  return require("avalara.core").error { kind = "store", code = code, message = message,
+    retryable = code == "unreachable" }
+end
 
 local Client = {}
 Client.__index = Client
@@ -115,7 +158,10 @@ local function names_host(cert, host)
   for _, ip in ipairs(san.iPAddress or {}) do if ip == host then return true end end
   local names = san.dNSName or {}
   if #names == 0 then
-    for _, e in ipairs(cert:subject()) do if e.name == "CN" then names = { e.value } end end
+    -- LuaSec names the attribute by its long name ("commonName")
+    for _, e in ipairs(cert:subject()) do
+      if e.name == "commonName" or e.name == "CN" then names = { e.value } end
+    end
   end
   host = host:lower()
   for _, name in ipairs(names) do
@@ -135,16 +181,24 @@ local function tls_plain(self, sock)
   local ok_ssl, ssl = pcall(require, "ssl")
   if not ok_ssl then return nil, "TLS needs LuaSec (Debian: apt-get install lua-sec)" end
   local tls = self.tls
-  local conn, err = ssl.wrap(sock, { mode = "client", protocol = "any", options = { "all", "no_sslv2", "no_sslv3" },
+  local conn, err = ssl.wrap(sock, { mode = "client", protocol = "any",
+    options = { "all", "no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1_1" },
     verify = tls.verify and { "peer", "fail_if_no_peer_cert" } or "none", cafile = tls.cafile, capath = tls.capath })
-  if not conn then return nil, "TLS: " .. tostring(err) end
+  if not conn then sock:close(); return nil, "TLS: " .. tostring(err), "tls" end
   conn:sni(tls.server_name)
   conn:settimeout(self.timeout)
   local done, herr = conn:dohandshake()
-  if not done then conn:close(); return nil, "TLS handshake failed: " .. tostring(herr) end
+  if not done then
+    conn:close()
+    herr = tostring(herr)
+    -- a server that went away mid-handshake is an outage; anything else (an untrusted or
+    -- expired certificate, a server without TLS) is the setting's
+    local gone = herr == "closed" or herr == "timeout" or herr:find("reset by peer", 1, true)
+    return nil, "TLS handshake failed: " .. herr, gone and "unreachable" or "tls"
+  end
   if tls.verify and not names_host(conn:getpeercertificate(), tls.server_name) then
     conn:close()
-    return nil, "TLS handshake failed: the certificate does not name " .. tls.server_name
+    return nil, "TLS handshake failed: the certificate does not name " .. tls.server_name, "tls"
   end
   return conn
 end
@@ -154,7 +208,7 @@ local function open_plain(self)
   local sock = socket.tcp()
   sock:settimeout(self.timeout)
   local ok, err = sock:connect(self.host, self.port)
-  if not ok then sock:close(); return nil, "cannot connect: " .. tostring(err) end
+  if not ok then sock:close(); return nil, "cannot connect: " .. tostring(err), "unreachable" end
   if self.tls then return tls_plain(self, sock) end
   return sock
 end
@@ -172,16 +226,26 @@ local function open_cosocket(self)
       tls and ("tls:" .. tls.server_name .. (tls.verify and ":verify" or ":noverify")) or "")
   end
   local ok, err = sock:connect(self.host, self.port, { pool = self.pool })
-  if not ok then return nil, "cannot connect: " .. tostring(err) end
+  if not ok then return nil, "cannot connect: " .. tostring(err), "unreachable" end
   if self.tls and sock:getreusedtimes() == 0 then
     -- pcall: Debian's lua-resty-core asserts on some verification failures
     local done, session, herr = pcall(sock.sslhandshake, sock, nil, self.tls.server_name, self.tls.verify)
     if not done or not session then
       sock:close()
-      return nil, "TLS handshake failed: " .. tostring(done and herr or "certificate verification failed")
+      herr = tostring(done and herr or "certificate verification failed")
+      local gone = herr == "closed" or herr == "timeout" or herr:find("reset by peer", 1, true)
+      return nil, "TLS handshake failed: " .. herr, gone and "unreachable" or "tls"
     end
   end
   return sock
+end
+
+-- The code of a failure of `kind` (see `M.CODES`).
+local function code_of(kind, err)
+  if kind == "redis" then return reply_code(err) end
+  if kind == "protocol" then return "protocol" end
+  if kind == "phase" then return "config" end
+  return "unreachable"
 end
 
 -- Sends one command and reads its reply.
@@ -191,35 +255,42 @@ local function roundtrip(sock, args)
   return resp.read(sock)
 end
 
--- AUTH and SELECT on a new connection.
+-- AUTH and SELECT on a new connection; nil, message, kind, code.
 local function hello(self, sock)
   local pw = secrets[self]
   if pw then
     local ok, err, kind = roundtrip(sock, self.username and { "AUTH", self.username, pw } or { "AUTH", pw })
     if not ok then
-      if kind == "redis" then err = "authentication failed (" .. err .. ")" end
-      return nil, err, kind
+      if kind ~= "redis" then return nil, err, kind, code_of(kind, err) end
+      -- every refusal of AUTH is the credentials' (WRONGPASS, "ERR invalid password", no password
+      -- configured on the server, a user name given to a server before Redis 6), unless loading
+      local code = reply_code(err)
+      return nil, "authentication failed (" .. err .. ")", kind, code == "unreachable" and code or "auth"
     end
   end
   if self.db ~= 0 then
     local ok, err, kind = roundtrip(sock, { "SELECT", self.db })
-    if not ok then return nil, "SELECT " .. self.db .. " failed (" .. tostring(err) .. ")", kind end
+    if not ok then
+      local code = code_of(kind, err)
+      if code == "redis" then code = "config" end -- "ERR DB index is out of range", SELECT in a cluster
+      return nil, "SELECT " .. self.db .. " failed (" .. tostring(err) .. ")", kind, code
+    end
   end
   return true
 end
 
--- A ready connection and whether it was used before; nil, message, kind.
+-- A ready connection and whether it was used before; nil, message, kind, code.
 function Client:_acquire()
   local co, why = cosockets()
-  if co == nil then return nil, why, "phase" end
+  if co == nil then return nil, why, "phase", "config" end
   if not co and self.sock then return self.sock, true end
-  local sock, err = (co and open_cosocket or open_plain)(self)
-  if not sock then return nil, err, "socket" end
+  local sock, err, code = (co and open_cosocket or open_plain)(self)
+  if not sock then return nil, err, "socket", code or "unreachable" end
   if co and sock:getreusedtimes() > 0 then return sock, true end
-  local ok, herr, kind = hello(self, sock)
+  local ok, herr, kind, hcode = hello(self, sock)
   if not ok then
     sock:close()
-    return nil, herr, kind
+    return nil, herr, kind, hcode
   end
   if not co then self.sock = sock end
   return sock, false
@@ -238,23 +309,25 @@ end
 
 --- Runs one command: `client:command("SET", key, value, "PX", 1000)`.
 -- @param ... the command's words
--- @return the reply (`false` for a null), or nil, message, kind ("socket", "redis", "phase")
+-- @return the reply (`false` for a null), or nil, message, kind ("socket", "protocol", "redis",
+-- "phase"), code (`M.CODES`)
 function Client:command(...)
   local args = { ... }
   for attempt = 1, 2 do
-    local sock, reused, kind = self:_acquire()
-    if not sock then return nil, tostring(self) .. ": " .. tostring(reused), kind end
+    local sock, reused, kind, code = self:_acquire()
+    if not sock then return nil, tostring(self) .. ": " .. tostring(reused), kind, code end
     local v, err
     v, err, kind = roundtrip(sock, args)
-    if kind ~= "socket" then
+    if kind == nil or kind == "redis" then
       self:_release(sock)
-      if v == nil then return nil, tostring(self) .. ": " .. tostring(err), kind end
+      if v == nil then return nil, tostring(self) .. ": " .. tostring(err), kind, reply_code(err) end
       return v
     end
     self:_discard(sock)
+    if kind == "protocol" then return nil, tostring(self) .. ": " .. tostring(err), kind, "protocol" end
     -- a pooled connection the server closed meanwhile: once more on a new one
     if not (reused and attempt == 1) then
-      return nil, tostring(self) .. ": connection lost (" .. tostring(err) .. ")", "socket"
+      return nil, tostring(self) .. ": connection lost (" .. tostring(err) .. ")", "socket", "unreachable"
     end
   end
 end
@@ -270,11 +343,11 @@ function Client:eval(script, keys, args)
   for _, k in ipairs(keys) do words[#words + 1] = k end
   for _, a in ipairs(args) do words[#words + 1] = a end
   if shas[script] then
-    local v, err, kind = self:command(unpack(words))
-    if v ~= nil or kind ~= "redis" or not err:find("NOSCRIPT", 1, true) then return v, err, kind end
+    local v, err, kind, code = self:command(unpack(words))
+    if v ~= nil or kind ~= "redis" or not err:find("NOSCRIPT", 1, true) then return v, err, kind, code end
   end
-  local sha, err, kind = self:command("SCRIPT", "LOAD", script)
-  if not sha then return nil, err, kind end
+  local sha, err, kind, code = self:command("SCRIPT", "LOAD", script)
+  if not sha then return nil, err, kind, code end
   shas[script], words[2] = sha, sha
   return self:command(unpack(words))
 end

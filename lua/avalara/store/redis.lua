@@ -16,9 +16,19 @@
 --   given): it lapses by itself when its holder died; the release deletes it
 --   only while it still holds this holder's random owner string, never a
 --   lock another holder took after a lapse.
--- - A server that cannot be reached is a failure (`nil, message`), never a
---   miss: use `avalara.store.failover` (what `avalara.fleet` does for the
---   token) where a local copy should carry on meanwhile.
+-- - A server that cannot be reached is a failure, never a miss: use
+--   `avalara.store.failover` (what `avalara.fleet` does for the token) where
+--   a local copy should carry on meanwhile.
+-- - Failures are `avalara.error` tables: `kind = "store"`, `code` one of
+--   "unreachable" (an outage: refused, timed out, connection lost; the only
+--   one with `retryable = true`), "auth" (wrong or missing password or user),
+--   "noperm" (an ACL user without a command or key the store uses),
+--   "config" (`db` out of range, a read-only replica, ...), "tls"
+--   (certificate not trusted or not naming the server), "protocol" (not a
+--   Redis server, a reply beyond the size or depth limits) or "redis"
+--   (another error reply); `message` names the server, never the password;
+--   `store` is `tostring(store)`. `tostring(err)` reads
+--   "avalara: store error auth: redis HOST:PORT/DB: authentication failed (...)".
 -- @module avalara.store.redis
 local cjson = require "cjson"
 local client = require "avalara.redis.client"
@@ -88,12 +98,27 @@ Store.__tostring = function(self)
   return "avalara.store.redis(" .. tostring(self.redis):gsub("^redis ", "") .. ", prefix " .. self.prefix .. ")"
 end
 
+-- The error of a failed Redis command (message, kind, code from `avalara.redis.client`).
+local function failure(self, message, _, code)
+  local err = client.error(message, code)
+  err.store = tostring(self)
+  return err
+end
+
+-- The error of a reply of a shape no Redis gives to these commands.
+local function unexpected(self, what)
+  return failure(self, tostring(self.redis) .. ": unexpected reply to " .. what .. " (not a Redis server?)", nil,
+    "protocol")
+end
+
 -- The value and version of a stored string "<version> <json>".
 local function decode(self, key, s)
+  if type(s) ~= "string" then return nil, nil, unexpected(self, "GET") end
   local version, json = s:match("^(%d+) (.*)$")
   local ok, value = pcall(cjson.decode, json or "")
   if not version or not ok then
-    return nil, nil, tostring(self.redis) .. ": unreadable value under " .. self.prefix .. key
+    return nil, nil, failure(self, tostring(self.redis) .. ": unreadable value under " .. self.prefix .. key,
+      nil, "redis")
   end
   return value, tonumber(version)
 end
@@ -102,8 +127,8 @@ end
 -- ttl (nil, nil, message when Redis cannot be asked).
 -- @string key
 function Store:get(key)
-  local s, err = self.redis:command("GET", self.prefix .. key)
-  if s == nil then return nil, nil, err end
+  local s, err, kind, code = self.redis:command("GET", self.prefix .. key)
+  if s == nil then return nil, nil, failure(self, err, kind, code) end
   if not s then return nil end
   return decode(self, key, s)
 end
@@ -114,9 +139,10 @@ end
 -- @tparam[opt] number ttl seconds (nil: no expiry)
 -- @return true and the new version, or nil, message
 function Store:set(key, value, ttl)
-  local n, err = self.redis:eval(SET, { self.prefix .. key, self.prefix .. "avalara.store:version" },
+  local n, err, kind, code = self.redis:eval(SET, { self.prefix .. key, self.prefix .. "avalara.store:version" },
     { cjson.encode(value), ms(ttl) })
-  if n == nil then return nil, err end
+  if n == nil then return nil, failure(self, err, kind, code) end
+  if type(n) ~= "number" then return nil, unexpected(self, "the set script") end
   return true, n
 end
 
@@ -127,10 +153,11 @@ end
 -- @tparam[opt] number ttl
 -- @return true, new version | false, current value, current version | nil, message
 function Store:cas(key, version, value, ttl)
-  local r, err = self.redis:eval(CAS, { self.prefix .. key, self.prefix .. "avalara.store:version" },
+  local r, err, kind, code = self.redis:eval(CAS, { self.prefix .. key, self.prefix .. "avalara.store:version" },
     { version and string.format("%d", version) or "", value == nil and "delete" or "set",
       value == nil and "" or cjson.encode(value), ms(ttl) })
-  if r == nil then return nil, err end
+  if r == nil then return nil, failure(self, err, kind, code) end
+  if type(r) ~= "table" then return nil, unexpected(self, "the cas script") end
   if r[1] == 1 then
     if value == nil then return true end
     return true, r[2]
@@ -145,8 +172,8 @@ end
 -- @string key
 -- @return true, or nil, message
 function Store:delete(key)
-  local n, err = self.redis:command("DEL", self.prefix .. key)
-  if n == nil then return nil, err end
+  local n, err, kind, code = self.redis:command("DEL", self.prefix .. key)
+  if n == nil then return nil, failure(self, err, kind, code) end
   return true
 end
 
@@ -160,12 +187,12 @@ function Store:lock(key, ttl)
   ttl = ttl or self.lock_ttl
   if ttl <= 0 then return function() return true end end -- a lock that lapsed at once
   local lock_key, me = self.prefix .. key .. ":lock", client.unique()
-  local ok, err = self.redis:command("SET", lock_key, me, "NX", "PX", ms(ttl))
-  if ok == nil then return nil, err end
+  local ok, err, kind, code = self.redis:command("SET", lock_key, me, "NX", "PX", ms(ttl))
+  if ok == nil then return nil, failure(self, err, kind, code) end
   if not ok then return nil end
   return function()
-    local done, uerr = self.redis:eval(UNLOCK, { lock_key }, { me })
-    if done == nil then return nil, uerr end
+    local done, uerr, ukind, ucode = self.redis:eval(UNLOCK, { lock_key }, { me })
+    if done == nil then return nil, failure(self, uerr, ukind, ucode) end
     return true
   end
 end

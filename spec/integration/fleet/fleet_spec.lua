@@ -11,7 +11,8 @@
 --   every request still succeeds (each host renews on its own, a new process
 --   fetches its own token, each says once that Redis cannot be reached), and
 --   the fleet renews with one token request again once Redis is back;
--- - a wrong password is a clear error in the log and requests still succeed;
+-- - a wrong password fails every request with the store's error (kind "store", code "auth"), on
+--   cosockets, without fetching a token and without the breaker's warning;
 -- - no secret (license key, Redis password, access token) in any log or output.
 local emu = require "spec.support.emulator"
 local nginx = require "spec.support.nginx"
@@ -287,11 +288,20 @@ describe("a fleet on Redis", function()
       H.no_secret({ PASSWORD, "DEMO-LICENSE-KEY-0001", shared_token() }, log, child.output)
     end)
 
-  it("a wrong password: a clear error in the log, and requests still succeed", function()
-    for _, host in ipairs(hosts) do assert.equal(200, (host:get("/sections?client=wrong"))) end
+  it("a wrong password: every request fails with the store's error, no token is fetched, no warning", function()
+    local before = tokens()
+    for _, host in ipairs(hosts) do
+      for _ = 1, 2 do
+        local status, body = host:get("/sections?client=wrong")
+        assert.equal(502, status)
+        assert.equal("store redis 127.0.0.1:" .. r.port .. "/0: authentication failed (WRONGPASS invalid "
+          .. "username-password pair or user is disabled.)\n", body)
+        H.no_secret({ PASSWORD, WRONG, "DEMO-LICENSE-KEY-0001" }, body)
+      end
+    end
+    assert.equal(before, tokens())
     local log = logs()
-    assert.matches("redis 127.0.0.1:" .. r.port .. "/0 cannot be reached %(authentication failed %(WRONGPASS "
-      .. "invalid username%-password pair or user is disabled%.%)%)", log)
+    assert.not_matches("cannot be reached %(authentication failed", log)
     H.no_secret({ PASSWORD, WRONG, "DEMO-LICENSE-KEY-0001" }, log)
   end)
 end)

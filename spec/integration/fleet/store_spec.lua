@@ -29,7 +29,7 @@ http {
                 local s = require("avalara.store").redis { port = {{REDIS}}, password = "{{PASSWORD}}",
                     prefix = "nginx:", tls = { server_name = ngx.var.arg_name } }
                 local ok, err = s:set("k", { v = "over tls, from nginx" })
-                if not ok then return ngx.say(err) end
+                if not ok then return ngx.say(err.code, " ", err.message) end
                 ngx.say(s:get("k").v)
             }
         }
@@ -78,19 +78,26 @@ describe("redis store", function()
     local v, version, err = s:get("k")
     assert.is_nil(v)
     assert.is_nil(version)
-    assert.equal("redis 127.0.0.1:" .. r.port .. "/0: authentication failed (WRONGPASS invalid username-password "
-      .. "pair or user is disabled.)", err)
+    assert.same({ kind = "store", code = "auth", retryable = false, store = tostring(s),
+      message = "redis 127.0.0.1:" .. r.port .. "/0: authentication failed (WRONGPASS invalid username-password "
+      .. "pair or user is disabled.)" }, { kind = err.kind, code = err.code, retryable = err.retryable,
+      store = err.store, message = err.message })
+    assert.equal("avalara: store error auth: " .. err.message, tostring(err))
     local _, serr = s:set("k", { v = 1 })
-    assert.equal(err, serr)
+    assert.equal(err.message, serr.message)
     local _, lerr = avalara.store.redis { port = r.port, username = "nobody", password = APP_PASSWORD }:lock("k")
-    assert.matches("authentication failed %(WRONGPASS", lerr)
+    assert.matches("authentication failed %(WRONGPASS", lerr.message)
     local _, nerr = avalara.store.redis { port = r.port }:set("k", { v = 1 }) -- no password
-    assert.matches("NOAUTH Authentication required", nerr)
+    assert.matches("NOAUTH Authentication required", nerr.message)
+    assert.equal("auth", nerr.code)
     local port = emu.free_port()
     local _, _, derr = avalara.store.redis { port = port, password = PASSWORD }:get("k")
-    assert.equal("redis 127.0.0.1:" .. port .. "/0: cannot connect: connection refused", derr)
+    assert.equal("redis 127.0.0.1:" .. port .. "/0: cannot connect: connection refused", derr.message)
+    assert.equal("unreachable", derr.code)
+    assert.is_true(derr.retryable)
+    err, serr, lerr, nerr, derr = tostring(err), tostring(serr), tostring(lerr), tostring(nerr), tostring(derr)
     assert.equal("avalara.store.redis(127.0.0.1:" .. r.port .. "/0, prefix avalara:)", tostring(s))
-    H.no_secret({ wrong, PASSWORD, APP_PASSWORD }, err, lerr, nerr, derr, tostring(s), H.dump(s))
+    H.no_secret({ wrong, PASSWORD, APP_PASSWORD }, err, serr, lerr, nerr, derr, tostring(s), H.dump(s))
   end)
 
   it("refuses wrong options at once, naming the option and not its value", function()
@@ -119,7 +126,7 @@ describe("redis store", function()
     assert.same({ v = 1 }, v)
     r:kill()
     local _, _, down = s:get("k")
-    assert.matches("connection refused", down)
+    assert.matches("connection refused", down.message)
     r:restart()
     v, _, err = s:get("k")
     assert.is_nil(err)
@@ -203,11 +210,13 @@ describe("redis store", function()
       local named = avalara.store.redis { port = port, password = PASSWORD,
         tls = { cafile = dir .. "/ca.pem", server_name = "redis.example" } }
       local _, _, nerr = named:get("k")
-      assert.matches("TLS handshake failed: the certificate does not name redis.example", nerr)
+      assert.matches("TLS handshake failed: the certificate does not name redis.example", nerr.message)
+      assert.equal("tls", nerr.code)
       local other = avalara.store.redis { port = port, password = PASSWORD, tls = { cafile = dir .. "/other.pem" } }
       local _, _, cerr = other:get("k")
-      assert.matches("TLS handshake failed: .*certificate", cerr)
-      H.no_secret({ PASSWORD }, nerr, cerr)
+      assert.matches("TLS handshake failed: .*certificate", cerr.message)
+      assert.equal("tls", cerr.code)
+      H.no_secret({ PASSWORD }, tostring(nerr), tostring(cerr))
       -- inside nginx, on cosockets: verified against lua_ssl_trusted_certificate, by DNS name
       local n = nginx.start(TLS_CONF, { CA = dir .. "/ca.pem", REDIS = port, PASSWORD = PASSWORD })
       local ok_n, nerr_n = pcall(function()
@@ -216,7 +225,7 @@ describe("redis store", function()
         assert.equal("over tls, from nginx\n", body)
         status, body = n:get("/tls?name=redis.example")
         assert.equal(200, status)
-        assert.matches("^redis 127.0.0.1:" .. port .. "/0 %(tls%): TLS handshake failed: .*certificate", body)
+        assert.matches("^tls redis 127.0.0.1:" .. port .. "/0 %(tls%): TLS handshake failed: .*certificate", body)
         H.no_secret({ PASSWORD }, body, n:log())
       end)
       n:stop()

@@ -57,4 +57,14 @@ function H.route(e, name)
   return e:counters().routes[name] or 0
 end
 
+-- A path for `name` in a fresh private folder (0700, as journals and file
+-- stores require: never /tmp itself).
+function H.private_path(name)
+  local p = assert(io.popen("mktemp -d"))
+  local dir = p:read("*l")
+  p:close()
+  assert(dir and dir ~= "", "mktemp -d failed")
+  return dir .. "/" .. (name or "file")
+end
+
 return H

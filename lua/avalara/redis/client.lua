@@ -47,8 +47,10 @@ local M = {}
 M.CODES = { unreachable = true, auth = true, noperm = true, config = true, tls = true, protocol = true,
   redis = true }
 
--- The code of an error reply of Redis (its first word says what it is).
-local function reply_code(message)
+--- The code (one of `M.CODES`) of an error reply of Redis: its first word says what it is.
+-- @string message the error reply, as Redis sent it
+-- @treturn string the code
+function M.reply_code(message)
   local word = tostring(message):match("^(%u+)") or ""
   if word == "WRONGPASS" or word == "NOAUTH" then return "auth" end
   if word == "NOPERM" then return "noperm" end
@@ -59,7 +61,7 @@ local function reply_code(message)
   if word == "ERR" and (message:find("^ERR unknown command") or message:find("^ERR DB index")) then return "config" end
   return "redis"
 end
-M.reply_code = reply_code
+local reply_code = M.reply_code
 
 --- The error table of a failure (`kind` "store", `code` from `M.CODES`, `retryable` only for
 -- "unreachable"): what `avalara.store.redis` returns and a call fails with.

@@ -180,6 +180,12 @@ local function exec(conn, sql)
   return res
 end
 
+-- The standalone interpreter's Ctrl-C ("interrupted!", raised wherever the
+-- script is) goes on up after the clean-up: it is no store failure.
+local function reraise_interrupt(err)
+  if type(err) == "string" and err:find("interrupted!$") then error(err, 0) end
+end
+
 function File:_conn()
   if self.conn then return self.conn end
   local ok, err = prepare(self.path)
@@ -194,6 +200,7 @@ function File:_conn()
   end
   local conn, cerr = driver:connect(self.path, BUSY_MS)
   if not conn then return nil, cerr end
+  local cur
   ok, cerr = pcall(function()
     exec(conn, "PRAGMA busy_timeout = " .. BUSY_MS)
     -- Write-ahead log, fsynced at every commit: durable writes at one fsync
@@ -202,13 +209,15 @@ function File:_conn()
     exec(conn, "PRAGMA synchronous = FULL")
     for _, sql in ipairs(SCHEMA) do exec(conn, sql) end
     for tname, want in pairs(COLUMNS) do
-      local have, cur = {}, assert(conn:execute("PRAGMA table_info(" .. tname .. ")"))
+      local have = {}
+      cur = assert(conn:execute("PRAGMA table_info(" .. tname .. ")"))
       local r = cur:fetch({}, "a")
       while r do
         have[r.name] = true
         r = cur:fetch({}, "a")
       end
       cur:close()
+      cur = nil
       for _, col in ipairs(want) do
         if not have[col] then
           error(self.path .. " is a database of another schema (its table " .. tname .. " has no column "
@@ -221,7 +230,9 @@ function File:_conn()
     end
   end)
   if not ok then
-    conn:close()
+    if cur then pcall(cur.close, cur) end
+    pcall(conn.close, conn)
+    reraise_interrupt(cerr)
     return nil, cerr
   end
   self.conn = conn
@@ -243,6 +254,7 @@ function File:_tx(fn)
   local ok, commit, a, b, c = pcall(fn, conn)
   if not ok then
     conn:execute("ROLLBACK")
+    reraise_interrupt(commit)
     return nil, failure(self, commit)
   end
   local done, derr = conn:execute(commit and "COMMIT" or "ROLLBACK")

@@ -305,6 +305,21 @@ describe("the hscode command", function()
       assert.falsy(r.stderr:find("traceback", 1, true))
       assert.falsy(r.stderr:find("lua5.4", 1, true))
     end)
+
+    it("Ctrl-C at any moment of its start (modules loading, the token store opening): exit 130, no trace", function()
+      for i = 1, 8 do
+        local job = H.spawn({ "lookup", "0902", "--country", "US" }, env, cache)
+        require("socket").sleep(0.01 * i)
+        H.signal(job, "INT")
+        local r = H.finish(job, 20)
+        if r.code ~= 0 then -- it may have finished first
+          assert.equal(130, r.code, r.stderr)
+          assert.matches("hscode: interrupted\n$", r.stderr)
+          assert.falsy(r.stderr:find("traceback", 1, true), r.stderr)
+          assert.falsy(r.stderr:find("internal error", 1, true), r.stderr)
+        end
+      end
+    end)
   end)
 
   describe("--help", function()

@@ -9,14 +9,11 @@ local H = require "spec.support.client"
 
 local items = H.items
 
-local function tmpname()
-  local p = os.tmpname()
-  os.remove(p)
-  return p
-end
+local function tmpname() return H.private_path("batch.journal") end
 
 local function remove_journal(p)
   for _, s in ipairs { "", "-wal", "-shm" } do os.remove(p .. s) end
+  os.remove((p:match("^(.*)/[^/]*$")))
 end
 
 describe("classify_batch (avalara.batch)", function()

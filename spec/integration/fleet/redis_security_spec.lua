@@ -33,12 +33,13 @@ describe("a hostile Redis server", function()
     local port = tonumber(h.url:match(":(%d+)$"))
     -- the password: the first reply read is AUTH's (no password for "number": GET's is)
     local ok, err = pcall(fn, avalara.store.redis { port = port, password = mode ~= "number" and PASSWORD or nil,
-      timeout = 2 }, port)
+      timeout = 10 }, port)
     h:stop()
     assert(ok, err)
   end
 
-  -- The store's get fails at once (well within its 2 s timeout) with a protocol error.
+  -- The store's get fails with a protocol error, well before its 10 s timeout
+  -- (the bound is loose: other spec files share the CPUs).
   local function fails(store, port, pattern)
     local started = socket.gettime()
     local v, version, err = store:get("k")
@@ -49,7 +50,7 @@ describe("a hostile Redis server", function()
     assert.equal("protocol", err.code)
     assert.is_false(err.retryable)
     assert.matches("^redis 127.0.0.1:" .. port .. "/0: " .. pattern, err.message)
-    assert.is_true(took < 1.5, "took " .. took .. " s")
+    assert.is_true(took < 5, "took " .. took .. " s")
     H.no_secret(SECRETS, tostring(err))
   end
 

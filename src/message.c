@@ -77,7 +77,7 @@ void avl_response_reset_headers(avl_response *r) {
     if (r->headers.data != NULL)
         r->headers.data[0] = '\0';
     r->content_type[0] = '\0';
-    r->request_id[0] = '\0';
+    r->request_id_at = r->request_id_len = 0;
     r->retry_after = -1;
 }
 
@@ -115,8 +115,14 @@ static double retry_after(const char *v, size_t n, double now, double (*parse_da
     return secs < 0 ? 0 : secs > AVL_RETRY_AFTER_MAX ? AVL_RETRY_AFTER_MAX : secs;
 }
 
+const char *avl_response_request_id(const avl_response *r, size_t *n) {
+    *n = r->headers.data != NULL ? r->request_id_len : 0;
+    return *n > 0 ? r->headers.data + r->request_id_at : "";
+}
+
 int avl_response_header(avl_response *r, const char *name, size_t nl, const char *value, size_t vl,
                         double now, double (*parse_date)(const char *s)) {
+    size_t at = r->headers.len + nl + 2; /* where the value goes in the block */
     if (r->headers.len + nl + vl + 4 > AVL_HEADERS_MAX)
         return -2;
     if (avl_buf_append(&r->headers, name, nl) != 0 || avl_buf_append(&r->headers, ": ", 2) != 0 ||
@@ -124,8 +130,10 @@ int avl_response_header(avl_response *r, const char *name, size_t nl, const char
         return -1;
     if (name_is(name, nl, "content-type"))
         avl_copy_field(r->content_type, sizeof r->content_type, value, vl);
-    else if (name_is(name, nl, "x-correlation-id"))
-        avl_copy_field(r->request_id, sizeof r->request_id, value, vl);
+    else if (name_is(name, nl, "x-correlation-id")) {
+        r->request_id_at = at;
+        r->request_id_len = vl;
+    }
     else if (name_is(name, nl, "retry-after"))
         r->retry_after = retry_after(value, vl, now, parse_date);
     return 0;

@@ -242,9 +242,17 @@ void avl_error_setf(avl_error *e, const char *kind, const char *fmt, ...)
 void avl_error_nomem(avl_error *e);
 /* Keeps at most AVL_ERROR_BODY_MAX bytes of body, secrets replaced. */
 void avl_error_set_body(avl_error *e, const char *body, size_t n, const avl_secrets *secrets);
-/* Replaces every secret in the text fields and the body (messages from
- * servers or transport functions may echo what they were sent). */
-void avl_error_redact(avl_error *e, const avl_secrets *secrets);
+/* Stores text from outside (a server, a transport function) in one of e's
+ * fixed fields (field, size: e->code, sizeof e->code, ...): every secret in
+ * the whole of src[0..n) is replaced first, then the result is cut to the
+ * field, so a secret straddling the cut is never half kept. src may be
+ * NULL (the field becomes ""), secrets too (a plain copy). */
+void avl_error_text(char *field, size_t size, const char *src, size_t n, const avl_secrets *secrets);
+/* avl_error_setf for a message that carries text from outside: the whole
+ * message is formatted, redacted, then cut (out of memory for a long one,
+ * the message says it was withheld). */
+void avl_error_textf(avl_error *e, const avl_secrets *secrets, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* The static kind string equal to name, or NULL when name is not a kind. */
 const char *avl_error_kind(const char *name);
 void avl_error_free(avl_error *e); /* the body only; safe twice */
@@ -275,7 +283,8 @@ typedef struct {
     avl_buf body;
     avl_buf headers;          /* raw header block of the final response: "Name: value\r\n"... */
     char content_type[128];
-    char request_id[128];     /* x-correlation-id */
+    size_t request_id_at;     /* x-correlation-id: its whole value, headers.data[at..at+len) */
+    size_t request_id_len;    /* (kept whole, so it is redacted before it is cut) */
     double retry_after;       /* seconds, < 0 when absent */
 } avl_response;
 
@@ -283,6 +292,8 @@ void avl_response_init(avl_response *r);
 void avl_response_free(avl_response *r);
 /* Forgets the headers of an interim (1xx) response. */
 void avl_response_reset_headers(avl_response *r);
+/* The correlation id (x-correlation-id) of r, whole; *n = 0 when none. */
+const char *avl_response_request_id(const avl_response *r, size_t *n);
 /* Records one header of the final response; content type, correlation id
  * and Retry-After (delay-seconds or an HTTP date, given `now` and a date
  * parser that may be NULL) are picked out. 0, -1 OOM, -2 over AVL_HEADERS_MAX. */

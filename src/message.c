@@ -5,8 +5,10 @@
  * byte it owns is wiped when it is freed.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "protocol.h"
 
@@ -43,6 +45,63 @@ int avl_request_header(avl_request *r, const char *name, const char *value, size
     }
     r->headers[r->nheaders++] = line.data;
     r->headers[r->nheaders] = NULL;
+    return 0;
+}
+
+/* RFC 9110 5.6.2 tchar */
+static int is_tchar(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+int avl_header_value_ok(const char *s, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+static int refuse(avl_error *e, const char *why) {
+    avl_error_init(e, "transport");
+    avl_error_setf(e, "transport", "request not sent: %s", why);
+    return -1;
+}
+
+int avl_request_check(const avl_request *r, avl_error *e) {
+    size_t i, n;
+    const char *u;
+    if (r->refused != NULL)
+        return refuse(e, r->refused);
+    if (r->method == NULL || r->method[0] == '\0' || r->url == NULL)
+        return refuse(e, "no method or URL");
+    for (i = 0; r->method[i] != '\0'; i++)
+        if (!is_tchar((unsigned char)r->method[i]))
+            return refuse(e, "the method is not a token");
+    for (u = r->url; *u != '\0'; u++)
+        if ((unsigned char)*u <= 0x20 || (unsigned char)*u == 0x7f)
+            return refuse(e, "the URL holds a space or a control character (CR, LF, ...); "
+                             "encode it (%20, %0D, ...)");
+    for (i = 0; i < r->nheaders; i++) {
+        const char *line = r->headers[i], *colon = strchr(line, ':');
+        if (colon == NULL || colon == line)
+            return refuse(e, "a header line has no name");
+        for (n = 0; line + n < colon; n++)
+            if (!is_tchar((unsigned char)line[n]))
+                return refuse(e, "a header name holds a character a name cannot have");
+        if (!avl_header_value_ok(colon + 1, strlen(colon + 1))) {
+            char why[160];
+            if (n == 13 && strncasecmp(line, "Authorization", 13) == 0)
+                snprintf(why, sizeof why, "the credential (Authorization) holds a control character "
+                                          "(CR, LF, ...)");
+            else
+                snprintf(why, sizeof why, "the value of header '%.*s' holds a control character (CR, LF, ...)",
+                         (int)(n < 64 ? n : 64), line);
+            return refuse(e, why);
+        }
+    }
     return 0;
 }
 

@@ -266,6 +266,8 @@ typedef struct {
     size_t nheaders, cap;
     avl_buf body;             /* body.data == NULL: no body */
     avl_secrets secrets;      /* redacted from anything kept of a failure */
+    const char *refused;      /* static: why it must not be sent (a value found unfit while it
+                               * was built), or NULL; avl_request_check reports it */
 } avl_request;
 
 void avl_request_init(avl_request *r);
@@ -274,6 +276,16 @@ int avl_request_target(avl_request *r, const char *method, const char *url, size
 /* Appends "name: value". 0, -1 OOM. */
 int avl_request_header(avl_request *r, const char *name, const char *value, size_t value_len);
 void avl_request_free(avl_request *r);
+/* 1 when s[0..n) may be a header field value: no control character (CR,
+ * LF, NUL, ...: bytes below 0x20 but HTAB, and DEL). */
+int avl_header_value_ok(const char *s, size_t n);
+/* Whether r may go on the wire: 0, or -1 with e filled (kind "transport",
+ * not retryable, "request not sent: ..."; never quoting a value). Refused:
+ * r->refused; a method that is not a token; a URL with a space or a
+ * control character; a header line whose name is not a token or whose
+ * value holds a control character. Every transport asks before sending:
+ * no value can add a header or a request line. */
+int avl_request_check(const avl_request *r, avl_error *e);
 
 #define AVL_HEADERS_MAX (256 * 1024)   /* cap on a response's header block */
 #define AVL_RETRY_AFTER_MAX 1e9        /* seconds: longer Retry-After values are clamped */

@@ -494,6 +494,9 @@ static int setup(transfer *t, const avl_pool *p, const avl_options *o, const avl
 /* Acquires a handle and sets it up; 0, or -1 with e filled (nothing held). */
 static int start(avl_pool *p, const avl_options *o, transfer *t, const avl_request *req,
                  avl_response *r, avl_error *e) {
+    t->easy = NULL;
+    if (avl_request_check(req, e) != 0)
+        return -1;
     t->easy = acquire(p, o);
     if (t->easy != NULL && setup(t, p, o, req, r) == 0)
         return 0;
@@ -696,6 +699,8 @@ static int lua_perform(lua_State *L, const avl_options *o, const avl_request *re
                        avl_response *r, avl_error *e) {
     lua_step s;
     step_init(&s, o, req, r, e);
+    if (avl_request_check(req, e) != 0)
+        return -1;
     protected_step(L, call_transport, &s, 0, "transport function raised: ");
     return s.rc;
 }

@@ -190,7 +190,8 @@ end
 -- - `on_request(info)`: after every HTTP exchange; `info` = `{method, url, status, duration, attempt,
 --   error_kind}` (the URL carries no secret)
 -- - `on_warning(message)`: once per kind of trouble that does not fail a call (a token store
---   that cannot be written: the token is then kept for this process only)
+--   that cannot be written: the token is then kept for this process only; a stored token record
+--   that is not a valid token: ignored, a fresh token is fetched)
 -- - `retries` = `{max_attempts = 4, base_delay = 0.2, max_delay = 5, deadline = 30}` or `false`
 -- - `concurrency` (16, the default of `classify_batch`)
 -- - any other option name raises, naming it (and the nearest known one)

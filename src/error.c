@@ -79,7 +79,7 @@ void avl_error_text(char *field, size_t size, const char *src, size_t n, const a
 }
 
 void avl_error_textf(avl_error *e, const avl_secrets *secrets, const char *kind, const char *fmt, ...) {
-    char small[1024], *text = small;
+    char small[1024], *heap;
     va_list ap;
     int n;
     if (kind != NULL)
@@ -87,26 +87,23 @@ void avl_error_textf(avl_error *e, const avl_secrets *secrets, const char *kind,
     va_start(ap, fmt);
     n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
-    if (n < 0) {
+    if (n >= 0 && (size_t)n < sizeof small)
+        avl_error_text(e->message, sizeof e->message, small, (size_t)n, secrets);
+    avl_wipe(small, sizeof small);
+    if (n < 0)
         e->message[0] = '\0';
+    if (n < 0 || (size_t)n < sizeof small)
+        return;
+    /* longer than the field: formatted whole, so the redaction sees it whole */
+    heap = malloc((size_t)n + 1);
+    if (heap == NULL) {
+        avl_error_setf(e, NULL, "(message withheld: out of memory)");
         return;
     }
-    if ((size_t)n >= sizeof small) {
-        /* longer than the field: format it whole, so the redaction sees it whole */
-        text = malloc((size_t)n + 1);
-        if (text == NULL) {
-            avl_wipe(small, sizeof small);
-            avl_error_setf(e, NULL, "(message withheld: out of memory)");
-            return;
-        }
-        va_start(ap, fmt);
-        vsnprintf(text, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-    }
-    avl_error_text(e->message, sizeof e->message, text, (size_t)n, secrets);
-    avl_wipe(small, sizeof small);
-    if (text != small) {
-        avl_wipe(text, (size_t)n);
-        free(text);
-    }
+    va_start(ap, fmt);
+    vsnprintf(heap, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    avl_error_text(e->message, sizeof e->message, heap, (size_t)n, secrets);
+    avl_wipe(heap, (size_t)n);
+    free(heap);
 }

@@ -1,7 +1,8 @@
 /*
  * The error record (design.md section 6) before it becomes a Lua table
  * (errors.c pushes it). Text that came from a server or a transport
- * function is redacted as it is stored, so no secret is ever kept here.
+ * function is redacted as it is stored, whole, before it is cut to its
+ * field: no secret, nor a part of one, is ever kept here.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,29 +66,44 @@ void avl_error_set_body(avl_error *e, const char *body, size_t n, const avl_secr
     e->body = copy;
 }
 
-static void redact_field(char *field, size_t size, const avl_secrets *secrets) {
-    char tmp[1024];
-    size_t len, cap = size - 1 < sizeof tmp ? size - 1 : sizeof tmp;
-    len = avl_redact(tmp, cap, field, strlen(field), secrets);
-    memcpy(field, tmp, len);
+void avl_error_text(char *field, size_t size, const char *src, size_t n, const avl_secrets *secrets) {
+    size_t len;
+    if (size == 0)
+        return;
+    if (src == NULL)
+        n = 0;
+    /* avl_redact matches against the whole input and only its output is
+     * capped: a secret that starts before the cut is replaced whole. */
+    len = avl_redact(field, size - 1, src, n, secrets);
     field[len] = '\0';
-    avl_wipe(tmp, sizeof tmp);
 }
 
-void avl_error_redact(avl_error *e, const avl_secrets *secrets) {
-    if (secrets == NULL || secrets->nraw == 0)
+void avl_error_textf(avl_error *e, const avl_secrets *secrets, const char *kind, const char *fmt, ...) {
+    char small[1024], *heap;
+    va_list ap;
+    int n;
+    if (kind != NULL)
+        e->kind = kind;
+    va_start(ap, fmt);
+    n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof small)
+        avl_error_text(e->message, sizeof e->message, small, (size_t)n, secrets);
+    avl_wipe(small, sizeof small);
+    if (n < 0)
+        e->message[0] = '\0';
+    if (n < 0 || (size_t)n < sizeof small)
         return;
-    redact_field(e->code, sizeof e->code, secrets);
-    redact_field(e->message, sizeof e->message, secrets);
-    redact_field(e->request_id, sizeof e->request_id, secrets);
-    redact_field(e->error_description, sizeof e->error_description, secrets);
-    redact_field(e->error_uri, sizeof e->error_uri, secrets);
-    if (e->body != NULL) {
-        char *old = e->body;
-        size_t old_len = e->body_len;
-        e->body = NULL;
-        avl_error_set_body(e, old, old_len, secrets);
-        avl_wipe(old, old_len);
-        free(old);
+    /* longer than the field: formatted whole, so the redaction sees it whole */
+    heap = malloc((size_t)n + 1);
+    if (heap == NULL) {
+        avl_error_setf(e, NULL, "(message withheld: out of memory)");
+        return;
     }
+    va_start(ap, fmt);
+    vsnprintf(heap, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    avl_error_text(e->message, sizeof e->message, heap, (size_t)n, secrets);
+    avl_wipe(heap, (size_t)n);
+    free(heap);
 }

@@ -100,9 +100,14 @@ static int l_finish(lua_State *L) {
 }
 
 /* exchange:request(): the transport request table, as a `transport`
- * function is given it (the credentials are in its headers or body). */
+ * function is given it (the credentials are in its headers or body); nil,
+ * err when the request must not be sent (a control character in a value:
+ * avl_request_check), as the transports refuse it. */
 static int l_request(lua_State *L) {
     avl_exchange *x = avl_exchange_check(L, 1, "exchange:request");
+    avl_error e;
+    if (avl_request_check(&x->req, &e) != 0)
+        return avl_error_result(L, &e);
     avl_push_request(L, x->use, &x->req);
     return 1;
 }

@@ -53,9 +53,19 @@ typedef struct {
     int allow_http;
 } policy;
 
+/* A URL's bytes go into request lines: no space, no control character. */
+static const char *url_chars(const args *a, const char *name, const char *url) {
+    const char *c;
+    for (c = url; c != NULL && *c != '\0'; c++)
+        if ((unsigned char)*c <= 0x20 || (unsigned char)*c == 0x7f)
+            luaL_error(a->L, "%s: field '%s' must not contain spaces or control characters (CR, LF, ...)",
+                       a->fn, name);
+    return url;
+}
+
 static const char *url_field(const args *a, const char *name, const policy *o) {
     char why[200];
-    const char *url = field(a, name, 1);
+    const char *url = url_chars(a, name, field(a, name, 1));
     if (!o->lua_transport && avl_url_allowed(url, o->allow_http, why, sizeof why) != 0)
         luaL_error(a->L, "%s: field '%s' %s", a->fn, name, why);
     return url;
@@ -100,7 +110,7 @@ static void grant_common(const args *a, const char *url_name, const policy *o, g
     in->url = url_field(a, url_name, o);
     in->client_id = field(a, "client_id", 1);
     in->client_secret = field(a, "client_secret", 1);
-    in->revocation_url = field(a, "revocation_url", 0);
+    in->revocation_url = url_chars(a, "revocation_url", field(a, "revocation_url", 0));
     in->basic = auth_method(a);
 }
 

@@ -52,6 +52,14 @@ static int flag(lua_State *L, int i, int v, int dflt) {
     return lua_toboolean(L, v);
 }
 
+/* No space, no control character (a URL's bytes go into request lines). */
+static int url_chars_ok(const char *s) {
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s == 0x7f)
+            return 0;
+    return 1;
+}
+
 void avl_options_read(lua_State *L, int idx, avl_options *o) {
     int base, i;
     double max_body = AVL_DEFAULT_MAX_BODY;
@@ -77,6 +85,12 @@ void avl_options_read(lua_State *L, int idx, avl_options *o) {
         s = lua_tolstring(L, base + i, &n);
         if (strlen(s) != n)
             luaL_error(L, "bad option '%s' (must not contain NUL bytes)", names[i]);
+        /* sent as a header line (user_agent) or in a proxy's request line
+         * and URL (proxy): a CR or LF there would add lines of its own */
+        if (i == O_USER_AGENT && !avl_header_value_ok(s, n))
+            luaL_error(L, "bad option 'user_agent' (must not contain control characters such as CR or LF)");
+        if (i == O_PROXY && !url_chars_ok(s))
+            luaL_error(L, "bad option 'proxy' (must not contain spaces or control characters such as CR or LF)");
     }
     o->verify = flag(L, O_VERIFY, base + O_VERIFY, 1);
     o->allow_http = flag(L, O_ALLOW_HTTP, base + O_ALLOW_HTTP, 0);

@@ -242,9 +242,17 @@ void avl_error_setf(avl_error *e, const char *kind, const char *fmt, ...)
 void avl_error_nomem(avl_error *e);
 /* Keeps at most AVL_ERROR_BODY_MAX bytes of body, secrets replaced. */
 void avl_error_set_body(avl_error *e, const char *body, size_t n, const avl_secrets *secrets);
-/* Replaces every secret in the text fields and the body (messages from
- * servers or transport functions may echo what they were sent). */
-void avl_error_redact(avl_error *e, const avl_secrets *secrets);
+/* Stores text from outside (a server, a transport function) in one of e's
+ * fixed fields (field, size: e->code, sizeof e->code, ...): every secret in
+ * the whole of src[0..n) is replaced first, then the result is cut to the
+ * field, so a secret straddling the cut is never half kept. src may be
+ * NULL (the field becomes ""), secrets too (a plain copy). */
+void avl_error_text(char *field, size_t size, const char *src, size_t n, const avl_secrets *secrets);
+/* avl_error_setf for a message that carries text from outside: the whole
+ * message is formatted, redacted, then cut (out of memory for a long one,
+ * the message says it was withheld). */
+void avl_error_textf(avl_error *e, const avl_secrets *secrets, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* The static kind string equal to name, or NULL when name is not a kind. */
 const char *avl_error_kind(const char *name);
 void avl_error_free(avl_error *e); /* the body only; safe twice */
@@ -258,6 +266,8 @@ typedef struct {
     size_t nheaders, cap;
     avl_buf body;             /* body.data == NULL: no body */
     avl_secrets secrets;      /* redacted from anything kept of a failure */
+    const char *refused;      /* static: why it must not be sent (a value found unfit while it
+                               * was built), or NULL; avl_request_check reports it */
 } avl_request;
 
 void avl_request_init(avl_request *r);
@@ -266,6 +276,16 @@ int avl_request_target(avl_request *r, const char *method, const char *url, size
 /* Appends "name: value". 0, -1 OOM. */
 int avl_request_header(avl_request *r, const char *name, const char *value, size_t value_len);
 void avl_request_free(avl_request *r);
+/* 1 when s[0..n) may be a header field value: no control character (CR,
+ * LF, NUL, ...: bytes below 0x20 but HTAB, and DEL). */
+int avl_header_value_ok(const char *s, size_t n);
+/* Whether r may go on the wire: 0, or -1 with e filled (kind "transport",
+ * not retryable, "request not sent: ..."; never quoting a value). Refused:
+ * r->refused; a method that is not a token; a URL with a space or a
+ * control character; a header line whose name is not a token or whose
+ * value holds a control character. Every transport asks before sending:
+ * no value can add a header or a request line. */
+int avl_request_check(const avl_request *r, avl_error *e);
 
 #define AVL_HEADERS_MAX (256 * 1024)   /* cap on a response's header block */
 #define AVL_RETRY_AFTER_MAX 1e9        /* seconds: longer Retry-After values are clamped */
@@ -275,7 +295,8 @@ typedef struct {
     avl_buf body;
     avl_buf headers;          /* raw header block of the final response: "Name: value\r\n"... */
     char content_type[128];
-    char request_id[128];     /* x-correlation-id */
+    size_t request_id_at;     /* x-correlation-id: its whole value, headers.data[at..at+len) */
+    size_t request_id_len;    /* (kept whole, so it is redacted before it is cut) */
     double retry_after;       /* seconds, < 0 when absent */
 } avl_response;
 
@@ -283,6 +304,8 @@ void avl_response_init(avl_response *r);
 void avl_response_free(avl_response *r);
 /* Forgets the headers of an interim (1xx) response. */
 void avl_response_reset_headers(avl_response *r);
+/* The correlation id (x-correlation-id) of r, whole; *n = 0 when none. */
+const char *avl_response_request_id(const avl_response *r, size_t *n);
 /* Records one header of the final response; content type, correlation id
  * and Retry-After (delay-seconds or an HTTP date, given `now` and a date
  * parser that may be NULL) are picked out. 0, -1 OOM, -2 over AVL_HEADERS_MAX. */

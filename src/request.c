@@ -86,6 +86,15 @@ static int has_crlf(const char *s, size_t n) {
     return memchr(s, '\r', n) != NULL || memchr(s, '\n', n) != NULL || memchr(s, '\0', n) != NULL;
 }
 
+/* Values (a token, a header value, a URL) may come from outside: a token
+ * store, a server's link. One unfit to send marks the request refused
+ * (avl_request_check reports it: nil, err, nothing sent) rather than
+ * raising; types and header names are the caller's code and raise. */
+static void refuse(avl_request *req, const char *why) {
+    if (req->refused == NULL)
+        req->refused = why;
+}
+
 static int ieq(const char *a, const char *b) {
     for (; *a && *b; a++, b++)
         if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
@@ -100,11 +109,14 @@ static void nomem(lua_State *L) {
 /* The Authorization value: "<scheme> <value>", or value itself when scheme
  * is NULL; registered with its credential part as the request's secrets. */
 static void set_credential(lua_State *L, avl_request *req, const char *scheme, const char *value,
-                           size_t n, const char *label) {
+                           size_t n) {
     avl_buf b;
     int rc;
-    if (n == 0 || has_crlf(value, n))
-        luaL_error(L, "%sthe credential is empty or holds a line break", label);
+    if (n == 0 || !avl_header_value_ok(value, n)) {
+        refuse(req, n == 0 ? "the credential is empty"
+                           : "the credential holds a control character (CR, LF, NUL, ...)");
+        return;
+    }
     avl_buf_init(&b);
     rc = (scheme != NULL && (avl_buf_appendz(&b, scheme) != 0 || avl_buf_putc(&b, ' ') != 0)) ||
          avl_buf_append(&b, value, n) != 0;
@@ -149,17 +161,17 @@ static int read_credential(lua_State *L, int idx, const char *label, avl_request
     lua_getfield(L, idx, "token");
     if (lua_isuserdata(L, -1)) {
         const char *auth = avl_token_authorization(L, -1, "core.request");
-        set_credential(L, req, NULL, auth, strlen(auth), label);
+        set_credential(L, req, NULL, auth, strlen(auth));
     } else if (lua_type(L, -1) == LUA_TSTRING) {
         s = lua_tolstring(L, -1, &n);
-        set_credential(L, req, "Bearer", s, n, label);
+        set_credential(L, req, "Bearer", s, n);
     } else if (!lua_isnil(L, -1)) {
         luaL_error(L, "%s'token' must be a token or a string (got %s)", label, luaL_typename(L, -1));
     } else {
         lua_getfield(L, idx, "authorization");
         if (lua_type(L, -1) == LUA_TSTRING) {
             s = lua_tolstring(L, -1, &n);
-            set_credential(L, req, NULL, s, n, label);
+            set_credential(L, req, NULL, s, n);
         } else if (!lua_isnil(L, -1)) {
             luaL_error(L, "%s'authorization' must be a string (got %s)", label, luaL_typename(L, -1));
         } else {
@@ -185,11 +197,14 @@ static int read_headers(lua_State *L, const char *label, int has_credential, avl
         name = lua_tolstring(L, -2, &nl);
         lua_pushvalue(L, -1);
         value = lua_tolstring(L, -1, &vl);
-        if (nl == 0 || has_crlf(name, nl) || strpbrk(name, ": \t") != NULL || has_crlf(value, vl))
-            luaL_error(L, "%sbad header name or value for '%s'", label, name);
-        if (ieq(name, "Authorization")) {
+        if (nl == 0 || has_crlf(name, nl) || strpbrk(name, ": \t") != NULL)
+            luaL_error(L, "%s'headers' has a bad name (a name has no ':', space or control character)", label);
+        if (memchr(value, '\0', vl) != NULL) {
+            /* a line is a C string: the check could not see past a NUL */
+            refuse(req, "a header value holds a NUL byte");
+        } else if (ieq(name, "Authorization")) {
             if (!has_credential) {
-                set_credential(L, req, NULL, value, vl, label);
+                set_credential(L, req, NULL, value, vl);
                 has_credential = 1;
             }
         } else {
@@ -221,7 +236,7 @@ static void read_request(lua_State *L, int idx, const avl_options *o, const char
         luaL_error(L, "%s'url' must be a string (got %s)", label, luaL_typename(L, -1));
     s = lua_tolstring(L, -1, &n);
     if (strlen(s) != n)
-        luaL_error(L, "%s'url' must not contain NUL bytes", label);
+        refuse(req, "the URL holds a NUL byte");
     if (!avl_options_lua_transport(o) && avl_url_allowed(s, o->allow_http, why, sizeof why) != 0)
         luaL_error(L, "%s'url' %s", label, why);
     if (avl_request_target(req, method, s, n) != 0)

@@ -179,11 +179,14 @@ static int is_transient(CURLcode rc) {
  * filled). */
 static int finish(CURLcode rc, const char *errbuf, const transfer_ctx *c,
                   const avl_request *req, avl_response *r, avl_error *e) {
+    const char *id;
+    size_t id_len;
     avl_error_init(e, "transport");
     if (rc == CURLE_OK && !c->too_big && !c->nomem && !c->headers_too_big)
         return 0;
     e->status = r->status;
-    avl_copy_field(e->request_id, sizeof e->request_id, r->request_id, strlen(r->request_id));
+    id = avl_response_request_id(r, &id_len);
+    avl_error_text(e->request_id, sizeof e->request_id, id, id_len, &req->secrets);
     e->retry_after = r->retry_after;
     if (c->too_big) {
         /* The server answered, but with more than we accept: an HTTP-level
@@ -196,9 +199,9 @@ static int finish(CURLcode rc, const char *errbuf, const transfer_ctx *c,
     } else if (rc == CURLE_PARTIAL_FILE && r->status > 0) {
         /* Cut short after the status line: a body problem the caller sees
          * like any unreadable body (2xx: parse, else http), worth a retry. */
-        avl_error_setf(e, r->status >= 200 && r->status <= 299 ? "parse" : "http",
-                       "response truncated: %s", errbuf != NULL && errbuf[0] != '\0' ? errbuf
-                                                                                : curl_easy_strerror(rc));
+        avl_error_textf(e, &req->secrets, r->status >= 200 && r->status <= 299 ? "parse" : "http",
+                        "response truncated: %s", errbuf != NULL && errbuf[0] != '\0' ? errbuf
+                                                                                 : curl_easy_strerror(rc));
         e->retryable = 1;
         avl_error_set_body(e, r->body.data, r->body.len, &req->secrets);
     } else {
@@ -206,14 +209,13 @@ static int finish(CURLcode rc, const char *errbuf, const transfer_ctx *c,
                            : is_tls_error(rc)              ? "tls"
                                                            : "transport";
         if (errbuf != NULL && errbuf[0] != '\0' && strstr(errbuf, curl_easy_strerror(rc)) == NULL)
-            avl_error_setf(e, kind, "%s: %s", curl_easy_strerror(rc), errbuf);
+            avl_error_textf(e, &req->secrets, kind, "%s: %s", curl_easy_strerror(rc), errbuf);
         else if (errbuf != NULL && errbuf[0] != '\0')
-            avl_error_setf(e, kind, "%s", errbuf);
+            avl_error_textf(e, &req->secrets, kind, "%s", errbuf);
         else
             avl_error_setf(e, kind, "%s", curl_easy_strerror(rc));
         e->retryable = is_transient(rc);
     }
-    avl_error_redact(e, &req->secrets);
     return -1;
 }
 
@@ -492,6 +494,9 @@ static int setup(transfer *t, const avl_pool *p, const avl_options *o, const avl
 /* Acquires a handle and sets it up; 0, or -1 with e filled (nothing held). */
 static int start(avl_pool *p, const avl_options *o, transfer *t, const avl_request *req,
                  avl_response *r, avl_error *e) {
+    t->easy = NULL;
+    if (avl_request_check(req, e) != 0)
+        return -1;
     t->easy = acquire(p, o);
     if (t->easy != NULL && setup(t, p, o, req, r) == 0)
         return 0;
@@ -563,18 +568,18 @@ static int read_error(lua_State *L) {
         lua_getfield(L, 2, "kind");
         kind = lua_type(L, -1) == LUA_TSTRING ? avl_error_kind(lua_tostring(L, -1)) : NULL;
         lua_getfield(L, 2, "message");
-        avl_error_setf(e, kind, "%s%s", s->prefix,
-                       lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "failed");
+        avl_error_textf(e, &s->req->secrets, kind, "%s%s", s->prefix,
+                        lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "failed");
         lua_getfield(L, 2, "status");
         if (lua_type(L, -1) == LUA_TNUMBER)
             e->status = avl_clamp_int(lua_tonumber(L, -1), 0, 999);
         lua_getfield(L, 2, "code");
         if (lua_type(L, -1) == LUA_TSTRING)
-            avl_copy_field(e->code, sizeof e->code, lua_tostring(L, -1), lua_rawlen(L, -1));
+            avl_error_text(e->code, sizeof e->code, lua_tostring(L, -1), lua_rawlen(L, -1), &s->req->secrets);
         lua_getfield(L, 2, "retryable");
         e->retryable = lua_toboolean(L, -1);
     } else if (lua_type(L, 2) == LUA_TSTRING || lua_type(L, 2) == LUA_TNUMBER) {
-        avl_error_setf(e, NULL, "%s%s", s->prefix, lua_tostring(L, 2));
+        avl_error_textf(e, &s->req->secrets, NULL, "%s%s", s->prefix, lua_tostring(L, 2));
     } else {
         avl_error_setf(e, NULL, "%s%s", s->prefix, luaL_typename(L, 2));
     }
@@ -676,8 +681,6 @@ int avl_transport_take(lua_State *L, int idx, const avl_options *o, const avl_re
                        "transport function's error could not be read: ");
         s.rc = -1;
     }
-    if (s.rc != 0)
-        avl_error_redact(e, &req->secrets);
     return s.rc;
 }
 
@@ -696,9 +699,9 @@ static int lua_perform(lua_State *L, const avl_options *o, const avl_request *re
                        avl_response *r, avl_error *e) {
     lua_step s;
     step_init(&s, o, req, r, e);
+    if (avl_request_check(req, e) != 0)
+        return -1;
     protected_step(L, call_transport, &s, 0, "transport function raised: ");
-    if (s.rc != 0)
-        avl_error_redact(e, &req->secrets);
     return s.rc;
 }
 

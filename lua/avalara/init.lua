@@ -190,8 +190,9 @@ end
 -- - `on_request(info)`: after every HTTP exchange; `info` = `{method, url, status, duration, attempt,
 --   error_kind}` (the URL carries no secret)
 -- - `on_warning(message)`: once per kind of trouble that does not fail a call (a token store
---   that cannot be written: the token is then kept for this process only), and each time a
---   hook (`on_request`, `on_token`) raises: hooks run protected, their errors change nothing
+--   that cannot be written: the token is then kept for this process only; a stored token record
+--   that is not a valid token: ignored, a fresh token is fetched), and each time a hook
+--   (`on_request`, `on_token`) raises: hooks run protected, their errors change nothing
 --   (without `on_warning`, or when it raises itself, these go to nginx's error log or stderr)
 -- - `retries` = `{max_attempts = 4, base_delay = 0.2, max_delay = 5, deadline = 30}` or `false`
 -- - `concurrency` (16, the default of `classify_batch`)
@@ -258,6 +259,7 @@ function M.new(opts)
     local emu = opts.emulator_url or getenv("AVALARA_EMULATOR_URL")
     if emu ~= nil then
       check(type(emu) == "string" and emu:match("^https?://"), "'emulator_url' must be an http(s) URL")
+      check(not emu:find("[%z\1-\32\127]"), "'emulator_url' must not contain spaces or control characters")
       emu = emu:gsub("/+$", "")
       token_url, api_base = emu .. "/connect/token", emu
     end
@@ -321,11 +323,16 @@ function M.new(opts)
   -- The core checks the options and the URL policy (plain http only to
   -- loopback, unless allow_http); ask it now, before any request.
   for _, name in ipairs { "token_url", "api_base", "items_base" } do
+    -- a URL's bytes go into request lines (a CR or LF would add lines)
+    check(not self[name]:find("[%z\1-\32\127]"), "'" .. name .. "' must not contain spaces or control characters")
     local probe = setmetatable({ url = self[name], transport = opts.transport }, { __index = self.topts })
     local ok, err = pcall(core.prepare_request, probe)
     if ok then err:close() else
       for _, k in ipairs(TRANSPORT_KEYS) do
-        if tostring(err):find("'" .. k .. "'", 1, true) then check(false, "'" .. k .. "' has a wrong type or value") end
+        if tostring(err):find("'" .. k .. "'", 1, true) then
+          local why = tostring(err):match("'" .. k .. "' (%(.*%))$")
+          check(false, "'" .. k .. "' has a wrong type or value" .. (why and " " .. why or ""))
+        end
       end
       check(false, "'" .. name .. "' " .. tostring(err):match("'url' (.*)$"))
     end
@@ -367,7 +374,10 @@ end
 -- The exchange's answer from a Lua transport, which may yield: it runs
 -- here, in the caller's coroutine, not from inside the C core.
 local function run_transport(transport, ex)
-  local ok, resp, terr = pcall(transport, ex:request())
+  -- nil, err: a value unfit for the wire (a control character): never sent
+  local req, rerr = ex:request()
+  if not req then ex:close(); return nil, rerr end
+  local ok, resp, terr = pcall(transport, req)
   if not ok then
     resp, terr = nil, { kind = "transport", message = "transport function raised: " .. tostring(resp) }
   end
@@ -407,10 +417,14 @@ function Client:_core_many(reqs, args)
     if status == nil then out[i] = { err = body } else out[i] = { status = status, body = body, headers = headers } end
   end
   if self._run_many then
-    local requests = {}
-    for i, ex in ipairs(exchanges) do requests[i] = ex:request() end
+    local requests, at = {}, {}
+    for i, ex in ipairs(exchanges) do
+      local req, rerr = ex:request()
+      if req then requests[#requests + 1], at[#requests + 1] = req, i
+      else ex:close(); out[i] = { err = rerr } end
+    end
     local answers = self._run_many(transport, requests, args.concurrency)
-    for i, ex in ipairs(exchanges) do settle(i, ex:finish(answers[i][1], answers[i][2])) end
+    for j, i in ipairs(at) do settle(i, exchanges[i]:finish(answers[j][1], answers[j][2])) end
   else
     for i, ex in ipairs(exchanges) do settle(i, run_transport(transport, ex)) end
   end
@@ -460,8 +474,28 @@ function Client:_fetch_token()
   return rec, err
 end
 
+-- A token record as this client writes it: a store gives back what any
+-- process (or anyone who can write the file, the Redis key, the dict) put
+-- there, so its fields are checked before use: an access token of visible
+-- ASCII (it goes into a header line: a CR or LF would add lines of its
+-- own), and numbers where numbers belong.
+local function well_formed(rec)
+  return type(rec.access_token) == "string" and rec.access_token:find("^[\33-\126]+$") ~= nil
+    and (rec.token_type == nil or type(rec.token_type) == "string")
+    and (rec.scope == nil or type(rec.scope) == "string")
+    and (rec.expires_at == nil or (type(rec.expires_at) == "number" and rec.expires_at == rec.expires_at))
+    and (rec.obtained_at == nil or type(rec.obtained_at) == "number")
+end
+
 function Client:_valid(rec, stale)
-  if type(rec) ~= "table" or type(rec.access_token) ~= "string" then return false end
+  if rec == nil then return false end
+  if type(rec) ~= "table" or not well_formed(rec) then
+    -- treated as no token (a fresh one is fetched and stored over it), said once
+    self:_warn_once("bad_token", "the token record in " .. tostring(self.store)
+      .. " is not a valid token (a control character or space in the token, or a field of the wrong type):"
+      .. " ignored, a new token is fetched")
+    return false
+  end
   if stale ~= nil and rec.access_token == stale then return false end
   if rec.expires_at == nil then return true end
   -- A lifetime shorter than the leeway would renew on every call: use half of it then.

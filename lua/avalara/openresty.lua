@@ -195,6 +195,34 @@ end
 
 local SKIPPED = { host = true, ["content-length"] = true, connection = true }
 
+-- This transport writes the request line and the header lines itself: a
+-- value with a CR or LF (or another control character), a space in the
+-- URL or a name that is not a token would add lines or split the request
+-- line. The core refuses such requests before any transport runs; this
+-- is for callers that use the transport directly. Returns a reason or nil.
+local function unfit(req)
+  if type(req) ~= "table" then return "no request table" end
+  if type(req.method) ~= "string" or not req.method:find("^[%w!#$%%&'*+.^_`|~-]+$") then
+    return "the method is not a token"
+  end
+  if type(req.url) ~= "string" or req.url:find("[%z\1-\32\127]") then
+    return "the URL holds a space or a control character (CR, LF, ...)"
+  end
+  for name, value in pairs(req.headers or {}) do
+    if type(name) ~= "string" or not name:find("^[%w!#$%%&'*+.^_`|~-]+$") then
+      return "a header name holds a character a name cannot have"
+    end
+    if type(value) ~= "string" and type(value) ~= "number" then
+      return "the value of header '" .. name .. "' is not a string"
+    end
+    if tostring(value):find("[%z\1-\8\10-\31\127]") then
+      return "the value of header '" .. name .. "' holds a control character (CR, LF, ...)"
+    end
+  end
+  if req.body ~= nil and type(req.body) ~= "string" then return "the body is not a string" end
+end
+M._unfit = unfit
+
 --- A transport function on cosockets (`transport(request) -> response | nil, err`,
 -- the shape of design.md section 3), with keep-alive pools and TLS sessions
 -- reused per host, port and verification setting.
@@ -212,6 +240,8 @@ function M.transport(opts)
   local connect_opts = {}
 
   return function(req)
+    local why = unfit(req)
+    if why then return fail("transport", "request not sent: " .. why) end
     local o, path = origin_of(req.url)
     if not o then return fail("transport", "not an http(s) URL") end
     local scheme, host, port, authority = o.scheme, o.host, o.port, o.authority

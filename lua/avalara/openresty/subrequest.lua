@@ -60,6 +60,11 @@ function M.transport(location)
   end
   location = location:gsub("/+$", "")
   return function(req)
+    -- the path becomes the subrequest's URI and the two values go into
+    -- proxy_set_header lines, which nginx does not check: the same
+    -- refusals as the cosocket transport's (the core makes them first)
+    local why = require("avalara.openresty")._unfit(req)
+    if why then return fail("transport", "request not sent: " .. why) end
     local path = req.url:match("^https?://[^/?#]+([^#]*)$")
     if not path then return fail("transport", "not an http(s) URL") end
     if path == "" then path = "/" end

@@ -50,17 +50,17 @@ describe("core.request", function()
       { { url = "http://127.0.0.1:1/", method = "GE T" }, "core.request: 'method' must be an HTTP method name" },
       { { url = "http://127.0.0.1:1/", headers = "x" }, "core.request: 'headers' must be a table (got string)" },
       { { url = "http://127.0.0.1:1/", headers = { [1] = "x" } }, "core.request: 'headers' must map names to string values" },
-      { { url = "http://127.0.0.1:1/", headers = { ["X-A"] = "a\r\nX-B: b" } },
-        "core.request: bad header name or value for 'X-A'" },
+      { { url = "http://127.0.0.1:1/", headers = { ["X-A\r\nX-B"] = "b" } },
+        "core.request: 'headers' has a bad name (a name has no ':', space or control character)" },
       { { url = "http://127.0.0.1:1/", token = 5 }, "core.request: 'token' must be a token or a string (got number)" },
-      { { url = "http://127.0.0.1:1/", token = "" }, "core.request: the credential is empty or holds a line break" },
       { { url = "http://127.0.0.1:1/", body = 5 }, "core.request: 'body' must be a table or a string (got number)" },
-      { { url = "http://127.0.0.1:1/a\0b" }, "core.request: 'url' must not contain NUL bytes" },
       { { url = "ftp://127.0.0.1/x" }, "core.request: 'url' must be an http:// or https:// URL" },
       { { url = "http://api.example.com/x", token = "t" }, "core.request: 'url' is plain http:// to a host that "
         .. "is not loopback: credentials would travel in clear text (use https://, or pass allow_http = true)" },
       { { url = "http://127.0.0.1:1/", allow_http = "yes" }, "bad option 'allow_http' (boolean expected, got string)" },
     }
+    -- values (a token, a header value, a URL's bytes) give nil, err instead:
+    -- spec/integration/core/header_injection_security_spec.lua
     for _, case in ipairs(cases) do
       it("raises: " .. case[2], function()
         assert.has_error(function() core.request(case[1]) end, case[2])

@@ -88,6 +88,20 @@ function M.positive_number(opts, name, command, integer)
   return n
 end
 
+--- The size in bytes of option `name` (`1048576`, `512K`, `16M`, `1G`: KiB, MiB, GiB), or nil;
+-- a usage error otherwise.
+function M.size_option(opts, name, command)
+  local v = opts[name]
+  if v == nil then return nil end
+  local digits, unit = tostring(v):match("^(%d+)([KkMmGg]?)$")
+  local n = digits and tonumber(digits) * ({ [""] = 1, k = 1024, m = 1024 ^ 2, g = 1024 ^ 3 })[unit:lower()]
+  if not n or n < 1 or n > 2 ^ 40 then
+    usage_error(string.format("--%s must be a size in bytes, such as 1048576, 512K or 16M (got '%s')",
+      name:gsub("_", "-"), v), command)
+  end
+  return math.floor(n)
+end
+
 --- The `--country` option upper-cased, checked (two letters).
 function M.country_option(opts, command, required)
   local c = opts.country

@@ -90,10 +90,21 @@ local function shell_word(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
 end
 
--- The command line that resumes this run.
+-- The command line that resumes this run; a secret given on it is not repeated.
+local SECRET_FLAGS = { ["--license-key"] = "KEY", ["--client-secret"] = "SECRET" }
 local function resume_command(sys, jpath, temporary)
-  local words = { "hscode" }
-  for _, a in ipairs(sys.argv or {}) do words[#words + 1] = shell_word(a) end
+  local words, hide = { "hscode" }, nil
+  for _, a in ipairs(sys.argv or {}) do
+    local flag = a:match("^(%-%-[%w-]+)=")
+    if hide then
+      words[#words + 1], hide = hide, nil
+    elseif flag and SECRET_FLAGS[flag] then
+      words[#words + 1] = flag .. "=" .. SECRET_FLAGS[flag]
+    else
+      words[#words + 1] = shell_word(a)
+      hide = SECRET_FLAGS[a]
+    end
+  end
   if temporary then words[#words + 1] = "--journal " .. shell_word(jpath) end
   return table.concat(words, " ")
 end

@@ -101,6 +101,11 @@ Credentials come from the environment (or the options above). With --env
 local and neither an account nor a license key, the emulator's demo account
 is used (account 2000000001, company 1001).
 
+CSV output (batch, items): a cell that starts with =, +, -, @, a tab or a
+carriage return gets a leading ' so that a spreadsheet does not run it as a
+formula (hscode reads it back without the quote); --csv-formulas writes it
+as it is.
+
 Access tokens are kept in $XDG_CACHE_HOME/avalara-hscode/tokens.db (else
 ~/.cache/avalara-hscode/tokens.db), readable by you only (mode 0600), so
 repeated runs reuse a valid token (one per account, license key and URL).

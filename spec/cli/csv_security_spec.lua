@@ -167,6 +167,9 @@ describe("hscode batch with hostile input (issue 20)", function()
     r = hscode("batch", "--help")
     assert.matches("%-%-csv%-formulas", r.stdout)
     assert.matches("%-%-max%-record%-size BYTES", r.stdout)
+    assert.matches("gets a leading ' so that a spreadsheet does not run it as a\nformula.*%-%-csv%-formulas writes it",
+      hscode("--help").stdout)
+    assert.matches("%-%-csv%-formulas", hscode("items", "--help").stdout)
   end)
 
   it("a record over the limit: exit 2 naming the line; --max-record-size raises the limit", function()

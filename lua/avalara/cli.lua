@@ -40,9 +40,10 @@ local ORDER = { "classify", "batch", "lookup", "get", "items", "token", "connect
 for _, name in ipairs(ORDER) do COMMANDS[name] = require("avalara.cli." .. name) end
 
 -- Options every command takes, before or after the command: {name, metavar}, or {name} for a flag.
-local GLOBAL_OPTIONS = { { "env", "NAME" }, { "account", "ID" }, { "license-key", "KEY" }, { "company", "ID" },
-  { "emulator-url", "URL" }, { "cafile", "FILE" }, { "timeout", "SECONDS" }, { "verbose" }, { "help" },
-  { "connection", "ID" }, { "client-id", "ID" }, { "client-secret", "SECRET" }, { "flow", "FLOW" } }
+local GLOBAL_OPTIONS = { { "env", "NAME" }, { "account", "ID" }, { "license-key", "KEY" },
+  { "license-key-file", "FILE" }, { "company", "ID" }, { "emulator-url", "URL" }, { "cafile", "FILE" },
+  { "timeout", "SECONDS" }, { "verbose" }, { "help" }, { "connection", "ID" }, { "client-id", "ID" },
+  { "client-secret", "SECRET" }, { "client-secret-file", "FILE" }, { "flow", "FLOW" } }
 local SHORT = { verbose = "-v", help = "-h", out = "-o" }
 
 local GLOBAL_HELP = [[
@@ -50,9 +51,12 @@ Global options (any command):
   --env NAME           production (default), sandbox or local (the emulator)
                        [AVALARA_ENVIRONMENT]
   --account ID         AvaTax account ID [AVALARA_ACCOUNT_ID]
-  --license-key KEY    license key [AVALARA_LICENSE_KEY]. Prefer the variable: a
-                       key on the command line is visible to other users (ps)
-                       and stays in your shell history
+  --license-key-file FILE  read the license key from FILE (- for stdin), one
+                       line, readable by you only (chmod 600)
+  --license-key KEY    license key [AVALARA_LICENSE_KEY]. Prefer the variable
+                       or --license-key-file: a key on the command line is
+                       visible to other users (ps) and stays in your shell
+                       history (hscode warns)
   --company ID         company ID, for classify, batch and get [AVALARA_COMPANY_ID]
   --emulator-url URL   the emulator, for --env local [AVALARA_EMULATOR_URL]
                        (default http://127.0.0.1:18080)
@@ -65,7 +69,10 @@ Partner connections (see hscode connect):
   --connection ID      call on behalf of this connection (classify, batch,
                        lookup, get, token) instead of the account's credentials
   --client-id ID       the partner's client id [AVALARA_CLIENT_ID]
+  --client-secret-file FILE  read the partner's secret from FILE (- for stdin)
   --client-secret S    its secret [AVALARA_CLIENT_SECRET]; prefer the variable
+                       or --client-secret-file (on the command line it is
+                       visible to other users; hscode warns)
   --flow FLOW          2012 (default) or identity [AVALARA_FLOW]
 ]]
 
@@ -93,6 +100,11 @@ Commands:
 Credentials come from the environment (or the options above). With --env
 local and neither an account nor a license key, the emulator's demo account
 is used (account 2000000001, company 1001).
+
+CSV output (batch, items): a cell that starts with =, +, -, @, a tab or a
+carriage return gets a leading ' so that a spreadsheet does not run it as a
+formula (hscode reads it back without the quote); --csv-formulas writes it
+as it is.
 
 Access tokens are kept in $XDG_CACHE_HOME/avalara-hscode/tokens.db (else
 ~/.cache/avalara-hscode/tokens.db), readable by you only (mode 0600), so
@@ -164,6 +176,7 @@ local function dispatch(sys, argv)
   end
   if opts.help then return help(sys, opts.command) end
   if not opts.command then common.usage_error("a command is needed") end
+  common.secret_options(sys, opts, opts.args)
   -- the partner commands take the shared helpers as a fourth argument
   return COMMANDS[opts.command].run(sys, opts, opts.args or {}, common)
 end

@@ -91,11 +91,12 @@ end
 
 -- Runs `hscode args...` with `env` (a table) and the token cache in `cache`;
 -- returns {code, stdout, stderr}. Fails when a license key, or (without
--- --show-secret) an access token, appears in stdout or stderr.
-function H.run(args, env, cache)
+-- --show-secret) an access token, appears in stdout or stderr. `opts.stdin`:
+-- a file for its standard input (else /dev/null).
+function H.run(args, env, cache, opts)
   local out, err = os.tmpname(), os.tmpname()
   local cmd = "cd " .. quote(H.ROOT) .. " && " .. command_line(args, env, cache)
-    .. " >" .. quote(out) .. " 2>" .. quote(err) .. " </dev/null; echo $?"
+    .. " >" .. quote(out) .. " 2>" .. quote(err) .. " <" .. quote(opts and opts.stdin or "/dev/null") .. "; echo $?"
   local p = assert(io.popen(cmd))
   local code = tonumber(p:read("*l"))
   p:close()

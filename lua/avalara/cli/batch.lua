@@ -25,7 +25,8 @@ M.summary = "classify every product of a CSV, JSON or JSON Lines file"
 
 --- The command's own options.
 M.options = { { "country", "CC" }, { "out", "FILE" }, { "format", "FORMAT" }, { "journal", "PATH" }, { "restart" },
-  { "rate", "N" }, { "skip-invalid" }, { "concurrency", "N" }, { "wait", "SECONDS" } }
+  { "rate", "N" }, { "skip-invalid" }, { "concurrency", "N" }, { "wait", "SECONDS" }, { "csv-formulas" },
+  { "max-record-size", "BYTES" } }
 
 --- Its help text.
 M.help = [[
@@ -56,6 +57,13 @@ its line, and nothing is sent.
   --concurrency N      requests at once (default 16); halved while the
                        service says too many (429), growing back slowly
   --wait SECONDS       how long to wait for each classification (default 120)
+  --csv-formulas       write CSV cells that start with =, +, -, @, tab or CR
+                       as they are. By default they get a leading ' so that a
+                       spreadsheet shows them as text instead of running them
+                       as formulas (-5 is written '-5); a CSV input cell
+                       written so is read without that quote
+  --max-record-size BYTES  refuse a CSV record or JSON Lines line longer than
+                       this (default 1M; K, M and G suffixes: KiB, MiB, GiB)
 
 Resuming: progress is journaled as it goes. Run the same command again after
 Ctrl-C, kill or a power cut: finished rows are taken from the journal, rows
@@ -82,10 +90,21 @@ local function shell_word(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
 end
 
--- The command line that resumes this run.
+-- The command line that resumes this run; a secret given on it is not repeated.
+local SECRET_FLAGS = { ["--license-key"] = "KEY", ["--client-secret"] = "SECRET" }
 local function resume_command(sys, jpath, temporary)
-  local words = { "hscode" }
-  for _, a in ipairs(sys.argv or {}) do words[#words + 1] = shell_word(a) end
+  local words, hide = { "hscode" }, nil
+  for _, a in ipairs(sys.argv or {}) do
+    local flag = a:match("^(%-%-[%w-]+)=")
+    if hide then
+      words[#words + 1], hide = hide, nil
+    elseif flag and SECRET_FLAGS[flag] then
+      words[#words + 1] = flag .. "=" .. SECRET_FLAGS[flag]
+    else
+      words[#words + 1] = shell_word(a)
+      hide = SECRET_FLAGS[a]
+    end
+  end
   if temporary then words[#words + 1] = "--journal " .. shell_word(jpath) end
   return table.concat(words, " ")
 end
@@ -124,6 +143,7 @@ function M.run(sys, opts, args)
   local concurrency = common.positive_number(opts, "concurrency", "batch", true)
   local wait = common.positive_number(opts, "wait", "batch") or 120
   local rate = common.positive_number(opts, "rate", "batch")
+  local max_record = common.size_option(opts, "max_record_size", "batch")
   local format = opts.format or (opts.out and opts.out ~= "-" and output.format_of(opts.out))
     or (opts.out and "csv") or "table"
   if not FORMATS[format] then
@@ -136,6 +156,7 @@ function M.run(sys, opts, args)
   local client = common.make_client(sys, opts, true)
   local src, ierr = input.open(args[1], sys.stdin)
   if not src then fail(EXIT.usage, ierr) end
+  src.max_record = max_record
 
   local jpath, temporary = opts.journal, false
   if not jpath then
@@ -212,7 +233,7 @@ function M.run(sys, opts, args)
     writer, werr = output.open(target, format, src, { stdout = sys.stdout,
       -- the pipeline looks the descriptions up; writing a row never waits for one
       describe = function(cc, code) return describe:cached(cc, code) end,
-      width = tonumber(common.getenv(sys, "COLUMNS")) })
+      width = tonumber(common.getenv(sys, "COLUMNS")), formulas = opts.csv_formulas })
     if not writer then fail(EXIT.usage, werr) end
 
     local started, failed, counts = retry.now(), 0, { CLASSIFIED = 0, CANNOT_BE_CLASSIFIED = 0 }

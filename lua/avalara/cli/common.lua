@@ -103,6 +103,20 @@ function M.positive_number(opts, name, command, integer)
   return n
 end
 
+--- The size in bytes of option `name` (`1048576`, `512K`, `16M`, `1G`: KiB, MiB, GiB), or nil;
+-- a usage error otherwise.
+function M.size_option(opts, name, command)
+  local v = opts[name]
+  if v == nil then return nil end
+  local digits, unit = tostring(v):match("^(%d+)([KkMmGg]?)$")
+  local n = digits and tonumber(digits) * ({ [""] = 1, k = 1024, m = 1024 ^ 2, g = 1024 ^ 3 })[unit:lower()]
+  if not n or n < 1 or n > 2 ^ 40 then
+    usage_error(string.format("--%s must be a size in bytes, such as 1048576, 512K or 16M (got '%s')",
+      name:gsub("_", "-"), v), command)
+  end
+  return math.floor(n)
+end
+
 --- The `--country` option upper-cased, checked (two letters).
 function M.country_option(opts, command, required)
   local c = opts.country
@@ -114,6 +128,84 @@ function M.country_option(opts, command, required)
     usage_error("bad country code '" .. c .. "' (two letters, such as US)", command)
   end
   return c:upper()
+end
+
+-- ---------------------------------------------------------------- secrets
+
+--- The secret options: `{option, flag, variable}`. Each has a file twin
+-- (`--license-key-file FILE`, `-` for stdin) that keeps it out of argv.
+M.SECRETS = { { "license_key", "--license-key", "AVALARA_LICENSE_KEY" },
+  { "client_secret", "--client-secret", "AVALARA_CLIENT_SECRET" } }
+
+--- The largest secret file read, in bytes.
+M.SECRET_FILE_MAX = 64 * 1024
+
+-- The secret held by `path` (`-`: stdin) for option `flag`: its text without
+-- one trailing line end. Failures name the file, never its content.
+local function read_secret(sys, path, flag)
+  local text, err
+  if path == "-" then
+    text, err = sys.stdin:read(M.SECRET_FILE_MAX + 1)
+    if text == nil and err == nil then text = "" end
+    path = "stdin"
+  else
+    local st = require("avalara.cli.uv").fs_stat(path)
+    if st and st.type == "directory" then
+      fail(EXIT.config, "cannot read " .. flag .. " " .. path .. ": it is a directory")
+    end
+    local f, oerr = io.open(path, "rb")
+    if not f then fail(EXIT.config, "cannot read " .. flag .. " " .. tostring(oerr)) end
+    text, err = f:read(M.SECRET_FILE_MAX + 1)
+    f:close()
+    if text == nil and err == nil then text = "" end
+    -- a regular file that the group or others may read (mode bits 040, 004): said, not refused
+    -- (container secrets are often mounted 0444 or 0644)
+    if st and st.type == "file" and (math.floor(st.mode / 32) % 2 == 1 or math.floor(st.mode / 4) % 2 == 1) then
+      sys.stderr:write(string.format("hscode: warning: %s %s can be read by other users (mode %03o); "
+        .. "chmod 600 it\n", flag, path, st.mode % 512))
+    end
+  end
+  if text == nil then fail(EXIT.config, "cannot read " .. flag .. " " .. path .. ": " .. tostring(err)) end
+  if #text > M.SECRET_FILE_MAX then
+    fail(EXIT.config, string.format("%s %s is larger than %d bytes: not a secret", flag, path, M.SECRET_FILE_MAX))
+  end
+  text = text:gsub("\r?\n$", "", 1)
+  if text == "" then fail(EXIT.config, flag .. " " .. path .. " is empty") end
+  if text:find("[%c]") then
+    fail(EXIT.config, flag .. " " .. path .. " must hold the secret alone, on one line (it has a line break "
+      .. "or a control character)")
+  end
+  return text
+end
+
+--- Settles the secret options before a command runs: a secret given on
+-- the command line (visible to every local user in `ps`, kept in shell
+-- history) is used with a warning; `--license-key-file FILE` (`-`: stdin)
+-- and `--client-secret-file FILE` read it from a file instead, into
+-- `opts.license_key` and `opts.client_secret`.
+-- @param sys the command's system table
+-- @tparam table opts the parsed options (changed)
+-- @tparam[opt] table args the command's arguments (a `-` there takes stdin)
+function M.secret_options(sys, opts, args)
+  local stdin_for
+  for _, secret in ipairs(M.SECRETS) do
+    local name, flag, var = secret[1], secret[2], secret[3]
+    local path = opts[name .. "_file"]
+    if opts[name] ~= nil and path ~= nil then usage_error(flag .. " and " .. flag .. "-file: give one of them") end
+    if opts[name] ~= nil then
+      sys.stderr:write("hscode: warning: ", flag, " on the command line is visible to other local users (ps) "
+        .. "and may stay in your shell history; use ", flag, "-file FILE (- for stdin) or ", var, "\n")
+    elseif path ~= nil then
+      if path == "-" then
+        if stdin_for then usage_error(stdin_for .. " - and " .. flag .. "-file -: stdin holds one of them only") end
+        stdin_for = flag .. "-file -"
+        for _, a in ipairs(args or {}) do
+          if a == "-" then usage_error(stdin_for .. ": stdin cannot hold both the secret and the input") end
+        end
+      end
+      opts[name] = read_secret(sys, path, flag .. "-file")
+    end
+  end
 end
 
 --- The client the options and environment describe (with `--connection`, the

@@ -1,32 +1,75 @@
 --- CSV for the `hscode` command (RFC 4180): quoted fields with commas,
 -- quotes and line breaks; CRLF, LF or CR line ends; a leading UTF-8 BOM is
 -- dropped. Records are read one at a time from a stream, so a catalog of any
--- size takes the memory of one record.
+-- size takes the memory of one record, and a record is capped
+-- (`MAX_RECORD`, 1 MiB by default).
+--
+-- Formulas: a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage
+-- return is a formula to a spreadsheet (Excel, LibreOffice, Google Sheets),
+-- which may run it (`=HYPERLINK(...)`, DDE). The writer neutralises such a
+-- cell by default, as OWASP advises: it prefixes it with a single quote
+-- (`-5` is written `'-5`, `=A1` `'=A1`). The reader undoes that: a cell
+-- that is a quote followed by such a start is read without its first quote,
+-- so what the writer wrote reads back as it was. `{formulas = true}` turns
+-- both off (cells written and read as they are).
 -- @module avalara.cli.csv
 local M = {}
 
+--- The largest record the reader takes by default, in bytes (1 MiB, line end included).
+M.MAX_RECORD = 1024 * 1024
+
+-- A cell a spreadsheet would take for a formula, possibly behind quotes that
+-- neutralised it already (the writer adds one more, so that reading, which
+-- drops one from a NEUTRALISED cell, gives back exactly what was written).
+local FORMULA = "^'*[=+%-@\t\r]"
+local NEUTRALISED = "^'+[=+%-@\t\r]"
+
 --- An iterator over the records of a stream: each call returns the next
 -- record (an array of strings, with `line`, the line it starts on), nil at
--- the end, or nil and a message naming the line.
+-- the end, or nil, a message naming the line and a reason (`"too_long"` for
+-- a record over the limit, `"syntax"` otherwise). The time taken is linear
+-- in the size of the stream, whatever the size of its records.
 -- @tparam function read returns the next chunk of text, or nil at the end
+-- @tparam[opt] table opts `{max_record = bytes (default MAX_RECORD), formulas = true (keep a
+-- neutralising quote)}`
 -- @treturn function
-function M.reader(read)
+function M.reader(read, opts)
+  opts = opts or {}
+  local max = opts.max_record or M.MAX_RECORD
+  if type(max) ~= "number" or max < 1 then error("csv.reader: max_record must be a positive number", 2) end
+  local unquote = not opts.formulas
   local buf, pos, line, eof, first = "", 1, 1, false, true
+  local quotes = false -- whether the buffer has a single quote (a cell may need unquoting)
 
+  -- Reads at least as much text again as is buffered and not consumed (or up
+  -- to the end, or past the limit): a record that spans many chunks is then
+  -- scanned a bounded number of times per byte, not once per chunk.
   local function more()
     if eof then return false end
-    local chunk = read()
-    if chunk == nil or chunk == "" then eof = true; return false end
-    buf = buf:sub(pos) .. chunk
+    local kept = #buf - pos + 1
+    local parts, got = {}, 0
+    repeat
+      local chunk = read()
+      if chunk == nil or chunk == "" then eof = true; break end
+      parts[#parts + 1] = chunk
+      got = got + #chunk
+    until got >= kept or kept + got > max
+    if got == 0 then return false end
+    buf = buf:sub(pos) .. table.concat(parts)
     pos = 1
+    quotes = unquote and buf:find("'", 1, true) ~= nil
     if first and #buf >= 3 then
       buf, first = buf:gsub("^\239\187\191", ""), false
     end
     return true
   end
 
+  local function too_long(ln)
+    return nil, string.format("line %d: a record is longer than %d bytes", ln, max), "too_long"
+  end
+
   -- One record from `pos`: record, next position, next line; "more" when the
-  -- buffer ends inside it; or nil, message.
+  -- buffer ends inside it; or nil, message, reason.
   local function try()
     local i, n, ln = pos, #buf, line
     local record = { line = line }
@@ -37,7 +80,9 @@ function M.reader(read)
         while true do
           local j = buf:find('"', k, true)
           if not j then
-            if eof then return nil, string.format("line %d: a quoted field is never closed", record.line) end
+            if eof then
+              return nil, string.format("line %d: a quoted field is never closed", record.line), "syntax"
+            end
             return "more"
           end
           if j == n and not eof then return "more" end -- a closing quote, or the first of two?
@@ -49,7 +94,7 @@ function M.reader(read)
         field = table.concat(parts)
         ln = ln + select(2, field:gsub("\n", ""))
         if not buf:sub(i, i):match("^[,\r\n]?$") then
-          return nil, string.format("line %d: unexpected text after a closing quote", ln)
+          return nil, string.format("line %d: unexpected text after a closing quote", ln), "syntax"
         end
       else
         local j = buf:find("[,\r\n]", i)
@@ -60,6 +105,7 @@ function M.reader(read)
         field = buf:sub(i, j - 1)
         i = j
       end
+      if quotes and field:find(NEUTRALISED) then field = field:sub(2) end
       record[#record + 1] = field
       local sep = buf:sub(i, i)
       if sep == "," then
@@ -81,11 +127,14 @@ function M.reader(read)
       if pos > #buf and not more() then return nil end
       local r, a, b = try()
       if r == "more" then
-        more()
-      elseif r == nil then
+        if #buf - pos + 1 > max then r, a, b = too_long(line) else more() end
+      elseif r ~= nil and a - pos > max then
+        r, a, b = too_long(line)
+      end
+      if r == nil then
         eof, buf, pos = true, "", 1 -- no record after an error
-        return nil, a
-      else
+        return nil, a, b
+      elseif r ~= "more" then
         pos, line = a, b
         return r
       end
@@ -95,32 +144,37 @@ end
 
 --- Parses CSV text.
 -- @string text
+-- @tparam[opt] table opts as for `reader`
 -- @return an array of records (arrays of strings, each with `line`, where
--- it starts), or nil, message
-function M.parse(text)
+-- it starts), or nil, message, reason (as `reader`)
+function M.parse(text, opts)
   local given = false
   local next_record = M.reader(function()
     if given then return nil end
     given = true
     return text
-  end)
+  end, opts)
   local records = {}
   while true do
-    local r, err = next_record()
+    local r, err, why = next_record()
     if r == nil then
-      if err then return nil, err end
+      if err then return nil, err, why end
       return records
     end
     records[#records + 1] = r
   end
 end
 
---- One field, quoted where needed.
+--- One field, quoted where needed; a cell a spreadsheet would take for a
+-- formula (it starts with `=`, `+`, `-`, `@`, a tab or a carriage return)
+-- gets a leading single quote, unless `formulas` is true.
 -- @param v a string or number
+-- @tparam[opt] boolean formulas write such a cell as it is
 -- @treturn string
-function M.field(v)
+function M.field(v, formulas)
   if type(v) == "number" and v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then v = string.format("%d", v) end
   v = tostring(v)
+  if not formulas and v:find(FORMULA) then v = "'" .. v end
   if v:find('[,"\r\n]') or v:find("^%s") or v:find("%s$") then
     return '"' .. v:gsub('"', '""') .. '"'
   end
@@ -129,20 +183,23 @@ end
 
 --- One record as a CSV line, with its CRLF.
 -- @tparam table fields strings or numbers
+-- @tparam[opt] table opts `{formulas = true}`: cells written as they are (see `field`)
 -- @treturn string
-function M.line(fields)
+function M.line(fields, opts)
+  local formulas = opts and opts.formulas
   local out = {}
-  for c, v in ipairs(fields) do out[c] = M.field(v) end
+  for c, v in ipairs(fields) do out[c] = M.field(v, formulas) end
   return table.concat(out, ",") .. "\r\n"
 end
 
 --- Formats records (arrays of strings or numbers) as CSV with CRLF line
--- ends, quoting where needed.
+-- ends, quoting where needed and neutralising formulas (see `field`).
 -- @tparam table records
+-- @tparam[opt] table opts `{formulas = true}`: cells written as they are
 -- @treturn string
-function M.format(records)
+function M.format(records, opts)
   local lines = {}
-  for r, record in ipairs(records) do lines[r] = M.line(record) end
+  for r, record in ipairs(records) do lines[r] = M.line(record, opts) end
   return table.concat(lines)
 end
 

@@ -3,6 +3,11 @@
 -- Rows are read one at a time (a JSON array is read whole), checked as the
 -- service would check them, and handed on with their original fields so that
 -- the output keeps them.
+--
+-- A record (a CSV record, a JSON Lines line) longer than `input.max_record`
+-- bytes (1 MiB unless the caller sets another limit, `--max-record-size`) is
+-- refused, naming its line; CSV cells neutralised against formulas by our
+-- writer (`'=...`) are read back without that quote (`avalara.cli.csv`).
 -- @module avalara.cli.input
 local cjson = require "cjson"
 local item_model = require "avalara.item"
@@ -103,11 +108,42 @@ function M.open(path, stdin)
   return self
 end
 
+--- The largest record read, in bytes (a field of the input; `batch` sets it
+-- from `--max-record-size`).
+Input.max_record = csv.MAX_RECORD
+
 --- Removes the spooled copy of stdin, if any.
 function Input:close()
   if self.spool then
     require("avalara.private").remove_dir(self.spool, { "stdin" })
     self.spool = nil
+  end
+end
+
+-- The lines of `f` (each with its "\n"), read in chunks, in time linear in
+-- their length: nil at the end, false for a line longer than `max` bytes
+-- (not read whole).
+local function lines(f, max)
+  local buf, pos, eof = "", 1, false -- buf: the current chunk; pos: its first byte not returned
+  return function()
+    if eof and pos > #buf then return nil end
+    local parts, size = {}, 0
+    while true do
+      local nl = buf:find("\n", pos, true)
+      local stop = nl or #buf
+      size = size + stop - pos + 1
+      if size > max then return false end
+      parts[#parts + 1] = buf:sub(pos, stop)
+      pos = stop + 1
+      if nl then return table.concat(parts) end
+      local chunk = not eof and f:read(CHUNK)
+      if not chunk then
+        eof, buf, pos = true, "", 1
+        if size == 0 then return nil end
+        return table.concat(parts)
+      end
+      buf, pos = chunk, 1
+    end
   end
 end
 
@@ -117,11 +153,16 @@ function Input:_records(bad)
   local f = assert(io.open(self.path, "rb"))
   local name = self.name
   if self.kind == "csv" then
-    local next_record = csv.reader(function() return f:read(CHUNK) end)
-    local header, herr = next_record()
-    if not header then
+    local next_record = csv.reader(function() return f:read(CHUNK) end, { max_record = self.max_record })
+    local function failed(err, why)
       f:close()
-      bad(herr and name .. ": " .. herr or name .. ": the file is empty")
+      bad(name .. ": " .. err .. (why == "too_long" and " (raise the limit with --max-record-size)" or ""))
+    end
+    local header, herr, hwhy = next_record()
+    if not header then
+      if herr then failed(herr, hwhy) end
+      f:close()
+      bad(name .. ": the file is empty")
     end
     self.columns, self.index = {}, {}
     for c, title in ipairs(header) do
@@ -137,10 +178,10 @@ function Input:_records(bad)
     end
     return function()
       while true do
-        local record, err = next_record()
+        local record, err, why = next_record()
         if not record then
+          if err then failed(err, why) end
           f:close()
-          if err then bad(name .. ": " .. err) end
           return nil
         end
         if not blank(record) then return record, record.line, name .. " line " .. record.line end
@@ -173,12 +214,18 @@ function Input:_records(bad)
       return entry, i, name .. " item " .. i
     end
   end
-  local line = 0
+  local line, max = 0, self.max_record
+  local next_line = lines(f, max)
   return function()
     while true do
-      local text = f:read("L")
-      if not text then f:close(); return nil end
+      local text = next_line()
+      if text == nil then f:close(); return nil end
       line = line + 1
+      if text == false then
+        f:close()
+        bad(string.format("%s: line %d: a line is longer than %d bytes (raise the limit with --max-record-size)",
+          name, line, max))
+      end
       if text:find("%S") then
         local ok, entry = pcall(cjson.decode, text)
         if not ok then entry = { _bad = "not valid JSON (" .. tostring(entry):gsub("^.-: ", "") .. ")" } end
@@ -226,7 +273,11 @@ local function is_utf8(s)
   return true
 end
 
--- What is wrong with a row, or nil.
+-- The fields of an item, in the order their problems are named.
+local ITEM_FIELDS = { "itemCode", "description", "summary", "itemGroup", "country" }
+
+-- What is wrong with a row, or nil: the text must be UTF-8 without NUL bytes
+-- or control characters (tab and line breaks allowed).
 local function problem_of(item, fields, default_country)
   if type(fields) ~= "table" then return "not an object" end
   if fields._bad then return fields._bad end
@@ -235,6 +286,14 @@ local function problem_of(item, fields, default_country)
       return "not valid UTF-8: is the file Latin-1 or Windows-1252? Save it as UTF-8, or convert it: "
         .. "iconv -f WINDOWS-1252 -t UTF-8"
     end
+  end
+  for _, key in ipairs(ITEM_FIELDS) do
+    local v = item[key]
+    if v and v:find("\0", 1, true) then
+      return key .. " has a NUL byte: is the file text (UTF-8)?"
+    end
+    local c = v and v:match("[\1-\8\11\12\14-\31\127]")
+    if c then return string.format("%s has a control character (byte 0x%02X)", key, c:byte()) end
   end
   for _, required in ipairs { "itemCode", "description" } do
     if not item[required] then return required .. " is empty" end

@@ -23,7 +23,7 @@ M.summary = "the Items flow: classify a catalog for several countries, list, SLA
 
 --- The command's own options: name -> `{metavar}` (`{}`: a flag).
 M.options = { countries = { "CC,CC" }, out = { "FILE" }, format = { "FORMAT" }, premium = {}, chunk = { "N" },
-  wait = { "SECONDS" }, status = { "STATUS" }, json = {} }
+  wait = { "SECONDS" }, status = { "STATUS" }, json = {}, ["csv-formulas"] = {} }
 
 --- Its help text.
 M.help = [[
@@ -57,6 +57,9 @@ verify          verifies HS codes for items (by item code) and countries, all
   --wait SECONDS       how long to wait for the classifications (default 600)
   --status STATUS      list: only items with a status of that value (Pending, ...)
   --json               sla, list and verify: print JSON
+  --csv-formulas       write CSV cells that start with =, +, -, @, tab or CR as
+                       they are (by default they get a leading ', so that a
+                       spreadsheet does not run them as formulas)
 
 Exit status: 0 every row classified or decided; 1 some rows failed, were not
 attempted (a stop, the quota) or are still pending.
@@ -92,7 +95,7 @@ local function flat(row)
   return out
 end
 
-local function format_rows(rows, format)
+local function format_rows(rows, format, formulas)
   if format == "json" then
     local lines = {}
     for i, r in ipairs(rows) do lines[i] = "  " .. cjson.encode(flat(r)) end
@@ -104,7 +107,7 @@ local function format_rows(rows, format)
       for c, name in ipairs(COLUMNS) do record[c] = f[name] == nil and "" or tostring(f[name]) end
       records[i + 1] = record
     end
-    return require("avalara.cli").csv_format(records)
+    return require("avalara.cli").csv_format(records, { formulas = formulas })
   end
   local lines = { string.format("%-24s %-3s %-20s %-12s %s", "ITEM", "CC", "STATUS", "HS CODE", "SYSTEM") }
   for _, r in ipairs(rows) do
@@ -140,7 +143,7 @@ local function output(sys, opts, rows)
   if format ~= "table" and format ~= "csv" and format ~= "json" then
     common.usage_error("--format must be table, csv or json (got '" .. format .. "')", "items")
   end
-  local text = format_rows(rows, format)
+  local text = format_rows(rows, format, opts.csv_formulas)
   if opts.out then write_file(opts.out, text) else sys.stdout:write(text) end
 end
 
@@ -224,7 +227,7 @@ local function list_items(sys, opts, args)
         classificationId = b.code and b.code.id }
     end
   end
-  output(sys, { format = opts.json and "json" or opts.format, out = opts.out }, rows)
+  output(sys, { format = opts.json and "json" or opts.format, out = opts.out, csv_formulas = opts.csv_formulas }, rows)
 end
 
 local function sla(sys, opts, args)

@@ -129,7 +129,8 @@ end
 -- @tparam table t a target (`target`)
 -- @string format `csv`, `json`, `jsonl` or `table`
 -- @param src the input (`avalara.cli.input`: its columns and values)
--- @tparam table opts `{stdout, describe = function(country, code), width}`
+-- @tparam table opts `{stdout, describe = function(country, code), width, formulas}` (`formulas`:
+-- CSV cells written as they are, without the quote that neutralises a formula)
 -- @return the writer (`row(item, result)`, `finish()`, `abandon()`), or nil, message
 function M.open(t, format, src, opts)
   local w = { target = t, rows = 0 }
@@ -172,12 +173,14 @@ function M.open(t, format, src, opts)
   local item_w, code_w, status_w = math.max(8, math.min(16, math.floor(width / 5))), 10, 20
   local text_w = math.max(8, width - item_w - code_w - status_w - 6)
   local table_fmt = "%-" .. item_w .. "s  %-" .. code_w .. "s  %-" .. status_w .. "s  %s"
+  -- CSV cells that start a formula get a leading ' unless opts.formulas (see avalara.cli.csv)
+  local csv_opts = { formulas = opts.formulas and true or nil }
 
   function w.row(item, result)
     local r = result_fields(item, result, opts.describe)
     w.rows = w.rows + 1
     if format == "csv" then
-      if w.rows == 1 then emit(csv.line(columns)) end
+      if w.rows == 1 then emit(csv.line(columns, csv_opts)) end
       local values = src:values(item)
       local e = r.error or {}
       local flat = { errorKind = e.kind, errorStatus = e.status, errorCode = e.code, errorMessage = e.message,
@@ -188,7 +191,7 @@ function M.open(t, format, src, opts)
         values[slot[input.normal(name)]] = v
       end
       for c = 1, #columns do if values[c] == nil then values[c] = "" end end
-      emit(csv.line(values))
+      emit(csv.line(values, csv_opts))
     elseif format == "table" then
       if w.rows == 1 then
         emit((table_fmt:format("ITEM", "HS CODE", "STATUS", "DESCRIPTION"):gsub("%s+$", "")) .. "\n")
@@ -215,7 +218,7 @@ function M.open(t, format, src, opts)
   -- The end of a valid document (also after an interrupt).
   local function close_document()
     if format == "json" then emit(w.rows == 0 and "[]\n" or "\n]\n")
-    elseif format == "csv" and w.rows == 0 then emit(csv.line(columns)) end
+    elseif format == "csv" and w.rows == 0 then emit(csv.line(columns, csv_opts)) end
   end
 
   --- Ends the output: the document closed, flushed, and for a regular file

@@ -36,9 +36,9 @@ describe("cli.csv_parse", function()
   end)
 
   it("refuses an unclosed quote and text after a closing quote, naming the line", function()
-    assert.same({ nil, "line 2: a quoted field is never closed" },
+    assert.same({ nil, "line 2: a quoted field is never closed", "syntax" },
       { cli.csv_parse('a,b\n1,"open\n2,x\n') })
-    assert.same({ nil, "line 1: unexpected text after a closing quote" }, { cli.csv_parse('"a"b,c\n') })
+    assert.same({ nil, "line 1: unexpected text after a closing quote", "syntax" }, { cli.csv_parse('"a"b,c\n') })
   end)
 end)
 

@@ -119,8 +119,11 @@ end
 -- Appends the terms of text to out (may repeat). A hyphenated word gives its
 -- joined form and its parts: "t-shirts" -> "tshirt", "shirt".
 local function chunks(text)
-  text = gsub(lower(text), "\226\128\153", "'")   -- typographic apostrophe
-  text = gsub(gsub(text, "'s", " "), "'", "")     -- "men's" -> "men"
+  text = lower(text)
+  -- (each pattern is run only where its plain text occurs: most descriptions
+  -- have none, and the emulator builds its index at every start)
+  if find(text, "\226\128\153", 1, true) then text = gsub(text, "\226\128\153", "'") end -- typographic apostrophe
+  if find(text, "'", 1, true) then text = gsub(gsub(text, "'s", " "), "'", "") end          -- "men's" -> "men"
   local out = {}
   for chunk in text:gmatch("[%w\128-\255%-]+") do out[#out + 1] = chunk end
   return out
@@ -149,21 +152,30 @@ end
 -- use or gives examples ("tyres, of a kind used on BICYCLES"), which counts less.
 local function split_text(desc)
   local s = " " .. lower(desc) .. " "
-  s = gsub(s, "%(other than[^)]*%)", " ")
-  s = gsub(s, "%(not%s[^)]*%)", " ")
-  s = gsub(s, "%(excluding[^)]*%)", " ")
-  s = gsub(s, "other than[^;()]*", " ")
-  s = gsub(s, "excluding[^;()]*", " ")
-  s = gsub(s, "except[^;()]*", " ")
-  s = gsub(s, "not falling[^;()]*", " ")
-  s = gsub(s, "[,;]%s*not%s[^,;()]*", " ")
+  -- Each pattern runs only where its plain text occurs (the same result:
+  -- most descriptions have none of them, and the index is built at every start).
+  local function drop(plain, pattern)
+    if find(s, plain, 1, true) then s = gsub(s, pattern, " ") end
+  end
+  drop("(other than", "%(other than[^)]*%)")
+  drop("(not", "%(not%s[^)]*%)")
+  drop("(excluding", "%(excluding[^)]*%)")
+  drop("other than", "other than[^;()]*")
+  drop("excluding", "excluding[^;()]*")
+  drop("except", "except[^;()]*")
+  drop("not falling", "not falling[^;()]*")
+  drop("not", "[,;]%s*not%s[^,;()]*")
   local minor = {}
-  local function move(m) minor[#minor + 1] = m; return " " end
-  s = gsub(s, "%(e%.g%.[^)]*%)", move)
-  s = gsub(s, "[%s,]for%s[^;()]*", move)
-  s = gsub(s, "[%s,]used%s[^;()]*", move)
-  s = gsub(s, "[%s,]of a kind%s[^;()]*", move)
-  s = gsub(s, "[%s,]suitable%s[^;()]*", move)
+  local function move(plain, pattern)
+    if find(s, plain, 1, true) then
+      s = gsub(s, pattern, function(m) minor[#minor + 1] = m; return " " end)
+    end
+  end
+  move("(e.g.", "%(e%.g%.[^)]*%)")
+  move("for", "[%s,]for%s[^;()]*")
+  move("used", "[%s,]used%s[^;()]*")
+  move("of a kind", "[%s,]of a kind%s[^;()]*")
+  move("suitable", "[%s,]suitable%s[^;()]*")
   return s, concat(minor, " ")
 end
 

@@ -27,6 +27,7 @@ local function cpu_wait()
   f:close()
   return (waited or 0) / 1e9
 end
+M.cpu_wait = cpu_wait
 
 -- The figures of a loop timed by `clock()` (seconds): `tick()` at each
 -- iteration (the gaps are those between two ticks), `summary(...)` at the end.

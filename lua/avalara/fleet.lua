@@ -49,13 +49,7 @@ Fleet.__index = Fleet
 Fleet.__tostring = Client.__tostring
 M.FleetClient = Fleet
 
-local function default_warn(message)
-  if type(ngx) == "table" and type(ngx.log) == "function" and ngx.WARN then
-    ngx.log(ngx.WARN, "avalara: ", message)
-  else
-    io.stderr:write("avalara: warning: ", message, "\n")
-  end
-end
+local default_warn = avalara._default_warn
 
 -- The fleet parts of client `c` (made by `M.new`, given to derived clients too).
 local function wrap(c, parts)

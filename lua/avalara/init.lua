@@ -440,6 +440,7 @@ local function default_warn(message)
     io.stderr:write("avalara: warning: ", message, "\n")
   end
 end
+M._default_warn = default_warn -- the fleet's too
 
 -- A user hook (`on_request`, `on_token`, a partner's `on_refresh`) raised
 -- `err`: the work goes on as if it had returned (the tokens are kept, the

@@ -8,15 +8,8 @@ local ID, KEY = "2000000001", "DEMO-LICENSE-KEY-0001"
 -- under valgrind or a sanitizer the clock means nothing: the timings are not checked there
 local TIMED = os.getenv("SPEC_SANITIZED") ~= "1"
 
--- Seconds this process has waited for a CPU while runnable (Linux's
--- /proc/self/schedstat; 0 where there is none).
-local function cpu_wait()
-  local f = io.open("/proc/self/schedstat")
-  if not f then return 0 end
-  local _, waited = f:read("*n", "*n")
-  f:close()
-  return (waited or 0) / 1e9
-end
+-- Seconds this process has waited for a CPU while runnable (the examples' loop figures).
+local cpu_wait = require("examples.frames").cpu_wait
 local SECTIONS = "/api/v2/definitions/crossborder/sections"
 
 -- CPU seconds of this process (user + system), from /proc.

@@ -9,6 +9,7 @@ local fleet = require "avalara.fleet"
 local rate = require "avalara.fleet.rate"
 local failover = require "avalara.store.failover"
 local emu = require "spec.support.emulator"
+local clock = require "avalara.clock"
 local redis = require "spec.support.redis"
 local H = require "spec.support.partner"
 
@@ -26,6 +27,7 @@ describe("fleet client", function()
     if r then r:stop() end
     if e then e:stop() end
   end)
+  after_each(function() clock.reset() end)
 
   local function prefix()
     seq = seq + 1
@@ -116,7 +118,7 @@ describe("fleet client", function()
     assert.equal("redis 127.0.0.1:" .. down.port .. "/0 cannot be reached (cannot connect: connection refused): "
       .. "carrying on with local state; trying it again every 0.3 s", warnings[1])
     down:restart()
-    require("socket").sleep(0.35)
+    clock.advance(0.35) -- past the breaker's retry_after: the next call asks Redis again
     assert(c:sections())                                   -- Redis again: an empty log, one place
     local _, err = c:sections()                            -- and the budget holds again
     assert.equal("rate_budget", err.code)

@@ -5,6 +5,7 @@
 -- rewriting transport sends what this library never sends by itself).
 local cjson = require "cjson"
 local emu = require "spec.support.emulator"
+local clock = require "avalara.clock"
 local H = require "spec.support.partner"
 
 describe("partner callbacks", function()
@@ -12,6 +13,7 @@ describe("partner callbacks", function()
   setup(function() e = emu.start() end)
   teardown(function() if e then e:stop() end end)
   before_each(function() e:reset() end)
+  after_each(function() clock.reset() end)
 
   local function code_grants(flow)
     local g = e:counters().grants[flow == "identity" and "connect_token" or "oauth_access_token"] or {}
@@ -65,7 +67,7 @@ describe("partner callbacks", function()
     it("a callback after the state's lifetime is refused (state_expired)", function()
       local p = H.partner(e, "2012", { state_ttl = 1 })
       local callback = H.browse(assert(p:authorize_url()))
-      require("socket").sleep(2.1)
+      clock.advance(2.1) -- past the state's 1 s lifetime, as the partner sees it
       local err = refused("state_expired", p:handle_callback(callback))
       assert.matches("took longer than its 1 s", err.message)
       refused("state_replayed", p:handle_callback(callback)) -- and it is spent

@@ -31,18 +31,20 @@ local function octal(mode)
 end
 
 -- Why `info` (an lstat of `path`, a `kind` "folder" or "file") may not be
--- used, or nil. `mask`: the permission bits others may not have.
+-- used, or nil; and "unsafe" when the reason is that another user could
+-- reach it (a link, another owner, group or other bits), not a plain misfit.
+-- `mask`: the permission bits others may not have.
 local function unsafe(path, info, kind, mask)
   if info.type == "link" then
     return path .. " is a symbolic link; a private " .. kind .. " may not be one (another user could have "
-      .. "planted it): use the real path"
+      .. "planted it): use the real path", "unsafe"
   end
   local want = kind == "folder" and "directory" or "file"
   if info.type ~= want then return path .. " is not a " .. (kind == "folder" and "folder" or "regular file") end
   local me = sys.euid()
   if info.uid ~= me then
     return path .. " belongs to user id " .. info.uid .. ", not to this user (" .. me .. "): another user "
-      .. "could read or replace what is kept there; use a " .. kind .. " of your own"
+      .. "could read or replace what is kept there; use a " .. kind .. " of your own", "unsafe"
   end
   local bad, writable = 0, false
   for _, bit in ipairs { 32, 16, 8, 4, 2, 1 } do -- the group and other bits, 0040 to 0001
@@ -53,7 +55,7 @@ local function unsafe(path, info, kind, mask)
   end
   if bad ~= 0 then
     return string.format("%s is %s by its group or others (mode %s): chmod %s %s", path,
-      writable and "writable" or "readable", octal(info.mode), kind == "folder" and "700" or "600", path)
+      writable and "writable" or "readable", octal(info.mode), kind == "folder" and "700" or "600", path), "unsafe"
   end
   return nil
 end
@@ -61,36 +63,36 @@ end
 --- Checks (and makes, with its missing parents, mode 0700) a private folder.
 -- @string dir
 -- @tparam[opt] table opts `{create = true}` (default: only check)
--- @return true, or nil and why
+-- @return true, or nil and why (and "unsafe" when another user could reach it)
 function M.folder(dir, opts)
   local info, err, code = sys.lstat(dir)
   if not info and code == ENOENT and opts and opts.create then
     local parent = M.dirname(dir)
     if parent ~= dir and not sys.lstat(parent) then
-      local ok, perr = M.folder(parent, opts)
-      if not ok then return nil, perr end
+      local ok, perr, pcode = M.folder(parent, opts)
+      if not ok then return nil, perr, pcode end
     end
     info, err, code = sys.create_dir(dir)
     if not info and code == EEXIST then info, err = sys.lstat(dir) end
   end
   if not info then return nil, "cannot use the folder " .. tostring(err) end
-  local why = unsafe(dir, info, "folder", 18) -- 0022
-  if why then return nil, why end
+  local why, code2 = unsafe(dir, info, "folder", 18) -- 0022
+  if why then return nil, why, code2 end
   return true
 end
 
 --- Checks an existing private file: nil, nil when absent.
 -- @string path
 -- @tparam[opt=0022] int mask the group and other permission bits refused (0077: no access at all)
--- @return the lstat info, or nil (absent), or nil and why
+-- @return the lstat info, or nil (absent), or nil and why (and "unsafe" as `folder`)
 function M.file(path, mask)
   local info, err, code = sys.lstat(path)
   if not info then
     if code == ENOENT then return nil end
     return nil, "cannot use " .. tostring(err)
   end
-  local why = unsafe(path, info, "file", mask or 18)
-  if why then return nil, why end
+  local why, code2 = unsafe(path, info, "file", mask or 18)
+  if why then return nil, why, code2 end
   return info
 end
 

@@ -34,7 +34,8 @@
 -- @module avalara.store.file
 local cjson = require "cjson"
 local private = require "avalara.private"
-local sys = require("avalara.core").sys
+local core = require "avalara.core"
+local sys = core.sys
 
 local M = {}
 
@@ -115,32 +116,32 @@ end
 -- Makes the file (0600, in a 0700 folder) unless it is there; checks that
 -- the folder and the file (and its -wal and -shm) are private.
 local function prepare(path)
-  local ok, err = private.folder(private.dirname(path), { create = true })
-  if not ok then return nil, err end
+  local ok, err, code = private.folder(private.dirname(path), { create = true })
+  if not ok then return nil, err, code end
   local _, why
   for _, suffix in ipairs { "-wal", "-shm" } do
-    _, why = private.file(path .. suffix, 63) -- 0077
-    if why then return nil, why end
+    _, why, code = private.file(path .. suffix, 63) -- 0077
+    if why then return nil, why, code end
   end
   local info
-  info, why = private.file(path)
-  if why then return nil, why end
+  info, why, code = private.file(path)
+  if why then return nil, why, code end
   local head = info and slurp(path, 16)
   if head and head:match("^%s*{") and old_token_cache(slurp(path) or "") then
     os.remove(path)
     info, head = nil, nil
   end
   if not info then
-    local made, merr, code = sys.create_file(path, 384) -- 0600
-    if not made and code ~= 17 then return nil, "cannot create " .. tostring(merr) end
+    local made, merr, errno = sys.create_file(path, 384) -- 0600
+    if not made and errno ~= 17 then return nil, "cannot create " .. tostring(merr) end
     if not made then return prepare(path) end -- made meanwhile by another process: check it
     return true
   end
   if head ~= "" and head ~= "SQLite format 3\0" then
     return nil, path .. " is not an SQLite database (not a store of this library?)"
   end
-  _, why = private.file(path, 63) -- tokens are secrets: not readable by others either
-  if why then return nil, why end
+  _, why, code = private.file(path, 63) -- tokens are secrets: not readable by others either
+  if why then return nil, why, code end
   return true
 end
 
@@ -188,7 +189,13 @@ end
 
 function File:_conn()
   if self.conn then return self.conn end
-  local ok, err = prepare(self.path)
+  local ok, err, code = prepare(self.path)
+  if code == "unsafe" then
+    -- a place another user could reach is refused loudly: an error table
+    -- (kind "store", not retryable), so that a client fails the call with
+    -- it instead of keeping its token for this process only
+    return nil, core.error { kind = "store", code = "unsafe", retryable = false, message = tostring(err) }
+  end
   if not ok then return nil, err end
   if not driver then
     local loaded, mod = pcall(require, "luasql.sqlite3")
@@ -240,6 +247,10 @@ function File:_conn()
 end
 
 local function failure(self, err)
+  if type(err) == "table" then -- an error table from _conn: its message names the store
+    err.message = tostring(self) .. ": " .. tostring(err.message)
+    return err
+  end
   return tostring(self) .. ": " .. tostring(err):gsub("^LuaSQL: ", "")
 end
 

@@ -43,16 +43,21 @@ describe("file store, against another local user", function()
   end)
   after_each(function() H.rmdir(tmp) end)
 
-  -- The store at `path` refuses to write; the message has `why`; nothing was written.
+  -- The store at `path` refuses to write with an error table (kind "store", code
+  -- "unsafe", not retryable: a client fails its call with it); the message has
+  -- `why`; nothing was written.
   local function refused(path, why)
     local s = avalara.store.file(path)
     local ok, err = s:set("avalara:token:x", { access_token = "SECRET-TOKEN-VALUE" })
     assert.is_nil(ok)
-    assert.is_string(err)
+    assert.equal("store", err.kind)
+    assert.equal("unsafe", err.code)
+    assert.is_false(err.retryable)
+    err = err.message
     assert.truthy(err:find(why, 1, true), err)
     local v, _, gerr = s:get("avalara:token:x")
     assert.is_nil(v)
-    assert.truthy(gerr:find(why, 1, true), gerr)
+    assert.truthy(gerr.message:find(why, 1, true), gerr.message)
     assert.is_nil(s:lock("k", 5))
     return err
   end

@@ -189,4 +189,33 @@ function H.route(e, name)
   return e:counters().routes[name] or 0
 end
 
+-- The world of a CLI spec, for the enclosing describe block: one emulator for
+-- the block, a scratch folder, and before each test a fresh cache folder and
+-- the environment of `--env local` on that emulator (`extra` keys added).
+-- Returns `w`, whose `e`, `dir`, `cache` and `env` are set as the hooks run.
+function H.world(extra)
+  local emu = require "spec.support.emulator"
+  local busted = require "busted" -- its hooks: a helper module does not see the spec's globals
+  local setup, teardown, before_each, after_each = busted.setup, busted.teardown, busted.before_each,
+    busted.after_each
+  local w = {}
+  setup(function()
+    w.e = emu.start()
+    w.dir = H.tmpdir()
+  end)
+  teardown(function()
+    w.e:stop()
+    H.rmdir(w.dir)
+  end)
+  before_each(function()
+    w.e:reset()
+    w.e:configure { classification_delay = 0 }
+    w.cache = H.tmpdir()
+    w.env = { AVALARA_ENVIRONMENT = "local", AVALARA_EMULATOR_URL = w.e.http_url }
+    for k, v in pairs(extra or {}) do w.env[k] = v end
+  end)
+  after_each(function() H.rmdir(w.cache) end)
+  return w
+end
+
 return H

@@ -4,7 +4,6 @@
 -- real bin/hscode against the emulator.
 local cli = require "avalara.cli"
 local csv = require "avalara.cli.csv"
-local emu = require "spec.support.emulator"
 local H = require "spec.support.cli"
 
 -- A reader over `text`, handed out in chunks of 64 KiB (as input.lua reads a file).
@@ -97,21 +96,8 @@ describe("hscode batch with hostile input (issue 20)", function()
     return H.run({ ... }, env, cache)
   end
 
-  setup(function()
-    e = emu.start()
-    dir = H.tmpdir()
-  end)
-  teardown(function()
-    e:stop()
-    H.rmdir(dir)
-  end)
-  before_each(function()
-    e:reset()
-    e:configure { classification_delay = 0 }
-    cache = H.tmpdir()
-    env = { AVALARA_ENVIRONMENT = "local", AVALARA_EMULATOR_URL = e.http_url }
-  end)
-  after_each(function() H.rmdir(cache) end)
+  local w = H.world()
+  before_each(function() e, cache, dir, env = w.e, w.cache, w.dir, w.env end)
 
   -- hscode refusing the input: exit 2, one clear message, no trace, nothing sent.
   local function refused(pattern, ...)

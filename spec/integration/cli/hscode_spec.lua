@@ -1,7 +1,6 @@
 -- bin/hscode run as a subprocess against the emulator.
 local cjson = require "cjson"
 local cli = require "avalara.cli"
-local emu = require "spec.support.emulator"
 local H = require "spec.support.cli"
 
 describe("the hscode command", function()
@@ -13,21 +12,8 @@ describe("the hscode command", function()
 
   local read_csv = H.read_csv
 
-  setup(function()
-    e = emu.start()
-    dir = H.tmpdir()
-  end)
-  teardown(function()
-    e:stop()
-    H.rmdir(dir)
-  end)
-  before_each(function()
-    e:reset()
-    e:configure { classification_delay = 0 }
-    cache = H.tmpdir()
-    env = { AVALARA_ENVIRONMENT = "local", AVALARA_EMULATOR_URL = e.http_url }
-  end)
-  after_each(function() H.rmdir(cache) end)
+  local w = H.world()
+  before_each(function() e, cache, dir, env = w.e, w.cache, w.dir, w.env end)
 
   describe("classify", function()
     it("prints the code, its description and the status #smoke", function()

@@ -12,22 +12,8 @@ local ARGV_WARNING = "hscode: warning: %-%-license%-key on the command line is v
 describe("secrets off the command line (issue 20)", function()
   local e, cache, dir, env
 
-  setup(function()
-    e = emu.start()
-    dir = H.tmpdir()
-  end)
-  teardown(function()
-    e:stop()
-    H.rmdir(dir)
-  end)
-  before_each(function()
-    e:reset()
-    e:configure { classification_delay = 0 }
-    cache = H.tmpdir()
-    env = { AVALARA_ENVIRONMENT = "local", AVALARA_EMULATOR_URL = e.http_url, AVALARA_ACCOUNT_ID = "2000000001",
-      AVALARA_COMPANY_ID = "1001" }
-  end)
-  after_each(function() H.rmdir(cache) end)
+  local w = H.world({ AVALARA_ACCOUNT_ID = "2000000001", AVALARA_COMPANY_ID = "1001" })
+  before_each(function() e, cache, dir, env = w.e, w.cache, w.dir, w.env end)
 
   -- A file holding `text`, with `mode` (default 600).
   local function secret_file(name, text, mode)

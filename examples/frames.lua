@@ -32,7 +32,7 @@ M.cpu_wait = cpu_wait
 -- The figures of a loop timed by `clock()` (seconds): `tick()` at each
 -- iteration (the gaps are those between two ticks), `summary(...)` at the end.
 function M.loop(clock, unit)
-  local started, cpu0 = clock(), os.clock()
+  local started, cpu0, wait0 = clock(), os.clock(), cpu_wait()
   local last, last_wait
   local s = { ticks = 0, longest_gap = 0, own_gap = 0 }
   function s.tick()
@@ -46,8 +46,8 @@ function M.loop(clock, unit)
   function s.summary(ok, failed, extra)
     local wall = clock() - started
     return ("%d classified, %d failed in %.2f s; %d %s, longest gap %.1f ms (%.1f ms not counting waits for a "
-      .. "CPU)%s; CPU %.3f s of %.2f s wall"):format(ok, failed, wall, s.ticks, unit, s.longest_gap * 1000,
-      s.own_gap * 1000, extra or "", os.clock() - cpu0, wall)
+      .. "CPU)%s; CPU %.3f s of %.2f s wall; waited %.3f s for a CPU"):format(ok, failed, wall, s.ticks, unit,
+      s.longest_gap * 1000, s.own_gap * 1000, extra or "", os.clock() - cpu0, wall, cpu_wait() - wait0)
   end
   return s
 end

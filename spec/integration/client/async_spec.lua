@@ -272,7 +272,12 @@ describe("client non-blocking calls", function()
         assert.is_true(wall >= 0.9)
         assert.equal(1, H.grants(e))
         assert.equal(32, H.route(e, "classification_create"))
-        if TIMED then
+        -- a machine so busy that the loop waited for a CPU a quarter of its time (another whole
+        -- test run beside this one) says nothing about the loop's own gaps: those are not checked then
+        local waited = tonumber(summary:match("waited ([%d.]+) s for a CPU")) or 0
+        local busy = waited > wall / 4
+        if busy then print(script .. ": the machine was busy (" .. waited .. " s waiting for a CPU): gaps not checked") end
+        if TIMED and not busy then
           -- the loop's own gaps (the time other processes held the CPU taken out) are at most 20 ms
           assert.is_true(own <= 20, summary)
           assert.is_true(gap >= own)

@@ -100,9 +100,10 @@ describe("core.multi", function()
     local last, worst, frames, completed = started, 0, 0, 0
     local last_wait = cpu_wait()
     while completed < 32 and socket.gettime() - started < 10 do
-      local t0 = socket.gettime()
+      local t0, w0 = socket.gettime(), cpu_wait()
       completed = completed + #m:poll(0)
-      assert.is_true(not TIMED or socket.gettime() - t0 < 0.05)
+      local took = socket.gettime() - t0 - (cpu_wait() - w0) -- less the time it waited for a CPU
+      assert.is_true(not TIMED or took < 0.05, ("poll(0) took %.3f s"):format(took))
       frames = frames + 1
       -- the host's own work: a frame every 10 ms at most (the goal: one at least every 20 ms)
       local wait = m:timeout()
@@ -131,7 +132,7 @@ describe("core.multi", function()
     m:add { url = e.http_url .. SECTIONS, token = token }
     assert.equal(0, m:timeout()) -- queued work: poll now
     m:poll(0)
-    local deadline, sockets = socket.gettime() + 2, {}
+    local deadline, sockets = socket.gettime() + 10, {} -- a bound for a busy machine; a socket comes at once
     while #sockets == 0 and socket.gettime() < deadline do
       m:poll(0.01)
       sockets = m:sockets()

@@ -38,19 +38,16 @@ describe("a hostile Redis server", function()
     assert(ok, err)
   end
 
-  -- The store's get fails with a protocol error, well before its 10 s timeout
-  -- (the bound is loose: other spec files share the CPUs).
+  -- The store's get fails with a protocol error: it read no more than its limits
+  -- and did not wait for its 10 s timeout (that would be code "unreachable").
   local function fails(store, port, pattern)
-    local started = socket.gettime()
     local v, version, err = store:get("k")
-    local took = socket.gettime() - started
     assert.is_nil(v)
     assert.is_nil(version)
     assert.equal("store", err.kind)
     assert.equal("protocol", err.code)
     assert.is_false(err.retryable)
     assert.matches("^redis 127.0.0.1:" .. port .. "/0: " .. pattern, err.message)
-    assert.is_true(took < 5, "took " .. took .. " s")
     H.no_secret(SECRETS, tostring(err))
   end
 
@@ -131,7 +128,7 @@ describe("a misconfigured Redis", function()
       local started = socket.gettime()
       local s, err = c:sections()
       assert.is_nil(s)
-      assert.is_true(socket.gettime() - started < 3)
+      assert.is_true(socket.gettime() - started < 10) -- no wait for a lock (that would be its 60 s lease)
       assert.equal("store", err.kind)
       assert.equal(code, err.code)
       assert.is_false(err.retryable)
@@ -207,7 +204,7 @@ describe("a misconfigured Redis", function()
         local started = socket.gettime()
         assert(fc:sections())
         assert(plain:sections())  -- its own token at once (the store cannot lock: no waiting for it)
-        assert.is_true(socket.gettime() - started < 3)
+        assert.is_true(socket.gettime() - started < 10) -- no wait for a lock (that would be its 60 s lease)
       end
       assert.equal(1, #warnings)
       assert.equal("redis 127.0.0.1:" .. down.port .. "/0 cannot be reached (cannot connect: connection refused): "

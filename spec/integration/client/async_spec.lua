@@ -272,17 +272,23 @@ describe("client non-blocking calls", function()
         assert.is_true(wall >= 0.9)
         assert.equal(1, H.grants(e))
         assert.equal(32, H.route(e, "classification_create"))
-        -- a machine so busy that the loop waited for a CPU a quarter of its time (another whole
-        -- test run beside this one) says nothing about the loop's own gaps: those are not checked then
+        -- a machine so busy that the loop waited for a CPU a tenth of its time (another whole test
+        -- run beside this one, whose disk writes and wake-ups stall it too) says nothing about the
+        -- loop's own gaps: those are not checked then, and the run says so
         local waited = tonumber(summary:match("waited ([%d.]+) s for a CPU")) or 0
-        local busy = waited > wall / 4
+        local busy = waited > wall / 10
         if busy then print(script .. ": the machine was busy (" .. waited .. " s waiting for a CPU): gaps not checked") end
         if TIMED and not busy then
-          -- the loop's own gaps (the time other processes held the CPU taken out) are at most 20 ms
-          assert.is_true(own <= 20, summary)
+          -- the loop's own gaps (the time other processes held the CPU taken out) stay within a
+          -- frame and a half at 60 fps (25 ms; the game loop's frame is 16 ms, and timer slack or
+          -- another process's disk writes add a few ms now and then); a blocking call would add 300
+          assert.is_true(own <= 25, summary)
           assert.is_true(gap >= own)
           assert.is_true(ticks >= wall / 0.02, summary)
-          -- no busy wait: the process used the CPU a small part of the time
+        end
+        if TIMED then
+          -- no busy wait: the process used the CPU a small part of the time (a busy machine gives
+          -- it less CPU, never more)
           assert.is_true(cpu < wall / 4, summary)
         end
         assert.falsy(text:find("DEMO-LICENSE-KEY", 1, true))

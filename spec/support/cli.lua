@@ -204,8 +204,8 @@ function H.world(extra)
     w.dir = H.tmpdir()
   end)
   teardown(function()
-    w.e:stop()
-    H.rmdir(w.dir)
+    if w.e then w.e:stop() end
+    if w.dir then H.rmdir(w.dir) end
   end)
   before_each(function()
     w.e:reset()

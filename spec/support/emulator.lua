@@ -114,10 +114,8 @@ function M.classification(company, item_code, description, extra)
 end
 M.free_port, M.shell_quote, M.read_file, M.repo_root = free_port, shell_quote, read_file, repo_root
 
--- opts: config (path of a config file, or a table of run-time overrides),
--- env (table of environment variables), workers (number).
-function M.start(opts)
-  opts = opts or {}
+-- One try of M.start: the emulator, or nil and its output.
+local function start_once(opts)
   local root = repo_root()
   local port, tls_port = free_port(), free_port()
   while tls_port == port do tls_port = free_port() end
@@ -154,12 +152,28 @@ function M.start(opts)
     end
     if not alive(pid) or socket.gettime() > deadline then
       self:stop()
-      error("emulator did not become ready; its output:\n" .. out, 2)
+      return nil, out
     end
     socket.sleep(0.05)
   end
   if type(opts.config) == "table" then self:configure(opts.config) end
   return self
+end
+
+-- opts: config (path of a config file, or a table of run-time overrides),
+-- env (table of environment variables), workers (number).
+-- A port found free can be taken by another process before nginx binds it
+-- (spec files run side by side): then it tries again with other ports.
+function M.start(opts)
+  opts = opts or {}
+  local out
+  for _ = 1, 5 do
+    local self
+    self, out = start_once(opts)
+    if self then return self end
+    if not out:find("Address already in use", 1, true) then break end
+  end
+  error("emulator did not become ready; its output:\n" .. out, 2)
 end
 
 -- Stops the emulator (SIGTERM, then SIGKILL after 10 s) and waits for it.

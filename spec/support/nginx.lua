@@ -30,8 +30,7 @@ local function render(text, vars)
   end))
 end
 
-function M.start(conf, vars, opts)
-  opts = opts or {}
+local function start_once(conf, vars, opts)
   local p = assert(io.popen("mktemp -d /tmp/avalara-nginx.XXXXXX"))
   local tmp = p:read("*l")
   p:close()
@@ -71,11 +70,26 @@ function M.start(conf, vars, opts)
     if not emu.alive(pid) or socket.gettime() > deadline then
       local log = emu.read_file(tmp .. "/error.log") .. emu.read_file(tmp .. "/stdout.log")
       self:stop()
-      error("nginx did not start:\n" .. log, 2)
+      return nil, log
     end
     socket.sleep(0.05)
   end
   return self
+end
+
+-- A port found free can be taken by another process before nginx binds it
+-- (spec files run side by side): then it tries again with another port,
+-- unless the caller chose the ports.
+function M.start(conf, vars, opts)
+  opts = opts or {}
+  local log
+  for _ = 1, 5 do
+    local self
+    self, log = start_once(conf, vars, opts)
+    if self then return self end
+    if (vars and vars.PORT) or not log:find("Address already in use", 1, true) then break end
+  end
+  error("nginx did not start:\n" .. log, 2)
 end
 
 -- The error log so far (for failure messages).

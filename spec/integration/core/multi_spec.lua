@@ -99,6 +99,7 @@ describe("core.multi", function()
     local started, cpu0 = socket.gettime(), cpu_seconds()
     local last, worst, frames, completed = started, 0, 0, 0
     local last_wait = cpu_wait()
+    local wait0 = last_wait
     while completed < 32 and socket.gettime() - started < 10 do
       local t0, w0 = socket.gettime(), cpu_wait()
       completed = completed + #m:poll(0)
@@ -117,9 +118,13 @@ describe("core.multi", function()
     local wall, cpu = socket.gettime() - started, cpu_seconds() - cpu0
     assert.equal(32, completed)
     assert.is_true(wall >= 0.3)
+    -- a machine so busy that the loop waited for a CPU a tenth of the time (a second test run
+    -- beside this one) says nothing about its frames: not checked then, and it says so
+    local busy = cpu_wait() - wait0 > wall / 10
     if TIMED then
-      print(("worst frame %.1f ms, CPU %.3f s of %.3f s"):format(worst * 1000, cpu, wall))
-      assert.is_true(worst < 0.02 + 0.015, "a frame took " .. worst .. " s")
+      print(("worst frame %.1f ms, CPU %.3f s of %.3f s%s"):format(worst * 1000, cpu, wall,
+        busy and " (a busy machine: frames not checked)" or ""))
+      assert.is_true(busy or worst < 0.02 + 0.015, "a frame took " .. worst .. " s")
       assert.is_true(cpu < wall / 2, ("CPU %.3f s for %.3f s of wall time"):format(cpu, wall))
       assert.is_true(frames > 15)
     end

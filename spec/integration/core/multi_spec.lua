@@ -118,9 +118,9 @@ describe("core.multi", function()
     local wall, cpu = socket.gettime() - started, cpu_seconds() - cpu0
     assert.equal(32, completed)
     assert.is_true(wall >= 0.3)
-    -- a machine so busy that the loop waited for a CPU a tenth of the time (a second test run
+    -- a machine so busy that the loop waited for a CPU a twentieth of the time (a second test run
     -- beside this one) says nothing about its frames: not checked then, and it says so
-    local busy = cpu_wait() - wait0 > wall / 10
+    local busy = cpu_wait() - wait0 > wall / 20
     if TIMED then
       print(("worst frame %.1f ms, CPU %.3f s of %.3f s%s"):format(worst * 1000, cpu, wall,
         busy and " (a busy machine: frames not checked)" or ""))

@@ -49,7 +49,7 @@ Fleet.__index = Fleet
 Fleet.__tostring = Client.__tostring
 M.FleetClient = Fleet
 
-local default_warn = avalara._default_warn
+local default_warn = require("avalara.warning").default
 
 -- The fleet parts of client `c` (made by `M.new`, given to derived clients too).
 local function wrap(c, parts)

@@ -432,15 +432,7 @@ function Client:_core_many(reqs, args)
 end
 
 -- Where a warning goes when the client has no `on_warning` (or it raised).
-local function default_warn(message)
-  local ngx = rawget(_G, "ngx")
-  if type(ngx) == "table" and type(ngx.log) == "function" and ngx.WARN then
-    ngx.log(ngx.WARN, "avalara: ", message)
-  else
-    io.stderr:write("avalara: warning: ", message, "\n")
-  end
-end
-M._default_warn = default_warn -- the fleet's too
+local default_warn = require("avalara.warning").default
 
 -- A user hook (`on_request`, `on_token`, a partner's `on_refresh`) raised
 -- `err`: the work goes on as if it had returned (the tokens are kept, the

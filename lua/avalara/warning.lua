@@ -1,0 +1,18 @@
+--- Where a warning goes when its caller gave no `on_warning` (or it raised):
+-- nginx's error log inside nginx, else standard error. Shared by the client
+-- and the fleet.
+-- @module avalara.warning
+local M = {}
+
+--- Writes `message` as a warning (never holding a secret: callers' messages do not).
+-- @string message
+function M.default(message)
+  local ngx = rawget(_G, "ngx")
+  if type(ngx) == "table" and type(ngx.log) == "function" and ngx.WARN then
+    ngx.log(ngx.WARN, "avalara: ", message)
+  else
+    io.stderr:write("avalara: warning: ", message, "\n")
+  end
+end
+
+return M

@@ -2,7 +2,8 @@
  * The few POSIX calls the Lua layer needs to keep its files private and to
  * tell whether a lock holder still runs (core.sys): lstat/stat/fstat (owner,
  * mode, type, device and inode), exclusive creation that never follows a
- * symbolic link, fsync of an open Lua file, random names, and kill(pid, 0).
+ * symbolic link, fsync of an open Lua file, random names, kill(pid, 0), and
+ * a Ctrl-C that ends a short command at once (exit_on_signal).
  *
  * Lua's io library has none of these, and the store and the journal run
  * where luv is not loaded (OpenResty, embedded hosts): they are here, in
@@ -191,6 +192,44 @@ static int sys_process_exists(lua_State *L) {
     return fail(L, "kill", errno);
 }
 
+/* What exit_on_signal's handler writes: set before the handler is installed,
+ * read only inside it (write(2) and _exit(2) are async-signal-safe). */
+static char signal_message[2][128];
+static size_t signal_message_len[2];
+
+static void exit_on_signal_handler(int sig) {
+    int i = sig == SIGINT ? 0 : 1;
+    if (signal_message_len[i] > 0) {
+        ssize_t n = write(STDERR_FILENO, signal_message[i], signal_message_len[i]);
+        (void)n;
+    }
+    _exit(128 + sig);
+}
+
+/* core.sys.exit_on_signal(name, message) -> true: from now on, SIGINT
+ * ("sigint") or SIGTERM ("sigterm") writes `message` to stderr and ends the
+ * process with 128 + its number, at once, wherever it is (inside libcurl or
+ * a SQLite transaction too: both are safe to end as kill -9 would). For the
+ * CLI's short commands; the interpreter's own Ctrl-C instead raises an
+ * error that any pcall on the way may take for an ordinary failure.
+ * A process-wide setting: never for a library embedded in a host. */
+static int sys_exit_on_signal(lua_State *L) {
+    static const char *const names[] = { "sigint", "sigterm", NULL };
+    int i = luaL_checkoption(L, 1, NULL, names);
+    size_t len;
+    const char *message = luaL_optlstring(L, 2, "", &len);
+    struct sigaction sa;
+    if (len >= sizeof signal_message[i]) return avl_arg_error(L, 2, "sys.exit_on_signal", "message too long");
+    memcpy(signal_message[i], message, len);
+    signal_message_len[i] = len;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = exit_on_signal_handler;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(i == 0 ? SIGINT : SIGTERM, &sa, NULL) != 0) return fail(L, "sigaction", errno);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 void avl_sys_open(lua_State *L, int uv) {
     static const luaL_Reg fns[] = {
         { "lstat", sys_lstat },
@@ -202,6 +241,7 @@ void avl_sys_open(lua_State *L, int uv) {
         { "euid", sys_euid },
         { "random_hex", sys_random_hex },
         { "process_exists", sys_process_exists },
+        { "exit_on_signal", sys_exit_on_signal },
         { NULL, NULL },
     };
     lua_newtable(L);

@@ -177,8 +177,16 @@ local function dispatch(sys, argv)
   if opts.help then return help(sys, opts.command) end
   if not opts.command then common.usage_error("a command is needed") end
   common.secret_options(sys, opts, opts.args)
+  local command = COMMANDS[opts.command]
+  -- A short command ends at once on Ctrl-C (nothing of it needs finishing:
+  -- the stores survive kill -9); the long ones catch signals themselves
+  -- to keep what they did (`catches_signals`).
+  if sys.exit_on_signal and not command.catches_signals then
+    sys.exit_on_signal("sigint", "\nhscode: interrupted\n")
+    sys.exit_on_signal("sigterm", "\nhscode: terminated\n")
+  end
   -- the partner commands take the shared helpers as a fourth argument
-  return COMMANDS[opts.command].run(sys, opts, opts.args or {}, common)
+  return command.run(sys, opts, opts.args or {}, common)
 end
 
 local function real_isatty(fd)
@@ -197,7 +205,9 @@ end
 
 --- Runs the command line `argv` and returns the exit status.
 -- @tparam table argv the arguments (as `arg`)
--- @tparam[opt] table sys overrides of `{stdout, stderr, stdin, getenv, isatty, exit, store}`
+-- @tparam[opt] table sys overrides of `{stdout, stderr, stdin, getenv, isatty, exit, store, exit_on_signal}`
+-- (`exit_on_signal(name, message)`: how a short command ends on a signal; `main` sets
+-- `core.sys.exit_on_signal`, `run` none, so that a host's signals stay its own)
 -- @treturn int exit status
 function M.run(argv, sys)
   sys = default_sys(sys)
@@ -226,6 +236,8 @@ end
 -- @tparam[opt] table sys as for `run`
 function M.main(argv, sys)
   sys = default_sys(sys)
+  -- process-wide: only the hscode process itself, never cli.run in a host
+  if sys.exit_on_signal == nil then sys.exit_on_signal = avalara.core.sys.exit_on_signal end
   local code = M.run(argv or {}, sys)
   pcall(sys.stdout.flush, sys.stdout)
   return sys.exit(code, true)

@@ -20,6 +20,8 @@ local M = {}
 
 --- The command's name.
 M.name = "batch"
+--- It catches SIGINT and SIGTERM itself, to keep what it did.
+M.catches_signals = true
 --- What it does, for `hscode --help`.
 M.summary = "classify every product of a CSV, JSON or JSON Lines file"
 

@@ -12,6 +12,9 @@ local M = {}
 
 --- What it does, for `hscode --help`.
 M.summary = "connect an Avalara account (browser, loopback redirect)"
+--- Ctrl-C while it waits says that no connection was made (the
+-- interpreter's own SIGINT error, caught around the wait).
+M.catches_signals = true
 
 --- The command's own options (the partner options are global).
 M.options = { port = { "PORT" }, id = { "ID" }, wait = { "SECONDS" }, json = {} }

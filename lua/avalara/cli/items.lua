@@ -18,6 +18,8 @@ local common
 
 --- The command's name.
 M.name = "items"
+--- It catches SIGINT and SIGTERM itself, to keep what it did.
+M.catches_signals = true
 --- What it does, for `hscode --help`.
 M.summary = "the Items flow: classify a catalog for several countries, list, SLA, verify codes"
 

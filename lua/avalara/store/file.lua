@@ -307,7 +307,10 @@ function File:get(key)
   local conn, err = self:_conn()
   if not conn then return nil, nil, failure(self, err) end
   local ok, row = pcall(current, conn, key)
-  if not ok then return nil, nil, failure(self, row) end
+  if not ok then
+    reraise_interrupt(row)
+    return nil, nil, failure(self, row)
+  end
   if not row then return nil end
   return decode(self, row)
 end

@@ -280,16 +280,30 @@ describe("the hscode command", function()
       assert.equal("hscode: no classification 1001-NOPE-US\n", r.stderr)
     end)
 
-    it("Ctrl-C in any command: a plain message, never a Lua stack trace", function()
-      e:configure { latency_ms = 3000 }
+    it("Ctrl-C in any command: at once, a plain message, never a Lua stack trace", function()
+      -- The reply would take 30 s: the command ends well before it, even
+      -- when this run's shell ignores SIGINT (a background job, as in CI).
+      e:configure { latency_ms = 30000 }
       local job = H.spawn({ "lookup", "0902", "--country", "US" }, env, cache)
       require("socket").sleep(0.5)
       H.signal(job, "INT")
       local r = H.finish(job, 20)
+      e:configure { latency_ms = 0 }
       assert.equal(130, r.code, r.stderr)
       assert.matches("hscode: interrupted\n$", r.stderr)
       assert.falsy(r.stderr:find("traceback", 1, true))
       assert.falsy(r.stderr:find("lua5.4", 1, true))
+    end)
+
+    it("SIGTERM: at once, exit 143 and a plain message", function()
+      e:configure { latency_ms = 30000 }
+      local job = H.spawn({ "lookup", "0902", "--country", "US" }, env, cache)
+      require("socket").sleep(0.5)
+      H.signal(job, "TERM")
+      local r = H.finish(job, 20)
+      e:configure { latency_ms = 0 }
+      assert.equal(143, r.code, r.stderr)
+      assert.matches("hscode: terminated\n$", r.stderr)
     end)
 
     it("Ctrl-C at any moment of its start (modules loading, the token store opening): exit 130, no trace", function()

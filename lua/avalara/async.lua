@@ -375,7 +375,7 @@ M.Client = Client
 function Client:start_classify(item, opts)
   local where = "client:start_classify"
   opts = check_opts(opts, where)
-  local company = self:_company(where)
+  local company = self:company(where)
   local body = item_model.body(item, { company_id = company, country = opts.country, item_group = opts.item_group,
     where = where })
   local e = engine(self)
@@ -404,7 +404,7 @@ function Client:start_classification(id)
   if type(id) ~= "string" or id == "" then
     error("client:start_classification: 'id' must be a string (got " .. type(id) .. ")", 2)
   end
-  local company = self:_company("client:start_classification")
+  local company = self:company("client:start_classification")
   local e = engine(self)
   local op = { handle = setmetatable({ kind = "classification", id = id }, Handle), method = "GET",
     url = self.api_base .. paths.build("classification_get", { companyId = company, id = id }),
@@ -424,7 +424,7 @@ function Client:start_wait(id_or_model, opts)
   local model, id = nil, id_or_model
   if type(id_or_model) == "table" then model, id = id_or_model, id_or_model.id end
   if type(id) ~= "string" then error("client:start_wait: an id or a model with an 'id' is required", 2) end
-  self:_company("client:start_wait")
+  self:company("client:start_wait")
   local e = engine(self)
   local op = { handle = setmetatable({ kind = "wait", id = id }, Handle) }
   e:add(op)

@@ -657,7 +657,7 @@ function M.classify(client, items, opts)
   if type(items) ~= "table" then error(where .. ": 'items' must be a table", 3) end
   opts = opts or {}
   check_options(opts, where)
-  client:_company(where)
+  client:company(where)
   for i = 1, #items do
     item_model.body(items[i], { company_id = client.company_id, country = opts.country,
       item_group = opts.item_group, where = where .. ": items[" .. i .. "]" })

@@ -200,7 +200,7 @@ end
 function M.classify(client, catalog, countries, opts)
   local bodies, codes, cc
   bodies, codes, cc, opts = check_args(catalog, countries, opts)
-  client:_company("client:classify_catalog")
+  client:company("client:classify_catalog")
   local summary = { items = #bodies, countries = #cc, rows = #bodies * #cc, classified = 0, cannot = 0,
     pending = 0, failed = 0, not_attempted = 0, created = 0, updated = 0, initiated = 0, kept = 0 }
   local function stopping() return opts.should_stop and opts.should_stop() end

@@ -177,7 +177,7 @@ local function refresh_locked(p, client, id, key, stale)
     fresh = unsaved.rec -- refreshed earlier in this process, not stored then: store it now
   else
     local started = now()
-    local tok, rerr = client:_core("refresh_token", { token_url = p.urls.token, client_id = p.client_id,
+    local tok, rerr = client:exchange("refresh_token", { token_url = p.urls.token, client_id = p.client_id,
       client_secret = p:_secret(), refresh_token = rec.refresh_token, auth_method = p.auth_method })
     if tok then
       -- The window: from here to the store's commit in `save`, the old refresh

@@ -111,16 +111,17 @@ function Fleet:fleet_status()
   return self._fleet_breaker:status()
 end
 
--- Every API exchange takes a place in the rate budget first.
-function Fleet:_core(kind, args)
+--- Every API exchange takes a place in the rate budget first (`client:exchange`).
+function Fleet:exchange(kind, args)
   if kind == "request" and self._fleet_rate then
     local ok, err = self._fleet_rate:take(self.sleep)
     if not ok then return nil, err end
   end
-  return Client._core(self, kind, args)
+  return Client.exchange(self, kind, args)
 end
 
-function Fleet:_core_many(reqs, args)
+--- The same for `client:exchange_many`.
+function Fleet:exchange_many(reqs, args)
   if self._fleet_rate then
     for _ = 1, #reqs do
       local ok, err = self._fleet_rate:take(self.sleep)
@@ -131,12 +132,12 @@ function Fleet:_core_many(reqs, args)
       end
     end
   end
-  return Client._core_many(self, reqs, args)
+  return Client.exchange_many(self, reqs, args)
 end
 
--- Clients of the same account for another API (the Items flow) share the fleet.
-function Fleet:_derive(overrides)
-  return wrap(Client._derive(self, overrides), self._fleet_parts)
+--- Clients of the same account for another API (the Items flow) share the fleet.
+function Fleet:derive(overrides)
+  return wrap(Client.derive(self, overrides), self._fleet_parts)
 end
 
 --- `client:classify` answered from the fleet's cache when it holds this item's
@@ -149,7 +150,7 @@ function Fleet:classify(item, opts)
   local c = self._fleet_cache
   if not c then return Client.classify(self, item, opts) end
   if opts ~= nil and type(opts) ~= "table" then error("client:classify: 'opts' must be a table", 2) end
-  local company = self:_company("client:classify")
+  local company = self:company("client:classify")
   local body = item_model.body(item, { company_id = company, country = (opts or {}).country,
     item_group = (opts or {}).item_group, where = "client:classify" })
   local hit, cerr = c:get(company, body.countryOfDestination, body.item.itemCode, body.item.description)

@@ -69,7 +69,7 @@ end
 -- Secrets live here, not in the client table (so dumping a client shows none).
 local secrets = setmetatable({}, { __mode = "k" })
 -- The options each client was made with (they hold the license key too),
--- for the client of the same account on another API (`Client:_derive`).
+-- for the client of the same account on another API (`Client:derive`).
 local origins = setmetatable({}, { __mode = "k" })
 
 local function now() return retry.now() end
@@ -343,10 +343,11 @@ function M.new(opts)
   return self
 end
 
--- A client of the same account, company, store, hooks and transport for
--- another API: `overrides` = {api_base, scope}. Its token is cached under
--- its own scope in the same store (one token when the scope is the same).
-function Client:_derive(overrides)
+--- A client of the same account, company, store, hooks and transport for
+-- another API (for services and wrappers such as `avalara.fleet`):
+-- `overrides` = {api_base, scope}. Its token is cached under its own scope
+-- in the same store (one token when the scope is the same).
+function Client:derive(overrides)
   local o = {}
   for k, v in pairs(origins[self]) do o[k] = v end
   o.legacy, o.shared_dict, o.token_url, o.store = nil, nil, self.token_url, self.store
@@ -384,11 +385,12 @@ local function run_transport(transport, ex)
   return ex:finish(resp, terr)
 end
 
--- One exchange of the core: `kind` is "request" or a grant's name. With
+--- One exchange through the client's transport (for services and wrappers):
+-- `kind` is "request" or a grant's name. With
 -- libcurl the core performs it; with a Lua transport (the `transport`
 -- option, or cosockets in nginx) the core prepares it once and finishes it
 -- from the transport's answer (avalara.core's sans-I/O exchanges).
-function Client:_core(kind, args)
+function Client:exchange(kind, args)
   with_topts(self, args)
   local transport = self:_transport()
   if not transport then
@@ -405,9 +407,9 @@ function Client:_transport()
   return self.transport
 end
 
--- The same for core.request_many: a Lua transport runs one exchange at a
+--- The same for core.request_many (for services and wrappers): a Lua transport runs one exchange at a
 -- time, or (in nginx) `concurrency` of them on light threads.
-function Client:_core_many(reqs, args)
+function Client:exchange_many(reqs, args)
   with_topts(self, args)
   local transport = self:_transport()
   if not transport then return core.request_many(reqs, args) end
@@ -454,7 +456,7 @@ end
 function Client:_fetch_token()
   local rec, err = retry.run(self.retries, function(attempt)
     local started = now()
-    local tok, e = self:_core("client_credentials", {
+    local tok, e = self:exchange("client_credentials", {
       token_url = self.token_url, client_id = self.account_id, client_secret = secrets[self],
       scope = self.scope, auth_method = self.auth_method })
     self:_hook("POST", self.token_url, tok and 200 or nil, started, attempt, e)
@@ -624,7 +626,7 @@ function Client:call(method, path, body)
   -- The first exchange runs here, without the retry machinery's closures:
   -- most calls succeed at once. A failure goes on in `_call_again`.
   local started = now()
-  local status, b, h = self:_core("request", { method = method, url = url, token = tok._rec.access_token,
+  local status, b, h = self:exchange("request", { method = method, url = url, token = tok._rec.access_token,
     body = body })
   if self.on_request then self:_hook(method, url, status, started, 1, status == nil and b or nil) end
   if status ~= nil then return status, b, h end
@@ -642,7 +644,7 @@ function Client:_call_again(method, url, body, tok, first_err, started)
       if not err then
         exchange = exchange + 1
         local t0 = now()
-        local status, b, h = self:_core("request", { method = method, url = url, token = tok:access_token(),
+        local status, b, h = self:exchange("request", { method = method, url = url, token = tok:access_token(),
           body = body })
         self:_hook(method, url, status, t0, exchange, status == nil and b or nil)
         if status ~= nil then return status, b, h end
@@ -658,8 +660,8 @@ function Client:_call_again(method, url, body, tok, first_err, started)
     retryable = function(e) return e ~= final and retry.retryable(e) end })
 end
 
--- The company path segment; raises (naming the caller) when the client has none.
-function Client:_company(where)
+--- The company path segment (for services); raises naming `where` when the client has none.
+function Client:company(where)
   if self.company_id == nil then
     error(where .. ": 'company_id' is required (give it to avalara.new or set AVALARA_COMPANY_ID)", 3)
   end
@@ -678,7 +680,7 @@ end
 function Client:classify(item, opts)
   if opts ~= nil and type(opts) ~= "table" then error("client:classify: 'opts' must be a table", 2) end
   opts = opts or {}
-  local company = self:_company("client:classify")
+  local company = self:company("client:classify")
   local body = item_model.body(item, { company_id = company, country = opts.country, item_group = opts.item_group,
     where = "client:classify" })
   local status, model = self:call("POST", paths.build("classification_create", { companyId = company }), body)
@@ -693,7 +695,7 @@ function Client:classification(id)
   if type(id) ~= "string" or id == "" then
     error("client:classification: 'id' must be a string (got " .. type(id) .. ")", 2)
   end
-  local company = self:_company("client:classification")
+  local company = self:company("client:classification")
   local s, model = self:call("GET", paths.build("classification_get", { companyId = company, id = id }))
   if s == nil then return nil, model end
   return model

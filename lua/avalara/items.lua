@@ -210,7 +210,7 @@ function M.api(client)
   if client.items_base == client.api_base and client.items_scope == client.scope then
     c = client
   else
-    c = client:_derive { api_base = client.items_base, scope = client.items_scope }
+    c = client:derive { api_base = client.items_base, scope = client.items_scope }
   end
   apis[client] = c
   return c
@@ -226,7 +226,7 @@ local function call(client, method, name, vars, body, query)
 end
 
 local function company(client, where)
-  return client:_company(where)
+  return client:company(where)
 end
 
 -- A FetchResult list of the Items API, every page.

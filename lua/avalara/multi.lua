@@ -70,7 +70,7 @@ function Serial:poll(timeout)
   local take = self.parallel and math.min(#self.queue, self.concurrency) or 1
   for i = 1, take do batch[i] = table.remove(self.queue, 1) end
   local client = self.client
-  local out = client:_core_many((function()
+  local out = client:exchange_many((function()
     local reqs = {}
     for i, h in ipairs(batch) do reqs[i] = h.req end
     return reqs

@@ -276,7 +276,7 @@ function Partner:_revoke(rec)
   local function revoke(token, hint)
     local args = { token_type_hint = self.flow == "identity" and hint or nil, token = token }
     for k, v in pairs(base) do args[k] = v end
-    return self.runner:_core("revoke", args)
+    return self.runner:exchange("revoke", args)
   end
   -- 2012: revoking the refresh token revokes its whole authorization lifecycle.
   local ok, err = true, nil
@@ -458,7 +458,8 @@ function Partner:handle_callback(query)
   if not q.code or q.code == "" then
     return fail("code_missing", "the callback has neither a code nor an error")
   end
-  local tok, terr = self.runner:_core("authorization_code", { token_url = self.urls.token, client_id = self.client_id,
+  local tok, terr = self.runner:exchange("authorization_code", {
+    token_url = self.urls.token, client_id = self.client_id,
     client_secret = self:_secret(), code = q.code, redirect_uri = pending.redirect_uri,
     code_verifier = pending.verifier, auth_method = self.auth_method })
   if not tok then
@@ -497,7 +498,7 @@ function Partner:self_grant(opts)
     error("partner:self_grant: generate_token is a 2012 flow operation (with Identity, use avalara.new's "
       .. "client credentials)", 2)
   end
-  local tok, err = self.runner:_core("generate_token", { url = self.urls.generate_token, client_id = self.client_id,
+  local tok, err = self.runner:exchange("generate_token", { url = self.urls.generate_token, client_id = self.client_id,
     client_secret = self:_secret(), auth_method = self.auth_method })
   if not tok then return nil, precise(err, "generate_token") end
   return self:_connect(tok, { company_id = opts.company_id, connection_id = opts.connection_id })

@@ -12,7 +12,7 @@
 #include "protocol.h"
 
 static const char *const kinds[] = {
-    "transport", "timeout", "tls", "http", "oauth", "api", "quota", "parse", "store", NULL
+    "transport", "timeout", "tls", "http", "oauth", "api", "quota", "parse", "store", "input", NULL
 };
 
 const char *avl_error_kind(const char *name) {

@@ -186,6 +186,26 @@ describe("src/ layering", function()
     end
   end)
 
+  it("registers each Lua type in one binding file, and each binding's opener in its own header", function()
+    local where = {}
+    for _, path in ipairs(files) do
+      if folder(path) == "lua" then
+        local text = read("src/" .. path)
+        for name in text:gmatch('#define%s+[%w_]+_MT%s+"([^"]+)"') do
+          assert(where[name] == nil, name .. " is defined in src/" .. tostring(where[name]) .. " and src/" .. path)
+          where[name] = path
+        end
+        local opener = path:match("%.c$") and text:match("\nvoid (avl_[%w_]+_open)%(lua_State %*L, int uv%) {")
+        if opener then
+          local header = path:gsub("%.c$", ".h")
+          assert(read("src/" .. header):find(opener .. "(", 1, true), opener .. " is not declared in src/" .. header)
+        end
+      end
+    end
+    assert.equal("lua/token.h", where["avalara.token"])
+    assert.equal("lua/error.c", where["avalara.error"])
+  end)
+
   it("builds the fuzz harnesses from src/protocol/ alone", function()
     local text = read("Makefile")
     local value = assert(text:match("\nPROTOCOL_SRC%s*:=%s*([^\n]+)"), "no PROTOCOL_SRC in the Makefile")

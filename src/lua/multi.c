@@ -16,6 +16,10 @@
  *   state.handles[address] = exchange, for every exchange in the multi
  *   state.failed                exchanges that could not start (out of memory), reported next
  *   state.defaults              the options given to core.multi
+ *
+ * Why this size: one Lua type (avalara.multi) whose queue, slot hand-off,
+ * poll, cancel and close must agree on one state table; its methods are
+ * short, and splitting them would share that state across files.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -8,6 +8,10 @@
  * it is released before returning. What a response means is decided by
  * outcome.c; a 2xx body is decoded by lua/json.c, a table body encoded by
  * lua-cjson.
+ *
+ * Why this size: core.request and core.request_many share the request
+ * table's reading and the response's outcome; request_many's call
+ * userdata (its __gc) is what keeps a half-read batch from leaking.
  */
 #include <ctype.h>
 #include <stdio.h>

@@ -6,6 +6,10 @@
  * response. Raw bytes inside strings are passed through as they are (not
  * validated as UTF-8); escapes, including surrogate pairs, are decoded to
  * UTF-8.
+ *
+ * Why this size: the scanner and the DOM share one grammar and one set of
+ * limits (depth, numbers, escapes); split, the two halves would each need
+ * the other's internals.
  */
 #include <locale.h>
 #include <stdio.h>

@@ -11,6 +11,10 @@
  *
  * Nothing here raises: callbacks record what went wrong in their context
  * (receive.c) and return a value that stops the transfer.
+ *
+ * Why this size: the easy-handle pool, the per-request setup and the
+ * mapping of libcurl's error codes are one exchange's life on a handle;
+ * the engine (engine.c) and response reading (receive.c) are already apart.
  */
 #include <ctype.h>
 #include <limits.h>

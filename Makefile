@@ -32,11 +32,13 @@ endif
 
 BUILD    ?= build/$(LUA)
 MODULE   := $(BUILD)/avalara/core.so
-SRCS     := $(wildcard src/*.c)
+# src/protocol/ (pure C: no Lua, no libcurl; what fuzz/ links), src/transport/
+# (libcurl, no Lua), src/lua/ (the Lua bindings); docs/core.md, "Layout".
+SRCS     := $(wildcard src/protocol/*.c src/transport/*.c src/lua/*.c)
 OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 
 CFLAGS   ?= -O2 -g
-override CFLAGS += -std=c99 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Wshadow \
+override CFLAGS += -Isrc -std=c99 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Wshadow \
             -Wstrict-prototypes -Wmissing-prototypes -D_DEFAULT_SOURCE
 PKG_CFLAGS = $(shell pkg-config --cflags $(LUA_PC) libcurl)
 PKG_LIBS   = $(shell pkg-config --libs libcurl)
@@ -178,8 +180,7 @@ docs: deps
 
 # The protocol layer the harnesses in fuzz/ exercise (no Lua, no libcurl).
 FUZZERS      := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
-PROTOCOL_SRC := src/buf.c src/form.c src/json.c src/datetime.c src/token_response.c src/api_error.c \
-                src/crypto.c src/redact.c src/error.c src/message.c src/outcome.c src/oauth.c
+PROTOCOL_SRC := $(sort $(wildcard src/protocol/*.c))
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  := -g -O1 -std=c99 -D_DEFAULT_SOURCE -Isrc -fno-sanitize-recover=all -fno-omit-frame-pointer
 
@@ -203,7 +204,7 @@ fuzz: deps
 # ASan+UBSan, for the spec that replays the corpus and the regressions.
 fuzz-replay: $(FUZZERS:%=build/fuzz-replay/%)
 
-build/fuzz-replay/%: fuzz/fuzz_%.c fuzz/replay.c $(PROTOCOL_SRC) src/protocol.h
+build/fuzz-replay/%: fuzz/fuzz_%.c fuzz/replay.c $(PROTOCOL_SRC) $(wildcard src/protocol/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(FUZZ_CFLAGS) -fsanitize=address,undefined $< fuzz/replay.c $(PROTOCOL_SRC) -o $@
 

@@ -1,5 +1,5 @@
 /*
- * The transport options every call takes (design.md section 5), and the
+ * The transport options every call takes (docs/design.md section 5), and the
  * URL policy that keeps credentials off clear-text links.
  */
 #include <stdint.h>

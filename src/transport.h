@@ -20,7 +20,7 @@
 #define AVL_DEFAULT_TIMEOUT 30.0
 #define AVL_DEFAULT_CONNECT_TIMEOUT 10.0
 
-/* ---- options.c: the transport options (design.md section 5) */
+/* ---- options.c: the transport options (docs/design.md section 5) */
 typedef struct {
     double timeout;          /* seconds, total */
     double connect_timeout;  /* seconds */

@@ -1,6 +1,8 @@
--- The README's ```lua examples run as written against one emulator, and
--- print what the README says they print (and never a secret).
-describe("README examples", function()
+-- The ```lua examples of README.md and docs/*.md run as written against one
+-- emulator, and print what the page says they print (and never a secret).
+-- spec/support/readme.lua finds a block by its section's heading in any of
+-- those files; the last test fails on a block that no spec runs.
+describe("README and docs/ examples", function()
   local emu = require "spec.support.emulator"
   local readme = require "spec.support.readme"
   local e
@@ -15,6 +17,18 @@ describe("README examples", function()
       assert.falsy(line:find(("%x"):rep(32)))
     end
   end
+
+  it("README, Example: classifies the t-shirt, prints its code and hierarchy, and no secret", function()
+    local source, file = readme.block("Example")
+    assert.equal("README.md", file)
+    assert.truthy(#source:gsub("[^\n]", "") <= 20, "the README's example is at most 20 lines")
+    local printed = readme.run(source, e.http_url)
+    assert.same({ "1001-TS-1-US\tCLASSIFIED\t610910", "61\tApparel", "6109",
+      "610910\tT-shirts, singlets and other vests; of cotton, knitted or crocheted" },
+      { printed[1], printed[2] and printed[2]:match("^61\t%a+"), printed[3] and printed[3]:match("^6109"), printed[4] })
+    assert.equal(4, #printed)
+    no_secret(printed, "DEMO-LICENSE-KEY-0001")
+  end)
 
   it("Using the C core: classifies the t-shirt and prints no secret", function()
     local printed = readme.run(readme.block("Using the C core"), e.http_url)

@@ -59,4 +59,49 @@ describe("README and docs/ examples", function()
     assert.equal(1, e:counters().routes.oauth_revoke)
     no_secret(printed, "demo-partner-secret")
   end)
+
+  -- Every ```lua block of README.md and docs/*.md: run by a spec (by its
+  -- section's heading), or a reference fragment of a page listed below, which
+  -- must at least compile. A new page or block that nothing runs fails here.
+  local RUN = {
+    ["README.md"] = { ["Example"] = "this file" },
+    ["docs/client.md"] = { ["Using the library"] = "this file",
+                           ["Non-blocking calls"] = "spec/integration/client/async_spec.lua" },
+    ["docs/core.md"] = { ["Using the C core"] = "this file" },
+    ["docs/items.md"] = { ["The Items flow"] = "this file" },
+    ["docs/partner.md"] = { ["Partner integrations"] = "this file" },
+  }
+  local FRAGMENTS = {
+    -- one function each, continuing the page's opening block (a callback's code, a refresh token
+    -- of another grant): docs_spec.lua checks the names they document
+    ["docs/core.md"] = true,
+    ["docs/fleet.md"] = true,      -- needs Redis and an account: spec/integration/fleet/fleet_spec.lua
+    ["docs/nonblocking.md"] = true, -- pieces of an event loop: examples/game_loop.lua, luv_loop.lua
+  }
+
+  it("runs every ```lua block of README.md and docs/*.md, or lists it as a fragment that compiles", function()
+    local unrun, bad, seen = {}, {}, {}
+    for _, file in ipairs(readme.files()) do
+      for _, b in ipairs(readme.blocks(file)) do
+        local where = ("%s:%d (%s)"):format(file, b.line, tostring(b.heading))
+        if not (loadstring or load)(b.source, "=" .. where) then bad[#bad + 1] = where end
+        local runner = RUN[file] and RUN[file][b.heading]
+        if runner then seen[file .. "#" .. b.heading] = true
+        elseif not FRAGMENTS[file] then unrun[#unrun + 1] = where end
+      end
+    end
+    assert.same({}, bad)
+    assert.same({}, unrun)
+    for file, headings in pairs(RUN) do
+      for heading, runner in pairs(headings) do
+        assert.truthy(seen[file .. "#" .. heading], file .. " has no ```lua block under " .. heading)
+        assert.equal(file, select(2, readme.block(heading)))
+        if runner ~= "this file" then
+          local f = assert(io.open(runner))
+          assert.truthy(f:read("*a"):find('readme.block("' .. heading .. '")', 1, true), runner)
+          f:close()
+        end
+      end
+    end
+  end)
 end)

@@ -301,7 +301,7 @@ clean:
 # rock is a zip of its rockspec and the source tarball its source.url names;
 # LuaRocks builds from that tarball without fetching anything. The tarball
 # holds the tracked files the build and install need, as they are in the
-# work tree.
+# work tree (every file of those folders outside a git checkout).
 VERSION   := $(shell sed -n 's/^\#define AVALARA_VERSION "\(.*\)"/\1/p' src/version.h)
 DIST      := build/dist
 DIST_NAME := avalara-hscode-$(VERSION)
@@ -309,10 +309,11 @@ DIST_FILES = Makefile LICENSE README.md CHANGELOG.md config.ld .ci/debian-packag
              $(wildcard *.rockspec) bin src lua docs examples
 ROCKSPECS := avalara-hscode-$(VERSION)-1.rockspec avalara-hscode-cli-$(VERSION)-1.rockspec
 
-dist:
+dist: deps
 	@for r in $(ROCKSPECS); do test -f $$r || { echo "dist: $$r missing (version $(VERSION) from src/version.h)"; exit 1; }; done
 	rm -rf $(DIST) && mkdir -p $(DIST)/stage
-	git ls-files -z -- $(DIST_FILES) | tar --null -T - --transform 's,^,$(DIST_NAME)/,' -czf $(DIST)/stage/$(DIST_NAME).tar.gz
+	{ git ls-files -z -- $(DIST_FILES) 2>/dev/null || find $(DIST_FILES) -type f -print0; } | \
+	  tar --null -T - --transform 's,^,$(DIST_NAME)/,' -czf $(DIST)/stage/$(DIST_NAME).tar.gz
 	for r in $(ROCKSPECS); do \
 	  cp $$r $(DIST)/stage/ && \
 	  (cd $(DIST)/stage && zip -q -9 ../$${r%.rockspec}.src.rock $$r $(DIST_NAME).tar.gz) || exit 1; \

@@ -302,7 +302,8 @@ clean:
 # LuaRocks builds from that tarball without fetching anything. The tarball
 # holds the tracked files the build and install need, as they are in the
 # work tree (every file of those folders outside a git checkout).
-VERSION   := $(shell sed -n 's/^\#define AVALARA_VERSION "\(.*\)"/\1/p' src/version.h)
+VERSION_H := $(firstword $(wildcard src/version.h src/*/version.h))
+VERSION   := $(shell sed -n 's/^\#define AVALARA_VERSION "\(.*\)"/\1/p' $(VERSION_H))
 DIST      := build/dist
 DIST_NAME := avalara-hscode-$(VERSION)
 DIST_FILES = Makefile LICENSE README.md CHANGELOG.md config.ld .ci/debian-packages \
@@ -310,7 +311,7 @@ DIST_FILES = Makefile LICENSE README.md CHANGELOG.md config.ld .ci/debian-packag
 ROCKSPECS := avalara-hscode-$(VERSION)-1.rockspec avalara-hscode-cli-$(VERSION)-1.rockspec
 
 dist: deps
-	@for r in $(ROCKSPECS); do test -f $$r || { echo "dist: $$r missing (version $(VERSION) from src/version.h)"; exit 1; }; done
+	@for r in $(ROCKSPECS); do test -f $$r || { echo "dist: $$r missing (version $(VERSION) from $(VERSION_H))"; exit 1; }; done
 	rm -rf $(DIST) && mkdir -p $(DIST)/stage
 	{ git ls-files -z -- $(DIST_FILES) 2>/dev/null || find $(DIST_FILES) -type f -print0; } | \
 	  tar --null -T - --transform 's,^,$(DIST_NAME)/,' -czf $(DIST)/stage/$(DIST_NAME).tar.gz

@@ -60,6 +60,59 @@ describe("README and docs/ examples", function()
     no_secret(printed, "demo-partner-secret")
   end)
 
+  -- docs/core.md's reference fragments continue its opening block (core, base, ID, KEY) with a token
+  -- of the demo account: those that need nothing from a caller run here, each on its own, and print
+  -- what the page says where the answer is fixed. The others need a caller's context: a callback's
+  -- `code`, a saved refresh token, `my_transport`, a grant's arguments (`...`).
+  local CORE_NEEDS_CONTEXT = {
+    ["`core.authorization_code{token_url, client_id, client_secret, code, redirect_uri, code_verifier?, ...}` 1"] = true,
+    ["`core.refresh_token{token_url, client_id, client_secret, refresh_token, scope?, ...}` 1"] = true,
+    ["`core.revoke{url, client_id, client_secret, token, token_type_hint?, ...}` 1"] = true,
+    ["Non-blocking: `core.multi` 1"] = true,
+    ["Exchanges (`avalara.exchange`) 1"] = true,
+  }
+  local CORE_PRINTS = {
+    ["`core.generate_token{url, client_id, client_secret, ...}` 1"] = { "253402300799" },
+    ["`core.pkce([verifier])` 1"] = { "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk\tE9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM" },
+    ["`core.hmac_sha256(key, message)` 1"] = { "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8" },
+    ["Exchanges (`avalara.exchange`) 2"] = { "200\ttrue" },
+    ["`core.error{kind, message, ...}` and `core.is_error(v)` 1"] =
+      { "true\tfalse", "avalara: api error (status 409) Conflict: taken [request id r1]" },
+    ["`core.protocol` 1"] = { "a=1+%2B&b=2", "253402300799.997", "oauth\tinvalid_token\taccess_denied",
+      "nil\tinvalid number at byte 3", "1" },
+  }
+
+  it("docs/core.md: the reference fragments that need no caller's context run, and print what they say", function()
+    local core = require "avalara.core"
+    local blocks, count, ran = readme.blocks("docs/core.md"), {}, 0
+    assert.truthy(blocks[1].source:find('local base = "http://127.0.0.1:18080"', 1, true))
+    for i = 3, #blocks do -- 1: the opening block; 2: "Using the C core", run above
+      local b = blocks[i]
+      count[b.heading] = (count[b.heading] or 0) + 1
+      local key = b.heading .. " " .. count[b.heading]
+      if not CORE_NEEDS_CONTEXT[key] then
+        local token = assert(core.client_credentials { token_url = e.http_url .. "/connect/token",
+          client_id = "2000000001", client_secret = "DEMO-LICENSE-KEY-0001" })
+        local challenge = select(2, core.pkce())
+        local source = ("local core, base, ID, KEY, token, challenge = ...\n") .. b.source
+        local printed = {}
+        local env = setmetatable({ print = function(...)
+          local parts = {}
+          for k = 1, select("#", ...) do parts[k] = tostring((select(k, ...))) end
+          printed[#printed + 1] = table.concat(parts, "\t")
+        end }, { __index = _G })
+        local chunk = assert((loadstring or load)(source, "=docs/core.md:" .. b.line, "t", env))
+        if setfenv then setfenv(chunk, env) end
+        chunk(core, e.http_url, "2000000001", "DEMO-LICENSE-KEY-0001", token, challenge)
+        if CORE_PRINTS[key] then assert.same(CORE_PRINTS[key], printed, key) end
+        token:close()
+        ran = ran + 1
+      end
+    end
+    assert.is_true(ran >= 12, "ran " .. ran .. " fragments")
+    for key in pairs(CORE_PRINTS) do assert.is_nil(CORE_NEEDS_CONTEXT[key]) end
+  end)
+
   -- Every ```lua block of README.md and docs/*.md: run by a spec (by its
   -- section's heading), or a reference fragment of a page listed below, which
   -- must at least compile. A new page or block that nothing runs fails here.
@@ -72,8 +125,8 @@ describe("README and docs/ examples", function()
     ["docs/partner.md"] = { ["Partner integrations"] = "this file" },
   }
   local FRAGMENTS = {
-    -- one function each, continuing the page's opening block (a callback's code, a refresh token
-    -- of another grant): docs_spec.lua checks the names they document
+    -- one function each, continuing the page's opening block: those that need no caller's context
+    -- run in the test above; spec/integration/core/docs_spec.lua checks the names they document
     ["docs/core.md"] = true,
     ["docs/fleet.md"] = true,      -- needs Redis and an account: spec/integration/fleet/fleet_spec.lua
     ["docs/nonblocking.md"] = true, -- pieces of an event loop: examples/game_loop.lua, luv_loop.lua

@@ -323,10 +323,11 @@ dist: deps
 	luarocks-admin make-manifest $(DIST) >/dev/null
 	@ls $(DIST)
 
-# Installs both rocks from build/dist with no network into a fresh tree, the
-# dependencies Debian provides declared as present (Debian's lua-cjson,
-# lua-argparse, lua-luv, lua-socket and lua-sql-sqlite3 are not registered
-# with LuaRocks), then loads the library and runs `hscode --version` from it.
+# Installs both rocks from build/dist with no network into a fresh tree (the
+# library first, which brings no command), the dependencies Debian provides
+# declared as present (Debian's lua-cjson, lua-argparse, lua-luv, lua-socket
+# and lua-sql-sqlite3 are not registered with LuaRocks), then loads the
+# library and runs `hscode --version` from it.
 DIST_TREE := build/dist-tree
 DIST_CHECK_LUA = local a = require "avalara"; assert(a._VERSION == "$(VERSION)", a._VERSION); \
   assert(package.searchpath("avalara.core", package.cpath):find("$(CURDIR)/$(DIST_TREE)", 1, true)); \
@@ -335,6 +336,9 @@ dist-check: dist
 	rm -rf $(DIST_TREE) && mkdir -p $(DIST_TREE)
 	printf '%s\n' 'rocks_provided = { ["lua-cjson"] = "2.1.0-1", argparse = "0.7.1-1", luv = "1.44.2-1",' \
 	  '  luasocket = "3.1.0-1", ["luasql-sqlite3"] = "2.6.0-1" }' >$(DIST_TREE)/config.lua
+	LUAROCKS_CONFIG=$(CURDIR)/$(DIST_TREE)/config.lua luarocks --lua-version=5.4 --tree=$(CURDIR)/$(DIST_TREE) \
+	  --only-server=$(CURDIR)/$(DIST) install avalara-hscode $(VERSION)
+	test ! -e $(DIST_TREE)/bin/hscode && test ! -e $(DIST_TREE)/share/lua/5.4/avalara/cli.lua
 	LUAROCKS_CONFIG=$(CURDIR)/$(DIST_TREE)/config.lua luarocks --lua-version=5.4 --tree=$(CURDIR)/$(DIST_TREE) \
 	  --only-server=$(CURDIR)/$(DIST) install avalara-hscode-cli $(VERSION)
 	cd /tmp && eval "$$(LUAROCKS_CONFIG=$(CURDIR)/$(DIST_TREE)/config.lua luarocks --lua-version=5.4 \

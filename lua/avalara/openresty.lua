@@ -224,7 +224,7 @@ end
 M._unfit = unfit
 
 --- A transport function on cosockets (`transport(request) -> response | nil, err`,
--- the shape of design.md section 3), with keep-alive pools and TLS sessions
+-- the shape of docs/design.md section 3), with keep-alive pools and TLS sessions
 -- reused per host, port and verification setting.
 -- @tparam[opt] table opts `{connect_timeout = 10, timeout = 30 (per request, overridden by
 -- the request's), verify = true, max_body = 4 MiB, pool_size = 32, keepalive = 60}`

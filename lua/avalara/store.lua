@@ -1,5 +1,5 @@
 --- Stores: where tokens and partner connections are kept between calls
--- (design.md sections 5 and 8).
+-- (docs/design.md sections 5 and 8).
 --
 -- One contract for every store (memory, `avalara.store.file`, the OpenResty
 -- shared dict of `avalara.openresty.store`, `avalara.store.redis` shared by

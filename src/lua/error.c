@@ -1,5 +1,5 @@
 /*
- * Structured errors (design.md section 6) as Lua sees them: a plain table
+ * Structured errors (docs/design.md section 6) as Lua sees them: a plain table
  * with the `avalara.error` metatable, whose __tostring reads the table's
  * own fields (so errors built by the Lua layer print the same way). The
  * record they are made from is protocol/error_record.c's.

@@ -1,5 +1,5 @@
 /*
- * The grants (design.md section 5): client_credentials, authorization_code,
+ * The grants (docs/design.md section 5): client_credentials, authorization_code,
  * refresh_token, the 2012 generate_token self-grant, revocation, and the
  * authorize URL. Each validates its arguments (raising, naming the field)
  * before any traffic, then prepares one exchange (exchange.h): the grant

@@ -1,7 +1,7 @@
 /*
  * core.multi: exchanges that progress without blocking, for hosts with a
  * loop of their own (a game loop, an editor, an event loop) and for batches
- * that stream (design.md section 8).
+ * that stream (docs/design.md section 8).
  *
  *   local m = core.multi{ concurrency = 16, timeout = 30 }
  *   local h = m:add{ url = ..., token = ... }     -- or m:add(exchange); returns the handle

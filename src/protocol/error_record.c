@@ -1,5 +1,5 @@
 /*
- * The error record (design.md section 6) before it becomes a Lua table
+ * The error record (docs/design.md section 6) before it becomes a Lua table
  * (lua/error.c pushes it). Text that came from a server or a transport
  * function is redacted as it is stored, whole, before it is cut to its
  * field: no secret, nor a part of one, is ever kept here.

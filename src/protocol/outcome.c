@@ -1,5 +1,5 @@
 /*
- * What a response means (design.md section 6), without I/O: API responses
+ * What a response means (docs/design.md section 6), without I/O: API responses
  * for core.request, failed answers of token and revocation endpoints for
  * the grants. An error body is parsed once, and only when it is at most
  * AVL_PARSE_MAX bytes: a hostile server's megabytes of JSON cost nothing.

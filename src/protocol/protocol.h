@@ -213,7 +213,7 @@ void avl_secrets_free(avl_secrets *s);
  * here on first use (out of memory, the raw secrets are still matched). */
 size_t avl_redact(char *out, size_t cap, const char *in, size_t n, const avl_secrets *secrets);
 
-/* ---- error_record.c: the error record (design.md section 6), before it is a Lua
+/* ---- error_record.c: the error record (docs/design.md section 6), before it is a Lua
  * table. Nothing in here may ever hold a secret: text from servers is
  * redacted as it is stored. */
 #define AVL_ERROR_BODY_MAX 4096
@@ -312,7 +312,7 @@ const char *avl_response_request_id(const avl_response *r, size_t *n);
 int avl_response_header(avl_response *r, const char *name, size_t nl, const char *value, size_t vl,
                         double now, double (*parse_date)(const char *s));
 
-/* ---- outcome.c: what a response means (design.md section 6), sans I/O */
+/* ---- outcome.c: what a response means (docs/design.md section 6), sans I/O */
 #define AVL_PARSE_MAX (64 * 1024)  /* error and token bodies larger than this are not parsed */
 
 typedef enum {

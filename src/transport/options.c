@@ -1,5 +1,5 @@
 /*
- * The transport options every call takes (design.md section 5; read from
+ * The transport options every call takes (docs/design.md section 5; read from
  * a Lua table by lua/options.c), and the URL policy that keeps credentials
  * off clear-text links.
  */

@@ -27,7 +27,7 @@
  * checks at compile time). */
 #define AVL_NO_REF (-2)
 
-/* ---- options.c: the transport options (design.md section 5) */
+/* ---- options.c: the transport options (docs/design.md section 5) */
 typedef struct {
     double timeout;          /* seconds, total */
     double connect_timeout;  /* seconds */

@@ -607,3 +607,39 @@ describe("every public function's failure path", function()
     end
   end
 end)
+
+-- docs/errors.md's examples run as written, and print what their `-->`
+-- comments say. (`readme.block` here reads docs/errors.md, whichever
+-- spec/support/readme.lua the tree has.)
+local readme = setmetatable({
+  block = function(heading)
+    local f = assert(io.open(emu.repo_root() .. "/docs/errors.md"))
+    local text = "\n" .. f:read("*a")
+    f:close()
+    local at = assert(text:find("\n## " .. heading .. "\n", 1, true), "docs/errors.md has no section " .. heading)
+    return assert(text:match("```lua\n(.-)```", at), "no ```lua block under " .. heading), "docs/errors.md"
+  end,
+}, { __index = require "spec.support.readme" })
+
+describe("docs/errors.md", function()
+  local e
+  setup(function() e = emu.start() end)
+  teardown(function() e:stop() end)
+
+  local function runs(source)
+    local printed = readme.run(source, e.http_url)
+    local want = {}
+    for expected in source:gmatch("%-%->%s*([^\n]*)") do want[#want + 1] = expected end
+    local function words(line) return (line:gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")) end
+    assert.equal(#want, #printed, table.concat(printed, "\n"))
+    for i, line in ipairs(printed) do assert.equal(words(want[i]), words(line)) end
+  end
+
+  it("runs the example of Failing: nil, err", function()
+    runs(readme.block("Failing: `nil, err`"))
+  end)
+
+  it("runs the example of Iterators that fail", function()
+    runs(readme.block("Iterators that fail"))
+  end)
+end)

@@ -238,9 +238,9 @@ end
 
 -- A store that fails: the client's token store, a partner's connection store.
 local function broken_store()
-  local function fail() return nil, nil, core.error { kind = "store", message = "the disk is on fire" } end
-  return { get = fail, set = function() return nil, core.error { kind = "store", message = "the disk is on fire" } end,
-    cas = fail, delete = fail, lock = function() return nil, core.error { kind = "store", message = "no lock" } end }
+  local function err() return core.error { kind = "store", message = "the disk is on fire" } end
+  local function fail() return nil, err() end
+  return { get = function() return nil, nil, err() end, set = fail, cas = fail, delete = fail, lock = fail }
 end
 case("client:classify", "store fails", function(x)
   return H.client(x.e, { store = broken_store(), retries = false }):classify(ITEM, { country = "US" })
@@ -258,6 +258,11 @@ case("partner:client", "store fails", function(x) return partner(x, broken_store
 case("partner:client", "unknown connection", function(x) return partner(x):client("c-none") end)
 case("partner:disconnect", "store fails", function(x) return partner(x, broken_store()):disconnect("c-1") end,
   { kinds = { store = true } })
+case("partner:authorize_url", "store fails", function(x) return partner(x, broken_store()):authorize_url() end,
+  { kinds = { store = true }, later = "kind transport (a store failure is kind store)" })
+case("partner:handle_callback", "store fails", function(x)
+  return partner(x, broken_store()):handle_callback { code = "x", state = ("s"):rep(22) }
+end, { kinds = { store = true }, later = "kind transport (a store failure is kind store)" })
 case("partner:handle_callback", "no state", function(x) return partner(x):handle_callback { code = "x" } end)
 case("partner:self_grant", "down", function(x)
   local p = require("avalara.partner").new { client_id = "partner-app", client_secret = "partner-secret",
@@ -297,6 +302,27 @@ case("avalara.store.file.open", "a file where a folder should be", function(x)
   local v, version, err = s:get("k")
   return v or version, err
 end, { kinds = { store = true } })
+-- The store contract (avalara.store): get -> nil, nil, err; the others -> nil, err.
+local function store_walk(name, mode, make, later)
+  for _, m in ipairs { "get", "set", "cas", "delete", "lock" } do
+    case(name .. ":" .. m, mode, function(x)
+      local st = make(x)
+      if m == "get" then
+        local v, version, err = st:get("k")
+        return v or version, err
+      elseif m == "set" then return st:set("k", { v = 1 }, 10)
+      elseif m == "cas" then return st:cas("k", nil, { v = 1 }, 10)
+      elseif m == "delete" then return st:delete("k")
+      else return st:lock("k", 5) end
+    end, { kinds = { store = true }, later = later })
+  end
+end
+store_walk("avalara.store.file", "a file where a folder should be", function(x)
+  return require("avalara.store").file(x.dir .. "/plain-file/folder/t.db")
+end, "nil and a string")
+store_walk("avalara.store.redis", "nothing listens", function(x)
+  return require("avalara.store").redis { host = "127.0.0.1", port = x.closed_port, timeout = 1 }
+end)
 case("avalara.store.redis", "nothing listens", function(x)
   local s = require("avalara.store").redis { host = "127.0.0.1", port = x.closed_port, timeout = 1 }
   local v, version, err = s:get("k")
@@ -413,7 +439,7 @@ local LATER = {
   ["avalara.redis.client.new (nothing listens)"] = "command returns nil and a string",
   ["avalara.redis.resp.read (a broken reply)"] = STR,
   ["avalara.webhook.seen.sqlite (a file where a folder should be)"] = "kind transport (a store failure is kind store)",
-  ["avalara.webhook.seen.store (store fails)"] = "claim returns nil and the string 'nil'",
+  ["avalara.webhook.seen.store (store fails)"] = "claim returns nil and the store error as a string",
   ["avalara.private.create (a file where a folder should be)"] = STR,
   ["avalara.private.file (a file where a folder should be)"] = STR,
   ["avalara.private.folder (a file where a folder should be)"] = STR,
@@ -522,6 +548,22 @@ describe("the services as fields", function()
   else
     it("walks every method of client.hs, client.items, client.batch, client.async through its flat alias", check)
   end
+end)
+
+describe("the partner's methods", function()
+  it("are all walked, or say why not", function()
+    local walked, missing = {}, {}
+    for _, c in ipairs(CASES) do walked[c.name] = true end
+    local P = require("avalara.partner").Partner or {}
+    for name, v in pairs(P) do
+      if type(v) == "function" and not name:match("^_") and not walked["partner:" .. name]
+        and not NOT_WALKED["partner:" .. name] then
+        missing[#missing + 1] = "partner:" .. name
+      end
+    end
+    table.sort(missing)
+    assert(#missing == 0, "not walked (add a case or a NOT_WALKED reason): " .. table.concat(missing, ", "))
+  end)
 end)
 
 describe("every public function's failure path", function()

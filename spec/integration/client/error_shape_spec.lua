@@ -229,6 +229,27 @@ case("client:classification", "404", function(x) return x.live:classification("1
 case("client:item", "404", function(x) return x.live:item(987654321) end, { kinds = { api = true } })
 case("client:hs_codes", "invalid country", function(x) return x.live:hs_codes("QQ", "84") end, { kinds = { api = true } })
 
+-- The emulator's faults (emulator/README.md, "Fault kinds"), no retries.
+for _, f in ipairs {
+  { "500", { api = true } }, { "html", { http = true } }, { "invalid_json", { parse = true } },
+  { "truncated", { parse = true, http = true, transport = true } }, { "reset", { transport = true } },
+} do
+  case("client:classify", "the service answers " .. f[1], function(x)
+    x.live:token() -- the fault is for the create, not the grant
+    x.e:fault("classification_create", f[1], 1)
+    local out = pack(x.live:classify(ITEM, { country = "US" }))
+    x.e:clear_faults()
+    return unpack(out, 1, out.n)
+  end, { kinds = f[2] })
+end
+case("client:sections", "the service answers 503", function(x)
+  x.live:token()
+  x.e:fault("definitions_sections", "503", 1, { retry_after = 0 })
+  local out = pack(x.live:sections())
+  x.e:clear_faults()
+  return unpack(out, 1, out.n)
+end, { kinds = { api = true } })
+
 -- Kinds: down is transport (or timeout), refused is oauth.
 for _, c in ipairs(CASES) do
   if not c.kinds then

@@ -5,7 +5,7 @@
 --   local L = require "spec.support.layering"
 --   local tree = L.read_tree(root .. "/lua")   -- {["avalara.x"] = {path=, source=}}
 --   local report = L.check(tree)               -- {cycles=, upward=, unknown=, missing=, private=,
---                                              --  size=, delegation=, cli_deps=}, each a list of
+--                                              --  size=, delegation=, cli_deps=, clock=}, each a list of
 --                                              --  strings naming the module, the line and what is wrong
 --
 -- What it reads: every `require "x"`, `require("x")`, `require("p." .. name)`
@@ -35,6 +35,9 @@ M.LAYERS = {
 
 -- Modules of the C core (no Lua file).
 M.NATIVE = { ["avalara.core"] = true }
+
+-- The one clock of the Lua layer: no other module reads the time itself.
+M.CLOCK = "avalara.clock"
 
 -- Requires that belong to the CLI's rock, never to the library's.
 M.CLI_ONLY = { argparse = true, luv = true }
@@ -133,7 +136,7 @@ end
 --  writes = {field=true}, lines = n, delegates = "target" | nil, source = src}
 function M.scan(src)
   local toks = M.lex(src)
-  local facts = { requires = {}, reads = {}, writes = {}, source = src }
+  local facts = { requires = {}, reads = {}, writes = {}, clocks = {}, source = src }
   local _, nl = src:gsub("\n", "")
   facts.lines = nl + ((src ~= "" and src:sub(-1) ~= "\n") and 1 or 0)
   local function tok(k) return toks[k] or { t = "eof", v = "" } end
@@ -169,6 +172,15 @@ function M.scan(src)
         facts.writes[field] = true
       else
         facts.reads[#facts.reads + 1] = { field = field, line = x.line }
+      end
+    end
+    -- a clock read other than avalara.clock's: os.time() (not os.time(t)), socket.gettime, ngx.now, ngx.time
+    if x.t == "name" and is(k + 1, "op", ".") and is(k + 2, "name") and not is(k - 1, "op", ".") then
+      local f = x.v .. "." .. tok(k + 2).v
+      local argless = (is(k + 3, "op", "(") and is(k + 4, "op", ")"))
+        or not (is(k + 3, "op", "(") or is(k + 3, "op", "{") or is(k + 3, "string"))
+      if (f == "os.time" and argless) or f == "socket.gettime" or f == "ngx.now" or f == "ngx.time" then
+        facts.clocks[#facts.clocks + 1] = { what = f, line = x.line }
       end
     end
     -- { _f = v } (a table constructor's key)
@@ -311,7 +323,7 @@ function M.check(tree, opts)
   opts = opts or {}
   local layers = opts.layers or M.LAYERS
   local facts, report = {}, { cycles = {}, upward = {}, unknown = {}, missing = {}, private = {}, size = {},
-    delegation = {}, cli_deps = {} }
+    delegation = {}, cli_deps = {}, clock = {} }
   for name, file in pairs(tree) do
     facts[name] = M.scan(file.source)
     facts[name].path = file.path or name
@@ -415,6 +427,12 @@ function M.check(tree, opts)
           f.path, f.lines, M.SIZE_NOTE, M.SIZE_NOTE_WITHIN)
       end
     end
+    if name ~= (opts.clock or M.CLOCK) then
+      for _, c in ipairs(f.clocks) do
+        report.clock[#report.clock + 1] = string.format("%s:%d reads %s (the one clock is %s.now)", f.path, c.line,
+          c.what, opts.clock or M.CLOCK)
+      end
+    end
     if f.delegates and not f.source:find("@module", 1, true) then
       report.delegation[#report.delegation + 1] = string.format("%s: delegates to %s without a '--- @module' comment",
         f.path, f.delegates)
@@ -427,7 +445,8 @@ end
 -- The report as text, one violation a line under its heading.
 function M.format(report)
   local out = {}
-  for _, kind in ipairs { "cycles", "upward", "unknown", "missing", "private", "size", "delegation", "cli_deps" } do
+  for _, kind in ipairs { "cycles", "upward", "unknown", "missing", "private", "size", "delegation", "cli_deps",
+    "clock" } do
     for _, line in ipairs(report[kind] or {}) do out[#out + 1] = kind .. ": " .. line end
   end
   return table.concat(out, "\n")

@@ -409,6 +409,24 @@ case("avalara.private.temp_dir", "a prefix naming a folder", function()
   return require("avalara.private").temp_dir("shape/\0bad")
 end, { kinds = { store = true, input = true } })
 
+-- The interpreter's "interrupted!" (Ctrl-C) is never taken for a failure: raised
+-- inside a transport function, a hook or a store, it comes out of the call.
+local function interrupt() error("interrupted!", 0) end
+for _, m in ipairs {
+  { "a transport function", { transport = interrupt } },
+  { "on_request", { on_request = interrupt } },
+  { "on_token", { on_token = interrupt } },
+  { "a store's get", { store = { get = interrupt, set = function() return true end,
+    lock = function() return function() end end } } },
+  { "a store's lock", { store = { get = function() return nil end, set = function() return true end, lock = interrupt } } },
+} do
+  case("client:classify", "interrupted in " .. m[1], function(x)
+    local o = { retries = false }
+    for k, v in pairs(m[2]) do o[k] = v end
+    return H.client(x.e, o):classify(ITEM, { country = "US" })
+  end, { expect = "interrupt" })
+end
+
 -- Wrong arguments raise, naming the function.
 local RAISES = {
   { "avalara.new", function() return avalara.new { comapny_id = 1 } end, "comapny_id" },
@@ -470,6 +488,9 @@ end
 -- as pending until the merge.
 local STR = "returns nil and a string"
 local LATER = {
+  ["client:classify (interrupted in a transport function)"] = "the transport's pcall turns it into kind transport",
+  ["client:classify (interrupted in on_request)"] = "the hook's pcall warns and goes on",
+  ["client:classify (interrupted in on_token)"] = "the hook's pcall warns and goes on",
   ["partner:connections (store fails)"] = "kind transport (a store failure is kind store)",
   ["partner:client (store fails)"] = "kind transport (a store failure is kind store)",
   ["partner:disconnect (store fails)"] = "kind transport (a store failure is kind store)",
@@ -638,6 +659,13 @@ describe("every public function's failure path", function()
           problem = "did not raise"
         elseif not named then
           problem = "raised without naming " .. (c.raises or c.name) .. ": " .. tostring(msg)
+        end
+      elseif c.expect == "interrupt" then
+        local ok, msg = pcall(c.run, x)
+        if ok then
+          problem = "swallowed 'interrupted!': returned " .. tostring(msg)
+        elseif not tostring(msg):find("interrupted!", 1, true) then
+          problem = "raised something else: " .. tostring(msg)
         end
       elseif c.expect == "iterator" then
         local f, s, v = c.run(x)

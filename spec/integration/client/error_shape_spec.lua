@@ -99,7 +99,6 @@ local NOT_WALKED = {
   ["avalara.connection.unknown"] = "builds an error", ["avalara.connection.precise"] = "maps an error",
   ["avalara.connection.with_tokens"] = "pure", ["avalara.connection.source"] = "a token source (walked via partner)",
   ["avalara.connection.token"] = "the engine of partner:client tokens (walked via partner)",
-  ["avalara.fleet.new"] = "needs a Redis (spec/integration/fleet); the fleet's calls are the client's",
   ["avalara.partner.new"] = "builds a partner; no I/O (walked: its methods)",
   ["avalara.descriptions.new"] = "builds a lookup; no I/O (walked: its get)",
 }
@@ -304,6 +303,24 @@ case("partner:self_grant", "down", function(x)
   return p:self_grant()
 end, { kinds = { transport = true, timeout = true } })
 
+-- A fleet client (avalara.fleet) whose Redis is down works on its local store;
+-- the service down too: the calls fail as a client's do.
+local function fleet(x, extra)
+  local o = { account_id = H.ACCOUNT, license_key = H.KEY, company_id = H.COMPANY, environment = "local",
+    emulator_url = x.closed_url, retries = false, timeout = 2, on_warning = function() end,
+    redis = { host = "127.0.0.1", port = x.closed_port, timeout = 1 } }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return require("avalara.fleet").new(o)
+end
+case("fleet:classify", "Redis and the service down", function(x) return fleet(x):classify(ITEM, { country = "US" }) end,
+  { kinds = { transport = true, timeout = true, store = true } })
+case("fleet:classify", "Redis down, rate and cache on, the service down", function(x)
+  return fleet(x, { rate = { requests = 10, window = 1 }, cache = { ttl = 60 } }):classify(ITEM, { country = "US" })
+end, { kinds = { transport = true, timeout = true, store = true } })
+case("fleet:classification", "Redis and the service down", function(x)
+  return fleet(x):classification("1001-ES-1-US")
+end, { kinds = { transport = true, timeout = true, store = true } })
+
 -- Data that cannot be used (kind input), files and stores that fail (kind store).
 case("avalara.item.check", "bad item", function() return require("avalara.item").check { itemCode = "X" } end,
   { kinds = { input = true }, later = "returns nil and a string" })
@@ -486,6 +503,7 @@ local RAISES = {
     "indexes a number 'args' (no argument check)" },
   { "client:derive", function(x) return x.live:derive(42) end, nil,
     "'for iterator' over a number (no argument check)" },
+  { "avalara.fleet.new", function() return require("avalara.fleet").new { account_id = H.ACCOUNT } end },
   { "avalara.webhook.parse", function() return require("avalara.webhook").parse("{}", {}, 42) end },
   { "avalara.item.body", function() return require("avalara.item").body({ itemCode = "X" }, {}) end, "avalara.item" },
   { "avalara.digest.of", function() return require("avalara.digest").of(42) end },

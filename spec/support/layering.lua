@@ -9,7 +9,8 @@
 --                                              --  strings naming the module, the line and what is wrong
 --
 -- What it reads: every `require "x"`, `require("x")`, `require("p." .. name)`
--- (an edge to every module named p.*) and `pcall(require, "x")`, at the top
+-- (an edge to every module named p.*), `pcall(require, "x")` and
+-- `package.loaded["x"]`, at the top
 -- level or inside functions alike; every `x._field`, `x:_method()` and
 -- `x["_field"]`. A private field belongs to the modules that write it
 -- (`x._f = v`, `{ _f = v }`, `function X._f()`, `function X:_f()`); a module
@@ -155,6 +156,11 @@ function M.scan(src)
         and is(k + 1, "op", ",") and is(k + 2, "string") then
         facts.requires[#facts.requires + 1] = { name = tok(k + 2).v, line = x.line, optional = true }
       end
+    end
+    -- package.loaded["x"] (reaching a module without require is still depending on it)
+    if x.t == "name" and x.v == "package" and is(k + 1, "op", ".") and is(k + 2, "name", "loaded")
+      and is(k + 3, "op", "[") and is(k + 4, "string") then
+      facts.requires[#facts.requires + 1] = { name = tok(k + 4).v, line = x.line }
     end
     -- x._f / x:_f / x["_f"]
     local field, after

@@ -143,6 +143,37 @@ function M.scan(src)
   local function tok(k) return toks[k] or { t = "eof", v = "" } end
   local function is(k, t, v) local x = tok(k) return x.t == t and (v == nil or x.v == v) end
 
+  -- After a variable ending before `at`: the index past `.name` / `["s"]` suffixes.
+  local function suffixes(at)
+    while true do
+      if is(at, "op", ".") and is(at + 1, "name") then at = at + 2
+      elseif is(at, "op", "[") and is(at + 1, "string") and is(at + 2, "op", "]") then at = at + 3
+      else return at end
+    end
+  end
+  -- Whether the variable starting at `base` (a name) and ending before
+  -- `after` is one target of a multiple assignment `a.b, c._f, d = ...`
+  -- (and not an item of a table constructor or a call's arguments).
+  local function multi_target(base, after)
+    local j = after
+    while is(j, "op", ",") and is(j + 1, "name") do j = suffixes(j + 2) end
+    if not is(j, "op", "=") then return false end
+    -- back to the list's first variable, then what comes before it
+    local b = base
+    while is(b - 1, "op", ",") do
+      local c = b - 2
+      while is(c, "name") and is(c - 1, "op", ".") do c = c - 2 end
+      while is(c, "op", "]") and is(c - 1, "string") and is(c - 2, "op", "[") do
+        c = c - 3
+        while is(c, "name") and is(c - 1, "op", ".") do c = c - 2 end
+      end
+      if not is(c, "name") then return false end
+      b = c
+    end
+    local before = tok(b - 1)
+    return not (before.t == "op" and (before.v == "{" or before.v == "(" or before.v == ";" or before.v == "="))
+  end
+
   for k = 1, #toks do
     local x = toks[k]
     -- require "x" / require("x") / require("p." .. name) / pcall(require, "x")
@@ -174,7 +205,7 @@ function M.scan(src)
       local j = k - 1
       while is(j, "name") and (is(j - 1, "op", ".") or is(j - 1, "op", ":")) do j = j - 2 end
       local defined = is(j, "name") and is(j - 1, "name", "function")
-      if defined or is(after, "op", "=") then
+      if defined or is(after, "op", "=") or multi_target(j, after) then
         facts.writes[field] = true
       else
         facts.reads[#facts.reads + 1] = { field = field, line = x.line }

@@ -68,11 +68,15 @@ local v = other._theirs + other:_call() + other["_indexed"]
 if o._set == 1 then end
 local meta = { __index = C }
 local ver = M._VERSION
+C._one, C.sub._two, C["_three"] = 1, 2, 3
+local t = { o._in_list, other = 1 }
+f(o._arg, z)
 ]])
-    assert.same({ _own = true, _method = true, _mine = true, _set = true }, f.writes)
+    assert.same({ _own = true, _method = true, _mine = true, _set = true, _one = true, _two = true, _three = true },
+      f.writes)
     local reads = {}
     for _, r in ipairs(f.reads) do reads[#reads + 1] = r.field end
-    assert.same({ "_theirs", "_call", "_indexed", "_set" }, reads)
+    assert.same({ "_theirs", "_call", "_indexed", "_set", "_in_list", "_arg" }, reads)
   end)
 
   it("recognises a one-line delegation", function()

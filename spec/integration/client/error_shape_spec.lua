@@ -295,6 +295,19 @@ case("partner:authorize_url", "store fails", function(x) return partner(x, broke
 case("partner:handle_callback", "store fails", function(x)
   return partner(x, broken_store()):handle_callback { code = "x", state = ("s"):rep(22) }
 end, { kinds = { store = true }, later = "kind transport (a store failure is kind store)" })
+-- The server's code stays in `code`; the partner's reading of it goes in `oauth_detail`.
+case("partner:handle_callback", "the server refuses the code", function(x)
+  local P = require "spec.support.partner"
+  local p = P.partner(x.e, "2012", { retries = false })
+  local _, state = assert(p:authorize_url())
+  local out = pack(p:handle_callback { code = "not-a-code", state = state })
+  local err = out[2]
+  if core.is_error(err) and (err.code ~= "invalid_grant" or err.oauth_detail == nil) then
+    return nil, "code " .. tostring(err.code) .. ", oauth_detail " .. tostring(err.oauth_detail)
+      .. " (want the server's invalid_grant, and the partner's reading in oauth_detail)"
+  end
+  return unpack(out, 1, out.n)
+end, { kinds = { oauth = true }, later = "code is the partner's code_invalid, the server's in oauth_code" })
 case("partner:handle_callback", "no state", function(x) return partner(x):handle_callback { code = "x" } end)
 case("partner:self_grant", "down", function(x)
   local p = require("avalara.partner").new { client_id = "partner-app", client_secret = "partner-secret",

@@ -1,10 +1,11 @@
 -- One error convention (docs/errors.md), walked: every public function
 -- reachable from `require "avalara"` and the documented modules is made to
--- fail at run time (the emulator down, the emulator refusing the key or
--- answering 404, a store that fails, data that cannot be used) and must
--- return `nil, err` with `err` an avalara.error (core.is_error) of a known
--- kind with a string message; iterators yield `nil, err`; a wrong argument
--- raises, naming the function.
+-- fail at run time (the emulator down, refusing the key, answering 404 or a
+-- fault, a store that fails, a file where a folder should be, data that
+-- cannot be used, a fleet's Redis down) and must return `nil, err` with
+-- `err` an avalara.error (core.is_error) of a known kind (of the kind
+-- expected) with a string message; iterators yield `nil, err`; a wrong
+-- argument raises, naming the function; "interrupted!" is never swallowed.
 --
 -- The first block checks that the walk is complete: every public Client
 -- method and every function of a documented module is walked below or
@@ -193,7 +194,6 @@ for _, m in ipairs {
       { expect = "iterator", later = "yields false, err" })
   end
 end
-
 
 -- classify_batch: results line up with the items; a failed item is an error.
 for _, mode in ipairs { "down", "refused" } do
@@ -728,6 +728,8 @@ describe("every public function's failure path", function()
         local results, summary = c.run(x)
         if type(results) ~= "table" or type(summary) ~= "table" then
           problem = "returned " .. tostring(results) .. ", " .. tostring(summary) .. " (want results, summary)"
+        elseif #results ~= 2 then
+          problem = #results .. " results for 2 items"
         else
           for i, r in ipairs(results) do
             problem = problem or (shape(r) and ("results[" .. i .. "]: " .. shape(r)))

@@ -286,7 +286,7 @@ describe("the hscode command", function()
       -- when this run's shell ignores SIGINT (a background job, as in CI).
       e:configure { latency_ms = 30000 }
       local job = H.spawn({ "lookup", "0902", "--country", "US" }, env, cache)
-      require("socket").sleep(0.5)
+      require("socket").sleep(2) -- started and waiting for its reply, even on a loaded machine
       H.signal(job, "INT")
       local r = H.finish(job, 20)
       e:configure { latency_ms = 0 }
@@ -299,7 +299,7 @@ describe("the hscode command", function()
     it("SIGTERM: at once, exit 143 and a plain message", function()
       e:configure { latency_ms = 30000 }
       local job = H.spawn({ "lookup", "0902", "--country", "US" }, env, cache)
-      require("socket").sleep(0.5)
+      require("socket").sleep(2) -- started and waiting for its reply, even on a loaded machine
       H.signal(job, "TERM")
       local r = H.finish(job, 20)
       e:configure { latency_ms = 0 }

@@ -3,11 +3,12 @@
 -- order; Ctrl-C, `kill` and a quota exhaustion lose nothing, and the same
 -- command again resumes.
 -- @module avalara.cli.batch
+local core = require "avalara.core"
+local clock = require "avalara.clock"
 local item_model = require "avalara.item"
 local batch = require "avalara.batch"
-local journal = require "avalara.journal"
+local journal = require "avalara.batch.journal"
 local descriptions = require "avalara.descriptions"
-local retry = require "avalara.retry"
 local common = require "avalara.cli.common"
 local input = require "avalara.cli.input"
 local output = require "avalara.cli.output"
@@ -178,7 +179,7 @@ function M.run(sys, opts, args)
   if not state then
     src:close()
     if temporary then remove_journal(jpath, temporary) end
-    fail(EXIT.usage, jerr, "Use --restart to discard it (everything is classified again), or --journal PATH.")
+    fail(EXIT.usage, jerr.message, "Use --restart to discard it (everything is classified again), or --journal PATH.")
   end
 
   local sig = signals.catch(function(_, count)
@@ -207,8 +208,9 @@ function M.run(sys, opts, args)
     end
   end
 
+  local service = batch.new(client)
   local ok, result = pcall(function()
-    local plan = batch.plan(client, state, heeding(src:source(country, bad)), {})
+    local plan = service:plan(state, heeding(src:source(country, bad)), {})
     if plan.mismatch then
       state:rollback()
       fail(EXIT.usage, "the journal " .. jpath .. " belongs to another input or other options: " .. plan.mismatch,
@@ -238,9 +240,9 @@ function M.run(sys, opts, args)
       width = tonumber(common.getenv(sys, "COLUMNS")), formulas = opts.csv_formulas })
     if not writer then fail(EXIT.usage, werr) end
 
-    local started, failed, counts = retry.now(), 0, { CLASSIFIED = 0, CANNOT_BE_CLASSIFIED = 0 }
+    local started, failed, counts = clock.now(), 0, { CLASSIFIED = 0, CANNOT_BE_CLASSIFIED = 0 }
     local update = progress.new(sys, plan.rows, plan.done)
-    local summary = batch.run(client, src:source(country, bad), function(_, item, r)
+    local summary = service:run(src:source(country, bad), function(_, item, r)
       local status = output.status_of(r)
       counts[status] = (counts[status] or 0) + 1
       writer.row(item, r)
@@ -254,13 +256,15 @@ function M.run(sys, opts, args)
     local written, fwerr = writer.finish()
     writer = nil
     if not written then fail(EXIT.failed, fwerr) end
-    return { summary = summary, counts = counts, elapsed = retry.now() - started, plan = plan }
+    return { summary = summary, counts = counts, elapsed = clock.now() - started, plan = plan }
   end)
   if writer then writer.abandon() end
   cleanup()
   if not ok then
     if temporary or (discard and not state.existed) then remove_journal(jpath, temporary) end
     if type(result) == "table" and result.output_error then fail(EXIT.failed, result.output_error) end
+    -- the journal failed during the run (a full disk): what is in it is kept
+    if core.is_error(result) and result.kind == "store" then fail(EXIT.failed, result.message) end
     error(result, 0)
   end
 

@@ -778,7 +778,9 @@ end
 -- rate = requests per second, window, should_stop}`
 -- @treturn table results
 -- @treturn table summary `{total, ok, failed, not_attempted, duplicates, resumed, creates, requests,
--- stopped, reason}`; or nil, message when the journal cannot be used
+-- stopped, reason}`; or nil, err (`avalara.error`) when the journal cannot be used (kind `store`),
+-- belongs to another batch (kind `input`) or fails during the run (kind `store`).
+-- The flat alias of `client.batch:classify` (`avalara.batch`).
 function Client:classify_batch(items, opts)
   return require("avalara.batch").classify(self, items, opts)
 end

@@ -76,6 +76,11 @@ local function failure(kind, path, message)
   return core.error { kind = kind, message = message, path = path, retryable = false }
 end
 
+-- The text of a failure another module returned: a message, or an error table's message.
+local function text(e)
+  return core.is_error(e) and e.message or tostring(e)
+end
+
 -- A statement; an SQLite failure raises a `store` error (the batch ends:
 -- nothing is recorded any more). `avalara.batch.classify` returns it as
 -- `nil, err`, the CLI reports it.
@@ -140,20 +145,20 @@ function M.open(path, meta, opts)
   end
   local function unusable(why) return nil, failure("store", path, "cannot use the journal " .. path .. ": " .. why) end
   local ok_dir, derr = private.folder(private.dirname(path))
-  if not ok_dir then return unusable(tostring(derr)) end
+  if not ok_dir then return unusable(text(derr)) end
   if opts.restart then
     for _, suffix in ipairs { "", "-wal", "-shm", "-journal" } do os.remove(path .. suffix) end
   end
   for _, suffix in ipairs { "-wal", "-shm", "-journal" } do
     local _, why = private.file(path .. suffix)
-    if why then return unusable(why) end
+    if why then return unusable(text(why)) end
   end
   local info, ferr = private.file(path)
-  if ferr then return unusable(ferr) end
+  if ferr then return unusable(text(ferr)) end
   local existed = info ~= nil
   if not existed then
     local made, merr = core.sys.create_file(path, 384) -- 0600, exclusively
-    if not made then return nil, failure("store", path, "cannot create the journal " .. tostring(merr)) end
+    if not made then return nil, failure("store", path, "cannot create the journal " .. text(merr)) end
   end
   local probe = existed and io.open(path, "rb")
   if probe then
@@ -199,7 +204,7 @@ function M.open(path, meta, opts)
   if not good then
     self:close()
     local kind = core.is_error(why) and why.kind or "store"
-    why = core.is_error(why) and why.message or tostring(why)
+    why = text(why)
     if why:match("interrupted!$") then error(why, 0) end
     if why:find("locked", 1, true) then
       return nil, failure("store", path, "the journal " .. path .. " is in use by another process")
@@ -231,7 +236,7 @@ function M.open(path, meta, opts)
   end)
   if not good then
     self:close()
-    why = core.is_error(why) and why.message or tostring(why)
+    why = text(why)
     if why:match("interrupted!$") then error(why, 0) end
     return unusable((why:gsub("^journal [^:]*: ", "")))
   end

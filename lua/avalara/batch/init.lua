@@ -147,6 +147,14 @@ local function list_source(items)
   end
 end
 
+-- What a batch that raised returns: the journal failed (a full disk: kind
+-- `store`), nil, err; anything else (Ctrl-C's "interrupted!", a hook's error,
+-- a bug) goes on up.
+local function failed(e)
+  if core.is_error(e) and e.kind == "store" then return nil, e end
+  error(e, 0)
+end
+
 local function classify(where, client, items, opts)
   if type(items) ~= "table" then error(where .. ": 'items' must be a table", 3) end
   opts = opts or {}
@@ -165,7 +173,15 @@ local function classify(where, client, items, opts)
     if not state then return nil, err end
   end
   state = state or journal.memory()
-  local planned = plan.plan(client, state, source, opts)
+  local ok, planned = pcall(function()
+    local p = plan.plan(client, state, source, opts)
+    if not p.mismatch and #p.problems == 0 then state:commit() end
+    return p
+  end)
+  if not ok then
+    state:close()
+    return failed(planned)
+  end
   if planned.mismatch then
     state:close()
     return nil, core.error { kind = "input", path = opts.journal, retryable = false,
@@ -177,19 +193,14 @@ local function classify(where, client, items, opts)
     local p = planned.problems[1]
     error(where .. ": items[" .. p.row .. "]: " .. p.message, 3)
   end
-  state:commit()
   local results = {}
   local run_opts = {}
   for k, v in pairs(opts) do run_opts[k] = v end
   run_opts.state, run_opts.total, run_opts.journal, run_opts.restart = state, #items, nil, nil
-  local ok, summary = pcall(pipeline.run, client, source, function(row, _, r) results[row] = r end, run_opts)
+  local summary
+  ok, summary = pcall(pipeline.run, client, source, function(row, _, r) results[row] = r end, run_opts)
   state:close()
-  if not ok then
-    -- the journal failed (a full disk): the batch cannot go on; anything else
-    -- (Ctrl-C's "interrupted!", a hook's error, a bug) goes on up
-    if core.is_error(summary) and summary.kind == "store" then return nil, summary end
-    error(summary, 0)
-  end
+  if not ok then return failed(summary) end
   summary.total = #items
   return results, summary
 end

@@ -123,6 +123,108 @@ local function meta_of(self)
   return out
 end
 
+-- The steps of `open`. Each returns nil, err on failure.
+
+local function unusable(path, why)
+  return nil, failure("store", path, "cannot use the journal " .. path .. ": " .. why)
+end
+
+-- The file's place checked (a private folder; no planted -wal or -shm), the
+-- file made (0600, exclusively) or found (its own, an SQLite file).
+-- @return whether it existed, or nil, err
+local function place(path, restart)
+  local ok_dir, derr = private.folder(private.dirname(path))
+  if not ok_dir then return unusable(path, text(derr)) end
+  if restart then
+    for _, suffix in ipairs { "", "-wal", "-shm", "-journal" } do os.remove(path .. suffix) end
+  end
+  for _, suffix in ipairs { "-wal", "-shm", "-journal" } do
+    local _, why = private.file(path .. suffix)
+    if why then return unusable(path, text(why)) end
+  end
+  local info, ferr = private.file(path)
+  if ferr then return unusable(path, text(ferr)) end
+  if not info then
+    local made, merr = core.sys.create_file(path, 384) -- 0600, exclusively
+    if not made then return nil, failure("store", path, "cannot create the journal " .. text(merr)) end
+    return false
+  end
+  local probe = io.open(path, "rb")
+  if probe then
+    local head = probe:read(16) or ""
+    probe:close()
+    if head ~= "" and head ~= "SQLite format 3\0" then
+      return nil, failure("input", path,
+        path .. " is not a journal (not an SQLite file); use --journal to name another file")
+    end
+  end
+  return true
+end
+
+-- A failure raised inside `pcall` (a statement's `store` error, a schema's
+-- `input` error, an SQLite message) as nil, err; Ctrl-C goes on up.
+local function caught(self, why)
+  self:close()
+  if core.is_error(why) and why.kind == "input" then return nil, why end
+  local kind = core.is_error(why) and why.kind or "store"
+  why = text(why)
+  if why:match("interrupted!$") then error(why, 0) end
+  if why:find("locked", 1, true) then
+    return nil, failure("store", self.path, "the journal " .. self.path .. " is in use by another process")
+  end
+  return nil, failure(kind, self.path, "cannot use the journal " .. self.path .. ": "
+    .. why:gsub("^journal [^:]*: ", ""))
+end
+
+-- Locked, in WAL mode, synced on commit, its tables made or checked (raises).
+-- @return what its meta table holds
+local function prepare(self)
+  run(self, "PRAGMA busy_timeout = 0")
+  run(self, "PRAGMA locking_mode = EXCLUSIVE")
+  local mode = rows_of(self, "PRAGMA journal_mode = WAL")[1]
+  if not mode or (mode.journal_mode or ""):lower() ~= "wal" then error("cannot switch it to WAL mode", 0) end
+  run(self, "PRAGMA synchronous = FULL")
+  exec(self, "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+  exec(self, "CREATE TABLE IF NOT EXISTS items (row INTEGER PRIMARY KEY, key TEXT NOT NULL, "
+    .. "item TEXT NOT NULL, state TEXT NOT NULL, result TEXT, dup_of INTEGER)")
+  -- the first row of each key (item code and country): duplicates are found here
+  exec(self, "CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, row INTEGER NOT NULL) WITHOUT ROWID")
+  for tname, cols in pairs(COLUMNS) do
+    local have = {}
+    for _, r in ipairs(rows_of(self, "PRAGMA table_info(" .. tname .. ")")) do have[r.name] = true end
+    for _, col in ipairs(cols) do
+      if not have[col] then
+        error(failure("input", self.path, "cannot use the journal " .. self.path .. ": it is not a journal of "
+          .. "hscode batch (another schema: its table " .. tname .. " has no column " .. col .. ")"), 0)
+      end
+    end
+  end
+  return meta_of(self)
+end
+
+-- What it belongs to: recorded in a new journal, compared in an existing one
+-- (raises an `input` error naming the first difference).
+local function claim(self, have, meta)
+  local want = { format = M.FORMAT }
+  for k, v in pairs(meta or {}) do want[k] = tostring(v) end
+  if next(have) ~= nil then
+    for k, v in pairs(want) do
+      if have[k] ~= v then
+        error(failure("input", self.path, string.format(
+          "the journal %s belongs to another batch (its %s is %s, this one's is %s)", self.path, k,
+          tostring(have[k] or "unset"), v)), 0)
+      end
+    end
+  else
+    exec(self, "BEGIN")
+    for k, v in pairs(want) do
+      exec(self, ("INSERT INTO meta VALUES (%s, %s)"):format(quote(self, k), quote(self, v)))
+    end
+    exec(self, "COMMIT")
+  end
+  exec(self, "BEGIN")
+end
+
 --- Opens (or creates) a journal file.
 -- `meta` names what the journal belongs to (`company`, `api_base`, ...: strings
 -- or numbers); an existing journal written with other values, or by another
@@ -139,108 +241,23 @@ function M.open(path, meta, opts)
   if opts ~= nil and type(opts) ~= "table" then error("journal.open: 'opts' must be a table", 2) end
   opts = opts or {}
   local ok, driver = pcall(require, "luasql.sqlite3")
+  if not ok and tostring(driver):match("interrupted!$") then error(driver, 0) end
   if not ok then
     return nil, failure("store", path,
       "a journal needs LuaSQL's SQLite driver (Debian: apt-get install lua-sql-sqlite3)")
   end
-  local function unusable(why) return nil, failure("store", path, "cannot use the journal " .. path .. ": " .. why) end
-  local ok_dir, derr = private.folder(private.dirname(path))
-  if not ok_dir then return unusable(text(derr)) end
-  if opts.restart then
-    for _, suffix in ipairs { "", "-wal", "-shm", "-journal" } do os.remove(path .. suffix) end
-  end
-  for _, suffix in ipairs { "-wal", "-shm", "-journal" } do
-    local _, why = private.file(path .. suffix)
-    if why then return unusable(text(why)) end
-  end
-  local info, ferr = private.file(path)
-  if ferr then return unusable(text(ferr)) end
-  local existed = info ~= nil
-  if not existed then
-    local made, merr = core.sys.create_file(path, 384) -- 0600, exclusively
-    if not made then return nil, failure("store", path, "cannot create the journal " .. text(merr)) end
-  end
-  local probe = existed and io.open(path, "rb")
-  if probe then
-    local head = probe:read(16) or ""
-    probe:close()
-    if head ~= "" and head ~= "SQLite format 3\0" then
-      return nil, failure("input", path,
-        path .. " is not a journal (not an SQLite file); use --journal to name another file")
-    end
-  end
+  local existed, perr = place(path, opts.restart)
+  if existed == nil then return nil, perr end
   local env = driver.sqlite3()
   local conn, err = env:connect(path)
   if not conn then
     env:close()
     return nil, failure("store", path, "cannot open the journal " .. path .. ": " .. tostring(err))
   end
-  local self = setmetatable({ env = env, conn = conn, path = path, cache = {}, cache_from = 0, cache_to = -1 },
-    Sqlite)
-  local have_meta
-  local good, why = pcall(function()
-    run(self, "PRAGMA busy_timeout = 0")
-    run(self, "PRAGMA locking_mode = EXCLUSIVE")
-    local mode = rows_of(self, "PRAGMA journal_mode = WAL")[1]
-    if not mode or (mode.journal_mode or ""):lower() ~= "wal" then error("cannot switch it to WAL mode", 0) end
-    run(self, "PRAGMA synchronous = FULL")
-    exec(self, "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    exec(self, "CREATE TABLE IF NOT EXISTS items (row INTEGER PRIMARY KEY, key TEXT NOT NULL, "
-      .. "item TEXT NOT NULL, state TEXT NOT NULL, result TEXT, dup_of INTEGER)")
-    -- the first row of each key (item code and country): duplicates are found here
-    exec(self, "CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, row INTEGER NOT NULL) WITHOUT ROWID")
-    for tname, cols in pairs(COLUMNS) do
-      local have = {}
-      for _, r in ipairs(rows_of(self, "PRAGMA table_info(" .. tname .. ")")) do have[r.name] = true end
-      for _, col in ipairs(cols) do
-        if not have[col] then
-          error(failure("input", path, "it is not a journal of hscode batch (another schema: its table " .. tname
-            .. " has no column " .. col .. ")"), 0)
-        end
-      end
-    end
-    have_meta = meta_of(self)
-  end)
-  if not good then
-    self:close()
-    local kind = core.is_error(why) and why.kind or "store"
-    why = text(why)
-    if why:match("interrupted!$") then error(why, 0) end
-    if why:find("locked", 1, true) then
-      return nil, failure("store", path, "the journal " .. path .. " is in use by another process")
-    end
-    return nil, failure(kind, path, "cannot use the journal " .. path .. ": " .. why:gsub("^journal [^:]*: ", ""))
-  end
-  local have = have_meta
-  local want = { format = M.FORMAT }
-  for k, v in pairs(meta or {}) do want[k] = tostring(v) end
-  if next(have) ~= nil then
-    for k, v in pairs(want) do
-      if have[k] ~= v then
-        self:close()
-        return nil, failure("input", path, string.format(
-          "the journal %s belongs to another batch (its %s is %s, this one's is %s)", path, k,
-          tostring(have[k] or "unset"), v))
-      end
-    end
-  end
-  good, why = pcall(function()
-    if next(have) == nil then
-      exec(self, "BEGIN")
-      for k, v in pairs(want) do
-        exec(self, ("INSERT INTO meta VALUES (%s, %s)"):format(quote(self, k), quote(self, v)))
-      end
-      exec(self, "COMMIT")
-    end
-    exec(self, "BEGIN")
-  end)
-  if not good then
-    self:close()
-    why = text(why)
-    if why:match("interrupted!$") then error(why, 0) end
-    return unusable((why:gsub("^journal [^:]*: ", "")))
-  end
-  self.existed = existed
+  local self = setmetatable({ env = env, conn = conn, path = path, cache = {}, cache_from = 0, cache_to = -1,
+    existed = existed }, Sqlite)
+  local good, why = pcall(function() claim(self, prepare(self), meta) end)
+  if not good then return caught(self, why) end
   return self
 end
 
@@ -347,10 +364,11 @@ end
 -- @return true
 function Sqlite:close()
   if self.conn then
-    pcall(self.conn.execute, self.conn, "COMMIT")
+    local ok, err = pcall(self.conn.execute, self.conn, "COMMIT")
     self.conn:close()
     self.env:close()
     self.conn, self.env = nil, nil
+    if not ok and tostring(err):match("interrupted!$") then error(err, 0) end
   end
   return true
 end

@@ -211,6 +211,30 @@ describe("classify_batch (avalara.batch)", function()
     assert.has_error(function() service:classify("x") end, "client.batch:classify: 'items' must be a table")
   end)
 
+  it("drives the core's multi with libcurl and a Lua transport one request at a time, telling on_request", function()
+    local driver = require "avalara.transport.driver"
+    local c = H.client(e)
+    local m = assert(c:multi { concurrency = 2 })
+    m:close()
+    assert.is_true(c:parallel())
+    assert.equal("multi", driver.new(c, { concurrency = 2 }).kind)
+    local seen, wire = {}, 0
+    local lc = H.client(e, { transport = H.socket_transport(function() wire = wire + 1 end),
+      on_request = function(r) if r.url:find("/classifications", 1, true) then seen[#seen + 1] = r end end })
+    assert.is_nil(lc:multi())
+    assert.is_false(lc:parallel())
+    assert.equal("serial", driver.new(lc, { concurrency = 2 }).kind)
+    local results, summary = assert(lc:classify_batch(items(3), { concurrency = 2, interval = 0.01 }))
+    assert.equal(3, summary.ok)
+    assert.equal("CLASSIFIED", results[3].status)
+    -- every request of the batch went through the Lua transport and was told to on_request (beside the grant)
+    assert.equal(summary.requests, #seen)
+    assert.is_true(wire >= summary.requests)
+    assert.equal("POST", seen[1].method)
+    assert.equal(201, seen[1].status)
+    assert.equal(1, seen[1].attempt)
+  end)
+
   it("returns nil, err of kind store or input when the journal cannot be used; open returns the same", function()
     local c = H.client(e)
     -- not a journal at all

@@ -104,6 +104,15 @@ end
 
 -- ---------------------------------------------------------------- plan and run
 
+-- The arguments of plan and run: a source, a sink (run's: `sink` is not
+-- false), options (a table, or nil for none).
+local function check_args(where, source, sink, opts)
+  if not is_callable(source) then error(where .. ": 'source' must be a function", 4) end
+  if sink ~= false and not is_callable(sink) then error(where .. ": 'sink' must be a function", 4) end
+  if opts ~= nil and type(opts) ~= "table" then error(where .. ": 'opts' must be a table", 4) end
+  return opts or {}
+end
+
 --- Records every row of `source` in `state` and checks it, before any
 -- request (`avalara.batch.plan.plan`).
 -- @param client the `avalara.Client`
@@ -114,7 +123,7 @@ end
 -- @treturn table `{rows = n, problems = {{row, message, item}...}, conflicts = {[row] = message},
 -- done = n (finished in the journal), mismatch = message | nil}`
 function M.plan(client, state, source, opts)
-  return plan.plan(client, state, source, opts)
+  return plan.plan(client, state, source, check_args("batch.plan", source, false, opts))
 end
 
 --- Runs the batch: every row of `source` (as for `plan`, which must have
@@ -130,7 +139,7 @@ end
 -- @treturn table summary `{total, ok, failed, not_attempted, invalid, duplicates, resumed, creates,
 -- requests, stopped ("quota", "auth" or "interrupted"), reason (the error that stopped it), written}`
 function M.run(client, source, sink, opts)
-  return pipeline.run(client, source, sink, opts)
+  return pipeline.run(client, source, sink, check_args("batch.run", source, sink, opts))
 end
 
 -- ---------------------------------------------------------------- classify
@@ -239,12 +248,12 @@ end
 
 --- `client.batch:plan(state, source, opts)`: as `batch.plan`.
 function Service:plan(state, source, opts)
-  return plan.plan(self.client, state, source, opts)
+  return plan.plan(self.client, state, source, check_args("client.batch:plan", source, false, opts))
 end
 
 --- `client.batch:run(source, sink, opts)`: as `batch.run`.
 function Service:run(source, sink, opts)
-  return pipeline.run(self.client, source, sink, opts)
+  return pipeline.run(self.client, source, sink, check_args("client.batch:run", source, sink, opts))
 end
 
 Service.__tostring = function() return "avalara.batch service" end

@@ -124,6 +124,13 @@ describe("avalara.batch as a service", function()
     assert.same({ classify_batch = "classify" }, batch.aliases)
     assert.has_error(function() batch.new() end, "batch.new: 'client' must be a client")
     assert.is_function(batch.new({}).classify)
+    local none = function() return function() end end
+    assert.has_error(function() batch.run({}, "rows", none, {}) end, "batch.run: 'source' must be a function")
+    assert.has_error(function() batch.new({}):run(none, nil, {}) end, "client.batch:run: 'sink' must be a function")
+    assert.has_error(function() batch.new({}):plan({}, none, 5) end, "client.batch:plan: 'opts' must be a table")
+    -- no options at all is none
+    local out = batch.plan({ company_id = 1001 }, memory.new(), none)
+    assert.equal(0, out.rows)
   end)
 end)
 

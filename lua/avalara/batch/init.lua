@@ -14,7 +14,7 @@
 -- **Per item.** Each item goes through its own steps: its create, then its
 -- polls as soon as the create returns, while the next items flow in; at most
 -- `concurrency` requests are in flight (on the core's multi handle, see
--- `avalara.multi`). Items are taken from the source only while fewer than a
+-- `avalara.transport.driver`). Items are taken from the source only while fewer than a
 -- window of them (`window`, default 16 × concurrency, at least 512) wait to
 -- be written, and results go to the sink in input order as soon as every
 -- earlier one is there: memory is bounded by the window, not by the catalog.
@@ -42,6 +42,7 @@
 -- row (the same classification id) is not sent: it gets the earlier row's
 -- result. The same code and country with other details is a conflict,
 -- reported by `plan`.
+--
 -- **Errors.** `classify` returns `nil, err` (`avalara.core.error`) when its
 -- journal cannot be used (kind `store`: see `avalara.batch.journal.open`) or
 -- belongs to another batch (kind `input`, with `path`), or when the journal

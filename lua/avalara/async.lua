@@ -45,7 +45,7 @@ local core = require "avalara.core"
 local retry = require "avalara.retry"
 local paths = require "avalara.paths"
 local item_model = require "avalara.item"
-local multi = require "avalara.multi"
+local multi = require "avalara.transport.driver"
 
 local M = {}
 

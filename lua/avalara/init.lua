@@ -433,6 +433,38 @@ function Client:exchange_many(reqs, args)
   return out
 end
 
+--- A `core.multi` handle for this client's requests (for services that run
+-- many requests without waiting, such as `avalara.batch` through
+-- `avalara.transport.driver`): the client's transport options (timeouts, CA,
+-- proxy, ...) with `opts` (`{concurrency}`) over them. Nil when the client's
+-- exchanges run through a Lua transport (the `transport` option, cosockets in
+-- nginx), which `core.multi` cannot run: use `exchange_many` then.
+-- @tparam[opt] table opts options of `core.multi`
+-- @return the multi handle, or nil
+function Client:multi(opts)
+  if self:_transport() or type(core.multi) ~= "function" then return nil end
+  local options = {}
+  for k, v in pairs(self.topts) do options[k] = v end
+  for k, v in pairs(opts or {}) do options[k] = v end
+  return core.multi(options)
+end
+
+--- Whether `exchange_many` runs its requests at the same time (libcurl, or
+-- nginx light threads) rather than one after the other (a Lua transport
+-- function).
+-- @treturn boolean
+function Client:parallel()
+  return self._run_many ~= nil or self:_transport() == nil
+end
+
+--- Tells the client's `on_request` hook about a request a service made
+-- outside `call` (on a multi handle): `started` is `avalara.clock.now()` when
+-- it went out, `attempt` counts from 1, `err` the error if it failed.
+-- A hook that raises is reported as a warning, never to the caller.
+function Client:report_request(method, url, status, started, attempt, err)
+  return self:_hook(method, url, status, started, attempt, err)
+end
+
 -- Where a warning goes when the client has no `on_warning` (or it raised).
 local default_warn = require("avalara.warning").default
 
@@ -746,7 +778,9 @@ end
 -- rate = requests per second, window, should_stop}`
 -- @treturn table results
 -- @treturn table summary `{total, ok, failed, not_attempted, duplicates, resumed, creates, requests,
--- stopped, reason}`; or nil, message when the journal cannot be used
+-- stopped, reason}`; or nil, err (`avalara.error`) when the journal cannot be used (kind `store`),
+-- belongs to another batch (kind `input`) or fails during the run (kind `store`).
+-- The flat alias of `client.batch:classify` (`avalara.batch`).
 function Client:classify_batch(items, opts)
   return require("avalara.batch").classify(self, items, opts)
 end

@@ -3,11 +3,12 @@
 -- order; Ctrl-C, `kill` and a quota exhaustion lose nothing, and the same
 -- command again resumes.
 -- @module avalara.cli.batch
+local core = require "avalara.core"
+local clock = require "avalara.clock"
 local item_model = require "avalara.item"
 local batch = require "avalara.batch"
-local journal = require "avalara.journal"
+local journal = require "avalara.batch.journal"
 local descriptions = require "avalara.descriptions"
-local retry = require "avalara.retry"
 local common = require "avalara.cli.common"
 local input = require "avalara.cli.input"
 local output = require "avalara.cli.output"
@@ -133,137 +134,134 @@ local function problems_message(src, problems)
     src.name, n == 1 and "is" or "are", table.concat(lines, "\n  "))
 end
 
---- Runs it.
-function M.run(sys, opts, args)
-  if #args ~= 1 then
-    usage_error("batch needs exactly one input file (CSV, JSON or JSON Lines; - for stdin)", "batch")
+-- ---------------------------------------------------------------- steps
+-- The command's steps share one table `r` (`sys`, `opts`, the settings, the
+-- target, the client, the input, the journal, the signals, the writer).
+
+-- The command's settings from its options (a usage error names the bad one).
+local function settings(r)
+  local opts = r.opts
+  r.country = common.country_option(opts, "batch", false)
+  if r.country and item_model.country_known(r.country) == false then
+    usage_error("unknown country code '" .. r.country .. "' (ISO 3166 alpha-2, such as US)", "batch")
   end
-  local country = common.country_option(opts, "batch", false)
-  if country and item_model.country_known(country) == false then
-    usage_error("unknown country code '" .. country .. "' (ISO 3166 alpha-2, such as US)", "batch")
-  end
-  local concurrency = common.positive_number(opts, "concurrency", "batch", true)
-  local wait = common.positive_number(opts, "wait", "batch") or 120
-  local rate = common.positive_number(opts, "rate", "batch")
-  local max_record = common.size_option(opts, "max_record_size", "batch")
-  local format = opts.format or (opts.out and opts.out ~= "-" and output.format_of(opts.out))
+  r.concurrency = common.positive_number(opts, "concurrency", "batch", true)
+  r.wait = common.positive_number(opts, "wait", "batch") or 120
+  r.rate = common.positive_number(opts, "rate", "batch")
+  r.max_record = common.size_option(opts, "max_record_size", "batch")
+  r.format = opts.format or (opts.out and opts.out ~= "-" and output.format_of(opts.out))
     or (opts.out and "csv") or "table"
-  if not FORMATS[format] then
-    usage_error("--format must be csv, json, jsonl or table (got '" .. format .. "')", "batch")
+  if not FORMATS[r.format] then
+    usage_error("--format must be csv, json, jsonl or table (got '" .. r.format .. "')", "batch")
   end
+end
 
-  -- Where the results go is settled first: a bad --out costs nothing.
-  local target, terr = output.target(opts.out or "-")
-  if not target then fail(EXIT.usage, terr) end
-  local client = common.make_client(sys, opts, true)
-  local src, ierr = input.open(args[1], sys.stdin)
-  if not src then fail(EXIT.usage, ierr) end
-  src.max_record = max_record
-
-  local jpath, temporary = opts.journal, false
+-- The journal: --journal, else OUT.journal, else one in a private temporary folder.
+local function open_journal(r)
+  local jpath, temporary = r.opts.journal, false
   if not jpath then
-    if target.kind == "file" then jpath = target.path .. ".journal"
+    if r.target.kind == "file" then jpath = r.target.path .. ".journal"
     else
       -- no place of its own: a private folder (0700, random name) in $TMPDIR
       local dir, derr = require("avalara.private").temp_dir("hscode-batch")
       if not dir then
-        src:close()
+        r.src:close()
         fail(EXIT.failed, derr)
       end
       jpath, temporary = dir .. "/journal", dir
     end
   end
-  local state, jerr = journal.open(jpath, { company = client.company_id, api_base = client.api_base },
-    { restart = opts.restart })
+  r.jpath, r.temporary = jpath, temporary
+  local state, jerr = journal.open(jpath, { company = r.client.company_id, api_base = r.client.api_base },
+    { restart = r.opts.restart })
   if not state then
-    src:close()
+    r.src:close()
     if temporary then remove_journal(jpath, temporary) end
-    fail(EXIT.usage, jerr, "Use --restart to discard it (everything is classified again), or --journal PATH.")
+    fail(EXIT.usage, jerr.message, "Use --restart to discard it (everything is classified again), or --journal PATH.")
   end
+  r.state = state
+end
 
-  local sig = signals.catch(function(_, count)
-    sys.stderr:write(count == 1 and "\nhscode: stopping: finishing the requests in flight "
-      .. "(Ctrl-C again to stop at once)\n" or "\nhscode: stopping now\n")
-  end)
-  local writer, discard = nil, false
-  local function cleanup()
-    sig.close()
-    state:close()
-    src:close()
-  end
-  local function bad(message) fail(EXIT.usage, message) end
-  local function interrupted()
-    return sig.signal == "sigterm" and EXIT.sigterm or EXIT.sigint
-  end
-  -- The checking pass of a large file takes seconds: a signal is heard there too.
-  local function heeding(source)
+-- The exit status of the signal that stopped it.
+local function interrupted(r)
+  return r.sig.signal == "sigterm" and EXIT.sigterm or EXIT.sigint
+end
+
+-- The source of the checking pass: a signal is heard there too (it takes
+-- seconds on a large file).
+local function heeding(r, source)
+  return function()
+    local rows, n = source(), 0
     return function()
-      local rows, n = source(), 0
-      return function()
-        n = n + 1
-        if n % 1000 == 0 and sig.check() then fail(interrupted(), "interrupted before any request") end
-        return rows()
-      end
+      n = n + 1
+      if n % 1000 == 0 and r.sig.check() then fail(interrupted(r), "interrupted before any request") end
+      return rows()
     end
   end
+end
 
-  local ok, result = pcall(function()
-    local plan = batch.plan(client, state, heeding(src:source(country, bad)), {})
-    if plan.mismatch then
-      state:rollback()
-      fail(EXIT.usage, "the journal " .. jpath .. " belongs to another input or other options: " .. plan.mismatch,
-        "Use --restart to discard it (everything is classified again), or --journal PATH.")
-    end
-    if plan.rows == 0 then discard = true; fail(EXIT.usage, src.name .. ": no items") end
-    if #plan.problems > 0 and not opts.skip_invalid then
-      state:rollback()
-      discard = true
-      fail(EXIT.usage, problems_message(src, plan.problems),
-        "Fix them, or use --skip-invalid to go on without them.")
-    end
-    state:commit()
-    if sig.check() then fail(interrupted(), "interrupted before any request") end
-    -- Credentials are tried before anything is written.
-    local tok, toerr = client:token()
-    if not tok then
-      discard = true
-      common.request_failed("cannot get an access token", toerr, client)
-    end
+-- The checking pass: every row recorded in the journal and checked, before any request.
+local function check(r, service, bad)
+  local plan = service:plan(r.state, heeding(r, r.src:source(r.country, bad)), {})
+  if plan.mismatch then
+    r.state:rollback()
+    fail(EXIT.usage, "the journal " .. r.jpath .. " belongs to another input or other options: " .. plan.mismatch,
+      "Use --restart to discard it (everything is classified again), or --journal PATH.")
+  end
+  if plan.rows == 0 then r.discard = true; fail(EXIT.usage, r.src.name .. ": no items") end
+  if #plan.problems > 0 and not r.opts.skip_invalid then
+    r.state:rollback()
+    r.discard = true
+    fail(EXIT.usage, problems_message(r.src, plan.problems), "Fix them, or use --skip-invalid to go on without them.")
+  end
+  r.state:commit()
+  return plan
+end
 
-    local describe = descriptions.new(client)
-    local werr
-    writer, werr = output.open(target, format, src, { stdout = sys.stdout,
-      -- the pipeline looks the descriptions up; writing a row never waits for one
-      describe = function(cc, code) return describe:cached(cc, code) end,
-      width = tonumber(common.getenv(sys, "COLUMNS")), formulas = opts.csv_formulas })
-    if not writer then fail(EXIT.usage, werr) end
-
-    local started, failed, counts = retry.now(), 0, { CLASSIFIED = 0, CANNOT_BE_CLASSIFIED = 0 }
-    local update = progress.new(sys, plan.rows, plan.done)
-    local summary = batch.run(client, src:source(country, bad), function(_, item, r)
-      local status = output.status_of(r)
-      counts[status] = (counts[status] or 0) + 1
-      writer.row(item, r)
-    end, { state = state, conflicts = plan.conflicts, concurrency = concurrency, timeout = wait, rate = rate,
-      total = plan.rows, describe = describe, should_stop = sig.check,
-      on_progress = function(done, _, _, r)
-        if output.status_of(r) == "FAILED" then failed = failed + 1 end
-        update(done, failed)
-      end })
-    if summary.interrupted then update(summary.written, failed, true) end
-    local written, fwerr = writer.finish()
-    writer = nil
-    if not written then fail(EXIT.failed, fwerr) end
-    return { summary = summary, counts = counts, elapsed = retry.now() - started, plan = plan }
-  end)
-  if writer then writer.abandon() end
-  cleanup()
-  if not ok then
-    if temporary or (discard and not state.existed) then remove_journal(jpath, temporary) end
-    if type(result) == "table" and result.output_error then fail(EXIT.failed, result.output_error) end
-    error(result, 0)
+-- The checking pass, then the batch itself, its rows written as they come.
+local function classify(r)
+  local sys, client, src = r.sys, r.client, r.src
+  local service = batch.new(client)
+  local function bad(message) fail(EXIT.usage, message) end
+  local plan = check(r, service, bad)
+  if r.sig.check() then fail(interrupted(r), "interrupted before any request") end
+  -- Credentials are tried before anything is written.
+  local tok, toerr = client:token()
+  if not tok then
+    r.discard = true
+    common.request_failed("cannot get an access token", toerr, client)
   end
 
+  local describe = descriptions.new(client)
+  local werr
+  r.writer, werr = output.open(r.target, r.format, src, { stdout = sys.stdout,
+    -- the pipeline looks the descriptions up; writing a row never waits for one
+    describe = function(cc, code) return describe:cached(cc, code) end,
+    width = tonumber(common.getenv(sys, "COLUMNS")), formulas = r.opts.csv_formulas })
+  if not r.writer then fail(EXIT.usage, werr) end
+
+  local started, failed, counts = clock.now(), 0, { CLASSIFIED = 0, CANNOT_BE_CLASSIFIED = 0 }
+  local update = progress.new(sys, plan.rows, plan.done)
+  local summary = service:run(src:source(r.country, bad), function(_, item, result)
+    local status = output.status_of(result)
+    counts[status] = (counts[status] or 0) + 1
+    r.writer.row(item, result)
+  end, { state = r.state, conflicts = plan.conflicts, concurrency = r.concurrency, timeout = r.wait,
+    rate = r.rate, total = plan.rows, describe = describe, should_stop = r.sig.check,
+    on_progress = function(done, _, _, result)
+      if output.status_of(result) == "FAILED" then failed = failed + 1 end
+      update(done, failed)
+    end })
+  if summary.interrupted then update(summary.written, failed, true) end
+  local written, fwerr = r.writer.finish()
+  r.writer = nil
+  if not written then fail(EXIT.failed, fwerr) end
+  return { summary = summary, counts = counts, elapsed = clock.now() - started, plan = plan }
+end
+
+-- What it did, on stderr, and its exit status.
+local function report(r, result)
+  local sys, target, jpath, temporary = r.sys, r.target, r.jpath, r.temporary
   local s, counts = result.summary, result.counts
   local out_name = target.kind == "stdout" and "stdout" or target.path
   local parts = { string.format("%d classified, %d could not be classified, %d failed", counts.CLASSIFIED,
@@ -281,7 +279,7 @@ function M.run(sys, opts, args)
     sys.stderr:write(string.format("hscode: interrupted: %d of %d rows written to %s; the journal %s keeps "
       .. "the rest. To resume, run the same command again:\n  %s\n", s.written, s.total, out_name, jpath,
       resume_command(sys, jpath, temporary)))
-    return interrupted()
+    return interrupted(r)
   end
   if s.stopped == "quota" then
     sys.stderr:write(string.format("hscode: stopped: the classification quota is used up (%s); %d items were "
@@ -291,11 +289,48 @@ function M.run(sys, opts, args)
   end
   if s.stopped == "auth" then
     fail(EXIT.config, "stopped: cannot get an access token: " .. tostring(s.reason),
-      common.hint_for(client, s.reason))
+      common.hint_for(r.client, s.reason))
   end
   if temporary and not unfinished then remove_journal(jpath, temporary) end
   if s.failed > 0 or s.invalid > 0 then return EXIT.failed end
   return EXIT.ok
+end
+
+--- Runs it.
+function M.run(sys, opts, args)
+  if #args ~= 1 then
+    usage_error("batch needs exactly one input file (CSV, JSON or JSON Lines; - for stdin)", "batch")
+  end
+  local r = { sys = sys, opts = opts }
+  settings(r)
+  -- Where the results go is settled first: a bad --out costs nothing.
+  local terr
+  r.target, terr = output.target(opts.out or "-")
+  if not r.target then fail(EXIT.usage, terr) end
+  r.client = common.make_client(sys, opts, true)
+  local ierr
+  r.src, ierr = input.open(args[1], sys.stdin)
+  if not r.src then fail(EXIT.usage, ierr) end
+  r.src.max_record = r.max_record
+  open_journal(r)
+
+  r.sig = signals.catch(function(_, count)
+    sys.stderr:write(count == 1 and "\nhscode: stopping: finishing the requests in flight "
+      .. "(Ctrl-C again to stop at once)\n" or "\nhscode: stopping now\n")
+  end)
+  local ok, result = pcall(classify, r)
+  if r.writer then r.writer.abandon() end
+  r.sig.close()
+  r.state:close()
+  r.src:close()
+  if not ok then
+    if r.temporary or (r.discard and not r.state.existed) then remove_journal(r.jpath, r.temporary) end
+    if type(result) == "table" and result.output_error then fail(EXIT.failed, result.output_error) end
+    -- the journal failed during the run (a full disk): what is in it is kept
+    if core.is_error(result) and result.kind == "store" then fail(EXIT.failed, result.message) end
+    error(result, 0)
+  end
+  return report(r, result)
 end
 
 return M

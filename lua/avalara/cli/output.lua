@@ -17,6 +17,11 @@ local input = require "avalara.cli.input"
 local private = require "avalara.private"
 local sys = core.sys
 
+-- The text of a failure another module returned: a message, or an error table's message.
+local function message_of(e)
+  return core.is_error(e) and e.message or tostring(e)
+end
+
 local M = {}
 
 --- The result columns, after the input's own (a column of the input with one
@@ -145,7 +150,7 @@ function M.open(t, format, src, opts)
     if f then w.partial = err end
   end
   if not f then
-    return nil, "cannot write " .. t.path .. ": " .. tostring(err):gsub("^cannot create ", ""):gsub("^[^:]*: ", "")
+    return nil, "cannot write " .. t.path .. ": " .. message_of(err):gsub("^cannot create ", ""):gsub("^[^:]*: ", "")
   end
   w.file = f
 
@@ -166,7 +171,7 @@ function M.open(t, format, src, opts)
 
   local function emit(text)
     local ok, werr = f:write(text)
-    if not ok then error({ output_error = "cannot write " .. t.path .. ": " .. tostring(werr) }, 0) end
+    if not ok then error({ output_error = "cannot write " .. t.path .. ": " .. message_of(werr) }, 0) end
   end
 
   local width = opts.width or 100
@@ -236,12 +241,12 @@ function M.open(t, format, src, opts)
     f:close()
     if not synced then
       os.remove(w.partial)
-      return nil, "cannot write " .. t.path .. ": " .. tostring(serr)
+      return nil, "cannot write " .. t.path .. ": " .. message_of(serr)
     end
     local renamed, rerr = os.rename(w.partial, t.real)
     if not renamed then
       os.remove(w.partial)
-      return nil, "cannot write " .. t.path .. ": " .. tostring(rerr)
+      return nil, "cannot write " .. t.path .. ": " .. message_of(rerr)
     end
     return true
   end

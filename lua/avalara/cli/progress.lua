@@ -2,7 +2,7 @@
 -- failed, rate, elapsed time, ETA), plain lines otherwise (at each tenth of
 -- the way, and at least every 30 s).
 -- @module avalara.cli.progress
-local retry = require "avalara.retry"
+local clock = require "avalara.clock"
 local common = require "avalara.cli.common"
 
 local M = {}
@@ -14,17 +14,17 @@ local M = {}
 -- @treturn function `update(done, failed, final)`
 function M.new(sys, total, already)
   local err, tty = sys.stderr, sys.isatty(2)
-  local started, last_line, step, last_draw = retry.now(), retry.now(), -1, 0
+  local started, last_line, step, last_draw = clock.now(), clock.now(), -1, 0
   already = already or 0
   local function figures(done)
-    local elapsed = retry.now() - started
+    local elapsed = clock.now() - started
     local fresh = done - already
     local rate = elapsed > 0 and fresh / elapsed or 0
     local eta = rate > 0 and (total - done) / rate or nil
     return elapsed, rate, eta
   end
   local function update(done, failed, final)
-    local t = retry.now()
+    local t = clock.now()
     if tty then
       if not final and done < total and t - last_draw < 0.1 then return end
       last_draw = t

@@ -1,8 +1,10 @@
 -- avalara.batch through client:classify_batch: the per-item pipeline, the
 -- journal (resume, lost answers, torn writes, another batch's journal),
--- duplicates, the token renewed once, Retry-After past the deadline, rate.
+-- duplicates, the token renewed once, Retry-After past the deadline, rate;
+-- the service protocol (`client.batch`) and the error convention of
+-- batch.classify and journal.open (nil, err with an avalara.error table).
 local core = require "avalara.core"
-local journal = require "avalara.journal"
+local journal = require "avalara.batch.journal"
 local socket = require "socket"
 local emu = require "spec.support.emulator"
 local H = require "spec.support.client"
@@ -113,11 +115,16 @@ describe("classify_batch (avalara.batch)", function()
     assert(c:classify_batch(items(3), { journal = path, interval = 0.01 }))
     local r, err = c:classify_batch(items(3, "OTHER-"), { journal = path })
     assert.is_nil(r)
-    assert.matches("belongs to another batch: row 1 %(item code OTHER%-1%)", err)
+    assert.is_true(core.is_error(err))
+    assert.equal("input", err.kind)
+    assert.equal(path, err.path)
+    assert.matches("belongs to another batch: row 1 %(item code OTHER%-1%)", err.message)
     local c2 = H.client(e, { account_id = H.SBX_ACCOUNT, license_key = H.SBX_KEY, company_id = H.SBX_COMPANY })
     r, err = c2:classify_batch(items(3), { journal = path })
     assert.is_nil(r)
-    assert.matches("belongs to another batch %(its company is 1001, this one's is 1002%)", err)
+    assert.is_true(core.is_error(err))
+    assert.equal("input", err.kind)
+    assert.matches("belongs to another batch %(its company is 1001, this one's is 1002%)", err.message)
     -- restart = true discards it
     local _, summary = assert(c:classify_batch(items(3, "OTHER-"), { journal = path, restart = true, interval = 0.01 }))
     assert.equal(3, summary.ok)
@@ -178,5 +185,113 @@ describe("classify_batch (avalara.batch)", function()
     local c = H.client(e)
     assert.has_error(function() c:classify_batch(items(1), { concurency = 2 }) end,
       "client:classify_batch: unknown option 'concurency'")
+    assert.has_error(function() c:classify_batch(items(1), { journal = 5 }) end,
+      "client:classify_batch: 'journal' must be a string")
+  end)
+
+  it("is a service: client.batch:classify as the flat classify_batch, with its own name in errors", function()
+    local batch = require "avalara.batch"
+    assert.equal("batch", batch.field)
+    assert.equal("classify", batch.aliases.classify_batch)
+    local c = H.client(e)
+    local service = batch.new(c)
+    for flat, method in pairs(batch.aliases) do
+      assert.is_function(c[flat], flat)
+      assert.is_function(service[method], method)
+    end
+    local results, summary = assert(service:classify(items(3), { interval = 0.01, journal = path }))
+    assert.equal(3, summary.ok)
+    assert.equal("SKU-3", results[3].item.itemCode)
+    -- the same journal, through the flat name: nothing sent again
+    local _, again = assert(c:classify_batch(items(3), { journal = path }))
+    assert.equal(3, again.resumed)
+    assert.equal(3, H.route(e, "classification_create"))
+    assert.has_error(function() service:classify(items(1), { concurency = 2 }) end,
+      "client.batch:classify: unknown option 'concurency'")
+    assert.has_error(function() service:classify("x") end, "client.batch:classify: 'items' must be a table")
+  end)
+
+  it("drives the core's multi with libcurl and a Lua transport one request at a time, telling on_request", function()
+    local driver = require "avalara.transport.driver"
+    local c = H.client(e)
+    local m = assert(c:multi { concurrency = 2 })
+    m:close()
+    assert.is_true(c:parallel())
+    assert.equal("multi", driver.new(c, { concurrency = 2 }).kind)
+    local seen, wire = {}, 0
+    local lc = H.client(e, { transport = H.socket_transport(function() wire = wire + 1 end),
+      on_request = function(r) if r.url:find("/classifications", 1, true) then seen[#seen + 1] = r end end })
+    assert.is_nil(lc:multi())
+    assert.is_false(lc:parallel())
+    assert.equal("serial", driver.new(lc, { concurrency = 2 }).kind)
+    local results, summary = assert(lc:classify_batch(items(3), { concurrency = 2, interval = 0.01 }))
+    assert.equal(3, summary.ok)
+    assert.equal("CLASSIFIED", results[3].status)
+    -- every request of the batch went through the Lua transport and was told to on_request (beside the grant)
+    assert.equal(summary.requests, #seen)
+    assert.is_true(wire >= summary.requests)
+    assert.equal("POST", seen[1].method)
+    assert.equal(201, seen[1].status)
+    assert.equal(1, seen[1].attempt)
+  end)
+
+  it("returns nil, err of kind store or input when the journal cannot be used; open returns the same", function()
+    local c = H.client(e)
+    -- not a journal at all
+    local f = assert(io.open(path, "wb"))
+    f:write("itemCode,description\nA,mug\n")
+    f:close()
+    local r, err = c:classify_batch(items(2), { journal = path })
+    assert.is_nil(r)
+    assert.is_true(core.is_error(err))
+    assert.equal("input", err.kind)
+    assert.equal(path, err.path)
+    assert.matches("is not a journal", err.message)
+    os.remove(path)
+    -- in use by another holder (the file is locked)
+    local j = assert(journal.open(path, { company = c.company_id, api_base = c.api_base }))
+    local j2, err2 = journal.open(path, { company = c.company_id, api_base = c.api_base })
+    assert.is_nil(j2)
+    assert.is_true(core.is_error(err2))
+    assert.equal("store", err2.kind)
+    assert.matches("in use by another process", err2.message)
+    j:close()
+    -- a folder others may write to: refused before any file is made there
+    local open_dir = path:match("^(.*)/[^/]*$") .. "/shared"
+    assert(os.execute("mkdir -m 0777 " .. open_dir .. " && chmod 0777 " .. open_dir))
+    local j3, err3 = journal.open(open_dir .. "/j", {})
+    assert.is_nil(j3)
+    assert.equal("store", err3.kind)
+    assert.equal(open_dir .. "/j", err3.path)
+    assert.is_string(err3.message)
+    os.remove(open_dir)
+    assert.has_error(function() journal.open(42) end, "journal.open: 'path' must be a string")
+    assert.equal(0, H.route(e, "classification_create"))
+  end)
+
+  it("returns nil, err of kind store when its journal fills up during the run; what it kept resumes", function()
+    local c = H.client(e)
+    local list = items(40)
+    local j = assert(journal.open(path, { company = c.company_id, api_base = c.api_base }))
+    -- SQLite refuses to grow the file past a few more pages ("database or disk is full"), as a full disk would:
+    -- the rows fit, their results do not
+    local cur = assert(j.conn:execute("PRAGMA page_count"))
+    local pages = tonumber(cur:fetch())
+    cur:close()
+    local set = j.conn:execute("PRAGMA max_page_count = " .. (pages + 2))
+    if type(set) == "userdata" then set:close() end
+    local r, err = c:classify_batch(list, { state = j, concurrency = 2, interval = 0.01 })
+    assert.is_nil(r)
+    assert.is_true(core.is_error(err), tostring(err))
+    assert.equal("store", err.kind)
+    assert.equal(path, err.path)
+    assert.matches("full", err.message)
+    local sent = H.route(e, "classification_create")
+    assert.is_true(sent > 0 and sent < 40, sent)
+    -- a journal that may grow again: the run resumes, nothing created twice
+    local results, summary = assert(c:classify_batch(list, { journal = path, interval = 0.01 }))
+    assert.equal(40, summary.ok)
+    assert.equal("SKU-40", results[40].item.itemCode)
+    assert.equal(40, H.route(e, "classification_create"))
   end)
 end)

@@ -21,9 +21,16 @@ local MODULES = {
   { name = "avalara.cli.items", file = "lua/avalara/cli/items.lua", owners = { M = true } },
   { name = "avalara.descriptions", file = "lua/avalara/descriptions.lua", owners = { M = true, Descriptions = true } },
   { name = "avalara.cli", file = "lua/avalara/cli.lua", owners = { M = true } },
-  { name = "avalara.batch", file = "lua/avalara/batch.lua", owners = { M = true } },
-  { name = "avalara.journal", file = "lua/avalara/journal.lua", owners = { M = true, Memory = true, Sqlite = true } },
-  { name = "avalara.multi", file = "lua/avalara/multi.lua", owners = { M = true } },
+  { name = "avalara.batch", file = "lua/avalara/batch/init.lua", owners = { M = true, Service = true } },
+  { name = "avalara.batch.journal", file = "lua/avalara/batch/journal.lua", owners = { M = true, Sqlite = true } },
+  { name = "avalara.batch.memory", file = "lua/avalara/batch/memory.lua", owners = { M = true, Memory = true } },
+  { name = "avalara.batch.plan", file = "lua/avalara/batch/plan.lua", owners = { M = true } },
+  { name = "avalara.batch.pipeline", file = "lua/avalara/batch/pipeline.lua", owners = { M = true } },
+  { name = "avalara.batch.answers", file = "lua/avalara/batch/answers.lua", owners = { M = true } },
+  { name = "avalara.batch.window", file = "lua/avalara/batch/window.lua", owners = { M = true } },
+  { name = "avalara.batch.result", file = "lua/avalara/batch/result.lua", owners = { M = true } },
+  { name = "avalara.batch.queue", file = "lua/avalara/batch/queue.lua", owners = { M = true, Fifo = true, Heap = true } },
+  { name = "avalara.transport.driver", file = "lua/avalara/transport/driver.lua", owners = { M = true } },
   { name = "avalara.async", file = "lua/avalara/async.lua", owners = { M = true, Client = true, Handle = true } },
   { name = "avalara.digest", file = "lua/avalara/digest.lua", owners = { M = true } },
   { name = "avalara.cli.common", file = "lua/avalara/cli/common.lua", owners = { M = true } },
@@ -106,8 +113,13 @@ local function exports(mod)
     public(m.Client, names)
   elseif mod.name == "avalara.descriptions" then
     public(getmetatable(m.new({ hierarchy = function() end })).__index, names)
-  elseif mod.name == "avalara.journal" then
-    public(getmetatable(m.memory()).__index, names)
+  elseif mod.name == "avalara.batch.memory" then
+    public(getmetatable(m.new()).__index, names)
+  elseif mod.name == "avalara.batch.queue" then
+    public(getmetatable(m.fifo()).__index, names)
+    public(getmetatable(m.heap()).__index, names)
+  elseif mod.name == "avalara.batch" then
+    public(getmetatable(m.new({})).__index, names)
   elseif mod.name == "avalara.cli.input" then
     local f = io.open("spec/unit/cli/csv_spec.lua")
     f:close()

@@ -1,0 +1,72 @@
+--- The state of a batch in this process's memory (a batch without a
+-- journal file): the methods of `avalara.batch.journal`'s files, nothing
+-- kept after the process.
+-- @module avalara.batch.memory
+local M = {}
+
+local Memory = {}
+Memory.__index = Memory
+
+--- An empty state.
+-- @treturn table the state
+function M.new()
+  return setmetatable({ rows = {}, keys = {} }, Memory)
+end
+
+--- What is known of `row`: `{state, key, item, result, dup_of}` (result as JSON text), or nil.
+-- @int row
+function Memory:get(row)
+  return self.rows[row]
+end
+
+--- Records `row` as queued: its key (item code and country) and its
+-- canonical item (what is sent). A row whose key an earlier row has is a
+-- duplicate of it (`dup_of`).
+-- @int row
+-- @string key
+-- @string item
+-- @return the earlier row with the same key, or nil
+function Memory:queue(row, key, item)
+  local first = self.keys[key]
+  if first and first >= row then first = nil end
+  if not first then self.keys[key] = row end
+  self.rows[row] = { state = "queued", key = key, item = item, dup_of = first }
+  return first
+end
+
+--- As `get` (for the journal file: without changing what is read ahead).
+-- @int row
+function Memory:peek(row)
+  return self.rows[row]
+end
+
+--- Forgets a row just queued (a conflicting duplicate).
+-- @int row
+function Memory:drop(row)
+  self.rows[row] = nil
+end
+
+local function set_state(self, row, state, result)
+  local r = self.rows[row]
+  r.state = state
+  if result ~= nil then r.result = result end
+end
+
+--- Its create is about to be sent.
+function Memory:sent(row) set_state(self, row, "sent") end
+--- Its create answered 201.
+function Memory:created(row) set_state(self, row, "created") end
+--- Back to queued (its create was refused: nothing was created).
+function Memory:reset(row) set_state(self, row, "queued") end
+--- Finished: `result` is the JSON text of its model or error.
+function Memory:done(row, result) set_state(self, row, "done", result) end
+--- Makes everything recorded so far durable (nothing to do in memory).
+function Memory.commit() return true end
+--- Undoes what was recorded since the last commit (nothing to do in memory).
+function Memory.rollback() return true end
+--- Ends it.
+function Memory.close() return true end
+
+Memory.__tostring = function() return "avalara.journal.memory" end
+
+return M

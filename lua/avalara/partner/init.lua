@@ -43,6 +43,7 @@ local environments = require "avalara.partner.environments"
 local connection = require "avalara.partner.connection"
 local errors = require "avalara.partner.error"
 local callback = require "avalara.partner.callback"
+local records = require "avalara.partner.records"
 local hooks_of = require("avalara.partner.hooks").new
 
 local M = {}
@@ -60,12 +61,6 @@ M.environments = environments.flows
 -- A random URL-safe string of 256 bits (the core's PKCE verifier: getrandom).
 local function random_token()
   return (core.pkce())
-end
-
--- 16 hex digits (64 random bits): a connection id.
-local function random_id()
-  local v = core.pkce()
-  return (v:sub(1, 16):gsub(".", function(c) return ("%x"):format(c:byte() % 16) end))
 end
 
 -- ------------------------------------------------------------ the partner
@@ -183,61 +178,6 @@ end
 -- @treturn string
 function Partner:key(id) return self.prefix .. "connection:" .. id end
 
--- What callers see of a connection record: no secret.
-local function public(rec)
-  return { id = rec.id, flow = rec.flow, company_id = tonumber(rec.company_id), scope = rec.scope,
-    token_type = rec.token_type, created_at = rec.created_at, refreshed_at = rec.refreshed_at,
-    status = rec.status, expires_at = rec.expires_at }
-end
-
--- Changes the list of connection ids (compare-and-set, again on a race).
-local function change_index(self, change)
-  local key = self.prefix .. "connections"
-  for _ = 1, 50 do
-    local idx, version, err = self.store:get(key)
-    if err then return store_failed(self.store, "reading the connection list", err) end
-    local ids = {}
-    for _, id in ipairs(idx and idx.ids or {}) do ids[id] = true end
-    change(ids)
-    local list = {}
-    for id in pairs(ids) do list[#list + 1] = id end
-    table.sort(list)
-    local ok, cerr = self.store:cas(key, version, { ids = list })
-    if ok then return true end
-    if ok == nil then return store_failed(self.store, "writing the connection list", cerr) end
-  end
-  return store_failed(self.store, "writing the connection list", "it keeps changing")
-end
-
--- Stores a new connection from a grant's token; replaces `meta.connection_id`'s
--- record when given (and revokes the authorization it had).
-local function connect(self, tok, meta)
-  local rec = connection.with_tokens(tok, { flow = self.flow, created_at = clock.time(),
-    company_id = meta.company_id and tostring(meta.company_id) or nil })
-  tok:close()
-  local old
-  for _ = 1, 5 do
-    rec.id = meta.connection_id or random_id()
-    local key = self:key(rec.id)
-    local current, version, err = self.store:get(key)
-    if err then return store_failed(self.store, "reading connection " .. rec.id, err) end
-    if current == nil or meta.connection_id then
-      rec.company_id = rec.company_id or (current and current.company_id)
-      local ok, cerr = self.store:cas(key, version, rec)
-      if ok then old = current; break end
-      if ok == nil then return store_failed(self.store, "storing connection " .. rec.id, cerr) end
-    end
-    rec.id = nil
-  end
-  if not rec.id then return store_failed(self.store, "storing a new connection", "no free id") end
-  local indexed, ierr = change_index(self, function(ids) ids[rec.id] = true end)
-  if not indexed then return nil, ierr end
-  -- One authorization per customer: the replaced one is revoked (best effort), with whatever a
-  -- process killed in a refresh may have left of it (2012 revokes a whole lifecycle).
-  if old then revoke(self, old) end
-  return public(rec)
-end
-
 --- The URL to send the customer to, and the state it carries.
 -- The state (256 random bits unless given) is kept as pending in the store
 -- for `state_ttl` seconds, with the PKCE verifier for Identity.
@@ -328,7 +268,7 @@ function Partner:handle_callback(query)
     terr.message = "exchanging the authorization code: " .. terr.message
     return nil, terr
   end
-  return connect(self, tok, { company_id = pending.company_id, connection_id = pending.connection_id })
+  return records.connect(self, tok, { company_id = pending.company_id, connection_id = pending.connection_id }, revoke)
 end
 
 --- A client with the methods of `avalara.new`'s (classify, wait,
@@ -362,7 +302,7 @@ function Partner:self_grant(opts)
   local tok, err = self.runner:exchange("generate_token", { url = self.urls.generate_token, client_id = self.client_id,
     client_secret = secrets[self], auth_method = self.auth_method })
   if not tok then return nil, detail(err, "generate_token") end
-  return connect(self, tok, { company_id = opts.company_id, connection_id = opts.connection_id })
+  return records.connect(self, tok, { company_id = opts.company_id, connection_id = opts.connection_id }, revoke)
 end
 
 --- Revokes a connection's authorization (2012 `oauth/revoke`: its whole
@@ -394,7 +334,7 @@ function Partner:disconnect(id, opts)
     local deleted, derr = self.store:delete(key)
     if not deleted then return store_failed(self.store, "forgetting connection " .. id, derr) end
     account.unsaved[id] = nil
-    return change_index(self, function(ids) ids[id] = nil end)
+    return records.change_index(self, function(ids) ids[id] = nil end)
   end
   local ok, done, err = pcall(run)
   unlock()
@@ -414,7 +354,7 @@ function Partner:connections()
   for _, id in ipairs(idx and idx.ids or {}) do
     local rec, _, rerr = self.store:get(self:key(id))
     if rerr then return store_failed(self.store, "reading connection " .. id, rerr) end
-    if rec then list[#list + 1] = public(rec) end
+    if rec then list[#list + 1] = records.public(rec) end
   end
   table.sort(list, function(a, b)
     if a.created_at ~= b.created_at then return (a.created_at or 0) < (b.created_at or 0) end

@@ -12,6 +12,7 @@ local MODULES = {
   { name = "avalara.partner.options", file = "lua/avalara/partner/options.lua", owners = { M = true } },
   { name = "avalara.partner.callback", file = "lua/avalara/partner/callback.lua", owners = { M = true } },
   { name = "avalara.partner.environments", file = "lua/avalara/partner/environments.lua", owners = { M = true } },
+  { name = "avalara.partner.records", file = "lua/avalara/partner/records.lua", owners = { M = true } },
   { name = "avalara.cli.partner", file = "lua/avalara/cli/partner.lua", owners = { M = true } },
   { name = "avalara.cli.connect", file = "lua/avalara/cli/connect.lua", owners = { M = true } },
   { name = "avalara.cli.connections", file = "lua/avalara/cli/connections.lua", owners = { M = true } },

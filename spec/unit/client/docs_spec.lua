@@ -50,7 +50,7 @@ local MODULES = {
   { name = "avalara.store.redis", file = "lua/avalara/store/redis.lua", owners = { M = true, Store = true } },
   { name = "avalara.store.failover", file = "lua/avalara/store/failover.lua",
     owners = { M = true, Breaker = true, Failover = true } },
-  { name = "avalara.fleet", file = "lua/avalara/fleet.lua", owners = { M = true, Fleet = true } },
+  { name = "avalara.fleet", file = "lua/avalara/fleet/init.lua", owners = { M = true, Fleet = true } },
   { name = "avalara.fleet.rate", file = "lua/avalara/fleet/rate.lua", owners = { M = true, Budget = true } },
   { name = "avalara.fleet.cache", file = "lua/avalara/fleet/cache.lua", owners = { M = true, Cache = true } },
 }

@@ -20,13 +20,23 @@ function M.new(opts)
   return setmetatable({ on_request = opts.on_request, on_warning = opts.on_warning, wait = opts.wait }, Hooks)
 end
 
---- Tells that hook `name` raised `err` (the work went on as if it had returned).
+-- The interpreter's Ctrl-C ("interrupted!") is never taken for a hook's failure: raised again.
+local function interrupted(err)
+  if type(err) == "string" and err:match("interrupted!$") then error(err, 0) end
+end
+
+--- Tells that hook `name` raised `err` (the work went on as if it had returned);
+-- the interpreter's "interrupted!" (Ctrl-C) is raised again instead.
 -- @string name the hook
 -- @param err what it raised
 -- @string[opt] where what was being done
 function Hooks:raised(name, err, where)
+  interrupted(err)
   local message = ("the %s hook raised (%signored): %s"):format(name, where and (where .. "; ") or "", tostring(err))
-  if not (self.on_warning and pcall(self.on_warning, message)) then default_warn(message) end
+  local ok, werr = false, nil
+  if self.on_warning then ok, werr = pcall(self.on_warning, message) end
+  interrupted(werr)
+  if not ok then default_warn(message) end
 end
 
 --- Tells `on_request` of an exchange made outside a client call (a refresh).

@@ -25,6 +25,8 @@
 --   (company, country, item code, same description) was classified already,
 --   and finished classifications read by `classification` or `wait` are kept
 --   (`avalara.fleet.cache`);
+-- - `fleet.hs` (where the client has services as fields): its `classify`,
+--   `classification` and `wait` go through the cache as the methods above;
 -- - `fleet_status()`, and the fields `client` (the wrapped client), `redis`
 --   (the Redis store), `breaker`, `budget` (with `rate`), `cache` (with `cache`).
 --
@@ -53,19 +55,45 @@ local default_warn = require("avalara.warning").default
 local Fleet = {}
 M.FleetClient = Fleet
 
+-- `target`'s method `v` run on `target` when called on `proxy` (else on what it is called on).
+local function bind(proxy, target, v)
+  return function(s, ...)
+    if s == proxy then return v(target, ...) end
+    return v(s, ...)
+  end
+end
+
+-- The HS service of the wrapped client (`fleet.hs`, where the client has services as fields):
+-- its classify, classification and wait are the fleet's (the cache), the rest its own.
+local function hs_service(self, hs)
+  local proxy = {}
+  for _, name in ipairs { "classify", "classification", "wait" } do
+    proxy[name] = function(_, ...) return self[name](self, ...) end
+  end
+  return setmetatable(proxy, { __index = function(t, k)
+    local v = hs[k]
+    if type(v) ~= "function" then return v end
+    local f = bind(t, hs, v)
+    rawset(t, k, f)
+    return f
+  end })
+end
+
 -- Anything else is the wrapped client's: its methods run on it, its fields are read from it.
 Fleet.__index = function(self, k)
   local own = Fleet[k]
   if own ~= nil then return own end
   local inner = rawget(self, "client")
   local v = inner[k]
+  if k == "hs" and type(v) == "table" and rawget(self, "cache") then
+    v = hs_service(self, v)
+    rawset(self, k, v)
+    return v
+  end
   local mt = getmetatable(inner)
   local methods = mt and type(mt.__index) == "table" and mt.__index
   if type(v) ~= "function" or not methods or methods[k] ~= v then return v end
-  local function bound(s, ...)
-    if s == self then return v(inner, ...) end
-    return v(s, ...)
-  end
+  local bound = bind(self, inner, v)
   rawset(self, k, bound)
   return bound
 end

@@ -173,6 +173,12 @@ describe("fleet client", function()
     assert.equal(c0 + 3, creates())                        -- another description: classified again
     assert(b:classify(item, { country = "US" }))            -- another country too
     assert.equal(c0 + 4, creates())
+    -- where the wrapped client has services as fields (client.hs), fleet.hs answers from the cache too
+    local hs = { sections = function(s) return s end, classify = function() error("not from the cache") end }
+    b.client.hs = hs
+    assert.same(done, assert(b.hs:classify(item, { country = "GB" })))
+    assert.equal(hs, b.hs:sections())                        -- the rest is the service's own
+    assert.equal(c0 + 4, creates())
     assert.same({}, warnings)
   end)
 end)

@@ -138,7 +138,7 @@ local function refused(account, id, key, rec, rerr)
 end
 
 -- Steps 2 to 4, with the lock held.
-local function refresh_locked(account, client, id, key, stale)
+local function refresh_locked(account, hooks, client, id, key, stale)
   local store = account.store
   local rec, version, err = store:get(key)
   if err then return store_failed(store, "reading connection " .. id, err) end
@@ -160,7 +160,7 @@ local function refresh_locked(account, client, id, key, stale)
     local started = now()
     local tok, rerr = account.refresh(client, rec.refresh_token)
     if not tok then
-      account.hooks:request("POST", account.token_url, nil, started, rerr)
+      hooks:request("POST", account.token_url, nil, started, rerr)
       rerr = errors.detail(rerr, "refresh_token")
       if not refresh_refused(rerr) then return nil, rerr end
       return refused(account, id, key, rec, rerr)
@@ -174,7 +174,7 @@ local function refresh_locked(account, client, id, key, stale)
     account.unsaved[id] = { from = rec.refresh_token, rec = fresh }
     local saved, serr = save(account, id, key, version, fresh, rec.refresh_token)
     -- Committed (or kept for the next call): the hooks may run now.
-    account.hooks:request("POST", account.token_url, 200, started)
+    hooks:request("POST", account.token_url, 200, started)
     account.notify(id, "refreshed")
     return stored(account, id, saved, serr, fresh)
   end
@@ -189,8 +189,10 @@ end
 -- @param client the client asking (its transport runs the refresh; `client.sleep` waits)
 -- @string id the connection
 -- @param[opt] stale the refused access token
+-- @tparam[opt] table hooks the client's `avalara.partner.hooks` (`on_request`, `wait`; default the partner's)
 -- @return `{access_token, token_type, scope, expires_at}`, or nil, err
-function M.token(account, client, id, stale)
+function M.token(account, client, id, stale, hooks)
+  hooks = hooks or account.hooks
   local store, key = account.store, account.key(id)
   local rec, _, err = store:get(key)
   if err then return store_failed(store, "reading connection " .. id, err) end
@@ -202,7 +204,7 @@ function M.token(account, client, id, stale)
   local unlock, lerr = store:lock(key, account.lock_ttl)
   while not unlock do
     if lerr then return store_failed(store, "locking connection " .. id, lerr) end
-    account.hooks:pause(client.sleep)
+    hooks:pause(client.sleep)
     rec, _, err = store:get(key)
     if err then return store_failed(store, "reading connection " .. id, err) end
     if not rec then return unknown(id) end
@@ -214,7 +216,7 @@ function M.token(account, client, id, stale)
     end
     unlock, lerr = store:lock(key, account.lock_ttl)
   end
-  local ok, a, b = pcall(refresh_locked, account, client, id, key, stale)
+  local ok, a, b = pcall(refresh_locked, account, hooks, client, id, key, stale)
   unlock()
   if not ok then error(a, 0) end
   return a, b
@@ -229,16 +231,17 @@ Source.__tostring = function(self) return "connection " .. self.id end
 --- The token source of connection `id` (the `token_source` option of a client).
 -- @tparam table account the partner's side (see the module's comment)
 -- @string id
+-- @tparam[opt] table hooks the hooks of the client it is made for (`avalara.partner.hooks`)
 -- @treturn table the source (`source:token(client, stale)`)
-function M.source(account, id)
-  return setmetatable({ account = account, id = id }, Source)
+function M.source(account, id, hooks)
+  return setmetatable({ account = account, id = id, hooks = hooks }, Source)
 end
 
 --- The access token for `client` (see `M.token`).
 -- @param client
 -- @param[opt] stale
 function Source:token(client, stale)
-  return M.token(self.account, client, self.id, stale)
+  return M.token(self.account, client, self.id, stale, self.hooks)
 end
 
 return M

@@ -284,8 +284,14 @@ function Partner:client(id, opts)
   local rec, _, err = self.store:get(self:key(id))
   if err then return store_failed(self.store, "reading connection " .. id, err) end
   if not rec then return errors.unknown(id) end
-  local o = { token_source = connection.source(accounts[self], id), company_id = rec.company_id, store = self.store }
+  local o = { company_id = rec.company_id, store = self.store }
   for k, v in pairs(opts or {}) do o[k] = v end
+  -- The client's own hooks (its options over the partner's) see its refreshes.
+  local h = {}
+  for _, k in ipairs { "on_request", "on_warning", "wait" } do
+    if o[k] ~= nil then h[k] = o[k] else h[k] = self.client_options[k] end
+  end
+  o.token_source = connection.source(accounts[self], id, hooks_of(h))
   return make_client(self, o)
 end
 

@@ -77,6 +77,16 @@ describe("hooks that raise", function()
     assert.equal(1, H.refreshes(e, "2012"))
   end)
 
+  it("a client's own on_request (an option of p:client) sees its refresh exchange", function()
+    local seen = {}
+    local p, conn = connected()
+    local c = assert(p:client(conn.id, { on_request = function(info)
+      seen[#seen + 1] = info.method .. " " .. tostring(info.status) .. (info.url == p.urls.token and " token" or "")
+    end }))
+    assert(c:sections())
+    assert.equal("GET 401,POST 200 token,GET 200", table.concat(seen, ","))
+  end)
+
   it("on_request raising on the refresh exchange: the tokens are kept, the call succeeds", function()
     local warnings = {}
     local p, conn, path = connected { on_request = function(info)

@@ -468,6 +468,30 @@ function Client:_hook(method, url, status, started, attempt, err)
   if not ok then self:_hook_raised("on_request", herr) end
 end
 
+-- The extension interface's public names, as the client branch (avalara.client) defines them.
+
+--- Tells `on_warning` (else nginx's error log or stderr) that a user hook raised `err` (for token
+-- sources and wrappers such as `avalara.partner`).
+-- @string name
+-- @param err
+-- @string[opt] where what was ignored
+function Client:hook_raised(name, err, where) return self:_hook_raised(name, err, where) end
+
+--- Tells `on_request` about one exchange run outside `client:call` (a partner's refresh).
+-- @string method
+-- @string url
+-- @param status the HTTP status, or nil
+-- @number started `avalara.clock.now()` when it started
+-- @int attempt
+-- @param[opt] err
+function Client:observe(method, url, status, started, attempt, err)
+  return self:_hook(method, url, status, started, attempt, err)
+end
+
+--- Waits a little while another coroutine or process holds a lock: `wait`, else a yield in a
+-- coroutine, else a short sleep.
+function Client:pause() return self:_yield() end
+
 -- One token request, with retries. Returns a token record or nil, err.
 function Client:_fetch_token()
   local rec, err = retry.run(self.retries, function(attempt)

@@ -25,9 +25,8 @@
 -- handed to the client for its requests.
 --
 -- The module knows its partner only through an `account` (made by
--- `avalara.partner`): `store`, `lock_ttl`, `token_url`, `hooks`
--- (`avalara.partner.hooks`), `unsaved` (tokens refreshed but not stored
--- yet, by connection id), and the functions `key(id)`, `refresh(client,
+-- `avalara.partner`): `store`, `lock_ttl`, `token_url`, `unsaved` (tokens
+-- refreshed but not stored yet, by connection id), and the functions `key(id)`, `refresh(client,
 -- refresh_token)` (the exchange, with the partner's secret), `revoke(rec)`
 -- and `notify(id, stage)` (`on_refresh`).
 -- @module avalara.partner.connection
@@ -138,7 +137,7 @@ local function refused(account, id, key, rec, rerr)
 end
 
 -- Steps 2 to 4, with the lock held.
-local function refresh_locked(account, hooks, client, id, key, stale)
+local function refresh_locked(account, client, id, key, stale)
   local store = account.store
   local rec, version, err = store:get(key)
   if err then return store_failed(store, "reading connection " .. id, err) end
@@ -160,7 +159,7 @@ local function refresh_locked(account, hooks, client, id, key, stale)
     local started = now()
     local tok, rerr = account.refresh(client, rec.refresh_token)
     if not tok then
-      hooks:request("POST", account.token_url, nil, started, rerr)
+      client:observe("POST", account.token_url, nil, started, 1, rerr)
       rerr = errors.detail(rerr, "refresh_token")
       if not refresh_refused(rerr) then return nil, rerr end
       return refused(account, id, key, rec, rerr)
@@ -174,7 +173,7 @@ local function refresh_locked(account, hooks, client, id, key, stale)
     account.unsaved[id] = { from = rec.refresh_token, rec = fresh }
     local saved, serr = save(account, id, key, version, fresh, rec.refresh_token)
     -- Committed (or kept for the next call): the hooks may run now.
-    hooks:request("POST", account.token_url, 200, started)
+    client:observe("POST", account.token_url, 200, started, 1)
     account.notify(id, "refreshed")
     return stored(account, id, saved, serr, fresh)
   end
@@ -186,13 +185,12 @@ end
 -- protocol above when `stale`, the token the API just refused, is still the
 -- stored one).
 -- @tparam table account the partner's side (see the module's comment)
--- @param client the client asking (its transport runs the refresh; `client.sleep` waits)
+-- @param client the client asking (its transport runs the refresh; `client:observe` tells its
+-- `on_request`, `client:pause` waits for the lock)
 -- @string id the connection
 -- @param[opt] stale the refused access token
--- @tparam[opt] table hooks the client's `avalara.partner.hooks` (`on_request`, `wait`; default the partner's)
 -- @return `{access_token, token_type, scope, expires_at}`, or nil, err
-function M.token(account, client, id, stale, hooks)
-  hooks = hooks or account.hooks
+function M.token(account, client, id, stale)
   local store, key = account.store, account.key(id)
   local rec, _, err = store:get(key)
   if err then return store_failed(store, "reading connection " .. id, err) end
@@ -204,7 +202,7 @@ function M.token(account, client, id, stale, hooks)
   local unlock, lerr = store:lock(key, account.lock_ttl)
   while not unlock do
     if lerr then return store_failed(store, "locking connection " .. id, lerr) end
-    hooks:pause(client.sleep)
+    client:pause()
     rec, _, err = store:get(key)
     if err then return store_failed(store, "reading connection " .. id, err) end
     if not rec then return unknown(id) end
@@ -216,7 +214,7 @@ function M.token(account, client, id, stale, hooks)
     end
     unlock, lerr = store:lock(key, account.lock_ttl)
   end
-  local ok, a, b = pcall(refresh_locked, account, hooks, client, id, key, stale)
+  local ok, a, b = pcall(refresh_locked, account, client, id, key, stale)
   unlock()
   if not ok then error(a, 0) end
   return a, b
@@ -231,17 +229,16 @@ Source.__tostring = function(self) return "connection " .. self.id end
 --- The token source of connection `id` (the `token_source` option of a client).
 -- @tparam table account the partner's side (see the module's comment)
 -- @string id
--- @tparam[opt] table hooks the hooks of the client it is made for (`avalara.partner.hooks`)
 -- @treturn table the source (`source:token(client, stale)`)
-function M.source(account, id, hooks)
-  return setmetatable({ account = account, id = id, hooks = hooks }, Source)
+function M.source(account, id)
+  return setmetatable({ account = account, id = id }, Source)
 end
 
 --- The access token for `client` (see `M.token`).
 -- @param client
 -- @param[opt] stale
 function Source:token(client, stale)
-  return M.token(self.account, client, self.id, stale, self.hooks)
+  return M.token(self.account, client, self.id, stale)
 end
 
 return M

@@ -33,7 +33,8 @@
 -- Connection records returned never hold a secret.
 --
 -- Parts: `avalara.partner.options` (the options), `.environments` (the
--- endpoints), `.connection` (the refresh protocol), `.error`, `.hooks`.
+-- endpoints), `.connection` (the refresh protocol), `.records` (the stored
+-- connections), `.callback` (the redirect back), `.error`.
 -- @module avalara.partner
 local core = require "avalara.core"
 local clock = require "avalara.clock"
@@ -44,7 +45,6 @@ local connection = require "avalara.partner.connection"
 local errors = require "avalara.partner.error"
 local callback = require "avalara.partner.callback"
 local records = require "avalara.partner.records"
-local hooks_of = require("avalara.partner.hooks").new
 
 local M = {}
 
@@ -108,22 +108,23 @@ end
 -- The `account` of `avalara.partner.connection`: what a connection needs of its partner,
 -- the secret kept in a closure.
 local function account_of(self)
-  local hooks = hooks_of(self.client_options)
-  local account = { store = self.store, lock_ttl = self.lock_ttl, token_url = self.urls.token, hooks = hooks,
-    unsaved = {} }
+  local account = { store = self.store, lock_ttl = self.lock_ttl, token_url = self.urls.token, unsaved = {} }
   function account.key(id) return self:key(id) end
   function account.revoke(rec) return revoke(self, rec) end
   function account.refresh(client, refresh_token)
     return client:exchange("refresh_token", { token_url = self.urls.token, client_id = self.client_id,
       client_secret = secrets[self], refresh_token = refresh_token, auth_method = self.auth_method })
   end
-  -- Tells `on_refresh`, protected: a hook that raises is reported and changes
-  -- nothing (the tokens are stored before any hook runs).
+  -- Tells `on_refresh`, protected: a hook that raises is reported (the lifecycle client's
+  -- `hook_raised`: `on_warning`, else nginx's log or stderr) and changes nothing (the tokens
+  -- are stored before any hook runs); the interpreter's "interrupted!" (Ctrl-C) is raised again.
   function account.notify(id, stage)
     local f = self.on_refresh
     if not f then return end
     local ok, err = pcall(f, { connection_id = id, stage = stage })
-    if not ok then hooks:raised("on_refresh", err, "connection " .. id .. ", stage " .. stage) end
+    if ok then return end
+    if type(err) == "string" and err:match("interrupted!$") then error(err, 0) end
+    self.runner:hook_raised("on_refresh", err, "connection " .. id .. ", stage " .. stage)
   end
   return account
 end
@@ -286,12 +287,7 @@ function Partner:client(id, opts)
   if not rec then return errors.unknown(id) end
   local o = { company_id = rec.company_id, store = self.store }
   for k, v in pairs(opts or {}) do o[k] = v end
-  -- The client's own hooks (its options over the partner's) see its refreshes.
-  local h = {}
-  for _, k in ipairs { "on_request", "on_warning", "wait" } do
-    if o[k] ~= nil then h[k] = o[k] else h[k] = self.client_options[k] end
-  end
-  o.token_source = connection.source(accounts[self], id, hooks_of(h))
+  o.token_source = connection.source(accounts[self], id)
   return make_client(self, o)
 end
 
@@ -328,7 +324,7 @@ function Partner:disconnect(id, opts)
       return fail("refresh_in_progress", "connection " .. id .. " stays locked by another holder",
         { kind = "timeout", retryable = true })
     end
-    account.hooks:pause(self.runner.sleep)
+    self.runner:pause()
     unlock, lerr = self.store:lock(key, self.lock_ttl)
   end
   local function run()

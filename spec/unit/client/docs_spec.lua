@@ -8,7 +8,6 @@ local MODULES = {
   { name = "avalara.partner.connection", file = "lua/avalara/partner/connection.lua",
     owners = { M = true, Source = true } },
   { name = "avalara.partner.error", file = "lua/avalara/partner/error.lua", owners = { M = true } },
-  { name = "avalara.partner.hooks", file = "lua/avalara/partner/hooks.lua", owners = { M = true, Hooks = true } },
   { name = "avalara.partner.options", file = "lua/avalara/partner/options.lua", owners = { M = true } },
   { name = "avalara.partner.callback", file = "lua/avalara/partner/callback.lua", owners = { M = true } },
   { name = "avalara.partner.environments", file = "lua/avalara/partner/environments.lua", owners = { M = true } },
@@ -127,8 +126,6 @@ local function exports(mod)
     public(m.Partner, names)
   elseif mod.name == "avalara.partner.connection" then
     public(getmetatable(m.source({}, "x")).__index, names)
-  elseif mod.name == "avalara.partner.hooks" then
-    public(getmetatable(m.new({})).__index, names)
   elseif mod.name == "avalara.redis.client" or mod.name == "avalara.store.redis" then
     public(getmetatable(m.new()).__index, names)
   elseif mod.name == "avalara.store.failover" then

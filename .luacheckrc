@@ -11,7 +11,7 @@ files["examples/openresty/"] = { std = "max+ngx_lua" }
 -- The fleet modules run in plain Lua and inside nginx (cosockets, worker pids).
 files["lua/avalara/redis/"] = { std = "max+ngx_lua" }
 files["lua/avalara/store/redis.lua"] = { std = "max+ngx_lua" }
-files["lua/avalara/fleet.lua"] = { std = "max+ngx_lua" }
+files["lua/avalara/fleet/init.lua"] = { std = "max+ngx_lua" }
 files["lua/avalara/fleet/"] = { std = "max+ngx_lua" }
 
 -- busted specs.

@@ -45,7 +45,7 @@ local TRANSPORT_KEYS = { "timeout", "connect_timeout", "cafile", "capath", "prox
 -- `comapny_id` would otherwise be ignored in silence).
 local OPTIONS = { "account_id", "license_key", "company_id", "environment", "legacy", "emulator_url", "token_url",
   "api_base", "scope", "auth_method", "leeway", "store", "on_token", "on_request", "on_warning", "retries",
-  "concurrency", "shared_dict", "transport", "sleep", "wait", "token_source", "items_base", "items_scope" }
+  "concurrency", "shared_dict", "transport", "sleep", "wait", "token_source", "items_base", "items_scope", "gate" }
 for _, k in ipairs(TRANSPORT_KEYS) do OPTIONS[#OPTIONS + 1] = k end
 
 -- The known option nearest to `name` (by edit distance), for the message.
@@ -208,6 +208,9 @@ end
 --   record `{access_token, token_type, scope, expires_at}` (or nil, err) instead of the client
 --   credentials grant; `account_id` and `license_key` are then not needed. `stale` is an access
 --   token the API just refused (renew it), or nil. `avalara.partner` clients use it.
+-- - `gate(client, n)`: asked before this client (or one `derive`d from it) sends `n` API requests
+--   (not token requests); returns true to send them, or nil, err to fail them unsent with `err`.
+--   `avalara.fleet` gives its rate budget this way.
 -- @tparam[opt] table opts
 -- @treturn Client
 function M.new(opts)
@@ -308,10 +311,11 @@ function M.new(opts)
   self.store_key = "avalara:token:" .. tostring(self.account_id) .. ":" .. (self.scope or "") .. "@" .. self.token_url
     .. (key and "#" .. digest.of(key):sub(1, 22) or "")
 
-  for _, h in ipairs { "on_token", "on_request", "on_warning", "transport", "sleep", "wait" } do
+  for _, h in ipairs { "on_token", "on_request", "on_warning", "transport", "sleep", "wait", "gate" } do
     check(opts[h] == nil or is_callable(opts[h]), "'" .. h .. "' must be a function")
   end
   self.on_token, self.on_request, self.on_warning = opts.on_token, opts.on_request, opts.on_warning
+  self.gate = opts.gate
   self.transport, self.sleep = opts.transport, opts.sleep or nginx.sleep or retry.sleep
   self._wait = opts.wait or nginx.wait
   -- chooses the transport per call (nginx: cosockets, or libcurl in init_by_lua)
@@ -391,6 +395,10 @@ end
 -- option, or cosockets in nginx) the core prepares it once and finishes it
 -- from the transport's answer (avalara.core's sans-I/O exchanges).
 function Client:exchange(kind, args)
+  if kind == "request" and self.gate then
+    local ok, err = self.gate(self, 1)
+    if not ok then return nil, err end
+  end
   with_topts(self, args)
   local transport = self:_transport()
   if not transport then
@@ -410,6 +418,14 @@ end
 --- The same for core.request_many (for services and wrappers): a Lua transport runs one exchange at a
 -- time, or (in nginx) `concurrency` of them on light threads.
 function Client:exchange_many(reqs, args)
+  if self.gate and #reqs > 0 then
+    local ok, err = self.gate(self, #reqs)
+    if not ok then
+      local out = {}
+      for j = 1, #reqs do out[j] = { err = err } end
+      return out
+    end
+  end
   with_topts(self, args)
   local transport = self:_transport()
   if not transport then return core.request_many(reqs, args) end
@@ -483,6 +499,30 @@ function Client:_hook(method, url, status, started, attempt, err)
     duration = now() - started, attempt = attempt, error_kind = err and err.kind or nil })
   if not ok then self:_hook_raised("on_request", herr) end
 end
+
+-- The extension interface's public names, as the client branch (avalara.client) defines them.
+
+--- Tells `on_warning` (else nginx's error log or stderr) that a user hook raised `err` (for token
+-- sources and wrappers such as `avalara.partner`).
+-- @string name
+-- @param err
+-- @string[opt] where what was ignored
+function Client:hook_raised(name, err, where) return self:_hook_raised(name, err, where) end
+
+--- Tells `on_request` about one exchange run outside `client:call` (a partner's refresh).
+-- @string method
+-- @string url
+-- @param status the HTTP status, or nil
+-- @number started `avalara.clock.now()` when it started
+-- @int attempt
+-- @param[opt] err
+function Client:observe(method, url, status, started, attempt, err)
+  return self:_hook(method, url, status, started, attempt, err)
+end
+
+--- Waits a little while another coroutine or process holds a lock: `wait`, else a yield in a
+-- coroutine, else a short sleep.
+function Client:pause() return self:_yield() end
 
 -- One token request, with retries. Returns a token record or nil, err.
 function Client:_fetch_token()

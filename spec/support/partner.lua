@@ -56,7 +56,7 @@ end
 
 -- The stored record of a connection (with its tokens: for the specs' own checks only).
 function H.record(p, id)
-  return (p.store:get(p:_key(id)))
+  return (p.store:get(p:key(id)))
 end
 
 -- A client transport over LuaSocket (the client specs'). With `yield`, it

@@ -73,7 +73,7 @@ describe("packaging", function()
           if name and not name:match("^avalara[%.]?") and not name:match("^ngx") and not allowed[name] then
             found[#found + 1] = ("%s:%d requires %s"):format(file, n, name)
           end
-          if name and name:match("^avalara%.cli") then
+          if name and (name == "avalara.cli" or name:match("^avalara%.cli%.")) then
             found[#found + 1] = ("%s:%d requires the command's %s"):format(file, n, name)
           end
         end

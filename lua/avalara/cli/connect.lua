@@ -200,7 +200,9 @@ function M.run(sys, opts, args, cli)
   local connection, err = p:handle_callback(query)
   if not connection then
     respond(conn, "400 Bad Request", "Not connected", tostring(err.message))
-    cli.request_failed("the connection failed", err)
+    -- What the server's OAuth error means here (seed 003's names), when it says more than its code.
+    local detail = err.oauth_detail ~= err.code and err.oauth_detail
+    cli.request_failed("the connection failed" .. (detail and " (" .. detail .. ")" or ""), err)
   end
   respond(conn, "200 OK", "Connected", "hscode is connected (" .. connection.id .. "). You can close this window.")
   if opts.json then

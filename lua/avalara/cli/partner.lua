@@ -11,7 +11,7 @@
 -- - connections are kept in `$XDG_DATA_HOME/avalara-hscode/connections.db`
 --   (else `~/.local/share/...`), mode 0600: they hold refresh tokens
 -- @module avalara.cli.partner
-local avalara = require "avalara"
+local partner = require "avalara.partner"
 
 local M = {}
 
@@ -21,10 +21,11 @@ M.DEMO = { ["2012"] = { id = "demo-partner", secret = "demo-partner-secret" },
 
 --- The store of the user's connections (`sys.partner_store()` when given, for specs).
 -- @tparam table sys
+-- @tparam table cli the helpers of `avalara.cli` (`file_store`)
 -- @treturn table the store
-function M.store(sys)
+function M.store(sys, cli)
   if sys.partner_store then return sys.partner_store() end
-  return require("avalara.cli.common").file_store("data", "connections.db")
+  return cli.file_store("data", "connections.db")
 end
 
 --- The partner the options and environment describe.
@@ -41,7 +42,7 @@ function M.partner(sys, opts, cli, extra)
   end
   local environment = opts.env or cli.getenv(sys, "AVALARA_ENVIRONMENT") or "production"
   if flow == "2012" and environment == "sandbox" then environment = "development" end
-  if not avalara.partner.environments[flow][environment] then
+  if not partner.environments[flow][environment] then
     cli.fail(opts.env and EXIT.usage or EXIT.config, "unknown environment '" .. environment .. "' for the "
       .. flow .. " flow")
   end
@@ -54,14 +55,14 @@ function M.partner(sys, opts, cli, extra)
     emulator_url = environment == "local" and (opts.emulator_url or cli.getenv(sys, "AVALARA_EMULATOR_URL")
       or cli.DEFAULT_EMULATOR_URL) or nil,
     cafile = opts.cafile or cli.getenv(sys, "AVALARA_CAFILE"), timeout = cli.positive_number(opts, "timeout"),
-    store = M.store(sys) }
+    store = M.store(sys, cli) }
   for k, v in pairs(extra or {}) do o[k] = v end
-  local ok, p = pcall(avalara.partner.new, o)
+  local ok, p = pcall(partner.new, o)
   if not ok then cli.fail(EXIT.config, (tostring(p):gsub("^.-avalara%.partner%.new: ", ""))) end
   return p
 end
 
---- A client for `--connection ID` (the `avalara.new` client of `make_client`).
+--- A client for `--connection ID` (`partner:client`, as `make_client`'s).
 -- @tparam table sys
 -- @tparam table opts the parsed options (`connection`, `company`, ...)
 -- @tparam table cli the helpers of `avalara.cli`

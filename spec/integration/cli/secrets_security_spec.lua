@@ -149,7 +149,7 @@ describe("--client-secret-file (issue 20)", function()
     assert.falsy(r.stderr:find("warning", 1, true), r.stderr)
     r = connect("--client-secret-file", file("wrong", "not-the-secret\n"))
     assert.not_equal(0, r.code)
-    assert.matches("invalid_client", r.stderr)
+    assert.matches("the connection failed %(invalid_client_secret%): avalara: oauth error %(status 400%) invalid_request", r.stderr)
   end)
 
   it("--client-secret on argv: a warning without the secret", function()

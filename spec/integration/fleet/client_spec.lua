@@ -131,11 +131,28 @@ describe("fleet client", function()
       H.dump(c:fleet_status()), tostring(c.store))
   end)
 
+  it("wraps a client (no subclass): the budget holds for it and the clients derived from it (Items API)", function()
+    local warnings = {}
+    local c = client({ rate = { requests = 2, window = 60, max_wait = 0, burst = 2 } }, warnings)
+    assert.is_not.equal(getmetatable(c), getmetatable(c.client))
+    assert.equal(avalara.Client, getmetatable(c.client).__index)
+    assert.equal(c.client.company_id, c.company_id)       -- fields read through
+    assert.equal(tostring(c.client), tostring(c))
+    assert(c:sections())                                   -- place 1: the HS code API
+    assert(c:items())                                      -- place 2: the Items API, a derived client
+    local _, err = c:items()
+    assert.equal("rate_budget", err.code)
+    assert.equal("timeout", err.kind)
+    _, err = c.client:sections()                           -- the wrapped client itself is held too
+    assert.equal("rate_budget", err.code)
+    assert.same({}, warnings)
+  end)
+
   it("caches finished classifications only, for its ttl, per description", function()
     local warnings = {}
     local a = client({ cache = { ttl = 120 } }, warnings)
     local b = fleet.new { environment = "local", emulator_url = e.http_url, account_id = "2000000001",
-      license_key = "DEMO-LICENSE-KEY-0001", company_id = 1001, redis = a._fleet_redis, cache = { ttl = 120 } }
+      license_key = "DEMO-LICENSE-KEY-0001", company_id = 1001, redis = a.redis, cache = { ttl = 120 } }
     local item = { itemCode = "CACHE/1 é", description = "porcelain coffee mug" }
     local creates = function() return e:counters().routes.classification_create or 0 end
     local c0 = creates()
@@ -149,12 +166,18 @@ describe("fleet client", function()
     local hit = assert(b:classify(item, { country = "GB" }))
     assert.same(done, hit)
     assert.equal(c0 + 2, creates())                        -- answered from the cache
-    local key = a._fleet_redis.prefix .. "cache:hs:1001:GB:CACHE/1 é"
+    local key = a.redis.prefix .. "cache:hs:1001:GB:CACHE/1 é"
     local ttl = tonumber(r:cli("TTL", key):match("%d+"))
     assert.is_true(ttl > 100 and ttl <= 120, tostring(ttl))
     assert(b:classify({ itemCode = "CACHE/1 é", description = "steel coffee mug" }, { country = "GB" }))
     assert.equal(c0 + 3, creates())                        -- another description: classified again
     assert(b:classify(item, { country = "US" }))            -- another country too
+    assert.equal(c0 + 4, creates())
+    -- where the wrapped client has services as fields (client.hs), fleet.hs answers from the cache too
+    local hs = { sections = function(s) return s end, classify = function() error("not from the cache") end }
+    b.client.hs = hs
+    assert.same(done, assert(b.hs:classify(item, { country = "GB" })))
+    assert.equal(hs, b.hs:sections())                        -- the rest is the service's own
     assert.equal(c0 + 4, creates())
     assert.same({}, warnings)
   end)

@@ -60,6 +60,33 @@ describe("hooks that raise", function()
     end)
   end
 
+  it("on_refresh interrupted (Ctrl-C, \"interrupted!\"): raised again, never taken for a hook's failure; "
+    .. "the tokens are kept", function()
+    local warnings = {}
+    local p, conn, path = connected { on_refresh = function(info)
+      if info.stage == "refreshed" then error("interrupted!", 0) end
+    end, on_warning = function(message) warnings[#warnings + 1] = message end }
+    local before = H.record(p, conn.id)
+    local ok, err = pcall(function() return assert(p:client(conn.id)):sections() end)
+    assert.is_false(ok)
+    assert.matches("interrupted!$", tostring(err))
+    assert.same({}, warnings)
+    local after = H.record(later(path), conn.id)
+    assert.are_not.equal(before.refresh_token, after.refresh_token) -- stored before any hook ran
+    assert.equal(21, #assert(assert(later(path):client(conn.id)):sections()))
+    assert.equal(1, H.refreshes(e, "2012"))
+  end)
+
+  it("a client's own on_request (an option of p:client) sees its refresh exchange", function()
+    local seen = {}
+    local p, conn = connected()
+    local c = assert(p:client(conn.id, { on_request = function(info)
+      seen[#seen + 1] = info.method .. " " .. tostring(info.status) .. (info.url == p.urls.token and " token" or "")
+    end }))
+    assert(c:sections())
+    assert.equal("GET 401,POST 200 token,GET 200", table.concat(seen, ","))
+  end)
+
   it("on_request raising on the refresh exchange: the tokens are kept, the call succeeds", function()
     local warnings = {}
     local p, conn, path = connected { on_request = function(info)

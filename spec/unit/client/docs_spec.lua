@@ -4,8 +4,14 @@ local MODULES = {
   { name = "avalara", file = "lua/avalara/init.lua", owners = { M = true, Client = true, Token = true } },
   { name = "avalara.store", file = "lua/avalara/store.lua", owners = { M = true, Memory = true } },
   { name = "avalara.store.file", file = "lua/avalara/store/file.lua", owners = { M = true, File = true } },
-  { name = "avalara.partner", file = "lua/avalara/partner.lua", owners = { M = true, Partner = true } },
-  { name = "avalara.connection", file = "lua/avalara/connection.lua", owners = { M = true, Source = true } },
+  { name = "avalara.partner", file = "lua/avalara/partner/init.lua", owners = { M = true, Partner = true } },
+  { name = "avalara.partner.connection", file = "lua/avalara/partner/connection.lua",
+    owners = { M = true, Source = true } },
+  { name = "avalara.partner.error", file = "lua/avalara/partner/error.lua", owners = { M = true } },
+  { name = "avalara.partner.options", file = "lua/avalara/partner/options.lua", owners = { M = true } },
+  { name = "avalara.partner.callback", file = "lua/avalara/partner/callback.lua", owners = { M = true } },
+  { name = "avalara.partner.environments", file = "lua/avalara/partner/environments.lua", owners = { M = true } },
+  { name = "avalara.partner.records", file = "lua/avalara/partner/records.lua", owners = { M = true } },
   { name = "avalara.cli.partner", file = "lua/avalara/cli/partner.lua", owners = { M = true } },
   { name = "avalara.cli.connect", file = "lua/avalara/cli/connect.lua", owners = { M = true } },
   { name = "avalara.cli.connections", file = "lua/avalara/cli/connections.lua", owners = { M = true } },
@@ -50,7 +56,7 @@ local MODULES = {
   { name = "avalara.store.redis", file = "lua/avalara/store/redis.lua", owners = { M = true, Store = true } },
   { name = "avalara.store.failover", file = "lua/avalara/store/failover.lua",
     owners = { M = true, Breaker = true, Failover = true } },
-  { name = "avalara.fleet", file = "lua/avalara/fleet.lua", owners = { M = true, Fleet = true } },
+  { name = "avalara.fleet", file = "lua/avalara/fleet/init.lua", owners = { M = true, Fleet = true } },
   { name = "avalara.fleet.rate", file = "lua/avalara/fleet/rate.lua", owners = { M = true, Budget = true } },
   { name = "avalara.fleet.cache", file = "lua/avalara/fleet/cache.lua", owners = { M = true, Cache = true } },
 }
@@ -130,7 +136,7 @@ local function exports(mod)
     public(getmetatable(m.open("/nonexistent/x")).__index, names)
   elseif mod.name == "avalara.partner" then
     public(m.Partner, names)
-  elseif mod.name == "avalara.connection" then
+  elseif mod.name == "avalara.partner.connection" then
     public(getmetatable(m.source({}, "x")).__index, names)
   elseif mod.name == "avalara.redis.client" or mod.name == "avalara.store.redis" then
     public(getmetatable(m.new()).__index, names)

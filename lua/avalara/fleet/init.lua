@@ -9,18 +9,26 @@
 --      cache = { ttl = 86400 },                  -- a SKU is classified once per fleet
 --      shared_dict = "avalara_tokens" }          -- in nginx: this host's copy while Redis is down
 --
--- The client is an `avalara.new` client (every method, every option) with:
+-- The fleet client has every method of an `avalara.new` client (and takes
+-- every option): it is a wrapper that delegates to one (`fleet.client`),
+-- made with the fleet's parts, and adds:
 --
 -- - its token in Redis (`avalara.store.redis`) behind `avalara.store.failover`:
 --   one Identity request per token lifetime for the whole fleet; while Redis
 --   cannot be reached, this host's copy (the `shared_dict`, else memory), or
 --   a token of its own: requests keep succeeding;
 -- - with `rate`, every API request first takes a place in the fleet's budget
---   (`avalara.fleet.rate`: a sliding window on Redis, atomic);
+--   (`avalara.fleet.rate`: a sliding window on Redis, atomic), through the
+--   client's `gate` option, so clients derived from it (the Items API) take
+--   places too;
 -- - with `cache`, `classify` answers from the fleet's cache when the item
 --   (company, country, item code, same description) was classified already,
 --   and finished classifications read by `classification` or `wait` are kept
---   (`avalara.fleet.cache`).
+--   (`avalara.fleet.cache`);
+-- - `fleet.hs` (where the client has services as fields): its `classify`,
+--   `classification` and `wait` go through the cache as the methods above;
+-- - `fleet_status()`, and the fields `client` (the wrapped client), `redis`
+--   (the Redis store), `breaker`, `budget` (with `rate`), `cache` (with `cache`).
 --
 -- An outage of Redis (refused, timed out) goes to `on_warning` (else nginx's
 -- error log, else stderr): once when it stops answering, once when it answers
@@ -31,7 +39,7 @@
 -- connections are shared by giving `avalara.partner.new` the Redis store
 -- itself (`avalara.store.redis{...}`).
 -- @module avalara.fleet
-local avalara = require "avalara"
+local client_new = require("avalara.client").new
 local stores = require "avalara.store"
 local failover = require "avalara.store.failover"
 local rate = require "avalara.fleet.rate"
@@ -40,22 +48,57 @@ local item_model = require "avalara.item"
 
 local M = {}
 
-local Client = avalara.Client
-
---- A fleet client (an `avalara` client; the methods below add the fleet's budget and cache).
--- @type FleetClient
-local Fleet = setmetatable({}, { __index = Client })
-Fleet.__index = Fleet
-Fleet.__tostring = Client.__tostring
-M.FleetClient = Fleet
-
 local default_warn = require("avalara.warning").default
 
--- The fleet parts of client `c` (made by `M.new`, given to derived clients too).
-local function wrap(c, parts)
-  for k, v in pairs(parts) do c[k] = v end
-  return setmetatable(c, Fleet)
+--- A fleet client: the methods below, and every method and field of the client it wraps.
+-- @type FleetClient
+local Fleet = {}
+M.FleetClient = Fleet
+
+-- `target`'s method `v` run on `target` when called on `proxy` (else on what it is called on).
+local function bind(proxy, target, v)
+  return function(s, ...)
+    if s == proxy then return v(target, ...) end
+    return v(s, ...)
+  end
 end
+
+-- The HS service of the wrapped client (`fleet.hs`, where the client has services as fields):
+-- its classify, classification and wait are the fleet's (the cache), the rest its own.
+local function hs_service(self, hs)
+  local proxy = {}
+  for _, name in ipairs { "classify", "classification", "wait" } do
+    proxy[name] = function(_, ...) return self[name](self, ...) end
+  end
+  return setmetatable(proxy, { __index = function(t, k)
+    local v = hs[k]
+    if type(v) ~= "function" then return v end
+    local f = bind(t, hs, v)
+    rawset(t, k, f)
+    return f
+  end })
+end
+
+-- Anything else is the wrapped client's: its methods run on it, its fields are read from it.
+Fleet.__index = function(self, k)
+  local own = Fleet[k]
+  if own ~= nil then return own end
+  local inner = rawget(self, "client")
+  local v = inner[k]
+  if k == "hs" and type(v) == "table" and rawget(self, "cache") then
+    v = hs_service(self, v)
+    rawset(self, k, v)
+    return v
+  end
+  local mt = getmetatable(inner)
+  local methods = mt and type(mt.__index) == "table" and mt.__index
+  if type(v) ~= "function" or not methods or methods[k] ~= v then return v end
+  local bound = bind(self, inner, v)
+  rawset(self, k, bound)
+  return bound
+end
+
+Fleet.__tostring = function(self) return tostring(self.client) end
 
 --- Makes a fleet client.
 -- Options: those of `avalara.new`, and
@@ -79,6 +122,7 @@ function M.new(opts)
     error("avalara.fleet.new: 'redis' (a table of options, or a store) is required", 2)
   end
   if o.store ~= nil then error("avalara.fleet.new: 'store' is the fleet's (Redis): give 'redis' instead", 2) end
+  if o.gate ~= nil then error("avalara.fleet.new: 'gate' is the fleet's (its rate budget): give 'rate' instead", 2) end
   if type(retry_after) ~= "number" or retry_after <= 0 then
     error("avalara.fleet.new: 'retry_after' must be a positive number", 2)
   end
@@ -93,51 +137,31 @@ function M.new(opts)
   fallback = fallback or stores.memory()
   o.shared_dict = nil
   o.store = failover.new(shared, fallback, breaker)
-  local c = avalara.new(o)
-  local parts = { _fleet_breaker = breaker, _fleet_redis = shared }
+  local self = { redis = shared, breaker = breaker }
   if opts.rate ~= nil then
-    local key = type(opts.rate) == "table" and opts.rate.key or c.account_id or "default"
-    parts._fleet_rate = rate.new(shared.redis, shared.prefix .. "rate:" .. tostring(key), opts.rate, breaker)
+    -- Every API request takes a place first (a client option, kept by derived clients).
+    o.gate = function(client, n)
+      for _ = 1, n do
+        local ok, err = self.budget:take(client.sleep)
+        if not ok then return nil, err end
+      end
+      return true
+    end
   end
-  if opts.cache ~= nil then parts._fleet_cache = cache.new(shared.redis, shared.prefix, opts.cache, breaker) end
-  parts._fleet_parts = parts
-  return wrap(c, parts)
+  self.client = client_new(o)
+  if opts.rate ~= nil then
+    local key = type(opts.rate) == "table" and opts.rate.key or self.client.account_id or "default"
+    self.budget = rate.new(shared.redis, shared.prefix .. "rate:" .. tostring(key), opts.rate, breaker)
+  end
+  if opts.cache ~= nil then self.cache = cache.new(shared.redis, shared.prefix, opts.cache, breaker) end
+  return setmetatable(self, Fleet)
 end
 
 --- Whether Redis answered the last time it was asked:
 -- `{state = "up" | "down", reason}` (per process or nginx worker).
 -- @treturn table
 function Fleet:fleet_status()
-  return self._fleet_breaker:status()
-end
-
---- Every API exchange takes a place in the rate budget first (`client:exchange`).
-function Fleet:exchange(kind, args)
-  if kind == "request" and self._fleet_rate then
-    local ok, err = self._fleet_rate:take(self.sleep)
-    if not ok then return nil, err end
-  end
-  return Client.exchange(self, kind, args)
-end
-
---- The same for `client:exchange_many`.
-function Fleet:exchange_many(reqs, args)
-  if self._fleet_rate then
-    for _ = 1, #reqs do
-      local ok, err = self._fleet_rate:take(self.sleep)
-      if not ok then
-        local out = {}
-        for j = 1, #reqs do out[j] = { err = err } end
-        return out
-      end
-    end
-  end
-  return Client.exchange_many(self, reqs, args)
-end
-
---- Clients of the same account for another API (the Items flow) share the fleet.
-function Fleet:derive(overrides)
-  return wrap(Client.derive(self, overrides), self._fleet_parts)
+  return self.breaker:status()
 end
 
 --- `client:classify` answered from the fleet's cache when it holds this item's
@@ -147,16 +171,16 @@ end
 -- @tparam[opt] table opts
 -- @return the classification model, or nil, err
 function Fleet:classify(item, opts)
-  local c = self._fleet_cache
-  if not c then return Client.classify(self, item, opts) end
+  local c, inner = self.cache, self.client
+  if not c then return inner:classify(item, opts) end
   if opts ~= nil and type(opts) ~= "table" then error("client:classify: 'opts' must be a table", 2) end
-  local company = self:company("client:classify")
+  local company = inner:company("client:classify")
   local body = item_model.body(item, { company_id = company, country = (opts or {}).country,
     item_group = (opts or {}).item_group, where = "client:classify" })
   local hit, cerr = c:get(company, body.countryOfDestination, body.item.itemCode, body.item.description)
   if cerr then return nil, cerr end -- a misconfigured Redis (an outage is a miss)
   if hit then return hit end
-  local model, err = Client.classify(self, item, opts)
+  local model, err = inner:classify(item, opts)
   if model then c:put(company, model) end
   return model, err
 end
@@ -165,8 +189,18 @@ end
 -- @string id
 -- @return the model, or nil, err
 function Fleet:classification(id)
-  local model, err = Client.classification(self, id)
-  if model and self._fleet_cache then self._fleet_cache:put(self.company_id, model) end
+  local model, err = self.client:classification(id)
+  if model and self.cache then self.cache:put(self.client.company_id, model) end
+  return model, err
+end
+
+--- `client:wait`, keeping the finished classification in the fleet's cache.
+-- @param id_or_model
+-- @tparam[opt] table opts
+-- @return the model, or nil, err
+function Fleet:wait(id_or_model, opts)
+  local model, err = self.client:wait(id_or_model, opts)
+  if model and self.cache then self.cache:put(self.client.company_id, model) end
   return model, err
 end
 

@@ -17,23 +17,21 @@
 -- and the fields `api_base`, `company_id`, `sleep`, `retries`, `environment`,
 -- `concurrency`.
 -- @module avalara.client
-local core = require "avalara.core"
 local clock = require "avalara.clock"
 local retry = require "avalara.retry"
 local stores = require "avalara.store"
 local digest = require "avalara.digest"
 local options = require "avalara.options"
-local environments = require "avalara.environments"
+local errors = require "avalara.error"
 local token = require "avalara.token.token"
 local token_source = require "avalara.token.source"
 local cached = require "avalara.token.cached"
-local lua_transport = require "avalara.transport.lua"
+local transport = require "avalara.transport"
 local default_warn = require("avalara.warning").default
 
 local M = {}
 
 local now = clock.now
-local TRANSPORT_KEYS = options.TRANSPORT
 
 -- Secrets live here, not in the client table (so dumping a client shows none).
 local secrets = setmetatable({}, { __mode = "k" })
@@ -50,16 +48,6 @@ local function in_coroutine()
   if co == nil or main then return false end
   if coroutine.isyieldable then return coroutine.isyieldable() end
   return true
-end
-
--- The transport options set on the client, as a flat {k1, v1, k2, v2, ...}
--- list made once: no pairs() walk over a hash on every call.
-local function topts_list(topts)
-  local list = {}
-  for _, k in ipairs(TRANSPORT_KEYS) do
-    if topts[k] ~= nil then list[#list + 1], list[#list + 2] = k, topts[k] end
-  end
-  return list
 end
 
 --- The client (returned by `avalara.new`).
@@ -104,77 +92,23 @@ end
 
 -- ------------------------------------------------------------------ new
 
--- The endpoints, identity and secret of the client (raises on bad options).
-local function identity(self, opts)
-  local source = opts.token_source
-  check(source == nil or (type(source) == "table" and options.is_callable(source.token)),
-    "'token_source' must be an object with a token method", 3)
-  self.token_source = source
-  -- A token source brings its own credentials.
-  local account = opts.account_id or (not source and options.getenv("AVALARA_ACCOUNT_ID") or nil)
-  check(account ~= nil or source, "'account_id' is required (or set AVALARA_ACCOUNT_ID)", 3)
-  check(account == nil or type(account) == "string" or type(account) == "number",
-    "'account_id' must be a string or number", 3)
-  local key = opts.license_key or (not source and options.getenv("AVALARA_LICENSE_KEY") or nil)
-  check(key ~= nil or source, "'license_key' is required (or set AVALARA_LICENSE_KEY)", 3)
-  check(key == nil or (type(key) == "string" and key ~= ""), "'license_key' must be a non-empty string", 3)
-  -- Optional here: tokens and definitions need no company; the calls that
-  -- do (classify, classification, wait, classify_batch) raise without one.
-  local company = opts.company_id or options.getenv("AVALARA_COMPANY_ID")
-  check(company == nil or type(company) == "string" or type(company) == "number",
-    "'company_id' must be a string or number", 3)
-  check(company == nil or tostring(company):match("^%d+$"), "'company_id' must be digits", 3)
-  self.account_id = account and tostring(account)
-  self.company_id = tonumber(company)
-  secrets[self] = key
-
-  local ep, why = environments.resolve(opts)
-  check(ep, why, 3)
-  for k, v in pairs(ep) do self[k] = v end
-  return key
-end
-
--- The core checks the options and the URL policy (plain http only to
--- loopback, unless allow_http); ask it now, before any request.
-local function probe_urls(self, opts)
-  for _, name in ipairs { "token_url", "api_base", "items_base" } do
-    -- a URL's bytes go into request lines (a CR or LF would add lines)
-    check(not self[name]:find("[%z\1-\32\127]"), "'" .. name .. "' must not contain spaces or control characters", 3)
-    local probe = setmetatable({ url = self[name], transport = opts.transport }, { __index = self.topts })
-    local ok, err = pcall(core.prepare_request, probe)
-    if ok then err:close() else
-      for _, k in ipairs(TRANSPORT_KEYS) do
-        if tostring(err):find("'" .. k .. "'", 1, true) then
-          local w = tostring(err):match("'" .. k .. "' (%(.*%))$")
-          check(false, "'" .. k .. "' has a wrong type or value" .. (w and " " .. w or ""), 3)
-        end
-      end
-      check(false, "'" .. name .. "' " .. tostring(err):match("'url' (.*)$"), 3)
-    end
-  end
-end
-
 --- Makes a client (`avalara.new`; the options are documented there).
 -- @tparam[opt] table opts
 -- @treturn Client
 function M.new(opts)
-  if opts == nil then opts = {} end
-  check(type(opts) == "table", "options must be a table")
-  options.check_known("avalara.new", opts, options.CLIENT, 2)
+  local cfg, key = options.client(opts)
+  opts = opts or {}
   local self = setmetatable({}, Client)
-  local key = identity(self, opts)
-
-  self.auth_method = opts.auth_method or "post"
-  check(self.auth_method == "post" or self.auth_method == "basic", "'auth_method' must be \"post\" or \"basic\"")
-  self.leeway = opts.leeway or 300
-  check(type(self.leeway) == "number" and self.leeway >= 0, "'leeway' must be a non-negative number")
-  self.concurrency = opts.concurrency or 16
-  check(type(self.concurrency) == "number" and self.concurrency >= 1, "'concurrency' must be a positive number")
+  secrets[self] = key
+  for _, k in ipairs { "token_source", "account_id", "company_id", "environment", "legacy", "emulator_url",
+    "token_url", "api_base", "scope", "items_base", "items_scope", "auth_method", "leeway", "concurrency",
+    "on_token", "on_request", "on_warning", "transport", "topts" } do
+    self[k] = cfg[k]
+  end
   self.retries = retry.policy(opts.retries)
 
   -- Inside nginx: cosockets, light threads, ngx.sleep and a shared-dict store.
   local nginx = {}
-  check(opts.shared_dict == nil or type(opts.shared_dict) == "string", "'shared_dict' must be a string")
   if rawget(_G, "ngx") ~= nil then
     local openresty = require "avalara.openresty"
     if openresty.in_nginx() then nginx = openresty.client_defaults(opts) end
@@ -192,19 +126,12 @@ function M.new(opts)
   self.store_key = "avalara:token:" .. tostring(self.account_id) .. ":" .. (self.scope or "") .. "@" .. self.token_url
     .. (key and "#" .. digest.of(key):sub(1, 22) or "")
 
-  for _, h in ipairs { "on_token", "on_request", "on_warning", "transport", "sleep", "wait" } do
-    check(opts[h] == nil or options.is_callable(opts[h]), "'" .. h .. "' must be a function")
-  end
-  self.on_token, self.on_request, self.on_warning = opts.on_token, opts.on_request, opts.on_warning
-  self.transport, self.sleep = opts.transport, opts.sleep or nginx.sleep or retry.sleep
+  self.sleep = opts.sleep or nginx.sleep or retry.sleep
   self._wait = opts.wait or nginx.wait
   -- chooses the transport per call (nginx: cosockets, or libcurl in init_by_lua)
-  self._transport_now = not opts.transport and nginx.transport or nil
-  self._run_many = nginx.many
-  self.topts = {}
-  for _, k in ipairs(TRANSPORT_KEYS) do self.topts[k] = opts[k] end
-  self._topts_list = topts_list(self.topts)
-  probe_urls(self, opts)
+  self._via = transport.new { options = self.topts, lua = opts.transport,
+    choose = not opts.transport and nginx.transport or nil, many = nginx.many }
+  self._run_many = nginx.many -- until avalara.multi uses client:transport_info()
 
   if not self.token_source then
     local timeout = self.topts.timeout or 30
@@ -218,6 +145,7 @@ function M.new(opts)
       warn = function(what, message) return self:_warn_once(what, message) end,
       on_token = self.on_token and function(info)
         local ok, herr = pcall(self.on_token, info)
+        if not ok then errors.rethrow_interrupt(herr) end
         if not ok then self:hook_raised("on_token", herr) end
       end })
   end
@@ -255,19 +183,9 @@ function Client:pause()
   return self.sleep(0.01)
 end
 
-local function with_topts(self, args)
-  local list = self._topts_list
-  for i = 1, #list, 2 do
-    local k = list[i]
-    if args[k] == nil then args[k] = list[i + 1] end
-  end
-  return args
-end
-
--- The Lua transport for a call made now, or nil for libcurl.
+-- The Lua transport for a call made now, or nil for libcurl (until avalara.multi uses `transport_info`).
 function Client:_transport()
-  if self._transport_now then return self._transport_now() end
-  return self.transport
+  return self._via:current()
 end
 
 --- How this client's exchanges run now (for drivers such as `avalara.multi`):
@@ -275,10 +193,7 @@ end
 -- (libcurl, nginx light threads), options = a copy of the transport options}`.
 -- @treturn table
 function Client:transport_info()
-  local lua = self:_transport()
-  local o = {}
-  for k, v in pairs(self.topts) do o[k] = v end
-  return { lua = lua, parallel = lua == nil or self._run_many ~= nil, options = o }
+  return self._via:info()
 end
 
 --- A core exchange prepared with this client's transport options and not
@@ -288,28 +203,19 @@ end
 -- @tparam table args
 -- @return a prepared exchange
 function Client:prepare(kind, args)
-  with_topts(self, args)
-  if kind == "request" then return core.prepare_request(args) end
-  return core.prepare_grant(kind, args)
+  return self._via:prepare(kind, args)
 end
 
 --- One exchange through the client's transport (for services and wrappers):
--- `kind` is "request" or a grant's name. With
--- libcurl the core performs it; with a Lua transport (the `transport`
--- option, or cosockets in nginx) the core prepares it once and finishes it
--- from the transport's answer (avalara.core's sans-I/O exchanges).
+-- `kind` is "request" or a grant's name. With libcurl the core performs it;
+-- with a Lua transport (the `transport` option, or cosockets in nginx) the
+-- core prepares it once and finishes it from the transport's answer
+-- (`avalara.transport`).
 -- @string kind
 -- @tparam table args
 -- @return status, body, headers (a request) or a core token (a grant), or nil, err
 function Client:exchange(kind, args)
-  with_topts(self, args)
-  local transport = self:_transport()
-  if not transport then
-    if kind == "request" then return core.request(args) end
-    return core[kind](args)
-  end
-  local ex = kind == "request" and core.prepare_request(args) or core.prepare_grant(kind, args)
-  return lua_transport.run(transport, ex)
+  return self._via:exchange(kind, args)
 end
 
 --- The same for core.request_many (for services and wrappers): a Lua transport runs one exchange at a
@@ -318,12 +224,17 @@ end
 -- @tparam table args
 -- @treturn table a list aligned with `reqs`: `{status, body, headers}` or `{err}`
 function Client:exchange_many(reqs, args)
-  with_topts(self, args)
-  local transport = self:_transport()
-  if not transport then return core.request_many(reqs, args) end
-  local exchanges = {}
-  for i, r in ipairs(reqs) do exchanges[i] = core.prepare_request(with_topts(self, r)) end
-  return lua_transport.run_many(exchanges, transport, self._run_many, args.concurrency)
+  return self._via:exchange_many(reqs, args)
+end
+
+-- `message` to `on_warning`, else (none, or it raised) to nginx's error log or stderr.
+local function warn(self, message)
+  if self.on_warning then
+    local ok, err = pcall(self.on_warning, message)
+    if ok then return end
+    errors.rethrow_interrupt(err)
+  end
+  default_warn(message)
 end
 
 --- Tells `on_warning` (else nginx's error log or stderr) that a user hook
@@ -334,7 +245,7 @@ end
 -- @string[opt] where what was ignored
 function Client:hook_raised(name, err, where)
   local message = ("the %s hook raised (%signored): %s"):format(name, where and (where .. "; ") or "", tostring(err))
-  if not (self.on_warning and pcall(self.on_warning, message)) then default_warn(message) end
+  warn(self, message)
 end
 
 --- Tells `on_request` about one exchange (for services running exchanges
@@ -349,7 +260,10 @@ function Client:observe(method, url, status, started, attempt, err)
   if not self.on_request then return end
   local ok, herr = pcall(self.on_request, { method = method, url = url, status = status or (err and err.status) or nil,
     duration = now() - started, attempt = attempt, error_kind = err and err.kind or nil })
-  if not ok then self:hook_raised("on_request", herr) end
+  if not ok then
+    errors.rethrow_interrupt(herr)
+    self:hook_raised("on_request", herr)
+  end
 end
 
 -- Tells `on_warning` once per `what` (an unwritable token cache, ...).
@@ -357,7 +271,7 @@ function Client:_warn_once(what, message)
   self._warned = self._warned or {}
   if self._warned[what] then return end
   self._warned[what] = true
-  if self.on_warning and not pcall(self.on_warning, message) then default_warn(message) end
+  if self.on_warning then warn(self, message) end
 end
 
 -- Until every caller uses the public names (batch, connection, partner, multi).

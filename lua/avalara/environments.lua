@@ -3,9 +3,12 @@
 -- `local` is the emulator (`emulator_url`). `items_base` is AvaTax's REST
 -- API, where the Items API lives, with the `avatax_api` scope.
 -- @module avalara.environments
-local options = require "avalara.options"
-
 local M = {}
+
+local function getenv(name)
+  local v = os.getenv(name)
+  if v ~= "" then return v end
+end
 
 --- The known environments by name (what `avalara.environments` is): `production`, `sandbox`, `local`.
 M.known = {}
@@ -32,7 +35,7 @@ local function bare(url) return (url:gsub("/+$", "")) end
 -- @treturn table `{environment, legacy, emulator_url, token_url, api_base, scope, items_base, items_scope}`,
 -- or nil and the message of the programming error (the caller raises it)
 function M.resolve(opts)
-  local name = opts.environment or options.getenv("AVALARA_ENVIRONMENT") or "production"
+  local name = opts.environment or getenv("AVALARA_ENVIRONMENT") or "production"
   local env = known[name]
   if env == nil then
     return fail("'environment' must be production, sandbox or local (got " .. tostring(name) .. ")")
@@ -43,7 +46,7 @@ function M.resolve(opts)
   local token_url, api_base = env.token_url, ep.legacy and env.legacy_api_base or env.api_base
   local scope = ep.legacy and env.legacy_scope or env.scope
   if name == "local" then
-    local emu = opts.emulator_url or options.getenv("AVALARA_EMULATOR_URL")
+    local emu = opts.emulator_url or getenv("AVALARA_EMULATOR_URL")
     if emu ~= nil then
       if not (type(emu) == "string" and emu:match("^https?://")) then
         return fail("'emulator_url' must be an http(s) URL")

@@ -6,6 +6,7 @@ local MODULES = {
   { name = "avalara.token.token", file = "lua/avalara/token/token.lua", owners = { M = true, Token = true } },
   { name = "avalara.token.source", file = "lua/avalara/token/source.lua", owners = { M = true, Source = true } },
   { name = "avalara.token.cached", file = "lua/avalara/token/cached.lua", owners = { M = true, Cached = true } },
+  { name = "avalara.transport", file = "lua/avalara/transport/init.lua", owners = { M = true, Transport = true } },
   { name = "avalara.transport.lua", file = "lua/avalara/transport/lua.lua", owners = { M = true } },
   { name = "avalara.options", file = "lua/avalara/options.lua", owners = { M = true } },
   { name = "avalara.environments", file = "lua/avalara/environments.lua", owners = { M = true } },
@@ -117,6 +118,8 @@ local function exports(mod)
     public(m.Client, names)
   elseif mod.name == "avalara.async" then
     public(m.Async, names)
+  elseif mod.name == "avalara.transport" then
+    public(m.Transport, names)
   elseif mod.name == "avalara.hs" then
     public(m.Hs, names)
   elseif mod.name == "avalara.token.token" then

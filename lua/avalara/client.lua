@@ -16,6 +16,10 @@
 -- `token`, `token_cache`, `observe`, `hook_raised`, `pause`, `transport_info`,
 -- and the fields `api_base`, `company_id`, `sleep`, `retries`, `environment`,
 -- `concurrency`.
+--
+-- Why this size: a little over 400 lines, of which a third is the LDoc of the
+-- extension interface, one method each; what is not composition moved out
+-- (options, environments, token/, transport/, the services).
 -- @module avalara.client
 local clock = require "avalara.clock"
 local retry = require "avalara.retry"
@@ -76,12 +80,32 @@ local function alias(field, method)
   end
 end
 
+-- The service `mod` of client `c`. A service whose field is also one of its
+-- flat names (`client.items` and `client:items(opts)`) is callable as that
+-- method: `client:items(opts)` is then `client.items(client, opts)`.
+local function service(c, mod)
+  local svc = mod.new(c)
+  local method = mod.aliases and mod.aliases[mod.field]
+  if method then
+    local mt = getmetatable(svc)
+    if type(mt) ~= "table" then
+      error("avalara.client: the service '" .. mod.field .. "' has a flat name of its own and needs a metatable", 0)
+    end
+    if mt.__call == nil then mt.__call = function(s, _, ...) return s[method](s, ...) end end
+  end
+  return svc
+end
+
 --- Installs a service module: every client made afterwards gets `client[mod.field] = mod.new(client)`,
 -- and `Client` gets the flat aliases of `mod.aliases`.
 -- @tparam table mod `{field, aliases, new}`
 function M.install(mod)
   if type(mod) ~= "table" or type(mod.field) ~= "string" or type(mod.new) ~= "function" then
     error("avalara.client.install: a service module has 'field' and 'new'", 2)
+  end
+  -- the field shadows a method of that name: only its own alias may have it
+  if Client[mod.field] ~= nil and not (mod.aliases and mod.aliases[mod.field]) then
+    error("avalara.client.install: the field '" .. mod.field .. "' is a client method's name", 2)
   end
   for _, m in ipairs(M.services) do
     if m == mod then return end
@@ -145,15 +169,17 @@ function M.new(opts)
       warn = function(what, message) return self:_warn_once(what, message) end,
       on_token = self.on_token and function(info)
         local ok, herr = pcall(self.on_token, info)
-        if not ok then errors.rethrow_interrupt(herr) end
-        if not ok then self:hook_raised("on_token", herr) end
+        if not ok then
+          errors.rethrow_interrupt(herr)
+          self:hook_raised("on_token", herr)
+        end
       end })
   end
 
   local kept = {}
   for k, v in pairs(opts) do kept[k] = v end
   origins[self] = kept
-  for _, mod in ipairs(M.services) do self[mod.field] = mod.new(self) end
+  for _, mod in ipairs(M.services) do self[mod.field] = service(self, mod) end
   return self
 end
 

@@ -42,6 +42,30 @@ describe("client services", function()
     assert.equal(d, d.hs.client)
   end)
 
+  it("installs a service module: a field on each new client, its flat aliases, callable when it owns its name", function()
+    local Widgets = {}
+    Widgets.__index = Widgets
+    --- a fake service
+    function Widgets:widgets(n) return { n = n, client = self.client } end
+    function Widgets:count() return 3 end
+    local mod = { field = "widgets", aliases = { widgets = "widgets", widget_count = "count" },
+      new = function(c) return setmetatable({ client = c }, Widgets) end }
+    client_mod.install(mod)
+    client_mod.install(mod) -- once only
+    local n = 0
+    for _, m in ipairs(client_mod.services) do if m == mod then n = n + 1 end end
+    assert.equal(1, n)
+    local c = H.client(e)
+    assert.equal(3, c.widgets:count())
+    assert.equal(3, c:widget_count())
+    -- client:widgets(5) is the method of the same name, the field is the service
+    assert.same({ n = 5, client = c }, c:widgets(5))
+    assert.same({ n = 6, client = c }, c.widgets:widgets(6))
+    -- a field that would shadow another method raises
+    assert.has_error(function() client_mod.install { field = "classify", new = function() return {} end } end)
+    assert.has_error(function() client_mod.install { field = 1 } end)
+  end)
+
   it("client.hs:classify, classification and wait are what the flat names do #smoke", function()
     local c = H.client(e)
     local m = assert(c.hs:classify { itemCode = "SV-1", description = "men's cotton t-shirt",

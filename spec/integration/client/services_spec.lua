@@ -47,7 +47,7 @@ describe("client services", function()
     Widgets.__index = Widgets
     --- a fake service
     function Widgets:widgets(n) return { n = n, client = self.client } end
-    function Widgets:count() return 3 end
+    function Widgets.count() return 3 end
     local mod = { field = "widgets", aliases = { widgets = "widgets", widget_count = "count" },
       new = function(c) return setmetatable({ client = c }, Widgets) end }
     client_mod.install(mod)

@@ -122,6 +122,23 @@ describe("client services", function()
     assert.same({}, c.async:sockets())
   end)
 
+  it("never swallows the interpreter's 'interrupted!' in a transport or a hook", function()
+    local c = H.client(e, { transport = function() error("interrupted!", 0) end })
+    local ok, err = pcall(c.hs.sections, c.hs)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("interrupted!", 1, true))
+    c = H.client(e, { on_request = function() error("interrupted!", 0) end })
+    ok, err = pcall(c.hs.sections, c.hs)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("interrupted!", 1, true))
+    -- any other error of a hook is a warning, and the call goes on
+    local warnings = {}
+    c = H.client(e, { on_request = function() error("oops") end,
+      on_warning = function(m) warnings[#warnings + 1] = m end })
+    assert.equal(21, #assert(c.hs:sections()))
+    assert.truthy(warnings[1]:find("on_request hook raised", 1, true))
+  end)
+
   it("a service fails at run time with nil and an avalara.error table", function()
     local c = H.client(e)
     local m, err = c.hs:classification("1001-NOPE-US")

@@ -114,7 +114,7 @@ function M.on_done(st, c)
   st.inflight[c.handle] = nil
   st.n_inflight = st.n_inflight - 1
   local rec = f.rec
-  st.client:report_request(f.method, f.url, c.status, f.started, rec.attempts + 1, c.err)
+  st.client:observe(f.method, f.url, c.status, f.started, rec.attempts + 1, c.err)
   if c.err then return M.on_error(st, f, rec, c.err) end
   success_tick(st)
   rec.attempts, rec.since = 0, nil

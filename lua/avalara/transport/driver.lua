@@ -14,10 +14,12 @@
 -- through the client's transport, or `concurrency` at a time on nginx light
 -- threads; `poll` returns after each such round.
 --
--- It uses the client's public interface only: `client:multi` (a
--- `core.multi` with the client's transport options, or nil), `client:parallel`
--- and `client:exchange_many`.
+-- It uses the client's public interface only: `client:transport_info()`
+-- (libcurl or a Lua transport, whether many run at once, the transport
+-- options) and `client:exchange_many`.
 -- @module avalara.transport.driver
+local core = require "avalara.core"
+
 local M = {}
 
 -- ------------------------------------------------------------------ libcurl
@@ -111,10 +113,13 @@ function Serial:timeout() return #self.queue > 0 and 0 or nil end
 -- @treturn table the driver (`add`, `poll`, `pending`, `cancel`, `close`, `sockets`, `timeout`, `kind`)
 function M.new(client, opts)
   if type(opts) ~= "table" then error("driver.new: 'opts' must be a table", 2) end
-  local m = client:multi { concurrency = opts.concurrency }
-  if m then return setmetatable({ m = m, n = 0, kind = "multi" }, Curl) end
+  local info = client:transport_info()
+  if info.lua == nil and type(core.multi) == "function" then
+    info.options.concurrency = opts.concurrency
+    return setmetatable({ m = core.multi(info.options), n = 0, kind = "multi" }, Curl)
+  end
   return setmetatable({ client = client, queue = {}, concurrency = opts.concurrency,
-    parallel = client:parallel(), kind = "serial" }, Serial)
+    parallel = info.parallel, kind = "serial" }, Serial)
 end
 
 return M

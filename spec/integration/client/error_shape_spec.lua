@@ -44,17 +44,13 @@ local NOT_WALKED = {
   ["client:poll_sockets"] = "a list of descriptors; no I/O",
   ["client:poll_timeout"] = "a number or nil; no I/O",
   ["client:cancel"] = "drops a handle; no I/O (a foreign handle raises: walked)",
-  -- the client's extension interface for services and wrappers (issue 22; names as the helpers'
-  -- branches have them: the lead keeps one of observe / report_request, transport_info / parallel)
+  -- the client's extension interface for services and wrappers (issue 22)
   ["client:hook_raised"] = "reports a hook's error as a warning; returns nothing",
   ["client:observe"] = "tells on_request of an exchange; returns nothing",
-  ["client:report_request"] = "tells on_request of an exchange; returns nothing",
   ["client:pause"] = "waits a little; returns nothing",
   ["client:prepare"] = "prepares an exchange (core.prepare_*: a bad request raises); no I/O",
   ["client:token_cache"] = "the token cache object or nil; no I/O",
   ["client:transport_info"] = "a table; no I/O",
-  ["client:parallel"] = "a boolean; no I/O",
-  ["client:multi"] = "a core.multi handle or nil; no I/O (its failures come from poll: walked via start_*)",
   ["partner:key"] = "a store key; no I/O",
   ["avalara.store.shared_dict"] = "nginx only (spec/integration/openresty)",
   ["avalara.clock.now"] = "no failure", ["avalara.clock.time"] = "no failure",

@@ -1,7 +1,17 @@
 -- Every public name of the Lua layer has an LDoc comment (`---`) where it is
 -- defined, so `make docs` documents the whole API (like luv's docs check).
 local MODULES = {
-  { name = "avalara", file = "lua/avalara/init.lua", owners = { M = true, Client = true, Token = true } },
+  { name = "avalara", file = "lua/avalara/init.lua", owners = { M = true } },
+  { name = "avalara.client", file = "lua/avalara/client.lua", owners = { M = true, Client = true } },
+  { name = "avalara.token.token", file = "lua/avalara/token/token.lua", owners = { M = true, Token = true } },
+  { name = "avalara.token.source", file = "lua/avalara/token/source.lua", owners = { M = true, Source = true } },
+  { name = "avalara.token.cached", file = "lua/avalara/token/cached.lua", owners = { M = true, Cached = true } },
+  { name = "avalara.transport", file = "lua/avalara/transport/init.lua", owners = { M = true, Transport = true } },
+  { name = "avalara.transport.lua", file = "lua/avalara/transport/lua.lua", owners = { M = true } },
+  { name = "avalara.options", file = "lua/avalara/options.lua", owners = { M = true } },
+  { name = "avalara.environments", file = "lua/avalara/environments.lua", owners = { M = true } },
+  { name = "avalara.error", file = "lua/avalara/error.lua", owners = { M = true } },
+  { name = "avalara.hs", file = "lua/avalara/hs/init.lua", owners = { M = true, Hs = true } },
   { name = "avalara.store", file = "lua/avalara/store.lua", owners = { M = true, Memory = true } },
   { name = "avalara.store.file", file = "lua/avalara/store/file.lua", owners = { M = true, File = true } },
   { name = "avalara.partner", file = "lua/avalara/partner/init.lua", owners = { M = true, Partner = true } },
@@ -37,7 +47,7 @@ local MODULES = {
   { name = "avalara.batch.result", file = "lua/avalara/batch/result.lua", owners = { M = true } },
   { name = "avalara.batch.queue", file = "lua/avalara/batch/queue.lua", owners = { M = true, Fifo = true, Heap = true } },
   { name = "avalara.transport.driver", file = "lua/avalara/transport/driver.lua", owners = { M = true } },
-  { name = "avalara.async", file = "lua/avalara/async.lua", owners = { M = true, Client = true, Handle = true } },
+  { name = "avalara.async", file = "lua/avalara/async/init.lua", owners = { M = true, Async = true, Handle = true } },
   { name = "avalara.digest", file = "lua/avalara/digest.lua", owners = { M = true } },
   { name = "avalara.cli.common", file = "lua/avalara/cli/common.lua", owners = { M = true } },
   { name = "avalara.cli.csv", file = "lua/avalara/cli/csv.lua", owners = { M = true } },
@@ -107,16 +117,31 @@ local function exports(mod)
   local m = require(mod.name)
   local names = public(m, {})
   if mod.name == "avalara" then
-    public(m.Client, names)
-    public(m.Token, names)
     names.core, names.paths, names.retry, names.store = nil, nil, nil, nil -- submodules, checked on their own
     names.item, names.definitions, names.partner, names.items = nil, nil, nil, nil
-    -- the Items flow's methods are documented in avalara.items
-    for k in pairs(require("avalara.items").Client) do names[k] = nil end
-    -- and the non-blocking calls in avalara.async
-    for k in pairs(require("avalara.async").Client) do names[k] = nil end
-  elseif mod.name == "avalara.items" or mod.name == "avalara.async" then
+  elseif mod.name == "avalara.client" then
     public(m.Client, names)
+    -- the flat aliases of the services, documented where their methods are
+    for _, svc in ipairs(m.services) do
+      for k in pairs(svc.aliases or {}) do names[k] = nil end
+    end
+    -- the Items flow's methods (mixed in until it is a service) are documented in avalara.items
+    for k in pairs(require("avalara.items").Client or {}) do names[k] = nil end
+  elseif mod.name == "avalara.items" then
+    public(m.Client, names)
+  elseif mod.name == "avalara.async" then
+    public(m.Async, names)
+  elseif mod.name == "avalara.transport" then
+    public(m.Transport, names)
+  elseif mod.name == "avalara.hs" then
+    public(m.Hs, names)
+  elseif mod.name == "avalara.token.token" then
+    public(m.Token, names)
+  elseif mod.name == "avalara.token.source" then
+    public(m.Source, names)
+  elseif mod.name == "avalara.token.cached" then
+    public(m.Cached, names)
+
   elseif mod.name == "avalara.descriptions" then
     public(getmetatable(m.new({ hierarchy = function() end })).__index, names)
   elseif mod.name == "avalara.batch.memory" then

@@ -1,0 +1,77 @@
+--- The client credentials grant as a token source: one token request (with
+-- the client's retry policy) through the client's transport, the answer as
+-- a token record `{access_token, token_type, scope, expires_at, obtained_at}`.
+-- What `avalara.token.cached` keeps and renews.
+--
+--    local src = source.new(client, { token_url = ..., client_id = ..., client_secret = ...,
+--                                     scope = ..., auth_method = "post" })
+--    local rec, err = src:fetch()
+-- @module avalara.token.source
+local clock = require "avalara.clock"
+local retry = require "avalara.retry"
+
+local M = {}
+
+-- The secrets, out of the source table (dumping a client shows none).
+local secrets = setmetatable({}, { __mode = "k" })
+
+--- A client credentials source.
+-- @type Source
+local Source = {}
+Source.__index = Source
+M.Source = Source
+
+Source.__tostring = function(self)
+  return ("avalara token source (client credentials, account %s, scope %s)"):format(tostring(self.client_id),
+    tostring(self.scope))
+end
+
+--- Makes a source.
+-- @param client what runs the exchanges: `client:exchange(kind, args)`, `client:prepare(kind, args)`,
+-- `client:observe(method, url, status, started, attempt, err)`, `client.retries`, `client.sleep`
+-- @tparam table creds `{token_url, client_id, client_secret, scope, auth_method}`
+-- @treturn Source
+function M.new(client, creds)
+  local self = setmetatable({ client = client, token_url = creds.token_url, client_id = creds.client_id,
+    scope = creds.scope, auth_method = creds.auth_method }, Source)
+  secrets[self] = creds.client_secret
+  return self
+end
+
+--- The record of a core token (closes it).
+-- @param tok a core token
+-- @treturn table
+function M.record(tok)
+  local r = { access_token = tok:access_token(), token_type = tok:token_type(), scope = tok:scope(),
+    expires_at = tok:expires_at(), obtained_at = clock.now() }
+  tok:close()
+  return r
+end
+
+--- The grant's arguments (they hold the secret).
+-- @treturn table
+function Source:args()
+  return { token_url = self.token_url, client_id = self.client_id, client_secret = secrets[self],
+    scope = self.scope, auth_method = self.auth_method }
+end
+
+--- One token request, with the client's retries.
+-- @return a token record, or nil, err
+function Source:fetch()
+  local client = self.client
+  return retry.run(client.retries, function(attempt)
+    local started = clock.now()
+    local tok, e = client:exchange("client_credentials", self:args())
+    client:observe("POST", self.token_url, tok and 200 or nil, started, attempt, e)
+    if not tok then return nil, e end
+    return M.record(tok)
+  end, { sleep = client.sleep })
+end
+
+--- The grant, prepared and not sent (a core exchange: `avalara.async` runs it on its multi).
+-- @return a prepared exchange
+function Source:grant()
+  return self.client:prepare("client_credentials", self:args())
+end
+
+return M

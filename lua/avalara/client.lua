@@ -306,9 +306,6 @@ function Client:_warn_once(what, message)
   if self.on_warning then warn(self, message) end
 end
 
--- Until every caller uses the public names (batch, connection, partner, multi).
-Client._hook, Client._hook_raised, Client._yield = Client.observe, Client.hook_raised, Client.pause
-
 --- The cache of this client's access token (`avalara.token.cached`: `peek`, `lock`, `stored`,
 -- `keep`, `patience`, and its source's `grant`), for services that obtain a token without
 -- blocking (`avalara.async`); nil for a client with a `token_source`.

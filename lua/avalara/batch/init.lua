@@ -244,7 +244,7 @@ end
 
 --- `client.batch:classify(items, opts)`: as `batch.classify`.
 function Service:classify(items, opts)
-  return classify("client.batch:classify", self.client, items, opts)
+  return classify("client:classify_batch", self.client, items, opts)
 end
 
 --- `client.batch:plan(state, source, opts)`: as `batch.plan`.

@@ -189,7 +189,7 @@ describe("classify_batch (avalara.batch)", function()
       "client:classify_batch: 'journal' must be a string")
   end)
 
-  it("is a service: client.batch:classify as the flat classify_batch, with its own name in errors", function()
+  it("is a service: client.batch:classify as the flat classify_batch; errors name the flat name, as hs's do", function()
     local batch = require "avalara.batch"
     assert.equal("batch", batch.field)
     assert.equal("classify", batch.aliases.classify_batch)
@@ -207,8 +207,8 @@ describe("classify_batch (avalara.batch)", function()
     assert.equal(3, again.resumed)
     assert.equal(3, H.route(e, "classification_create"))
     assert.has_error(function() service:classify(items(1), { concurency = 2 }) end,
-      "client.batch:classify: unknown option 'concurency'")
-    assert.has_error(function() service:classify("x") end, "client.batch:classify: 'items' must be a table")
+      "client:classify_batch: unknown option 'concurency'")
+    assert.has_error(function() service:classify("x") end, "client:classify_batch: 'items' must be a table")
   end)
 
   it("drives the core's multi with libcurl and a Lua transport one request at a time, telling on_request", function()

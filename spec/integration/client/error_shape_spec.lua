@@ -475,6 +475,8 @@ local RAISES = {
   { "client:each_hs_code", function(x) return x.live:each_hs_code(1, 2) end },
   { "client:hierarchy", function(x) return x.live:hierarchy(1, 2) end },
   { "client:classify_batch", function(x) return x.live:classify_batch(42) end },
+  { "client.batch:plan", function(x) return x.live.batch:plan({}, 42) end },
+  { "client.batch:run", function(x) return x.live.batch:run(42, function() end) end },
   { "client:create_items", function(x) return x.live:create_items(42) end },
   { "client:item", function(x) return x.live:item({}) end },
   { "client:items", function(x) return x.live:items(42) end },

@@ -44,7 +44,7 @@
 local core = require "avalara.core"
 local retry = require "avalara.retry"
 local paths = require "avalara.paths"
-local item_model = require "avalara.item"
+local item_model = require "avalara.hs.item"
 local multi = require "avalara.multi"
 
 local M = {}

@@ -3,10 +3,10 @@
 -- order; Ctrl-C, `kill` and a quota exhaustion lose nothing, and the same
 -- command again resumes.
 -- @module avalara.cli.batch
-local item_model = require "avalara.item"
+local item_model = require "avalara.hs.item"
 local batch = require "avalara.batch"
 local journal = require "avalara.journal"
-local descriptions = require "avalara.descriptions"
+local descriptions = require "avalara.hs.descriptions"
 local retry = require "avalara.retry"
 local common = require "avalara.cli.common"
 local input = require "avalara.cli.input"

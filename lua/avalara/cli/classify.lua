@@ -1,7 +1,7 @@
 --- `hscode classify DESCRIPTION --country CC`: one product, waited for.
 -- @module avalara.cli.classify
 local avalara = require "avalara"
-local descriptions = require "avalara.descriptions"
+local descriptions = require "avalara.hs.descriptions"
 local common = require "avalara.cli.common"
 
 local M = {}

@@ -7,11 +7,11 @@
 -- A record (a CSV record, a JSON Lines line) longer than `input.max_record`
 -- bytes (1 MiB unless the caller sets another limit, `--max-record-size`) is
 -- refused, naming its line; CSV cells neutralised against formulas by our
--- writer (`'=...`) are read back without that quote (`avalara.cli.csv`).
+-- writer (`'=...`) are read back without that quote (`avalara.csv`).
 -- @module avalara.cli.input
 local cjson = require "cjson"
-local item_model = require "avalara.item"
-local csv = require "avalara.cli.csv"
+local item_model = require "avalara.hs.item"
+local csv = require "avalara.csv"
 
 local M = {}
 

@@ -3,7 +3,7 @@
 -- invalid UTF-8, control characters): the library's CSV module, then the
 -- real bin/hscode against the emulator.
 local cli = require "avalara.cli"
-local csv = require "avalara.cli.csv"
+local csv = require "avalara.csv"
 local H = require "spec.support.cli"
 
 -- A reader over `text`, handed out in chunks of 64 KiB (as input.lua reads a file).

@@ -1,6 +1,6 @@
 -- Items are checked against the published 2019 ItemModel before any
 -- request, with messages naming the field.
-local item = require "avalara.item"
+local item = require "avalara.hs.item"
 local emu = require "spec.support.emulator"
 local H = require "spec.support.client"
 

@@ -12,14 +12,21 @@ local MODULES = {
   { name = "avalara.cli.disconnect", file = "lua/avalara/cli/disconnect.lua", owners = { M = true } },
   { name = "avalara.retry", file = "lua/avalara/retry.lua", owners = { M = true } },
   { name = "avalara.paths", file = "lua/avalara/paths.lua", owners = { M = true } },
-  { name = "avalara.item", file = "lua/avalara/item.lua", owners = { M = true } },
-  { name = "avalara.definitions", file = "lua/avalara/definitions.lua", owners = { M = true } },
-  { name = "avalara.fetch", file = "lua/avalara/fetch.lua", owners = { M = true } },
-  { name = "avalara.items", file = "lua/avalara/items.lua", owners = { M = true, Client = true } },
-  { name = "avalara.catalog", file = "lua/avalara/catalog.lua", owners = { M = true } },
+  { name = "avalara.hs.item", file = "lua/avalara/hs/item.lua", owners = { M = true } },
+  { name = "avalara.hs.tariff", file = "lua/avalara/hs/tariff.lua", owners = { M = true } },
+  { name = "avalara.paging", file = "lua/avalara/paging.lua", owners = { M = true } },
+  { name = "avalara.items", file = "lua/avalara/items/init.lua", owners = { M = true, Items = true } },
+  { name = "avalara.items.args", file = "lua/avalara/items/args.lua", owners = { M = true } },
+  { name = "avalara.items.model", file = "lua/avalara/items/model.lua", owners = { M = true } },
+  { name = "avalara.items.api", file = "lua/avalara/items/api.lua", owners = { M = true } },
+  { name = "avalara.items.items", file = "lua/avalara/items/items.lua", owners = { M = true } },
+  { name = "avalara.items.classification", file = "lua/avalara/items/classification.lua", owners = { M = true } },
+  { name = "avalara.items.premium", file = "lua/avalara/items/premium.lua", owners = { M = true } },
+  { name = "avalara.items.registrations", file = "lua/avalara/items/registrations.lua", owners = { M = true } },
+  { name = "avalara.items.catalog", file = "lua/avalara/items/catalog.lua", owners = { M = true } },
   { name = "avalara.webhook", file = "lua/avalara/webhook.lua", owners = { M = true } },
   { name = "avalara.cli.items", file = "lua/avalara/cli/items.lua", owners = { M = true } },
-  { name = "avalara.descriptions", file = "lua/avalara/descriptions.lua", owners = { M = true, Descriptions = true } },
+  { name = "avalara.hs.descriptions", file = "lua/avalara/hs/descriptions.lua", owners = { M = true, Descriptions = true } },
   { name = "avalara.cli", file = "lua/avalara/cli.lua", owners = { M = true } },
   { name = "avalara.batch", file = "lua/avalara/batch.lua", owners = { M = true } },
   { name = "avalara.journal", file = "lua/avalara/journal.lua", owners = { M = true, Memory = true, Sqlite = true } },
@@ -27,7 +34,7 @@ local MODULES = {
   { name = "avalara.async", file = "lua/avalara/async.lua", owners = { M = true, Client = true, Handle = true } },
   { name = "avalara.digest", file = "lua/avalara/digest.lua", owners = { M = true } },
   { name = "avalara.cli.common", file = "lua/avalara/cli/common.lua", owners = { M = true } },
-  { name = "avalara.cli.csv", file = "lua/avalara/cli/csv.lua", owners = { M = true } },
+  { name = "avalara.csv", file = "lua/avalara/csv.lua", owners = { M = true } },
   { name = "avalara.cli.input", file = "lua/avalara/cli/input.lua", owners = { M = true, Input = true } },
   { name = "avalara.cli.output", file = "lua/avalara/cli/output.lua", owners = { M = true } },
   { name = "avalara.cli.progress", file = "lua/avalara/cli/progress.lua", owners = { M = true } },
@@ -102,9 +109,13 @@ local function exports(mod)
     for k in pairs(require("avalara.items").Client) do names[k] = nil end
     -- and the non-blocking calls in avalara.async
     for k in pairs(require("avalara.async").Client) do names[k] = nil end
-  elseif mod.name == "avalara.items" or mod.name == "avalara.async" then
+  elseif mod.name == "avalara.items" then
+    -- the service object's methods are the documented functions of avalara.items.*
+    public(getmetatable(m.new({})).__index, names)
+    for k in pairs(m.methods) do names[k] = nil end
+  elseif mod.name == "avalara.async" then
     public(m.Client, names)
-  elseif mod.name == "avalara.descriptions" then
+  elseif mod.name == "avalara.hs.descriptions" then
     public(getmetatable(m.new({ hierarchy = function() end })).__index, names)
   elseif mod.name == "avalara.journal" then
     public(getmetatable(m.memory()).__index, names)

@@ -1,4 +1,4 @@
---- CSV for the `hscode` command (RFC 4180): quoted fields with commas,
+--- CSV (RFC 4180): quoted fields with commas,
 -- quotes and line breaks; CRLF, LF or CR line ends; a leading UTF-8 BOM is
 -- dropped. Records are read one at a time from a stream, so a catalog of any
 -- size takes the memory of one record, and a record is capped
@@ -12,7 +12,9 @@
 -- that is a quote followed by such a start is read without its first quote,
 -- so what the writer wrote reads back as it was. `{formulas = true}` turns
 -- both off (cells written and read as they are).
--- @module avalara.cli.csv
+-- A foundation: the CLI and the catalog reader (`avalara.items.catalog`) both read CSV
+-- here (was `avalara.cli.csv`).
+-- @module avalara.csv
 local M = {}
 
 --- The largest record the reader takes by default, in bytes (1 MiB, line end included).

@@ -42,7 +42,7 @@ function M.run(sys, opts, args)
   local item = { itemCode = opts.item_code or "hscode-cli", description = description, summary = opts.summary,
     itemGroup = opts.item_group }
   local ok, why = avalara.item.check(item)
-  if not ok then common.usage_error(why, "classify") end
+  if not ok then common.usage_error(why.message, "classify") end
   if avalara.item.country_known(country) == false then
     common.usage_error("unknown country code '" .. country .. "' (ISO 3166 alpha-2, such as US)", "classify")
   end

@@ -300,7 +300,7 @@ local function problem_of(item, fields, default_country)
   end
   local ok, why = item_model.check { itemCode = item.itemCode, description = item.description,
     summary = item.summary, itemGroup = item.itemGroup }
-  if not ok then return why end
+  if not ok then return why.message end
   local country = item.country or default_country
   if not country then return "no country (add a country column or use --country)" end
   if not country:match("^%a%a$") then

@@ -16,6 +16,8 @@
 -- then to `item.DEFAULT_GROUP`.
 -- (Was `avalara.item`, which still loads this.)
 -- @module avalara.hs.item
+local core = require "avalara.core"
+
 local M = {}
 
 --- The `itemGroup` sent when neither the item nor the caller gives one: a
@@ -142,19 +144,26 @@ function M.country_known(code)
   return type(code) == "string" and countries[code:upper()] == true
 end
 
---- Checks an item without building anything (no company or country needed).
--- @tparam table it an item
--- @return true, or nil and a message naming the field
-function M.check(it)
-  if type(it) ~= "table" then return nil, "an item must be a table (got " .. type(it) .. ")" end
+-- What is wrong with an item (a message naming the field), or nil.
+local function problem(it)
+  if type(it) ~= "table" then return "an item must be a table (got " .. type(it) .. ")" end
   local fields, country = split(it)
-  if type(fields) ~= "table" then return nil, "'item' must be a table" end
+  if type(fields) ~= "table" then return "'item' must be a table" end
   if country ~= nil and (type(country) ~= "string" or not country:match("^%a%a$")) then
-    return nil, "'countryOfDestination' must be two letters, such as US (got '" .. tostring(country) .. "')"
+    return "'countryOfDestination' must be two letters, such as US (got '" .. tostring(country) .. "')"
   end
   local _, err = item_model(fields)
-  if err then return nil, err end
-  return true
+  return err
+end
+
+--- Checks an item without building anything (no company or country needed).
+-- @tparam table it an item
+-- @return true, or nil, err: kind "input", its message naming the field, `field` the field's
+-- name when there is one (such as `description` or `parameters[1].value`)
+function M.check(it)
+  local why = problem(it)
+  if not why then return true end
+  return nil, core.error { kind = "input", message = why, field = why:match("^'([^']+)'"), retryable = false }
 end
 
 --- Builds the create body (an `HSClassificationModel`) of an item.
@@ -164,8 +173,8 @@ end
 -- @treturn table `{countryOfDestination, item = {companyId, itemCode, description, itemGroup, ...}}`
 function M.body(it, opts)
   local where = (opts.where or "avalara.item") .. ": "
-  local ok, err = M.check(it)
-  if not ok then error(where .. err, 3) end
+  local why = problem(it)
+  if why then error(where .. why, 3) end
   local fields, country = split(it)
   country = country or opts.country
   if country == nil then error(where .. "a country is required (countryOfDestination or opts.country)", 3) end

@@ -42,6 +42,7 @@ local items = require "avalara.items.items"
 local classification = require "avalara.items.classification"
 local premium = require "avalara.items.premium"
 local registrations = require "avalara.items.registrations"
+local catalog = require "avalara.items.catalog"
 
 local M = {}
 
@@ -59,11 +60,7 @@ M.methods = {
   premium_classification = premium.premium_classification, premium_classifications = premium.premium_classifications,
   events = registrations.events, register = registrations.register, registrations = registrations.registrations,
   registration = registrations.registration, update_registration = registrations.update_registration,
-  delete_registration = registrations.delete_registration,
-  -- loaded when first used: the catalog helper reads files (CSV, JSON)
-  classify_catalog = function(client, catalog, countries, opts)
-    return require("avalara.items.catalog").classify(client, catalog, countries, opts)
-  end,
+  delete_registration = registrations.delete_registration, classify_catalog = catalog.classify,
 }
 local methods = M.methods
 

@@ -10,12 +10,12 @@ local items = require "avalara.items"
 local function fake_client(answer)
   local c = { api_base = "http://api", items_base = "http://api", scope = "s", items_scope = "s", calls = {},
     sleep = function() end }
-  function c:company() return 1001 end
+  function c.company() return 1001 end
   function c:call(method, url, body)
     self.calls[#self.calls + 1] = { method = method, url = url, body = body }
     return answer(method, url, body)
   end
-  function c:derive() error("not derived: same base and scope") end
+  function c.derive() error("not derived: same base and scope") end
   return c
 end
 

@@ -154,13 +154,13 @@ function Input:_records(bad)
   local name = self.name
   if self.kind == "csv" then
     local next_record = csv.reader(function() return f:read(CHUNK) end, { max_record = self.max_record })
-    local function failed(err, why)
+    local function failed(err)
       f:close()
-      bad(name .. ": " .. err .. (why == "too_long" and " (raise the limit with --max-record-size)" or ""))
+      bad(name .. ": " .. err.message .. (err.code == "too_long" and " (raise the limit with --max-record-size)" or ""))
     end
-    local header, herr, hwhy = next_record()
+    local header, herr = next_record()
     if not header then
-      if herr then failed(herr, hwhy) end
+      if herr then failed(herr) end
       f:close()
       bad(name .. ": the file is empty")
     end
@@ -178,9 +178,9 @@ function Input:_records(bad)
     end
     return function()
       while true do
-        local record, err, why = next_record()
+        local record, err = next_record()
         if not record then
-          if err then failed(err, why) end
+          if err then failed(err) end
           f:close()
           return nil
         end

@@ -257,7 +257,7 @@ local function verify_rows(args)
     if not f then common.fail(common.EXIT.usage, "cannot read " .. tostring(err)) end
     local records, perr = csv.parse(f:read("*a"))
     f:close()
-    if not records then common.fail(common.EXIT.usage, args[1] .. ": " .. perr) end
+    if not records then common.fail(common.EXIT.usage, args[1] .. ": " .. perr.message) end
     local col = {}
     for c, title in ipairs(records[1] or {}) do col[title:lower():gsub("[%s_%-]", "")] = c end
     if not (col.itemcode and col.country and col.hscode) then

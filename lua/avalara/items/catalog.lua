@@ -59,15 +59,15 @@ local function item_of(fields, where)
 end
 
 -- A failure of `read`: kind "input", naming the file (`path`) and, when
--- known, the line (`row`); `code` the CSV reader's reason (`syntax`, `too_long`).
+-- known, the line (`row`); `code` the CSV reader's (`syntax`, `too_long`).
 local function bad(path, message, row, code)
   return nil, core.error { kind = "input", message = message, path = path, row = row, code = code,
     retryable = false }
 end
 
 local function csv_items(text, path)
-  local records, err, why = csv.parse(text)
-  if not records then return bad(path, path .. ": " .. err, tonumber(tostring(err):match("^line (%d+)")), why) end
+  local records, err = csv.parse(text)
+  if not records then return bad(path, path .. ": " .. err.message, err.row, err.code) end
   local header = records[1]
   if not header then return bad(path, path .. ": the file is empty") end
   local list = {}

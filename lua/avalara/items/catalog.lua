@@ -17,10 +17,8 @@
 -- rows once the run ends (`journal:row(index, row)`, then `journal:commit()`).
 -- `opts.should_stop()` stops a run gracefully (the CLI asks it on Ctrl-C):
 -- no request is started after it says true, the wait ends, and the rows say
--- what is known (`NOT_ATTEMPTED`, pending).
---
--- (Was `avalara.catalog`, which still loads this.) Part of the Items
--- service: it uses the service's modules, never the client's flat names.
+-- what is known (`NOT_ATTEMPTED`, pending). (Was `avalara.catalog`, which
+-- still loads this; it uses the service's modules, never the client's names.)
 -- @module avalara.items.catalog
 local core = require "avalara.core"
 local cjson = require "cjson.safe"
@@ -198,90 +196,78 @@ local function progress(opts, phase, done, total)
   if opts.on_progress then opts.on_progress { phase = phase, done = done, total = total } end
 end
 
---- Classifies a catalog for several countries; see the module's description.
--- Every item is checked before any request (a bad one raises naming its line
--- or index and field, as do duplicate item codes).
--- @param client an `avalara.Client`
--- @param catalog a CSV or JSON file's path (`catalog.read`), or a list of items
--- @param countries a list of two-letter codes (or `"US,DE,JP"`)
--- @tparam[opt] table opts `{chunk = 100 (items per initiate), create_chunk = 50, premium,
--- is_compliance, reclassify (initiate again what is decided), timeout = 600, interval,
--- on_progress({phase, done, total}) (phases upsert, initiate, wait), should_stop() (stop
--- before the next request: the rest is not attempted), journal}`
--- @return rows (one per item and country, in catalog order: `{itemCode, itemId, country,
--- status, hsCode, systemCode, classificationId, isPremium, details, error}`; status `FAILED`
--- with `error` when it failed, `NOT_ATTEMPTED` when the run stopped before it), and a
--- summary `{items, countries, rows, classified, cannot, pending, failed, not_attempted,
--- created, updated, initiated, kept, stopped}`; or nil, err when the catalog could not be
--- read or written to the service at all
-function M.classify(client, catalog, countries, opts)
-  local bodies, codes, cc
-  bodies, codes, cc, opts = check_args(catalog, countries, opts)
-  client:company("client:classify_catalog")
-  local summary = { items = #bodies, countries = #cc, rows = #bodies * #cc, classified = 0, cannot = 0,
-    pending = 0, failed = 0, not_attempted = 0, created = 0, updated = 0, initiated = 0, kept = 0 }
-  local function stopping() return opts.should_stop and opts.should_stop() end
+-- A run is five named steps over one state table `st`: `{client, opts, bodies, codes, cc, summary,
+-- found (code -> item), redo (codes updated), rows, todo (item id -> {id, countries, index, sent}),
+-- failed_items, final}`. A step returns true, or nil, err when the run cannot go on.
+local function stopping(st) return st.opts.should_stop and st.opts.should_stop() end
 
-  -- 1. the items: found by code, created or updated
-  local found, err = existing(client, codes)
+-- 1. the items: found by code, created or updated
+local function upsert(st)
+  local bodies, summary = st.bodies, st.summary
+  local found, err = existing(st.client, st.codes)
   if not found then return nil, err end
+  st.found = found
   local new, changed = {}, {}
   for i, b in ipairs(bodies) do
     local old = found[b.itemCode]
     if not old then new[#new + 1] = i elseif differs(old, b) then changed[#changed + 1] = i end
   end
-  progress(opts, "upsert", 0, #new + #changed)
-  if #new > 0 and not stopping() then
+  progress(st.opts, "upsert", 0, #new + #changed)
+  if #new > 0 and not stopping(st) then
     local list = {}
     for j, i in ipairs(new) do list[j] = bodies[i] end
-    local created, cerr = items.create(client, list, { chunk = opts.create_chunk })
+    local created, cerr = items.create(st.client, list, { chunk = st.opts.create_chunk })
     for _, m in ipairs(created or cerr.created) do found[m.itemCode] = m end
     summary.created = created and #created or #cerr.created
     if not created then return nil, cerr end
   end
-  local redo = {}
   for j, i in ipairs(changed) do
-    if stopping() then break end
+    if stopping(st) then break end
     local old = found[bodies[i].itemCode]
-    local m, uerr = items.update(client, old.id, bodies[i])
+    local m, uerr = items.update(st.client, old.id, bodies[i])
     if not m then return nil, uerr end
     m.hsCodeClassificationStatus, m.classifications = old.hsCodeClassificationStatus, old.classifications
-    found[m.itemCode], redo[m.itemCode] = m, true
+    found[m.itemCode], st.redo[m.itemCode] = m, true
     summary.updated = j
   end
-  progress(opts, "upsert", summary.created + summary.updated, #new + #changed)
+  progress(st.opts, "upsert", summary.created + summary.updated, #new + #changed)
+  return true
+end
 
-  -- 2. what to initiate: no status yet, or decided but the item changed (or reclassify)
-  local rows, todo = {}, {}
-  for i, b in ipairs(bodies) do
-    local item = found[b.itemCode]
-    for _, country in ipairs(cc) do
+-- 2. what to initiate: no status yet, or decided but the item changed (or reclassify)
+local function plan(st)
+  for i, b in ipairs(st.bodies) do
+    local item = st.found[b.itemCode]
+    for _, country in ipairs(st.cc) do
       local row = { itemCode = b.itemCode, itemId = item and item.id, country = country }
-      rows[#rows + 1] = row
+      st.rows[#st.rows + 1] = row
       local status = item and state_of(item, country)
       if not item then
         row.status = "NOT_ATTEMPTED"
-      elseif not status or (not classification.PENDING[status.status] and (opts.reclassify or redo[b.itemCode])) then
-        local key = item.id
-        todo[key] = todo[key] or { id = item.id, countries = {}, index = i }
-        table.insert(todo[key].countries, country)
+      elseif not status or (not classification.PENDING[status.status]
+          and (st.opts.reclassify or st.redo[b.itemCode])) then
+        st.todo[item.id] = st.todo[item.id] or { id = item.id, countries = {}, index = i }
+        table.insert(st.todo[item.id].countries, country)
         row.todo = true
       else
-        summary.kept = summary.kept + 1
+        st.summary.kept = st.summary.kept + 1
       end
     end
   end
+  return true
+end
 
-  -- 3. initiate, in chunks of items asking for the same countries
+-- 3. initiate, in chunks of items asking for the same countries
+local function initiate(st)
+  local opts, summary = st.opts, st.summary
   local groups, order = {}, {}
-  for _, t in pairs(todo) do
+  for _, t in pairs(st.todo) do
     local key = table.concat(t.countries, ",")
     if not groups[key] then groups[key] = {}; order[#order + 1] = key end
     table.insert(groups[key], t)
   end
   table.sort(order)
-  local failed_items, stopped = {}, nil
-  local total_todo, sent = 0, 0
+  local total_todo, sent, stopped = 0, 0, nil
   for _, key in ipairs(order) do
     table.sort(groups[key], function(a, b) return a.index < b.index end)
     total_todo = total_todo + #groups[key]
@@ -292,10 +278,10 @@ function M.classify(client, catalog, countries, opts)
     local group = groups[key]
     for first = 1, #group, chunk do
       if stopped then break end
-      if stopping() then stopped = "stopped"; break end
+      if stopping(st) then stopped = "stopped"; break end
       local ids = {}
       for k = first, math.min(#group, first + chunk - 1) do ids[#ids + 1] = group[k].id end
-      local out, ierr = classification.classify(client, ids, group[1].countries, { chunk = chunk,
+      local out, ierr = classification.classify(st.client, ids, group[1].countries, { chunk = chunk,
         premium = opts.premium, is_compliance = opts.is_compliance })
       if not out then
         if ierr.kind ~= "quota" then return nil, ierr end
@@ -304,40 +290,47 @@ function M.classify(client, catalog, countries, opts)
         break
       end
       for _, f in ipairs(out.failed) do
-        if f.itemId then failed_items[f.itemId] = f end
+        if f.itemId then st.failed_items[f.itemId] = f end
       end
       sent = sent + #ids
       for _, id in ipairs(ids) do
-        if not failed_items[id] then todo[id].sent = true end
+        if not st.failed_items[id] then st.todo[id].sent = true end
       end
       progress(opts, "initiate", sent, total_todo)
     end
   end
   summary.stopped = stopped
+  return true
+end
 
-  -- 4. wait for everything pending (initiated now, or by an earlier run)
+-- 4. wait for everything pending (initiated now, or by an earlier run)
+local function wait(st)
   local ids, id_seen = {}, {}
-  for _, b in ipairs(bodies) do
-    local item = found[b.itemCode]
+  for _, b in ipairs(st.bodies) do
+    local item = st.found[b.itemCode]
     if item and not id_seen[item.id] then id_seen[item.id] = true; ids[#ids + 1] = item.id end
   end
-  local final
-  if #ids > 0 then
-    progress(opts, "wait", 0, #ids)
-    local _, werr = classification.wait(client, ids, cc, { timeout = opts.timeout or 600,
-      interval = opts.interval, include = "HsCodeClassificationStatus", should_stop = opts.should_stop })
-    if werr and werr.kind ~= "timeout" then return nil, werr end
-    if werr and werr.stopped then summary.stopped = summary.stopped or "stopped" end
-    progress(opts, "wait", #ids, #ids)
-    final, err = classification.statuses(client, ids, "HsCodeClassificationStatus,Classifications")
-    if not final then return nil, err end
-  end
+  if #ids == 0 then return true end
+  local opts = st.opts
+  progress(opts, "wait", 0, #ids)
+  local _, werr = classification.wait(st.client, ids, st.cc, { timeout = opts.timeout or 600,
+    interval = opts.interval, include = "HsCodeClassificationStatus", should_stop = opts.should_stop })
+  if werr and werr.kind ~= "timeout" then return nil, werr end
+  if werr and werr.stopped then st.summary.stopped = st.summary.stopped or "stopped" end
+  progress(opts, "wait", #ids, #ids)
+  local err
+  st.final, err = classification.statuses(st.client, ids, "HsCodeClassificationStatus,Classifications")
+  if not st.final then return nil, err end
+  return true
+end
 
-  -- 5. the rows
-  for n, row in ipairs(rows) do
-    local t = row.itemId and todo[row.itemId]
-    local f = row.itemId and failed_items[row.itemId]
-    local now = final and row.itemId and final[row.itemId]
+-- 5. the rows, counted in the summary (and given to the journal)
+local function finish(st)
+  local summary, opts = st.summary, st.opts
+  for n, row in ipairs(st.rows) do
+    local t = row.itemId and st.todo[row.itemId]
+    local f = row.itemId and st.failed_items[row.itemId]
+    local now = st.final and row.itemId and st.final[row.itemId]
     local status, code
     if now then status, code = state_of(now.item, row.country) end
     if row.todo and f then
@@ -363,11 +356,42 @@ function M.classify(client, catalog, countries, opts)
     else summary.cannot = summary.cannot + 1 end
     if opts.journal then opts.journal:row(n, row) end
   end
-  for _, t in pairs(todo) do
+  for _, t in pairs(st.todo) do
     if t.sent then summary.initiated = summary.initiated + #t.countries end
   end
   if opts.journal and opts.journal.commit then opts.journal:commit() end
-  return rows, summary
+  return true
+end
+
+--- Classifies a catalog for several countries; see the module's description.
+-- Every item is checked before any request (a bad one raises naming its line
+-- or index and field, as do duplicate item codes).
+-- @param client an `avalara.Client`
+-- @param catalog a CSV or JSON file's path (`catalog.read`), or a list of items
+-- @param countries a list of two-letter codes (or `"US,DE,JP"`)
+-- @tparam[opt] table opts `{chunk = 100 (items per initiate), create_chunk = 50, premium,
+-- is_compliance, reclassify (initiate again what is decided), timeout = 600, interval,
+-- on_progress({phase, done, total}) (phases upsert, initiate, wait), should_stop() (stop
+-- before the next request: the rest is not attempted), journal}`
+-- @return rows (one per item and country, in catalog order: `{itemCode, itemId, country,
+-- status, hsCode, systemCode, classificationId, isPremium, details, error}`; status `FAILED`
+-- with `error` when it failed, `NOT_ATTEMPTED` when the run stopped before it), and a
+-- summary `{items, countries, rows, classified, cannot, pending, failed, not_attempted,
+-- created, updated, initiated, kept, stopped}`; or nil, err when the catalog could not be
+-- read or written to the service at all
+function M.classify(client, catalog, countries, opts)
+  local bodies, codes, cc
+  bodies, codes, cc, opts = check_args(catalog, countries, opts)
+  client:company("client:classify_catalog")
+  local st = { client = client, opts = opts, bodies = bodies, codes = codes, cc = cc, redo = {}, rows = {},
+    todo = {}, failed_items = {},
+    summary = { items = #bodies, countries = #cc, rows = #bodies * #cc, classified = 0, cannot = 0,
+      pending = 0, failed = 0, not_attempted = 0, created = 0, updated = 0, initiated = 0, kept = 0 } }
+  for _, step in ipairs { upsert, plan, initiate, wait, finish } do
+    local ok, err = step(st)
+    if not ok then return nil, err end
+  end
+  return st.rows, st.summary
 end
 
 return M

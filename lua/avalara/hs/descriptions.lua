@@ -12,6 +12,8 @@
 -- remembered too (`nil, err` each time, no new request).
 -- (Was `avalara.descriptions`, which still loads this.)
 -- @module avalara.hs.descriptions
+local core = require "avalara.core"
+
 local M = {}
 
 --- A description cache (returned by `descriptions.new`).
@@ -74,7 +76,8 @@ end
 -- @string code
 -- @param chain the records (or a page `{value = records}`), or nil
 -- @param[opt] err the error when `chain` is nil
--- @return the description, or nil, err
+-- @return the description, or nil, err (a code the definitions do not have: kind "api",
+-- code `HsCodeNotFound`)
 function Descriptions:learn(country, code, chain, err)
   local k = key(country, code)
   if type(err) ~= "table" then err = nil end -- hierarchy's second value is the count
@@ -82,7 +85,8 @@ function Descriptions:learn(country, code, chain, err)
   if type(chain) ~= "table" or #chain == 0 then
     -- Only a definite answer is remembered: a failed request is tried again.
     if type(chain) ~= "table" and err and err.status ~= 404 then return nil, err end
-    self.missing[k] = err or "no HS code " .. code .. " in the definitions of " .. country
+    self.missing[k] = err or core.error { kind = "api", code = "HsCodeNotFound", retryable = false,
+      message = "no HS code " .. code .. " in the definitions of " .. country }
     return nil, self.missing[k]
   end
   for _, rec in ipairs(chain) do

@@ -149,3 +149,19 @@ describe("avalara.webhook.seen", function()
     assert.equal("store", derr.kind)
   end)
 end)
+
+describe("avalara.hs.descriptions", function()
+  local descriptions = require "avalara.hs.descriptions"
+
+  it("remembers a code the definitions do not have as an error of kind api, asked once", function()
+    local asked = 0
+    local d = descriptions.new { hierarchy = function() asked = asked + 1; return {}, 0 end }
+    for _ = 1, 2 do
+      local text, err = d:get("US", "999999")
+      assert.is_nil(text)
+      assert.is_true(core.is_error(err))
+      assert.same({ "api", "HsCodeNotFound" }, { err.kind, err.code })
+    end
+    assert.equal(1, asked)
+  end)
+end)

@@ -160,7 +160,7 @@ local function classify(sys, opts, args)
   local list, err = catalog.read(args[1])
   if not list then common.fail(common.EXIT.usage, err.message) end
   for _, it in ipairs(list) do
-    local _, why = items_model.body(it)
+    local _, why = items_model.build(it)
     if why then common.fail(common.EXIT.usage, it.where .. ": " .. why) end
   end
   if opts.format and opts.format ~= "table" and opts.format ~= "csv" and opts.format ~= "json" then

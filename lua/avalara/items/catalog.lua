@@ -181,7 +181,7 @@ local function check_args(catalog, countries, opts)
   local bodies, codes, at = {}, {}, {}
   for i, it in ipairs(list) do
     local name = type(it) == "table" and it.where or ("items[" .. i .. "]")
-    local b, err = model.body(it)
+    local b, err = model.build(it)
     if not b then error(where .. ": " .. name .. ": " .. err, 4) end
     if at[b.itemCode] then
       error(where .. ": " .. name .. ": item code '" .. b.itemCode .. "' is already at " .. at[b.itemCode], 4)

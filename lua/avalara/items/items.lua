@@ -37,7 +37,7 @@ function M.create(client, new_items, opts)
   local chunk = args.chunk(where, opts, M.CREATE_CHUNK)
   local bodies = {}
   for i, it in ipairs(new_items) do
-    local b, err = model.body(it)
+    local b, err = model.build(it)
     if not b then args.fail(where, "items[" .. i .. "]: " .. err) end
     bodies[i] = b
   end
@@ -101,7 +101,7 @@ end
 function M.update(client, id, item)
   local where = "client:update_item"
   args.id(where, "id", id)
-  local b, err = model.body(item)
+  local b, err = model.build(item)
   if not b then args.fail(where, err) end
   b.id = id
   return api.call(client, "PUT", "item", { companyId = client:company(where), itemId = id }, b)

@@ -2,6 +2,7 @@
 -- field before any request (the Items service's item; `avalara.hs.item` is
 -- the HS classification's, another model).
 -- @module avalara.items.model
+local core = require "avalara.core"
 local item_model = require "avalara.hs.item"
 
 local M = {}
@@ -62,8 +63,19 @@ end
 -- unit}`), `classifications` (`{productCode, systemCode, country}`); other keys
 -- are not sent.
 -- @tparam table it the item
--- @return the body, or nil and a message naming the field
+-- @return the body, or nil, err: kind "input", its message naming the field, `field` its name
 function M.body(it)
+  local out, why = M.build(it)
+  if not out then
+    return nil, core.error { kind = "input", message = why, field = why:match("^'([^'%[%.]+)"), retryable = false }
+  end
+  return out
+end
+
+--- What `body` builds, or nil and a message naming the field (for a caller that raises it).
+-- @tparam table it the item
+-- @return the body, or nil, message
+function M.build(it)
   if type(it) ~= "table" then return nil, "an item must be a table (got " .. type(it) .. ")" end
   local out, err = { id = 0 }
   out.itemCode, err = text(it.itemCode, "itemCode", M.LIMITS.itemCode, true)

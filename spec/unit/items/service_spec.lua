@@ -72,6 +72,15 @@ describe("avalara.items (the service)", function()
     assert.same({}, err.created)
   end)
 
+  it("checks an item as the ItemModel: body returns nil, err of kind input naming the field", function()
+    assert.same({ id = 0, itemCode = "A", description = "a mug" }, assert(items.body { itemCode = "A",
+      description = "a mug", brand = "not sent" }))
+    local body, err = items.body { itemCode = string.rep("x", 51), description = "a mug" }
+    assert.is_nil(body)
+    assert.same({ "input", "itemCode", false }, { err.kind, err.field, err.retryable })
+    assert.matches("'itemCode' is longer than 50 characters", err.message)
+  end)
+
   it("each_item yields each record, then nil, err once on a failure, then nil", function()
     local n = 0
     local c = items.new(fake_client(function()

@@ -25,6 +25,7 @@
 -- @module avalara.webhook.seen
 local core = require "avalara.core"
 local clock = require "avalara.clock"
+local redis_client = require "avalara.redis.client"
 
 local M = {}
 
@@ -60,9 +61,8 @@ local function seen_options(where, opts)
   return o, opts
 end
 
-local function unique()
-  return require("avalara.redis.client").unique()
-end
+-- A token no other claim has (process, worker and counter).
+local unique = redis_client.unique
 
 -- Shared dict: `add` is the check-and-set (every worker of the nginx).
 local Dict = {}

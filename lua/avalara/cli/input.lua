@@ -10,6 +10,7 @@
 -- writer (`'=...`) are read back without that quote (`avalara.csv`).
 -- @module avalara.cli.input
 local cjson = require "cjson"
+local private = require "avalara.private"
 local item_model = require "avalara.hs.item"
 local csv = require "avalara.csv"
 
@@ -62,7 +63,6 @@ function M.open(path, stdin)
   if path == "-" then
     -- a private folder of its own (0700, random name): no other user can
     -- read, replace or redirect the copy
-    local private = require "avalara.private"
     local dir, derr = private.temp_dir("hscode-stdin")
     if not dir then return nil, "cannot spool stdin: " .. derr end
     self.spool = dir
@@ -115,7 +115,7 @@ Input.max_record = csv.MAX_RECORD
 --- Removes the spooled copy of stdin, if any.
 function Input:close()
   if self.spool then
-    require("avalara.private").remove_dir(self.spool, { "stdin" })
+    private.remove_dir(self.spool, { "stdin" })
     self.spool = nil
   end
 end

@@ -11,7 +11,10 @@
 -- `avalara.cli` (the dispatcher above it).
 -- @module avalara.cli.items
 local cjson = require "cjson"
+local sys_calls = require("avalara.core").sys
+local private = require "avalara.private"
 local csv = require "avalara.csv"
+local signals = require "avalara.cli.signals"
 local common = require "avalara.cli.common"
 local catalog = require "avalara.items.catalog"
 local items_model = require "avalara.items.model"
@@ -125,14 +128,12 @@ end
 -- output): a random hidden name, created exclusively, never through a link
 -- (`avalara.private`), with the mode of the file it replaces.
 local function write_file(path, text)
-  local private = require "avalara.private"
-  local sys = require("avalara.core").sys
-  local old = sys.stat(path)
+  local old = sys_calls.stat(path)
   local f, tmp = private.temp_beside(path, ".hscode-tmp", old and old.type == "file" and old.mode or nil)
   local ok, err = f ~= nil, tmp
   if f then
     ok, err = f:write(text)
-    if ok then ok, err = sys.fsync(f) end
+    if ok then ok, err = sys_calls.fsync(f) end
     f:close()
     if ok then ok, err = os.rename(tmp, path) end
     if not ok then os.remove(tmp) end
@@ -170,7 +171,7 @@ local function classify(sys, opts, args)
   local started = os.time()
   -- Ctrl-C (or SIGTERM) stops before the next request and reports what is
   -- known; a second one stops at once (as Lua's own interrupt would).
-  local sig = require("avalara.cli.signals").catch(function(_, count)
+  local sig = signals.catch(function(_, count)
     if count == 1 then
       sys.stderr:write("\nhscode: stopping: no new request; reporting what is known (Ctrl-C again to stop at once)\n")
     end

@@ -17,6 +17,7 @@
 -- (Was `avalara.item`, which still loads this.)
 -- @module avalara.hs.item
 local core = require "avalara.core"
+local cjson = require "cjson.safe"
 
 local M = {}
 
@@ -130,7 +131,7 @@ function M.country_known(code)
     countries = false
     local f = io.open(ISO_CODES, "rb")
     if f then
-      local ok, t = pcall(require("cjson").decode, f:read("*a"))
+      local ok, t = pcall(cjson.decode, f:read("*a"))
       f:close()
       if ok and type(t) == "table" and type(t["3166-1"]) == "table" then
         countries = {}

@@ -19,7 +19,7 @@
 local argparse = require "argparse"
 local avalara = require "avalara"
 local common = require "avalara.cli.common"
-local csv = require "avalara.cli.csv"
+local csv = require "avalara.csv"
 
 local M = {}
 
@@ -30,9 +30,9 @@ M.DEMO = common.DEMO
 --- The emulator URL for `--env local` when neither `--emulator-url` nor `AVALARA_EMULATOR_URL` is set.
 M.DEFAULT_EMULATOR_URL = common.DEFAULT_EMULATOR_URL
 
---- Parses CSV text (`avalara.cli.csv.parse`).
+--- Parses CSV text (`avalara.csv.parse`).
 M.csv_parse = csv.parse
---- Formats records as CSV (`avalara.cli.csv.format`).
+--- Formats records as CSV (`avalara.csv.format`).
 M.csv_format = csv.format
 
 local COMMANDS = {}

@@ -21,7 +21,7 @@ local core = require "avalara.core"
 local client = require "avalara.client"
 
 local M = { _VERSION = core.version, core = core, paths = require "avalara.paths", retry = require "avalara.retry",
-  store = require "avalara.store", item = require "avalara.item", definitions = require "avalara.definitions",
+  store = require "avalara.store", item = require "avalara.hs.item", definitions = require "avalara.hs.tariff",
   items = require "avalara.items" }
 
 --- Known environments (`avalara.environments`): `production`, `sandbox`, `local` (uses `emulator_url`).

@@ -52,7 +52,7 @@ local core = require "avalara.core"
 local clock = require "avalara.clock"
 local options = require "avalara.options"
 local paths = require "avalara.paths"
-local item_model = require "avalara.item"
+local item_model = require "avalara.hs.item"
 local engine_mod = require "avalara.async.engine"
 
 local M = {}

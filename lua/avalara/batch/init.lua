@@ -58,7 +58,7 @@
 -- pass in `avalara.batch.plan`; the row states in `avalara.batch.journal`.
 -- @module avalara.batch
 local core = require "avalara.core"
-local item_model = require "avalara.item"
+local item_model = require "avalara.hs.item"
 local journal = require "avalara.batch.journal"
 local plan = require "avalara.batch.plan"
 local pipeline = require "avalara.batch.pipeline"

@@ -3,7 +3,7 @@
 -- and checked against it before any request.
 -- @module avalara.batch.plan
 local cjson = require "cjson"
-local item_model = require "avalara.item"
+local item_model = require "avalara.hs.item"
 
 local M = {}
 

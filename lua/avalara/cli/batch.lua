@@ -5,10 +5,10 @@
 -- @module avalara.cli.batch
 local core = require "avalara.core"
 local clock = require "avalara.clock"
-local item_model = require "avalara.item"
+local item_model = require "avalara.hs.item"
 local batch = require "avalara.batch"
 local journal = require "avalara.batch.journal"
-local descriptions = require "avalara.descriptions"
+local descriptions = require "avalara.hs.descriptions"
 local common = require "avalara.cli.common"
 local input = require "avalara.cli.input"
 local output = require "avalara.cli.output"

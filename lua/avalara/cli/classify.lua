@@ -1,7 +1,7 @@
 --- `hscode classify DESCRIPTION --country CC`: one product, waited for.
 -- @module avalara.cli.classify
 local avalara = require "avalara"
-local descriptions = require "avalara.descriptions"
+local descriptions = require "avalara.hs.descriptions"
 local digest = require "avalara.digest"
 local common = require "avalara.cli.common"
 
@@ -60,7 +60,7 @@ function M.run(sys, opts, args)
   local item = { itemCode = opts.item_code or M.default_item_code(description, opts.summary, opts.item_group),
     description = description, summary = opts.summary, itemGroup = opts.item_group }
   local ok, why = avalara.item.check(item)
-  if not ok then common.usage_error(why, "classify") end
+  if not ok then common.usage_error(why.message, "classify") end
   if avalara.item.country_known(country) == false then
     common.usage_error("unknown country code '" .. country .. "' (ISO 3166 alpha-2, such as US)", "classify")
   end

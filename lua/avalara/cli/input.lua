@@ -7,11 +7,12 @@
 -- A record (a CSV record, a JSON Lines line) longer than `input.max_record`
 -- bytes (1 MiB unless the caller sets another limit, `--max-record-size`) is
 -- refused, naming its line; CSV cells neutralised against formulas by our
--- writer (`'=...`) are read back without that quote (`avalara.cli.csv`).
+-- writer (`'=...`) are read back without that quote (`avalara.csv`).
 -- @module avalara.cli.input
 local cjson = require "cjson"
-local item_model = require "avalara.item"
-local csv = require "avalara.cli.csv"
+local private = require "avalara.private"
+local item_model = require "avalara.hs.item"
+local csv = require "avalara.csv"
 
 local M = {}
 
@@ -62,7 +63,6 @@ function M.open(path, stdin)
   if path == "-" then
     -- a private folder of its own (0700, random name): no other user can
     -- read, replace or redirect the copy
-    local private = require "avalara.private"
     local dir, derr = private.temp_dir("hscode-stdin")
     if not dir then return nil, "cannot spool stdin: " .. derr end
     self.spool = dir
@@ -115,7 +115,7 @@ Input.max_record = csv.MAX_RECORD
 --- Removes the spooled copy of stdin, if any.
 function Input:close()
   if self.spool then
-    require("avalara.private").remove_dir(self.spool, { "stdin" })
+    private.remove_dir(self.spool, { "stdin" })
     self.spool = nil
   end
 end
@@ -154,13 +154,13 @@ function Input:_records(bad)
   local name = self.name
   if self.kind == "csv" then
     local next_record = csv.reader(function() return f:read(CHUNK) end, { max_record = self.max_record })
-    local function failed(err, why)
+    local function failed(err)
       f:close()
-      bad(name .. ": " .. err .. (why == "too_long" and " (raise the limit with --max-record-size)" or ""))
+      bad(name .. ": " .. err.message .. (err.code == "too_long" and " (raise the limit with --max-record-size)" or ""))
     end
-    local header, herr, hwhy = next_record()
+    local header, herr = next_record()
     if not header then
-      if herr then failed(herr, hwhy) end
+      if herr then failed(herr) end
       f:close()
       bad(name .. ": the file is empty")
     end
@@ -178,9 +178,9 @@ function Input:_records(bad)
     end
     return function()
       while true do
-        local record, err, why = next_record()
+        local record, err = next_record()
         if not record then
-          if err then failed(err, why) end
+          if err then failed(err) end
           f:close()
           return nil
         end
@@ -300,7 +300,7 @@ local function problem_of(item, fields, default_country)
   end
   local ok, why = item_model.check { itemCode = item.itemCode, description = item.description,
     summary = item.summary, itemGroup = item.itemGroup }
-  if not ok then return why end
+  if not ok then return why.message end
   local country = item.country or default_country
   if not country then return "no country (add a country column or use --country)" end
   if not country:match("^%a%a$") then

@@ -7,14 +7,19 @@
 --    hscode items verify TS-1:US:610910 MUG-2:DE:691110
 --
 -- The command's helpers (failures, exit statuses, the client, options) are
--- the ones `avalara.cli` shares with its commands (`run`'s `cli`).
+-- `avalara.cli.common`, shared by every command; it never requires
+-- `avalara.cli` (the dispatcher above it).
 -- @module avalara.cli.items
 local cjson = require "cjson"
+local sys_calls = require("avalara.core").sys
+local private = require "avalara.private"
+local csv = require "avalara.csv"
+local signals = require "avalara.cli.signals"
+local common = require "avalara.cli.common"
+local catalog = require "avalara.items.catalog"
+local items_model = require "avalara.items.model"
 
 local M = {}
-
--- The CLI's shared helpers, for the run under way.
-local common
 
 --- The command's name.
 M.name = "items"
@@ -109,7 +114,7 @@ local function format_rows(rows, format, formulas)
       for c, name in ipairs(COLUMNS) do record[c] = f[name] == nil and "" or tostring(f[name]) end
       records[i + 1] = record
     end
-    return require("avalara.cli").csv_format(records, { formulas = formulas })
+    return csv.format(records, { formulas = formulas })
   end
   local lines = { string.format("%-24s %-3s %-20s %-12s %s", "ITEM", "CC", "STATUS", "HS CODE", "SYSTEM") }
   for _, r in ipairs(rows) do
@@ -123,14 +128,12 @@ end
 -- output): a random hidden name, created exclusively, never through a link
 -- (`avalara.private`), with the mode of the file it replaces.
 local function write_file(path, text)
-  local private = require "avalara.private"
-  local sys = require("avalara.core").sys
-  local old = sys.stat(path)
+  local old = sys_calls.stat(path)
   local f, tmp = private.temp_beside(path, ".hscode-tmp", old and old.type == "file" and old.mode or nil)
   local ok, err = f ~= nil, tmp
   if f then
     ok, err = f:write(text)
-    if ok then ok, err = sys.fsync(f) end
+    if ok then ok, err = sys_calls.fsync(f) end
     f:close()
     if ok then ok, err = os.rename(tmp, path) end
     if not ok then os.remove(tmp) end
@@ -155,10 +158,10 @@ local function classify(sys, opts, args)
   local chunk = common.positive_number(opts, "chunk", "items", true)
   if chunk and chunk > 500 then common.usage_error("--chunk must be at most 500", "items") end
   local wait = common.positive_number(opts, "wait", "items") or 600
-  local list, err = require("avalara.catalog").read(args[1])
-  if not list then common.fail(common.EXIT.usage, err) end
+  local list, err = catalog.read(args[1])
+  if not list then common.fail(common.EXIT.usage, err.message) end
   for _, it in ipairs(list) do
-    local _, why = require("avalara.items").body(it)
+    local _, why = items_model.build(it)
     if why then common.fail(common.EXIT.usage, it.where .. ": " .. why) end
   end
   if opts.format and opts.format ~= "table" and opts.format ~= "csv" and opts.format ~= "json" then
@@ -168,7 +171,7 @@ local function classify(sys, opts, args)
   local started = os.time()
   -- Ctrl-C (or SIGTERM) stops before the next request and reports what is
   -- known; a second one stops at once (as Lua's own interrupt would).
-  local sig = require("avalara.cli.signals").catch(function(_, count)
+  local sig = signals.catch(function(_, count)
     if count == 1 then
       sys.stderr:write("\nhscode: stopping: no new request; reporting what is known (Ctrl-C again to stop at once)\n")
     end
@@ -207,9 +210,15 @@ local function list_items(sys, opts, args)
   local countries = countries_option(opts, false)
   local client = common.make_client(sys, opts, true)
   local rows = {}
-  for item, err in client:each_item { include = "HsCodeClassificationStatus,Classifications",
-    hs_code_classification_status = opts.status } do
-    if not item then common.request_failed("items list failed", err, client) end
+  local next_item = client:each_item { include = "HsCodeClassificationStatus,Classifications",
+    hs_code_classification_status = opts.status }
+  while true do
+    -- nil, err on failure (then the end): a generic `for` would stop without the error
+    local item, err = next_item()
+    if item == nil then
+      if err then common.request_failed("items list failed", err, client) end
+      break
+    end
     local by = {}
     for _, s in ipairs(item.hsCodeClassificationStatus or {}) do by[s.country] = { status = s.status } end
     for _, k in ipairs(item.classifications or {}) do
@@ -247,9 +256,9 @@ local function verify_rows(args)
   if #args == 1 and not args[1]:find(":", 1, true) then
     local f, err = io.open(args[1], "rb")
     if not f then common.fail(common.EXIT.usage, "cannot read " .. tostring(err)) end
-    local records, perr = require("avalara.cli").csv_parse(f:read("*a"))
+    local records, perr = csv.parse(f:read("*a"))
     f:close()
-    if not records then common.fail(common.EXIT.usage, args[1] .. ": " .. perr) end
+    if not records then common.fail(common.EXIT.usage, args[1] .. ": " .. perr.message) end
     local col = {}
     for c, title in ipairs(records[1] or {}) do col[title:lower():gsub("[%s_%-]", "")] = c end
     if not (col.itemcode and col.country and col.hscode) then
@@ -318,11 +327,8 @@ local SUBCOMMANDS = { classify = classify, list = list_items, sla = sla, verify 
 -- @param sys the CLI's system table
 -- @tparam table opts the parsed options
 -- @tparam table args the positional arguments
--- @tparam table cli the helpers of `avalara.cli` (`EXIT`, `fail`, `usage_error`, `request_failed`,
--- `make_client`, `positive_number`, `write_json`)
 -- @return the exit status (nil: success)
-function M.run(sys, opts, args, cli)
-  common = cli
+function M.run(sys, opts, args)
   local sub = SUBCOMMANDS[args[1] or ""]
   if not sub then
     common.usage_error(args[1] and "no items command '" .. args[1] .. "' (classify, list, sla, verify)"

@@ -12,7 +12,7 @@
 local uv = require "avalara.cli.uv"
 local cjson = require "cjson"
 local core = require "avalara.core"
-local csv = require "avalara.cli.csv"
+local csv = require "avalara.csv"
 local input = require "avalara.cli.input"
 local private = require "avalara.private"
 local sys = core.sys
@@ -178,7 +178,7 @@ function M.open(t, format, src, opts)
   local item_w, code_w, status_w = math.max(8, math.min(16, math.floor(width / 5))), 10, 20
   local text_w = math.max(8, width - item_w - code_w - status_w - 6)
   local table_fmt = "%-" .. item_w .. "s  %-" .. code_w .. "s  %-" .. status_w .. "s  %s"
-  -- CSV cells that start a formula get a leading ' unless opts.formulas (see avalara.cli.csv)
+  -- CSV cells that start a formula get a leading ' unless opts.formulas (see avalara.csv)
   local csv_opts = { formulas = opts.formulas and true or nil }
 
   function w.row(item, result)

@@ -44,7 +44,7 @@ local stores = require "avalara.store"
 local failover = require "avalara.store.failover"
 local rate = require "avalara.fleet.rate"
 local cache = require "avalara.fleet.cache"
-local item_model = require "avalara.item"
+local item_model = require "avalara.hs.item"
 
 local M = {}
 

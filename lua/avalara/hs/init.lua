@@ -15,8 +15,8 @@ local clock = require "avalara.clock"
 local errors = require "avalara.error"
 local options = require "avalara.options"
 local paths = require "avalara.paths"
-local item_model = require "avalara.item"
-local definitions = require "avalara.definitions"
+local item_model = require "avalara.hs.item"
+local definitions = require "avalara.hs.tariff"
 
 local M = {}
 

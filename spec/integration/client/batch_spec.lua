@@ -77,7 +77,7 @@ describe("classify_batch (avalara.batch)", function()
     -- a journal that says rows 1-4 were sent; only rows 1 and 2 reached the service
     local j = assert(journal.open(path, { company = c.company_id, api_base = c.api_base }))
     local batch = require "avalara.batch"
-    local item_model = require "avalara.item"
+    local item_model = require "avalara.hs.item"
     for i, it in ipairs(list) do
       local body = item_model.body(it, { company_id = 1001 })
       j:queue(i, batch.id_of(body), batch.canonical(body))

@@ -1,6 +1,6 @@
 -- Items are checked against the published 2019 ItemModel before any
 -- request, with messages naming the field.
-local item = require "avalara.item"
+local item = require "avalara.hs.item"
 local emu = require "spec.support.emulator"
 local H = require "spec.support.client"
 
@@ -43,8 +43,11 @@ describe("avalara.item", function()
     for _, case in ipairs(cases) do
       local ok, why = item.check(case[1])
       assert.is_nil(ok)
-      assert.truthy(why:find(case[2], 1, true), why)
+      assert.equal("input", why.kind)
+      assert.truthy(why.message:find(case[2], 1, true), why.message)
     end
+    local _, why = item.check(with { description = "" })
+    assert.same({ "input", "description", false }, { why.kind, why.field, why.retryable })
   end)
 
   it("builds the published body: companyId from the client, itemGroup defaulted, nothing else", function()

@@ -36,9 +36,15 @@ describe("cli.csv_parse", function()
   end)
 
   it("refuses an unclosed quote and text after a closing quote, naming the line", function()
-    assert.same({ nil, "line 2: a quoted field is never closed", "syntax" },
-      { cli.csv_parse('a,b\n1,"open\n2,x\n') })
-    assert.same({ nil, "line 1: unexpected text after a closing quote", "syntax" }, { cli.csv_parse('"a"b,c\n') })
+    -- nil, err: kind input, code syntax, row the line
+    local function failure(r, err)
+      assert.is_nil(r)
+      return { err.kind, err.code, err.row, err.message }
+    end
+    assert.same({ "input", "syntax", 2, "line 2: a quoted field is never closed" },
+      failure(cli.csv_parse('a,b\n1,"open\n2,x\n')))
+    assert.same({ "input", "syntax", 1, "line 1: unexpected text after a closing quote" },
+      failure(cli.csv_parse('"a"b,c\n')))
   end)
 end)
 

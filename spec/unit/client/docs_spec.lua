@@ -28,14 +28,22 @@ local MODULES = {
   { name = "avalara.cli.disconnect", file = "lua/avalara/cli/disconnect.lua", owners = { M = true } },
   { name = "avalara.retry", file = "lua/avalara/retry.lua", owners = { M = true } },
   { name = "avalara.paths", file = "lua/avalara/paths.lua", owners = { M = true } },
-  { name = "avalara.item", file = "lua/avalara/item.lua", owners = { M = true } },
-  { name = "avalara.definitions", file = "lua/avalara/definitions.lua", owners = { M = true } },
-  { name = "avalara.fetch", file = "lua/avalara/fetch.lua", owners = { M = true } },
-  { name = "avalara.items", file = "lua/avalara/items.lua", owners = { M = true, Client = true } },
-  { name = "avalara.catalog", file = "lua/avalara/catalog.lua", owners = { M = true } },
-  { name = "avalara.webhook", file = "lua/avalara/webhook.lua", owners = { M = true } },
+  { name = "avalara.hs.item", file = "lua/avalara/hs/item.lua", owners = { M = true } },
+  { name = "avalara.hs.tariff", file = "lua/avalara/hs/tariff.lua", owners = { M = true } },
+  { name = "avalara.paging", file = "lua/avalara/paging.lua", owners = { M = true } },
+  { name = "avalara.items", file = "lua/avalara/items/init.lua", owners = { M = true, Items = true } },
+  { name = "avalara.items.args", file = "lua/avalara/items/args.lua", owners = { M = true } },
+  { name = "avalara.items.model", file = "lua/avalara/items/model.lua", owners = { M = true } },
+  { name = "avalara.items.api", file = "lua/avalara/items/api.lua", owners = { M = true } },
+  { name = "avalara.items.items", file = "lua/avalara/items/items.lua", owners = { M = true } },
+  { name = "avalara.items.classification", file = "lua/avalara/items/classification.lua", owners = { M = true } },
+  { name = "avalara.items.premium", file = "lua/avalara/items/premium.lua", owners = { M = true } },
+  { name = "avalara.items.registrations", file = "lua/avalara/items/registrations.lua", owners = { M = true } },
+  { name = "avalara.items.catalog", file = "lua/avalara/items/catalog.lua", owners = { M = true } },
+  { name = "avalara.webhook", file = "lua/avalara/webhook/init.lua", owners = { M = true } },
+  { name = "avalara.webhook.seen", file = "lua/avalara/webhook/seen.lua", owners = { M = true } },
   { name = "avalara.cli.items", file = "lua/avalara/cli/items.lua", owners = { M = true } },
-  { name = "avalara.descriptions", file = "lua/avalara/descriptions.lua", owners = { M = true, Descriptions = true } },
+  { name = "avalara.hs.descriptions", file = "lua/avalara/hs/descriptions.lua", owners = { M = true, Descriptions = true } },
   { name = "avalara.cli", file = "lua/avalara/cli.lua", owners = { M = true } },
   { name = "avalara.batch", file = "lua/avalara/batch/init.lua", owners = { M = true, Service = true } },
   { name = "avalara.batch.journal", file = "lua/avalara/batch/journal.lua", owners = { M = true, Sqlite = true } },
@@ -50,7 +58,7 @@ local MODULES = {
   { name = "avalara.async", file = "lua/avalara/async/init.lua", owners = { M = true, Async = true, Handle = true } },
   { name = "avalara.digest", file = "lua/avalara/digest.lua", owners = { M = true } },
   { name = "avalara.cli.common", file = "lua/avalara/cli/common.lua", owners = { M = true } },
-  { name = "avalara.cli.csv", file = "lua/avalara/cli/csv.lua", owners = { M = true } },
+  { name = "avalara.csv", file = "lua/avalara/csv.lua", owners = { M = true } },
   { name = "avalara.cli.input", file = "lua/avalara/cli/input.lua", owners = { M = true, Input = true } },
   { name = "avalara.cli.output", file = "lua/avalara/cli/output.lua", owners = { M = true } },
   { name = "avalara.cli.progress", file = "lua/avalara/cli/progress.lua", owners = { M = true } },
@@ -125,10 +133,12 @@ local function exports(mod)
     for _, svc in ipairs(m.services) do
       for k in pairs(svc.aliases or {}) do names[k] = nil end
     end
-    -- the Items flow's methods (mixed in until it is a service) are documented in avalara.items
+    -- the Items flow's methods (flat names kept) are documented in avalara.items
     for k in pairs(require("avalara.items").Client or {}) do names[k] = nil end
   elseif mod.name == "avalara.items" then
-    public(m.Client, names)
+    -- the service object's methods are the documented functions of avalara.items.*
+    public(getmetatable(m.new({})).__index, names)
+    for k in pairs(m.methods) do names[k] = nil end
   elseif mod.name == "avalara.async" then
     public(m.Async, names)
   elseif mod.name == "avalara.transport" then
@@ -141,8 +151,7 @@ local function exports(mod)
     public(m.Source, names)
   elseif mod.name == "avalara.token.cached" then
     public(m.Cached, names)
-
-  elseif mod.name == "avalara.descriptions" then
+  elseif mod.name == "avalara.hs.descriptions" then
     public(getmetatable(m.new({ hierarchy = function() end })).__index, names)
   elseif mod.name == "avalara.batch.memory" then
     public(getmetatable(m.new()).__index, names)

@@ -1,4 +1,4 @@
---- CSV for the `hscode` command (RFC 4180): quoted fields with commas,
+--- CSV (RFC 4180): quoted fields with commas,
 -- quotes and line breaks; CRLF, LF or CR line ends; a leading UTF-8 BOM is
 -- dropped. Records are read one at a time from a stream, so a catalog of any
 -- size takes the memory of one record, and a record is capped
@@ -12,7 +12,11 @@
 -- that is a quote followed by such a start is read without its first quote,
 -- so what the writer wrote reads back as it was. `{formulas = true}` turns
 -- both off (cells written and read as they are).
--- @module avalara.cli.csv
+-- A foundation: the CLI and the catalog reader (`avalara.items.catalog`) both read CSV
+-- here (was `avalara.cli.csv`).
+-- @module avalara.csv
+local core = require "avalara.core"
+
 local M = {}
 
 --- The largest record the reader takes by default, in bytes (1 MiB, line end included).
@@ -26,8 +30,8 @@ local NEUTRALISED = "^'+[=+%-@\t\r]"
 
 --- An iterator over the records of a stream: each call returns the next
 -- record (an array of strings, with `line`, the line it starts on), nil at
--- the end, or nil, a message naming the line and a reason (`"too_long"` for
--- a record over the limit, `"syntax"` otherwise). The time taken is linear
+-- the end, or nil, err: kind "input", `code` `"too_long"` for a record over
+-- the limit, `"syntax"` otherwise, `row` the line, and a message naming it. The time taken is linear
 -- in the size of the stream, whatever the size of its records.
 -- @tparam function read returns the next chunk of text, or nil at the end
 -- @tparam[opt] table opts `{max_record = bytes (default MAX_RECORD), formulas = true (keep a
@@ -133,7 +137,8 @@ function M.reader(read, opts)
       end
       if r == nil then
         eof, buf, pos = true, "", 1 -- no record after an error
-        return nil, a, b
+        return nil, core.error { kind = "input", code = b, message = a, row = tonumber(a:match("^line (%d+)")),
+          retryable = false }
       elseif r ~= "more" then
         pos, line = a, b
         return r
@@ -146,7 +151,7 @@ end
 -- @string text
 -- @tparam[opt] table opts as for `reader`
 -- @return an array of records (arrays of strings, each with `line`, where
--- it starts), or nil, message, reason (as `reader`)
+-- it starts), or nil, err (as `reader`)
 function M.parse(text, opts)
   local given = false
   local next_record = M.reader(function()
@@ -156,9 +161,9 @@ function M.parse(text, opts)
   end, opts)
   local records = {}
   while true do
-    local r, err, why = next_record()
+    local r, err = next_record()
     if r == nil then
-      if err then return nil, err, why end
+      if err then return nil, err end
       return records
     end
     records[#records + 1] = r

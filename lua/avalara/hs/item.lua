@@ -1,0 +1,194 @@
+--- Items for classification: checks them against the published 2019
+-- `ItemModel` (avalara-api.md section 8) and builds the create body, before
+-- any request, with messages naming the field.
+--
+--    local item = require "avalara.hs.item"
+--    local ok, why = item.check{ itemCode = "TS-1", description = "men's cotton t-shirt" }
+--    local body = item.body({ itemCode = "TS-1", description = "men's cotton t-shirt" },
+--                           { company_id = 1001, country = "US" })
+--
+-- An item is a flat table `{itemCode, description, summary?, itemGroup?,
+-- parameters?, classificationParameters?, countryOfDestination? (or country),
+-- companyId?}`, or a model-shaped `{countryOfDestination?, item = {...}}`
+-- (such as a classification model read back). Only the published fields are
+-- sent; other keys are ignored. `companyId` is the client's company;
+-- `itemGroup`, required by the service, defaults to `opts.item_group` and
+-- then to `item.DEFAULT_GROUP`.
+-- (Was `avalara.item`, which still loads this.)
+-- @module avalara.hs.item
+local core = require "avalara.core"
+local cjson = require "cjson.safe"
+
+local M = {}
+
+--- The `itemGroup` sent when neither the item nor the caller gives one: a
+-- neutral category (the service requires one; a real category helps it).
+M.DEFAULT_GROUP = "General merchandise"
+
+--- Longest values, in characters (the 2019 model's `maxLength`).
+M.LIMITS = { itemCode = 255, description = 255, itemGroup = 2000, parameter = 255 }
+
+--- The names a parameter may have (the 2019 `ItemParameterModel.name` enum).
+M.PARAMETER_NAMES = { "coo", "description", "image_url", "url", "material", "price", "weight", "height",
+  "length", "width" }
+local PARAMETER_SET = {}
+for _, n in ipairs(M.PARAMETER_NAMES) do PARAMETER_SET[n] = true end
+
+-- UTF-8 characters in s (bytes that do not continue a character).
+local function length(s)
+  return #s - select(2, s:gsub("[\128-\191]", ""))
+end
+
+--- Checks a text field: `value` when it is a string of at most `max`
+-- characters (UTF-8), nil when it is absent and not required, else nil
+-- and a message naming `field`.
+-- @param value
+-- @string field its name, for the message
+-- @tparam[opt] number max the longest length, in characters
+-- @tparam[opt] boolean required
+-- @return the value, or nil (and a message)
+function M.text(value, field, max, required)
+  if value == nil or value == "" then
+    if required then return nil, "'" .. field .. "' is required" end
+    return nil
+  end
+  if type(value) ~= "string" then
+    return nil, "'" .. field .. "' must be a string (got " .. type(value) .. ")"
+  end
+  if max and length(value) > max then
+    return nil, string.format("'%s' is longer than %d characters (%d)", field, max, length(value))
+  end
+  return value
+end
+
+local text = M.text
+
+local function parameters(list, field)
+  if list == nil then return nil end
+  if type(list) ~= "table" then return nil, "'" .. field .. "' must be a list of {name, value, unit}" end
+  local out = {}
+  for i, p in ipairs(list) do
+    local at = field .. "[" .. i .. "]"
+    if type(p) ~= "table" then return nil, "'" .. at .. "' must be a table {name, value, unit}" end
+    local name, err = text(p.name, at .. ".name", M.LIMITS.parameter, true)
+    if err then return nil, err end
+    if not PARAMETER_SET[name] then
+      return nil, string.format("'%s.name' must be one of %s (got '%s')", at, table.concat(M.PARAMETER_NAMES, ", "),
+        name)
+    end
+    local value = p.value
+    if type(value) == "number" then value = string.format("%.14g", value) end
+    value, err = text(value, at .. ".value", M.LIMITS.parameter, true)
+    if err then return nil, err end
+    local unit
+    unit, err = text(p.unit, at .. ".unit", M.LIMITS.parameter, name == "price")
+    if err then return nil, err .. (name == "price" and " (a price's unit is USD)" or "") end
+    if name == "price" and unit ~= "USD" then
+      return nil, "'" .. at .. ".unit' must be USD, the only currency the service takes (got '" .. unit .. "')"
+    end
+    out[i] = { name = name, value = value, unit = unit }
+  end
+  if next(list) ~= nil and #out == 0 then return nil, "'" .. field .. "' must be a list of {name, value, unit}" end
+  if #out == 0 then return nil end
+  return out
+end
+
+-- The item part and the country of a flat or model-shaped item.
+local function split(it)
+  if type(it.item) == "table" then return it.item, it.countryOfDestination end
+  return it, it.countryOfDestination or it.country
+end
+
+-- The published ItemModel fields of `it`, checked: model, or nil, message.
+local function item_model(it, group)
+  local out, err = {}
+  out.itemCode, err = text(it.itemCode, "itemCode", M.LIMITS.itemCode, true)
+  if err then return nil, err end
+  out.description, err = text(it.description, "description", M.LIMITS.description, true)
+  if err then return nil, err end
+  out.summary, err = text(it.summary, "summary", nil, false)
+  if err then return nil, err end
+  out.itemGroup, err = text(it.itemGroup or group or M.DEFAULT_GROUP, "itemGroup", M.LIMITS.itemGroup, true)
+  if err then return nil, err end
+  out.classificationParameters, err = parameters(it.classificationParameters, "classificationParameters")
+  if err then return nil, err end
+  out.parameters, err = parameters(it.parameters, "parameters")
+  if err then return nil, err end
+  return out
+end
+
+-- ISO 3166-1 alpha-2 codes, from Debian's iso-codes when installed (the
+-- list the emulator uses too); false when it is not there.
+local countries
+local ISO_CODES = "/usr/share/iso-codes/json/iso_3166-1.json"
+
+--- Whether a two-letter code is a country the service knows (ISO 3166-1
+-- alpha-2, any case), from Debian's `iso-codes` list.
+-- @string code
+-- @return true or false; nil when the list is not installed (nothing to check against)
+function M.country_known(code)
+  if countries == nil then
+    countries = false
+    local f = io.open(ISO_CODES, "rb")
+    if f then
+      local ok, t = pcall(cjson.decode, f:read("*a"))
+      f:close()
+      if ok and type(t) == "table" and type(t["3166-1"]) == "table" then
+        countries = {}
+        for _, c in ipairs(t["3166-1"]) do
+          if type(c.alpha_2) == "string" then countries[c.alpha_2] = true end
+        end
+      end
+    end
+  end
+  if not countries then return nil end
+  return type(code) == "string" and countries[code:upper()] == true
+end
+
+-- What is wrong with an item (a message naming the field), or nil.
+local function problem(it)
+  if type(it) ~= "table" then return "an item must be a table (got " .. type(it) .. ")" end
+  local fields, country = split(it)
+  if type(fields) ~= "table" then return "'item' must be a table" end
+  if country ~= nil and (type(country) ~= "string" or not country:match("^%a%a$")) then
+    return "'countryOfDestination' must be two letters, such as US (got '" .. tostring(country) .. "')"
+  end
+  local _, err = item_model(fields)
+  return err
+end
+
+--- Checks an item without building anything (no company or country needed).
+-- @tparam table it an item
+-- @return true, or nil, err: kind "input", its message naming the field, `field` the field's
+-- name when there is one (such as `description` or `parameters[1].value`)
+function M.check(it)
+  local why = problem(it)
+  if not why then return true end
+  return nil, core.error { kind = "input", message = why, field = why:match("^'([^']+)'"), retryable = false }
+end
+
+--- Builds the create body (an `HSClassificationModel`) of an item.
+-- Raises, naming the field (and `opts.where`), when the item is not valid.
+-- @tparam table it an item
+-- @tparam table opts `{company_id, country (when the item has none), item_group, where}`
+-- @treturn table `{countryOfDestination, item = {companyId, itemCode, description, itemGroup, ...}}`
+function M.body(it, opts)
+  local where = (opts.where or "avalara.item") .. ": "
+  local why = problem(it)
+  if why then error(where .. why, 3) end
+  local fields, country = split(it)
+  country = country or opts.country
+  if country == nil then error(where .. "a country is required (countryOfDestination or opts.country)", 3) end
+  if type(country) ~= "string" or not country:match("^%a%a$") then
+    error(where .. "the country must be two letters, such as US (got '" .. tostring(country) .. "')", 3)
+  end
+  if fields.companyId ~= nil and tonumber(fields.companyId) ~= opts.company_id then
+    error(where .. "'companyId' " .. tostring(fields.companyId) .. " is not the client's company "
+      .. tostring(opts.company_id), 3)
+  end
+  local model = item_model(fields, opts.item_group)
+  model.companyId = opts.company_id
+  return { countryOfDestination = country:upper(), item = model }
+end
+
+return M

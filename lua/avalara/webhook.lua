@@ -250,7 +250,7 @@ local function seen_options(where, opts)
 end
 
 local function unique()
-  return require("avalara.redis.client").unique()
+  return require("avalara.resp.client").unique()
 end
 
 -- Shared dict: `add` is the check-and-set (every worker of the nginx).

@@ -5,7 +5,7 @@
 --                                       db = 0, prefix = "shop:avalara:", tls = false }
 --
 -- In plain Lua on LuaSocket, inside nginx on cosockets (see
--- `avalara.redis.client` for connections, pooling, `AUTH` and TLS).
+-- `avalara.resp.client` for connections, pooling, `AUTH` and TLS).
 --
 -- - A value is one string key, `<prefix><key>`: its version, a space and its
 --   JSON; the ttl is the key's own (`PX`). Versions come from one counter,
@@ -31,7 +31,7 @@
 --   "avalara: store error auth: redis HOST:PORT/DB: authentication failed (...)".
 -- @module avalara.store.redis
 local cjson = require "cjson"
-local client = require "avalara.redis.client"
+local client = require "avalara.resp.client"
 
 local M = {}
 
@@ -79,7 +79,7 @@ end
 --- A Redis store (no I/O until the first operation).
 -- @tparam[opt] table opts `{host = "127.0.0.1", port = 6379, password, username, db = 0,
 -- prefix = "avalara:", tls = false | true | {verify, cafile, capath, server_name}, timeout = 1,
--- pool_size = 32, keepalive = 60, lock_ttl = 30}` (see `avalara.redis.client`)
+-- pool_size = 32, keepalive = 60, lock_ttl = 30}` (see `avalara.resp.client`)
 -- @treturn table the store
 function M.new(opts)
   opts = opts or {}
@@ -98,7 +98,7 @@ Store.__tostring = function(self)
   return "avalara.store.redis(" .. tostring(self.redis):gsub("^redis ", "") .. ", prefix " .. self.prefix .. ")"
 end
 
--- The error of a failed Redis command (message, kind, code from `avalara.redis.client`).
+-- The error of a failed Redis command (message, kind, code from `avalara.resp.client`).
 local function failure(self, message, _, code)
   local err = client.error(message, code)
   err.store = tostring(self)

@@ -37,9 +37,13 @@ local MODULES = {
   { name = "avalara.cli.lookup", file = "lua/avalara/cli/lookup.lua", owners = { M = true } },
   { name = "avalara.cli.get", file = "lua/avalara/cli/get.lua", owners = { M = true } },
   { name = "avalara.cli.token", file = "lua/avalara/cli/token.lua", owners = { M = true } },
-  { name = "avalara.openresty", file = "lua/avalara/openresty.lua", owners = { M = true, Store = true } },
-  { name = "avalara.redis.resp", file = "lua/avalara/redis/resp.lua", owners = { M = true } },
-  { name = "avalara.redis.client", file = "lua/avalara/redis/client.lua", owners = { M = true, Client = true } },
+  { name = "avalara.openresty", file = "lua/avalara/openresty.lua", owners = { M = true } },
+  { name = "avalara.transport.nginx", file = "lua/avalara/transport/nginx.lua", owners = { M = true } },
+  { name = "avalara.transport.cosocket", file = "lua/avalara/transport/cosocket.lua", owners = { M = true } },
+  { name = "avalara.transport.subrequest", file = "lua/avalara/transport/subrequest.lua", owners = { M = true } },
+  { name = "avalara.store.shared_dict", file = "lua/avalara/store/shared_dict.lua", owners = { M = true } },
+  { name = "avalara.resp.protocol", file = "lua/avalara/resp/protocol.lua", owners = { M = true } },
+  { name = "avalara.resp.client", file = "lua/avalara/resp/client.lua", owners = { M = true, Client = true } },
   { name = "avalara.store.redis", file = "lua/avalara/store/redis.lua", owners = { M = true, Store = true } },
   { name = "avalara.store.failover", file = "lua/avalara/store/failover.lua",
     owners = { M = true, Breaker = true, Failover = true } },
@@ -120,7 +124,7 @@ local function exports(mod)
     public(m.Partner, names)
   elseif mod.name == "avalara.connection" then
     public(getmetatable(m.source({}, "x")).__index, names)
-  elseif mod.name == "avalara.redis.client" or mod.name == "avalara.store.redis" then
+  elseif mod.name == "avalara.resp.client" or mod.name == "avalara.store.redis" then
     public(getmetatable(m.new()).__index, names)
   elseif mod.name == "avalara.store.failover" then
     local breaker = m.breaker {}

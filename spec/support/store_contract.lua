@@ -1,9 +1,12 @@
 -- The stores' one contract (get with versions, set, cas, delete, lock with
 -- ttl), run against any store: `contract(name, make)` inside a spec file
--- (spec/integration/partner/store_spec.lua: memory and file; spec/integration/fleet/store_spec.lua: Redis).
+-- (spec/integration/partner/store_spec.lua: memory, file and shared_dict on a stand-in dict;
+-- spec/integration/fleet/store_spec.lua: Redis).
 -- `b` is busted's functions of the calling spec file, {describe, it, before_each}
 -- (they live in its environment, not in the globals of this module).
 local assert = require "luassert"
+
+local function pack(...) return { n = select("#", ...), ... } end
 
 return function(name, make, b)
   local describe, it, before_each = b.describe, b.it, b.before_each
@@ -46,6 +49,25 @@ return function(name, make, b)
       assert.is_false((s:cas("a", v1, nil)))
       assert.is_true((s:cas("a", v2, nil)))
       assert.is_nil(s:get("a"))
+    end)
+
+    it("cas has one shape: true, version | false, current, current version (nil, nil when absent)", function()
+      local ok, v1 = s:cas("b", nil, { n = 1 })
+      assert.is_true(ok)
+      assert.is_not_nil(v1)
+      assert.equal(3, select("#", s:cas("b", nil, { n = 9 })))
+      local ok2, v2 = s:cas("b", v1, { n = 2 })
+      assert.is_true(ok2)
+      local stale, current, have = s:cas("b", v1, { n = 3 })
+      assert.is_false(stale)
+      assert.same({ n = 2 }, current)
+      assert.equal(v2, have)
+      assert.is_true((s:cas("b", v2, nil)))
+      local absent = pack(s:cas("b", v1, { n = 4 }))
+      assert.equal(3, absent.n)
+      assert.is_false(absent[1])
+      assert.is_nil(absent[2])
+      assert.is_nil(absent[3])
     end)
 
     it("forgets values past their ttl", function()

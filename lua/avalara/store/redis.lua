@@ -124,7 +124,7 @@ local function decode(self, key, s)
 end
 
 --- The value under `key` and its version, or nil when absent or past its
--- ttl (nil, nil, message when Redis cannot be asked).
+-- ttl (nil, nil, err when Redis cannot be asked).
 -- @string key
 function Store:get(key)
   local s, err, kind, code = self.redis:command("GET", self.prefix .. key)
@@ -137,7 +137,7 @@ end
 -- @string key
 -- @tparam table value
 -- @tparam[opt] number ttl seconds (nil: no expiry)
--- @return true and the new version, or nil, message
+-- @return true and the new version, or nil, err
 function Store:set(key, value, ttl)
   local n, err, kind, code = self.redis:eval(SET, { self.prefix .. key, self.prefix .. "avalara.store:version" },
     { cjson.encode(value), ms(ttl) })
@@ -151,7 +151,7 @@ end
 -- @param version as returned by `get`, or nil (only if absent)
 -- @tparam[opt] table value nil deletes
 -- @tparam[opt] number ttl
--- @return true, new version | false, current value, current version | nil, message
+-- @return true, new version (none after a delete) | false, current value, current version | nil, err
 function Store:cas(key, version, value, ttl)
   local r, err, kind, code = self.redis:eval(CAS, { self.prefix .. key, self.prefix .. "avalara.store:version" },
     { version and string.format("%d", version) or "", value == nil and "delete" or "set",
@@ -162,7 +162,7 @@ function Store:cas(key, version, value, ttl)
     if value == nil then return true end
     return true, r[2]
   end
-  if not r[2] then return false end
+  if not r[2] then return false, nil, nil end
   local current, have, derr = decode(self, key, r[2])
   if derr then return nil, derr end
   return false, current, have
@@ -170,7 +170,7 @@ end
 
 --- Forgets `key`.
 -- @string key
--- @return true, or nil, message
+-- @return true, or nil, err
 function Store:delete(key)
   local n, err, kind, code = self.redis:command("DEL", self.prefix .. key)
   if n == nil then return nil, failure(self, err, kind, code) end
@@ -182,7 +182,7 @@ end
 -- @string key
 -- @tparam[opt] number ttl seconds after which the lock lapses whatever happened to its holder
 -- (default the store's `lock_ttl`, 30 s)
--- @return an unlock function, or nil (held elsewhere), or nil, message
+-- @return an unlock function, or nil (held elsewhere), or nil, err
 function Store:lock(key, ttl)
   ttl = ttl or self.lock_ttl
   if ttl <= 0 then return function() return true end end -- a lock that lapsed at once

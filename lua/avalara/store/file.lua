@@ -42,6 +42,7 @@
 -- @module avalara.store.file
 local cjson = require "cjson"
 local private = require "avalara.private"
+local holder = require "avalara.store.holder"
 local core = require "avalara.core"
 local sys = core.sys
 
@@ -63,42 +64,7 @@ local function slurp(path, bytes)
   return s
 end
 
--- ------------------------------------------------------------ processes
-
--- pid, state and start time (clock ticks after boot) of a process from
--- /proc/<pid>/stat; nil and the reason when it cannot be read.
-local function proc_stat(pid)
-  local s, err = slurp("/proc/" .. pid .. "/stat")
-  if not s then return nil, err end
-  local id, rest = s:match("^(%d+) .*%) (.*)$")
-  if not rest then return nil, "unreadable" end
-  local fields = {}
-  for w in rest:gmatch("%S+") do fields[#fields + 1] = w end
-  return tonumber(id), fields[1], fields[20]
-end
-
-local BOOT = (slurp("/proc/sys/kernel/random/boot_id") or ""):match("%S+")
-local HOST = (slurp("/proc/sys/kernel/hostname") or ""):match("%S+")
-local PIDNS = sys.stat("/proc/self/ns/pid")
-PIDNS = PIDNS and string.format("%d", PIDNS.ino)
-local SELF_PID, _, SELF_START = proc_stat("self")
 local lock_seq = 0
-
--- Whether the holder of a lock row {pid, started, boot, expires, host, pidns} is gone.
-local function holder_gone(row)
-  if tonumber(row[4]) <= now() then return true end
-  -- a row of an earlier version, or /proc that cannot tell: wait for the ttl
-  if not (BOOT and HOST and PIDNS and SELF_PID and row[1] and row[3] and row[5] and row[6]) then return false end
-  if row[5] ~= HOST then return false end   -- another host or container: its processes are not visible here
-  if row[3] ~= BOOT then return true end    -- taken before this host last booted
-  -- another PID namespace (a container sharing the file): its pid means nothing here
-  if row[6] ~= PIDNS then return false end
-  local alive = sys.process_exists(tonumber(row[1]))
-  if alive == false then return true end    -- no such process (kill(pid, 0): true even where /proc hides it)
-  local pid, state, start = proc_stat(string.format("%d", row[1]))
-  if not pid then return false end          -- hidden (hidepid) or unreadable: it runs
-  return state == "Z" or start ~= row[2]    -- a zombie, or the pid was reused
-end
 
 -- ------------------------------------------------------------ opening
 
@@ -388,16 +354,17 @@ end
 -- @return an unlock function, or nil (held by a live holder), or nil, err
 function File:lock(key, ttl)
   lock_seq = lock_seq + 1
-  local owner = ("%s:%s:%d:%s"):format(tostring(SELF_PID), tostring(SELF_START), lock_seq, tostring({}):match("%x+$"))
+  local me = holder.self
+  local owner = ("%s:%s:%d:%s"):format(tostring(me.pid), tostring(me.started), lock_seq, tostring({}):match("%x+$"))
   local taken, err = self:_tx(function(conn)
     local row = exec(conn, "SELECT pid, started, boot, expires, host, pidns FROM locks WHERE key = "
       .. sql_string(conn, key))
-    if row and not holder_gone(row) then return false, false end
+    if row and not holder.gone(row) then return false, false end
     local function text(v) return v and sql_string(conn, v) or "NULL" end
     exec(conn, ("INSERT OR REPLACE INTO locks (key, owner, pid, started, boot, expires, host, pidns) "
       .. "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"):format(sql_string(conn, key), sql_string(conn, owner),
-        sql_number(SELF_PID), text(SELF_START), text(BOOT), sql_number(now() + (ttl or DEFAULT_LOCK_TTL)),
-        text(HOST), text(PIDNS)))
+        sql_number(me.pid), text(me.started), text(me.boot), sql_number(now() + (ttl or DEFAULT_LOCK_TTL)),
+        text(me.host), text(me.pidns)))
     return true, true
   end)
   if taken == nil then return nil, err end

@@ -17,7 +17,8 @@
 --   the write (size it for your connections: under 1 KiB each).
 -- - Failures are `nil, err` with an `avalara.error` of kind "store": `code`
 --   "full" (no room left in the dict), "unreadable" (a value that is not this
---   store's JSON) or "encode" (a value JSON cannot hold); never retryable.
+--   store's JSON) or "encode" (a value JSON cannot hold); all `retryable`
+--   (none is a misconfiguration: a client keeps its token for the worker meanwhile).
 -- @module avalara.store.shared_dict
 local cjson = require "cjson.safe"
 local core = require "avalara.core"
@@ -50,7 +51,7 @@ Store.__tostring = function(self) return "avalara.store.shared_dict(" .. self.na
 
 -- The error of a failed operation (kind "store").
 local function failure(self, code, message)
-  return core.error { kind = "store", code = code, retryable = false, store = tostring(self),
+  return core.error { kind = "store", code = code, retryable = true, store = tostring(self),
     message = "lua_shared_dict " .. self.name .. ": " .. message }
 end
 

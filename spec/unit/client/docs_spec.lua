@@ -5,6 +5,7 @@ local MODULES = {
   { name = "avalara.store", file = "lua/avalara/store.lua", owners = { M = true } },
   { name = "avalara.store.memory", file = "lua/avalara/store/memory.lua", owners = { M = true, Memory = true } },
   { name = "avalara.store.file", file = "lua/avalara/store/file.lua", owners = { M = true, File = true } },
+  { name = "avalara.store.holder", file = "lua/avalara/store/holder.lua", owners = { M = true } },
   { name = "avalara.partner", file = "lua/avalara/partner.lua", owners = { M = true, Partner = true } },
   { name = "avalara.connection", file = "lua/avalara/connection.lua", owners = { M = true, Source = true } },
   { name = "avalara.cli.partner", file = "lua/avalara/cli/partner.lua", owners = { M = true } },

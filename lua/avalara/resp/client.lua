@@ -19,14 +19,17 @@
 -- A new connection authenticates (`AUTH [username] password`) and selects
 -- `db` before its first command. A pooled connection that the server closed
 -- meanwhile (a restart, an idle timeout) is replaced once, transparently.
--- Errors are `nil, message, kind, code`: kind "socket" (connection trouble),
--- "protocol" (not RESP, or beyond `avalara.resp.protocol`'s limits), "redis" (the
--- server's error reply) or "phase" (no cosockets in this nginx phase); `code`
--- says what it means for the caller (`M.CODES`): only "unreachable" is an
--- outage, the others are a misconfiguration or a server that is not the one
--- expected, and must be fixed, not waited out. Messages name the server
--- (`tostring(client)`), never the password.
+-- A failed command is `nil, err`, `err` an `avalara.error` of kind "store"
+-- (`M.error`): `code` says what it means for the caller (`M.CODES`): only
+-- "unreachable" is an outage (`retryable`), the others are a misconfiguration
+-- or a server that is not the one expected, and must be fixed, not waited
+-- out; `fault` says where it failed: "socket" (connection trouble),
+-- "protocol" (not RESP, or beyond `avalara.resp.protocol`'s limits), "redis"
+-- (the server's error reply) or "phase" (no cosockets in this
+-- nginx phase). Messages name the server (`tostring(client)`), never the
+-- password.
 -- @module avalara.resp.client
+local core = require "avalara.core"
 local resp = require "avalara.resp.protocol"
 local nginx = require "avalara.transport.nginx"
 
@@ -65,13 +68,16 @@ end
 local reply_code = M.reply_code
 
 --- The error table of a failure (`kind` "store", `code` from `M.CODES`, `retryable` only for
--- "unreachable"): what `avalara.store.redis` returns and a call fails with.
--- @string message the message (naming the server, never the password)
--- @string code
+-- "unreachable"): what `command`, `eval` and `avalara.store.redis` return and a call fails with.
+-- Given an error table already (what `command` returns), returns it as it is.
+-- @tparam string|table message the message (naming the server, never the password)
+-- @string[opt] code
+-- @string[opt] fault "socket", "protocol", "redis" or "phase"
 -- @treturn table an `avalara.error`
-function M.error(message, code)
+function M.error(message, code, fault)
+  if core.is_error(message) then return message end
   code = M.CODES[code] and code or "redis"
-  return require("avalara.core").error { kind = "store", code = code, message = message,
+  return core.error { kind = "store", code = code, message = tostring(message), fault = fault,
     retryable = code == "unreachable" }
 end
 
@@ -310,12 +316,8 @@ function Client:_discard(sock)
   sock:close()
 end
 
---- Runs one command: `client:command("SET", key, value, "PX", 1000)`.
--- @param ... the command's words
--- @return the reply (`false` for a null), or nil, message, kind ("socket", "protocol", "redis",
--- "phase"), code (`M.CODES`)
-function Client:command(...)
-  local args = { ... }
+-- One command; its reply, or nil, message, fault, code.
+function Client:_command(args)
   for attempt = 1, 2 do
     local sock, reused, kind, code = self:_acquire()
     if not sock then return nil, tostring(self) .. ": " .. tostring(reused), kind, code end
@@ -335,22 +337,37 @@ function Client:command(...)
   end
 end
 
+-- nil and the error of a failure.
+local function failed(message, fault, code)
+  return nil, M.error(message, code, fault)
+end
+
+--- Runs one command: `client:command("SET", key, value, "PX", 1000)`.
+-- @param ... the command's words
+-- @return the reply (`false` for a null), or nil, err (an `avalara.error`, see above)
+function Client:command(...)
+  local v, message, fault, code = self:_command({ ... })
+  if v == nil then return failed(message, fault, code) end
+  return v
+end
+
 --- Runs a Lua script on the server (`EVALSHA`, loading it at the first use
 -- and again after a server restart forgot it).
 -- @string script the script's source
 -- @tparam table keys its KEYS
 -- @tparam table args its ARGV
--- @return the script's reply, or nil, message, kind
+-- @return the script's reply, or nil, err
 function Client:eval(script, keys, args)
   local words = { "EVALSHA", shas[script] or "", #keys }
   for _, k in ipairs(keys) do words[#words + 1] = k end
   for _, a in ipairs(args) do words[#words + 1] = a end
   if shas[script] then
-    local v, err, kind, code = self:command(unpack(words))
-    if v ~= nil or kind ~= "redis" or not err:find("NOSCRIPT", 1, true) then return v, err, kind, code end
+    local v, err, fault, code = self:_command(words)
+    if v ~= nil then return v end
+    if fault ~= "redis" or not err:find("NOSCRIPT", 1, true) then return failed(err, fault, code) end
   end
-  local sha, err, kind, code = self:command("SCRIPT", "LOAD", script)
-  if not sha then return nil, err, kind, code end
+  local sha, err, fault, code = self:_command({ "SCRIPT", "LOAD", script })
+  if not sha then return failed(err, fault, code) end
   shas[script], words[2] = sha, sha
   return self:command(unpack(words))
 end

@@ -204,7 +204,7 @@ end
 M.unfit = unfit
 
 --- A transport function on cosockets (`transport(request) -> response | nil, err`,
--- the shape of design.md section 3), with keep-alive pools and TLS sessions
+-- the shape docs/core.md gives in "A Lua `transport` function"), with keep-alive pools and TLS sessions
 -- reused per host, port and verification setting.
 -- @tparam[opt] table opts `{connect_timeout = 10, timeout = 30 (per request, overridden by
 -- the request's), verify = true, max_body = 4 MiB, pool_size = 32, keepalive = 60}`

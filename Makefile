@@ -7,7 +7,9 @@
 #   make test                every spec suite; ends with "N passed, N failed"
 #   make lint                luacheck + cppcheck
 #   make emulator [PORT=18080 TLS_PORT=18443]
-#   make install [PREFIX=/usr/local DESTDIR= LUA=lua5.4]
+#   make install [PREFIX=/usr/local DESTDIR= LUA=lua5.4]   (install-lib + install-cli)
+#   make dist                the source rocks of the library and the command -> build/dist/
+#   make dist-check          installs them with LuaRocks, offline, into a fresh tree, and runs them
 #   make deps                install the Debian packages (as root) or print the apt-get line
 #   make fuzz [FUZZ_SECONDS=60]  every libFuzzer harness under ASan+UBSan (clang-14)
 #   make bench [BENCH_ROUNDS=5 BENCH_CALLS=20000]  benchmarks against peers -> bench/RESULTS.md
@@ -18,6 +20,8 @@
 #   make docs                LDoc reference of the Lua layer in build/docs/ (fails on warnings)
 
 LUA      ?= lua5.4
+# LuaRocks passes the interpreter's path (/usr/bin/lua5.4): its name is what counts.
+override LUA := $(notdir $(LUA))
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 
@@ -32,11 +36,13 @@ endif
 
 BUILD    ?= build/$(LUA)
 MODULE   := $(BUILD)/avalara/core.so
-SRCS     := $(wildcard src/*.c)
+# src/protocol/ (pure C: no Lua, no libcurl; what fuzz/ links), src/transport/
+# (libcurl, no Lua), src/lua/ (the Lua bindings); docs/core.md, "Layout".
+SRCS     := $(wildcard src/protocol/*.c src/transport/*.c src/lua/*.c)
 OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 
 CFLAGS   ?= -O2 -g
-override CFLAGS += -std=c99 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Wshadow \
+override CFLAGS += -Isrc -std=c99 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Wshadow \
             -Wstrict-prototypes -Wmissing-prototypes -D_DEFAULT_SOURCE
 PKG_CFLAGS = $(shell pkg-config --cflags $(LUA_PC) libcurl)
 PKG_LIBS   = $(shell pkg-config --libs libcurl)
@@ -51,8 +57,11 @@ INSTALL_BIN  := $(DESTDIR)$(PREFIX)/bin
 DEB_PACKAGES := $(shell grep -v '^\#' .ci/debian-packages)
 # The Lua layer, subfolders included (avalara/store/, avalara/cli/).
 LUA_MODULES  := $(shell find lua/avalara -name '*.lua' | sort)
+# The command's modules (the avalara-hscode-cli rock) and the library's (the rest).
+CLI_MODULES  := $(filter lua/avalara/cli.lua lua/avalara/cli/%,$(LUA_MODULES))
+LIB_MODULES  := $(filter-out $(CLI_MODULES),$(LUA_MODULES))
 
-.PHONY: check bench-h2 bench-profile all deps demo docs bench bench-tools bench-percall bench-openresty bench-catalog bench-redis fuzz fuzz-replay test \
+.PHONY: check install-lib install-cli dist dist-check bench-h2 bench-profile all deps demo docs bench bench-tools bench-percall bench-openresty bench-catalog bench-redis fuzz fuzz-replay test \
         test-valgrind test-asan test-matrix lint install uninstall clean emulator
 
 all: $(MODULE)
@@ -178,8 +187,7 @@ docs: deps
 
 # The protocol layer the harnesses in fuzz/ exercise (no Lua, no libcurl).
 FUZZERS      := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
-PROTOCOL_SRC := src/buf.c src/form.c src/json.c src/datetime.c src/token_response.c src/api_error.c \
-                src/crypto.c src/redact.c src/error.c src/message.c src/outcome.c src/oauth.c
+PROTOCOL_SRC := $(sort $(wildcard src/protocol/*.c))
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  := -g -O1 -std=c99 -D_DEFAULT_SOURCE -Isrc -fno-sanitize-recover=all -fno-omit-frame-pointer
 
@@ -203,7 +211,7 @@ fuzz: deps
 # ASan+UBSan, for the spec that replays the corpus and the regressions.
 fuzz-replay: $(FUZZERS:%=build/fuzz-replay/%)
 
-build/fuzz-replay/%: fuzz/fuzz_%.c fuzz/replay.c $(PROTOCOL_SRC) src/protocol.h
+build/fuzz-replay/%: fuzz/fuzz_%.c fuzz/replay.c $(PROTOCOL_SRC) $(wildcard src/protocol/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(FUZZ_CFLAGS) -fsanitize=address,undefined $< fuzz/replay.c $(PROTOCOL_SRC) -o $@
 
@@ -264,10 +272,18 @@ bench-redis: deps
 emulator: deps
 	emulator/run $(if $(PORT),--port $(PORT)) $(if $(TLS_PORT),--tls-port $(TLS_PORT))
 
-install: $(MODULE)
-	install -d $(INSTALL_CMOD)/avalara $(INSTALL_LMOD)/avalara $(INSTALL_LMOD)/avalara/cli
+# `make install` = the library (install-lib: what the avalara-hscode rock
+# installs) + the command (install-cli: what the avalara-hscode-cli rock
+# installs; it needs no build).
+install: install-lib install-cli
+
+install-lib: $(MODULE)
+	install -d $(INSTALL_CMOD)/avalara $(INSTALL_LMOD)/avalara
 	install -m 0755 $(MODULE) $(INSTALL_CMOD)/avalara/core.so
-	for f in $(LUA_MODULES); do install -D -m 0644 $$f $(INSTALL_LMOD)/$${f#lua/}; done
+	for f in $(LIB_MODULES); do install -D -m 0644 $$f $(INSTALL_LMOD)/$${f#lua/}; done
+
+install-cli:
+	for f in $(CLI_MODULES); do install -D -m 0644 $$f $(INSTALL_LMOD)/$${f#lua/}; done
 	install -d $(INSTALL_BIN)
 	sed '1s|^#!.*|#!/usr/bin/env $(LUA)|' bin/hscode >$(INSTALL_BIN)/hscode
 	chmod 0755 $(INSTALL_BIN)/hscode
@@ -279,3 +295,54 @@ uninstall:
 
 clean:
 	rm -rf build
+
+# ---- Release: the source rocks (docs/embedding.md, "With LuaRocks, offline").
+# One version (src/version.h) names the tarball, both rockspecs and the top
+# of CHANGELOG.md (spec/unit/packaging_spec.lua checks they agree). A source
+# rock is a zip of its rockspec and the source tarball its source.url names;
+# LuaRocks builds from that tarball without fetching anything. The tarball
+# holds the tracked files the build and install need, as they are in the
+# work tree (every file of those folders outside a git checkout).
+VERSION_H := $(firstword $(wildcard src/version.h src/*/version.h))
+VERSION   := $(shell sed -n 's/^\#define AVALARA_VERSION "\(.*\)"/\1/p' $(VERSION_H))
+DIST      := build/dist
+DIST_NAME := avalara-hscode-$(VERSION)
+DIST_FILES = Makefile LICENSE README.md CHANGELOG.md config.ld .ci/debian-packages \
+             $(wildcard *.rockspec) bin src lua docs examples
+ROCKSPECS := avalara-hscode-$(VERSION)-1.rockspec avalara-hscode-cli-$(VERSION)-1.rockspec
+
+dist: deps
+	@for r in $(ROCKSPECS); do test -f $$r || { echo "dist: $$r missing (version $(VERSION) from $(VERSION_H))"; exit 1; }; done
+	rm -rf $(DIST) && mkdir -p $(DIST)/stage
+	{ git ls-files -z -- $(DIST_FILES) 2>/dev/null || find $(DIST_FILES) -type f -print0; } | \
+	  tar --null -T - --transform 's,^,$(DIST_NAME)/,' -czf $(DIST)/stage/$(DIST_NAME).tar.gz
+	for r in $(ROCKSPECS); do \
+	  cp $$r $(DIST)/stage/ && \
+	  (cd $(DIST)/stage && zip -q -9 ../$${r%.rockspec}.src.rock $$r $(DIST_NAME).tar.gz) || exit 1; \
+	done
+	rm -rf $(DIST)/stage
+	luarocks-admin make-manifest $(DIST) >/dev/null
+	@ls $(DIST)
+
+# Installs both rocks from build/dist with no network into a fresh tree (the
+# library first, which brings no command), the dependencies Debian provides
+# declared as present (Debian's lua-cjson, lua-argparse, lua-luv, lua-socket
+# and lua-sql-sqlite3 are not registered with LuaRocks), then loads the
+# library and runs `hscode --version` from it.
+DIST_TREE := build/dist-tree
+DIST_CHECK_LUA = local a = require "avalara"; assert(a._VERSION == "$(VERSION)", a._VERSION); \
+  assert(package.searchpath("avalara.core", package.cpath):find("$(CURDIR)/$(DIST_TREE)", 1, true)); \
+  print("dist-check: require \"avalara\" " .. a._VERSION .. " from $(DIST_TREE)")
+dist-check: dist
+	rm -rf $(DIST_TREE) && mkdir -p $(DIST_TREE)
+	printf '%s\n' 'rocks_provided = { ["lua-cjson"] = "2.1.0-1", argparse = "0.7.1-1", luv = "1.44.2-1",' \
+	  '  luasocket = "3.1.0-1", ["luasql-sqlite3"] = "2.6.0-1" }' >$(DIST_TREE)/config.lua
+	LUAROCKS_CONFIG=$(CURDIR)/$(DIST_TREE)/config.lua luarocks --lua-version=5.4 --tree=$(CURDIR)/$(DIST_TREE) \
+	  --only-server=$(CURDIR)/$(DIST) install avalara-hscode $(VERSION)
+	test ! -e $(DIST_TREE)/bin/hscode && test ! -e $(DIST_TREE)/share/lua/5.4/avalara/cli.lua
+	LUAROCKS_CONFIG=$(CURDIR)/$(DIST_TREE)/config.lua luarocks --lua-version=5.4 --tree=$(CURDIR)/$(DIST_TREE) \
+	  --only-server=$(CURDIR)/$(DIST) install avalara-hscode-cli $(VERSION)
+	cd /tmp && eval "$$(LUAROCKS_CONFIG=$(CURDIR)/$(DIST_TREE)/config.lua luarocks --lua-version=5.4 \
+	    --tree=$(CURDIR)/$(DIST_TREE) path)" && \
+	  lua5.4 -e '$(DIST_CHECK_LUA)' && \
+	  $(CURDIR)/$(DIST_TREE)/bin/hscode --version

@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "oauth.h"
-#include "protocol.h"
+#include "protocol/oauth.h"
+#include "protocol/protocol.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

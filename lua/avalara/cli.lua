@@ -125,17 +125,37 @@ local function option_list(options)
   return list
 end
 
-local function add_options(parser, list)
+-- The key argparse stores an option under ("license-key" -> "license_key").
+local function key_of(name) return (name:gsub("%-", "_")) end
+
+-- Where an option given before the command goes: argparse gives a command's
+-- own copy of an option its unset value when the command starts, which
+-- would overwrite the program's copy; `merge_global` joins the two.
+local BEFORE = "before_command_"
+
+local function add_options(parser, list, prefix)
   for _, o in ipairs(option_list(list)) do
     local names = (SHORT[o[1]] and SHORT[o[1]] .. " " or "") .. "--" .. o[1]
-    if o[2] then parser:option(names):argname(o[2]) else parser:flag(names) end
+    local opt = o[2] and parser:option(names):argname(o[2]) or parser:flag(names)
+    if prefix then opt:target(prefix .. key_of(o[1])) end
   end
+end
+
+-- A global option counts wherever it was given; after the command wins
+-- when it was given in both places (the later one, as with any option).
+local function merge_global(opts)
+  for _, o in ipairs(GLOBAL_OPTIONS) do
+    local key = key_of(o[1])
+    if opts[key] == nil then opts[key] = opts[BEFORE .. key] end
+    opts[BEFORE .. key] = nil
+  end
+  return opts
 end
 
 -- The parser: global options on the program and on every command.
 local function parser()
   local p = argparse("hscode"):add_help(false):require_command(false):command_target("command")
-  add_options(p, GLOBAL_OPTIONS)
+  add_options(p, GLOBAL_OPTIONS, BEFORE)
   p:flag("--version")
   for _, name in ipairs(ORDER) do
     local c = p:command(name):add_help(false)
@@ -170,6 +190,7 @@ local function dispatch(sys, argv)
     local message = tostring(opts):gsub("^unknown command", "no command")
     common.usage_error(message, named_command(argv))
   end
+  merge_global(opts)
   if opts.version then
     sys.stdout:write(string.format("hscode (avalara-hscode) %s\n%s\n", avalara._VERSION, avalara.core.curl_version))
     return

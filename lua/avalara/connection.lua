@@ -182,7 +182,7 @@ local function refresh_locked(p, client, id, key, stale)
     if tok then
       -- The window: from here to the store's commit in `save`, the old refresh
       -- token is spent and the new one exists only in this process. Nothing
-      -- else runs in it (no hook, no log); see "Killed in the window" in README.md.
+      -- else runs in it (no hook, no log); see "Crashes: the refresh window" in docs/partner.md.
       fresh = M.with_tokens(tok, rec)
       fresh.refreshed_at = clock.time()
       tok:close()

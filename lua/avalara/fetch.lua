@@ -1,4 +1,4 @@
---- AvaTax `FetchResult` lists (avalara-api.md section 4): the query string
+--- AvaTax `FetchResult` lists (docs/api-contracts.md section 4): the query string
 -- of the list options, and every page of a list followed through
 -- `@nextLink`. The definitions (`avalara.definitions`) and the Items flow
 -- (`avalara.items`) read their lists here.

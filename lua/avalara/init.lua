@@ -1,4 +1,4 @@
---- The Avalara HS code classification client (design.md sections 4-6).
+--- The Avalara HS code classification client (docs/design.md sections 4-6).
 --
 --    local avalara = require "avalara"
 --    local client = avalara.new{ account_id = "2000000001", license_key = "...",
@@ -7,7 +7,7 @@
 --                                          countryOfDestination = "US" })
 --    model = assert(client:wait(model))
 --
--- Runtime failures return `nil, err` (design.md section 6); programming
+-- Runtime failures return `nil, err` (docs/design.md section 6); programming
 -- errors (wrong types, missing account, license key or company) raise at
 -- once naming the argument.
 -- @module avalara
@@ -23,8 +23,8 @@ local items_flow = require "avalara.items"
 local M = { _VERSION = core.version, paths = paths, retry = retry, store = stores, core = core, item = item_model,
   definitions = definitions, items = items_flow }
 
---- Known environments (design.md section 4). `local` uses `emulator_url`.
--- `items_base` is AvaTax's REST API, where the Items flow lives (avalara-api.md
+--- Known environments (docs/design.md section 4). `local` uses `emulator_url`.
+-- `items_base` is AvaTax's REST API, where the Items flow lives (docs/api-contracts.md
 -- section 1), with the `avatax_api` scope.
 M.environments = {
   production = { token_url = "https://identity.avalara.com/connect/token",

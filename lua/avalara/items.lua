@@ -1,4 +1,4 @@
---- The AvaTax Items HS classification flow (avalara-api.md sections 2.2 to
+--- The AvaTax Items HS classification flow (docs/api-contracts.md sections 2.2 to
 -- 2.7): items in the company's catalog, HS classification of items for
 -- several destination countries at once, its statuses and SLA, verified
 -- codes, item and premium classifications, and webhook registrations.

@@ -5,7 +5,7 @@
 --    local h = d:add{ method = "GET", url = ..., token = ... }
 --    for _, done in ipairs(d:poll(0.1)) do ... end   -- {handle, status, body, headers} or {handle, err}
 --
--- With libcurl it is the core's multi handle (`core.multi`, design.md
+-- With libcurl it is the core's multi handle (`core.multi`, docs/design.md
 -- section 8): every request in flight at once, none blocking. With a Lua
 -- `transport` (tests, an event loop of the caller's) or inside nginx (cosockets)
 -- `core.multi` refuses the transport: requests then run one at a time

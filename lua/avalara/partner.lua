@@ -54,7 +54,7 @@ local function is_callable(f)
   return type(mt) == "table" and mt.__call ~= nil
 end
 
---- Where each flow's endpoints are, per environment (design.md section 4):
+--- Where each flow's endpoints are, per environment (docs/design.md section 4):
 -- `oauth` (the folder of the 2012 service, or of Identity's `connect/`
 -- endpoints) and `api` (the HS code API the connection's clients call: the
 -- AvaTax hosts for 2012 tokens, the Identity ones otherwise). `local` is the

@@ -1,7 +1,7 @@
---- The one table of API paths (design.md section 4).
+--- The one table of API paths (docs/design.md section 4).
 --
 -- Every path of the HS classification and definitions API and of the AvaTax
--- Items flow the client calls (avalara-api.md sections 2.1 to 2.8).
+-- Items flow the client calls (docs/api-contracts.md sections 2.1 to 2.8).
 -- `{name}` placeholders are filled by `paths.build`, each value
 -- percent-encoded as one path segment (RFC 3986: a classification id
 -- `1001-A/B-US` goes as `1001-A%2FB-US`); an `{itemCode}` is first encoded
@@ -50,7 +50,7 @@ end
 local encode = M.encode
 
 -- Avalara's tokens for the characters an item code cannot carry in a path
--- (avalara-api.md section 6); "%" first, so the others' "%"s are not encoded twice.
+-- (docs/api-contracts.md section 6); "%" first, so the others' "%"s are not encoded twice.
 local ITEM_CODE_TOKENS = { { "%%", "_-ava25-_" }, { "/", "_-ava2f-_" }, { "%+", "_-ava2b-_" },
   { "%?", "_-ava3f-_" }, { "#", "_-ava23-_" }, { "'", "_-ava27-_" }, { '"', "_-ava22-_" } }
 

@@ -1,4 +1,4 @@
---- Retries with exponential backoff and full jitter (design.md section 6).
+--- Retries with exponential backoff and full jitter (docs/design.md section 6).
 --
 -- Retried: transport and timeout errors, 5xx, 408, 429 (not a quota
 -- exhaustion), and a 2xx whose body is unusable (truncated, not JSON, too

@@ -1,4 +1,5 @@
---- Stores: where tokens and partner connections are kept between calls.
+--- Stores: where tokens and partner connections are kept between calls
+-- (docs/design.md sections 5 and 8).
 --
 -- One contract for every store (`avalara.store.memory`, `avalara.store.file`,
 -- `avalara.store.shared_dict` (OpenResty), `avalara.store.redis` shared by a

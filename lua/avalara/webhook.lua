@@ -1,5 +1,5 @@
 --- Receiving the Items flow's webhook deliveries: parse and check an
--- `HSCodeAssigned` event (avalara-api.md section 2.7), handle each event
+-- `HSCodeAssigned` event (docs/api-contracts.md section 2.7), handle each event
 -- once, in any Lua or in OpenResty.
 --
 --    -- nginx: lua_shared_dict avalara_webhooks 1m;

@@ -113,7 +113,7 @@ describe("contract: the emulator sends the published shapes", function()
   it("errors: the 2019 examples (authorization, classification not found)", function()
     local _, example = C.fixture("error_authorization_sw19.json")
     local res = get(HS .. "/x", { authorization = "Bearer " .. e:token("profile") })
-    assert.equal(403, res.status) -- design.md section 7 (SW19's example is a 401)
+    assert.equal(403, res.status) -- docs/design.md section 7 (SW19's example is a 401)
     assert.same({}, C.conform(res.json, example, "ErrorResult"))
     for _, k in ipairs { "code", "number", "message", "description", "helpLink", "severity" } do
       assert.equal(example.error.details[1][k], res.json.error.details[1][k])

@@ -1,4 +1,4 @@
--- The published models (avalara-api.md sections 3, 4, 5 and 8) and a shape
+-- The published models (docs/api-contracts.md sections 3, 4, 5 and 8) and a shape
 -- check of a payload against a published example: the same JSON types
 -- field for field, every field of the example present, no field outside
 -- the published model.

@@ -1,4 +1,4 @@
--- The AvaTax item catalog of each company (avalara-api.md section 2.4), in
+-- The AvaTax item catalog of each company (docs/api-contracts.md section 2.4), in
 -- the shared dict emu_items so every worker sees the same items: one JSON
 -- document per item with its HS classification statuses (by country), its
 -- item classifications and its premium classifications. Ids are integers

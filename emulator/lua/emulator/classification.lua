@@ -1,5 +1,5 @@
 -- HS classification requests, the 2019 Item Classification v2 routes
--- (avalara-api.md sections 2.8 and 8): create (201, PENDING), get and
+-- (docs/api-contracts.md sections 2.8 and 8): create (201, PENDING), get and
 -- update. The id is {companyId}-{itemCode}-{country}, so creating the same
 -- item for the same country again replaces the earlier request (and costs
 -- no more quota). A request resolves lazily on read once

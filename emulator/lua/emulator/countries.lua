@@ -16,7 +16,7 @@ local M = {}
 
 M.DEFAULT_PATH = "/usr/share/iso-codes/json/iso_3166-1.json"
 
--- The two system names Avalara's published examples show (avalara-api.md
+-- The two system names Avalara's published examples show (docs/api-contracts.md
 -- section 7); the European Union's members share one tariff, so one system.
 local US = { name = "Harmonized Tariff Schedule A of the United States", block = 840 }
 local EU = { name = "Integrated Tariff of the European Union", block = 999 }

@@ -1,4 +1,4 @@
--- HS definitions (avalara-api.md sections 2.1 and 7): the 21 sections, the
+-- HS definitions (docs/api-contracts.md sections 2.1 and 7): the 21 sections, the
 -- next level below a section, chapter, heading or subheading, and the chain
 -- from the root down to a code, each an AvaTax FetchResult of HsCodeModel
 -- records. The children route pages, filters and orders (emulator.query).

@@ -1,6 +1,6 @@
 -- AvaTax errors as the API sends them: {"error":{"code","message","target",
 -- "details":[ErrorDetail]}}, with AvaTax's ErrorCodeId numbers and the
--- message and description texts of Avalara's error pages (avalara-api.md
+-- message and description texts of Avalara's error pages (docs/api-contracts.md
 -- section 5). `-0-`, `-1-`, ... in a text are filled from the arguments.
 local util = require "emulator.util"
 
@@ -49,7 +49,7 @@ local CATALOG = {
   ServiceTimeout = { 4015, "The service is unavailable.", "-0-" },
   UnsupportedMediaType = { 4016, "Unsupported media type.", "The request's Content-Type must be application/json." },
   IncorrectValueForField = { 4033, "The field '-0-' has an incorrect value.", "-1-" },
-  -- The Items flow (avalara-api.md sections 2.2 to 2.7).
+  -- The Items flow (docs/api-contracts.md sections 2.2 to 2.7).
   EntityLimitExceeded = { 10, "You have exceeded the number of -0- allowed in one request.",
     "A request may hold at most -1- -0-." },
   ModelRequiredException = { 38, "A model is required.", "The request body must be -0-." },
@@ -102,7 +102,7 @@ function M.detail(code, args, refers_to)
   }
 end
 
---- The ObjectDeletedErrorModel of a deletion (avalara-api.md section 3.12).
+--- The ObjectDeletedErrorModel of a deletion (docs/api-contracts.md section 3.12).
 function M.deleted()
   local d = M.detail("ObjectDeleted")
   d.faultCode = nil

@@ -1,4 +1,4 @@
--- AvaTax FetchResult pages (avalara-api.md section 4):
+-- AvaTax FetchResult pages (docs/api-contracts.md section 4):
 -- {"@recordsetCount":N,"value":[…][,"@nextLink":"…"]}, and the relative
 -- @nextLink of a paged list, in the published form (%24-encoded keys,
 -- "/api/v2/definitions/crossborder/es/611710000?%24skip=0").

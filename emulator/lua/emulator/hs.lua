@@ -8,7 +8,7 @@
 --   hs.classify(text)   -- {hs_code=, description=, score=} or nil, "Not enough details."
 --   hs.sections(), hs.children(code, system), hs.hierarchy(code, system), hs.lookup(code)
 --
--- children and hierarchy return HsCodeModel records (avalara-api.md section
+-- children and hierarchy return HsCodeModel records (docs/api-contracts.md section
 -- 3.1): {id, hsCode, parentHsCodeId, description, system, effDate}, for a
 -- tariff system {name, block} (see emulator.countries). Ids are deterministic:
 -- block * 10000 + n, where n is the code's place in code order (0 = the

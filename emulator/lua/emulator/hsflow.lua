@@ -1,4 +1,4 @@
--- The Items HS classification flow (avalara-api.md sections 2.2, 2.3, 2.5
+-- The Items HS classification flow (docs/api-contracts.md sections 2.2, 2.3, 2.5
 -- and 3.2 to 3.9): initiating classifications of items for destination
 -- countries, their statuses (Pending, then Classified or
 -- CannotBeClassified after `classification_delay`), the codes they assign

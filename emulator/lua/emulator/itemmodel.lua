@@ -1,4 +1,4 @@
--- The AvaTax v2 item models (avalara-api.md sections 3.3 to 3.9): reading
+-- The AvaTax v2 item models (docs/api-contracts.md sections 3.3 to 3.9): reading
 -- an ItemModel from a request (checked, one ErrorDetail per failing field)
 -- and the published shapes sent back, made from the catalog's documents
 -- (emulator.catalog). Only published fields are sent; absent ones are left
@@ -17,7 +17,7 @@ local STRINGS = {
   { "summary" }, { "upc" }, { "source" }, { "sourceEntityId" }, { "itemType" },
 }
 
--- The values of `$include` (avalara-api.md section 2.4), by their lower-case form.
+-- The values of `$include` (docs/api-contracts.md section 2.4), by their lower-case form.
 M.INCLUDES = {}
 for _, v in ipairs { "Parameters", "Classifications", "Tags", "Properties", "TaxCodeRecommendationStatus",
   "HsCodeClassificationStatus", "TaxCodeDetails" } do M.INCLUDES[v:lower()] = v end

@@ -1,4 +1,4 @@
--- The AvaTax item routes (avalara-api.md sections 2.3 to 2.5): creating
+-- The AvaTax item routes (docs/api-contracts.md sections 2.3 to 2.5): creating
 -- items (an array, all or none), reading, listing (FetchResult, with
 -- `$filter`, `$orderBy`, paging, `$include` and the HS filters), updating
 -- and deleting them; their item classifications; their premium

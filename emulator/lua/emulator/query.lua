@@ -1,5 +1,5 @@
 -- AvaTax list queries over a list of records: `$filter`, `$orderBy`, `$top`
--- and `$skip` (avalara-api.md section 4, Avalara's "Filtering in REST").
+-- and `$skip` (docs/api-contracts.md section 4, Avalara's "Filtering in REST").
 -- Pure Lua, so it runs inside nginx and under busted alike.
 --
 --   local query = require "emulator.query"

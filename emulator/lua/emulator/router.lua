@@ -28,7 +28,7 @@ local D = [[(?:\$|%24)]]
 -- method, where it is not the first; `args` = how token routes read their
 -- parameters (also counted by grant type). The first pattern that matches
 -- wins: the literal segments under /items/ come before {id} and {itemCode}
--- (avalara-api.md section 9), and an {itemId} is digits.
+-- (docs/api-contracts.md section 9), and an {itemId} is digits.
 local routes = {
   { "^/connect/token$", "connect_token", { POST = identity.token, GET = identity.token }, args = "form" },
   { "^/connect/authorize$", "connect_authorize", { GET = identity.authorize } },

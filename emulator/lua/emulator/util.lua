@@ -98,7 +98,7 @@ function M.percent_encode(s)
 end
 
 -- Avalara's tokens for the characters an item code cannot carry in a path
--- (avalara-api.md section 6: `_-ava2f-_` for "/", ...), decoded after
+-- (docs/api-contracts.md section 6: `_-ava2f-_` for "/", ...), decoded after
 -- percent-decoding.
 local AVA_TOKENS = { ["2f"] = "/", ["2b"] = "+", ["3f"] = "?", ["25"] = "%", ["23"] = "#", ["27"] = "'",
   ["22"] = '"' }

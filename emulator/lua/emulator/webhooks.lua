@@ -1,4 +1,4 @@
--- Connector-sync webhook registrations (avalara-api.md section 2.7) and the
+-- Connector-sync webhook registrations (docs/api-contracts.md section 2.7) and the
 -- deliveries of their `HSCodeAssigned` events: a real HTTP POST to the
 -- registered URL from a worker's light thread (emulator.jobs), retried with
 -- a doubling delay while the receiver fails. The payload, its headers and

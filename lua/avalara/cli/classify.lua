@@ -2,6 +2,7 @@
 -- @module avalara.cli.classify
 local avalara = require "avalara"
 local descriptions = require "avalara.descriptions"
+local digest = require "avalara.digest"
 local common = require "avalara.cli.common"
 
 local M = {}
@@ -22,7 +23,9 @@ Usage: hscode classify DESCRIPTION --country CC [options]
 Classifies one product and waits for the result (HS code and description).
 
   --country CC         country of destination, two letters (required)
-  --item-code CODE     the item's code (default hscode-cli)
+  --item-code CODE     the item's code (default: hscode- and a digest of the
+                       description, summary and group, so that different
+                       products never share a classification)
   --summary TEXT       more details about the product
   --item-group TEXT    its category, such as "Clothing > Men > T-shirts"
                        (default "General merchandise")
@@ -33,14 +36,29 @@ Classifies one product and waits for the result (HS code and description).
 Example: hscode classify "men's cotton t-shirt" --country US
 ]]
 
+--- The item code of a product classified without `--item-code`: the
+-- classification's id is `{company}-{itemCode}-{country}`, and creating the
+-- same id again replaces it, so a fixed default would let two runs at once
+-- (xargs -P, two cron jobs) each print the other's code. The same product
+-- (description, summary, group) gets the same code, and so one
+-- classification; another product never does.
+-- @string description
+-- @tparam[opt] string summary
+-- @tparam[opt] string group
+-- @treturn string `hscode-` and 16 characters
+function M.default_item_code(description, summary, group)
+  local of = digest.of(table.concat({ description, summary or "", group or "" }, "\0"))
+  return "hscode-" .. of:gsub("[^%w]", ""):sub(1, 16):lower()
+end
+
 --- Runs it.
 function M.run(sys, opts, args)
   local description = table.concat(args, " ")
   if not description:find("%S") then common.usage_error("classify needs a product description", "classify") end
   local country = common.country_option(opts, "classify", true)
   local wait = common.positive_number(opts, "wait", "classify") or 60
-  local item = { itemCode = opts.item_code or "hscode-cli", description = description, summary = opts.summary,
-    itemGroup = opts.item_group }
+  local item = { itemCode = opts.item_code or M.default_item_code(description, opts.summary, opts.item_group),
+    description = description, summary = opts.summary, itemGroup = opts.item_group }
   local ok, why = avalara.item.check(item)
   if not ok then common.usage_error(why, "classify") end
   if avalara.item.country_known(country) == false then
@@ -58,6 +76,7 @@ end
 function M.show(sys, client, model)
   local country = model.countryOfDestination
   common.write_fields(sys, {
+    { "product", model.item and model.item.description },
     { "hs code", model.hsCode or "-" },
     { "description", model.hsCode and country and (descriptions.new(client):get(country, model.hsCode)) },
     { "resolution", model.resolution }, { "status", model.status },

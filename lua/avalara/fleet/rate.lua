@@ -19,7 +19,7 @@
 -- Why the burst cap: without it the N places of a window go out at once,
 -- those requests queue at the server and some arrive in its next window
 -- (measured: up to 25 % over N in one second at the emulator, see the
--- README's "Fleets"); spread over the window they arrive as they left.
+-- docs/fleet.md, "Using a fleet"); spread over the window they arrive as they left.
 --
 -- A request whose time would be more than `max_wait` seconds (30) away is
 -- not given one: it fails with `err.code = "rate_budget"`. When Redis

@@ -13,7 +13,7 @@
 -- Why not hiredis or a Redis library: Debian ships no `lua-resty-redis` for
 -- bookworm, its `lua-redis` (2014) is built for Lua 5.1 to 5.3 only, and
 -- hiredis would mean new C in the core for a round trip that the measured
--- figures (README, "Fleets") show is dominated by the network, not by
+-- figures (docs/fleet.md, "Using a fleet") show is dominated by the network, not by
 -- parsing: RESP is a few lines of Lua (`avalara.resp.protocol`).
 --
 -- A new connection authenticates (`AUTH [username] password`) and selects

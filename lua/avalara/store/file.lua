@@ -7,7 +7,7 @@
 -- that a `kill -9` at any instant cannot tear, `cas` is one transaction, and
 -- readers take no lock; `flock` would need new C in the core for the lock
 -- and the fsyncs, and a whole-file rewrite per write. The figures are in the
--- README ("Partner integrations", stores).
+-- docs/client.md, "Stores".
 --
 -- - The file and its write-ahead log (`-wal`, `-shm` beside it) are mode
 --   0600, its folder is made 0700 (and its missing parents). An existing

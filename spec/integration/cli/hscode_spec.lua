@@ -1,6 +1,7 @@
 -- bin/hscode run as a subprocess against the emulator.
 local cjson = require "cjson"
 local cli = require "avalara.cli"
+local cli_classify = require "avalara.cli.classify"
 local H = require "spec.support.cli"
 
 describe("the hscode command", function()
@@ -41,15 +42,15 @@ describe("the hscode command", function()
       assert.equal(0, r.code, r.stderr)
       local model = cjson.decode(r.stdout)
       assert.equal(1002, model.item.companyId)
-      assert.equal("1002-hscode-cli-US", model.id)
+      assert.equal("1002-" .. cli_classify.default_item_code("leather handbag") .. "-US", model.id)
       env.AVALARA_ACCOUNT_ID, env.AVALARA_LICENSE_KEY, env.AVALARA_COMPANY_ID = nil, nil, nil
       r = hscode("classify", "bicycle", "--country", "US", "--json", "--account", "2000000002",
         "--license-key", H.SBX_KEY, "--company", "1002")
       assert.equal(0, r.code, r.stderr)
       assert.equal("871200", cjson.decode(r.stdout).hsCode)
-      -- the same item code (hscode-cli) twice: one classification, counted once against the quota
-      assert.equal("1002-hscode-cli-US", cjson.decode(r.stdout).id)
-      assert.same({ ["2000000002"] = 1 }, e:counters().quota_used)
+      -- two products, two item codes: two classifications, each counted against the quota
+      assert.equal("1002-" .. cli_classify.default_item_code("bicycle") .. "-US", cjson.decode(r.stdout).id)
+      assert.same({ ["2000000002"] = 2 }, e:counters().quota_used)
     end)
   end)
 

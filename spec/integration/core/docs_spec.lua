@@ -64,8 +64,8 @@ end
 
 -- The fields avl_error_push can set, read from its source.
 local function fields_set_in_c()
-  local src = read("src/errors.c")
-  local body = assert(src:match("\nint avl_error_push%(.-\n}\n"), "avl_error_push not found in src/errors.c")
+  local src = read("src/lua/error.c")
+  local body = assert(src:match("\nint avl_error_push%(.-\n}\n"), "avl_error_push not found in src/lua/error.c")
   local fields = {}
   for name in body:gmatch('lua_setfield%(L, %-2, "([%w_]+)"%)') do fields[name] = true end
   for name in body:gmatch('set_string%(L, "([%w_]+)"') do fields[name] = true end

@@ -1,5 +1,5 @@
 -- core.request against the emulator: JSON in and out, argument checks, and
--- the mapping of every API error and fault to design.md section 6, with no
+-- the mapping of every API error and fault to docs/design.md section 6, with no
 -- secret in any error.
 local core = require "avalara.core"
 local cjson = require "cjson"
@@ -9,7 +9,7 @@ local ID, KEY = "2000000001", "DEMO-LICENSE-KEY-0001"
 local SANDBOX_ID, SANDBOX_KEY = "2000000002", "DEMO-SANDBOX-KEY-0002"
 local SECTIONS = "/api/v2/definitions/crossborder/sections"
 local CREATE = "/api/v2/companies/1001/classifications/hs"
--- An HSClassificationModel with the 2019 ItemModel (avalara-api.md section 8).
+-- An HSClassificationModel with the 2019 ItemModel (docs/api-contracts.md section 8).
 local function item(company, code)
   return { countryOfDestination = "US", item = { companyId = company, itemCode = code,
     description = "cotton t-shirt for men", itemGroup = "Clothing > Men" } }

@@ -19,7 +19,7 @@ local function item(description, extra)
   return emu.classification(1001, "SKU-1", description, extra)
 end
 
--- AvaTax's ErrorCodeId numbers (avalara-api.md section 5).
+-- AvaTax's ErrorCodeId numbers (docs/api-contracts.md section 5).
 local NUMBERS = {
   AuthenticationIncomplete = 34, BearerTokenInvalid = 37, AuthorizationException = 31, EntityNotFoundError = 4,
   ValidationException = 32, ValueRequiredError = 5, InvalidCountry = 125, MaxStringLengthError = 14,

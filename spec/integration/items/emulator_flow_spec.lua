@@ -1,4 +1,4 @@
--- The emulator's HS classification flow over HTTP (avalara-api.md sections
+-- The emulator's HS classification flow over HTTP (docs/api-contracts.md sections
 -- 2.2, 2.3, 2.5, 3.2 to 3.9): initiate with per-item failures, statuses from
 -- Pending to decided after the delay (without any read), item and premium
 -- classifications per country, dismiss, delete, SLA, verify (all or

@@ -1,4 +1,4 @@
--- The emulator's item routes over HTTP (avalara-api.md sections 2.3 to 2.5):
+-- The emulator's item routes over HTTP (docs/api-contracts.md sections 2.3 to 2.5):
 -- create, read, list (paging, filters, $include), update, delete; the scope
 -- and company checks; route precedence; faults and counters.
 local H = require "spec.support.items"

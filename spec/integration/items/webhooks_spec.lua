@@ -1,4 +1,4 @@
--- Webhook registrations (avalara-api.md section 2.7) and the HSCodeAssigned
+-- Webhook registrations (docs/api-contracts.md section 2.7) and the HSCodeAssigned
 -- deliveries the emulator really sends, to a receiver process this spec
 -- starts on loopback: payload, headers and signature (checked with
 -- avalara.webhook, the receiver helper), retries when the receiver fails,

@@ -182,14 +182,16 @@ describe("OpenResty", function()
     end)
 
     it("runs a batch on light threads, honouring concurrency #smoke", function()
-      e:configure { latency_ms = 50, classification_delay = 0 }
+      e:configure { latency_ms = 300, classification_delay = 0 }
       local t0 = socket.gettime()
       local status, body = n:get("/batch")
       local elapsed = socket.gettime() - t0
+      e:configure { latency_ms = 0 }
       assert.equal(200, status, n:log())
       assert.equal("24 0 691110\n", body)
-      -- 24 creates and 24 polls at 8 at a time: 6 rounds of 50 ms, not 48
-      assert.is_true(elapsed < 1.6, ("batch took %.2f s"):format(elapsed))
+      -- 24 creates and 24 polls at 8 at a time: 6 rounds of 300 ms (1.8 s),
+      -- not 48 (14.4 s): half the serial time leaves room for a loaded machine
+      assert.is_true(elapsed < 7.2, ("batch took %.2f s"):format(elapsed))
     end)
 
     it("says clearly that a phase without cosockets cannot make requests", function()

@@ -1,4 +1,4 @@
--- The JSON decoder core.request uses (json_lua.c, via protocol.json_decode)
+-- The JSON decoder core.request uses (src/lua/json.c, via protocol.json_decode)
 -- decodes what lua-cjson decodes, the same way: the published example
 -- payloads, the fuzz corpus and hand-picked edge cases give equal values
 -- (numbers compared by value; integral ones are integers on Lua 5.3+).

@@ -1,4 +1,4 @@
--- The sans-I/O protocol layer (src/protocol.h) through core.protocol:
+-- The sans-I/O protocol layer (src/protocol/protocol.h) through core.protocol:
 -- percent/form coding, JSON, datetimes, token responses, AvaTax errors.
 local protocol = require("avalara.core").protocol
 

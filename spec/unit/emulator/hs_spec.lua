@@ -20,7 +20,7 @@ describe("emulator.hs", function()
     return out
   end
 
-  -- The published HsCodeModel fields, and no other (avalara-api.md 3.1).
+  -- The published HsCodeModel fields, and no other (docs/api-contracts.md 3.1).
   local function assert_record(r)
     for k in pairs(r) do
       assert.truthy(({ id = 1, hsCode = 1, parentHsCodeId = 1, description = 1, system = 1, effDate = 1 })[k], k)

@@ -1,0 +1,91 @@
+-- One version everywhere (core.version, avalara._VERSION, both rockspecs, the
+-- top of CHANGELOG.md), a LICENSE that says what the rockspecs say, and a
+-- library rock that needs only lua-cjson: the library's modules load nothing
+-- else when required (SQLite, LuaSocket and the like only inside the
+-- functions that use them). `make dist-check` (CI) installs the rocks.
+local core = require "avalara.core"
+
+local function read(path)
+  local f = assert(io.open(path))
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+local function rockspec(path)
+  local env = {}
+  local chunk = assert((loadstring or load)(read(path), "=" .. path, "t", env))
+  if setfenv then setfenv(chunk, env) end
+  chunk()
+  return env
+end
+
+local function lines(cmd)
+  local out, p = {}, io.popen(cmd)
+  for line in p:lines() do out[#out + 1] = line end
+  p:close()
+  return out
+end
+
+describe("packaging", function()
+  local version = core.version
+  local lib_path = ("avalara-hscode-%s-1.rockspec"):format(version)
+  local cli_path = ("avalara-hscode-cli-%s-1.rockspec"):format(version)
+
+  it("has one version: core.version, avalara._VERSION, both rockspecs, CHANGELOG.md", function()
+    assert.truthy(version:match("^%d+%.%d+%.%d+$"), version)
+    assert.equal(version, require("avalara")._VERSION)
+    assert.equal(version .. "-1", rockspec(lib_path).version)
+    assert.equal(version .. "-1", rockspec(cli_path).version)
+    assert.equal(version, read("CHANGELOG.md"):match("\n## (%d+%.%d+%.%d+)"))
+    -- no rockspec of another version is left beside them
+    assert.same({ lib_path, cli_path }, lines("ls *.rockspec"))
+  end)
+
+  it("ships an MIT LICENSE, as the rockspecs and the README say", function()
+    assert.truthy(read("LICENSE"):find("^MIT License\n"))
+    assert.equal("MIT", rockspec(lib_path).description.license)
+    assert.equal("MIT", rockspec(cli_path).description.license)
+    assert.truthy(read("README.md"):find("MIT %(%[LICENSE%]%(LICENSE%)%)"))
+  end)
+
+  it("the library rock needs only lua-cjson; the command's rock brings argparse, luv, luasocket", function()
+    assert.same({ "lua >= 5.1", "lua-cjson" }, rockspec(lib_path).dependencies)
+    local cli = rockspec(cli_path)
+    assert.same({ "lua >= 5.1", "avalara-hscode == " .. version, "argparse", "luv", "luasocket", "luasql-sqlite3" },
+      cli.dependencies)
+    assert.equal(rockspec(lib_path).source.url, cli.source.url)
+    assert.equal("install-lib", rockspec(lib_path).build.install_target)
+    assert.equal("install-cli", cli.build.install_target)
+  end)
+
+  it("the library's modules require nothing at load time but themselves, the core, cjson and ngx", function()
+    local allowed = { cjson = true, ["cjson.safe"] = true }
+    local found = {}
+    for _, file in ipairs(lines("find lua/avalara -name '*.lua' | sort")) do
+      if not file:match("^lua/avalara/cli[/.]") then
+        local n = 0
+        for line in io.lines(file) do
+          n = n + 1
+          -- a require at the top level of the file (not indented: not inside a function)
+          local name = line:match("^local [%w_, ]+= require%s*%(?%s*[\"']([^\"']+)[\"']")
+            or line:match("^require%s*%(?%s*[\"']([^\"']+)[\"']")
+          if name and not name:match("^avalara[%.]?") and not name:match("^ngx") and not allowed[name] then
+            found[#found + 1] = ("%s:%d requires %s"):format(file, n, name)
+          end
+          if name and name:match("^avalara%.cli") then
+            found[#found + 1] = ("%s:%d requires the command's %s"):format(file, n, name)
+          end
+        end
+      end
+    end
+    assert.same({}, found)
+  end)
+
+  it("make dist names the same version (src/version.h)", function()
+    local make = read("Makefile")
+    assert.truthy(make:find("\ndist:", 1, true))
+    assert.truthy(make:find("\ndist%-check: dist"))
+    assert.truthy(read(".ci/run"):find("make dist%-check"))
+  end)
+end)

@@ -1,0 +1,55 @@
+/*
+ * avalara.core: the module's entry point. Each concept lives in its own
+ * file; this one assembles the module table and the upvalues every
+ * function shares (upvalues.h), and calls each binding file's avl_*_open.
+ * Nothing includes this file's names: it is the top of the include graph.
+ */
+#include <curl/curl.h>
+
+#include "lua/error.h"
+#include "lua/exchange.h"
+#include "lua/grants.h"
+#include "lua/multi.h"
+#include "lua/protocol.h"
+#include "lua/register.h"
+#include "lua/request.h"
+#include "lua/sys.h"
+#include "lua/token.h"
+#include "lua/transport.h"
+#include "version.h"
+
+/* Built with -fvisibility=hidden: only the entry point is exported. */
+__attribute__((visibility("default"))) int luaopen_avalara_core(lua_State *L);
+
+int luaopen_avalara_core(lua_State *L) {
+    int mod, uv;
+    lua_newtable(L);
+    mod = lua_gettop(L);
+    avl_pool_push(L);                   /* AVL_UV_STATE */
+    uv = lua_gettop(L);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cjson");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "encode");      /* AVL_UV_ENCODE */
+    lua_remove(L, -2);
+    if (lua_type(L, uv + 1) != LUA_TFUNCTION)
+        return luaL_error(L, "avalara.core: cjson has no encode");
+    lua_pushvalue(L, mod);
+
+    lua_pushliteral(L, AVALARA_VERSION);
+    lua_setfield(L, -2, "version");
+    lua_pushstring(L, curl_version());
+    lua_setfield(L, -2, "curl_version");
+    lua_pushstring(L, avl_pool_user_agent(lua_touserdata(L, uv)));
+    lua_setfield(L, -2, "user_agent");
+
+    avl_error_open(L, uv);
+    avl_request_open(L, uv);
+    avl_token_open(L, uv);
+    avl_exchange_open(L, uv);
+    avl_multi_open(L, uv);
+    avl_grants_open(L, uv);
+    avl_protocol_open(L, uv);
+    avl_sys_open(L, uv);
+    return 1;
+}

@@ -1,0 +1,13 @@
+/*
+ * The grants (grants.c): core.client_credentials, authorization_code,
+ * refresh_token, generate_token, revoke, authorize_url, prepare_grant,
+ * and core.pkce, core.hmac_sha256 (pkce.c).
+ */
+#ifndef AVALARA_LUA_GRANTS_H
+#define AVALARA_LUA_GRANTS_H
+
+#include "lua/compat.h"
+
+void avl_grants_open(lua_State *L, int uv);
+
+#endif

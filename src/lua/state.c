@@ -1,0 +1,51 @@
+/*
+ * The module's state userdata (`avalara.core.state`), an upvalue of every
+ * function of the module (upvalues.h): it holds the transport's libcurl
+ * pool (src/transport/curl.c), closed by its __gc.
+ */
+#include "lua/transport.h"
+#include "lua/upvalues.h"
+
+#define STATE_MT "avalara.core.state"
+
+avl_pool *avl_pool_of(lua_State *L) {
+    return lua_touserdata(L, lua_upvalueindex(AVL_UV_STATE));
+}
+
+static int state_gc(lua_State *L) {
+    avl_pool_close(lua_touserdata(L, 1));
+    return 0;
+}
+
+void avl_pool_push(lua_State *L) {
+    avl_pool *p;
+    const char *lua_name;
+    if (avl_transport_global_init() != 0)
+        luaL_error(L, "avalara.core: curl_global_init failed");
+    /* the Lua that runs us ends the user agent: "Lua 5.4", "LuaJIT 2.1..." */
+    lua_getglobal(L, "jit");
+    if (lua_type(L, -1) == LUA_TTABLE)
+        lua_getfield(L, -1, "version");
+    else
+        lua_getglobal(L, "_VERSION");
+    lua_name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "Lua";
+    p = lua_newuserdata(L, avl_pool_size());
+    if (luaL_newmetatable(L, STATE_MT)) {
+        lua_pushcfunction(L, state_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushliteral(L, STATE_MT);
+        lua_setfield(L, -2, "__metatable");
+    }
+    lua_setmetatable(L, -2);
+    avl_pool_init(p, lua_name); /* nothing raises from here on */
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+}
+
+int avl_transport_stats(lua_State *L) {
+    avl_pool *p = avl_pool_of(L);
+    lua_createtable(L, 0, 1);
+    lua_pushinteger(L, (lua_Integer)avl_pool_idle(p));
+    lua_setfield(L, -2, "idle_handles");
+    return 1;
+}

@@ -123,6 +123,8 @@ describe("README and docs/ examples", function()
     ["docs/core.md"] = { ["Using the C core"] = "this file" },
     ["docs/items.md"] = { ["The Items flow"] = "this file" },
     ["docs/partner.md"] = { ["Partner integrations"] = "this file" },
+    ["docs/errors.md"] = { ["Failing: `nil, err`"] = "spec/integration/client/error_shape_spec.lua",
+                           ["Iterators that fail"] = "spec/integration/client/error_shape_spec.lua" },
   }
   local FRAGMENTS = {
     -- one function each, continuing the page's opening block: those that need no caller's context

@@ -30,6 +30,7 @@
 -- password.
 -- @module avalara.resp.client
 local core = require "avalara.core"
+local clock = require "avalara.clock"
 local resp = require "avalara.resp.protocol"
 local nginx = require "avalara.transport.nginx"
 
@@ -381,7 +382,7 @@ function M.unique()
   if unique_pid ~= pid or not unique_seed then
     -- workers forked from one master share its state: the seed is remade per pid
     local f = io.open("/dev/urandom", "rb")
-    local bytes = f and f:read(12) or (tostring(os.time()) .. tostring({}) .. tostring(os.clock()))
+    local bytes = f and f:read(12) or (tostring(clock.now()) .. tostring({}) .. tostring(os.clock()))
     if f then f:close() end
     unique_seed = bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end) .. ":" .. pid
     unique_pid, unique_seq = pid, 0

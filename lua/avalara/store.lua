@@ -18,8 +18,10 @@
 -- an `avalara.error` of kind "store", its `code` saying what failed (each
 -- store lists its codes), `store` naming the store; `retryable` is true for
 -- a failure that the caller may carry on through without the store (an
--- outage, a full disk) and false for a misconfiguration (a wrong password, a
--- file others can write), which a client returns instead of working around.
+-- outage, a token cache that cannot be written: a client warns once and
+-- keeps its token for the process) and false for a misconfiguration that
+-- must be fixed (a wrong Redis password, a file others can write), which a
+-- client returns instead of working around.
 --
 -- Values are tables of strings, numbers and booleans (tables of them too),
 -- copied in and out: changing a value you got changes nothing stored. `ttl`

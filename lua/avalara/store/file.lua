@@ -32,13 +32,15 @@
 --   SQLite database, a database of another schema or a damaged one gives
 --   `nil, err` naming it.
 -- - Failures are `avalara.error` tables of kind "store" (`store` is
---   `tostring(store)`, the message names the file), `code` one of "unsafe"
---   (a folder or file others could reach: not retryable, a client fails the
---   call with it), "corrupt" (not a store of this library, another schema, a
---   damaged file or value), "busy" (another process held the database past
---   the 10 s wait), "full" (the disk) or "sqlite" (another failure: a folder
---   that cannot be made, an I/O error); all but "unsafe" are `retryable`
---   (a client keeps its token for the process meanwhile).
+--   `tostring(store)`, `path` the file, the message names it), `code` one of
+--   "unsafe" (a folder or file others could reach), "corrupt" (not a store
+--   of this library, another schema, a damaged file or value), "sqlite"
+--   (another failure: a folder that cannot be made, an I/O error), "busy"
+--   (another process held the database past the 10 s wait) or "full" (the
+--   disk). All but "unsafe" are `retryable`: a client warns once and keeps
+--   its token for the process meanwhile (a token cache that cannot be
+--   written does not stop the work); "unsafe" is not, and a client fails
+--   its call with it rather than keep a secret where others could reach it.
 -- @module avalara.store.file
 local cjson = require "cjson"
 local private = require "avalara.private"
@@ -182,7 +184,7 @@ local function failure(self, err, code)
   code = code or code_of(err)
   if code ~= "unsafe" and code ~= "corrupt" and code ~= "busy" and code ~= "full" then code = "sqlite" end
   return core.error { kind = "store", code = code, retryable = code ~= "unsafe", store = tostring(self),
-    message = tostring(self) .. ": " .. err }
+    path = self.path, message = tostring(self) .. ": " .. err }
 end
 
 function File:_conn()

@@ -17,8 +17,10 @@
 --   the write (size it for your connections: under 1 KiB each).
 -- - Failures are `nil, err` with an `avalara.error` of kind "store": `code`
 --   "full" (no room left in the dict), "unreadable" (a value that is not this
---   store's JSON) or "encode" (a value JSON cannot hold); all `retryable`
---   (none is a misconfiguration: a client keeps its token for the worker meanwhile).
+--   store's JSON: another user of the dict writes under this key) or
+--   "encode" (a value JSON cannot hold) or "dict" (another refusal of the
+--   dict). All are `retryable`: a client warns once and keeps its
+--   token for the worker meanwhile.
 -- @module avalara.store.shared_dict
 local cjson = require "cjson.safe"
 local core = require "avalara.core"

@@ -1,4 +1,4 @@
---- AvaTax `FetchResult` lists (avalara-api.md section 4): the query string
+--- AvaTax `FetchResult` lists (docs/api-contracts.md section 4): the query string
 -- of the list options, and every page of a list followed through
 -- `@nextLink`. The tariff definitions (`avalara.hs.tariff`) and the Items
 -- service (`avalara.items`) read their lists here.

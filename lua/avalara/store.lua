@@ -1,15 +1,27 @@
 --- Stores: where tokens and partner connections are kept between calls
 -- (docs/design.md sections 5 and 8).
 --
--- One contract for every store (memory, `avalara.store.file`, the OpenResty
--- shared dict of `avalara.openresty.store`, `avalara.store.redis` shared by
--- a fleet of hosts, or a table of your own):
+-- One contract for every store (`avalara.store.memory`, `avalara.store.file`,
+-- `avalara.store.shared_dict` (OpenResty), `avalara.store.redis` shared by a
+-- fleet of hosts, `avalara.store.failover`, or a table of your own):
 --
 --    store:get(key)                      -> value, version | nil (absent or past its ttl) | nil, nil, err
---    store:set(key, value, ttl)          -> true | nil, err
+--    store:set(key, value, ttl)          -> true, new_version | nil, err
 --    store:cas(key, version, value, ttl) -> true, new_version | false, current, current_version | nil, err
 --    store:delete(key)                   -> true | nil, err
 --    store:lock(key, ttl)                -> unlock function | nil (held elsewhere) | nil, err
+--
+-- `cas` has that one shape in every store: `true` and the new version when
+-- it wrote (`true` alone after a delete); `false`, the value and version
+-- the key holds now when the version given is not the key's (`false, nil,
+-- nil` when it is absent); `nil, err` when the store failed. Every `err` is
+-- an `avalara.error` of kind "store", its `code` saying what failed (each
+-- store lists its codes), `store` naming the store; `retryable` is true for
+-- a failure that the caller may carry on through without the store (an
+-- outage, a token cache that cannot be written: a client warns once and
+-- keeps its token for the process) and false for a misconfiguration that
+-- must be fixed (a wrong Redis password, a file others can write), which a
+-- client returns instead of working around.
 --
 -- Values are tables of strings, numbers and booleans (tables of them too),
 -- copied in and out: changing a value you got changes nothing stored. `ttl`
@@ -21,96 +33,19 @@
 -- is honoured (the file store also notices at once that its holder died).
 -- The `avalara.new` client uses `get`, `set` and `lock`; `avalara.partner`
 -- all five. Keys never contain secrets; values do (tokens): keep stores
--- private.
+-- private. Time is `avalara.clock.now()` (a test can move it).
 -- @module avalara.store
 local M = {}
 
-local now = require("avalara.clock").time
-
--- A deep copy of a stored value (tables of plain values).
-local function copy(v)
-  if type(v) ~= "table" then return v end
-  local out = {}
-  for k, x in pairs(v) do out[k] = copy(x) end
-  return out
-end
+local memory = require "avalara.store.memory"
 
 -- ---------------------------------------------------------------- memory
 
-local Memory = {}
-Memory.__index = Memory
-
 --- A store in this Lua state's memory (the default): shared by the
--- coroutines of one process, gone when it ends.
+-- coroutines of one process, gone when it ends (`avalara.store.memory.new`).
 -- @treturn table the store
-function M.memory()
-  return setmetatable({ data = {}, locks = {}, seq = 0 }, Memory)
-end
-
---- The value under `key` and its version, or nil when absent or past its ttl.
--- @string key
--- @return the value (a copy) and its version, or nil
-function Memory:get(key)
-  local e = self.data[key]
-  if not e then return nil end
-  if e.expires and e.expires <= now() then
-    self.data[key] = nil
-    return nil
-  end
-  return copy(e.value), e.version
-end
-
---- Stores `value` under `key`, whatever is there.
--- @string key
--- @tparam table value a table of strings, numbers and booleans
--- @tparam[opt] number ttl seconds to keep it (nil: no expiry)
--- @return true
-function Memory:set(key, value, ttl)
-  self.seq = self.seq + 1
-  self.data[key] = { value = copy(value), version = self.seq, expires = ttl and now() + ttl or nil }
-  return true, self.seq
-end
-
---- Compare-and-set: stores `value` (or deletes the key when `value` is nil)
--- only if the key still has `version` (nil: only if it is absent).
--- @string key
--- @param version as returned by `get`, or nil
--- @tparam[opt] table value
--- @tparam[opt] number ttl
--- @return true and the new version, or false and the current value and version
-function Memory:cas(key, version, value, ttl)
-  local current, current_version = self:get(key)
-  if current_version ~= version then return false, current, current_version end
-  if value == nil then
-    self.data[key] = nil
-    return true
-  end
-  return self:set(key, value, ttl)
-end
-
---- Forgets `key`.
--- @string key
--- @return true
-function Memory:delete(key)
-  self.data[key] = nil
-  return true
-end
-
---- Takes the lock on `key` without blocking.
--- @string key
--- @tparam[opt] number ttl seconds after which the lock lapses (nil: held until unlocked)
--- @return an unlock function, or nil when another caller holds the lock
-function Memory:lock(key, ttl)
-  local held = self.locks[key]
-  if held and not (held.expires and held.expires <= now()) then return nil end
-  local token = { expires = ttl and now() + ttl or nil }
-  self.locks[key] = token
-  return function()
-    if self.locks[key] == token then self.locks[key] = nil end
-  end
-end
-
-Memory.__tostring = function() return "avalara.store.memory" end
+-- @function memory
+M.memory = memory.new
 
 -- ------------------------------------------------------------------ file
 
@@ -130,6 +65,17 @@ function M.file(path)
     error("avalara.store.file: 'path' must be a non-empty string", 2)
   end
   return require("avalara.store.file").open(path or M.default_path("cache", "tokens.db"))
+end
+
+-- ------------------------------------------------------------ shared dict
+
+--- A store on an OpenResty `lua_shared_dict`, shared by the workers of one
+-- nginx (`avalara.store.shared_dict.new`; also `avalara.openresty.store`).
+-- @string name the dict's name, as in `lua_shared_dict <name> 1m;`
+-- @tparam[opt] table opts `{lock_ttl = 30}`
+-- @treturn table the store
+function M.shared_dict(name, opts)
+  return require("avalara.store.shared_dict").new(name, opts)
 end
 
 -- ------------------------------------------------------------------ redis

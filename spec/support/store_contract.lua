@@ -1,9 +1,12 @@
 -- The stores' one contract (get with versions, set, cas, delete, lock with
 -- ttl), run against any store: `contract(name, make)` inside a spec file
--- (spec/integration/partner/store_spec.lua: memory and file; spec/integration/fleet/store_spec.lua: Redis).
+-- (spec/integration/partner/store_spec.lua: memory, file and shared_dict on a stand-in dict;
+-- spec/integration/fleet/store_spec.lua: Redis).
 -- `b` is busted's functions of the calling spec file, {describe, it, before_each}
 -- (they live in its environment, not in the globals of this module).
 local assert = require "luassert"
+
+local function pack(...) return { n = select("#", ...), ... } end
 
 return function(name, make, b)
   local describe, it, before_each = b.describe, b.it, b.before_each
@@ -46,6 +49,15 @@ return function(name, make, b)
       assert.is_false((s:cas("a", v1, nil)))
       assert.is_true((s:cas("a", v2, nil)))
       assert.is_nil(s:get("a"))
+    end)
+
+    it("cas has one shape: true, version | false, current, current version (nil, nil when absent)", function()
+      local created = pack(s:cas("b", nil, { n = 1 }))
+      assert.is_true(created[1])
+      assert.is_not_nil(created[2])
+      assert.same({ n = 3, false, { n = 1 }, created[2] }, pack(s:cas("b", nil, { n = 9 })))
+      assert.is_true((s:cas("b", created[2], nil)))
+      assert.same({ n = 3, false }, pack(s:cas("b", created[2], { n = 4 }))) -- absent now: false, nil, nil
     end)
 
     it("forgets values past their ttl", function()

@@ -9,7 +9,7 @@
 -- every lookup is a miss (the breaker of `avalara.store.failover` warns).
 -- @module avalara.fleet.cache
 local cjson = require "cjson.safe"
-local client = require "avalara.redis.client"
+local client = require "avalara.resp.client"
 
 local M = {}
 

@@ -27,7 +27,7 @@
 -- `avalara.store.failover` warns); requests are not failed for it.
 -- @module avalara.fleet.rate
 local core = require "avalara.core"
-local client = require "avalara.redis.client"
+local client = require "avalara.resp.client"
 
 local M = {}
 

@@ -1,5 +1,5 @@
 --- Items for classification: checks them against the published 2019
--- `ItemModel` (avalara-api.md section 8) and builds the create body, before
+-- `ItemModel` (docs/api-contracts.md section 8) and builds the create body, before
 -- any request, with messages naming the field.
 --
 --    local item = require "avalara.hs.item"

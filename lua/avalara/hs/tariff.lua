@@ -1,5 +1,5 @@
 --- HS definitions: sections, the codes under a code, and the chain above
--- one, read as AvaTax `FetchResult`s (avalara-api.md sections 2.1, 4 and 7).
+-- one, read as AvaTax `FetchResult`s (docs/api-contracts.md sections 2.1, 4 and 7).
 --
 --    local records, count = client:hs_codes("US", "84", { top = 100, filter = "description contains 'pump'" })
 --    local next_code = client:each_hs_code("US", "XI")
@@ -23,7 +23,7 @@ local M = {}
 M.MAX_TOP = paging.MAX_TOP
 
 -- The checks return a message naming the argument; the public functions
--- raise it at their caller (programming errors, design.md section 6).
+-- raise it at their caller (programming errors, docs/design.md section 6).
 local function country_error(country)
   if type(country) ~= "string" or country == "" then
     return "'country' must be a country code or name (got " .. type(country) .. ")"

@@ -1,4 +1,4 @@
---- The Items service: the AvaTax Items API (avalara-api.md sections 2.2 to
+--- The Items service: the AvaTax Items API (docs/api-contracts.md sections 2.2 to
 -- 2.7) on a client, as `client.items`: items in the company's catalog, HS
 -- classification of items for several destination countries at once, its
 -- statuses and SLA, verified codes, item and premium classifications,

@@ -29,7 +29,7 @@
 -- single-use refresh tokens cannot be made again, use the Redis store
 -- directly (its failures are errors, never a second truth).
 -- @module avalara.store.failover
-local retry = require "avalara.retry"
+local clock = require "avalara.clock"
 
 local M = {}
 
@@ -51,7 +51,7 @@ end
 --- Whether the shared service should be tried now.
 -- @treturn boolean
 function Breaker:up()
-  return self.down_until == nil or retry.now() >= self.down_until
+  return self.down_until == nil or clock.now() >= self.down_until
 end
 
 --- Whether `err` is an outage, to be waited out: a store error that is `retryable`
@@ -74,7 +74,7 @@ function Breaker:failed(err)
   local was_up = self.down_until == nil
   err = type(err) == "table" and tostring(err.message) or tostring(err)
   if self.name and err:sub(1, #self.name + 2) == self.name .. ": " then err = err:sub(#self.name + 3) end
-  self.down_until, self.reason = retry.now() + self.retry_after, err
+  self.down_until, self.reason = clock.now() + self.retry_after, err
   if was_up then
     self.warn(("%s cannot be reached (%s): carrying on with local state; trying it again every %g s")
       :format(self.name, self.reason, self.retry_after))

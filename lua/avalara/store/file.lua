@@ -13,7 +13,7 @@
 --   0600, its folder is made 0700 (and its missing parents). An existing
 --   folder that is not the user's own, is a symbolic link or is writable by
 --   its group or others, and an existing file that is not the user's own, is
---   a link or is open to its group or others, are refused (`nil, message`
+--   a link or is open to its group or others, are refused (`nil, err`
 --   naming it), as OpenSSH's `StrictModes` does (`avalara.private`).
 -- - `get` reads without a transaction and never waits for a writer (WAL);
 --   `set`, `cas`, `delete` and `lock` are `BEGIN IMMEDIATE` transactions,
@@ -30,10 +30,21 @@
 -- - A token file in the JSON format of earlier versions (a cache of access
 --   tokens) found at `path` is replaced; any other file that is not an
 --   SQLite database, a database of another schema or a damaged one gives
---   `nil, message` naming it.
+--   `nil, err` naming it.
+-- - Failures are `avalara.error` tables of kind "store" (`store` is
+--   `tostring(store)`, `path` the file, the message names it), `code` one of
+--   "unsafe" (a folder or file others could reach), "corrupt" (not a store
+--   of this library, another schema, a damaged file or value), "sqlite"
+--   (another failure: a folder that cannot be made, an I/O error), "busy"
+--   (another process held the database past the 10 s wait) or "full" (the
+--   disk). All but "unsafe" are `retryable`: a client warns once and keeps
+--   its token for the process meanwhile (a token cache that cannot be
+--   written does not stop the work); "unsafe" is not, and a client fails
+--   its call with it rather than keep a secret where others could reach it.
 -- @module avalara.store.file
 local cjson = require "cjson"
 local private = require "avalara.private"
+local holder = require "avalara.store.holder"
 local core = require "avalara.core"
 local sys = core.sys
 
@@ -45,7 +56,7 @@ File.__index = File
 local BUSY_MS = 10000
 local DEFAULT_LOCK_TTL = 60
 
-local now = require("avalara.clock").time
+local now = require("avalara.clock").now
 
 local function slurp(path, bytes)
   local f, err = io.open(path, "rb")
@@ -55,42 +66,7 @@ local function slurp(path, bytes)
   return s
 end
 
--- ------------------------------------------------------------ processes
-
--- pid, state and start time (clock ticks after boot) of a process from
--- /proc/<pid>/stat; nil and the reason when it cannot be read.
-local function proc_stat(pid)
-  local s, err = slurp("/proc/" .. pid .. "/stat")
-  if not s then return nil, err end
-  local id, rest = s:match("^(%d+) .*%) (.*)$")
-  if not rest then return nil, "unreadable" end
-  local fields = {}
-  for w in rest:gmatch("%S+") do fields[#fields + 1] = w end
-  return tonumber(id), fields[1], fields[20]
-end
-
-local BOOT = (slurp("/proc/sys/kernel/random/boot_id") or ""):match("%S+")
-local HOST = (slurp("/proc/sys/kernel/hostname") or ""):match("%S+")
-local PIDNS = sys.stat("/proc/self/ns/pid")
-PIDNS = PIDNS and string.format("%d", PIDNS.ino)
-local SELF_PID, _, SELF_START = proc_stat("self")
 local lock_seq = 0
-
--- Whether the holder of a lock row {pid, started, boot, expires, host, pidns} is gone.
-local function holder_gone(row)
-  if tonumber(row[4]) <= now() then return true end
-  -- a row of an earlier version, or /proc that cannot tell: wait for the ttl
-  if not (BOOT and HOST and PIDNS and SELF_PID and row[1] and row[3] and row[5] and row[6]) then return false end
-  if row[5] ~= HOST then return false end   -- another host or container: its processes are not visible here
-  if row[3] ~= BOOT then return true end    -- taken before this host last booted
-  -- another PID namespace (a container sharing the file): its pid means nothing here
-  if row[6] ~= PIDNS then return false end
-  local alive = sys.process_exists(tonumber(row[1]))
-  if alive == false then return true end    -- no such process (kill(pid, 0): true even where /proc hides it)
-  local pid, state, start = proc_stat(string.format("%d", row[1]))
-  if not pid then return false end          -- hidden (hidepid) or unreadable: it runs
-  return state == "Z" or start ~= row[2]    -- a zombie, or the pid was reused
-end
 
 -- ------------------------------------------------------------ opening
 
@@ -138,7 +114,7 @@ local function prepare(path)
     return true
   end
   if head ~= "" and head ~= "SQLite format 3\0" then
-    return nil, path .. " is not an SQLite database (not a store of this library?)"
+    return nil, path .. " is not an SQLite database (not a store of this library?)", "corrupt"
   end
   _, why, code = private.file(path, 63) -- tokens are secrets: not readable by others either
   if why then return nil, why, code end
@@ -187,16 +163,34 @@ local function reraise_interrupt(err)
   if type(err) == "string" and err:find("interrupted!$") then error(err, 0) end
 end
 
+-- The code of a failure: "corrupt", "busy", "full" or "sqlite" from SQLite's message.
+local function code_of(message)
+  message = tostring(message)
+  if message:find("not a database", 1, true) or message:find("malformed", 1, true)
+    or message:find("corrupt", 1, true) then return "corrupt" end
+  if message:find("locked", 1, true) or message:find("busy", 1, true) then return "busy" end
+  if message:find("disk is full", 1, true) or message:find("disk full", 1, true) then return "full" end
+  return "sqlite"
+end
+
+-- The error of a failed operation: kind "store", the message naming the
+-- store. `err` is a message, or a table {code, message} raised inside a
+-- transaction; a place another user could reach ("unsafe") is refused
+-- loudly, not retryable, so that a client fails the call with it instead of
+-- keeping its token for this process only.
+local function failure(self, err, code)
+  if type(err) == "table" then err, code = err.message, err.code end
+  err = tostring(err):gsub("^LuaSQL: ", "")
+  code = code or code_of(err)
+  if code ~= "unsafe" and code ~= "corrupt" and code ~= "busy" and code ~= "full" then code = "sqlite" end
+  return core.error { kind = "store", code = code, retryable = code ~= "unsafe", store = tostring(self),
+    path = self.path, message = tostring(self) .. ": " .. err }
+end
+
 function File:_conn()
   if self.conn then return self.conn end
   local ok, err, code = prepare(self.path)
-  if code == "unsafe" then
-    -- a place another user could reach is refused loudly: an error table
-    -- (kind "store", not retryable), so that a client fails the call with
-    -- it instead of keeping its token for this process only
-    return nil, core.error { kind = "store", code = "unsafe", retryable = false, message = tostring(err) }
-  end
-  if not ok then return nil, err end
+  if not ok then return nil, failure(self, err, (code == "unsafe" or code == "corrupt") and code or nil) end
   if not driver then
     local loaded, mod = pcall(require, "luasql.sqlite3")
     if not loaded then
@@ -206,7 +200,7 @@ function File:_conn()
     driver = mod.sqlite3()
   end
   local conn, cerr = driver:connect(self.path, BUSY_MS)
-  if not conn then return nil, cerr end
+  if not conn then return nil, failure(self, cerr) end
   local cur
   ok, cerr = pcall(function()
     exec(conn, "PRAGMA busy_timeout = " .. BUSY_MS)
@@ -227,8 +221,8 @@ function File:_conn()
       cur = nil
       for _, col in ipairs(want) do
         if not have[col] then
-          error(self.path .. " is a database of another schema (its table " .. tname .. " has no column "
-            .. col .. "): not a store of this library", 0)
+          error({ code = "corrupt", message = self.path .. " is a database of another schema (its table "
+            .. tname .. " has no column " .. col .. "): not a store of this library" }, 0)
         end
       end
       for _, col in ipairs(ADDED[tname] or {}) do
@@ -240,26 +234,18 @@ function File:_conn()
     if cur then pcall(cur.close, cur) end
     pcall(conn.close, conn)
     reraise_interrupt(cerr)
-    return nil, cerr
+    return nil, failure(self, cerr)
   end
   self.conn = conn
   return conn
 end
 
-local function failure(self, err)
-  if type(err) == "table" then -- an error table from _conn: its message names the store
-    err.message = tostring(self) .. ": " .. tostring(err.message)
-    return err
-  end
-  return tostring(self) .. ": " .. tostring(err):gsub("^LuaSQL: ", "")
-end
-
 -- Runs fn(conn) inside a write transaction; fn returns `commit` (boolean)
 -- and up to three results, which this returns after the commit or
--- rollback. nil, message on a failure (the transaction rolled back).
+-- rollback. nil, err on a failure (the transaction rolled back).
 function File:_tx(fn)
   local conn, err = self:_conn()
-  if not conn then return nil, failure(self, err) end
+  if not conn then return nil, err end
   local begun, berr = conn:execute("BEGIN IMMEDIATE")
   if not begun then return nil, failure(self, berr) end
   local ok, commit, a, b, c = pcall(fn, conn)
@@ -280,7 +266,7 @@ end
 
 local function decode(self, row)
   local ok, value = pcall(cjson.decode, row[1])
-  if not ok then return nil, nil, failure(self, "unreadable value: " .. tostring(value)) end
+  if not ok then return nil, nil, failure(self, "unreadable value: " .. tostring(value), "corrupt") end
   return value, tonumber(row[2])
 end
 
@@ -301,11 +287,11 @@ local function write(conn, key, value, ttl)
 end
 
 --- The value under `key` and its version, or nil when absent or past its
--- ttl (nil, nil, message when the file cannot be read).
+-- ttl (nil, nil, err when the file cannot be read).
 -- @string key
 function File:get(key)
   local conn, err = self:_conn()
-  if not conn then return nil, nil, failure(self, err) end
+  if not conn then return nil, nil, err end
   local ok, row = pcall(current, conn, key)
   if not ok then
     reraise_interrupt(row)
@@ -319,7 +305,7 @@ end
 -- @string key
 -- @tparam table value
 -- @tparam[opt] number ttl seconds (nil: no expiry)
--- @return true and the new version, or nil, message
+-- @return true and the new version, or nil, err
 function File:set(key, value, ttl)
   local v, err = self:_tx(function(conn) return true, write(conn, key, value, ttl) end)
   if v == nil then return nil, err end
@@ -331,7 +317,7 @@ end
 -- @param version as returned by `get`, or nil (only if absent)
 -- @tparam[opt] table value nil deletes
 -- @tparam[opt] number ttl
--- @return true, new version | false, current value, current version | nil, message
+-- @return true, new version (none after a delete) | false, current value, current version | nil, err
 function File:cas(key, version, value, ttl)
   local outcome, a = self:_tx(function(conn)
     local row = current(conn, key)
@@ -345,13 +331,15 @@ function File:cas(key, version, value, ttl)
   end)
   if outcome == nil then return nil, a end
   if outcome == "done" then return true, a end
-  if not a then return false end
-  return false, decode(self, a)
+  if not a then return false, nil, nil end
+  local now_value, have, derr = decode(self, a)
+  if derr then return nil, derr end
+  return false, now_value, have
 end
 
 --- Forgets `key`.
 -- @string key
--- @return true, or nil, message
+-- @return true, or nil, err
 function File:delete(key)
   local ok, err = self:_tx(function(conn)
     exec(conn, "DELETE FROM kv WHERE key = " .. sql_string(conn, key))
@@ -365,19 +353,20 @@ end
 -- file: a lock whose holder has died is taken over.
 -- @string key
 -- @tparam[opt=60] number ttl seconds after which the lock lapses whatever happened to its holder
--- @return an unlock function, or nil (held by a live holder), or nil, message
+-- @return an unlock function, or nil (held by a live holder), or nil, err
 function File:lock(key, ttl)
   lock_seq = lock_seq + 1
-  local owner = ("%s:%s:%d:%s"):format(tostring(SELF_PID), tostring(SELF_START), lock_seq, tostring({}):match("%x+$"))
+  local me = holder.self
+  local owner = ("%s:%s:%d:%s"):format(tostring(me.pid), tostring(me.started), lock_seq, tostring({}):match("%x+$"))
   local taken, err = self:_tx(function(conn)
     local row = exec(conn, "SELECT pid, started, boot, expires, host, pidns FROM locks WHERE key = "
       .. sql_string(conn, key))
-    if row and not holder_gone(row) then return false, false end
+    if row and not holder.gone(row) then return false, false end
     local function text(v) return v and sql_string(conn, v) or "NULL" end
     exec(conn, ("INSERT OR REPLACE INTO locks (key, owner, pid, started, boot, expires, host, pidns) "
       .. "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"):format(sql_string(conn, key), sql_string(conn, owner),
-        sql_number(SELF_PID), text(SELF_START), text(BOOT), sql_number(now() + (ttl or DEFAULT_LOCK_TTL)),
-        text(HOST), text(PIDNS)))
+        sql_number(me.pid), text(me.started), text(me.boot), sql_number(now() + (ttl or DEFAULT_LOCK_TTL)),
+        text(me.host), text(me.pidns)))
     return true, true
   end)
   if taken == nil then return nil, err end

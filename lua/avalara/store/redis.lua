@@ -5,7 +5,7 @@
 --                                       db = 0, prefix = "shop:avalara:", tls = false }
 --
 -- In plain Lua on LuaSocket, inside nginx on cosockets (see
--- `avalara.redis.client` for connections, pooling, `AUTH` and TLS).
+-- `avalara.resp.client` for connections, pooling, `AUTH` and TLS).
 --
 -- - A value is one string key, `<prefix><key>`: its version, a space and its
 --   JSON; the ttl is the key's own (`PX`). Versions come from one counter,
@@ -31,7 +31,7 @@
 --   "avalara: store error auth: redis HOST:PORT/DB: authentication failed (...)".
 -- @module avalara.store.redis
 local cjson = require "cjson"
-local client = require "avalara.redis.client"
+local client = require "avalara.resp.client"
 
 local M = {}
 
@@ -79,7 +79,7 @@ end
 --- A Redis store (no I/O until the first operation).
 -- @tparam[opt] table opts `{host = "127.0.0.1", port = 6379, password, username, db = 0,
 -- prefix = "avalara:", tls = false | true | {verify, cafile, capath, server_name}, timeout = 1,
--- pool_size = 32, keepalive = 60, lock_ttl = 30}` (see `avalara.redis.client`)
+-- pool_size = 32, keepalive = 60, lock_ttl = 30}` (see `avalara.resp.client`)
 -- @treturn table the store
 function M.new(opts)
   opts = opts or {}
@@ -98,17 +98,16 @@ Store.__tostring = function(self)
   return "avalara.store.redis(" .. tostring(self.redis):gsub("^redis ", "") .. ", prefix " .. self.prefix .. ")"
 end
 
--- The error of a failed Redis command (message, kind, code from `avalara.redis.client`).
-local function failure(self, message, _, code)
-  local err = client.error(message, code)
+-- The error of a failed Redis command (`avalara.resp.client`'s, or a message and a code), naming this store.
+local function failure(self, err, code)
+  err = client.error(err, code)
   err.store = tostring(self)
   return err
 end
 
 -- The error of a reply of a shape no Redis gives to these commands.
 local function unexpected(self, what)
-  return failure(self, tostring(self.redis) .. ": unexpected reply to " .. what .. " (not a Redis server?)", nil,
-    "protocol")
+  return failure(self, tostring(self.redis) .. ": unexpected reply to " .. what .. " (not a Redis server?)", "protocol")
 end
 
 -- The value and version of a stored string "<version> <json>".
@@ -117,18 +116,17 @@ local function decode(self, key, s)
   local version, json = s:match("^(%d+) (.*)$")
   local ok, value = pcall(cjson.decode, json or "")
   if not version or not ok then
-    return nil, nil, failure(self, tostring(self.redis) .. ": unreadable value under " .. self.prefix .. key,
-      nil, "redis")
+    return nil, nil, failure(self, tostring(self.redis) .. ": unreadable value under " .. self.prefix .. key, "redis")
   end
   return value, tonumber(version)
 end
 
 --- The value under `key` and its version, or nil when absent or past its
--- ttl (nil, nil, message when Redis cannot be asked).
+-- ttl (nil, nil, err when Redis cannot be asked).
 -- @string key
 function Store:get(key)
-  local s, err, kind, code = self.redis:command("GET", self.prefix .. key)
-  if s == nil then return nil, nil, failure(self, err, kind, code) end
+  local s, err = self.redis:command("GET", self.prefix .. key)
+  if s == nil then return nil, nil, failure(self, err) end
   if not s then return nil end
   return decode(self, key, s)
 end
@@ -137,11 +135,11 @@ end
 -- @string key
 -- @tparam table value
 -- @tparam[opt] number ttl seconds (nil: no expiry)
--- @return true and the new version, or nil, message
+-- @return true and the new version, or nil, err
 function Store:set(key, value, ttl)
-  local n, err, kind, code = self.redis:eval(SET, { self.prefix .. key, self.prefix .. "avalara.store:version" },
+  local n, err = self.redis:eval(SET, { self.prefix .. key, self.prefix .. "avalara.store:version" },
     { cjson.encode(value), ms(ttl) })
-  if n == nil then return nil, failure(self, err, kind, code) end
+  if n == nil then return nil, failure(self, err) end
   if type(n) ~= "number" then return nil, unexpected(self, "the set script") end
   return true, n
 end
@@ -151,18 +149,18 @@ end
 -- @param version as returned by `get`, or nil (only if absent)
 -- @tparam[opt] table value nil deletes
 -- @tparam[opt] number ttl
--- @return true, new version | false, current value, current version | nil, message
+-- @return true, new version (none after a delete) | false, current value, current version | nil, err
 function Store:cas(key, version, value, ttl)
-  local r, err, kind, code = self.redis:eval(CAS, { self.prefix .. key, self.prefix .. "avalara.store:version" },
+  local r, err = self.redis:eval(CAS, { self.prefix .. key, self.prefix .. "avalara.store:version" },
     { version and string.format("%d", version) or "", value == nil and "delete" or "set",
       value == nil and "" or cjson.encode(value), ms(ttl) })
-  if r == nil then return nil, failure(self, err, kind, code) end
+  if r == nil then return nil, failure(self, err) end
   if type(r) ~= "table" then return nil, unexpected(self, "the cas script") end
   if r[1] == 1 then
     if value == nil then return true end
     return true, r[2]
   end
-  if not r[2] then return false end
+  if not r[2] then return false, nil, nil end
   local current, have, derr = decode(self, key, r[2])
   if derr then return nil, derr end
   return false, current, have
@@ -170,10 +168,10 @@ end
 
 --- Forgets `key`.
 -- @string key
--- @return true, or nil, message
+-- @return true, or nil, err
 function Store:delete(key)
-  local n, err, kind, code = self.redis:command("DEL", self.prefix .. key)
-  if n == nil then return nil, failure(self, err, kind, code) end
+  local n, err = self.redis:command("DEL", self.prefix .. key)
+  if n == nil then return nil, failure(self, err) end
   return true
 end
 
@@ -182,17 +180,17 @@ end
 -- @string key
 -- @tparam[opt] number ttl seconds after which the lock lapses whatever happened to its holder
 -- (default the store's `lock_ttl`, 30 s)
--- @return an unlock function, or nil (held elsewhere), or nil, message
+-- @return an unlock function, or nil (held elsewhere), or nil, err
 function Store:lock(key, ttl)
   ttl = ttl or self.lock_ttl
   if ttl <= 0 then return function() return true end end -- a lock that lapsed at once
   local lock_key, me = self.prefix .. key .. ":lock", client.unique()
-  local ok, err, kind, code = self.redis:command("SET", lock_key, me, "NX", "PX", ms(ttl))
-  if ok == nil then return nil, failure(self, err, kind, code) end
+  local ok, err = self.redis:command("SET", lock_key, me, "NX", "PX", ms(ttl))
+  if ok == nil then return nil, failure(self, err) end
   if not ok then return nil end
   return function()
-    local done, uerr, ukind, ucode = self.redis:eval(UNLOCK, { lock_key }, { me })
-    if done == nil then return nil, failure(self, uerr, ukind, ucode) end
+    local done, uerr = self.redis:eval(UNLOCK, { lock_key }, { me })
+    if done == nil then return nil, failure(self, uerr) end
     return true
   end
 end

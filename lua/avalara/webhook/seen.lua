@@ -25,7 +25,7 @@
 -- @module avalara.webhook.seen
 local core = require "avalara.core"
 local clock = require "avalara.clock"
-local redis_client = require "avalara.redis.client"
+local redis_client = require "avalara.resp.client"
 
 local M = {}
 

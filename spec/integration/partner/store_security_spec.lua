@@ -146,8 +146,10 @@ describe("file store, against another local user", function()
         assert.is_true(ok, name .. " " .. c[1] .. " raised: " .. tostring(a))
         assert.is_nil(a, name .. " " .. c[1])
         local err = c[1] == "get" and e or b -- get: nil, nil, err
-        assert.is_string(err, name .. " " .. c[1])
-        assert.truthy(err:find(why, 1, true), err)
+        assert.is_table(err, name .. " " .. c[1])
+        assert.equal("store", err.kind)
+        assert.equal("corrupt", err.code, err.message)
+        assert.truthy(err.message:find(why, 1, true), err.message)
       end
     end
   end)

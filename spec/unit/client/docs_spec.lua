@@ -12,8 +12,10 @@ local MODULES = {
   { name = "avalara.environments", file = "lua/avalara/environments.lua", owners = { M = true } },
   { name = "avalara.error", file = "lua/avalara/error.lua", owners = { M = true } },
   { name = "avalara.hs", file = "lua/avalara/hs/init.lua", owners = { M = true, Hs = true } },
-  { name = "avalara.store", file = "lua/avalara/store.lua", owners = { M = true, Memory = true } },
+  { name = "avalara.store", file = "lua/avalara/store.lua", owners = { M = true } },
+  { name = "avalara.store.memory", file = "lua/avalara/store/memory.lua", owners = { M = true, Memory = true } },
   { name = "avalara.store.file", file = "lua/avalara/store/file.lua", owners = { M = true, File = true } },
+  { name = "avalara.store.holder", file = "lua/avalara/store/holder.lua", owners = { M = true } },
   { name = "avalara.partner", file = "lua/avalara/partner/init.lua", owners = { M = true, Partner = true } },
   { name = "avalara.partner.connection", file = "lua/avalara/partner/connection.lua",
     owners = { M = true, Source = true } },
@@ -68,9 +70,13 @@ local MODULES = {
   { name = "avalara.cli.lookup", file = "lua/avalara/cli/lookup.lua", owners = { M = true } },
   { name = "avalara.cli.get", file = "lua/avalara/cli/get.lua", owners = { M = true } },
   { name = "avalara.cli.token", file = "lua/avalara/cli/token.lua", owners = { M = true } },
-  { name = "avalara.openresty", file = "lua/avalara/openresty.lua", owners = { M = true, Store = true } },
-  { name = "avalara.redis.resp", file = "lua/avalara/redis/resp.lua", owners = { M = true } },
-  { name = "avalara.redis.client", file = "lua/avalara/redis/client.lua", owners = { M = true, Client = true } },
+  { name = "avalara.openresty", file = "lua/avalara/openresty.lua", owners = { M = true } },
+  { name = "avalara.transport.nginx", file = "lua/avalara/transport/nginx.lua", owners = { M = true } },
+  { name = "avalara.transport.cosocket", file = "lua/avalara/transport/cosocket.lua", owners = { M = true } },
+  { name = "avalara.transport.subrequest", file = "lua/avalara/transport/subrequest.lua", owners = { M = true } },
+  { name = "avalara.store.shared_dict", file = "lua/avalara/store/shared_dict.lua", owners = { M = true } },
+  { name = "avalara.resp.protocol", file = "lua/avalara/resp/protocol.lua", owners = { M = true } },
+  { name = "avalara.resp.client", file = "lua/avalara/resp/client.lua", owners = { M = true, Client = true } },
   { name = "avalara.store.redis", file = "lua/avalara/store/redis.lua", owners = { M = true, Store = true } },
   { name = "avalara.store.failover", file = "lua/avalara/store/failover.lua",
     owners = { M = true, Breaker = true, Failover = true } },
@@ -164,15 +170,15 @@ local function exports(mod)
     local f = io.open("spec/unit/cli/csv_spec.lua")
     f:close()
     public(getmetatable(assert(m.open("spec/unit/cli/csv_spec.lua"))).__index, names)
-  elseif mod.name == "avalara.store" then
-    public(getmetatable(m.memory()).__index, names)
+  elseif mod.name == "avalara.store.memory" then
+    public(getmetatable(m.new()).__index, names)
   elseif mod.name == "avalara.store.file" then
     public(getmetatable(m.open("/nonexistent/x")).__index, names)
   elseif mod.name == "avalara.partner" then
     public(m.Partner, names)
   elseif mod.name == "avalara.partner.connection" then
     public(getmetatable(m.source({}, "x")).__index, names)
-  elseif mod.name == "avalara.redis.client" or mod.name == "avalara.store.redis" then
+  elseif mod.name == "avalara.resp.client" or mod.name == "avalara.store.redis" then
     public(getmetatable(m.new()).__index, names)
   elseif mod.name == "avalara.store.failover" then
     local breaker = m.breaker {}

@@ -88,12 +88,13 @@ for name, f in pairs(methods) do
   Items[name] = function(self, ...) return f(self.client, ...) end
 end
 
--- `client:items(opts)`, the flat name of the list: `client.items(client, opts)`.
+-- `client:items(opts)`, the flat name of the list: `client.items(client, opts)`
+-- (or a wrapper's, such as `avalara.fleet`'s, whose `client` field is this client).
 function Items.__call(self, client, ...)
-  if client ~= self.client then
+  if client ~= self.client and not (type(client) == "table" and rawget(client, "client") == self.client) then
     error("client:items: call it as client:items(opts) or client.items:list(opts)", 2)
   end
-  return items.list(client, ...)
+  return items.list(self.client, ...)
 end
 
 --- Makes the service of `client`.

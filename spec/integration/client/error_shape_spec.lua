@@ -171,6 +171,9 @@ for _, m in ipairs(NETWORK) do
   case("client:" .. name, "down", function(x) return run(x.down) end)
   case("client:" .. name, "refused", function(x) return run(x.refused) end)
 end
+-- A service method without a flat alias of its own (client:items is the service called).
+case("client.items:list", "down", function(x) return x.down.items:list() end)
+
 -- One exchange (no token: the caller brings its headers), one or many.
 case("client:exchange", "down", function(x)
   return x.down:exchange("request", { method = "GET", url = x.down.api_base .. "/definitions/hscodes/sections" })

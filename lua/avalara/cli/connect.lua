@@ -6,6 +6,7 @@
 local socket = require "socket"
 local cjson = require "cjson"
 local core = require "avalara.core"
+local clock = require "avalara.clock"
 local partner_cli = require "avalara.cli.partner"
 
 local M = {}
@@ -96,7 +97,7 @@ end
 -- `state`; any other request is answered and the wait goes on. Returns its
 -- query string and its connection.
 local function wait_for_callback(server, seconds, cli, state)
-  local deadline = socket.gettime() + seconds
+  local deadline = clock.now() + seconds
   local key = core.pkce() -- 256 random bits, for is_state
   local clients = {} -- oldest first: {sock, head, deadline}
   local function drop(i, status, title, text)
@@ -107,7 +108,7 @@ local function wait_for_callback(server, seconds, cli, state)
   end
   server:settimeout(0)
   while true do
-    local now = socket.gettime()
+    local now = clock.now()
     if now >= deadline then
       for i = #clients, 1, -1 do drop(i) end
       cli.fail(cli.EXIT.failed, ("no authorization came back within %d s: run hscode connect again"):format(seconds))
@@ -125,10 +126,10 @@ local function wait_for_callback(server, seconds, cli, state)
       if sock then
         sock:settimeout(0)
         if #clients >= M.MAX_CLIENTS then drop(1) end
-        clients[#clients + 1] = { sock = sock, head = "", deadline = socket.gettime() + M.READ_TIME }
+        clients[#clients + 1] = { sock = sock, head = "", deadline = clock.now() + M.READ_TIME }
       end
     end
-    now = socket.gettime()
+    now = clock.now()
     for i = #clients, 1, -1 do
       local c = clients[i]
       local closed = false

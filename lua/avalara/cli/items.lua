@@ -13,6 +13,7 @@
 local cjson = require "cjson"
 local sys_calls = require("avalara.core").sys
 local private = require "avalara.private"
+local clock = require "avalara.clock"
 local csv = require "avalara.csv"
 local signals = require "avalara.cli.signals"
 local common = require "avalara.cli.common"
@@ -168,7 +169,7 @@ local function classify(sys, opts, args)
     common.usage_error("--format must be table, csv or json (got '" .. opts.format .. "')", "items")
   end
   local client = common.make_client(sys, opts, true)
-  local started = os.time()
+  local started = clock.time()
   -- Ctrl-C (or SIGTERM) stops before the next request and reports what is
   -- known; a second one stops at once (as Lua's own interrupt would).
   local sig = signals.catch(function(_, count)
@@ -196,7 +197,7 @@ local function classify(sys, opts, args)
   sys.stderr:write(string.format("hscode: %d items x %d countries: %d classified, %d could not be classified, "
     .. "%d pending, %d failed, %d not attempted (%d initiated, %d kept from before; %d s)%s%s\n", summary.items,
     summary.countries, summary.classified, summary.cannot, summary.pending, summary.failed, summary.not_attempted,
-    summary.initiated, summary.kept, os.time() - started, opts.out and "; rows in " .. opts.out or "",
+    summary.initiated, summary.kept, clock.time() - started, opts.out and "; rows in " .. opts.out or "",
     summary.stopped == "quota" and "; stopped: " .. tostring(summary.stop_error) or ""))
   if signal then
     common.fail(signal == "sigterm" and common.EXIT.sigterm or common.EXIT.sigint, "interrupted: what was done is "

@@ -5,18 +5,8 @@
 -- module reads another's private `_fields`. The rules and the parser are in
 -- spec/support/layering.lua; the first block proves they find what they must
 -- on a tiny fake tree, so a green run on lua/avalara means something.
---
--- Until issue 22's refactor is merged, the checks that today's tree fails
--- are `pending` (named "after the issue 22 merge: ..."); turn one on by
--- replacing `after_merge` with `it`, or run them all as it'd be:
---   AVALARA_LAYERING_STRICT=1 spec/run spec/unit/client/layering_spec.lua
 local L = require "spec.support.layering"
 local emu = require "spec.support.emulator"
-
-local STRICT = os.getenv("AVALARA_LAYERING_STRICT") == "1"
-local function after_merge(name, fn)
-  if STRICT then it(name, fn) else pending("after the issue 22 merge: " .. name) end
-end
 
 local function tree(files)
   local t = {}
@@ -179,27 +169,27 @@ describe("lua/avalara layering", function()
     none(report.delegation, "delegations without @module")
   end)
 
-  after_merge("has no require cycle, not even through a lazy require", function()
+  it("has no require cycle, not even through a lazy require", function()
     none(report.cycles, "cycles")
   end)
 
-  after_merge("requires only its own layer or lower", function()
+  it("requires only its own layer or lower", function()
     none(report.upward, "upward requires")
   end)
 
-  after_merge("places every module in a layer of the table", function()
+  it("places every module in a layer of the table", function()
     none(report.unknown, "modules in no layer")
   end)
 
-  after_merge("reads no other module's private fields", function()
+  it("reads no other module's private fields", function()
     none(report.private, "private-field reads")
   end)
 
-  after_merge("reads the time only through avalara.clock", function()
+  it("reads the time only through avalara.clock", function()
     none(report.clock, "clock reads outside avalara.clock")
   end)
 
-  after_merge("has no module over 400 lines without a '-- Why this size:' note at its top", function()
+  it("has no module over 400 lines without a '-- Why this size:' note at its top", function()
     none(report.size, "oversized modules")
   end)
 end)

@@ -191,6 +191,7 @@ end
 -- @tparam table overrides
 -- @treturn Client
 function Client:derive(overrides)
+  if type(overrides) ~= "table" then error("client:derive: 'overrides' must be a table", 2) end
   local o = {}
   for k, v in pairs(origins[self]) do o[k] = v end
   o.legacy, o.shared_dict, o.token_url, o.store = nil, nil, self.token_url, self.store
@@ -235,6 +236,8 @@ end
 -- @tparam table args
 -- @return status, body, headers (a request) or a core token (a grant), or nil, err
 function Client:exchange(kind, args)
+  if type(kind) ~= "string" then error("client:exchange: 'kind' must be a string", 2) end
+  if type(args) ~= "table" then error("client:exchange: 'args' must be a table", 2) end
   if kind == "request" and self.gate then
     local ok, err = self.gate(self, 1)
     if not ok then return nil, err end
@@ -334,6 +337,11 @@ end
 -- @tparam[opt] table body
 -- @return status, decoded body, headers | nil, err
 function Client:call(method, path, body)
+  if type(method) ~= "string" then error("client:call: 'method' must be a string", 2) end
+  if type(path) ~= "string" then error("client:call: 'path' must be a string", 2) end
+  if body ~= nil and type(body) ~= "table" and type(body) ~= "string" then
+    error("client:call: 'body' must be a table or a string", 2)
+  end
   local url = path:find("^https?://") and path or self.api_base .. path
   local tok, terr = self:token()
   if not tok then return nil, terr end
@@ -390,6 +398,10 @@ end
 -- @param registration_id the registration's `registrationId`
 -- @treturn string 64 hex digits
 function Client:webhook_secret(registration_id)
+  if type(registration_id) ~= "string" and type(registration_id) ~= "number" then
+    error("client:webhook_secret: 'registration_id' must be a registration's id (got " .. type(registration_id)
+      .. ")", 2)
+  end
   if secrets[self] == nil then
     error("client:webhook_secret: needs the account's license key (this client's token comes from a token source)",
       2)

@@ -9,8 +9,14 @@
 -- files 0600 (or the mode asked), never through a link, and a handle opened
 -- on a new file is checked to be the very file created (device and inode).
 -- The system calls are `avalara.core`'s `sys` table (C, no luv needed).
+--
+-- A failure is `nil, err`, an `avalara.error` of kind "store" with `path`,
+-- `code` "unsafe" (another user could reach it: a link, another owner,
+-- group or other bits) or "io" (any other reason), and `errno` when the
+-- system gave one.
 -- @module avalara.private
-local sys = require("avalara.core").sys
+local core = require "avalara.core"
+local sys = core.sys
 
 local M = {}
 
@@ -24,6 +30,10 @@ function M.dirname(path)
   if dir == nil then return "." end
   if dir == "" then return "/" end
   return dir
+end
+
+local function fail(path, message, code, errno)
+  return nil, core.error { kind = "store", code = code or "io", message = message, path = path, errno = errno }
 end
 
 local function octal(mode)
@@ -63,36 +73,36 @@ end
 --- Checks (and makes, with its missing parents, mode 0700) a private folder.
 -- @string dir
 -- @tparam[opt] table opts `{create = true}` (default: only check)
--- @return true, or nil and why (and "unsafe" when another user could reach it)
+-- @return true, or nil, err
 function M.folder(dir, opts)
   local info, err, code = sys.lstat(dir)
   if not info and code == ENOENT and opts and opts.create then
     local parent = M.dirname(dir)
     if parent ~= dir and not sys.lstat(parent) then
-      local ok, perr, pcode = M.folder(parent, opts)
-      if not ok then return nil, perr, pcode end
+      local ok, perr = M.folder(parent, opts)
+      if not ok then return nil, perr end
     end
     info, err, code = sys.create_dir(dir)
-    if not info and code == EEXIST then info, err = sys.lstat(dir) end
+    if not info and code == EEXIST then info, err, code = sys.lstat(dir) end
   end
-  if not info then return nil, "cannot use the folder " .. tostring(err) end
+  if not info then return fail(dir, "cannot use the folder " .. tostring(err), "io", code) end
   local why, code2 = unsafe(dir, info, "folder", 18) -- 0022
-  if why then return nil, why, code2 end
+  if why then return fail(dir, why, code2) end
   return true
 end
 
 --- Checks an existing private file: nil, nil when absent.
 -- @string path
 -- @tparam[opt=0022] int mask the group and other permission bits refused (0077: no access at all)
--- @return the lstat info, or nil (absent), or nil and why (and "unsafe" as `folder`)
+-- @return the lstat info, or nil (absent), or nil, err
 function M.file(path, mask)
   local info, err, code = sys.lstat(path)
   if not info then
     if code == ENOENT then return nil end
-    return nil, "cannot use " .. tostring(err)
+    return fail(path, "cannot use " .. tostring(err), "io", code)
   end
   local why, code2 = unsafe(path, info, "file", mask or 18)
-  if why then return nil, why, code2 end
+  if why then return fail(path, why, code2) end
   return info
 end
 
@@ -101,15 +111,15 @@ end
 -- checked to be the file created.
 -- @string path
 -- @tparam[opt] int mode
--- @return the open file, or nil, why and errno
+-- @return the open file, or nil, err (`errno` 17 when it exists)
 function M.create(path, mode)
   local made, err, code = sys.create_file(path, mode)
-  if not made then return nil, "cannot create " .. tostring(err), code end
+  if not made then return fail(path, "cannot create " .. tostring(err), "io", code) end
   local f, oerr = io.open(path, "r+b")
   local info = f and sys.fstat(f)
   if not (info and info.dev == made.dev and info.ino == made.ino) then
     if f then f:close() end
-    return nil, "cannot create " .. path .. ": " .. (oerr or "it was replaced as it was created")
+    return fail(path, "cannot create " .. path .. ": " .. (oerr or "it was replaced as it was created"), "unsafe")
   end
   return f
 end
@@ -119,16 +129,16 @@ end
 -- @string path
 -- @string suffix what ends the name (`.hscode-partial`)
 -- @tparam[opt] int mode
--- @return the open file and its path, or nil, why
+-- @return the open file and its path, or nil, err
 function M.temp_beside(path, suffix, mode)
   local dir, base = M.dirname(path), path:match("([^/]*)$")
   local err
   for _ = 1, 8 do
     local name = dir .. "/." .. base .. "." .. assert(sys.random_hex(6)) .. suffix
-    local f, why, code = M.create(name, mode)
+    local f, why = M.create(name, mode)
     if f then return f, name end
     err = why
-    if code ~= EEXIST then break end
+    if why.errno ~= EEXIST then break end
   end
   return nil, err
 end
@@ -137,19 +147,19 @@ end
 -- `/tmp`), for files that have no place of their own (stdin's copy, a
 -- batch's journal without `--out`). Remove it with `remove_dir`.
 -- @string prefix
--- @return its path, or nil, why
+-- @return its path, or nil, err
 function M.temp_dir(prefix)
   local base = os.getenv("TMPDIR")
   if not base or base:sub(1, 1) ~= "/" then base = "/tmp" end
-  local err
+  local err, errno
   for _ = 1, 8 do
     local dir = base .. "/" .. prefix .. "-" .. assert(sys.random_hex(8))
     local info, why, code = sys.create_dir(dir)
     if info then return dir end
-    err = why
+    err, errno = why, code
     if code ~= EEXIST then break end
   end
-  return nil, "cannot make a temporary folder: " .. tostring(err)
+  return fail(base, "cannot make a temporary folder: " .. tostring(err), "io", errno)
 end
 
 --- Removes the files `names` of a folder made by `temp_dir`, then the folder.

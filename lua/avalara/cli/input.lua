@@ -64,13 +64,13 @@ function M.open(path, stdin)
     -- a private folder of its own (0700, random name): no other user can
     -- read, replace or redirect the copy
     local dir, derr = private.temp_dir("hscode-stdin")
-    if not dir then return nil, "cannot spool stdin: " .. derr end
+    if not dir then return nil, "cannot spool stdin: " .. derr.message end
     self.spool = dir
     self.path = dir .. "/stdin"
     local out, oerr = private.create(self.path, 384) -- 0600
     if not out then
       self:close()
-      return nil, "cannot spool stdin: " .. tostring(oerr)
+      return nil, "cannot spool stdin: " .. oerr.message
     end
     while true do
       local chunk = stdin:read(CHUNK)

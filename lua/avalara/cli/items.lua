@@ -140,7 +140,8 @@ local function write_file(path, text)
     if not ok then os.remove(tmp) end
   end
   if not ok then
-    common.fail(common.EXIT.failed, "cannot write " .. path .. ": " .. tostring(err):gsub("^cannot create ", ""))
+    local message = type(err) == "table" and err.message or tostring(err) -- avalara.private's, or io's
+    common.fail(common.EXIT.failed, "cannot write " .. path .. ": " .. message:gsub("^cannot create ", ""))
   end
 end
 

@@ -262,7 +262,7 @@ end
 local function roundtrip(sock, args)
   local ok, err = sock:send(resp.encode(args))
   if not ok then return nil, err, "socket" end
-  return resp.read(sock)
+  return resp.read_reply(sock)
 end
 
 -- AUTH and SELECT on a new connection; nil, message, kind, code.

@@ -17,6 +17,8 @@
 -- string line is at most `M.MAX_LINE` bytes (64 KiB). A declared length
 -- beyond the budget fails before anything is read or allocated.
 -- @module avalara.resp.protocol
+local core = require "avalara.core"
+
 local M = {}
 
 --- The value of a null reply (a missing key).
@@ -132,12 +134,26 @@ read = function(sock, st, depth)
   return nil, "not a Redis reply (is this port a Redis server?)", "protocol"
 end
 
+--- Reads one reply, in the parser's own shape (for `avalara.resp.client`,
+-- which maps each fault to its error code).
+-- @param sock the socket
+-- @return the value, or nil, message, fault ("redis" for an error reply, "socket" for the
+-- connection's failure, "protocol" for what is not RESP or is beyond the limits)
+function M.read_reply(sock)
+  return read(sock, { left = M.MAX_REPLY }, 0)
+end
+
 --- Reads one reply.
 -- @param sock the socket
--- @return the value, or nil, message, kind ("redis" for an error reply, "socket" for the
--- connection's failure, "protocol" for what is not RESP or is beyond the limits)
+-- @return the value, or nil, err: an `avalara.error` of kind "store" whose `fault` is "redis"
+-- (an error reply: `code` "redis"), "socket" (`code` "unreachable") or "protocol" (not RESP,
+-- or beyond the limits: `code` "protocol")
 function M.read(sock)
-  return read(sock, { left = M.MAX_REPLY }, 0)
+  local value, message, fault = M.read_reply(sock)
+  if value ~= nil or message == nil then return value end
+  local code = fault == "socket" and "unreachable" or fault
+  return nil, core.error { kind = "store", code = code, fault = fault,
+    message = tostring(message), retryable = fault == "socket" }
 end
 
 return M

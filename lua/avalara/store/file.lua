@@ -92,16 +92,16 @@ end
 -- Makes the file (0600, in a 0700 folder) unless it is there; checks that
 -- the folder and the file (and its -wal and -shm) are private.
 local function prepare(path)
-  local ok, err, code = private.folder(private.dirname(path), { create = true })
-  if not ok then return nil, err, code end
+  local ok, err = private.folder(private.dirname(path), { create = true })
+  if not ok then return nil, err.message, err.code end
   local _, why
   for _, suffix in ipairs { "-wal", "-shm" } do
-    _, why, code = private.file(path .. suffix, 63) -- 0077
-    if why then return nil, why, code end
+    _, why = private.file(path .. suffix, 63) -- 0077
+    if why then return nil, why.message, why.code end
   end
   local info
-  info, why, code = private.file(path)
-  if why then return nil, why, code end
+  info, why = private.file(path)
+  if why then return nil, why.message, why.code end
   local head = info and slurp(path, 16)
   if head and head:match("^%s*{") and old_token_cache(slurp(path) or "") then
     os.remove(path)
@@ -116,8 +116,8 @@ local function prepare(path)
   if head ~= "" and head ~= "SQLite format 3\0" then
     return nil, path .. " is not an SQLite database (not a store of this library?)", "corrupt"
   end
-  _, why, code = private.file(path, 63) -- tokens are secrets: not readable by others either
-  if why then return nil, why, code end
+  _, why = private.file(path, 63) -- tokens are secrets: not readable by others either
+  if why then return nil, why.message, why.code end
   return true
 end
 

@@ -10,11 +10,7 @@
 -- The first block checks that the walk is complete: every public Client
 -- method and every function of a documented module is walked below or
 -- listed in NOT_WALKED with the reason.
---
--- Cases that only issue 22's merged refactor satisfies are `pending`, named
--- "after the issue 22 merge: ..." with today's deviation; turn one on by
--- deleting its `later = "..."` (or its LATER line), or run them all:
---   AVALARA_ERRORS_STRICT=1 spec/run spec/integration/client/error_shape_spec.lua
+
 local core = require "avalara.core"
 local avalara = require "avalara"
 local emu = require "spec.support.emulator"
@@ -22,8 +18,6 @@ local H = require "spec.support.client"
 
 local unpack = table.unpack or unpack
 local function pack(...) return { n = select("#", ...), ... } end
-
-local STRICT = os.getenv("AVALARA_ERRORS_STRICT") == "1"
 
 -- docs/errors.md, "Kinds"
 local KINDS = { transport = true, timeout = true, tls = true, http = true, oauth = true, api = true, quota = true,
@@ -52,6 +46,7 @@ local NOT_WALKED = {
   ["client:token_cache"] = "the token cache object or nil; no I/O",
   ["client:transport_info"] = "a table; no I/O",
   ["partner:key"] = "a store key; no I/O",
+  ["avalara.redis.resp.read_reply"] = "the parser's own shape for avalara.resp.client (walked through read)",
   ["avalara.store.shared_dict"] = "nginx only (spec/integration/openresty)",
   ["avalara.clock.now"] = "no failure", ["avalara.clock.time"] = "no failure",
   ["avalara.clock.advance"] = "a test seam", ["avalara.clock.reset"] = "a test seam",
@@ -122,8 +117,8 @@ end
 local CASES = {}
 local function case(name, mode, run, opts)
   opts = opts or {}
-  CASES[#CASES + 1] = { name = name, mode = mode, run = run, kinds = opts.kinds, later = opts.later,
-    expect = opts.expect or "fail", raises = opts.raises }
+  CASES[#CASES + 1] = { name = name, mode = mode, run = run, kinds = opts.kinds, expect = opts.expect or "fail",
+    raises = opts.raises }
 end
 
 -- The client methods that go to the network: down (nothing listens: transport)
@@ -190,7 +185,7 @@ for _, m in ipairs {
 } do
   for _, mode in ipairs { "down", "refused" } do
     case("client:" .. m[1], mode, function(x) return m[2](x[mode]) end,
-      { expect = "iterator", later = "yields false, err" })
+      { expect = "iterator" })
   end
 end
 
@@ -290,10 +285,10 @@ case("partner:client", "unknown connection", function(x) return partner(x):clien
 case("partner:disconnect", "store fails", function(x) return partner(x, broken_store()):disconnect("c-1") end,
   { kinds = { store = true } })
 case("partner:authorize_url", "store fails", function(x) return partner(x, broken_store()):authorize_url() end,
-  { kinds = { store = true }, later = "kind transport (a store failure is kind store)" })
+  { kinds = { store = true } })
 case("partner:handle_callback", "store fails", function(x)
   return partner(x, broken_store()):handle_callback { code = "x", state = ("s"):rep(22) }
-end, { kinds = { store = true }, later = "kind transport (a store failure is kind store)" })
+end, { kinds = { store = true } })
 -- The server's code stays in `code`; the partner's reading of it goes in `oauth_detail`.
 case("partner:handle_callback", "the server refuses the code", function(x)
   local P = require "spec.support.partner"
@@ -306,7 +301,7 @@ case("partner:handle_callback", "the server refuses the code", function(x)
       .. " (want the server's invalid_grant, and the partner's reading in oauth_detail)"
   end
   return unpack(out, 1, out.n)
-end, { kinds = { oauth = true }, later = "code is the partner's code_invalid, the server's in oauth_code" })
+end, { kinds = { oauth = true } })
 case("partner:handle_callback", "no state", function(x) return partner(x):handle_callback { code = "x" } end)
 case("partner:self_grant", "down", function(x)
   local p = require("avalara.partner").new { client_id = "partner-app", client_secret = "partner-secret",
@@ -335,27 +330,27 @@ end, { kinds = { transport = true, timeout = true, store = true } })
 
 -- Data that cannot be used (kind input), files and stores that fail (kind store).
 case("avalara.item.check", "bad item", function() return require("avalara.item").check { itemCode = "X" } end,
-  { kinds = { input = true }, later = "returns nil and a string" })
+  { kinds = { input = true } })
 case("avalara.items.body", "bad item", function() return require("avalara.items").body { itemCode = "X" } end,
-  { kinds = { input = true }, later = "returns nil and a string" })
+  { kinds = { input = true } })
 case("avalara.catalog.read", "no such file", function(x) return require("avalara.catalog").read(x.dir .. "/none.csv") end,
-  { kinds = { input = true }, later = "returns nil and a string" })
+  { kinds = { input = true } })
 case("avalara.catalog.read", "no itemCode column", function(x)
   local path = x.dir .. "/bad.csv"
   local f = assert(io.open(path, "w"))
   f:write("code,description\nA,chair\n")
   f:close()
   return require("avalara.catalog").read(path)
-end, { kinds = { input = true }, later = "returns nil and a string" })
+end, { kinds = { input = true } })
 case("avalara.catalog.classify", "down", function(x)
   return require("avalara.catalog").classify(x.down, { ITEM }, { "US" }, { timeout = 2 })
 end, { kinds = { transport = true, timeout = true } })
 case("avalara.journal.open", "a file where a folder should be", function(x)
   return require("avalara.journal").open(x.dir .. "/plain-file/folder/j.db", { id = "x" })
-end, { kinds = { store = true }, later = "returns nil and a string" })
+end, { kinds = { store = true } })
 case("avalara.batch.classify", "bad journal", function(x)
   return require("avalara.batch").classify(x.down, { ITEM }, { country = "US", journal = x.dir .. "/plain-file/j.db" })
-end, { kinds = { store = true }, later = "returns nil and a string" })
+end, { kinds = { store = true } })
 case("avalara.store.file", "a file where a folder should be", function(x)
   return require("avalara.store").file(x.dir .. "/plain-file/folder/t.db"):set("k", { v = 1 }, 10)
 end, { kinds = { store = true } })
@@ -365,7 +360,7 @@ case("avalara.store.file.open", "a file where a folder should be", function(x)
   return v or version, err
 end, { kinds = { store = true } })
 -- The store contract (avalara.store): get -> nil, nil, err; the others -> nil, err.
-local function store_walk(name, mode, make, later)
+local function store_walk(name, mode, make)
   for _, m in ipairs { "get", "set", "cas", "delete", "lock" } do
     case(name .. ":" .. m, mode, function(x)
       local st = make(x)
@@ -376,12 +371,12 @@ local function store_walk(name, mode, make, later)
       elseif m == "cas" then return st:cas("k", nil, { v = 1 }, 10)
       elseif m == "delete" then return st:delete("k")
       else return st:lock("k", 5) end
-    end, { kinds = { store = true }, later = later })
+    end, { kinds = { store = true } })
   end
 end
 store_walk("avalara.store.file", "a file where a folder should be", function(x)
   return require("avalara.store").file(x.dir .. "/plain-file/folder/t.db")
-end, "nil and a string")
+end)
 store_walk("avalara.store.redis", "nothing listens", function(x)
   return require("avalara.store").redis { host = "127.0.0.1", port = x.closed_port, timeout = 1 }
 end)
@@ -408,7 +403,7 @@ case("avalara.redis.resp.read", "a reply that is not RESP", function()
     return part
   end }
   return require("avalara.redis.resp").read(sock)
-end, { kinds = { parse = true, store = true }, later = "returns nil, a string and a kind ('protocol')" })
+end, { kinds = { parse = true, store = true } })
 case("avalara.webhook.parse", "bad signature", function()
   return require("avalara.webhook").parse("{}", { ["X-Avalara-Timestamp"] = tostring(os.time()),
     ["X-Avalara-Signature"] = "nope" }, { secret = ("s"):rep(32) })
@@ -429,15 +424,14 @@ for _, fn in ipairs { "sections", "hs_codes", "hierarchy", "each_hs_code" } do
     if fn == "sections" then return d.sections(x.down) end
     if fn == "each_hs_code" then return d.each_hs_code(x.down, "US", "84") end
     return d[fn](x.down, "US", fn == "hierarchy" and "610910" or "84")
-  end, { kinds = { transport = true, timeout = true }, expect = fn == "each_hs_code" and "iterator" or "fail",
-    later = fn == "each_hs_code" and "yields false, err" or nil })
+  end, { kinds = { transport = true, timeout = true }, expect = fn == "each_hs_code" and "iterator" or "fail" })
 end
 case("avalara.fetch.collect", "down", function(x)
   return require("avalara.fetch").collect(x.down, x.down.api_base .. "/hscodes/sections")
 end, { kinds = { transport = true, timeout = true } })
 case("avalara.fetch.each", "down", function(x)
   return require("avalara.fetch").each(x.down, x.down.api_base .. "/hscodes/sections")
-end, { kinds = { transport = true, timeout = true }, expect = "iterator", later = "yields false, err" })
+end, { kinds = { transport = true, timeout = true }, expect = "iterator" })
 for _, fn in ipairs { "create", "file", "folder", "temp_beside" } do
   case("avalara.private." .. fn, "a file where a folder should be", function(x)
     local p, path = require("avalara.private"), x.dir .. "/plain-file/folder/f"
@@ -525,27 +519,8 @@ local RAISES = {
   { "partner:client", function(x) return partner(x):client(42) end },
 }
 for _, r in ipairs(RAISES) do
-  case(r[1], "wrong argument", r[2], { expect = "raise", raises = r[3], later = r[4] })
+  case(r[1], "wrong argument", r[2], { expect = "raise", raises = r[3] })
 end
-
--- What today's tree does instead (issue 22's helpers change it): these run
--- as pending until the merge.
-local STR = "returns nil and a string"
-local LATER = {
-  ["client:classify (interrupted in a transport function)"] = "the transport's pcall turns it into kind transport",
-  ["client:classify (interrupted in on_request)"] = "the hook's pcall warns and goes on",
-  ["client:classify (interrupted in on_token)"] = "the hook's pcall warns and goes on",
-  ["partner:connections (store fails)"] = "kind transport (a store failure is kind store)",
-  ["partner:client (store fails)"] = "kind transport (a store failure is kind store)",
-  ["partner:disconnect (store fails)"] = "kind transport (a store failure is kind store)",
-  ["avalara.webhook.seen.sqlite (a file where a folder should be)"] = "kind transport (a store failure is kind store)",
-  ["avalara.webhook.seen.store (store fails)"] = "claim returns nil and the store error as a string",
-  ["avalara.private.create (a file where a folder should be)"] = STR,
-  ["avalara.private.file (a file where a folder should be)"] = STR,
-  ["avalara.private.folder (a file where a folder should be)"] = STR,
-  ["avalara.private.temp_beside (a file where a folder should be)"] = STR,
-  ["avalara.private.temp_dir (a prefix naming a folder)"] = STR,
-}
 
 describe("the error-shape walk", function()
   it("walks every public Client method, or says why not", function()
@@ -646,12 +621,10 @@ describe("the services as fields", function()
     table.sort(problems)
     assert(#problems == 0, table.concat(problems, "\n"))
   end
-  if #found == 0 and not STRICT then
-    pending("after the issue 22 merge: every method of client.hs, client.items, client.batch, client.async "
-      .. "is walked through its flat alias (today no service module has 'field')")
-  else
-    it("walks every method of client.hs, client.items, client.batch, client.async through its flat alias", check)
-  end
+  it("walks every method of client.hs, client.items, client.batch, client.async through its flat alias", function()
+    assert.is_true(#found >= 4, #found .. " service modules")
+    check()
+  end)
 end)
 
 describe("the partner's methods", function()
@@ -753,12 +726,7 @@ describe("every public function's failure path", function()
       end
       assert(problem == nil, title .. ": " .. tostring(problem))
     end
-    local later = c.later or LATER[title]
-    if later and not STRICT then
-      pending("after the issue 22 merge: " .. title .. ": today " .. later)
-    else
-      it(title, body)
-    end
+    it(title, body)
   end
 end)
 

@@ -32,7 +32,8 @@ end
 local children, total = assert(client:hs_codes(country, code:sub(1, 4), { top = 2 }))
 print(("%d of %d codes under heading %s"):format(#children, total, code:sub(1, 4)))
 
-for rec, ferr in client:each_hs_code(country, "XI") do
-  if not rec then error(tostring(ferr)) end
+local section = client:each_hs_code(country, "XI")
+for rec in section do
   if rec.hsCode == "61" then print(("section XI has chapter %s: %s"):format(rec.hsCode, rec.description)) end
 end
+if section.err then error(tostring(section.err)) end -- a failure ends the loop: the iterator keeps it

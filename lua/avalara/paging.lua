@@ -176,19 +176,24 @@ function M.collect(client, url, skip)
   return records, count or #records
 end
 
+-- The iterator `each` returns: a generic `for` calls it; `err` keeps the
+-- failure that ended it, which the loop's body never sees (`nil` ends a `for`).
+local Iterator = { __call = function(self) return self.step() end }
+
 --- An iterator over the records of the FetchResult at `url`, fetching
 -- pages as it goes: each call returns the next record; after a failure it
 -- returns `nil, err` once, then nil (the error convention of every `each_*`).
--- A generic `for` ends at that nil without seeing `err`: to tell a failure
--- from the end, call the iterator yourself (`local rec, err = next_rec()`).
+-- A generic `for` ends at that nil without seeing `err`, so the iterator
+-- keeps it: `for rec in records do ... end; if records.err then ... end`.
 -- @param client an `avalara.Client`
 -- @string url
 -- @tparam[opt] number skip the `$skip` of the first page
--- @treturn function
+-- @treturn table the iterator (callable; `err` once it stopped on a failure)
 function M.each(client, url, skip)
   local next_page = M.pager(client, url, skip)
   local page, i, finished = {}, 0, false
-  return function()
+  local it = setmetatable({}, Iterator)
+  function it.step()
     if finished then return nil end
     while i >= #page do
       local perr
@@ -196,6 +201,7 @@ function M.each(client, url, skip)
       i = 0
       if not page then
         finished = true
+        it.err = perr
         if perr then return nil, perr end
         return nil
       end
@@ -203,6 +209,7 @@ function M.each(client, url, skip)
     i = i + 1
     return page[i]
   end
+  return it
 end
 
 return M

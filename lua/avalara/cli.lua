@@ -200,10 +200,11 @@ local function dispatch(sys, argv)
   common.secret_options(sys, opts, opts.args)
   local command = COMMANDS[opts.command]
   -- A short command ends at once on Ctrl-C (nothing of it needs finishing:
-  -- the stores survive kill -9); the long ones catch signals themselves
-  -- to keep what they did (`catches_signals`).
+  -- the stores survive kill -9), saying `command.interrupted` if it has its
+  -- own words; the long ones catch signals themselves to keep what they did
+  -- (`catches_signals`).
   if sys.exit_on_signal and not command.catches_signals then
-    sys.exit_on_signal("sigint", "\nhscode: interrupted\n")
+    sys.exit_on_signal("sigint", "\nhscode: " .. (command.interrupted or "interrupted") .. "\n")
     sys.exit_on_signal("sigterm", "\nhscode: terminated\n")
   end
   -- the partner commands take the shared helpers as a fourth argument

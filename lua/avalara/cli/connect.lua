@@ -13,9 +13,9 @@ local M = {}
 
 --- What it does, for `hscode --help`.
 M.summary = "connect an Avalara account (browser, loopback redirect)"
---- Ctrl-C while it waits says that no connection was made (the
--- interpreter's own SIGINT error, caught around the wait).
-M.catches_signals = true
+--- What Ctrl-C says while it waits for the browser (after the callback, it
+-- says "interrupted").
+M.interrupted = "cancelled: no connection was made"
 
 --- The command's own options (the partner options are global).
 M.options = { port = { "PORT" }, id = { "ID" }, wait = { "SECONDS" }, json = {} }
@@ -193,6 +193,8 @@ function M.run(sys, opts, args, cli)
 
   local waited, query, conn = pcall(wait_for_callback, server, wait, cli, state)
   server:close()
+  -- from here on the code is being exchanged: Ctrl-C no longer means "nothing was made"
+  if sys.exit_on_signal then sys.exit_on_signal("sigint", "\nhscode: interrupted\n") end
   if not waited then
     -- Ctrl-C while waiting (the interpreter raises "interrupted!"): nothing was made.
     if tostring(query):find("interrupted!", 1, true) then cli.fail(130, "cancelled: no connection was made") end

@@ -1,12 +1,8 @@
 -- Runs the ```lua examples of README.md and docs/*.md as written, against the emulator.
+local spec_files = require "spec.support.files"
 local M = {}
 
-local function read(path)
-  local f = assert(io.open(path))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local read = spec_files.read
 
 --- The Markdown files whose examples run: README.md, then every docs/*.md.
 function M.files()

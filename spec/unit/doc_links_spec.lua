@@ -4,6 +4,7 @@
 -- every source comment that cites docs/design.md or the API contracts names a
 -- page of this repository.
 
+local spec_files = require "spec.support.files"
 local function read(path)
   local f = io.open(path)
   if not f then return nil end
@@ -12,12 +13,7 @@ local function read(path)
   return text
 end
 
-local function lines(cmd)
-  local out, p = {}, io.popen(cmd)
-  for line in p:lines() do out[#out + 1] = line end
-  p:close()
-  return out
-end
+local lines = spec_files.lines
 
 -- GitHub's anchor of a heading: lower case, punctuation dropped, spaces as "-".
 local function slug(heading)

@@ -3,14 +3,10 @@
 -- library rock that needs only lua-cjson: the library's modules load nothing
 -- else when required (SQLite, LuaSocket and the like only inside the
 -- functions that use them). `make dist-check` (CI) installs the rocks.
+local spec_files = require "spec.support.files"
 local core = require "avalara.core"
 
-local function read(path)
-  local f = assert(io.open(path))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local read = spec_files.read
 
 local function rockspec(path)
   local env = {}
@@ -20,12 +16,7 @@ local function rockspec(path)
   return env
 end
 
-local function lines(cmd)
-  local out, p = {}, io.popen(cmd)
-  for line in p:lines() do out[#out + 1] = line end
-  p:close()
-  return out
-end
+local lines = spec_files.lines
 
 describe("packaging", function()
   local version = core.version

@@ -66,11 +66,13 @@ end
 -- @tparam table state a journal (`avalara.batch.journal`)
 -- @tparam function source returns an iterator of `row, item, problem` (problem: a
 -- message for a row that is not valid, which is skipped)
--- @tparam table opts `{country, item_group}`
--- @treturn table `{rows = n, problems = {{row, message, item}...}, conflicts = {[row] = message},
+-- @tparam table opts `{country, item_group, where_of}` (`where_of(row)`: how a conflict names the earlier
+-- row, such as "line 166"; "an earlier row (row 165)" without it)
+-- @treturn table `{rows = n, problems = {{row, message, item, first?}...}, conflicts = {[row] = message},
 -- done = n (finished in the journal), mismatch = message | nil}`
 function M.plan(client, state, source, opts)
   local out = { rows = 0, problems = {}, conflicts = {}, done = 0 }
+  local where_of = opts.where_of or function(row) return "an earlier row (row " .. row .. ")" end
   for row, item, problem in source() do
     out.rows = row
     local body
@@ -93,11 +95,11 @@ function M.plan(client, state, source, opts)
         local lead = first and state:peek(first)
         if lead and lead.item ~= canon then
           state:drop(row)
-          local message = string.format("item code %s for %s is also on an earlier row (row %d), with other "
+          local message = string.format("item code %s for %s is also on %s, with other "
             .. "details: one classification per item code and country", body.item.itemCode,
-            body.countryOfDestination, first)
+            body.countryOfDestination, where_of(first))
           out.conflicts[row] = message
-          out.problems[#out.problems + 1] = { row = row, message = message, item = item }
+          out.problems[#out.problems + 1] = { row = row, message = message, item = item, first = first }
         end
       end
     end

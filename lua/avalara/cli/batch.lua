@@ -13,6 +13,7 @@ local common = require "avalara.cli.common"
 local input = require "avalara.cli.input"
 local output = require "avalara.cli.output"
 local progress = require "avalara.cli.progress"
+local problems = require "avalara.cli.problems"
 local signals = require "avalara.cli.signals"
 
 local EXIT, fail, usage_error = common.EXIT, common.fail, common.usage_error
@@ -29,7 +30,7 @@ M.summary = "classify every product of a CSV, JSON or JSON Lines file"
 --- The command's own options.
 M.options = { { "country", "CC" }, { "out", "FILE" }, { "format", "FORMAT" }, { "journal", "PATH" }, { "restart" },
   { "rate", "N" }, { "skip-invalid" }, { "concurrency", "N" }, { "wait", "SECONDS" }, { "csv-formulas" },
-  { "max-record-size", "BYTES" } }
+  { "max-record-size", "BYTES" }, { "errors", "FILE" } }
 
 --- Its help text.
 M.help = [[
@@ -42,7 +43,8 @@ category, such as "Clothing > Men") and country (optional); names are
 matched ignoring case, spaces, '_' and '-' (item_code works). Rows without a
 country use --country. Every row is checked first, as the service would
 (lengths, country codes, UTF-8): all problems are listed at once, each with
-its line, and nothing is sent.
+the file line where its record starts (a JSON array: its item number), and
+nothing is sent; the terminal shows the first 50.
 
   --country CC         country of destination for rows without one
   -o, --out OUT        write the results there, in input order, as they come:
@@ -57,6 +59,8 @@ its line, and nothing is sent.
   --rate N             at most N requests per second (evenly spaced)
   --skip-invalid       go on without the rows that are not valid (written
                        with status INVALID)
+  --errors FILE        write every problem of the input there (CSV: line,
+                       column, problem)
   --concurrency N      requests at once (default 16); halved while the
                        service says too many (429), growing back slowly
   --wait SECONDS       how long to wait for each classification (default 120)
@@ -117,21 +121,22 @@ local function remove_journal(path, temporary)
   if type(temporary) == "string" then os.remove(temporary) end -- its private folder, now empty
 end
 
--- The problems of the input, at most `MAX_SHOWN` of them, as one message.
-local MAX_SHOWN = 50
-local function problems_message(src, problems)
-  local lines = {}
-  for i, p in ipairs(problems) do
-    if i > MAX_SHOWN then
-      lines[#lines + 1] = string.format("... and %d more", #problems - MAX_SHOWN)
-      break
-    end
-    local where = p.item and p.item.where or (src.name .. " row " .. p.row)
-    lines[#lines + 1] = where .. ": " .. p.message
+-- A row's place for messages: "line 166" (a JSON array: "item 165").
+local function place(src, line)
+  return (src.kind == "json" and "item " or "line ") .. tostring(line)
+end
+
+-- The problems of the plan, for `avalara.cli.problems`: `{where, line, column, problem}`, in row order.
+local function problem_list(src, plan)
+  local list = {}
+  for i, p in ipairs(plan.problems) do
+    local item = p.item or {}
+    local field = plan.conflicts[p.row] and "itemCode" or item.field
+    local column = field and src.kind == "csv" and src.index[field] and src.columns[src.index[field]] or field
+    list[i] = { where = item.where or (src.name .. " row " .. p.row), line = item.line or p.row, column = column,
+      problem = p.message }
   end
-  local n = #problems
-  return string.format("%d row%s of %s %s not valid (nothing was sent):\n  %s", n, n == 1 and "" or "s",
-    src.name, n == 1 and "is" or "are", table.concat(lines, "\n  "))
+  return list
 end
 
 -- ---------------------------------------------------------------- steps
@@ -149,6 +154,7 @@ local function settings(r)
   r.wait = common.positive_number(opts, "wait", "batch") or 120
   r.rate = common.positive_number(opts, "rate", "batch")
   r.max_record = common.size_option(opts, "max_record_size", "batch")
+  r.errors = problems.target(opts, "batch")
   r.format = opts.format or (opts.out and opts.out ~= "-" and output.format_of(opts.out))
     or (opts.out and "csv") or "table"
   if not FORMATS[r.format] then
@@ -188,32 +194,42 @@ local function interrupted(r)
 end
 
 -- The source of the checking pass: a signal is heard there too (it takes
--- seconds on a large file).
-local function heeding(r, source)
+-- seconds on a large file); the line of each row is kept in `lines` (the
+-- conflicts name the earlier row by its line).
+local function heeding(r, source, lines)
   return function()
     local rows, n = source(), 0
     return function()
       n = n + 1
       if n % 1000 == 0 and r.sig.check() then fail(interrupted(r), "interrupted before any request") end
-      return rows()
+      local row, item, problem = rows()
+      if row then lines[row] = item.line end
+      return row, item, problem
     end
   end
 end
 
 -- The checking pass: every row recorded in the journal and checked, before any request.
 local function check(r, service, bad)
-  local plan = service:plan(r.state, heeding(r, r.src:source(r.country, bad)), {})
+  local lines = {}
+  local plan = service:plan(r.state, heeding(r, r.src:source(r.country, bad), lines),
+    { where_of = function(row) return place(r.src, lines[row] or row) end })
   if plan.mismatch then
     r.state:rollback()
     fail(EXIT.usage, "the journal " .. r.jpath .. " belongs to another input or other options: " .. plan.mismatch,
       "Use --restart to discard it (everything is classified again), or --journal PATH.")
   end
   if plan.rows == 0 then r.discard = true; fail(EXIT.usage, r.src.name .. ": no items") end
-  if #plan.problems > 0 and not r.opts.skip_invalid then
+  local n = #plan.problems
+  if n > 0 and not r.opts.skip_invalid then
     r.state:rollback()
     r.discard = true
-    fail(EXIT.usage, problems_message(r.src, plan.problems), "Fix them, or use --skip-invalid to go on without them.")
+    local head = string.format("%d row%s of %s %s not valid (nothing was sent)", n, n == 1 and "" or "s",
+      r.src.name, n == 1 and "is" or "are")
+    fail(EXIT.usage, problems.message(head, problem_list(r.src, plan), r.errors),
+      "Fix them, or use --skip-invalid to go on without them.")
   end
+  if n > 0 and r.errors then problems.write(r.errors, problem_list(r.src, plan)) end
   r.state:commit()
   return plan
 end

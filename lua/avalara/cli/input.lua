@@ -277,47 +277,50 @@ end
 local ITEM_FIELDS = { "itemCode", "description", "summary", "itemGroup", "country" }
 
 -- What is wrong with a row, or nil: the text must be UTF-8 without NUL bytes
--- or control characters (tab and line breaks allowed).
+-- or control characters (tab and line breaks allowed); and the field at
+-- fault (`itemCode`, ...), when there is one.
 local function problem_of(item, fields, default_country)
   if type(fields) ~= "table" then return "not an object" end
   if fields._bad then return fields._bad end
-  for _, v in pairs(item) do
-    if not is_utf8(v) then
+  for _, key in ipairs(ITEM_FIELDS) do
+    if item[key] and not is_utf8(item[key]) then
       return "not valid UTF-8: is the file Latin-1 or Windows-1252? Save it as UTF-8, or convert it: "
-        .. "iconv -f WINDOWS-1252 -t UTF-8"
+        .. "iconv -f WINDOWS-1252 -t UTF-8", key
     end
   end
   for _, key in ipairs(ITEM_FIELDS) do
     local v = item[key]
     if v and v:find("\0", 1, true) then
-      return key .. " has a NUL byte: is the file text (UTF-8)?"
+      return key .. " has a NUL byte: is the file text (UTF-8)?", key
     end
     local c = v and v:match("[\1-\8\11\12\14-\31\127]")
-    if c then return string.format("%s has a control character (byte 0x%02X)", key, c:byte()) end
+    if c then return string.format("%s has a control character (byte 0x%02X)", key, c:byte()), key end
   end
   for _, required in ipairs { "itemCode", "description" } do
-    if not item[required] then return required .. " is empty" end
+    if not item[required] then return required .. " is empty", required end
   end
   local ok, why = item_model.check { itemCode = item.itemCode, description = item.description,
     summary = item.summary, itemGroup = item.itemGroup }
-  if not ok then return why.message end
+  if not ok then return why.message, why.message:match("^'?(%a+)") end
   local country = item.country or default_country
-  if not country then return "no country (add a country column or use --country)" end
+  if not country then return "no country (add a country column or use --country)", "country" end
   if not country:match("^%a%a$") then
-    return string.format("bad country code '%s' (two letters, such as US)", country)
+    return string.format("bad country code '%s' (two letters, such as US)", country), "country"
   end
   if item_model.country_known(country) == false then
-    return string.format("unknown country code '%s' (ISO 3166 alpha-2, such as US)", country)
+    return string.format("unknown country code '%s' (ISO 3166 alpha-2, such as US)", country), "country"
   end
   return nil
 end
 
 --- A source for `avalara.batch`: each call returns an iterator of `row,
 -- item, problem`, over every non-blank record. `item` is `{itemCode,
--- description, summary?, itemGroup?, countryOfDestination, fields, where}`
--- (`fields`: the record as read); `problem` names what is wrong with a row
--- (its `where` is in the item). A file that cannot be read at all raises a
--- `avalara.cli.common` failure through `bad`.
+-- description, summary?, itemGroup?, countryOfDestination, fields, where,
+-- line, field?}` (`fields`: the record as read; `line`: the file line where
+-- the record starts, or a JSON array's index; `where`: the file and that
+-- line); `problem` names what is wrong with a row (`field`: the field at
+-- fault). A file that cannot be read at all raises a `avalara.cli.common`
+-- failure through `bad`.
 -- @tparam[opt] string default_country
 -- @tparam function bad `(message)`: raises
 -- @treturn function
@@ -326,13 +329,13 @@ function Input:source(default_country, bad)
     local records = self:_records(bad)
     local row = 0
     return function()
-      local fields, _, where = records()
+      local fields, line, where = records()
       if fields == nil then return nil end
       row = row + 1
       local item = type(fields) == "table" and self:_item(fields) or {}
-      local problem = problem_of(item, fields, default_country)
+      local problem, field = problem_of(item, fields, default_country)
       item.countryOfDestination = (item.country or default_country or ""):upper()
-      item.country, item.fields, item.where = nil, fields, where
+      item.country, item.fields, item.where, item.line, item.field = nil, fields, where, line, field
       return row, item, problem
     end
   end

@@ -298,6 +298,42 @@ describe("hscode batch", function()
       assert.equal(2, creates())
     end)
 
+    it("names file lines (where a record starts), the first 50 problems; --errors FILE has them all", function()
+      local text = { "itemCode,Description,country",
+        'A,"cotton', 't-shirt",US', -- one record on lines 2 and 3
+        "B,tea,ZZ",
+        "A,wool sweater,US" } -- the item code and country of line 2, other details
+      for i = 1, 60 do text[#text + 1] = "E" .. i .. ",,US" end -- lines 6 to 65
+      local input = H.write(dir .. "/many.csv", table.concat(text, "\n") .. "\n")
+      local r = hscode("batch", input, "--out", dir .. "/out.csv")
+      assert.equal(2, r.code)
+      assert.matches("62 rows of .*many%.csv are not valid", r.stderr)
+      assert.matches("many%.csv line 4: unknown country code 'ZZ'", r.stderr)
+      assert.matches("many%.csv line 5: item code A for US is also on line 2, with other details", r.stderr)
+      assert.matches("many%.csv line 53: description is empty", r.stderr)
+      assert.falsy(r.stderr:find("line 54:", 1, true))
+      assert.matches("%.%.%. and 12 more: %-%-errors FILE writes all 62", r.stderr)
+
+      local errors = dir .. "/errors.csv"
+      r = hscode("batch", input, "--out", dir .. "/out.csv", "--errors", errors)
+      assert.equal(2, r.code)
+      assert.matches("%.%.%. and 12 more: all 62 are in " .. errors:gsub("%p", "%%%0"), r.stderr)
+      local rows = read_csv(errors)
+      assert.equal(62, #rows)
+      assert.same({ line = "4", column = "country", problem = "unknown country code 'ZZ' (ISO 3166 alpha-2, such as US)" },
+        rows[1])
+      assert.same({ "5", "itemCode" }, { rows[2].line, rows[2].column })
+      assert.same({ line = "65", column = "Description", problem = "description is empty" }, rows[62])
+      assert.equal(0, e:counters().requests)
+
+      -- with --skip-invalid the problems are written there too, and the rest goes on
+      os.remove(errors)
+      r = hscode("batch", input, "--out", dir .. "/out.csv", "--errors", errors, "--skip-invalid")
+      assert.equal(1, r.code, r.stderr)
+      assert.equal(62, #read_csv(errors))
+      assert.equal(1, creates())
+    end)
+
     it("reads stdin (-), classifies a duplicate once and reports it for both rows", function()
       local input = H.write(dir .. "/in.csv", "itemCode,description,summary\nA,cotton t-shirt,crew neck\n"
         .. "B,leather handbag,\nA,cotton t-shirt,crew neck\n")

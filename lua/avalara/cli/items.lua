@@ -17,6 +17,7 @@ local clock = require "avalara.clock"
 local csv = require "avalara.csv"
 local signals = require "avalara.cli.signals"
 local common = require "avalara.cli.common"
+local problems = require "avalara.cli.problems"
 local catalog = require "avalara.items.catalog"
 local items_model = require "avalara.items.model"
 
@@ -31,7 +32,7 @@ M.summary = "the Items flow: classify a catalog for several countries, list, SLA
 
 --- The command's own options: name -> `{metavar}` (`{}`: a flag).
 M.options = { countries = { "CC,CC" }, out = { "FILE" }, format = { "FORMAT" }, premium = {}, chunk = { "N" },
-  wait = { "SECONDS" }, status = { "STATUS" }, json = {}, ["csv-formulas"] = {} }
+  wait = { "SECONDS" }, status = { "STATUS" }, json = {}, ["csv-formulas"] = {}, errors = { "FILE" } }
 
 --- Its help text.
 M.help = [[
@@ -48,6 +49,9 @@ classify FILE   upserts the items of FILE (CSV with a header row, or a .json
                 array: itemCode and description required; summary, itemGroup,
                 category, taxCode optional) and classifies each for every
                 country of --countries; prints one row per item and country.
+                Every item is checked first: all problems are listed at
+                once, each with the file line where its record starts, and
+                nothing is sent; the terminal shows the first 50.
                 Run it again after a stop (Ctrl-C, a lost connection, the
                 sandbox quota): nothing is created or initiated twice.
 list            every item of the catalog with its code per country
@@ -65,6 +69,8 @@ verify          verifies HS codes for items (by item code) and countries, all
   --wait SECONDS       how long to wait for the classifications (default 600)
   --status STATUS      list: only items with a status of that value (Pending, ...)
   --json               sla, list and verify: print JSON
+  --errors FILE        classify: write every problem of FILE there (CSV: line,
+                       column, problem)
   --csv-formulas       write CSV cells that start with =, +, -, @, tab or CR as
                        they are (by default they get a leading ', so that a
                        spreadsheet does not run them as formulas)
@@ -154,18 +160,38 @@ local function output(sys, opts, rows)
   if opts.out then write_file(opts.out, text) else sys.stdout:write(text) end
 end
 
+-- Every item checked (its fields; one item per item code) before any request: all the problems in one failure.
+local function check_items(name, list, errors)
+  local found, at = {}, {}
+  for _, it in ipairs(list) do
+    local line = it.where:match(" line (%d+)$") or it.where:match(" item (%d+)$")
+    local body, why = items_model.build(it)
+    local column = why and why:match("^'([^'%[%.]+)")
+    if body and at[body.itemCode] then
+      why = "item code " .. body.itemCode .. " is also on " .. at[body.itemCode] .. " (one item per item code)"
+      column = "itemCode"
+    elseif body then
+      at[body.itemCode] = it.where:match(" (%a+ %d+)$")
+    end
+    if why then found[#found + 1] = { where = it.where, line = line, column = column, problem = why } end
+  end
+  local n = #found
+  if n > 0 then
+    common.fail(common.EXIT.usage, problems.message(string.format("%d item%s of %s %s not valid (nothing was sent)",
+      n, n == 1 and "" or "s", name, n == 1 and "is" or "are"), found, errors))
+  end
+end
+
 local function classify(sys, opts, args)
   if #args ~= 1 then common.usage_error("items classify needs one catalog file (CSV or JSON)", "items") end
   local countries = countries_option(opts, true)
   local chunk = common.positive_number(opts, "chunk", "items", true)
   if chunk and chunk > 500 then common.usage_error("--chunk must be at most 500", "items") end
   local wait = common.positive_number(opts, "wait", "items") or 600
+  local errors = problems.target(opts, "items")
   local list, err = catalog.read(args[1])
   if not list then common.fail(common.EXIT.usage, err.message) end
-  for _, it in ipairs(list) do
-    local _, why = items_model.build(it)
-    if why then common.fail(common.EXIT.usage, it.where .. ": " .. why) end
-  end
+  check_items(args[1], list, errors)
   if opts.format and opts.format ~= "table" and opts.format ~= "csv" and opts.format ~= "json" then
     common.usage_error("--format must be table, csv or json (got '" .. opts.format .. "')", "items")
   end

@@ -266,6 +266,31 @@ describe("a catalog through the Items flow", function()
     assert.equal(0, e:counters().requests)
   end)
 
+  it("lists every problem of the catalog with its file line, the first 50; --errors FILE has them all", function()
+    local text = { "itemCode,description", 'A,"cotton', 't-shirt"', ("x"):rep(51) .. ",d", "A,wool sweater" }
+    for i = 1, 60 do text[#text + 1] = "E" .. i .. "," end -- lines 6 to 65: no description
+    local input = CLI.write(dir .. "/many.csv", table.concat(text, "\n") .. "\n")
+    local r = hscode { "items", "classify", input, "--countries", "US" }
+    assert.equal(2, r.code)
+    assert.matches("62 items of .*many%.csv are not valid %(nothing was sent%)", r.stderr)
+    assert.matches("many%.csv line 4: 'itemCode' is longer than 50 characters", r.stderr)
+    assert.matches("many%.csv line 5: item code A is also on line 2", r.stderr)
+    assert.matches("many%.csv line 53: ", r.stderr)
+    assert.falsy(r.stderr:find("line 54:", 1, true))
+    assert.matches("%.%.%. and 12 more: %-%-errors FILE writes all 62", r.stderr)
+    local errors = dir .. "/errors.csv"
+    r = hscode { "items", "classify", input, "--countries", "US", "--errors", errors }
+    assert.equal(2, r.code)
+    assert.matches("all 62 are in " .. errors:gsub("%p", "%%%0"), r.stderr)
+    local rows = csv_rows(CLI.slurp(errors))
+    assert.equal(62, #rows)
+    assert.same({ "4", "itemCode" }, { rows[1].line, rows[1].column })
+    assert.same({ "5", "itemCode", "item code A is also on line 2 (one item per item code)" },
+      { rows[2].line, rows[2].column, rows[2].problem })
+    assert.same({ "65", "description" }, { rows[62].line, rows[62].column })
+    assert.equal(0, e:counters().requests)
+  end)
+
   it("shows the SLA and verifies codes, all or nothing", function()
     local r = hscode { "items", "sla" }
     assert.equal(0, r.code, r.stderr)

@@ -121,7 +121,8 @@ end
 -- @tparam function source returns an iterator of `row, item, problem` (problem: a
 -- message for a row that is not valid, which is skipped)
 -- @tparam table opts `{country, item_group, where_of}` (`where_of(row)`: how a conflict names the
--- earlier row, such as "line 166"; "an earlier row (row 165)" without it)
+-- earlier row, and a mismatch the row at fault, such as "line 166"; "an earlier row (row 165)" and
+-- "row 165" without it)
 -- @treturn table `{rows = n, problems = {{row, message, item, first?}...}, conflicts = {[row] = message},
 -- done = n (finished in the journal), mismatch = message | nil}`
 function M.plan(client, state, source, opts)

@@ -67,7 +67,7 @@ end
 -- @tparam function source returns an iterator of `row, item, problem` (problem: a
 -- message for a row that is not valid, which is skipped)
 -- @tparam table opts `{country, item_group, where_of}` (`where_of(row)`: how a conflict names the earlier
--- row, such as "line 166"; "an earlier row (row 165)" without it)
+-- row, and a mismatch the row at fault, such as "line 166"; "an earlier row (row 165)" and "row 165" without it)
 -- @treturn table `{rows = n, problems = {{row, message, item, first?}...}, conflicts = {[row] = message},
 -- done = n (finished in the journal), mismatch = message | nil}`
 function M.plan(client, state, source, opts)
@@ -84,8 +84,9 @@ function M.plan(client, state, source, opts)
       local have = state:get(row)
       if have and have.item ~= canon then
         state:rollback()
-        out.mismatch = string.format("row %d (item code %s) is not the row %d the journal recorded", row,
-          body.item.itemCode, row)
+        out.mismatch = opts.where_of and string.format("%s (item code %s) is not the row the journal "
+          .. "recorded there", opts.where_of(row), body.item.itemCode)
+          or string.format("row %d (item code %s) is not the row %d the journal recorded", row, body.item.itemCode, row)
         return out
       end
       if have then

@@ -194,8 +194,8 @@ describe("hscode batch", function()
     local requests = e:counters().requests
     local r = hscode("batch", other, "--country", "US", "--out", out)
     assert.equal(2, r.code)
-    assert.matches("^hscode: the journal .*out%.csv%.journal belongs to another input or other options: row 1 "
-      .. "%(item code SKU%-50%)", r.stderr)
+    assert.matches("^hscode: the journal .*out%.csv%.journal belongs to another input or other options: line 2 "
+      .. "%(item code SKU%-50%) is not the row the journal recorded there", r.stderr)
     assert.matches("Use %-%-restart to discard it", r.stderr)
     assert.equal(requests, e:counters().requests)
     -- other options (another default country) are another batch too

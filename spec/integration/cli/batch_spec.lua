@@ -332,6 +332,18 @@ describe("hscode batch", function()
       assert.equal(1, r.code, r.stderr)
       assert.equal(62, #read_csv(errors))
       assert.equal(1, creates())
+
+      -- JSON Lines: file lines (a blank line counts); a JSON array: item numbers
+      input = H.write(dir .. "/in.jsonl", '{"itemCode":"A","description":"tea","country":"US"}\n\n'
+        .. '{"itemCode":"A","description":"mug","country":"US"}\n')
+      r = hscode("batch", input, "--out", dir .. "/out2.csv")
+      assert.equal(2, r.code)
+      assert.matches("in%.jsonl line 3: item code A for US is also on line 1,", r.stderr)
+      input = H.write(dir .. "/in.json", '[{"itemCode":"A","description":"tea","country":"US"},'
+        .. '{"itemCode":"A","description":"mug","country":"US"}]')
+      r = hscode("batch", input, "--out", dir .. "/out3.csv")
+      assert.equal(2, r.code)
+      assert.matches("in%.json item 2: item code A for US is also on item 1,", r.stderr)
     end)
 
     it("reads stdin (-), classifies a duplicate once and reports it for both rows", function()

@@ -2,7 +2,7 @@
 -- checks, the client the options describe, plain output.
 -- @module avalara.cli.common
 local avalara = require "avalara"
-local cjson = require "cjson"
+local json = require "avalara.cli.json"
 
 local M = {}
 
@@ -255,9 +255,10 @@ function M.make_client(sys, opts, needs_company, on_token)
   return client
 end
 
---- Prints a value as one line of JSON on stdout.
-function M.write_json(sys, value)
-  sys.stdout:write(cjson.encode(value), "\n")
+--- Prints a value as one line of JSON on stdout (`avalara.cli.json`: keys in
+-- `first`'s order then sorted, `/` unescaped).
+function M.write_json(sys, value, first)
+  sys.stdout:write(json.encode(value, first), "\n")
 end
 
 --- Prints `{label, value}` pairs, one a line, skipping nil values.

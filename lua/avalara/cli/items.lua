@@ -10,7 +10,7 @@
 -- `avalara.cli.common`, shared by every command; it never requires
 -- `avalara.cli` (the dispatcher above it).
 -- @module avalara.cli.items
-local cjson = require "cjson"
+local json = require "avalara.cli.json"
 local sys_calls = require("avalara.core").sys
 local private = require "avalara.private"
 local clock = require "avalara.clock"
@@ -106,7 +106,7 @@ end
 local function format_rows(rows, format, formulas)
   if format == "json" then
     local lines = {}
-    for i, r in ipairs(rows) do lines[i] = "  " .. cjson.encode(flat(r)) end
+    for i, r in ipairs(rows) do lines[i] = "  " .. json.encode(flat(r), COLUMNS) end
     return "[\n" .. table.concat(lines, ",\n") .. "\n]\n"
   elseif format == "csv" then
     local records = { COLUMNS }
@@ -311,7 +311,7 @@ local function verify(sys, opts, args)
   if not out then common.request_failed("items verify failed", err, client) end
   if opts.json then common.write_json(sys, out)
   elseif #out.failed == 0 then
-    sys.stdout:write(string.format("%d codes verified and kept\n", #rows))
+    sys.stdout:write(string.format("%d %s verified and kept\n", #rows, #rows == 1 and "code" or "codes"))
   else
     sys.stdout:write("nothing kept: every row must pass\n")
     for _, f in ipairs(out.failed) do

@@ -190,7 +190,7 @@ end
 -- failing row (`{rowIndex (from 0), itemId (a string), errors, errorCode}`).
 -- @param client
 -- @tparam table rows `{{itemId = 12, country = "US", hsCode = "610910"}, ...}`
--- (`item_id` and `hs_code` work too; codes are strings)
+-- (`item_id` and `hs_code` work too; codes are strings, dots allowed: `"6109.10"` is sent as `"610910"`)
 -- @return `{total, failed}` (`failed` empty when accepted), or nil, err
 function M.verify(client, rows)
   local where = "client:verify_hscodes"
@@ -206,7 +206,7 @@ function M.verify(client, rows)
       args.fail(where, "rows[" .. i .. "].hsCode must be a string (HS codes keep their leading zeros)")
     end
     body[i] = { itemId = args.id(where, "rows[" .. i .. "].itemId", r.itemId or r.item_id),
-      country = args.country(where, "rows[" .. i .. "].country", r.country), hsCode = code }
+      country = args.country(where, "rows[" .. i .. "].country", r.country), hsCode = (code:gsub("%.", "")) }
   end
   return api.call(client, "POST", "hscode_verify", { companyId = client:company(where) }, body)
 end

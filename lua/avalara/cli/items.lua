@@ -44,8 +44,9 @@ The AvaTax Items flow: items live in the company's catalog, classified for
 several destination countries at once; the codes become the items'
 classifications.
 
-classify FILE   upserts the items of FILE (CSV with a header row, or a .json
-                array: itemCode and description required; summary, itemGroup,
+classify FILE   upserts the items of FILE (CSV with a header row, a .json
+                array or a .jsonl file, one object a line, as batch reads:
+                itemCode and description required; summary, itemGroup,
                 category, taxCode optional) and classifies each for every
                 country of --countries; prints one row per item and country.
                 Run it again after a stop (Ctrl-C, a lost connection, the
@@ -186,8 +187,10 @@ local function classify(sys, opts, args)
   local ok, rows, summary = pcall(client.classify_catalog, client, list, countries, { chunk = chunk, timeout = wait,
     premium = opts.premium and true or nil, should_stop = should_stop,
     on_progress = function(p)
-      if p.total > 0 and (p.done == 0 or p.done == p.total) then
-        sys.stderr:write(string.format("hscode: %s %d/%d\n", p.phase, p.done, p.total))
+      -- ended: a wait cut short (Ctrl-C, --wait), with the items decided by then
+      if p.total > 0 and (p.done == 0 or p.done == p.total or p.ended) then
+        sys.stderr:write(string.format("hscode: %s %d/%d%s\n", p.phase, p.done, p.total,
+          p.ended and " decided, the others still pending" or ""))
       end
     end })
   local signal = sig.signal

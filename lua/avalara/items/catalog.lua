@@ -80,8 +80,8 @@ local function csv_items(text, path)
   return list, header
 end
 
---- Reads a catalog file: CSV with a header row, or (`.json`) an array of
--- objects; columns as in `catalog.COLUMNS` (`itemCode` and `description`
+--- Reads a catalog file: CSV with a header row, (`.json`) an array of
+-- objects, or (`.jsonl`, `.ndjson`) one object a line; columns as in `catalog.COLUMNS` (`itemCode` and `description`
 -- required).
 -- @string path
 -- @return a list of items (each with `where`, its line or index, for messages), or nil, err
@@ -93,7 +93,25 @@ function M.read(path)
   local text = f:read("*a")
   f:close()
   local list, header
-  if path:lower():match("%.json$") then
+  local lower = path:lower()
+  if lower:match("%.jsonl$") or lower:match("%.ndjson$") then
+    -- JSON Lines, as `hscode batch` reads them: one object a line, blank lines skipped
+    list = {}
+    local n = 0
+    for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+      n = n + 1
+      if line:find("%S") then
+        local entry, derr = cjson.decode(line)
+        if entry == nil then
+          return bad(path, path .. " line " .. n .. ": not valid JSON (" .. tostring(derr) .. ")", n)
+        end
+        if type(entry) ~= "table" or (next(entry) ~= nil and entry[1] ~= nil) then
+          return bad(path, path .. " line " .. n .. ": not a JSON object", n)
+        end
+        list[#list + 1] = item_of(entry, path .. " line " .. n)
+      end
+    end
+  elseif lower:match("%.json$") then
     local decoded = cjson.decode(text)
     if type(decoded) ~= "table" or (next(decoded) ~= nil and decoded[1] == nil) then
       return bad(path, path .. ": expected a JSON array of items")
@@ -192,8 +210,8 @@ local function check_args(catalog, countries, opts)
   return bodies, codes, cc, opts
 end
 
-local function progress(opts, phase, done, total)
-  if opts.on_progress then opts.on_progress { phase = phase, done = done, total = total } end
+local function progress(opts, phase, done, total, ended)
+  if opts.on_progress then opts.on_progress { phase = phase, done = done, total = total, ended = ended } end
 end
 
 -- A run is five named steps over one state table `st`: `{client, opts, bodies, codes, cc, summary,
@@ -317,7 +335,12 @@ local function wait(st)
     interval = opts.interval, include = "HsCodeClassificationStatus", should_stop = opts.should_stop })
   if werr and werr.kind ~= "timeout" then return nil, werr end
   if werr and werr.stopped then st.summary.stopped = st.summary.stopped or "stopped" end
-  progress(opts, "wait", #ids, #ids)
+  -- the items decided: all of them, unless the wait ended (a stop, the timeout) with some pending
+  local undecided = {}
+  for _, p in ipairs(werr and werr.pending or {}) do undecided[p.itemId] = true end
+  local left = 0
+  for _ in pairs(undecided) do left = left + 1 end
+  progress(opts, "wait", #ids - left, #ids, werr and true or nil)
   local err
   st.final, err = classification.statuses(st.client, ids, "HsCodeClassificationStatus,Classifications")
   if not st.final then return nil, err end
@@ -371,7 +394,8 @@ end
 -- @param countries a list of two-letter codes (or `"US,DE,JP"`)
 -- @tparam[opt] table opts `{chunk = 100 (items per initiate), create_chunk = 50, premium,
 -- is_compliance, reclassify (initiate again what is decided), timeout = 600, interval,
--- on_progress({phase, done, total}) (phases upsert, initiate, wait), should_stop() (stop
+-- on_progress({phase, done, total, ended}) (phases upsert, initiate, wait; `ended`: a wait cut
+-- short by should_stop or the timeout, `done` the items decided by then), should_stop() (stop
 -- before the next request: the rest is not attempted), journal}`
 -- @return rows (one per item and country, in catalog order: `{itemCode, itemId, country,
 -- status, hsCode, systemCode, classificationId, isPremium, details, error}`; status `FAILED`

@@ -215,6 +215,7 @@ local function check(r, service, bad)
     fail(EXIT.usage, problems_message(r.src, plan.problems), "Fix them, or use --skip-invalid to go on without them.")
   end
   r.state:commit()
+  r.checked = true
   return plan
 end
 
@@ -222,7 +223,11 @@ end
 local function classify(r)
   local sys, client, src = r.sys, r.client, r.src
   local service = batch.new(client)
-  local function bad(message) fail(EXIT.usage, message) end
+  -- an input error in the checking pass leaves no journal that this run made
+  local function bad(message)
+    if not r.checked then r.discard = true end
+    fail(EXIT.usage, message)
+  end
   local plan = check(r, service, bad)
   if r.sig.check() then fail(interrupted(r), "interrupted before any request") end
   -- Credentials are tried before anything is written.

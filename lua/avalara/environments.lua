@@ -24,9 +24,26 @@ known.sandbox = { token_url = "https://ai-sbx.avlr.sh/connect/token",
   items_base = "https://sandbox-rest.avatax.com", items_scope = "avatax_api" }
 known["local"] = { scope = "hs-code-classification", items_scope = "avatax_api" }
 
+--- What `local` means when the options say no more, in the library and in `hscode --env local` alike
+-- (docs/client.md, "The emulator's demo account"): the emulator's demo account and license key
+-- when neither `account_id` nor `license_key` is given (nor `AVALARA_ACCOUNT_ID`, `AVALARA_LICENSE_KEY`,
+-- nor a `token_source`), its company with them when no company is given, and the emulator at
+-- `emulator_url` when no URL is given (nor `AVALARA_EMULATOR_URL`, nor `token_url` and `api_base`).
+-- Also `avalara.environments["local"].demo`.
+M.DEMO = { account_id = "2000000001", license_key = "DEMO-LICENSE-KEY-0001", company_id = "1001",
+  emulator_url = "http://127.0.0.1:18080" }
+known["local"].demo = M.DEMO
+
 local function fail(msg) return nil, msg end
 
 local function bare(url) return (url:gsub("/+$", "")) end
+
+--- The environment `opts` name (`environment`, else `AVALARA_ENVIRONMENT`, else production).
+-- @tparam table opts
+-- @treturn string
+function M.name(opts)
+  return opts.environment or getenv("AVALARA_ENVIRONMENT") or "production"
+end
 
 --- The endpoints of a client made with `opts` (`environment`, `legacy`,
 -- `emulator_url`, `token_url`, `api_base`, `scope`, `items_base`, `items_scope`,
@@ -35,7 +52,7 @@ local function bare(url) return (url:gsub("/+$", "")) end
 -- @treturn table `{environment, legacy, emulator_url, token_url, api_base, scope, items_base, items_scope}`,
 -- or nil and the message of the programming error (the caller raises it)
 function M.resolve(opts)
-  local name = opts.environment or getenv("AVALARA_ENVIRONMENT") or "production"
+  local name = M.name(opts)
   local env = known[name]
   if env == nil then
     return fail("'environment' must be production, sandbox or local (got " .. tostring(name) .. ")")
@@ -47,6 +64,7 @@ function M.resolve(opts)
   local scope = ep.legacy and env.legacy_scope or env.scope
   if name == "local" then
     local emu = opts.emulator_url or getenv("AVALARA_EMULATOR_URL")
+      or (not (opts.token_url and opts.api_base) and M.DEMO.emulator_url or nil)
     if emu ~= nil then
       if not (type(emu) == "string" and emu:match("^https?://")) then
         return fail("'emulator_url' must be an http(s) URL")

@@ -45,7 +45,8 @@ M.Token = require("avalara.token.token").Token
 -- - `environment` (`AVALARA_ENVIRONMENT`): "production" (default), "sandbox" or "local";
 --   `legacy = true` selects the AvaTax hosts and the `avatax_api` scope
 -- - `emulator_url` (`AVALARA_EMULATOR_URL`) for "local"; `token_url`, `api_base`, `scope`
---   override the environment's
+--   override the environment's. "local" with no credentials and no URL is the emulator's demo
+--   account at `http://127.0.0.1:18080`, as in `hscode --env local` (`avalara.environments["local"].demo`)
 -- - `items_base` and `items_scope`: AvaTax's REST API, where the Items flow lives
 --   (`avalara.items`), and the scope of its token (`avatax_api`); by default the
 --   environment's (`https://rest.avatax.com`, sandbox `https://sandbox-rest.avatax.com`,

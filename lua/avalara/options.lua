@@ -120,15 +120,20 @@ function M.client(opts)
   cfg.token_source = source
   -- A token source brings its own credentials.
   local account = opts.account_id or (not source and M.getenv("AVALARA_ACCOUNT_ID") or nil)
+  local key = opts.license_key or (not source and M.getenv("AVALARA_LICENSE_KEY") or nil)
+  local company = opts.company_id or M.getenv("AVALARA_COMPANY_ID")
+  -- `local` with no credentials at all: the emulator's demo account (as `hscode --env local`)
+  if not source and account == nil and key == nil and environments.name(opts) == "local" then
+    local demo = environments.DEMO
+    account, key, company = demo.account_id, demo.license_key, company or demo.company_id
+  end
   check(account ~= nil or source, "'account_id' is required (or set AVALARA_ACCOUNT_ID)")
   check(account == nil or type(account) == "string" or type(account) == "number",
     "'account_id' must be a string or number")
-  local key = opts.license_key or (not source and M.getenv("AVALARA_LICENSE_KEY") or nil)
   check(key ~= nil or source, "'license_key' is required (or set AVALARA_LICENSE_KEY)")
   check(key == nil or (type(key) == "string" and key ~= ""), "'license_key' must be a non-empty string")
   -- Optional here: tokens and definitions need no company; the calls that
   -- do (classify, classification, wait, classify_batch) raise without one.
-  local company = opts.company_id or M.getenv("AVALARA_COMPANY_ID")
   check(company == nil or type(company) == "string" or type(company) == "number",
     "'company_id' must be a string or number")
   check(company == nil or tostring(company):match("^%d+$"), "'company_id' must be digits")

@@ -231,6 +231,7 @@ local function check(r, service, bad)
   end
   if n > 0 and r.errors then problems.write(r.errors, problem_list(r.src, plan)) end
   r.state:commit()
+  r.checked = true
   return plan
 end
 
@@ -238,7 +239,11 @@ end
 local function classify(r)
   local sys, client, src = r.sys, r.client, r.src
   local service = batch.new(client)
-  local function bad(message) fail(EXIT.usage, message) end
+  -- an input error in the checking pass leaves no journal that this run made
+  local function bad(message)
+    if not r.checked then r.discard = true end
+    fail(EXIT.usage, message)
+  end
   local plan = check(r, service, bad)
   if r.sig.check() then fail(interrupted(r), "interrupted before any request") end
   -- Credentials are tried before anything is written.

@@ -2,7 +2,7 @@
 -- checks, the client the options describe, plain output.
 -- @module avalara.cli.common
 local avalara = require "avalara"
-local cjson = require "cjson"
+local json = require "avalara.cli.json"
 
 local M = {}
 
@@ -11,10 +11,12 @@ local M = {}
 M.EXIT = { ok = 0, failed = 1, usage = 2, config = 3, sigint = 130, sigterm = 143 }
 local EXIT = M.EXIT
 
+-- The library's demo defaults of `local` (`avalara.environments["local"].demo`), the same here.
+local demo = avalara.environments["local"].demo
 --- The emulator's demo account, used with `--env local` when no credentials are given.
-M.DEMO = { account = "2000000001", license_key = "DEMO-LICENSE-KEY-0001", company = "1001" }
+M.DEMO = { account = demo.account_id, license_key = demo.license_key, company = demo.company_id }
 --- The emulator URL for `--env local` when neither `--emulator-url` nor `AVALARA_EMULATOR_URL` is set.
-M.DEFAULT_EMULATOR_URL = "http://127.0.0.1:18080"
+M.DEFAULT_EMULATOR_URL = demo.emulator_url
 
 --- The metatable of failures: `{code, message, hint}`, raised by `fail`.
 M.Failure = {}
@@ -255,9 +257,10 @@ function M.make_client(sys, opts, needs_company, on_token)
   return client
 end
 
---- Prints a value as one line of JSON on stdout.
-function M.write_json(sys, value)
-  sys.stdout:write(cjson.encode(value), "\n")
+--- Prints a value as one line of JSON on stdout (`avalara.cli.json`: keys in
+-- `first`'s order then sorted, `/` unescaped).
+function M.write_json(sys, value, first)
+  sys.stdout:write(json.encode(value, first), "\n")
 end
 
 --- Prints `{label, value}` pairs, one a line, skipping nil values.

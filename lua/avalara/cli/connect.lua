@@ -4,7 +4,7 @@
 -- the browser coming back, and keeps the connection in the user's store.
 -- @module avalara.cli.connect
 local socket = require "socket"
-local cjson = require "cjson"
+local json = require "avalara.cli.json"
 local core = require "avalara.core"
 local clock = require "avalara.clock"
 local partner_cli = require "avalara.cli.partner"
@@ -209,7 +209,7 @@ function M.run(sys, opts, args, cli)
   end
   respond(conn, "200 OK", "Connected", "hscode is connected (" .. connection.id .. "). You can close this window.")
   if opts.json then
-    sys.stdout:write(cjson.encode(connection), "\n")
+    sys.stdout:write(json.encode(connection), "\n")
     return
   end
   sys.stdout:write(("connected    %s\nflow         %s\nscope        %s\n"):format(connection.id, connection.flow,

@@ -1,6 +1,6 @@
 --- `hscode connections`: the user's connections, without secrets.
 -- @module avalara.cli.connections
-local cjson = require "cjson"
+local json = require "avalara.cli.json"
 local partner_cli = require "avalara.cli.partner"
 
 local M = {}
@@ -38,7 +38,7 @@ function M.run(sys, opts, args, cli)
   local list, err = p:connections()
   if not list then cli.request_failed("cannot read the connections", err) end
   if opts.json then
-    sys.stdout:write(#list == 0 and "[]" or cjson.encode(list), "\n") -- an array, even empty
+    sys.stdout:write(#list == 0 and "[]" or json.encode(list), "\n") -- an array, even empty
     return
   end
   if #list == 0 then

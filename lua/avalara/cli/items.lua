@@ -10,7 +10,7 @@
 -- `avalara.cli.common`, shared by every command; it never requires
 -- `avalara.cli` (the dispatcher above it).
 -- @module avalara.cli.items
-local cjson = require "cjson"
+local json = require "avalara.cli.json"
 local sys_calls = require("avalara.core").sys
 local private = require "avalara.private"
 local clock = require "avalara.clock"
@@ -45,8 +45,9 @@ The AvaTax Items flow: items live in the company's catalog, classified for
 several destination countries at once; the codes become the items'
 classifications.
 
-classify FILE   upserts the items of FILE (CSV with a header row, or a .json
-                array: itemCode and description required; summary, itemGroup,
+classify FILE   upserts the items of FILE (CSV with a header row, a .json
+                array or a .jsonl file, one object a line, as batch reads:
+                itemCode and description required; summary, itemGroup,
                 category, taxCode optional) and classifies each for every
                 country of --countries; prints one row per item and country.
                 Every item is checked first: all problems are listed at
@@ -112,7 +113,7 @@ end
 local function format_rows(rows, format, formulas)
   if format == "json" then
     local lines = {}
-    for i, r in ipairs(rows) do lines[i] = "  " .. cjson.encode(flat(r)) end
+    for i, r in ipairs(rows) do lines[i] = "  " .. json.encode(flat(r), COLUMNS) end
     return "[\n" .. table.concat(lines, ",\n") .. "\n]\n"
   elseif format == "csv" then
     local records = { COLUMNS }
@@ -212,8 +213,10 @@ local function classify(sys, opts, args)
   local ok, rows, summary = pcall(client.classify_catalog, client, list, countries, { chunk = chunk, timeout = wait,
     premium = opts.premium and true or nil, should_stop = should_stop,
     on_progress = function(p)
-      if p.total > 0 and (p.done == 0 or p.done == p.total) then
-        sys.stderr:write(string.format("hscode: %s %d/%d\n", p.phase, p.done, p.total))
+      -- ended: a wait cut short (Ctrl-C, --wait), with the items decided by then
+      if p.total > 0 and (p.done == 0 or p.done == p.total or p.ended) then
+        sys.stderr:write(string.format("hscode: %s %d/%d%s\n", p.phase, p.done, p.total,
+          p.ended and " decided, the others still pending" or ""))
       end
     end })
   local signal = sig.signal
@@ -337,7 +340,7 @@ local function verify(sys, opts, args)
   if not out then common.request_failed("items verify failed", err, client) end
   if opts.json then common.write_json(sys, out)
   elseif #out.failed == 0 then
-    sys.stdout:write(string.format("%d codes verified and kept\n", #rows))
+    sys.stdout:write(string.format("%d %s verified and kept\n", #rows, #rows == 1 and "code" or "codes"))
   else
     sys.stdout:write("nothing kept: every row must pass\n")
     for _, f in ipairs(out.failed) do

@@ -10,7 +10,7 @@
 -- refused when the output is opened, before any request.
 -- @module avalara.cli.output
 local uv = require "avalara.cli.uv"
-local cjson = require "cjson"
+local json = require "avalara.cli.json"
 local core = require "avalara.core"
 local csv = require "avalara.csv"
 local input = require "avalara.cli.input"
@@ -114,6 +114,10 @@ function M.status_of(result)
   return tostring(result.status)
 end
 
+--- The keys of a row's result in JSON output, in this order (after the input's columns).
+M.RESULT_KEYS = { "itemCode", "description", "country", "status", "hsCode", "hsCodeDescription", "resolution", "id",
+  "error" }
+
 -- The result fields of a row (no secret: errors carry their kind, status,
 -- code, message and request id only).
 local function result_fields(item, result, describe)
@@ -205,16 +209,18 @@ function M.open(t, format, src, opts)
       emit((table_fmt:format(clip(r.itemCode or "", item_w), r.hsCode or "-", r.status, clip(text, text_w))
         :gsub("%s+$", "")) .. "\n")
     else
-      local obj = {}
+      local obj, first = {}, {}
       if type(item.fields) == "table" then
         if src.kind == "csv" then
-          for c, name in ipairs(src.columns) do obj[name] = item.fields[c] end
+          for c, name in ipairs(src.columns) do obj[name], first[c] = item.fields[c], name end
         else
           for k, v in pairs(item.fields) do obj[k] = v end
         end
       end
       for k, v in pairs(r) do obj[k] = v end
-      local line = cjson.encode(obj)
+      -- the same key order every row: the input's columns, then the result's
+      for _, k in ipairs(M.RESULT_KEYS) do first[#first + 1] = k end
+      local line = json.encode(obj, first)
       if format == "jsonl" then emit(line .. "\n")
       else emit((w.rows == 1 and "[\n  " or ",\n  ") .. line) end
     end

@@ -24,6 +24,26 @@ only with --show-secret.
   --json               print the same as JSON
 ]]
 
+-- A token that outlives this (100 years: the 2012 endpoints' tokens say
+-- 9999-12-31) does not expire in any sense that matters.
+local FOREVER = 100 * 365 * 86400
+
+--- The "expires at" line: `2026-01-01T10:00:00Z (in 3599 s)`, `... (in 3 h 12 min)` past an hour,
+-- `9999-12-31T23:59:59Z (does not expire)` for a 2012 token, `... (expired 5 s ago)`, or "no expiry".
+-- @tparam[opt] string at the expiry, ISO 8601
+-- @tparam[opt] number s seconds left
+-- @treturn string
+function M.expiry(at, s)
+  if not at or not s then return "no expiry" end
+  local when
+  if s >= FOREVER then when = "does not expire"
+  elseif s < 0 then when = "expired " .. -s .. " s ago"
+  elseif s < 3600 * 2 then when = "in " .. s .. " s"
+  elseif s < 86400 * 2 then when = string.format("in %d h %d min", math.floor(s / 3600), math.floor(s % 3600 / 60))
+  else when = string.format("in %d days", math.floor(s / 86400)) end
+  return at .. " (" .. when .. ")"
+end
+
 --- Runs it.
 function M.run(sys, opts, args)
   if #args > 0 then common.usage_error("token takes no arguments", "token") end
@@ -43,7 +63,7 @@ function M.run(sys, opts, args)
   if opts.json then return common.write_json(sys, info) end
   common.write_fields(sys, {
     { "type", info.token_type }, { "scope", info.scope },
-    { "expires at", info.expires_at and info.expires_at .. " (in " .. info.expires_in .. " s)" or "no expiry" },
+    { "expires at", M.expiry(info.expires_at, info.expires_in) },
     { "source", info.source }, { "store", tostring(client.store) },
     { "account", info.account_id }, { "environment", info.environment }, { "token url", info.token_url },
     { "access token", info.access_token },

@@ -34,9 +34,17 @@ local function code_error(code)
   if type(code) == "number" then
     return "'code' must be a string: HS codes keep their leading zeros (\"0101\", not 101)"
   end
-  if type(code) ~= "string" or code == "" then
+  if type(code) ~= "string" or code:gsub("%.", "") == "" then
     return "'code' must be a section numeral or an HS code string (got " .. type(code) .. ")"
   end
+end
+
+--- An HS code as the service writes it: the dots people write for reading
+-- (`"6109.10"`, `"6109.10.00"`) left out, as `hscode lookup` does.
+-- @string code
+-- @treturn string
+function M.normal_code(code)
+  return (code:gsub("%.", ""))
 end
 
 --- Resolves a `@nextLink` against the URL of the page that sent it (`avalara.paging.resolve`).
@@ -53,6 +61,7 @@ end
 local function children_url(client, country, code, opts)
   local err = country_error(country) or code_error(code)
   if err then return nil, err end
+  code = M.normal_code(code)
   local q
   q, err = paging.query(opts)
   if not q then return nil, err end
@@ -63,7 +72,7 @@ end
 -- every page.
 -- @param client an `avalara.Client`
 -- @string country the destination country (code or name)
--- @string code a section numeral (`"XI"`) or an HS code string
+-- @string code a section numeral (`"XI"`) or an HS code string (dots allowed: `"6109.10"`)
 -- @tparam[opt] table opts `{filter, top, skip, order_by}`: `top` is the page size (1 to 1000)
 -- @return records, count (`@recordsetCount`) | nil, err
 function M.hs_codes(client, country, code, opts)
@@ -90,13 +99,13 @@ end
 -- records (`hsCode` `""`, informational) included.
 -- @param client an `avalara.Client`
 -- @string country
--- @string code an HS code string
+-- @string code an HS code string (dots allowed: `"6109.10"`)
 -- @return records, count | nil, err
 function M.hierarchy(client, country, code)
   local err = country_error(country) or code_error(code)
   if err then error("client:hierarchy: " .. err, 3) end
   return paging.collect(client, client.api_base
-    .. paths.build("definitions_hierarchy", { country = country, hsCode = code }))
+    .. paths.build("definitions_hierarchy", { country = country, hsCode = M.normal_code(code) }))
 end
 
 return M

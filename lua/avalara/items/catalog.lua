@@ -80,9 +80,8 @@ local function csv_items(text, path)
   return list, header
 end
 
---- Reads a catalog file: CSV with a header row, or (`.json`) an array of
--- objects; columns as in `catalog.COLUMNS` (`itemCode` and `description`
--- required).
+--- Reads a catalog file: CSV with a header row, (`.json`) an array of objects, or (`.jsonl`)
+-- one object a line; columns as in `catalog.COLUMNS` (`itemCode` and `description` required).
 -- @string path
 -- @return a list of items (each with `where`, its line or index, for messages), or nil, err
 -- (kind "input", with `path`, and `row` when a line is at fault; its message names both)
@@ -93,7 +92,10 @@ function M.read(path)
   local text = f:read("*a")
   f:close()
   local list, header
-  if path:lower():match("%.json$") then
+  if require("avalara.items.jsonl").named(path) then
+    list, header = require("avalara.items.jsonl").items(text, path, item_of)
+    if not list then return nil, header end -- header: the error
+  elseif path:lower():match("%.json$") then
     local decoded = cjson.decode(text)
     if type(decoded) ~= "table" or (next(decoded) ~= nil and decoded[1] == nil) then
       return bad(path, path .. ": expected a JSON array of items")
@@ -192,8 +194,8 @@ local function check_args(catalog, countries, opts)
   return bodies, codes, cc, opts
 end
 
-local function progress(opts, phase, done, total)
-  if opts.on_progress then opts.on_progress { phase = phase, done = done, total = total } end
+local function progress(opts, phase, done, total, ended)
+  if opts.on_progress then opts.on_progress { phase = phase, done = done, total = total, ended = ended } end
 end
 
 -- A run is five named steps over one state table `st`: `{client, opts, bodies, codes, cc, summary,
@@ -317,7 +319,7 @@ local function wait(st)
     interval = opts.interval, include = "HsCodeClassificationStatus", should_stop = opts.should_stop })
   if werr and werr.kind ~= "timeout" then return nil, werr end
   if werr and werr.stopped then st.summary.stopped = st.summary.stopped or "stopped" end
-  progress(opts, "wait", #ids, #ids)
+  progress(opts, "wait", #ids - (werr and werr.items_pending or 0), #ids, werr and true or nil) -- ended: some pending
   local err
   st.final, err = classification.statuses(st.client, ids, "HsCodeClassificationStatus,Classifications")
   if not st.final then return nil, err end
@@ -371,8 +373,8 @@ end
 -- @param countries a list of two-letter codes (or `"US,DE,JP"`)
 -- @tparam[opt] table opts `{chunk = 100 (items per initiate), create_chunk = 50, premium,
 -- is_compliance, reclassify (initiate again what is decided), timeout = 600, interval,
--- on_progress({phase, done, total}) (phases upsert, initiate, wait), should_stop() (stop
--- before the next request: the rest is not attempted), journal}`
+-- on_progress({phase, done, total, ended}) (upsert, initiate, wait; `ended`: a wait cut short, `done`
+-- the items decided), should_stop() (stop before the next request: the rest is not attempted), journal}`
 -- @return rows (one per item and country, in catalog order: `{itemCode, itemId, country,
 -- status, hsCode, systemCode, classificationId, isPremium, details, error}`; status `FAILED`
 -- with `error` when it failed, `NOT_ATTEMPTED` when the run stopped before it), and a

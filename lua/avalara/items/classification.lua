@@ -115,16 +115,17 @@ end
 
 -- The {itemId, country} pairs of `found` still pending for the countries asked (nil: all).
 local function pending_of(found, item_ids, countries)
-  local pending = {}
+  local pending, n_items = {}, 0
   for _, id in ipairs(item_ids) do
-    local f = found[id]
+    local f, before = found[id], #pending
     for _, s in pairs(f and f.by_country or {}) do
       local asked = countries == nil
       for _, c in ipairs(countries or {}) do asked = asked or c == s.country end
       if asked and M.PENDING[s.status] then pending[#pending + 1] = { itemId = id, country = s.country } end
     end
+    if #pending > before then n_items = n_items + 1 end
   end
-  return pending
+  return pending, n_items
 end
 
 --- Waits until every item's classification is decided for every country
@@ -140,7 +141,7 @@ end
 -- as a timeout with `err.stopped = true`)
 -- @return the `ItemModel`s aligned with `item_ids`, with `hsCodeClassificationStatus` (an
 -- item that no longer exists is an error in its place), or nil, err (kind "timeout", with
--- `err.pending`: `{itemId, country}` pairs still pending)
+-- `err.pending`: `{itemId, country}` pairs still pending, and `err.items_pending`: how many items)
 function M.wait(client, item_ids, countries, opts)
   local where = "client:wait_hscode_classification"
   item_ids = args.ids(where, item_ids)
@@ -151,7 +152,7 @@ function M.wait(client, item_ids, countries, opts)
   while true do
     local found, err = M.statuses(client, item_ids, include)
     if not found then return nil, err end
-    local pending = pending_of(found, item_ids, countries)
+    local pending, items_pending = pending_of(found, item_ids, countries)
     if #pending == 0 then
       local out = {}
       for i, id in ipairs(item_ids) do
@@ -161,14 +162,15 @@ function M.wait(client, item_ids, countries, opts)
       return out
     end
     if clock.now() + interval > deadline then
-      return nil, core.error { kind = "timeout", retryable = true, pending = pending, message = string.format(
-        "%d item countries still pending after %g s", #pending, opts.timeout or 120) }
+      return nil, core.error { kind = "timeout", retryable = true, pending = pending, items_pending = items_pending,
+        message = string.format("%d item countries still pending after %g s", #pending, opts.timeout or 120) }
     end
     -- in slices, so that a stop asked for (Ctrl-C in the CLI) is heard soon
     local wake = clock.now() + interval
     repeat
       if opts.should_stop and opts.should_stop() then
         return nil, core.error { kind = "timeout", retryable = true, pending = pending, stopped = true,
+          items_pending = items_pending,
           message = string.format("stopped with %d item countries still pending", #pending) }
       end
       client.sleep(opts.should_stop and math.min(0.2, wake - clock.now()) or interval)
@@ -190,7 +192,7 @@ end
 -- failing row (`{rowIndex (from 0), itemId (a string), errors, errorCode}`).
 -- @param client
 -- @tparam table rows `{{itemId = 12, country = "US", hsCode = "610910"}, ...}`
--- (`item_id` and `hs_code` work too; codes are strings)
+-- (`item_id` and `hs_code` work too; codes are strings, dots allowed: `"6109.10"` is sent as `"610910"`)
 -- @return `{total, failed}` (`failed` empty when accepted), or nil, err
 function M.verify(client, rows)
   local where = "client:verify_hscodes"
@@ -206,7 +208,7 @@ function M.verify(client, rows)
       args.fail(where, "rows[" .. i .. "].hsCode must be a string (HS codes keep their leading zeros)")
     end
     body[i] = { itemId = args.id(where, "rows[" .. i .. "].itemId", r.itemId or r.item_id),
-      country = args.country(where, "rows[" .. i .. "].country", r.country), hsCode = code }
+      country = args.country(where, "rows[" .. i .. "].country", r.country), hsCode = (code:gsub("%.", "")) }
   end
   return api.call(client, "POST", "hscode_verify", { companyId = client:company(where) }, body)
 end

@@ -38,8 +38,9 @@ describe("avalara.new", function()
       emulator_url = e.http_url }:find("'company_id' must be digits", 1, true))
     assert.truthy(new_err { account_id = 1, license_key = "k", company_id = 1, environment = "moon" }
       :find("'environment'", 1, true))
-    assert.truthy(new_err { account_id = 1, license_key = "k", company_id = 1, environment = "local" }
-      :find("emulator_url", 1, true))
+    -- (no emulator_url is the demo default, http://127.0.0.1:18080: local_defaults_spec)
+    assert.truthy(new_err { account_id = 1, license_key = "k", company_id = 1, environment = "local",
+      emulator_url = "ftp://x" }:find("emulator_url", 1, true))
     assert.truthy(new_err { account_id = 1, license_key = "k", company_id = 1, leeway = "x" }:find("'leeway'", 1, true))
     assert.truthy(new_err { account_id = 1, license_key = "k", company_id = 1, on_token = 3 }:find("'on_token'", 1, true))
     assert.truthy(new_err { account_id = 1, license_key = "k", company_id = 1, store = {} }:find("'store'", 1, true))

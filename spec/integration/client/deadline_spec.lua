@@ -62,15 +62,36 @@ describe("a timeout bounds the whole wait", function()
     it("client:wait{timeout = 3} with a stalled read returns within 3 s (+" .. MARGIN .. " s), kind timeout ("
       .. how .. ")", function()
       local c = H.client(e, { timeout = 30, transport = how ~= "libcurl" and H.socket_transport() or nil })
+      e:configure { classification_delay = 60 }
       local model = assert(c:classify { itemCode = "STALL-1", description = "wooden chair",
         countryOfDestination = "US" })
-      e:configure { classification_delay = 60 }
       e:fault("classification_get", "stall", 10, { stall_seconds = 8 })
       local t0 = clock.now()
       local m, err = c:wait(model, { timeout = 3, interval = 0.1 })
       local took = clock.now() - t0
       assert.is_nil(m)
       assert.equal("timeout", err.kind)
+      assert.is_true(took >= 2.5 and took <= 3 + MARGIN, "took " .. took .. " s")
+    end)
+  end
+
+  for _, how in ipairs { "libcurl", "a Lua transport" } do
+    it("client:start_wait{timeout = 3} with a stalled read ends within 3 s (+" .. MARGIN .. " s), kind timeout ("
+      .. how .. ")", function()
+      local c = H.client(e, { timeout = 30, transport = how ~= "libcurl" and H.socket_transport() or nil })
+      e:configure { classification_delay = 60 }
+      local model = assert(c:classify { itemCode = "STALL-2", description = "wooden chair",
+        countryOfDestination = "US" })
+      e:fault("classification_get", "stall", 10, { stall_seconds = 8 })
+      local t0 = clock.now()
+      local h = c:start_wait(model.id, { timeout = 3, interval = 0.1 })
+      local done
+      repeat done = c:poll(0.2) until #done > 0 or clock.now() - t0 > 10
+      local took = clock.now() - t0
+      assert.equal(1, #done)
+      assert.equal(h, done[1].handle)
+      assert.is_nil(done[1].result)
+      assert.equal("timeout", done[1].err.kind)
       assert.is_true(took >= 2.5 and took <= 3 + MARGIN, "took " .. took .. " s")
     end)
   end

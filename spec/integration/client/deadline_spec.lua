@@ -96,6 +96,21 @@ describe("a timeout bounds the whole wait", function()
     end)
   end
 
+  it("classify_batch{timeout = 3} with its polls stalled ends each row within 3 s (+" .. MARGIN .. " s)", function()
+    local c = H.client(e, { timeout = 30 })
+    e:configure { classification_delay = 60 }
+    e:fault("classification_get", "stall", 10, { stall_seconds = 8 })
+    local t0 = clock.now()
+    local results = c:classify_batch(H.items(2, "STALL-B"), { timeout = 3, interval = 0.1 })
+    local took = clock.now() - t0
+    assert.equal(2, #results)
+    for _, r in ipairs(results) do
+      assert.equal("timeout", r.kind)
+      assert.matches("still PENDING", r.message)
+    end
+    assert.is_true(took <= 3 + MARGIN, "took " .. took .. " s")
+  end)
+
   it("wait_hscode_classification{timeout = 3} with a stalled read returns within 3 s, kind timeout", function()
     local c = H.client(e, { timeout = 30 })
     e:fault("items_list", "stall", 10, { stall_seconds = 8 })

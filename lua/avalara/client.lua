@@ -12,7 +12,7 @@
 -- it is reached as), `aliases` (the client's flat names of its methods:
 -- `client:classify(...)` is `client.hs:classify(...)`) and `new(client)`.
 -- Services get the client passed in and use only its extension interface:
--- `exchange`, `exchange_many`, `prepare`, `derive`, `company`, `call`,
+-- `exchange`, `exchange_many`, `prepare`, `derive`, `company`, `call`, `within`, `deadline`,
 -- `token`, `token_cache`, `observe`, `hook_raised`, `pause`, `transport_info`,
 -- and the fields `api_base`, `company_id`, `sleep`, `retries`, `environment`,
 -- `concurrency`.
@@ -42,6 +42,19 @@ local secrets = setmetatable({}, { __mode = "k" })
 -- The options each client was made with (they hold the license key too),
 -- for the client of the same account on another API (`Client:derive`).
 local origins = setmetatable({}, { __mode = "k" })
+
+-- The deadlines of the calls running now (`Client:within`), by coroutine: the
+-- main thread's under `MAIN` (LuaJIT and 5.1 give it no thread value).
+local deadlines = setmetatable({}, { __mode = "k" })
+local MAIN = {}
+
+local function running()
+  local co, main = coroutine.running()
+  if co == nil or main then return MAIN end
+  return co
+end
+
+local function pack(...) return { n = select("#", ...), ... } end
 
 local function check(cond, msg, level)
   if not cond then error("avalara.new: " .. msg, (level or 2) + 1) end
@@ -227,6 +240,49 @@ function Client:prepare(kind, args)
   return self._via:prepare(kind, args)
 end
 
+--- Runs `fn(...)` with a deadline for everything it does through this
+-- library in this coroutine (any client): no exchange runs past `deadline`
+-- (each one's `timeout` and `connect_timeout` are clipped to the time left,
+-- and one that would start after it fails at once with kind "timeout"), and
+-- no retry waits past it. Scopes nest (the earlier deadline holds). Light
+-- threads `fn` spawns itself in nginx do not inherit it.
+-- @number deadline a time of `avalara.clock` (`clock.now() + seconds`)
+-- @tparam function fn
+-- @return fn's results
+function Client.within(_, deadline, fn, ...)
+  if type(deadline) ~= "number" or deadline ~= deadline then error("client:within: 'deadline' must be a number", 2) end
+  if type(fn) ~= "function" then error("client:within: 'fn' must be a function", 2) end
+  local key = running()
+  local outer = deadlines[key]
+  deadlines[key] = outer and math.min(outer, deadline) or deadline
+  local res = pack(pcall(fn, ...))
+  deadlines[key] = outer
+  if not res[1] then error(res[2], 0) end
+  return (table.unpack or unpack)(res, 2, res.n)
+end
+
+--- The deadline of the `within` scope this coroutine runs in, or nil.
+-- @treturn number|nil a time of `avalara.clock`
+function Client.deadline(_)
+  return deadlines[running()]
+end
+
+-- Clips the timeouts of exchange args `a` to the time left before the
+-- scope's deadline (`Client:within`); nil, a timeout error when none is left.
+local function clip(self, a)
+  local d = deadlines[running()]
+  if d == nil then return a end
+  local left = d - now()
+  if left < 0.001 then
+    return nil, errors.new { kind = "timeout", retryable = true, message = "the call's timeout ran out before "
+      .. (a.url and ((a.method or "GET") .. " " .. a.url) or "the request") }
+  end
+  local t, ct = a.timeout or self.topts.timeout or 30, a.connect_timeout or self.topts.connect_timeout or 10
+  if left < t then a.timeout = left end
+  if left < ct then a.connect_timeout = left end
+  return a
+end
+
 --- One exchange through the client's transport (for services and wrappers):
 -- `kind` is "request" or a grant's name. With libcurl the core performs it;
 -- with a Lua transport (the `transport` option, or cosockets in nginx) the
@@ -242,6 +298,10 @@ function Client:exchange(kind, args)
     local ok, err = self.gate(self, 1)
     if not ok then return nil, err end
   end
+  if deadlines[running()] then
+    local a, err = clip(self, args)
+    if not a then return nil, err end
+  end
   return self._via:exchange(kind, args)
 end
 
@@ -254,6 +314,18 @@ function Client:exchange_many(reqs, args)
   if self.gate and #reqs > 0 then
     local ok, err = self.gate(self, #reqs)
     if not ok then
+      local out = {}
+      for j = 1, #reqs do out[j] = { err = err } end
+      return out
+    end
+  end
+  if deadlines[running()] then
+    local a, err = clip(self, args)
+    for _, r in ipairs(a and reqs or {}) do
+      r.timeout = r.timeout or args.timeout
+      clip(self, r)
+    end
+    if not a then
       local out = {}
       for j = 1, #reqs do out[j] = { err = err } end
       return out
@@ -378,7 +450,7 @@ function Client:_call_again(method, url, body, tok, first_err, started)
       if not t2 then final = e2; return nil, e2 end
       tok = t2
     end
-  end, { sleep = self.sleep, started = started,
+  end, { sleep = self.sleep, started = started, deadline = deadlines[running()],
     retryable = function(e) return e ~= final and retry.retryable(e) end })
 end
 

@@ -86,7 +86,8 @@ end
 -- @int attempt the attempt that failed (1-based)
 -- @number elapsed seconds since the first attempt began
 -- @param err its error
--- @tparam[opt] table hooks `random()`, `retryable(err)`
+-- @tparam[opt] table hooks `random()`, `retryable(err)`, `deadline` (a time of `avalara.clock`:
+-- no attempt starts after it, nor one whose delay would end at or past it), `now()`
 -- @treturn number|nil seconds
 function M.next_delay(policy, attempt, elapsed, err, hooks)
   hooks = hooks or {}
@@ -95,6 +96,7 @@ function M.next_delay(policy, attempt, elapsed, err, hooks)
   if attempt >= policy.max_attempts then return nil end
   local d = M.delay(policy, attempt, err, hooks.random)
   if elapsed + d > policy.deadline then return nil end
+  if hooks.deadline and (hooks.now or M.now)() + d >= hooks.deadline then return nil end
   return d
 end
 
@@ -105,7 +107,7 @@ local function pack(...) return { n = select("#", ...), ... } end
 -- @tparam table policy from `M.policy`
 -- @tparam function fn
 -- @tparam[opt] table hooks `sleep(s)`, `now()`, `random()`, `retryable(err)`, `started` (the
--- time the first attempt began, when it ran before this call)
+-- time the first attempt began, when it ran before this call), `deadline` (see `next_delay`)
 -- @return fn's results, or nil, err (the last error)
 function M.run(policy, fn, hooks)
   hooks = hooks or {}

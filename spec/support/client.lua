@@ -32,7 +32,7 @@ end
 
 -- A client `transport` doing the exchange over LuaSocket (plain HTTP), so
 -- a spec can watch or change what goes on the wire: `watch(req)` sees each
--- request before it is sent.
+-- request before it is sent. It honours `req.timeout` (as LuaSocket's `http.TIMEOUT`).
 function H.socket_transport(watch)
   local http = require "socket.http"
   local ltn12 = require "ltn12"
@@ -41,9 +41,12 @@ function H.socket_transport(watch)
     local chunks, headers = {}, {}
     for k, v in pairs(req.headers or {}) do headers[k:lower()] = v end
     if req.body then headers["content-length"] = tostring(#req.body) end
+    local was = http.TIMEOUT
+    http.TIMEOUT = req.timeout
     local ok, status, rheaders = http.request { url = req.url, method = req.method, headers = headers,
       source = req.body and ltn12.source.string(req.body) or nil, sink = ltn12.sink.table(chunks), redirect = false }
-    if not ok then return nil, { kind = "transport", message = tostring(status) } end
+    http.TIMEOUT = was
+    if not ok then return nil, { kind = status == "timeout" and "timeout" or "transport", message = tostring(status) } end
     return { status = status, headers = rheaders, body = table.concat(chunks) }
   end
 end

@@ -5,6 +5,7 @@
 -- `observe`, and the fields `retries`, `sleep`, `concurrency`.
 -- @module avalara.async.engine
 local clock = require "avalara.clock"
+local core = require "avalara.core"
 local retry = require "avalara.retry"
 local multi = require "avalara.transport.driver"
 local cached = require "avalara.token.cached"
@@ -45,7 +46,10 @@ end
 
 -- An operation: `handle`, the current request (`method`, `url`, `body`), what
 -- its answer leads to (`answer(engine, op, body)`), and its `call`: the
--- attempts of that request, as `client:call` counts them.
+-- attempts of that request, as `client:call` counts them. Optional: `deadline`
+-- (a time of `avalara.clock`: no request of it runs past it, each one's timeout
+-- clipped to the time left, no retry after it) and `late(err)` (the error to
+-- finish with when a request is given up on).
 local function new_call(op)
   op.call = { attempt = 1, exchange = 0, renewed = false } -- `started`: when its first exchange went
 end
@@ -108,7 +112,19 @@ function Engine:launch(op)
   op.call.exchange = op.call.exchange + 1
   op.sent = now()
   op.call.started = op.call.started or op.sent
-  op.ex = self:driver():add { method = op.method, url = op.url, body = op.body, token = token }
+  local req = { method = op.method, url = op.url, body = op.body, token = token }
+  if op.deadline then
+    -- the call's deadline bounds this request too (`op.deadline`, as `client:within`)
+    local left = op.deadline - now()
+    if left < 0.001 then
+      return self:failed(op, core.error { kind = "timeout", retryable = true,
+        message = "the call's timeout ran out before " .. op.method .. " " .. op.url })
+    end
+    local o = self.client:transport_info().options
+    if left < (o.timeout or 30) then req.timeout = left end
+    if left < (o.connect_timeout or 10) then req.connect_timeout = left end
+  end
+  op.ex = self:driver():add(req)
   self.inflight[op.ex] = op
 end
 
@@ -172,8 +188,9 @@ function Engine:failed(op, err)
     call.renewed, op.stale = true, op.token
     return self:schedule(op)
   end
-  local d = retry.next_delay(self.client.retries, call.attempt, now() - call.started, err)
-  if not d then return self:finish(op, nil, err) end
+  local d = retry.next_delay(self.client.retries, call.attempt, now() - call.started, err,
+    { deadline = op.deadline })
+  if not d then return self:finish(op, nil, op.late and op.late(err) or err) end
   call.attempt = call.attempt + 1
   self:schedule(op, now() + d)
 end

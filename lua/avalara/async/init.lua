@@ -123,6 +123,13 @@ local function start_waiting(e, op, id, opts, seen)
   op.answer = waited
   op.waiting = { id = id, timeout = opts.timeout or 60, interval = opts.interval or 0.25 }
   op.waiting.deadline = now() + op.waiting.timeout
+  -- the timeout bounds the whole wait: every read, its retries and a stalled one
+  op.deadline = op.waiting.deadline
+  op.late = function(err)
+    if err.kind ~= "timeout" and now() < op.deadline then return err end
+    return core.error { kind = "timeout", retryable = true, cause = err, message = string.format(
+      "classification %s: no answer within %g s (%s)", id, op.waiting.timeout, tostring(err.message)) }
+  end
   new_call(op)
   if seen then
     e:schedule(op, now() + op.waiting.interval)

@@ -97,6 +97,12 @@ function M.on_error(st, f, rec, err)
     rec.attempts = rec.attempts + 1
     rec.since = rec.since or f.started
     local delay = retry.delay(policy, rec.attempts, err)
+    if f.step == "poll" and rec.poll_deadline and t + delay >= rec.poll_deadline then
+      -- no read after the poll deadline: the row is still pending, as far as is known
+      local e = result.still_pending(rec.model and rec.model.id or rec.id, st.timeout)
+      e.cause = err
+      return finish(st, rec, e)
+    end
     if rec.attempts < policy.max_attempts and t - rec.since + delay <= policy.deadline then
       return st.timers:push(t + delay, rec)
     end

@@ -47,6 +47,8 @@ function M.start(client, source, sink, opts)
     concurrency = concurrency,
     wait = opts.wait ~= false,
     timeout = opts.timeout or 120, interval = opts.interval or 0.25,
+    -- a poll's read is clipped to the row's poll deadline (`send`)
+    read_timeout = client:transport_info().options.timeout or 30,
     window_size = opts.window or math.max(512, 16 * concurrency),
     conflicts = opts.conflicts or {},
     describe = opts.describe,
@@ -162,6 +164,11 @@ function M.send(st, rec)
   local s = st.summary
   local req = M.request_of(st, rec)
   req.token = st.token
+  if rec.step == "poll" and rec.poll_deadline then
+    -- the timeout bounds the wait, a stalled read included: its own timeout is the time left
+    local left = math.max(rec.poll_deadline - now(), 0.001)
+    if left < st.read_timeout then req.timeout = left end
+  end
   local h = st.driver:add(req)
   st.inflight[h] = { rec = rec, started = now(), token = st.token, method = req.method, url = req.url,
     step = rec.step }

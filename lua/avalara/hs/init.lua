@@ -80,9 +80,13 @@ end
 --- Polls a classification until it is no longer `PENDING`.
 -- The interval grows by half each time (up to 5 s). Each read goes through
 -- `client:classification` (so a wrapper of the client sees every read).
+-- `timeout` bounds the whole call: every read, its retries and a stalled
+-- request included (`client:within`: each request's own timeout is clipped
+-- to the time left).
 -- @param id_or_model an id, or a model (returned at once when not PENDING)
 -- @tparam[opt] table opts `{timeout = 60, interval = 0.25}`
--- @return the model, or nil, err (kind "timeout" when still PENDING at the deadline)
+-- @return the model, or nil, err (kind "timeout" when still PENDING at the deadline, or when
+-- the deadline came during a read: then `err.cause` is the read's error)
 function Hs:wait(id_or_model, opts)
   opts = options.check_opts("client:wait", opts)
   local model, id = nil, id_or_model
@@ -94,20 +98,29 @@ function Hs:wait(id_or_model, opts)
   local client = self.client
   local timeout, interval = opts.timeout or 60, opts.interval or 0.25
   local deadline = clock.now() + timeout
-  if model then client.sleep(interval) end
-  while true do
-    local m, err = client:classification(id)
-    if not m then return nil, err end
-    if m.status ~= "PENDING" then return m end
-    local left = deadline - clock.now()
-    if left <= 0 then
-      return nil, errors.new { kind = "timeout", message = string.format(
-        "classification %s still PENDING after %g s", id, timeout), retryable = true }
-    end
-    -- The last poll is at the deadline itself: --wait N waits N seconds.
-    client.sleep(math.min(interval, left))
-    interval = math.min(interval * 1.5, 5)
+  local function late(err)
+    return nil, errors.new { kind = "timeout", retryable = true, cause = err, message = string.format(
+      "classification %s: no answer within %g s (%s)", id, timeout, tostring(err and err.message)) }
   end
+  return client:within(deadline, function()
+    if model then client.sleep(math.min(interval, timeout)) end
+    while true do
+      local m, err = client:classification(id)
+      if not m then
+        if err.kind == "timeout" or clock.now() >= deadline then return late(err) end
+        return nil, err
+      end
+      if m.status ~= "PENDING" then return m end
+      local left = deadline - clock.now()
+      if left <= 0 then
+        return nil, errors.new { kind = "timeout", retryable = true, message = string.format(
+          "classification %s still PENDING after %g s", id, timeout) }
+      end
+      -- The last poll is at the deadline itself: --wait N waits N seconds.
+      client.sleep(math.min(interval, left))
+      interval = math.min(interval * 1.5, 5)
+    end
+  end)
 end
 
 --- The 21 HS sections (`hsCode` `I` to `XXI`, `system` `""`), as `HsCodeModel` records.

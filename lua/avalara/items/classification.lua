@@ -128,6 +128,8 @@ local function pending_of(found, item_ids, countries)
   return pending, n_items
 end
 
+local polls -- below `M.wait`
+
 --- Waits until every item's classification is decided for every country
 -- asked (its status no longer one of `PENDING`), polling with the same
 -- backoff as `client:wait` (0.25 s, growing by half, up to 5 s). A country
@@ -147,12 +149,25 @@ function M.wait(client, item_ids, countries, opts)
   item_ids = args.ids(where, item_ids)
   countries = args.countries(where, countries, true)
   opts = args.opts(where, opts)
+  local deadline = clock.now() + (opts.timeout or 120)
+  return client:within(deadline, polls, client, item_ids, countries, opts, deadline)
+end
+
+-- The polls of `M.wait`, inside its deadline (`client:within`).
+function polls(client, item_ids, countries, opts, deadline)
   local include = opts.include or "HsCodeClassificationStatus"
-  local interval, deadline = opts.interval or 0.25, clock.now() + (opts.timeout or 120)
+  local interval, pending, items_pending = opts.interval or 0.25, nil, nil
   while true do
     local found, err = M.statuses(client, item_ids, include)
-    if not found then return nil, err end
-    local pending, items_pending = pending_of(found, item_ids, countries)
+    if not found then
+      if err.kind == "timeout" or clock.now() >= deadline then
+        return nil, core.error { kind = "timeout", retryable = true, pending = pending, cause = err,
+          items_pending = items_pending,
+          message = string.format("no answer within %g s (%s)", opts.timeout or 120, tostring(err.message)) }
+      end
+      return nil, err
+    end
+    pending, items_pending = pending_of(found, item_ids, countries)
     if #pending == 0 then
       local out = {}
       for i, id in ipairs(item_ids) do

@@ -65,7 +65,7 @@ function Source:fetch()
     client:observe("POST", self.token_url, tok and 200 or nil, started, attempt, e)
     if not tok then return nil, e end
     return M.record(tok)
-  end, { sleep = client.sleep })
+  end, { sleep = client.sleep, deadline = client.deadline and client:deadline() or nil })
 end
 
 --- The grant, prepared and not sent (a core exchange: `avalara.async` runs it on its multi).

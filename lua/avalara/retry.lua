@@ -100,6 +100,15 @@ function M.next_delay(policy, attempt, elapsed, err, hooks)
   return d
 end
 
+--- How long before its deadline a wait makes its last poll: the time kept
+-- for that poll's answer, so that the whole wait ends by its deadline (a
+-- tenth of the timeout, 0.1 s to 1 s).
+-- @number timeout the wait's timeout, seconds
+-- @treturn number seconds
+function M.poll_reserve(timeout)
+  return math.max(0.1, math.min(1, timeout / 10))
+end
+
 local function pack(...) return { n = select("#", ...), ... } end
 
 --- Runs `fn(attempt)` until it succeeds, fails for good, or the attempts or

@@ -50,6 +50,7 @@
 -- @module avalara.async
 local core = require "avalara.core"
 local clock = require "avalara.clock"
+local retry = require "avalara.retry"
 local options = require "avalara.options"
 local paths = require "avalara.paths"
 local item_model = require "avalara.hs.item"
@@ -100,17 +101,17 @@ end
 
 -- What a classification read leads to when the call waits: the model when
 -- it is no longer PENDING, else another read after the interval (growing
--- by half up to 5 s, the last one at the deadline), as `client:wait` does.
+-- by half up to 5 s, the last one just before the deadline), as `client:wait` does.
 local function waited(e, op, model)
   if type(model) == "table" and model.status ~= "PENDING" then return e:finish(op, model) end
   local w = op.waiting
   local left = w.deadline - now()
-  if left <= 0 then
+  if left <= w.reserve then
     return e:finish(op, nil, core.error { kind = "timeout", retryable = true, message = string.format(
       "classification %s still PENDING after %g s", w.id, w.timeout) })
   end
   new_call(op)
-  e:schedule(op, now() + math.min(w.interval, left))
+  e:schedule(op, now() + math.min(w.interval, left - w.reserve))
   w.interval = math.min(w.interval * 1.5, 5)
 end
 
@@ -123,6 +124,7 @@ local function start_waiting(e, op, id, opts, seen)
   op.answer = waited
   op.waiting = { id = id, timeout = opts.timeout or 60, interval = opts.interval or 0.25 }
   op.waiting.deadline = now() + op.waiting.timeout
+  op.waiting.reserve = retry.poll_reserve(op.waiting.timeout) -- the last read's time to answer
   -- the timeout bounds the whole wait: every read, its retries and a stalled one
   op.deadline = op.waiting.deadline
   op.late = function(err)
@@ -132,7 +134,7 @@ local function start_waiting(e, op, id, opts, seen)
   end
   new_call(op)
   if seen then
-    e:schedule(op, now() + op.waiting.interval)
+    e:schedule(op, now() + math.min(op.waiting.interval, math.max(0, op.waiting.timeout - op.waiting.reserve)))
     op.waiting.interval = math.min(op.waiting.interval * 1.5, 5)
   else
     e:schedule(op)

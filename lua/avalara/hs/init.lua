@@ -12,6 +12,7 @@
 -- `nil, err` (docs/errors.md); a bad argument raises naming the method.
 -- @module avalara.hs
 local clock = require "avalara.clock"
+local retry = require "avalara.retry"
 local errors = require "avalara.error"
 local options = require "avalara.options"
 local paths = require "avalara.paths"
@@ -98,12 +99,13 @@ function Hs:wait(id_or_model, opts)
   local client = self.client
   local timeout, interval = opts.timeout or 60, opts.interval or 0.25
   local deadline = clock.now() + timeout
+  local reserve = retry.poll_reserve(timeout)
   local function late(err)
     return nil, errors.new { kind = "timeout", retryable = true, cause = err, message = string.format(
       "classification %s: no answer within %g s (%s)", id, timeout, tostring(err and err.message)) }
   end
   return client:within(deadline, function()
-    if model then client.sleep(math.min(interval, timeout)) end
+    if model then client.sleep(math.min(interval, math.max(0, timeout - reserve))) end
     while true do
       local m, err = client:classification(id)
       if not m then
@@ -112,12 +114,13 @@ function Hs:wait(id_or_model, opts)
       end
       if m.status ~= "PENDING" then return m end
       local left = deadline - clock.now()
-      if left <= 0 then
+      if left <= reserve then
         return nil, errors.new { kind = "timeout", retryable = true, message = string.format(
           "classification %s still PENDING after %g s", id, timeout) }
       end
-      -- The last poll is at the deadline itself: --wait N waits N seconds.
-      client.sleep(math.min(interval, left))
+      -- The last poll is just before the deadline, with the time its answer
+      -- needs (`retry.poll_reserve`): --wait N waits N seconds, no more.
+      client.sleep(math.min(interval, left - reserve))
       interval = math.min(interval * 1.5, 5)
     end
   end)

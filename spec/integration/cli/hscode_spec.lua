@@ -236,7 +236,7 @@ describe("the hscode command", function()
       assert.falsy(text:find("WRONG-KEY-999", 1, true))
     end)
 
-    it("--wait N waits N seconds: the last poll is at the deadline", function()
+    it("--wait N waits N seconds: the last poll is just before the deadline, its answer within it", function()
       e:configure { classification_delay = 2.4 }
       local r = hscode("classify", "green tea", "--country", "US", "--wait", "3")
       assert.equal(0, r.code, r.stderr)

@@ -5,7 +5,6 @@
 -- @module avalara.cli.batch
 local core = require "avalara.core"
 local clock = require "avalara.clock"
-local item_model = require "avalara.hs.item"
 local batch = require "avalara.batch"
 local journal = require "avalara.batch.journal"
 local descriptions = require "avalara.hs.descriptions"
@@ -142,9 +141,6 @@ end
 local function settings(r)
   local opts = r.opts
   r.country = common.country_option(opts, "batch", false)
-  if r.country and item_model.country_known(r.country) == false then
-    usage_error("unknown country code '" .. r.country .. "' (ISO 3166 alpha-2, such as US)", "batch")
-  end
   r.concurrency = common.positive_number(opts, "concurrency", "batch", true)
   r.wait = common.positive_number(opts, "wait", "batch") or 120
   r.rate = common.positive_number(opts, "rate", "batch")

@@ -12,6 +12,7 @@
 local cjson = require "cjson"
 local private = require "avalara.private"
 local item_model = require "avalara.hs.item"
+local countries = require "avalara.country"
 local csv = require "avalara.csv"
 
 local M = {}
@@ -303,13 +304,7 @@ local function problem_of(item, fields, default_country)
   if not ok then return why.message end
   local country = item.country or default_country
   if not country then return "no country (add a country column or use --country)" end
-  if not country:match("^%a%a$") then
-    return string.format("bad country code '%s' (two letters, such as US)", country)
-  end
-  if item_model.country_known(country) == false then
-    return string.format("unknown country code '%s' (ISO 3166 alpha-2, such as US)", country)
-  end
-  return nil
+  return countries.problem(country)
 end
 
 --- A source for `avalara.batch`: each call returns an iterator of `row,

@@ -7,8 +7,9 @@ local countries = require "avalara.country"
 
 local M = {}
 
---- Exit statuses: 0 success, 1 some requests or items failed, 2 usage or input error,
--- 3 authentication or configuration error, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+--- Exit statuses, the same for every command (docs/cli.md's table): 0 success (rows skipped by
+-- `--skip-invalid` too), 1 some requests or items failed, 2 usage or input error, 3 authentication
+-- or configuration error (an unknown connection too), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 M.EXIT = { ok = 0, failed = 1, usage = 2, config = 3, sigint = 130, sigterm = 143 }
 local EXIT = M.EXIT
 

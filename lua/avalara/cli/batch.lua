@@ -55,7 +55,8 @@ its line, and nothing is sent.
   --restart            discard the journal and start again
   --rate N             at most N requests per second (evenly spaced)
   --skip-invalid       go on without the rows that are not valid (written
-                       with status INVALID)
+                       with status INVALID); exit 0 when every row sent
+                       succeeded
   --concurrency N      requests at once (default 16); halved while the
                        service says too many (429), growing back slowly
   --wait SECONDS       how long to wait for each classification (default 120)

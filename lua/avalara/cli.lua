@@ -110,9 +110,11 @@ Access tokens are kept in $XDG_CACHE_HOME/avalara-hscode/tokens.db (else
 ~/.cache/avalara-hscode/tokens.db), readable by you only (mode 0600), so
 repeated runs reuse a valid token (one per account, license key and URL).
 
-Exit status: 0 success; 1 a request failed, or some batch items did (or a
-batch stopped on the quota); 2 usage or input error; 3 authentication or
-configuration error; 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+Exit status, every command: 0 success (batch --skip-invalid: also with rows
+skipped, when every row sent succeeded); 1 a request failed, or some batch
+or items rows did (or stopped on the quota); 2 usage or input error; 3
+authentication or configuration error (an unknown --connection too); 130
+interrupted (Ctrl-C), 143 terminated (SIGTERM).
 ]]
 end
 

@@ -31,7 +31,7 @@ M.LAYERS = {
   { 1, "foundation", { "avalara.token.*", "avalara.transport", "avalara.transport.*", "avalara.store",
     "avalara.store.*", "avalara.resp.*",
     "avalara.retry", "avalara.clock", "avalara.error", "avalara.options", "avalara.environments", "avalara.paths",
-    "avalara.paging", "avalara.csv", "avalara.private", "avalara.warning", "avalara.digest" } },
+    "avalara.paging", "avalara.csv", "avalara.private", "avalara.warning", "avalara.digest", "avalara.country" } },
   { 0, "C", { "avalara.core" } },
 }
 

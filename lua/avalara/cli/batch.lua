@@ -5,7 +5,6 @@
 -- @module avalara.cli.batch
 local core = require "avalara.core"
 local clock = require "avalara.clock"
-local item_model = require "avalara.hs.item"
 local batch = require "avalara.batch"
 local journal = require "avalara.batch.journal"
 local descriptions = require "avalara.hs.descriptions"
@@ -58,7 +57,8 @@ nothing is sent; the terminal shows the first 50.
   --restart            discard the journal and start again
   --rate N             at most N requests per second (evenly spaced)
   --skip-invalid       go on without the rows that are not valid (written
-                       with status INVALID)
+                       with status INVALID); exit 0 when every row sent
+                       succeeded
   --errors FILE        write every problem of the input there (CSV: line,
                        column, problem)
   --concurrency N      requests at once (default 16); halved while the
@@ -147,9 +147,6 @@ end
 local function settings(r)
   local opts = r.opts
   r.country = common.country_option(opts, "batch", false)
-  if r.country and item_model.country_known(r.country) == false then
-    usage_error("unknown country code '" .. r.country .. "' (ISO 3166 alpha-2, such as US)", "batch")
-  end
   r.concurrency = common.positive_number(opts, "concurrency", "batch", true)
   r.wait = common.positive_number(opts, "wait", "batch") or 120
   r.rate = common.positive_number(opts, "rate", "batch")
@@ -246,8 +243,19 @@ local function classify(r)
   end
   local plan = check(r, service, bad)
   if r.sig.check() then fail(interrupted(r), "interrupted before any request") end
-  -- Credentials are tried before anything is written.
-  local tok, toerr = client:token()
+  -- Credentials are tried before anything is written. The token request is
+  -- one blocking call that no `check` interrupts: during it a signal ends
+  -- hscode at once, as a short command's does (nothing was sent yet).
+  local tok, toerr
+  if sys.exit_on_signal then
+    r.sig.close()
+    sys.exit_on_signal("sigint", "\nhscode: interrupted before any classification\n")
+    sys.exit_on_signal("sigterm", "\nhscode: terminated before any classification\n")
+    tok, toerr = client:token()
+    r.sig = signals.catch(r.on_signal)
+  else
+    tok, toerr = client:token()
+  end
   if not tok then
     r.discard = true
     common.request_failed("cannot get an access token", toerr, client)
@@ -309,11 +317,12 @@ local function report(r, result)
     return EXIT.failed
   end
   if s.stopped == "auth" then
-    fail(EXIT.config, "stopped: cannot get an access token: " .. tostring(s.reason),
+    fail(common.exit_code_for(s.reason), "stopped: cannot get an access token: " .. tostring(s.reason),
       common.hint_for(r.client, s.reason))
   end
   if temporary and not unfinished then remove_journal(jpath, temporary) end
-  if s.failed > 0 or s.invalid > 0 then return EXIT.failed end
+  -- rows skipped as invalid (--skip-invalid) were asked to be skipped: 0 when every row sent succeeded
+  if s.failed > 0 then return EXIT.failed end
   return EXIT.ok
 end
 
@@ -335,10 +344,11 @@ function M.run(sys, opts, args)
   r.src.max_record = r.max_record
   open_journal(r)
 
-  r.sig = signals.catch(function(_, count)
+  r.on_signal = function(_, count)
     sys.stderr:write(count == 1 and "\nhscode: stopping: finishing the requests in flight "
       .. "(Ctrl-C again to stop at once)\n" or "\nhscode: stopping now\n")
-  end)
+  end
+  r.sig = signals.catch(r.on_signal)
   local ok, result = pcall(classify, r)
   if r.writer then r.writer.abandon() end
   r.sig.close()

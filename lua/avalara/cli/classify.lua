@@ -61,9 +61,6 @@ function M.run(sys, opts, args)
     description = description, summary = opts.summary, itemGroup = opts.item_group }
   local ok, why = avalara.item.check(item)
   if not ok then common.usage_error(why.message, "classify") end
-  if avalara.item.country_known(country) == false then
-    common.usage_error("unknown country code '" .. country .. "' (ISO 3166 alpha-2, such as US)", "classify")
-  end
   local client = common.make_client(sys, opts, true)
   local model, err = client:classify(item, { country = country })
   if model then model, err = client:wait(model, { timeout = wait }) end

@@ -3,11 +3,13 @@
 -- @module avalara.cli.common
 local avalara = require "avalara"
 local json = require "avalara.cli.json"
+local countries = require "avalara.country"
 
 local M = {}
 
---- Exit statuses: 0 success, 1 some requests or items failed, 2 usage or input error,
--- 3 authentication or configuration error, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+--- Exit statuses, the same for every command (docs/cli.md's table): 0 success (rows skipped by
+-- `--skip-invalid` too), 1 some requests or items failed, 2 usage or input error, 3 authentication
+-- or configuration error (an unknown connection too), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 M.EXIT = { ok = 0, failed = 1, usage = 2, config = 3, sigint = 130, sigterm = 143 }
 local EXIT = M.EXIT
 
@@ -119,17 +121,36 @@ function M.size_option(opts, name, command)
   return math.floor(n)
 end
 
---- The `--country` option upper-cased, checked (two letters).
+--- The `--country` option upper-cased, checked (`avalara.country`: two letters, a known
+-- code, "did you mean GB?" for UK).
 function M.country_option(opts, command, required)
   local c = opts.country
   if c == nil then
     if required then usage_error("--country is required (two letters, such as US)", command) end
     return nil
   end
-  if not c:match("^%a%a$") then
-    usage_error("bad country code '" .. c .. "' (two letters, such as US)", command)
+  local code, why = countries.check(c)
+  if not code then usage_error(why, command) end
+  return code
+end
+
+--- A list option of countries (`--countries US,DE`, commas or spaces) upper-cased, without
+-- repeats, each checked as `country_option`'s.
+function M.countries_option(opts, command, required, name)
+  name = name or "countries"
+  local raw = opts[name]
+  if raw == nil then
+    if required then usage_error("--" .. name .. " is required (such as US,DE,JP)", command) end
+    return nil
   end
-  return c:upper()
+  local list, seen = {}, {}
+  for c in raw:gmatch("[^,%s]+") do
+    local code, why = countries.check(c)
+    if not code then usage_error(why, command) end
+    if not seen[code] then seen[code] = true; list[#list + 1] = code end
+  end
+  if #list == 0 then usage_error("--" .. name .. " needs at least one country", command) end
+  return list
 end
 
 -- ---------------------------------------------------------------- secrets

@@ -30,7 +30,7 @@ function M.run(sys, opts, args, cli)
   local p = partner_cli.partner(sys, opts, cli)
   local ok, err = p:disconnect(args[1], { force = opts.force })
   if not ok then
-    if err.code == "connection_unknown" then cli.fail(cli.EXIT.failed, err.message .. " (see hscode connections)") end
+    if err.code == "connection_unknown" then cli.fail(cli.EXIT.config, err.message .. " (see hscode connections)") end
     cli.request_failed("cannot disconnect " .. args[1], err)
   end
   sys.stdout:write("disconnected ", args[1], "\n")

@@ -12,6 +12,7 @@
 local cjson = require "cjson"
 local private = require "avalara.private"
 local item_model = require "avalara.hs.item"
+local countries = require "avalara.country"
 local csv = require "avalara.csv"
 
 local M = {}
@@ -304,12 +305,8 @@ local function problem_of(item, fields, default_country)
   if not ok then return why.message, why.message:match("^'?(%a+)") end
   local country = item.country or default_country
   if not country then return "no country (add a country column or use --country)", "country" end
-  if not country:match("^%a%a$") then
-    return string.format("bad country code '%s' (two letters, such as US)", country), "country"
-  end
-  if item_model.country_known(country) == false then
-    return string.format("unknown country code '%s' (ISO 3166 alpha-2, such as US)", country), "country"
-  end
+  local problem = countries.problem(country)
+  if problem then return problem, "country" end
   return nil
 end
 

@@ -20,6 +20,7 @@ local common = require "avalara.cli.common"
 local problems = require "avalara.cli.problems"
 local catalog = require "avalara.items.catalog"
 local items_model = require "avalara.items.model"
+local country_codes = require "avalara.country"
 
 local M = {}
 
@@ -86,20 +87,7 @@ local COLUMNS = { "itemCode", "itemId", "country", "status", "hsCode", "systemCo
   "errorCode", "errorMessage" }
 
 local function countries_option(opts, required)
-  local raw = opts.countries
-  if raw == nil then
-    if required then common.usage_error("--countries is required (such as US,DE,JP)", "items") end
-    return nil
-  end
-  local list = {}
-  for c in raw:gmatch("[^,%s]+") do
-    if not c:match("^%a%a$") then
-      common.usage_error("bad country code '" .. c .. "' (two letters, such as US)", "items")
-    end
-    list[#list + 1] = c:upper()
-  end
-  if #list == 0 then common.usage_error("--countries needs at least one country", "items") end
-  return list
+  return common.countries_option(opts, "items", required)
 end
 
 local function flat(row)
@@ -311,9 +299,9 @@ local function verify_rows(args)
   end
   for _, r in ipairs(rows) do
     r.hsCode = (r.hsCode or ""):gsub("%.", "")
-    if not (r.country or ""):match("^%a%a$") then
-      common.fail(common.EXIT.usage, r.where .. ": bad country code '" .. tostring(r.country) .. "'")
-    end
+    local cc, why = country_codes.check(r.country or "")
+    if not cc then common.fail(common.EXIT.usage, r.where .. ": " .. why) end
+    r.country = cc
     if not r.hsCode:match("^%d+$") then common.fail(common.EXIT.usage, r.where .. ": bad HS code") end
   end
   if #rows == 0 then common.usage_error("items verify needs rows (ITEMCODE:CC:HSCODE ...) or a CSV file", "items") end

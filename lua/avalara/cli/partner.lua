@@ -74,7 +74,8 @@ function M.client(sys, opts, cli, needs_company, hooks)
   local company = opts.company or cli.getenv(sys, "AVALARA_COMPANY_ID")
   local client, err = p:client(opts.connection, { company_id = company })
   if not client then
-    cli.fail(err.code == "connection_unknown" and cli.EXIT.usage or cli.EXIT.failed, tostring(err.message)
+    -- an unknown connection is missing credentials: exit 3 from every command (as disconnect's)
+    cli.fail(err.code == "connection_unknown" and cli.EXIT.config or cli.EXIT.failed, tostring(err.message)
       .. (err.code == "connection_unknown" and " (see hscode connections)" or ""))
   end
   if needs_company and not client.company_id then

@@ -17,7 +17,7 @@
 -- (Was `avalara.item`, which still loads this.)
 -- @module avalara.hs.item
 local core = require "avalara.core"
-local cjson = require "cjson.safe"
+local countries = require "avalara.country"
 
 local M = {}
 
@@ -117,32 +117,20 @@ local function item_model(it, group)
   return out
 end
 
--- ISO 3166-1 alpha-2 codes, from Debian's iso-codes when installed (the
--- list the emulator uses too); false when it is not there.
-local countries
-local ISO_CODES = "/usr/share/iso-codes/json/iso_3166-1.json"
-
 --- Whether a two-letter code is a country the service knows (ISO 3166-1
--- alpha-2, any case), from Debian's `iso-codes` list.
+-- alpha-2, any case; `avalara.country.known`: a common mistake such as UK is not).
 -- @string code
 -- @return true or false; nil when the list is not installed (nothing to check against)
-function M.country_known(code)
-  if countries == nil then
-    countries = false
-    local f = io.open(ISO_CODES, "rb")
-    if f then
-      local ok, t = pcall(cjson.decode, f:read("*a"))
-      f:close()
-      if ok and type(t) == "table" and type(t["3166-1"]) == "table" then
-        countries = {}
-        for _, c in ipairs(t["3166-1"]) do
-          if type(c.alpha_2) == "string" then countries[c.alpha_2] = true end
-        end
-      end
-    end
+M.country_known = countries.known
+
+-- What is wrong with a country of an item (`field` named), or nil.
+local function country_problem(country, field)
+  if type(country) ~= "string" or not country:match("^%a%a$") then
+    return "'" .. field .. "' must be two letters, such as US (got '" .. tostring(country) .. "')"
   end
-  if not countries then return nil end
-  return type(code) == "string" and countries[code:upper()] == true
+  local why = countries.problem(country)
+  if why then return "'" .. field .. "': " .. why end
+  return nil
 end
 
 -- What is wrong with an item (a message naming the field), or nil.
@@ -150,8 +138,9 @@ local function problem(it)
   if type(it) ~= "table" then return "an item must be a table (got " .. type(it) .. ")" end
   local fields, country = split(it)
   if type(fields) ~= "table" then return "'item' must be a table" end
-  if country ~= nil and (type(country) ~= "string" or not country:match("^%a%a$")) then
-    return "'countryOfDestination' must be two letters, such as US (got '" .. tostring(country) .. "')"
+  if country ~= nil then
+    local why = country_problem(country, "countryOfDestination")
+    if why then return why end
   end
   local _, err = item_model(fields)
   return err
@@ -182,6 +171,8 @@ function M.body(it, opts)
   if type(country) ~= "string" or not country:match("^%a%a$") then
     error(where .. "the country must be two letters, such as US (got '" .. tostring(country) .. "')", 3)
   end
+  local unknown = countries.problem(country)
+  if unknown then error(where .. unknown, 3) end
   if fields.companyId ~= nil and tonumber(fields.companyId) ~= opts.company_id then
     error(where .. "'companyId' " .. tostring(fields.companyId) .. " is not the client's company "
       .. tostring(opts.company_id), 3)

@@ -14,6 +14,7 @@
 -- unknown fields included; HS codes are strings.
 -- (Was `avalara.definitions`, which still loads this.)
 -- @module avalara.hs.tariff
+local countries = require "avalara.country"
 local paths = require "avalara.paths"
 local paging = require "avalara.paging"
 
@@ -28,6 +29,9 @@ local function country_error(country)
   if type(country) ~= "string" or country == "" then
     return "'country' must be a country code or name (got " .. type(country) .. ")"
   end
+  -- a two-letter code is checked (UK: did you mean GB?); a name goes as it is
+  local why = country:match("^%a%a$") and countries.problem(country)
+  if why then return "'country': " .. why end
 end
 
 local function code_error(code)

@@ -2,6 +2,8 @@
 -- arguments are programming errors, raised at once naming the function
 -- (`where`) and the argument.
 -- @module avalara.items.args
+local country_codes = require "avalara.country"
+
 local M = {}
 
 --- The most items (or rows) one create, initiate or verify request may hold
@@ -37,7 +39,8 @@ function M.id(where, name, v)
   return v
 end
 
---- `v` upper-cased when it is two letters, else raises naming `name`.
+--- `v` upper-cased when it is a country (two letters, `avalara.country.problem`: not UK but GB),
+-- else raises naming `name`.
 -- @string where
 -- @string name the argument
 -- @param v
@@ -46,6 +49,8 @@ function M.country(where, name, v)
   if type(v) ~= "string" or not v:match("^%a%a$") then
     fail(where, "'" .. name .. "' must be a two-letter country code, such as US (got " .. tostring(v) .. ")", 3)
   end
+  local why = country_codes.problem(v)
+  if why then fail(where, "'" .. name .. "': " .. why, 3) end
   return v:upper()
 end
 

@@ -3,6 +3,7 @@
 -- the HS classification's, another model).
 -- @module avalara.items.model
 local core = require "avalara.core"
+local countries = require "avalara.country"
 local item_model = require "avalara.hs.item"
 
 local M = {}
@@ -52,6 +53,8 @@ local function classification(k, at)
   if k.country ~= nil and (type(k.country) ~= "string" or not k.country:match("^%a%a$")) then
     return nil, "'" .. at .. ".country' must be two letters, such as US"
   end
+  local unknown = k.country and countries.problem(k.country)
+  if unknown then return nil, "'" .. at .. ".country': " .. unknown end
   out.country = k.country and k.country:upper()
   return out
 end

@@ -377,7 +377,7 @@ describe("the hscode command", function()
 
     it("bad country codes, before any request: exit 2", function()
       local f = H.write(dir .. "/c.csv", "itemCode,description,country\nA,shirt,US\nB,tea,USA\n")
-      refused(2, "^hscode: bad country code 'USA' %(two letters, such as US%)\nTry 'hscode classify %-%-help'%.\n$",
+      refused(2, "^hscode: bad country code 'USA' %(two letters: did you mean US%?%)\nTry 'hscode classify %-%-help'%.\n$",
         "classify", "shirt", "--country", "USA")
       refused(2, "c%.csv line 3: bad country code 'USA'", "batch", f)
       refused(2, "^hscode: bad country code '1X'", "batch", f, "--country", "1X")

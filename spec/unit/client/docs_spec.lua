@@ -59,6 +59,7 @@ local MODULES = {
   { name = "avalara.transport.driver", file = "lua/avalara/transport/driver.lua", owners = { M = true } },
   { name = "avalara.async", file = "lua/avalara/async/init.lua", owners = { M = true, Async = true, Handle = true } },
   { name = "avalara.digest", file = "lua/avalara/digest.lua", owners = { M = true } },
+  { name = "avalara.country", file = "lua/avalara/country.lua", owners = { M = true } },
   { name = "avalara.cli.common", file = "lua/avalara/cli/common.lua", owners = { M = true } },
   { name = "avalara.csv", file = "lua/avalara/csv.lua", owners = { M = true } },
   { name = "avalara.cli.input", file = "lua/avalara/cli/input.lua", owners = { M = true, Input = true } },

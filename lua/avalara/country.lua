@@ -7,6 +7,7 @@
 --    local country = require "avalara.country"
 --    country.check("uk")   --> nil, "unknown country code 'UK' (did you mean GB?)"
 --    country.check("de")   --> "DE"
+--    country.check("zz", { known = true })   --> nil, "unknown country code 'ZZ' (...)"
 --
 -- @module avalara.country
 local cjson = require "cjson.safe"
@@ -61,11 +62,15 @@ function M.known(code)
   return list[code:upper()] == true
 end
 
---- What is wrong with a country code, or nil: not two letters, a common
--- mistake (with the code meant), or no ISO 3166-1 country.
+--- What is wrong with a country code, or nil: not two letters, or a
+-- common mistake (with the code meant). With `opts.known`, also a code that
+-- is no ISO 3166-1 country: the command checks that much before any
+-- request; the library leaves the rest to the service, whose list is the
+-- one that counts (a code assigned after Debian's list was made still goes).
 -- @param code
+-- @tparam[opt] table opts `{known = true}`
 -- @treturn ?string the message, such as "unknown country code 'UK' (did you mean GB?)"
-function M.problem(code)
+function M.problem(code, opts)
   if type(code) ~= "string" then return "bad country code (a string of two letters, such as US)" end
   local up = code:upper()
   if not code:match("^%a%a$") then
@@ -75,15 +80,18 @@ function M.problem(code)
     return string.format("bad country code '%s' (two letters, such as US)", code)
   end
   if M.ALIASES[up] then return string.format("unknown country code '%s' (did you mean %s?)", up, M.ALIASES[up]) end
-  if M.known(up) == false then return string.format("unknown country code '%s' (ISO 3166 alpha-2, such as US)", up) end
+  if opts and opts.known and M.known(up) == false then
+    return string.format("unknown country code '%s' (ISO 3166 alpha-2, such as US)", up)
+  end
   return nil
 end
 
---- The code upper-cased when it is a country, else nil and `problem`'s message.
+--- The code upper-cased when `problem` finds nothing, else nil and its message.
 -- @param code
+-- @tparam[opt] table opts as for `problem`
 -- @return the code, or nil, message
-function M.check(code)
-  local why = M.problem(code)
+function M.check(code, opts)
+  local why = M.problem(code, opts)
   if why then return nil, why end
   return code:upper()
 end

@@ -121,6 +121,9 @@ function M.size_option(opts, name, command)
   return math.floor(n)
 end
 
+-- The command refuses a code that is no ISO 3166-1 country before any request.
+local KNOWN = { known = true }
+
 --- The `--country` option upper-cased, checked (`avalara.country`: two letters, a known
 -- code, "did you mean GB?" for UK).
 function M.country_option(opts, command, required)
@@ -129,7 +132,7 @@ function M.country_option(opts, command, required)
     if required then usage_error("--country is required (two letters, such as US)", command) end
     return nil
   end
-  local code, why = countries.check(c)
+  local code, why = countries.check(c, KNOWN)
   if not code then usage_error(why, command) end
   return code
 end
@@ -145,7 +148,7 @@ function M.countries_option(opts, command, required, name)
   end
   local list, seen = {}, {}
   for c in raw:gmatch("[^,%s]+") do
-    local code, why = countries.check(c)
+    local code, why = countries.check(c, KNOWN)
     if not code then usage_error(why, command) end
     if not seen[code] then seen[code] = true; list[#list + 1] = code end
   end

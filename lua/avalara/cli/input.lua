@@ -305,7 +305,7 @@ local function problem_of(item, fields, default_country)
   if not ok then return why.message, why.message:match("^'?(%a+)") end
   local country = item.country or default_country
   if not country then return "no country (add a country column or use --country)", "country" end
-  local problem = countries.problem(country)
+  local problem = countries.problem(country, { known = true })
   if problem then return problem, "country" end
   return nil
 end

@@ -8,25 +8,16 @@ local CLI = require "spec.support.cli"
 local cjson = require "cjson"
 
 describe("the Items flow's details", function()
-  local e, cache, dir
+  local e, cache, dir, env
 
-  setup(function()
-    e = H.emu.start()
-    dir = CLI.tmpdir()
-  end)
-  teardown(function()
-    e:stop()
-    CLI.rmdir(dir)
-  end)
+  local w = CLI.world()
   before_each(function()
-    e:reset()
+    e, cache, dir, env = w.e, w.cache, w.dir, w.env
     e:configure { classification_delay = 0.2 }
-    cache = CLI.tmpdir()
   end)
-  after_each(function() CLI.rmdir(cache) end)
 
   local function hscode(args)
-    return CLI.run(args, { AVALARA_ENVIRONMENT = "local", AVALARA_EMULATOR_URL = e.http_url }, cache)
+    return CLI.run(args, env, cache)
   end
 
   it("items classify reads a .jsonl catalog, one object a line, and names a bad line", function()

@@ -29,7 +29,7 @@ describe("environment 'local' with no credentials", function()
 
   it("works from the environment alone, as in the OpenResty snippet (AVALARA_ENVIRONMENT=local)", function()
     local out = sh("env -u AVALARA_ACCOUNT_ID -u AVALARA_LICENSE_KEY -u AVALARA_COMPANY_ID "
-      .. "AVALARA_ENVIRONMENT=local AVALARA_EMULATOR_URL=http://127.0.0.1:1 " .. emu.shell_quote(arg[-1] or "lua")
+      .. "AVALARA_ENVIRONMENT=local AVALARA_EMULATOR_URL=http://127.0.0.1:1 " .. (os.getenv("SPEC_LUA") or emu.shell_quote(arg[-1] or "lua")) -- with a sanitizer's preload
       .. " -e 'local c = require(\"avalara\").new{}; print(c.account_id, c.company_id, c.api_base)'")
     assert.equal("2000000001\t1001\thttp://127.0.0.1:1\n", out)
   end)

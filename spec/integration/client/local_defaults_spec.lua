@@ -27,9 +27,12 @@ describe("environment 'local' with no credentials", function()
     assert.equal(demo.emulator_url, common.DEFAULT_EMULATOR_URL)
   end)
 
+  -- the interpreter of this run (SPEC_LUA: with a sanitizer's preload under ASan)
+  local LUA = os.getenv("SPEC_LUA") or emu.shell_quote(arg[-1] or "lua")
+
   it("works from the environment alone, as in the OpenResty snippet (AVALARA_ENVIRONMENT=local)", function()
     local out = sh("env -u AVALARA_ACCOUNT_ID -u AVALARA_LICENSE_KEY -u AVALARA_COMPANY_ID "
-      .. "AVALARA_ENVIRONMENT=local AVALARA_EMULATOR_URL=http://127.0.0.1:1 " .. (os.getenv("SPEC_LUA") or emu.shell_quote(arg[-1] or "lua")) -- with a sanitizer's preload
+      .. "AVALARA_ENVIRONMENT=local AVALARA_EMULATOR_URL=http://127.0.0.1:1 " .. LUA
       .. " -e 'local c = require(\"avalara\").new{}; print(c.account_id, c.company_id, c.api_base)'")
     assert.equal("2000000001\t1001\thttp://127.0.0.1:1\n", out)
   end)

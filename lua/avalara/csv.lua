@@ -12,6 +12,11 @@
 -- that is a quote followed by such a start is read without its first quote,
 -- so what the writer wrote reads back as it was. `{formulas = true}` turns
 -- both off (cells written and read as they are).
+--
+-- Spreadsheet text (`--excel`): a code cell written with `{text = ...}` is
+-- `="0101"`, which Excel and Google Sheets show as the text 0101 (its leading
+-- zero kept) instead of the number 101; the reader reads such a cell
+-- (`="` text without a quote `"`) as its text, unless `formulas` is true.
 -- A foundation: the CLI and the catalog reader (`avalara.items.catalog`) both read CSV
 -- here (was `avalara.cli.csv`).
 -- @module avalara.csv
@@ -27,6 +32,11 @@ M.MAX_RECORD = 1024 * 1024
 -- drops one from a NEUTRALISED cell, gives back exactly what was written).
 local FORMULA = "^'*[=+%-@\t\r]"
 local NEUTRALISED = "^'+[=+%-@\t\r]"
+-- A cell written as spreadsheet text (`text_field`): `="..."`, no quote inside.
+local TEXT = '^="[^"]*"$'
+
+--- The UTF-8 byte order mark, which tells Excel that a CSV file is UTF-8.
+M.BOM = "\239\187\191"
 
 --- An iterator over the records of a stream: each call returns the next
 -- record (an array of strings, with `line`, the line it starts on), nil at
@@ -109,7 +119,8 @@ function M.reader(read, opts)
         field = buf:sub(i, j - 1)
         i = j
       end
-      if quotes and field:find(NEUTRALISED) then field = field:sub(2) end
+      if unquote and field:byte(1) == 61 and field:find(TEXT) then field = field:sub(3, -2)
+      elseif quotes and field:find(NEUTRALISED) then field = field:sub(2) end
       record[#record + 1] = field
       local sep = buf:sub(i, i)
       if sep == "," then
@@ -186,21 +197,35 @@ function M.field(v, formulas)
   return v
 end
 
+--- One field as spreadsheet text: `="0101"` (CSV-quoted), which a
+-- spreadsheet shows as 0101, not the number 101. An empty value, or one with
+-- a quote or a line break, is written as `field` writes it.
+-- @param v a string or number
+-- @tparam[opt] boolean formulas as for `field`
+-- @treturn string
+function M.text_field(v, formulas)
+  if type(v) == "number" and v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then v = string.format("%d", v) end
+  v = tostring(v)
+  if v == "" or v:find('["\r\n]') then return M.field(v, formulas) end
+  return '"=""' .. v .. '"""'
+end
+
 --- One record as a CSV line, with its CRLF.
 -- @tparam table fields strings or numbers
--- @tparam[opt] table opts `{formulas = true}`: cells written as they are (see `field`)
+-- @tparam[opt] table opts `{formulas = true}`: cells written as they are (see `field`); `text`: a set of
+-- column numbers written as spreadsheet text (see `text_field`)
 -- @treturn string
 function M.line(fields, opts)
-  local formulas = opts and opts.formulas
+  local formulas, text = opts and opts.formulas, opts and opts.text or {}
   local out = {}
-  for c, v in ipairs(fields) do out[c] = M.field(v, formulas) end
+  for c, v in ipairs(fields) do out[c] = text[c] and M.text_field(v, formulas) or M.field(v, formulas) end
   return table.concat(out, ",") .. "\r\n"
 end
 
 --- Formats records (arrays of strings or numbers) as CSV with CRLF line
 -- ends, quoting where needed and neutralising formulas (see `field`).
 -- @tparam table records
--- @tparam[opt] table opts `{formulas = true}`: cells written as they are
+-- @tparam[opt] table opts as for `line`
 -- @treturn string
 function M.format(records, opts)
   local lines = {}

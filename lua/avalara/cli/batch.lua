@@ -29,7 +29,7 @@ M.summary = "classify every product of a CSV, JSON or JSON Lines file"
 --- The command's own options.
 M.options = { { "country", "CC" }, { "out", "FILE" }, { "format", "FORMAT" }, { "journal", "PATH" }, { "restart" },
   { "rate", "N" }, { "skip-invalid" }, { "concurrency", "N" }, { "wait", "SECONDS" }, { "csv-formulas" },
-  { "max-record-size", "BYTES" }, { "errors", "FILE" } }
+  { "max-record-size", "BYTES" }, { "errors", "FILE" }, { "excel" } }
 
 --- Its help text.
 M.help = [[
@@ -64,6 +64,9 @@ nothing is sent; the terminal shows the first 50.
   --concurrency N      requests at once (default 16); halved while the
                        service says too many (429), growing back slowly
   --wait SECONDS       how long to wait for each classification (default 120)
+  --excel              CSV for Excel and Google Sheets: a UTF-8 BOM first, and
+                       itemCode and hsCode written as ="0101" so that their
+                       leading zeros stay (hscode reads such a cell as 0101)
   --csv-formulas       write CSV cells that start with =, +, -, @, tab or CR
                        as they are. By default they get a leading ' so that a
                        spreadsheet shows them as text instead of running them
@@ -152,8 +155,11 @@ local function settings(r)
   r.rate = common.positive_number(opts, "rate", "batch")
   r.max_record = common.size_option(opts, "max_record_size", "batch")
   r.errors = problems.target(opts, "batch")
-  r.format = opts.format or (opts.out and opts.out ~= "-" and output.format_of(opts.out))
+  r.format = opts.format or (opts.excel and "csv") or (opts.out and opts.out ~= "-" and output.format_of(opts.out))
     or (opts.out and "csv") or "table"
+  if opts.excel and r.format ~= "csv" then
+    usage_error("--excel writes CSV; it cannot go with --format " .. r.format, "batch")
+  end
   if not FORMATS[r.format] then
     usage_error("--format must be csv, json, jsonl or table (got '" .. r.format .. "')", "batch")
   end
@@ -266,7 +272,8 @@ local function classify(r)
   r.writer, werr = output.open(r.target, r.format, src, { stdout = sys.stdout,
     -- the pipeline looks the descriptions up; writing a row never waits for one
     describe = function(cc, code) return describe:cached(cc, code) end,
-    width = tonumber(common.getenv(sys, "COLUMNS")), formulas = r.opts.csv_formulas })
+    width = tonumber(common.getenv(sys, "COLUMNS")), formulas = r.opts.csv_formulas,
+    excel = r.opts.excel })
   if not r.writer then fail(EXIT.usage, werr) end
 
   local started, failed, counts = clock.now(), 0, { CLASSIFIED = 0, CANNOT_BE_CLASSIFIED = 0 }

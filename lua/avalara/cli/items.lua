@@ -33,7 +33,8 @@ M.summary = "the Items flow: classify a catalog for several countries, list, SLA
 
 --- The command's own options: name -> `{metavar}` (`{}`: a flag).
 M.options = { countries = { "CC,CC" }, out = { "FILE" }, format = { "FORMAT" }, premium = {}, chunk = { "N" },
-  wait = { "SECONDS" }, status = { "STATUS" }, json = {}, ["csv-formulas"] = {}, errors = { "FILE" } }
+  wait = { "SECONDS" }, status = { "STATUS" }, json = {}, ["csv-formulas"] = {}, errors = { "FILE" },
+  excel = {} }
 
 --- Its help text.
 M.help = [[
@@ -73,6 +74,10 @@ verify          verifies HS codes for items (by item code) and countries, all
   --json               sla, list and verify: print JSON
   --errors FILE        classify: write every problem of FILE there (CSV: line,
                        column, problem)
+  --excel              classify, list: CSV for Excel and Google Sheets: a UTF-8
+                       BOM first, and itemCode, hsCode and systemCode written
+                       as ="0101" so that their leading zeros stay (verify
+                       reads such a cell as 0101)
   --csv-formulas       write CSV cells that start with =, +, -, @, tab or CR as
                        they are (by default they get a leading ', so that a
                        spreadsheet does not run them as formulas)
@@ -98,19 +103,24 @@ local function flat(row)
   return out
 end
 
-local function format_rows(rows, format, formulas)
+-- The columns `--excel` writes as spreadsheet text (leading zeros kept).
+local CODE_COLUMNS = { itemCode = true, hsCode = true, systemCode = true }
+
+local function format_rows(rows, format, formulas, excel)
   if format == "json" then
     local lines = {}
     for i, r in ipairs(rows) do lines[i] = "  " .. json.encode(flat(r), COLUMNS) end
     return "[\n" .. table.concat(lines, ",\n") .. "\n]\n"
   elseif format == "csv" then
-    local records = { COLUMNS }
+    local records, text = {}, {}
     for i, r in ipairs(rows) do
       local f, record = flat(r), {}
       for c, name in ipairs(COLUMNS) do record[c] = f[name] == nil and "" or tostring(f[name]) end
-      records[i + 1] = record
+      records[i] = record
     end
-    return csv.format(records, { formulas = formulas })
+    for c, name in ipairs(COLUMNS) do text[c] = excel and CODE_COLUMNS[name] or nil end
+    return (excel and csv.BOM or "") .. csv.line(COLUMNS, { formulas = formulas })
+      .. csv.format(records, { formulas = formulas, text = text })
   end
   local lines = { string.format("%-24s %-3s %-20s %-12s %s", "ITEM", "CC", "STATUS", "HS CODE", "SYSTEM") }
   for _, r in ipairs(rows) do
@@ -141,11 +151,15 @@ local function write_file(path, text)
 end
 
 local function output(sys, opts, rows)
-  local format = opts.format or (opts.out and (opts.out:lower():match("%.json$") and "json" or "csv")) or "table"
+  local format = opts.format or (opts.excel and "csv")
+    or (opts.out and (opts.out:lower():match("%.json$") and "json" or "csv")) or "table"
   if format ~= "table" and format ~= "csv" and format ~= "json" then
     common.usage_error("--format must be table, csv or json (got '" .. format .. "')", "items")
   end
-  local text = format_rows(rows, format, opts.csv_formulas)
+  if opts.excel and format ~= "csv" then
+    common.usage_error("--excel writes CSV; it cannot go with --format " .. format, "items")
+  end
+  local text = format_rows(rows, format, opts.csv_formulas, opts.excel)
   if opts.out then write_file(opts.out, text) else sys.stdout:write(text) end
 end
 
@@ -183,6 +197,9 @@ local function classify(sys, opts, args)
   check_items(args[1], list, errors)
   if opts.format and opts.format ~= "table" and opts.format ~= "csv" and opts.format ~= "json" then
     common.usage_error("--format must be table, csv or json (got '" .. opts.format .. "')", "items")
+  end
+  if opts.excel and (opts.format or "csv") ~= "csv" then
+    common.usage_error("--excel writes CSV; it cannot go with --format " .. opts.format, "items")
   end
   local client = common.make_client(sys, opts, true)
   local started = clock.time()
@@ -257,7 +274,8 @@ local function list_items(sys, opts, args)
         classificationId = b.code and b.code.id }
     end
   end
-  output(sys, { format = opts.json and "json" or opts.format, out = opts.out, csv_formulas = opts.csv_formulas }, rows)
+  output(sys, { format = opts.json and "json" or opts.format, out = opts.out, csv_formulas = opts.csv_formulas,
+    excel = opts.excel }, rows)
 end
 
 local function sla(sys, opts, args)

@@ -29,6 +29,10 @@ local M = {}
 M.RESULT_COLUMNS = { "itemCode", "description", "country", "status", "hsCode", "hsCodeDescription", "resolution",
   "id", "errorKind", "errorStatus", "errorCode", "errorMessage", "requestId" }
 
+--- The columns a spreadsheet output (`excel`) writes as text (`avalara.csv`'s
+-- `text_field`: leading zeros kept), by their `input.normal` names.
+M.CODE_COLUMNS = { itemcode = true, hscode = true }
+
 --- The format an output path implies: `csv`, `json` or `jsonl` (CSV for any other name).
 -- @string path
 -- @treturn string
@@ -138,8 +142,9 @@ end
 -- @tparam table t a target (`target`)
 -- @string format `csv`, `json`, `jsonl` or `table`
 -- @param src the input (`avalara.cli.input`: its columns and values)
--- @tparam table opts `{stdout, describe = function(country, code), width, formulas}` (`formulas`:
--- CSV cells written as they are, without the quote that neutralises a formula)
+-- @tparam table opts `{stdout, describe = function(country, code), width, formulas, excel}` (`formulas`:
+-- CSV cells written as they are, without the quote that neutralises a formula; `excel`: CSV for a
+-- spreadsheet, a UTF-8 BOM first and the code columns (`CODE_COLUMNS`) written as text)
 -- @return the writer (`row(item, result)`, `finish()`, `abandon()`), or nil, message
 function M.open(t, format, src, opts)
   local w = { target = t, rows = 0 }
@@ -159,7 +164,7 @@ function M.open(t, format, src, opts)
   w.file = f
 
   -- CSV columns: the input's, then the result columns it does not have.
-  local columns, slot = {}, {}
+  local columns, slot, text = {}, {}, {}
   for c, name in ipairs(src.columns or {}) do
     columns[c] = name
     local n = input.normal(name)
@@ -173,23 +178,28 @@ function M.open(t, format, src, opts)
     end
   end
 
-  local function emit(text)
-    local ok, werr = f:write(text)
+  for c, name in ipairs(columns) do text[c] = opts.excel and M.CODE_COLUMNS[input.normal(name)] or nil end
+
+  local function emit(s)
+    local ok, werr = f:write(s)
     if not ok then error({ output_error = "cannot write " .. t.path .. ": " .. message_of(werr) }, 0) end
   end
 
   local width = opts.width or 100
-  local item_w, code_w, status_w = math.max(8, math.min(16, math.floor(width / 5))), 10, 20
-  local text_w = math.max(8, width - item_w - code_w - status_w - 6)
-  local table_fmt = "%-" .. item_w .. "s  %-" .. code_w .. "s  %-" .. status_w .. "s  %s"
+  local item_w, code_w, status_w = math.max(8, math.min(16, math.floor(width / 5) - 4)), 10, 20
+  local text_w = math.max(8, width - item_w - code_w - status_w - 10)
+  local table_fmt = "%-" .. item_w .. "s  %-2s  %-" .. code_w .. "s  %-" .. status_w .. "s  %s"
   -- CSV cells that start a formula get a leading ' unless opts.formulas (see avalara.csv)
-  local csv_opts = { formulas = opts.formulas and true or nil }
+  local csv_opts = { formulas = opts.formulas and true or nil, text = text }
+  local function header()
+    emit((opts.excel and csv.BOM or "") .. csv.line(columns, { formulas = csv_opts.formulas }))
+  end
 
   function w.row(item, result)
     local r = result_fields(item, result, opts.describe)
     w.rows = w.rows + 1
     if format == "csv" then
-      if w.rows == 1 then emit(csv.line(columns, csv_opts)) end
+      if w.rows == 1 then header() end
       local values = src:values(item)
       local e = r.error or {}
       local flat = { errorKind = e.kind, errorStatus = e.status, errorCode = e.code, errorMessage = e.message,
@@ -203,10 +213,11 @@ function M.open(t, format, src, opts)
       emit(csv.line(values, csv_opts))
     elseif format == "table" then
       if w.rows == 1 then
-        emit((table_fmt:format("ITEM", "HS CODE", "STATUS", "DESCRIPTION"):gsub("%s+$", "")) .. "\n")
+        emit((table_fmt:format("ITEM", "CC", "HS CODE", "STATUS", "DESCRIPTION"):gsub("%s+$", "")) .. "\n")
       end
       local text = r.hsCodeDescription or r.resolution or (r.error and r.error.message) or ""
-      emit((table_fmt:format(clip(r.itemCode or "", item_w), r.hsCode or "-", r.status, clip(text, text_w))
+      emit((table_fmt:format(clip(r.itemCode or "", item_w), r.country or "-", r.hsCode or "-", r.status,
+        clip(text, text_w))
         :gsub("%s+$", "")) .. "\n")
     else
       local obj, first = {}, {}
@@ -229,7 +240,7 @@ function M.open(t, format, src, opts)
   -- The end of a valid document (also after an interrupt).
   local function close_document()
     if format == "json" then emit(w.rows == 0 and "[]\n" or "\n]\n")
-    elseif format == "csv" and w.rows == 0 then emit(csv.line(columns, csv_opts)) end
+    elseif format == "csv" and w.rows == 0 then header() end
   end
 
   --- Ends the output: the document closed, flushed, and for a regular file

@@ -131,9 +131,9 @@ describe("the hscode command", function()
       local lines = {}
       for line in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = line end
       assert.equal(3, #lines)
-      assert.matches("^ITEM +HS CODE +STATUS +DESCRIPTION$", lines[1])
-      assert.matches("^TS%-1 +610910 +CLASSIFIED +T%-shirts", lines[2])
-      assert.matches("^Z%-2 +%- +CANNOT_BE_CLASSIFIED +Not enough details%.$", lines[3])
+      assert.matches("^ITEM +CC +HS CODE +STATUS +DESCRIPTION$", lines[1])
+      assert.matches("^TS%-1 +US +610910 +CLASSIFIED +T%-shirts", lines[2])
+      assert.matches("^Z%-2 +CA +%- +CANNOT_BE_CLASSIFIED +Not enough details%.$", lines[3])
       assert.matches("2 items: 1 classified, 1 could not be classified, 0 failed", r.stderr)
     end)
 

@@ -40,7 +40,7 @@ describe("avalara.cli in-process", function()
     assert.matches("\r%[#+%.*%] %d+/20  0 failed  %d+/s  %ds  ETA %d+s\27%[K", sys.stderr.text)
     assert.matches("\r%[" .. ("#"):rep(30) .. "%] 20/20  0 failed  %d+/s  %ds\27%[K\n", sys.stderr.text)
     assert.falsy(sys.stderr.text:find("done,", 1, true), "no plain progress lines on a terminal")
-    assert.matches("^ITEM +HS CODE +STATUS +DESCRIPTION\nTS%-001 +610910 +CLASSIFIED", sys.stdout.text)
+    assert.matches("^ITEM +CC +HS CODE +STATUS +DESCRIPTION\nTS%-001 +US +610910 +CLASSIFIED", sys.stdout.text)
   end)
 
   it("fits the table to COLUMNS", function()

@@ -123,3 +123,16 @@ describe("avalara.cli.input", function()
     assert.matches("has NUL bytes: it is UTF%-16 without a byte order mark", select(2, input.open(path)))
   end)
 end)
+
+describe("avalara.csv spreadsheet text (--excel)", function()
+  local csv = require "avalara.csv"
+  it("writes code columns as =\"...\" and reads them back as the code; a literal =\"x\" cell keeps its form", function()
+    local text = { [1] = true, [3] = true, [4] = true, [5] = true }
+    local line = csv.line({ "0101", "=\"x\"", "", 'a"b', 7 }, { text = text })
+    assert.equal([["=""0101""","'=""x""",,"a""b","=""7"""]] .. "\r\n", line)
+    local back = assert(csv.parse(csv.BOM .. line))[1]
+    assert.same({ "0101", "=\"x\"", "", 'a"b', "7" }, { back[1], back[2], back[3], back[4], back[5] })
+    -- formulas = true: cells read as they are
+    assert.equal('="0101"', assert(csv.parse(line, { formulas = true }))[1][1])
+  end)
+end)

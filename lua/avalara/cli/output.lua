@@ -164,7 +164,7 @@ function M.open(t, format, src, opts)
   w.file = f
 
   -- CSV columns: the input's, then the result columns it does not have.
-  local columns, slot, text = {}, {}, {}
+  local columns, slot, as_text = {}, {}, {}
   for c, name in ipairs(src.columns or {}) do
     columns[c] = name
     local n = input.normal(name)
@@ -178,7 +178,7 @@ function M.open(t, format, src, opts)
     end
   end
 
-  for c, name in ipairs(columns) do text[c] = opts.excel and M.CODE_COLUMNS[input.normal(name)] or nil end
+  for c, name in ipairs(columns) do as_text[c] = opts.excel and M.CODE_COLUMNS[input.normal(name)] or nil end
 
   local function emit(s)
     local ok, werr = f:write(s)
@@ -190,7 +190,7 @@ function M.open(t, format, src, opts)
   local text_w = math.max(8, width - item_w - code_w - status_w - 10)
   local table_fmt = "%-" .. item_w .. "s  %-2s  %-" .. code_w .. "s  %-" .. status_w .. "s  %s"
   -- CSV cells that start a formula get a leading ' unless opts.formulas (see avalara.csv)
-  local csv_opts = { formulas = opts.formulas and true or nil, text = text }
+  local csv_opts = { formulas = opts.formulas and true or nil, text = as_text }
   local function header()
     emit((opts.excel and csv.BOM or "") .. csv.line(columns, { formulas = csv_opts.formulas }))
   end

@@ -328,8 +328,14 @@ dist: deps
 # library first, which brings no command), the dependencies Debian provides
 # declared as present (Debian's lua-cjson, lua-argparse, lua-luv, lua-socket
 # and lua-sql-sqlite3 are not registered with LuaRocks), then loads the
-# library and runs `hscode --version` from it.
+# library and runs `hscode --version` from it. Then the other route, `luarocks
+# make --deps-mode=none` of both rockspecs in the unpacked source into a second
+# tree (LuaRocks 3.8's launcher then sets no path: bin/hscode finds its
+# modules from its own place).
+# Both trees' hscode run with no LUA_PATH or LUA_CPATH.
 DIST_TREE := build/dist-tree
+DIST_MAKE := build/dist-make
+CLEAN_ENV := env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4
 DIST_CHECK_LUA = local a = require "avalara"; assert(a._VERSION == "$(VERSION)", a._VERSION); \
   assert(package.searchpath("avalara.core", package.cpath):find("$(CURDIR)/$(DIST_TREE)", 1, true)); \
   print("dist-check: require \"avalara\" " .. a._VERSION .. " from $(DIST_TREE)")
@@ -344,5 +350,12 @@ dist-check: dist
 	  --only-server=$(CURDIR)/$(DIST) install avalara-hscode-cli $(VERSION)
 	cd /tmp && eval "$$(LUAROCKS_CONFIG=$(CURDIR)/$(DIST_TREE)/config.lua luarocks --lua-version=5.4 \
 	    --tree=$(CURDIR)/$(DIST_TREE) path)" && \
-	  lua5.4 -e '$(DIST_CHECK_LUA)' && \
-	  $(CURDIR)/$(DIST_TREE)/bin/hscode --version
+	  lua5.4 -e '$(DIST_CHECK_LUA)'
+	rm -rf $(DIST_MAKE) && mkdir -p $(DIST_MAKE)/tree
+	cd $(DIST_MAKE) && unzip -q -o ../dist/avalara-hscode-cli-$(VERSION)-1.src.rock $(DIST_NAME).tar.gz && \
+	  tar -xzf $(DIST_NAME).tar.gz && cd $(DIST_NAME) && for r in $(ROCKSPECS); do \
+	    luarocks --lua-version=5.4 --tree=$(CURDIR)/$(DIST_MAKE)/tree make --deps-mode=none $$r >/dev/null || exit 1; done
+	cd /tmp && for t in $(DIST_TREE) $(DIST_MAKE)/tree; do \
+	  $(CLEAN_ENV) $(CURDIR)/$$t/bin/hscode --version >/dev/null && \
+	  $(CLEAN_ENV) $(CURDIR)/$$t/bin/hscode lookup --help >/dev/null && \
+	  echo "dist-check: $$t/bin/hscode --version, lookup --help with no LUA_PATH" || exit 1; done

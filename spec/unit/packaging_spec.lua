@@ -73,6 +73,44 @@ describe("packaging", function()
     assert.same({}, found)
   end)
 
+  describe("bin/hscode with no LUA_PATH or LUA_CPATH", function()
+    local abi = _VERSION:match("%d+%.%d+")
+    local cwd = lines("pwd")[1]
+    local cmod = assert(package.searchpath("avalara.core", package.cpath)):gsub("^([^/])", cwd .. "/%1")
+    local tmp
+    before_each(function() tmp = os.tmpname() os.remove(tmp) end)
+    after_each(function() os.execute("rm -rf '" .. tmp .. "'") end)
+
+    -- `hscode --version` run from a copy of bin/hscode at `bin` under tmp, the
+    -- modules in tmp/share/lua/<abi> and tmp/lib/lua/<abi> when `tree`
+    local function run(bin, tree)
+      local q = function(x) return "'" .. x .. "'" end
+      local sh = "mkdir -p " .. q(tmp .. "/" .. bin:match("^(.*)/")) .. " && cp bin/hscode " .. q(tmp .. "/" .. bin)
+      if tree then
+        sh = sh .. " && mkdir -p " .. q(tmp .. "/share/lua") .. " " .. q(tmp .. "/lib/lua")
+          .. " && ln -sfn " .. q(cwd .. "/lua") .. " " .. q(tmp .. "/share/lua/" .. abi)
+          .. " && ln -sfn " .. q(cmod:gsub("/avalara/core%.so$", "")) .. " " .. q(tmp .. "/lib/lua/" .. abi)
+      end
+      assert(os.execute(sh))
+      return table.concat(lines("cd /tmp && env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 "
+        .. (os.getenv("SPEC_LUA") or "lua5.4") .. " " .. q(tmp .. "/" .. bin) .. " --version 2>&1; echo rc=$?"), "\n")
+    end
+
+    it("finds its modules in the tree it is installed in: PREFIX/bin, a LuaRocks rock's bin", function()
+      assert.matches("^hscode %(avalara%-hscode%) " .. version:gsub("%.", "%%."), run("bin/hscode", true))
+      assert.matches("^hscode ", run("lib/luarocks/rocks-" .. abi .. "/avalara-hscode-cli/" .. version
+        .. "-1/bin/hscode", true))
+    end)
+
+    it("says plainly where it looked when they are not there", function()
+      local out = run("bin/hscode", false)
+      assert.matches("^hscode: cannot load its Lua modules: module 'avalara.cli' not found %(not on LUA_PATH, "
+        .. "nor in [^\n]*/bin/%.%./share/lua/" .. abi:gsub("%.", "%%.") .. "%); is it installed whole", out)
+      assert.matches("\nrc=1$", out)
+      assert.falsy(out:find("traceback", 1, true) or out:find("no file", 1, true), out)
+    end)
+  end)
+
   it("make dist names the same version (src/version.h)", function()
     local make = read("Makefile")
     assert.truthy(make:find("\ndist:", 1, true))

@@ -5,12 +5,7 @@ local H = require "spec.support.cli"
 
 local BOM = "\239\187\191"
 
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local slurp = require("spec.support.files").read
 
 describe("hscode --excel", function()
   local w = H.world()

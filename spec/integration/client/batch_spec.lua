@@ -285,8 +285,10 @@ describe("classify_batch (avalara.batch)", function()
     assert.equal("store", err.kind)
     assert.equal(path, err.path)
     assert.matches("full", err.message)
+    -- how far the requests got before the journal refused a write depends on timing (a loaded
+    -- machine sends them all first); what counts is below: nothing is created twice
     local sent = H.route(e, "classification_create")
-    assert.is_true(sent > 0 and sent < 40, sent)
+    assert.is_true(sent > 0 and sent <= 40, sent)
     -- a journal that may grow again: the run resumes, nothing created twice
     local results, summary = assert(c:classify_batch(list, { journal = path, interval = 0.01 }))
     assert.equal(40, summary.ok)

@@ -21,6 +21,31 @@
 /* Built with -fvisibility=hidden: only the entry point is exported. */
 __attribute__((visibility("default"))) int luaopen_avalara_core(lua_State *L);
 
+/* "libcurl/7.88.1 OpenSSL/3.0.x zlib/1.2.13 nghttp2/1.52.0", from
+ * curl_version_info: curl_version() would cost 3-9 ms at every load (it sets
+ * up libldap to ask its version) and rewrites a static buffer, a data race
+ * when two threads load the module (docs/core.md). */
+static void push_curl_version(lua_State *L) {
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "libcurl/");
+    luaL_addstring(&b, v->version);
+    if (v->ssl_version != NULL) {
+        luaL_addchar(&b, ' ');
+        luaL_addstring(&b, v->ssl_version);
+    }
+    if (v->libz_version != NULL) {
+        luaL_addstring(&b, " zlib/");
+        luaL_addstring(&b, v->libz_version);
+    }
+    if (v->age >= CURLVERSION_SIXTH && v->nghttp2_version != NULL) {
+        luaL_addstring(&b, " nghttp2/");
+        luaL_addstring(&b, v->nghttp2_version);
+    }
+    luaL_pushresult(&b);
+}
+
 int luaopen_avalara_core(lua_State *L) {
     int mod, uv;
     lua_newtable(L);
@@ -38,7 +63,7 @@ int luaopen_avalara_core(lua_State *L) {
 
     lua_pushliteral(L, AVALARA_VERSION);
     lua_setfield(L, -2, "version");
-    lua_pushstring(L, curl_version());
+    push_curl_version(L);
     lua_setfield(L, -2, "curl_version");
     lua_pushstring(L, avl_pool_user_agent(lua_touserdata(L, uv)));
     lua_setfield(L, -2, "user_agent");

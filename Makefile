@@ -43,12 +43,14 @@ OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 
 CFLAGS   ?= -O2 -g
 override CFLAGS += -Isrc -std=c99 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Wshadow \
-            -Wstrict-prototypes -Wmissing-prototypes -D_DEFAULT_SOURCE
+            -Wstrict-prototypes -Wmissing-prototypes -D_DEFAULT_SOURCE -pthread
 PKG_CFLAGS = $(shell pkg-config --cflags $(LUA_PC) libcurl)
 PKG_LIBS   = $(shell pkg-config --libs libcurl)
 # The module does not link liblua: the host process provides the Lua symbols.
 LDFLAGS  ?=
-override LDFLAGS += -shared
+# -z nodelete: lua_close never unloads the module, nor libcurl with it (whose
+# global state would leak at each state and be set up again: docs/embedding.md).
+override LDFLAGS += -shared -pthread -Wl,-z,nodelete
 
 INSTALL_CMOD := $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)
 INSTALL_LMOD := $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)

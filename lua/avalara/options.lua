@@ -174,7 +174,9 @@ function M.client(opts)
           check(false, "'" .. k .. "' has a wrong type or value" .. (w and " " .. w or ""))
         end
       end
-      check(false, "'" .. name .. "' " .. tostring(err):match("'url' (.*)$"))
+      local policy = tostring(err):match("'url' (.*)$")
+      if not policy then error(err, 0) end -- not about the URL (a memory error): it stays what it is
+      check(false, "'" .. name .. "' " .. policy)
     end
   end
   return cfg, key

@@ -14,8 +14,14 @@
  * registry reference) keeps the exchanges alive:
  *   state.queue[head..tail-1]   queued exchanges (nil where cancelled)
  *   state.handles[address] = exchange, for every exchange in the multi
- *   state.failed                exchanges that could not start (out of memory), reported next
  *   state.defaults              the options given to core.multi
+ *   state.ready                 the entries of the poll under way (see below)
+ *
+ * Out of memory loses no result (docs/embedding.md). The exchanges that
+ * finished (or could not start) wait in `finished`, a C array sized once,
+ * until each one's entry is in state.ready; only then is it concluded, in a
+ * protected call (a memory error there becomes that entry's `err`). A poll
+ * that raises leaves both where they are, and the next poll reports them.
  *
  * Why this size: one Lua type (avalara.multi) whose queue, slot hand-off,
  * poll, cancel and close must agree on one state table; its methods are
@@ -36,6 +42,12 @@
 #define MAX_CONCURRENCY 256
 #define MAX_SOCKETS 1024
 
+/* An exchange out of the engine, its entry not yet reported. */
+typedef struct {
+    avl_exchange *x;
+    int failed;
+} finished;
+
 typedef struct {
     avl_engine *engine;
     int state_ref;
@@ -43,15 +55,10 @@ typedef struct {
     int queued;              /* live entries in the queue */
     int closed;
     int polling;             /* poll() is under way */
+    finished *finished;      /* [concurrency]: running + nfinished <= concurrency */
+    int nfinished;
+    int concurrency;
 } multi;
-
-/* What a poll() collects while the engine runs (no Lua then); at most
- * the engine's concurrency. */
-typedef struct {
-    avl_exchange **done;
-    int *failed;
-    int n, cap;
-} harvest;
 
 static multi *check(lua_State *L, const char *fn) {
     multi *m = avl_arg_udata(L, 1, 0, MULTI_MT, fn);
@@ -79,11 +86,19 @@ static void forget(lua_State *L, const multi *m, avl_exchange *x) {
     x->running = 0;
 }
 
-/* Starts queued exchanges while slots are free. One that cannot start (out
- * of memory) goes to state.failed, reported by the next poll. */
+static void add_finished(multi *m, avl_exchange *x, int failed) {
+    if (m->nfinished < m->concurrency) { /* always: running + nfinished <= concurrency */
+        m->finished[m->nfinished].x = x;
+        m->finished[m->nfinished++].failed = failed;
+    }
+}
+
+/* Starts queued exchanges while slots are free (a finished exchange not yet
+ * reported keeps its slot). One that cannot start (out of memory) is
+ * finished at once, as failed. Nothing here allocates from Lua. */
 static void fill(lua_State *L, multi *m) {
     push_state(L, m, "queue");
-    while (m->queued > 0 && avl_engine_free_slots(m->engine) > 0) {
+    while (m->queued > 0 && avl_engine_free_slots(m->engine) > m->nfinished) {
         avl_exchange *x;
         lua_rawgeti(L, -1, m->head);
         x = lua_touserdata(L, -1);
@@ -91,12 +106,8 @@ static void fill(lua_State *L, multi *m) {
         lua_rawseti(L, -3, m->head++);
         if (x != NULL) { /* else cancelled */
             m->queued--;
-            if (avl_engine_start(m->engine, avl_pool_of(L), x->use, &x->req, &x->resp, &x->err, x) != 0) {
-                push_state(L, m, "failed");
-                lua_pushvalue(L, -2);
-                lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);
-                lua_pop(L, 1);
-            }
+            if (avl_engine_start(m->engine, avl_pool_of(L), x->use, &x->req, &x->resp, &x->err, x) != 0)
+                add_finished(m, x, 1);
         }
         lua_pop(L, 1);
     }
@@ -104,11 +115,7 @@ static void fill(lua_State *L, multi *m) {
 }
 
 static void on_done(void *ctx, void *ud, int failed) {
-    harvest *h = ctx;
-    if (h->n < h->cap) { /* always: at most `concurrency` run */
-        h->done[h->n] = ud;
-        h->failed[h->n++] = failed;
-    }
+    add_finished(ctx, ud, failed);
 }
 
 /* The results of a concluded exchange (count n, on the stack top) as the
@@ -134,37 +141,69 @@ static void fill_entry(lua_State *L, const avl_exchange *x, int n, int entry) {
     }
 }
 
-/* Appends the entry of x (its exchange concluded) to the list at `list`,
- * unless its owner closed it meanwhile. */
-static void report(lua_State *L, multi *m, avl_exchange *x, int failed, int list) {
-    int n, entry;
-    push_state(L, m, "handles");
-    lua_pushlightuserdata(L, x);
-    lua_rawget(L, -2);
-    lua_remove(L, -2);           /* the handle: the exchange userdata */
+/* conclude(entry, x, failed): x's results as the entry's fields; run
+ * protected, so that a memory error there is the entry's `err`. */
+static int conclude(lua_State *L) {
+    avl_exchange *x = lua_touserdata(L, 2);
+    int n = avl_exchange_conclude(L, x, lua_toboolean(L, 3));
+    fill_entry(L, x, n, 1);
+    return 0;
+}
+
+/* Reports the oldest finished exchange: its entry is made and put in
+ * state.ready (these may raise: it is then still finished, for the next
+ * poll), it leaves `finished` and the multi, and only then is concluded. */
+static void report_next(lua_State *L, multi *m, int ready) {
+    avl_exchange *x = m->finished[0].x;
+    int failed = m->finished[0].failed, entry = 0;
+    if (!x->close_pending) { /* else its owner closed it: no entry */
+        lua_createtable(L, 0, 4);
+        entry = lua_gettop(L);
+        push_state(L, m, "handles");
+        lua_pushlightuserdata(L, x);
+        lua_rawget(L, -2);
+        lua_setfield(L, entry, "handle");
+        lua_pop(L, 1);
+        lua_pushboolean(L, 0);
+        lua_setfield(L, entry, "err"); /* the slot a memory error needs */
+        lua_pushvalue(L, entry);
+        lua_rawseti(L, ready, (int)lua_rawlen(L, ready) + 1);
+    }
+    /* from here on nothing allocates outside the protected call */
+    memmove(m->finished, m->finished + 1, (size_t)--m->nfinished * sizeof *m->finished);
     forget(L, m, x);
     if (x->close_pending) {
         avl_exchange_release(L, x);
-        lua_pop(L, 1);
         return;
     }
-    lua_createtable(L, 0, 4);
-    lua_insert(L, -2);
-    entry = lua_gettop(L) - 1;
-    lua_setfield(L, entry, "handle");
-    n = avl_exchange_conclude(L, x, failed);
-    fill_entry(L, x, n, entry);
-    lua_settop(L, entry); /* a finish hook may leave more below its results */
-    lua_rawseti(L, list, (int)lua_rawlen(L, list) + 1);
+    lua_pushcfunction(L, conclude);
+    lua_pushvalue(L, entry);
+    lua_pushlightuserdata(L, x);
+    lua_pushboolean(L, failed);
+    if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
+        lua_setfield(L, entry, "err"); /* the key is there: no allocation */
+        avl_exchange_release(L, x);   /* a no-op when it concluded */
+    } else {
+        lua_getfield(L, entry, "err");
+        if (lua_type(L, -1) == LUA_TBOOLEAN) {
+            lua_pushnil(L);            /* the placeholder, unused: removed */
+            lua_setfield(L, entry, "err");
+        }
+    }
+    lua_settop(L, entry - 1);
+}
+
+/* Reports every finished exchange into state.ready, at `ready`. */
+static void report_finished(lua_State *L, multi *m, int ready) {
+    while (m->nfinished > 0)
+        report_next(L, m, ready);
 }
 
 /* m:poll([timeout]) -> completed entries. */
 static int l_poll(lua_State *L) {
     multi *m = check(L, "multi:poll");
     double timeout = 0;
-    harvest h;
-    int i, list;
-    size_t nfailed;
+    int ready;
     if (!lua_isnoneornil(L, 2)) {
         avl_arg_type(L, 2, 1, LUA_TNUMBER, "multi:poll");
         timeout = lua_tonumber(L, 2);
@@ -172,35 +211,24 @@ static int l_poll(lua_State *L) {
             return avl_arg_error(L, 1, "multi:poll", "seconds >= 0 expected");
     }
     lua_settop(L, 1);
-    memset(&h, 0, sizeof h);
-    h.cap = avl_engine_running(m->engine) + avl_engine_free_slots(m->engine);
-    /* the arrays as userdata: a raise below cannot leak them */
-    h.done = lua_newuserdata(L, (size_t)h.cap * (sizeof *h.done + sizeof *h.failed) + 1);
-    h.failed = (int *)(void *)(h.done + h.cap);
-    lua_newtable(L);
-    list = lua_gettop(L);
+    push_state(L, m, "ready");
+    ready = lua_gettop(L);
+    report_finished(L, m, ready); /* left by a poll that raised */
     fill(L, m);
-    push_state(L, m, "failed");
-    nfailed = lua_rawlen(L, -1);
-    for (i = 1; i <= (int)nfailed; i++) {
-        lua_rawgeti(L, -1, i);
-        report(L, m, lua_touserdata(L, -1), 1, list);
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    if (nfailed > 0) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, m->state_ref);
-        lua_newtable(L);
-        lua_setfield(L, -2, "failed");
-        lua_pop(L, 1);
-    }
+    if (m->nfinished > 0 || lua_rawlen(L, ready) > 0)
+        timeout = 0; /* results to give already: do not wait */
+    report_finished(L, m, ready); /* those that could not start */
     m->polling = 1;
-    avl_engine_run(m->engine, avl_pool_of(L), nfailed > 0 ? 0 : timeout, on_done, &h);
+    avl_engine_run(m->engine, avl_pool_of(L), timeout, on_done, m);
     m->polling = 0;
-    for (i = 0; i < h.n; i++)
-        report(L, m, h.done[i], h.failed[i], list);
+    report_finished(L, m, ready);
     fill(L, m); /* freed slots: start what waits */
-    lua_pushvalue(L, list);
+    /* the list is handed over only now: a raise above keeps it for the next poll */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, m->state_ref);
+    lua_newtable(L);
+    lua_setfield(L, -2, "ready");
+    lua_pop(L, 1);
+    lua_pushvalue(L, ready);
     return 1;
 }
 
@@ -237,17 +265,21 @@ static int l_add(lua_State *L) {
     /* a cancelled exchange may come back: start from an empty response */
     avl_response_free(&x->resp);
     avl_response_init(&x->resp);
-    x->running = 1;
+    /* the inserts may raise (out of memory): the queue's slot is taken only
+     * when both are done, and the exchange runs only then (a raise leaves it
+     * idle, so its close or __gc releases it) */
+    push_state(L, m, "queue");
+    lua_pushvalue(L, -2);
+    lua_rawseti(L, -2, m->tail);
+    lua_pop(L, 1);
     push_state(L, m, "handles");
     lua_pushlightuserdata(L, x);
     lua_pushvalue(L, -3);
     lua_rawset(L, -3);
     lua_pop(L, 1);
-    push_state(L, m, "queue");
-    lua_pushvalue(L, -2);
-    lua_rawseti(L, -2, m->tail++);
-    lua_pop(L, 1);
+    m->tail++;
     m->queued++;
+    x->running = 1;
     return 1;
 }
 
@@ -286,7 +318,10 @@ static int l_cancel(lua_State *L) {
 
 static int l_pending(lua_State *L) {
     multi *m = check(L, "multi:pending");
-    lua_pushinteger(L, m->queued + avl_engine_running(m->engine));
+    size_t ready;
+    push_state(L, m, "ready"); /* results a poll that raised has still to give */
+    ready = lua_rawlen(L, -1);
+    lua_pushinteger(L, m->queued + avl_engine_running(m->engine) + m->nfinished + (lua_Integer)ready);
     return 1;
 }
 
@@ -319,7 +354,7 @@ static int l_sockets(lua_State *L) {
 static int l_timeout(lua_State *L) {
     multi *m = check(L, "multi:timeout");
     double t = avl_engine_timeout(m->engine);
-    if (m->queued > 0 && avl_engine_free_slots(m->engine) > 0)
+    if ((m->queued > 0 && avl_engine_free_slots(m->engine) > m->nfinished) || m->nfinished > 0)
         t = 0;
     if (t < 0)
         lua_pushnil(L);
@@ -334,8 +369,12 @@ static void shut(lua_State *L, multi *m) {
     if (m->closed)
         return;
     m->closed = 1;
-    avl_engine_free(m->engine, avl_pool_of(L));
+    if (m->engine != NULL)
+        avl_engine_free(m->engine, avl_pool_of(L));
     m->engine = NULL;
+    free(m->finished);
+    m->finished = NULL;
+    m->nfinished = 0;
     push_state(L, m, "handles");
     lua_pushnil(L);
     while (lua_next(L, -2) != 0) {
@@ -411,7 +450,7 @@ static int l_multi(lua_State *L) {
     lua_newtable(L);
     lua_setfield(L, -2, "queue");
     lua_newtable(L);
-    lua_setfield(L, -2, "failed");
+    lua_setfield(L, -2, "ready");
     lua_newtable(L);
     lua_setfield(L, -2, "handles");
     lua_newtable(L); /* defaults: a copy without concurrency */
@@ -426,12 +465,14 @@ static int l_multi(lua_State *L) {
         lua_rawset(L, -4);
     }
     lua_setfield(L, -2, "defaults");
-    m->engine = avl_engine_new(concurrency);
-    if (m->engine == NULL)
-        return luaL_error(L, "out of memory");
-    m->state_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    m->state_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* may raise: nothing to free yet */
     m->head = m->tail = 1;
-    m->closed = 0;
+    m->closed = 0; /* from here on __gc frees what is made */
+    m->concurrency = concurrency;
+    m->engine = avl_engine_new(concurrency);
+    m->finished = malloc((size_t)concurrency * sizeof *m->finished);
+    if (m->engine == NULL || m->finished == NULL)
+        return luaL_error(L, "not enough memory");
     return 1;
 }
 

@@ -11,8 +11,6 @@
  * nil, "<path>: <strerror>", errno (luaL_fileresult's convention); wrong
  * argument types raise.
  */
-#define _GNU_SOURCE /* dladdr, RTLD_NODELETE */
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -224,14 +222,10 @@ static int sys_exit_on_signal(lua_State *L) {
     size_t len;
     const char *message = luaL_optlstring(L, 2, "", &len);
     struct sigaction sa;
-    Dl_info self;
+    /* The handler lives in this module, which closing the Lua state never
+     * unloads (linked -z nodelete: Makefile): a signal then never jumps into
+     * unmapped code. */
     if (len >= sizeof signal_message[i]) return avl_arg_error(L, 2, "sys.exit_on_signal", "message too long");
-    /* The handler lives in this module: pin it, so that closing the Lua
-     * state (os.exit(code, true) unloads C modules) never leaves a signal
-     * jumping into unmapped code. */
-    if (dladdr((void *)exit_on_signal_handler, &self) == 0 || self.dli_fname == NULL ||
-        dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) == NULL)
-        return luaL_error(L, "sys.exit_on_signal: cannot keep the module loaded");
     memcpy(signal_message[i], message, len);
     signal_message_len[i] = len;
     memset(&sa, 0, sizeof sa);

@@ -18,6 +18,7 @@
  */
 #include <ctype.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,14 +157,19 @@ static void free_key(char *key) {
     avl_free_secret(&key);
 }
 
+/* libcurl's global set-up, once per process whatever the number of
+ * Lua states and threads that load the module (curl_global_init is not
+ * thread-safe before libcurl 7.84); the module is linked -z nodelete, so
+ * lua_close never unloads libcurl with it (docs/embedding.md, "Threads"). */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static int curl_status = -1;
+
+static void curl_setup(void) {
+    curl_status = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
 int avl_transport_global_init(void) {
-    static int curl_ready = 0;
-    if (!curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-            return -1;
-        curl_ready = 1;
-    }
-    return 0;
+    return pthread_once(&curl_once, curl_setup) == 0 ? curl_status : -1;
 }
 
 size_t avl_pool_size(void) {

@@ -65,6 +65,7 @@ local function endpoints(self, opts)
     local probe = { url = self.urls[name], allow_http = opts.allow_http, transport = opts.transport }
     local pok, perr = pcall(core.prepare_request, probe)
     if pok then perr:close() elseif probe.url then
+      if tostring(perr) == "not enough memory" then error(perr, 0) end -- a memory error stays one
       check(false, "'urls." .. name .. "' " .. (tostring(perr):match("'url' (.*)$") or tostring(perr)), 4)
     end
   end

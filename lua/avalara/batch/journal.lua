@@ -202,18 +202,30 @@ local function prepare(self)
   return meta_of(self)
 end
 
+-- A value of the meta table in a message.
+local function shown(v)
+  return (v == nil or v == "") and "unset" or tostring(v)
+end
+
 -- What it belongs to: recorded in a new journal, compared in an existing one
--- (raises an `input` error naming the first difference).
+-- (raises an `input` error naming the first difference); a name an existing
+-- journal lacks (an earlier version did not record it) is recorded.
 local function claim(self, have, meta)
   local want = { format = M.FORMAT }
   for k, v in pairs(meta or {}) do want[k] = tostring(v) end
   if next(have) ~= nil then
+    local missing = {}
     for k, v in pairs(want) do
-      if have[k] ~= v then
+      if have[k] == nil and k ~= "format" then
+        missing[k] = v -- recorded by an earlier version, without it: it is recorded now
+      elseif have[k] ~= v then
         error(failure("input", self.path, string.format(
           "the journal %s belongs to another batch (its %s is %s, this one's is %s)", self.path, k,
-          tostring(have[k] or "unset"), v)), 0)
+          shown(have[k]), shown(v))), 0)
       end
+    end
+    for k, v in pairs(missing) do
+      exec(self, ("INSERT INTO meta VALUES (%s, %s)"):format(quote(self, k), quote(self, v)))
     end
   else
     exec(self, "BEGIN")
@@ -327,6 +339,86 @@ function Sqlite:queue(row, key, item)
   return first
 end
 
+--- Whether nothing is recorded.
+-- @treturn boolean
+function Sqlite:empty()
+  return rows_of(self, "SELECT row FROM items LIMIT 1")[1] == nil
+end
+
+--- The first row recorded with `key`, or nil.
+-- @string key
+function Sqlite:first_row(key)
+  local r = rows_of(self, "SELECT row FROM keys WHERE key = " .. quote(self, key))[1]
+  return r and tonumber(r.row)
+end
+
+--- Sets the rows from `from` on aside (tables `previous` and
+-- `previous_keys`, in the planning pass's transaction): the input changed
+-- there. Each is then found by its key (`carry`); what no row takes is
+-- dropped (`settle`). A rollback puts everything back.
+-- @int from
+function Sqlite:rebase(from)
+  exec(self, "DROP TABLE IF EXISTS previous")
+  exec(self, "DROP TABLE IF EXISTS previous_keys")
+  exec(self, "CREATE TABLE previous (row INTEGER PRIMARY KEY, item TEXT NOT NULL, state TEXT NOT NULL, result TEXT)")
+  exec(self, "CREATE TABLE previous_keys (key TEXT PRIMARY KEY, row INTEGER NOT NULL) WITHOUT ROWID")
+  exec(self, ("INSERT INTO previous SELECT row, item, state, result FROM items WHERE row >= %d AND dup_of IS NULL")
+    :format(from))
+  exec(self, ("INSERT INTO previous_keys SELECT key, row FROM keys WHERE row >= %d"):format(from))
+  exec(self, ("DELETE FROM items WHERE row >= %d"):format(from))
+  exec(self, ("DELETE FROM keys WHERE row >= %d"):format(from))
+  self.cache, self.cache_from, self.cache_to = {}, 0, -1
+  self.rebased = true
+end
+
+--- Records `row` after a `rebase`: a duplicate of an earlier row of this
+-- input, or the row set aside with its key (its progress kept when its item
+-- is the same: a create that was sent is looked up, never sent again), or a
+-- new one (queued).
+-- @int row
+-- @string key
+-- @string item
+-- @return the earlier row with the same key or nil; "unchanged", "changed" or "new"; the state
+function Sqlite:carry(row, key, item)
+  local k = quote(self, key)
+  if exec(self, ("INSERT OR IGNORE INTO keys (key, row) VALUES (%s, %d)"):format(k, row)) == 0 then
+    local first = tonumber(rows_of(self, "SELECT row FROM keys WHERE key = " .. k)[1].row)
+    exec(self, ("INSERT OR REPLACE INTO items (row, key, item, state, dup_of) VALUES (%d, %s, %s, 'queued', %d)")
+      :format(row, k, quote(self, item), first))
+    return first
+  end
+  local p = rows_of(self, "SELECT p.item, p.state, p.result FROM previous_keys k JOIN previous p ON p.row = k.row "
+    .. "WHERE k.key = " .. k)[1]
+  local verdict, state, result = "new", "queued", nil
+  if p then
+    exec(self, "DELETE FROM previous_keys WHERE key = " .. k)
+    if p.item == item then verdict, state, result = "unchanged", p.state, p.result else verdict = "changed" end
+  end
+  exec(self, ("INSERT OR REPLACE INTO items (row, key, item, state, result, dup_of) VALUES (%d, %s, %s, %s, %s, "
+    .. "NULL)"):format(row, k, quote(self, item), quote(self, state), quote(self, result)))
+  return nil, verdict, state, result
+end
+
+--- Ends the planning pass over `rows` rows: what the input no longer has
+-- is dropped (the rows set aside that no row took; the rows past its end).
+-- @int rows
+-- @treturn int how many item codes and countries were dropped
+function Sqlite:settle(rows)
+  local removed
+  if self.rebased then
+    removed = tonumber(rows_of(self, "SELECT COUNT(*) AS n FROM previous_keys")[1].n)
+    exec(self, "DROP TABLE previous")
+    exec(self, "DROP TABLE previous_keys")
+    self.rebased = nil
+  else
+    removed = tonumber(rows_of(self, ("SELECT COUNT(*) AS n FROM keys WHERE row > %d"):format(rows))[1].n)
+    exec(self, ("DELETE FROM items WHERE row > %d"):format(rows))
+    exec(self, ("DELETE FROM keys WHERE row > %d"):format(rows))
+  end
+  self.cache, self.cache_from, self.cache_to = {}, 0, -1
+  return removed
+end
+
 --- Forgets a row just queued (a conflicting duplicate).
 -- @int row
 function Sqlite:drop(row)
@@ -355,7 +447,7 @@ end
 -- @return true
 function Sqlite:rollback()
   exec(self, "ROLLBACK")
-  self.cache, self.cache_from, self.cache_to = {}, 0, -1
+  self.cache, self.cache_from, self.cache_to, self.rebased = {}, 0, -1, nil
   exec(self, "BEGIN")
   return true
 end
@@ -371,6 +463,14 @@ function Sqlite:close()
     if not ok and tostring(err):match("interrupted!$") then error(err, 0) end
   end
   return true
+end
+
+--- Removes a journal file and the files SQLite keeps beside it (`-wal`,
+-- `-shm`, `-journal`); the journal must be closed.
+-- @string path
+function M.remove(path)
+  if type(path) ~= "string" then error("journal.remove: 'path' must be a string", 2) end
+  for _, suffix in ipairs { "", "-wal", "-shm", "-journal" } do os.remove(path .. suffix) end
 end
 
 Sqlite.__tostring = function(self) return "avalara.journal(" .. self.path .. ")" end

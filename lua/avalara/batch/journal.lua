@@ -17,9 +17,10 @@
 -- A quota stop or a create refused puts a row back to `queued`.
 --
 -- Rows are matched to the input by their number while the input has the
--- journal's rows in the same places (a resume). From the first row that is
--- not (an edited, moved, added or removed row: a nightly catalog),
--- `rebase` sets the journal's remaining rows aside and `carry` finds each by
+-- journal's keys in the same places (a resume; a row edited in place is
+-- queued again there, `requeue`). From the first row that does not (rows
+-- moved, added or removed: a nightly catalog), `rebase` sets the journal's
+-- remaining rows aside and `carry` finds each by
 -- its key (item code and country): the same canonical item keeps its state
 -- and result (a create that was sent stays `sent`: it is looked up by id,
 -- never sent again), another is queued again, a new key is queued; `settle`
@@ -131,6 +132,11 @@ local function rows_of(self, sql)
   return out
 end
 
+-- The tables of rows and keys.
+local ITEMS = "(row INTEGER PRIMARY KEY, key TEXT NOT NULL, item TEXT NOT NULL, state TEXT NOT NULL, result TEXT, "
+  .. "dup_of INTEGER)"
+local KEYS = "(key TEXT PRIMARY KEY, row INTEGER NOT NULL) WITHOUT ROWID"
+
 -- The columns a journal's tables must have.
 local COLUMNS = { meta = { "name", "value" }, items = { "row", "key", "item", "state", "result", "dup_of" },
   keys = { "key", "row" } }
@@ -203,10 +209,9 @@ local function prepare(self)
   if not mode or (mode.journal_mode or ""):lower() ~= "wal" then error("cannot switch it to WAL mode", 0) end
   run(self, "PRAGMA synchronous = FULL")
   exec(self, "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
-  exec(self, "CREATE TABLE IF NOT EXISTS items (row INTEGER PRIMARY KEY, key TEXT NOT NULL, "
-    .. "item TEXT NOT NULL, state TEXT NOT NULL, result TEXT, dup_of INTEGER)")
+  exec(self, "CREATE TABLE IF NOT EXISTS items " .. ITEMS)
   -- the first row of each key (item code and country): duplicates are found here
-  exec(self, "CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, row INTEGER NOT NULL) WITHOUT ROWID")
+  exec(self, "CREATE TABLE IF NOT EXISTS keys " .. KEYS)
   for tname, cols in pairs(COLUMNS) do
     local have = {}
     for _, r in ipairs(rows_of(self, "PRAGMA table_info(" .. tname .. ")")) do have[r.name] = true end
@@ -379,15 +384,42 @@ end
 function Sqlite:rebase(from)
   exec(self, "DROP TABLE IF EXISTS previous")
   exec(self, "DROP TABLE IF EXISTS previous_keys")
-  exec(self, "CREATE TABLE previous (row INTEGER PRIMARY KEY, item TEXT NOT NULL, state TEXT NOT NULL, result TEXT)")
-  exec(self, "CREATE TABLE previous_keys (key TEXT PRIMARY KEY, row INTEGER NOT NULL) WITHOUT ROWID")
-  exec(self, ("INSERT INTO previous SELECT row, item, state, result FROM items WHERE row >= %d AND dup_of IS NULL")
-    :format(from))
-  exec(self, ("INSERT INTO previous_keys SELECT key, row FROM keys WHERE row >= %d"):format(from))
-  exec(self, ("DELETE FROM items WHERE row >= %d"):format(from))
-  exec(self, ("DELETE FROM keys WHERE row >= %d"):format(from))
+  local function count(where)
+    return tonumber(rows_of(self, "SELECT COUNT(*) AS n FROM items WHERE " .. where)[1].n)
+  end
+  if count("row >= " .. from) > count("row < " .. from) then
+    -- most rows move: the tables are renamed, the rows before `from` copied back
+    exec(self, "ALTER TABLE items RENAME TO previous")
+    exec(self, "ALTER TABLE keys RENAME TO previous_keys")
+    exec(self, "CREATE TABLE items " .. ITEMS)
+    exec(self, "CREATE TABLE keys " .. KEYS)
+    exec(self, ("INSERT INTO items SELECT * FROM previous WHERE row < %d"):format(from))
+    exec(self, ("INSERT INTO keys SELECT * FROM previous_keys WHERE row < %d"):format(from))
+    exec(self, ("DELETE FROM previous_keys WHERE row < %d"):format(from))
+  else
+    -- the last rows move: they are copied aside
+    exec(self, "CREATE TABLE previous (row INTEGER PRIMARY KEY, item TEXT NOT NULL, state TEXT NOT NULL, "
+      .. "result TEXT)")
+    exec(self, "CREATE TABLE previous_keys " .. KEYS)
+    exec(self, ("INSERT INTO previous SELECT row, item, state, result FROM items WHERE row >= %d AND dup_of IS NULL")
+      :format(from))
+    exec(self, ("INSERT INTO previous_keys SELECT key, row FROM keys WHERE row >= %d"):format(from))
+    exec(self, ("DELETE FROM items WHERE row >= %d"):format(from))
+    exec(self, ("DELETE FROM keys WHERE row >= %d"):format(from))
+  end
   self.cache, self.cache_from, self.cache_to = {}, 0, -1
   self.rebased = true
+end
+
+--- Queues `row` again with another item (its details changed, its key
+-- did not): its result is forgotten, its next step is a create.
+-- @int row
+-- @string item
+function Sqlite:requeue(row, item)
+  exec(self, ("UPDATE items SET item = %s, state = 'queued', result = NULL WHERE row = %d"):format(quote(self, item),
+    row))
+  local r = self.cache[row]
+  if r and row >= self.cache_from and row <= self.cache_to then r.item, r.state, r.result = item, "queued", nil end
 end
 
 --- Records `row` after a `rebase`: a duplicate of an earlier row of this

@@ -60,6 +60,15 @@ function Memory:rebase(from)
   self.previous, self.previous_keys = previous, previous_keys
 end
 
+--- Queues `row` again with another item (its details changed, its key
+-- did not): its result is forgotten.
+-- @int row
+-- @string item
+function Memory:requeue(row, item)
+  local r = self.rows[row]
+  r.item, r.state, r.result = item, "queued", nil
+end
+
 --- Records `row` after a `rebase`: a duplicate of an earlier row of this
 -- input, or the row set aside with its key (its progress kept when its item
 -- is the same), or a new one (queued).

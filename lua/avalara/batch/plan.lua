@@ -76,9 +76,10 @@ end
 -- a row whose item differs is queued again ("changed"), a row of a new item
 -- code and country is queued ("new"), and what the journal has that the
 -- input no longer has is dropped ("removed", counted by item code and
--- country). Rows of the input that are the rows of the journal in the same
--- places cost one read each; from the first that is not, the journal's rows
--- are set aside and found by their key. Nothing is committed: the caller
+-- country). Rows of the input that have the keys of the journal's rows in
+-- the same places cost one read each (an edited one is queued again in its
+-- place); from the first row that does not (rows added, removed or moved),
+-- the journal's rows are set aside and found by their key. Nothing is committed: the caller
 -- commits, or rolls back (and the journal is as it was).
 -- @param client the `avalara.Client` (its `company_id`)
 -- @tparam table state a journal (`avalara.batch.journal`)
@@ -108,7 +109,8 @@ function M.plan(client, state, source, opts)
     else
       local key, canon = M.id_of(body), M.canonical(body)
       if out.journal and not rebased then
-        if have and have.item ~= canon then
+        if have and have.key ~= key then
+          -- another item code or country in this place: rows were added, removed or moved
           state:rebase(row); rebased = true
         elseif not have then
           -- a key the journal has at a later row: the rows moved
@@ -119,12 +121,16 @@ function M.plan(client, state, source, opts)
       local first, verdict, st, res
       if rebased then
         first, verdict, st, res = state:carry(row, key, canon)
-      elseif have then
+      elseif have and have.item == canon then
         first, verdict, st, res = have.dup_of, "unchanged", have.state, have.result
+      elseif have then
+        -- edited in place: created again
+        state:requeue(row, canon)
+        first, verdict, st = have.dup_of, "changed", "queued"
       else
         first, verdict, st = state:queue(row, key, canon), "new", "queued"
       end
-      local lead = first and not have and state:peek(first)
+      local lead = first and state:peek(first)
       if lead and lead.item ~= canon then
         state:drop(row)
         local message = string.format("item code %s for %s is also on %s, with other "

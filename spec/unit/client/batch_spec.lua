@@ -145,6 +145,26 @@ describe("avalara.batch.plan over the in-memory state", function()
     end
   end
 
+  it("an edited row in its place is queued again there (its result forgotten); its duplicates follow it or "
+    .. "conflict", function()
+    local state = memory.new()
+    plan.plan(client, state, source { { itemCode = "A", description = "mug" }, { itemCode = "B", description = "cup" },
+      { itemCode = "A", description = "mug" } }, { country = "US" })
+    state:done(1, '{"status":"CLASSIFIED"}')
+    state:done(2, '{"status":"CLASSIFIED"}')
+    local out = plan.plan(client, state, source { { itemCode = "A", description = "bowl" },
+      { itemCode = "B", description = "cup" }, { itemCode = "A", description = "bowl" } }, { country = "US" })
+    assert.same({ 1, 1, 0, 0, 1 }, { out.unchanged, out.changed, out.new, out.removed, out.duplicates })
+    assert.is_nil(state.previous_keys) -- nothing set aside
+    assert.same({ "queued", "done" }, { state:get(1).state, state:get(2).state })
+    assert.is_nil(state:get(1).result)
+    assert.equal(1, state:get(3).dup_of)
+    -- the first edited again, the duplicate not: a conflict, named
+    out = plan.plan(client, state, source { { itemCode = "A", description = "jug" },
+      { itemCode = "B", description = "cup" }, { itemCode = "A", description = "bowl" } }, { country = "US" })
+    assert.matches("item code A for US is also on an earlier row %(row 1%), with other details", out.conflicts[3])
+  end)
+
   it("takes a state recorded for another input by item code and country: unchanged, changed, new, removed",
     function()
     nightly(memory.new())

@@ -129,6 +129,33 @@ describe("hscode batch's journal", function()
     assert.equal(0, journal_files(out))
   end)
 
+  it("killed (SIGKILL), then edited (a row added at the top, one edited, one removed): each create once", function()
+    e:configure { latency_ms = 40 }
+    local rows, out = rows_of(200), dir .. "/out.csv"
+    local input = catalog(dir .. "/in.csv", rows)
+    local job = H.spawn({ "batch", input, "--out", out, "--concurrency", "8" }, env, cache)
+    H.until_true(function() return creates() >= 40 end)
+    H.signal(job, "KILL")
+    assert.equal(137, H.finish(job).code)
+    assert.is_true(creates() < 150, "killed early enough: " .. creates())
+    -- rows 199 and 200 were not sent: 199 removed, 200 edited; a new row first (every row moves)
+    rows[200] = { "SKU-200", "wool sweater for men" }
+    table.remove(rows, 199)
+    table.insert(rows, 1, { "NEW-1", "fresh apples" })
+    catalog(input, rows)
+    local r = hscode("batch", input, "--out", out, "--concurrency", "8")
+    assert.equal(0, r.code, r.stderr)
+    -- 198 rows of the first run (the creates it sent looked up by id, never sent again), SKU-200, NEW-1
+    assert.equal(200, creates())
+    assert.matches("against the journal: 198 unchanged, 1 changed, 1 new, 1 removed", r.stderr)
+    local got = H.read_csv(out)
+    assert.equal(200, #got)
+    assert.same({ "NEW-1", "SKU-1", "SKU-198", "SKU-200" }, { got[1].itemCode, got[2].itemCode, got[199].itemCode,
+      got[200].itemCode })
+    for _, row in ipairs(got) do assert.equal("CLASSIFIED", row.status, row.itemCode) end
+    assert.equal(0, journal_files(out))
+  end)
+
   it("still refuses the journal of another batch (another default country, another company)", function()
     local out = dir .. "/out.csv"
     local input = H.write(dir .. "/in.csv", "itemCode,description\nA,cotton t-shirt\nB,leather handbag\n")

@@ -25,7 +25,13 @@
 -- from it, looks up by id (a GET) the rows whose create was sent but whose
 -- answer was lost, polls the created ones, and creates only the rest. Rows
 -- that failed for a reason worth another try (a 5xx, a timeout) are tried
--- again; a refusal (422) is kept.
+-- again; a refusal (422) is kept. The journal of an earlier run of another
+-- input (a nightly catalog, a few rows edited) is taken as it is meant: a
+-- row whose item code and country it has with the same details comes from
+-- it, an edited row is classified again (and only it), a new row is
+-- classified, a row no longer in the input is dropped (`summary.unchanged`,
+-- `changed`, `new`, `removed`); a journal of another company, service or
+-- default country or item group is refused.
 --
 -- **Rate and quota.** `rate` spaces the requests evenly (a token bucket of one);
 -- a 429 `RateLimitExceeded` halves the requests in flight (growing back by one
@@ -120,11 +126,10 @@ end
 -- @tparam table state a journal (`avalara.batch.journal`)
 -- @tparam function source returns an iterator of `row, item, problem` (problem: a
 -- message for a row that is not valid, which is skipped)
--- @tparam table opts `{country, item_group, where_of}` (`where_of(row)`: how a conflict names the
--- earlier row, and a mismatch the row at fault, such as "line 166"; "an earlier row (row 165)" and
--- "row 165" without it)
+-- @tparam table opts `{country, item_group, where_of, count, wait}` (as `avalara.batch.plan.plan`)
 -- @treturn table `{rows = n, problems = {{row, message, item, first?}...}, conflicts = {[row] = message},
--- done = n (finished in the journal), mismatch = message | nil}`
+-- done = n (finished in the journal), journal, unchanged, changed, new, removed, duplicates, ...}`
+-- (as `avalara.batch.plan.plan`)
 function M.plan(client, state, source, opts)
   return plan.plan(client, state, source, check_args("batch.plan", source, false, opts))
 end
@@ -180,24 +185,20 @@ local function classify(where, client, items, opts)
   local state = opts.state
   if opts.journal then
     local err
-    state, err = journal.open(opts.journal, { company = client.company_id, api_base = client.api_base },
-      { restart = opts.restart })
+    state, err = journal.open(opts.journal, { company = client.company_id, api_base = client.api_base,
+      country = opts.country or "", item_group = opts.item_group or "" }, { restart = opts.restart })
     if not state then return nil, err end
   end
   state = state or journal.memory()
   local ok, planned = pcall(function()
     local p = plan.plan(client, state, source, opts)
-    if not p.mismatch and #p.problems == 0 then state:commit() end
+    if #p.problems == 0 then state:commit() end
     return p
   end)
   if not ok then
+    pcall(state.rollback, state) -- the journal as it was
     state:close()
     return failed(planned)
-  end
-  if planned.mismatch then
-    state:close()
-    return nil, core.error { kind = "input", path = opts.journal, retryable = false,
-      message = "the journal " .. tostring(opts.journal) .. " belongs to another batch: " .. planned.mismatch }
   end
   if #planned.problems > 0 then
     state:rollback()
@@ -214,6 +215,7 @@ local function classify(where, client, items, opts)
   state:close()
   if not ok then return failed(summary) end
   summary.total = #items
+  for _, k in ipairs { "unchanged", "changed", "new", "removed" } do summary[k] = planned[k] end
   return results, summary
 end
 
@@ -225,7 +227,8 @@ end
 -- @tparam table items
 -- @tparam[opt] table opts `{concurrency, wait = true, country, item_group, timeout = 120,
 -- interval = 0.25, on_progress, journal = path, restart, rate, window, should_stop}`
--- @return results (each a model or an error; nil for a row an interrupt left unfinished), summary;
+-- @return results (each a model or an error; nil for a row an interrupt left unfinished), summary
+-- (with `unchanged`, `changed`, `new`, `removed`: the rows against the journal of an earlier run);
 -- or nil, err when the journal cannot be used (kind `store` or `input`) or fails (kind `store`)
 function M.classify(client, items, opts)
   return classify("client:classify_batch", client, items, opts)

@@ -1,6 +1,12 @@
 --- The state of a batch, item by item: in memory, or durable in a journal
 -- file that a later run resumes from (issue 16).
 --
+-- Why this size: a little under 500 lines, of which a third is comments: the
+-- journal's file checks on open (a private place, its owner, its schema, its
+-- batch), its row states, and the comparison with an edited input (issue 23)
+-- share one SQLite connection and its statement helpers, which a split
+-- would have to expose.
+--
 --    local journal = require "avalara.batch.journal"
 --    local j = assert(journal.open("results.csv.journal", { company = 1001, api_base = "https://..." }))
 --    j:queue(1, "1001-TS-1-US", canonical)   -- and sent, created, done, reset, commit
@@ -9,6 +15,19 @@
 -- `queued` → `sent` (its create is about to go out) → `created` (201, with
 -- its id) → `done` (its model, or an error that retrying will not change).
 -- A quota stop or a create refused puts a row back to `queued`.
+--
+-- Rows are matched to the input by their number while the input has the
+-- journal's keys in the same places (a resume; a row edited in place is
+-- queued again there, `requeue`). From the first row that does not (rows
+-- moved, added or removed: a nightly catalog), `rebase` sets the journal's
+-- remaining rows aside and `carry` finds each by
+-- its key (item code and country): the same canonical item keeps its state
+-- and result (a create that was sent stays `sent`: it is looked up by id,
+-- never sent again), another is queued again, a new key is queued; `settle`
+-- drops what no row took. All of it happens in the planning pass's
+-- transaction: a rollback, or a crash before its commit, leaves the journal
+-- as it was. The schema is unchanged (format 2): the tables set aside live
+-- only inside that transaction.
 --
 -- The file is SQLite (Debian's lua-sql-sqlite3), chosen by measurement
 -- (bench/journal.lua, bench/RESULTS.md): per item it costs the same as
@@ -113,6 +132,11 @@ local function rows_of(self, sql)
   return out
 end
 
+-- The tables of rows and keys.
+local ITEMS = "(row INTEGER PRIMARY KEY, key TEXT NOT NULL, item TEXT NOT NULL, state TEXT NOT NULL, result TEXT, "
+  .. "dup_of INTEGER)"
+local KEYS = "(key TEXT PRIMARY KEY, row INTEGER NOT NULL) WITHOUT ROWID"
+
 -- The columns a journal's tables must have.
 local COLUMNS = { meta = { "name", "value" }, items = { "row", "key", "item", "state", "result", "dup_of" },
   keys = { "key", "row" } }
@@ -185,10 +209,9 @@ local function prepare(self)
   if not mode or (mode.journal_mode or ""):lower() ~= "wal" then error("cannot switch it to WAL mode", 0) end
   run(self, "PRAGMA synchronous = FULL")
   exec(self, "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
-  exec(self, "CREATE TABLE IF NOT EXISTS items (row INTEGER PRIMARY KEY, key TEXT NOT NULL, "
-    .. "item TEXT NOT NULL, state TEXT NOT NULL, result TEXT, dup_of INTEGER)")
+  exec(self, "CREATE TABLE IF NOT EXISTS items " .. ITEMS)
   -- the first row of each key (item code and country): duplicates are found here
-  exec(self, "CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, row INTEGER NOT NULL) WITHOUT ROWID")
+  exec(self, "CREATE TABLE IF NOT EXISTS keys " .. KEYS)
   for tname, cols in pairs(COLUMNS) do
     local have = {}
     for _, r in ipairs(rows_of(self, "PRAGMA table_info(" .. tname .. ")")) do have[r.name] = true end
@@ -202,18 +225,31 @@ local function prepare(self)
   return meta_of(self)
 end
 
+-- A value of the meta table in a message.
+local function shown(v)
+  return (v == nil or v == "") and "unset" or tostring(v)
+end
+
 -- What it belongs to: recorded in a new journal, compared in an existing one
--- (raises an `input` error naming the first difference).
+-- (raises an `input` error naming the first difference); a name an existing
+-- journal lacks (an earlier version did not record it) is recorded.
 local function claim(self, have, meta)
   local want = { format = M.FORMAT }
   for k, v in pairs(meta or {}) do want[k] = tostring(v) end
   if next(have) ~= nil then
+    local missing = {}
     for k, v in pairs(want) do
-      if have[k] ~= v then
+      if have[k] == nil and k ~= "format" then
+        missing[k] = v -- recorded by an earlier version, without it: it is recorded now
+      elseif have[k] ~= v then
         error(failure("input", self.path, string.format(
           "the journal %s belongs to another batch (its %s is %s, this one's is %s)", self.path, k,
-          tostring(have[k] or "unset"), v)), 0)
+          shown(have[k]), shown(v))), 0)
       end
+    end
+    exec(self, "BEGIN") -- recorded with the run's first commit (a rollback, as in a dry run, keeps it as it was)
+    for k, v in pairs(missing) do
+      exec(self, ("INSERT INTO meta VALUES (%s, %s)"):format(quote(self, k), quote(self, v)))
     end
   else
     exec(self, "BEGIN")
@@ -221,8 +257,8 @@ local function claim(self, have, meta)
       exec(self, ("INSERT INTO meta VALUES (%s, %s)"):format(quote(self, k), quote(self, v)))
     end
     exec(self, "COMMIT")
+    exec(self, "BEGIN")
   end
-  exec(self, "BEGIN")
 end
 
 --- Opens (or creates) a journal file.
@@ -327,6 +363,113 @@ function Sqlite:queue(row, key, item)
   return first
 end
 
+--- Whether nothing is recorded.
+-- @treturn boolean
+function Sqlite:empty()
+  return rows_of(self, "SELECT row FROM items LIMIT 1")[1] == nil
+end
+
+--- The first row recorded with `key`, or nil.
+-- @string key
+function Sqlite:first_row(key)
+  local r = rows_of(self, "SELECT row FROM keys WHERE key = " .. quote(self, key))[1]
+  return r and tonumber(r.row)
+end
+
+--- Sets the rows from `from` on aside (tables `previous` and
+-- `previous_keys`, in the planning pass's transaction): the input changed
+-- there. Each is then found by its key (`carry`); what no row takes is
+-- dropped (`settle`). A rollback puts everything back.
+-- @int from
+function Sqlite:rebase(from)
+  exec(self, "DROP TABLE IF EXISTS previous")
+  exec(self, "DROP TABLE IF EXISTS previous_keys")
+  local function count(where)
+    return tonumber(rows_of(self, "SELECT COUNT(*) AS n FROM items WHERE " .. where)[1].n)
+  end
+  if count("row >= " .. from) > count("row < " .. from) then
+    -- most rows move: the tables are renamed, the rows before `from` copied back
+    exec(self, "ALTER TABLE items RENAME TO previous")
+    exec(self, "ALTER TABLE keys RENAME TO previous_keys")
+    exec(self, "CREATE TABLE items " .. ITEMS)
+    exec(self, "CREATE TABLE keys " .. KEYS)
+    exec(self, ("INSERT INTO items SELECT * FROM previous WHERE row < %d"):format(from))
+    exec(self, ("INSERT INTO keys SELECT * FROM previous_keys WHERE row < %d"):format(from))
+    exec(self, ("DELETE FROM previous_keys WHERE row < %d"):format(from))
+  else
+    -- the last rows move: they are copied aside
+    exec(self, "CREATE TABLE previous (row INTEGER PRIMARY KEY, item TEXT NOT NULL, state TEXT NOT NULL, "
+      .. "result TEXT)")
+    exec(self, "CREATE TABLE previous_keys " .. KEYS)
+    exec(self, ("INSERT INTO previous SELECT row, item, state, result FROM items WHERE row >= %d AND dup_of IS NULL")
+      :format(from))
+    exec(self, ("INSERT INTO previous_keys SELECT key, row FROM keys WHERE row >= %d"):format(from))
+    exec(self, ("DELETE FROM items WHERE row >= %d"):format(from))
+    exec(self, ("DELETE FROM keys WHERE row >= %d"):format(from))
+  end
+  self.cache, self.cache_from, self.cache_to = {}, 0, -1
+  self.rebased = true
+end
+
+--- Queues `row` again with another item (its details changed, its key
+-- did not): its result is forgotten, its next step is a create.
+-- @int row
+-- @string item
+function Sqlite:requeue(row, item)
+  exec(self, ("UPDATE items SET item = %s, state = 'queued', result = NULL WHERE row = %d"):format(quote(self, item),
+    row))
+  local r = self.cache[row]
+  if r and row >= self.cache_from and row <= self.cache_to then r.item, r.state, r.result = item, "queued", nil end
+end
+
+--- Records `row` after a `rebase`: a duplicate of an earlier row of this
+-- input, or the row set aside with its key (its progress kept when its item
+-- is the same: a create that was sent is looked up, never sent again), or a
+-- new one (queued).
+-- @int row
+-- @string key
+-- @string item
+-- @return the earlier row with the same key or nil; "unchanged", "changed" or "new"; the state
+function Sqlite:carry(row, key, item)
+  local k = quote(self, key)
+  if exec(self, ("INSERT OR IGNORE INTO keys (key, row) VALUES (%s, %d)"):format(k, row)) == 0 then
+    local first = tonumber(rows_of(self, "SELECT row FROM keys WHERE key = " .. k)[1].row)
+    exec(self, ("INSERT OR REPLACE INTO items (row, key, item, state, dup_of) VALUES (%d, %s, %s, 'queued', %d)")
+      :format(row, k, quote(self, item), first))
+    return first
+  end
+  local p = rows_of(self, "SELECT p.item, p.state, p.result FROM previous_keys k JOIN previous p ON p.row = k.row "
+    .. "WHERE k.key = " .. k)[1]
+  local verdict, state, result = "new", "queued", nil
+  if p then
+    exec(self, "DELETE FROM previous_keys WHERE key = " .. k)
+    if p.item == item then verdict, state, result = "unchanged", p.state, p.result else verdict = "changed" end
+  end
+  exec(self, ("INSERT OR REPLACE INTO items (row, key, item, state, result, dup_of) VALUES (%d, %s, %s, %s, %s, "
+    .. "NULL)"):format(row, k, quote(self, item), quote(self, state), quote(self, result)))
+  return nil, verdict, state, result
+end
+
+--- Ends the planning pass over `rows` rows: what the input no longer has
+-- is dropped (the rows set aside that no row took; the rows past its end).
+-- @int rows
+-- @treturn int how many item codes and countries were dropped
+function Sqlite:settle(rows)
+  local removed
+  if self.rebased then
+    removed = tonumber(rows_of(self, "SELECT COUNT(*) AS n FROM previous_keys")[1].n)
+    exec(self, "DROP TABLE previous")
+    exec(self, "DROP TABLE previous_keys")
+    self.rebased = nil
+  else
+    removed = tonumber(rows_of(self, ("SELECT COUNT(*) AS n FROM keys WHERE row > %d"):format(rows))[1].n)
+    exec(self, ("DELETE FROM items WHERE row > %d"):format(rows))
+    exec(self, ("DELETE FROM keys WHERE row > %d"):format(rows))
+  end
+  self.cache, self.cache_from, self.cache_to = {}, 0, -1
+  return removed
+end
+
 --- Forgets a row just queued (a conflicting duplicate).
 -- @int row
 function Sqlite:drop(row)
@@ -355,7 +498,7 @@ end
 -- @return true
 function Sqlite:rollback()
   exec(self, "ROLLBACK")
-  self.cache, self.cache_from, self.cache_to = {}, 0, -1
+  self.cache, self.cache_from, self.cache_to, self.rebased = {}, 0, -1, nil
   exec(self, "BEGIN")
   return true
 end
@@ -371,6 +514,14 @@ function Sqlite:close()
     if not ok and tostring(err):match("interrupted!$") then error(err, 0) end
   end
   return true
+end
+
+--- Removes a journal file and the files SQLite keeps beside it (`-wal`,
+-- `-shm`, `-journal`); the journal must be closed.
+-- @string path
+function M.remove(path)
+  if type(path) ~= "string" then error("journal.remove: 'path' must be a string", 2) end
+  for _, suffix in ipairs { "", "-wal", "-shm", "-journal" } do os.remove(path .. suffix) end
 end
 
 Sqlite.__tostring = function(self) return "avalara.journal(" .. self.path .. ")" end

@@ -34,6 +34,86 @@ function Memory:queue(row, key, item)
   return first
 end
 
+--- Whether nothing is recorded.
+-- @treturn boolean
+function Memory:empty()
+  return next(self.rows) == nil
+end
+
+--- The first row recorded with `key`, or nil.
+-- @string key
+function Memory:first_row(key)
+  return self.keys[key]
+end
+
+--- Sets the rows from `from` on aside: the input changed there. Each is
+-- then found by its key (`carry`); what no row takes is dropped (`settle`).
+-- @int from
+function Memory:rebase(from)
+  local previous, previous_keys = {}, {}
+  for row, r in pairs(self.rows) do
+    if row >= from then previous[row], self.rows[row] = r, nil end
+  end
+  for key, row in pairs(self.keys) do
+    if row >= from then previous_keys[key], self.keys[key] = row, nil end
+  end
+  self.previous, self.previous_keys = previous, previous_keys
+end
+
+--- Queues `row` again with another item (its details changed, its key
+-- did not): its result is forgotten.
+-- @int row
+-- @string item
+function Memory:requeue(row, item)
+  local r = self.rows[row]
+  r.item, r.state, r.result = item, "queued", nil
+end
+
+--- Records `row` after a `rebase`: a duplicate of an earlier row of this
+-- input, or the row set aside with its key (its progress kept when its item
+-- is the same), or a new one (queued).
+-- @int row
+-- @string key
+-- @string item
+-- @return the earlier row with the same key or nil; "unchanged", "changed" or "new"; the state
+function Memory:carry(row, key, item)
+  local first = self.keys[key]
+  if first and first < row then
+    self.rows[row] = { state = "queued", key = key, item = item, dup_of = first }
+    return first
+  end
+  self.keys[key] = row
+  local at = self.previous_keys[key]
+  local p = at and self.previous[at]
+  self.previous_keys[key] = nil
+  if p and p.item == item then
+    self.rows[row] = { state = p.state, key = key, item = item, result = p.result }
+    return nil, "unchanged", p.state, p.result
+  end
+  self.rows[row] = { state = "queued", key = key, item = item }
+  return nil, p and "changed" or "new", "queued"
+end
+
+--- Ends the planning pass over `rows` rows: what the input no longer has
+-- is dropped.
+-- @int rows
+-- @treturn int how many item codes and countries were dropped
+function Memory:settle(rows)
+  local removed = 0
+  if self.previous_keys then
+    for _ in pairs(self.previous_keys) do removed = removed + 1 end
+    self.previous, self.previous_keys = nil, nil
+    return removed
+  end
+  for key, row in pairs(self.keys) do
+    if row > rows then removed, self.keys[key] = removed + 1, nil end
+  end
+  for row in pairs(self.rows) do
+    if row > rows then self.rows[row] = nil end
+  end
+  return removed
+end
+
 --- As `get` (for the journal file: without changing what is read ahead).
 -- @int row
 function Memory:peek(row)

@@ -2,6 +2,11 @@
 -- journaled pipeline of `avalara.batch`, results streamed to OUT in input
 -- order; Ctrl-C, `kill` and a quota exhaustion lose nothing, and the same
 -- command again resumes.
+--
+-- Why this size: a little over 450 lines, of which 90 are its help text: the
+-- command's steps (settings, journal, checking pass, run, report, dry run)
+-- share one table of state and the exit paths that keep or remove the
+-- journal, which are easiest to check side by side.
 -- @module avalara.cli.batch
 local core = require "avalara.core"
 local clock = require "avalara.clock"
@@ -29,7 +34,8 @@ M.summary = "classify every product of a CSV, JSON or JSON Lines file"
 --- The command's own options.
 M.options = { { "country", "CC" }, { "out", "FILE" }, { "format", "FORMAT" }, { "journal", "PATH" }, { "restart" },
   { "rate", "N" }, { "skip-invalid" }, { "concurrency", "N" }, { "wait", "SECONDS" }, { "csv-formulas" },
-  { "max-record-size", "BYTES" }, { "errors", "FILE" }, { "excel" } }
+  { "max-record-size", "BYTES" }, { "errors", "FILE" }, { "excel" },
+  { "keep-journal" }, { "dry-run" } }
 
 --- Its help text.
 M.help = [[
@@ -55,6 +61,12 @@ nothing is sent; the terminal shows the first 50.
                        OUT, .json or .jsonl, else csv; a table without --out)
   --journal PATH       where the progress is kept (default: OUT.journal)
   --restart            discard the journal and start again
+  --keep-journal       keep the journal after a run that went well (by default
+                       it is removed): the next run of an edited catalog
+                       classifies only the rows that changed
+  --dry-run            check the input and say what a run would do (create,
+                       take from the journal, look up, skip), on stdout;
+                       send nothing, write no output, leave the journal as is
   --rate N             at most N requests per second (evenly spaced)
   --skip-invalid       go on without the rows that are not valid (written
                        with status INVALID); exit 0 when every row sent
@@ -78,7 +90,15 @@ nothing is sent; the terminal shows the first 50.
 Resuming: progress is journaled as it goes. Run the same command again after
 Ctrl-C, kill or a power cut: finished rows are taken from the journal, rows
 whose create was sent are looked up by id first, so no item is created
-twice. A journal of another input or other options is refused.
+twice. A journal of another company, service or default --country is
+refused. After a run with nothing left to do (no row failed, pending or not
+attempted) the journal is removed, unless --keep-journal.
+
+Nightly catalogs: with a journal kept (--keep-journal), the next run takes
+the rows whose item code, country and details are unchanged from it, classifies
+again the rows whose description, summary or itemGroup changed (and only
+them) and the new rows, and drops the rows no longer in FILE; the summary
+says how many of each.
 
 Interrupting: Ctrl-C (or SIGTERM) stops sending, lets the requests in flight
 finish, writes what is done and says how to resume (exit 130, or 143); a
@@ -120,7 +140,7 @@ local function resume_command(sys, jpath, temporary)
 end
 
 local function remove_journal(path, temporary)
-  for _, suffix in ipairs { "", "-wal", "-shm", "-journal" } do os.remove(path .. suffix) end
+  journal.remove(path)
   if type(temporary) == "string" then os.remove(temporary) end -- its private folder, now empty
 end
 
@@ -181,8 +201,16 @@ local function open_journal(r)
     end
   end
   r.jpath, r.temporary = jpath, temporary
-  local state, jerr = journal.open(jpath, { company = r.client.company_id, api_base = r.client.api_base },
-    { restart = r.opts.restart })
+  local found = r.opts.dry_run and not r.opts.restart and io.open(jpath, "rb")
+  if found then found:close() end
+  if r.opts.dry_run and not found then
+    -- a dry run makes no journal and discards none: a new one would be empty
+    if temporary then remove_journal(jpath, temporary) end
+    r.state, r.temporary = journal.memory(), false
+    return
+  end
+  local state, jerr = journal.open(jpath, { company = r.client.company_id, api_base = r.client.api_base,
+    country = r.country or "" }, { restart = r.opts.restart })
   if not state then
     r.src:close()
     if temporary then remove_journal(jpath, temporary) end
@@ -216,12 +244,8 @@ end
 local function check(r, service, bad)
   local lines = {}
   local plan = service:plan(r.state, heeding(r, r.src:source(r.country, bad), lines),
-    { where_of = function(row) return place(r.src, lines[row] or row) end })
-  if plan.mismatch then
-    r.state:rollback()
-    fail(EXIT.usage, "the journal " .. r.jpath .. " belongs to another input or other options: " .. plan.mismatch,
-      "Use --restart to discard it (everything is classified again), or --journal PATH.")
-  end
+    { where_of = function(row) return place(r.src, lines[row] or row) end, count = r.opts.dry_run and 50 or nil })
+  plan.lines = lines
   if plan.rows == 0 then r.discard = true; fail(EXIT.usage, r.src.name .. ": no items") end
   local n = #plan.problems
   if n > 0 and not r.opts.skip_invalid then
@@ -233,9 +257,46 @@ local function check(r, service, bad)
       "Fix them, or use --skip-invalid to go on without them.")
   end
   if n > 0 and r.errors then problems.write(r.errors, problem_list(r.src, plan)) end
+  if r.opts.dry_run then
+    r.state:rollback() -- the journal as it was
+    r.checked = true
+    return plan
+  end
   r.state:commit()
   r.checked = true
   return plan
+end
+
+-- A dry run's report, on stdout: what a run would do with each row.
+local function dry_report(r, plan)
+  local out, n = r.sys.stdout, #plan.problems
+  local function line(label, count, note)
+    out:write(string.format("  %-26s %7d%s\n", label, count, note and count > 0 and "  (" .. note .. ")" or ""))
+  end
+  out:write(string.format("hscode: dry run of %s (nothing sent, nothing written): %d rows\n", r.src.name, plan.rows))
+  -- new and changed rows are all created; so are unchanged ones the last run did not send
+  local why = {}
+  for _, part in ipairs { { plan.new, "new" }, { plan.changed, "changed" },
+    { plan.create - plan.new - plan.changed, "left by the last run" } } do
+    if part[1] > 0 then why[#why + 1] = part[1] .. " " .. part[2] end
+  end
+  line("to create", plan.create, plan.journal and table.concat(why, ", ") or nil)
+  line("from the journal", plan.resumed)
+  line("to look up by id", plan.lookup, "a create sent before, or a result worth another try")
+  line("duplicates (skipped)", plan.duplicates, "the result of an earlier row")
+  line("invalid (skipped)", n)
+  if plan.journal then
+    out:write(string.format("  against the journal %s: %d unchanged, %d changed, %d new, %d removed\n", r.jpath,
+      plan.unchanged, plan.changed, plan.new, plan.removed))
+  end
+  for _, c in ipairs(plan.listed) do
+    out:write(string.format("  create %s: %s for %s%s\n", place(r.src, plan.lines[c.row] or c.row), c.code,
+      c.country, plan.journal and " (" .. c.verdict .. ")" or ""))
+  end
+  if plan.create > #plan.listed then
+    out:write(string.format("  ... and %d more to create\n", plan.create - #plan.listed))
+  end
+  return EXIT.ok
 end
 
 -- The checking pass, then the batch itself, its rows written as they come.
@@ -248,6 +309,7 @@ local function classify(r)
     fail(EXIT.usage, message)
   end
   local plan = check(r, service, bad)
+  if r.opts.dry_run then return { dry = plan } end
   if r.sig.check() then fail(interrupted(r), "interrupted before any request") end
   -- Credentials are tried before anything is written. The token request is
   -- one blocking call that no `check` interrupts: during it a signal ends
@@ -309,6 +371,11 @@ local function report(r, result)
   if counts.PENDING then parts[#parts + 1] = counts.PENDING .. " still pending" end
   sys.stderr:write(string.format("hscode: %d items: %s (%.1f s)%s\n", s.total, table.concat(parts, ", "),
     result.elapsed, target.kind ~= "stdout" and "; results in " .. out_name or ""))
+  local p = result.plan
+  if p.journal then
+    sys.stderr:write(string.format("hscode: against the journal: %d unchanged, %d changed, %d new, %d removed\n",
+      p.unchanged, p.changed, p.new, p.removed))
+  end
 
   local unfinished = s.interrupted or s.stopped or (counts.FAILED or 0) > 0 or (counts.PENDING or 0) > 0
   if s.interrupted then
@@ -327,7 +394,13 @@ local function report(r, result)
     fail(common.exit_code_for(s.reason), "stopped: cannot get an access token: " .. tostring(s.reason),
       common.hint_for(r.client, s.reason))
   end
-  if temporary and not unfinished then remove_journal(jpath, temporary) end
+  if not unfinished and (temporary or not r.opts.keep_journal) then
+    remove_journal(jpath, temporary) -- nothing left to do: it would only pile up
+  elseif unfinished then
+    sys.stderr:write(string.format("hscode: the journal %s keeps what is done; to try the failed or pending rows "
+      .. "again (the others come from it), run the same command again:\n  %s\n", jpath,
+      resume_command(sys, jpath, temporary)))
+  end
   -- rows skipped as invalid (--skip-invalid) were asked to be skipped: 0 when every row sent succeeded
   if s.failed > 0 then return EXIT.failed end
   return EXIT.ok
@@ -349,6 +422,11 @@ function M.run(sys, opts, args)
   r.src, ierr = input.open(args[1], sys.stdin)
   if not r.src then fail(EXIT.usage, ierr) end
   r.src.max_record = r.max_record
+  if opts.keep_journal and not opts.journal and r.target.kind ~= "file" then
+    r.src:close()
+    usage_error("--keep-journal needs a journal of its own: --out FILE (it is FILE.journal) or --journal PATH",
+      "batch")
+  end
   open_journal(r)
 
   r.on_signal = function(_, count)
@@ -359,15 +437,21 @@ function M.run(sys, opts, args)
   local ok, result = pcall(classify, r)
   if r.writer then r.writer.abandon() end
   r.sig.close()
+  -- stopped before the checking pass ended (an input error, a signal): the journal as it was
+  if not ok and not r.checked then pcall(r.state.rollback, r.state) end
   r.state:close()
   r.src:close()
   if not ok then
-    if r.temporary or (r.discard and not r.state.existed) then remove_journal(r.jpath, r.temporary) end
+    -- (a dry run leaves every file as it found it)
+    if not r.opts.dry_run and (r.temporary or (r.discard and not r.state.existed)) then
+      remove_journal(r.jpath, r.temporary)
+    end
     if type(result) == "table" and result.output_error then fail(EXIT.failed, result.output_error) end
     -- the journal failed during the run (a full disk): what is in it is kept
     if core.is_error(result) and result.kind == "store" then fail(EXIT.failed, result.message) end
     error(result, 0)
   end
+  if result.dry then return dry_report(r, result.dry) end
   return report(r, result)
 end
 

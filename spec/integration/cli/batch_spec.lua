@@ -1,6 +1,6 @@
 -- hscode batch at catalog scale, as a user runs it: killed with Ctrl-C,
 -- SIGTERM and SIGKILL and run again, stopped by the quota, held to a rate
--- limit, with journals torn or belonging to another input, and --out
+-- limit, with journals torn or of another input, and --out
 -- through a symlink, into a FIFO, at a directory.
 local cjson = require "cjson"
 local emu = require "spec.support.emulator"
@@ -187,23 +187,28 @@ describe("hscode batch", function()
     assert.matches("2000 items: 2000 classified", r.stderr)
   end)
 
-  it("refuses the journal of another input; --restart discards it", function()
+  it("takes a kept journal of another input row by row; refuses another default country; --restart discards "
+    .. "it", function()
     local out = dir .. "/out.csv"
-    assert.equal(0, hscode("batch", catalog(dir .. "/a.csv", 5), "--country", "US", "--out", out).code)
+    assert.equal(0, hscode("batch", catalog(dir .. "/a.csv", 5), "--country", "US", "--out", out,
+      "--keep-journal").code)
     local other = catalog(dir .. "/b.csv", 5, 50)
+    local r = hscode("batch", other, "--country", "US", "--out", out, "--keep-journal")
+    assert.equal(0, r.code, r.stderr)
+    assert.matches("against the journal: 0 unchanged, 0 changed, 5 new, 5 removed", r.stderr)
+    assert.equal(10, creates())
+    -- other options (another default country) are another batch
     local requests = e:counters().requests
-    local r = hscode("batch", other, "--country", "US", "--out", out)
+    r = hscode("batch", other, "--country", "CA", "--out", out)
     assert.equal(2, r.code)
-    assert.matches("^hscode: the journal .*out%.csv%.journal belongs to another input or other options: line 2 "
-      .. "%(item code SKU%-50%) is not the row the journal recorded there", r.stderr)
+    assert.matches("^hscode: the journal .*out%.csv%.journal belongs to another batch %(its country is US, "
+      .. "this one's is CA%)", r.stderr)
     assert.matches("Use %-%-restart to discard it", r.stderr)
     assert.equal(requests, e:counters().requests)
-    -- other options (another default country) are another batch too
-    r = hscode("batch", dir .. "/a.csv", "--country", "CA", "--out", out)
-    assert.equal(2, r.code)
-    r = hscode("batch", other, "--country", "US", "--out", out, "--restart")
+    r = hscode("batch", other, "--country", "CA", "--out", out, "--restart")
     assert.equal(0, r.code, r.stderr)
     assert.equal("SKU-50", read_csv(out)[1].itemCode)
+    assert.equal(15, creates())
   end)
 
   describe("--out", function()

@@ -28,7 +28,7 @@ describe("hscode's details", function()
     -- a journal of an earlier run stays
     H.write(sub .. "/ok.csv", "itemCode,description\nA,men's cotton t-shirt\n")
     assert.equal(0, hscode("batch", sub .. "/ok.csv", "--country", "US", "--out", sub .. "/o.csv",
-      "--journal", sub .. "/kept.journal").code)
+      "--journal", sub .. "/kept.journal", "--keep-journal").code)
     H.write(sub .. "/ok.csv", 'itemCode,description\nA,"unterminated\n')
     local before = e:counters().requests
     assert.equal(2, hscode("batch", sub .. "/ok.csv", "--country", "US", "--out", sub .. "/o.csv",

@@ -19,7 +19,7 @@ describe("hscode --excel", function()
   it("batch: a BOM, item and HS codes as =\"0101\"; the output reads back as its codes, also as a new input",
     function()
       local input, out = catalog("in.csv"), w.dir .. "/out.csv"
-      local r = hscode("batch", input, "--out", out, "--excel")
+      local r = hscode("batch", input, "--out", out, "--excel", "--keep-journal")
       assert.equal(0, r.code, r.stderr)
       local text = slurp(out)
       assert.equal(BOM, text:sub(1, 3))

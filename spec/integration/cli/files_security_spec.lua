@@ -98,7 +98,7 @@ describe("hscode files, against another local user", function()
     local lines = { "itemCode,description,country" }
     for i = 1, 300 do lines[#lines + 1] = ("SKU-%d,cotton t-shirt number %d,US"):format(i, i) end
     H.write(dir .. "/big.csv", table.concat(lines, "\n") .. "\n")
-    r = H.run({ "batch", dir .. "/big.csv", "--out", dir .. "/o2.csv" }, env, cache)
+    r = H.run({ "batch", dir .. "/big.csv", "--out", dir .. "/o2.csv", "--keep-journal" }, env, cache)
     assert.equal(0, r.code, r.stderr)
     assert(sh("head -c 3000 " .. q(dir .. "/o2.csv.journal") .. " > " .. q(dir .. "/trunc.journal")))
     r = H.run({ "batch", dir .. "/big.csv", "--out", dir .. "/o3.csv", "--journal", dir .. "/trunc.journal" },

@@ -1,5 +1,5 @@
 -- avalara.batch through client:classify_batch: the per-item pipeline, the
--- journal (resume, lost answers, torn writes, another batch's journal),
+-- journal (resume, lost answers, torn writes, another input, another batch's journal),
 -- duplicates, the token renewed once, Retry-After past the deadline, rate;
 -- the service protocol (`client.batch`) and the error convention of
 -- batch.classify and journal.open (nil, err with an avalara.error table).
@@ -110,23 +110,33 @@ describe("classify_batch (avalara.batch)", function()
     assert.equal(20, H.route(e, "classification_create"))
   end)
 
-  it("refuses the journal of another batch (another input, another company)", function()
+  it("takes the journal of another input row by row; refuses the journal of another batch (another company, "
+    .. "another country)", function()
     local c = H.client(e)
     assert(c:classify_batch(items(3), { journal = path, interval = 0.01 }))
-    local r, err = c:classify_batch(items(3, "OTHER-"), { journal = path })
+    assert.equal(3, H.route(e, "classification_create"))
+    -- SKU-2 edited, SKU-3 removed, OTHER-1 new: two creates
+    local list = items(2)
+    list[2].description = "wool sweater"
+    list[3] = items(1, "OTHER-")[1]
+    local results, summary = assert(c:classify_batch(list, { journal = path, interval = 0.01 }))
+    assert.equal(5, H.route(e, "classification_create"))
+    assert.same({ 1, 1, 1, 1 }, { summary.unchanged, summary.changed, summary.new, summary.removed })
+    assert.equal("wool sweater", results[2].item.description)
+    assert.equal("OTHER-1", results[3].item.itemCode)
+    local c2 = H.client(e, { account_id = H.SBX_ACCOUNT, license_key = H.SBX_KEY, company_id = H.SBX_COMPANY })
+    local r, err = c2:classify_batch(items(3), { journal = path })
     assert.is_nil(r)
     assert.is_true(core.is_error(err))
     assert.equal("input", err.kind)
     assert.equal(path, err.path)
-    assert.matches("belongs to another batch: row 1 %(item code OTHER%-1%)", err.message)
-    local c2 = H.client(e, { account_id = H.SBX_ACCOUNT, license_key = H.SBX_KEY, company_id = H.SBX_COMPANY })
-    r, err = c2:classify_batch(items(3), { journal = path })
-    assert.is_nil(r)
-    assert.is_true(core.is_error(err))
-    assert.equal("input", err.kind)
     assert.matches("belongs to another batch %(its company is 1001, this one's is 1002%)", err.message)
+    r, err = c:classify_batch(items(3), { journal = path, country = "CA" })
+    assert.is_nil(r)
+    assert.matches("belongs to another batch %(its country is unset, this one's is CA%)", err.message)
     -- restart = true discards it
-    local _, summary = assert(c:classify_batch(items(3, "OTHER-"), { journal = path, restart = true, interval = 0.01 }))
+    local _
+    _, summary = assert(c2:classify_batch(items(3, "OTHER-"), { journal = path, restart = true, interval = 0.01 }))
     assert.equal(3, summary.ok)
   end)
 

@@ -109,11 +109,75 @@ describe("avalara.batch.plan over the in-memory state", function()
     assert.matches("'description' is required", out.problems[2].message)
   end)
 
-  it("finds a state recorded for another input", function()
+  -- The nightly case, over the state in memory and over a journal file.
+  local function nightly(state)
+    plan.plan(client, state, source { { itemCode = "A", description = "mug" }, { itemCode = "B", description = "cup" },
+      { itemCode = "C", description = "pan" }, { itemCode = "D", description = "pot" } }, { country = "US" })
+    state:sent(2)
+    state:done(3, '{"status":"CLASSIFIED"}')
+    local out = plan.plan(client, state, source { { itemCode = "A", description = "mug" },
+      { itemCode = "C", description = "pan" }, { itemCode = "B", description = "cup" },
+      { itemCode = "D", description = "kettle" }, { itemCode = "E", description = "jug" },
+      { itemCode = "C", description = "pan" } }, { country = "US", count = 10 })
+    assert.same({ 3, 1, 1, 0, 1 }, { out.unchanged, out.changed, out.new, out.removed, out.duplicates })
+    assert.is_true(out.journal)
+    assert.equal("done", state:get(2).state) -- C, done, moved from row 3
+    assert.equal("sent", state:get(3).state) -- B: its create was sent: looked up, never sent again
+    assert.equal("queued", state:get(4).state) -- D, another description
+    assert.equal(2, state:get(6).dup_of)
+    assert.same({ 3, 1, 1 }, { out.create, out.lookup, out.resumed })
+    assert.same({ 1, 4, 5 }, { out.listed[1].row, out.listed[2].row, out.listed[3].row })
+    assert.same({ "unchanged", "changed", "new" }, { out.listed[1].verdict, out.listed[2].verdict, out.listed[3].verdict })
+    -- the same rows minus the last two: A and its rows as they are, E removed
+    out = plan.plan(client, state, source { { itemCode = "A", description = "mug" },
+      { itemCode = "C", description = "pan" }, { itemCode = "B", description = "cup" },
+      { itemCode = "D", description = "kettle" } }, { country = "US" })
+    assert.same({ 4, 0, 0, 1 }, { out.unchanged, out.changed, out.new, out.removed })
+    assert.is_nil(state:get(5))
+    -- a rollback after a rebase puts everything back
+    state:commit()
+    out = plan.plan(client, state, source { { itemCode = "Z", description = "mug" } }, { country = "US" })
+    assert.same({ 0, 1, 4 }, { out.unchanged, out.new, out.removed })
+    if state.path then
+      state:rollback()
+      assert.equal("1001-A-US", state:get(1).key)
+      assert.equal("sent", state:get(3).state)
+    end
+  end
+
+  it("an edited row in its place is queued again there (its result forgotten); its duplicates follow it or "
+    .. "conflict", function()
     local state = memory.new()
-    plan.plan(client, state, source { { itemCode = "A", description = "mug" } }, { country = "US" })
-    local out = plan.plan(client, state, source { { itemCode = "Z", description = "mug" } }, { country = "US" })
-    assert.matches("row 1 %(item code Z%) is not the row 1 the journal recorded", out.mismatch)
+    plan.plan(client, state, source { { itemCode = "A", description = "mug" }, { itemCode = "B", description = "cup" },
+      { itemCode = "A", description = "mug" } }, { country = "US" })
+    state:done(1, '{"status":"CLASSIFIED"}')
+    state:done(2, '{"status":"CLASSIFIED"}')
+    local out = plan.plan(client, state, source { { itemCode = "A", description = "bowl" },
+      { itemCode = "B", description = "cup" }, { itemCode = "A", description = "bowl" } }, { country = "US" })
+    assert.same({ 1, 1, 0, 0, 1 }, { out.unchanged, out.changed, out.new, out.removed, out.duplicates })
+    assert.is_nil(state.previous_keys) -- nothing set aside
+    assert.same({ "queued", "done" }, { state:get(1).state, state:get(2).state })
+    assert.is_nil(state:get(1).result)
+    assert.equal(1, state:get(3).dup_of)
+    -- the first edited again, the duplicate not: a conflict, named
+    out = plan.plan(client, state, source { { itemCode = "A", description = "jug" },
+      { itemCode = "B", description = "cup" }, { itemCode = "A", description = "bowl" } }, { country = "US" })
+    assert.matches("item code A for US is also on an earlier row %(row 1%), with other details", out.conflicts[3])
+  end)
+
+  it("takes a state recorded for another input by item code and country: unchanged, changed, new, removed",
+    function()
+    nightly(memory.new())
+  end)
+
+  it("the same over a journal file", function()
+    local dir = assert(io.popen("mktemp -d")):read("*l")
+    local j = assert(require("avalara.batch.journal").open(dir .. "/j", { company = 1001 }))
+    local ok, err = pcall(nightly, j)
+    j:close()
+    require("avalara.batch.journal").remove(dir .. "/j")
+    os.remove(dir)
+    assert(ok, err)
   end)
 end)
 

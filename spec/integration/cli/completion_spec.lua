@@ -147,6 +147,69 @@ describe("hscode completion", function()
     assert.is_true(checked > 30)
   end)
 
+  -- The zsh completion of each case, deduplicated and sorted, from zsh's own completion system
+  -- (compinit) with the script as _hscode, in a pseudo-terminal (spec/support/zsh_complete.zsh).
+  local function zsh_complete(cases)
+    local work = dir .. "/work"
+    os.execute("mkdir -p " .. quote(work .. "/sub") .. " && touch " .. quote(work .. "/products.csv") .. " "
+      .. quote(work .. "/prices.json"))
+    local words = {}
+    for i, c in ipairs(cases) do words[i] = quote("hscode " .. c[1]) end
+    local script = H.ROOT .. "/spec/support/zsh_complete.zsh"
+    local p = assert(io.popen("script=$(realpath " .. quote(script) .. ") && cd " .. quote(work)
+      .. " && timeout 60 zsh -f \"$script\" " .. quote(dir) .. " " .. table.concat(words, " ") .. " 2>&1"))
+    local got = {}
+    for line in p:lines() do
+      local set, list = {}, {}
+      for w in (line:match("|(.*)$") or line):gmatch("%S+") do
+        if not set[w] then set[w] = true list[#list + 1] = w end
+      end
+      table.sort(list)
+      got[#got + 1] = table.concat(list, " ")
+    end
+    p:close()
+    return got
+  end
+
+  it("zsh: commands, subcommands, options, their values and file names, in zsh's completion system", function()
+    local commands = {}
+    for _, c in ipairs(model.commands) do commands[#commands + 1] = c.name end
+    commands[#commands + 1] = "help"
+    table.sort(commands)
+    local cases = {
+      { "", table.concat(commands, " ") },
+      { "ite", "items" },
+      { "--env ", "local production sandbox" },
+      { "--company 1001 cl", "classify" },
+      { "batch --format ", "csv json jsonl table" },
+      { "items --format ", "csv json table" },
+      { "items ", "classify list sla verify" },
+      { "completion ", "bash zsh" },
+      { "batch --out pr", "prices.json products.csv" },
+      { "batch pro", "products.csv" },
+      { "classify --country ", "" },
+      { "batch --fo", "--format" },
+      { "help ba", "batch" },
+    }
+    -- every long option, for the commands with a list and a map of options (bash: all commands)
+    for _, c in ipairs(model.commands) do
+      if c.name == "batch" or c.name == "items" then
+        local all = {}
+        for _, o in ipairs(model.global) do all[#all + 1] = "--" .. o.name end
+        for _, o in ipairs(c.options) do all[#all + 1] = "--" .. o.name end
+        table.sort(all)
+        cases[#cases + 1] = { c.name .. " --", table.concat(all, " ") }
+      end
+    end
+    local got = zsh_complete(cases)
+    local wrong = {}
+    for i, c in ipairs(cases) do
+      if got[i] ~= c[2] then wrong[#wrong + 1] = ("hscode %s<TAB>: %q, expected %q"):format(c[1], got[i], c[2]) end
+    end
+    assert.same({}, wrong)
+    assert.equal(#cases, #got, table.concat(got, "\n"))
+  end)
+
   it("zsh: the script is valid zsh (zsh -n), a #compdef function that registers itself when eval'd", function()
     local p = assert(io.popen("zsh -n " .. quote(dir .. "/_hscode") .. " 2>&1; echo rc=$?"))
     local out = p:read("*a")

@@ -69,6 +69,9 @@ describe("hscode completion", function()
       { "batch --fo", "--format" },
       { "batch --format ", "csv json jsonl table" },
       { "batch --format j", "json jsonl" },
+      { "batch --format =", "csv json jsonl table" },
+      { "batch --format = j", "json jsonl" },
+      { "items --out = x cl", "classify" },
       { "items --format ", "csv json table" },
       { "batch --ou", "--out" },
       { "batch --out pr", "prices.json products.csv" },
@@ -241,5 +244,9 @@ describe("hscode completion", function()
     assert.equal(2, r.code)
     assert.matches("^hscode: completion needs a shell: bash or zsh\n", r.stderr)
     assert.equal("", r.stdout)
+    r = H.run({ "completion", "--help" }, nil, dir)
+    assert.equal(0, r.code)
+    assert.matches("^Usage: hscode completion bash\n       hscode completion zsh\n", r.stdout)
+    assert.matches("\n  completion +print the bash or zsh completion script\n", H.run({ "--help" }, nil, dir).stdout)
   end)
 end)

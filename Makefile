@@ -7,7 +7,8 @@
 #   make test                every spec suite; ends with "N passed, N failed"
 #   make lint                luacheck + cppcheck
 #   make emulator [PORT=18080 TLS_PORT=18443]
-#   make install [PREFIX=/usr/local DESTDIR= LUA=lua5.4]   (install-lib + install-cli)
+#   make install [PREFIX=/usr/local DESTDIR= LUA=lua5.4]   (install-lib + install-cli + install-man)
+#   make man                 the man page build/man/hscode.1, made from hscode's own tables (tools/man.lua)
 #   make dist                the source rocks of the library and the command -> build/dist/
 #   make dist-check          installs them with LuaRocks, offline, into a fresh tree, and runs them
 #   make deps                install the Debian packages (as root) or print the apt-get line
@@ -63,7 +64,7 @@ LUA_MODULES  := $(shell find lua/avalara -name '*.lua' | sort)
 CLI_MODULES  := $(filter lua/avalara/cli.lua lua/avalara/cli/%,$(LUA_MODULES))
 LIB_MODULES  := $(filter-out $(CLI_MODULES),$(LUA_MODULES))
 
-.PHONY: check install-lib install-cli dist dist-check bench-h2 bench-profile all deps demo docs bench bench-tools bench-percall bench-openresty bench-catalog bench-redis fuzz fuzz-replay test \
+.PHONY: check install-lib install-cli install-man man dist dist-check bench-h2 bench-profile all deps demo docs bench bench-tools bench-percall bench-openresty bench-catalog bench-redis fuzz fuzz-replay test \
         test-valgrind test-asan test-matrix lint install uninstall clean emulator
 
 all: $(MODULE)
@@ -277,7 +278,7 @@ emulator: deps
 # `make install` = the library (install-lib: what the avalara-hscode rock
 # installs) + the command (install-cli: what the avalara-hscode-cli rock
 # installs; it needs no build).
-install: install-lib install-cli
+install: install-lib install-cli install-man
 
 install-lib: $(MODULE)
 	install -d $(INSTALL_CMOD)/avalara $(INSTALL_LMOD)/avalara
@@ -290,7 +291,20 @@ install-cli:
 	sed '1s|^#!.*|#!/usr/bin/env $(LUA)|' bin/hscode >$(INSTALL_BIN)/hscode
 	chmod 0755 $(INSTALL_BIN)/hscode
 
+# The man page, made from the command's own tables and help texts (any
+# interpreter makes the same page; the one of LUA, with its build).
+MAN_PAGE := build/man/hscode.1
+man: $(MAN_PAGE)
+$(MAN_PAGE): $(MODULE) $(CLI_MODULES) tools/man.lua
+	@mkdir -p $(dir $@)
+	LUA_CPATH='$(BUILD)/?.so;;' LUA_PATH='lua/?.lua;lua/?/init.lua;;' $(LUA) tools/man.lua >$@.tmp
+	mv $@.tmp $@
+
+install-man: $(MAN_PAGE)
+	install -D -m 0644 $(MAN_PAGE) $(DESTDIR)$(PREFIX)/share/man/man1/hscode.1
+
 uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/hscode.1
 	rm -f $(INSTALL_CMOD)/avalara/core.so
 	rm -f $(LUA_MODULES:lua/%=$(INSTALL_LMOD)/%)
 	rm -f $(INSTALL_BIN)/hscode
@@ -310,7 +324,7 @@ VERSION   := $(shell sed -n 's/^\#define AVALARA_VERSION "\(.*\)"/\1/p' $(VERSIO
 DIST      := build/dist
 DIST_NAME := avalara-hscode-$(VERSION)
 DIST_FILES = Makefile LICENSE README.md CHANGELOG.md config.ld .ci/debian-packages \
-             $(wildcard *.rockspec) bin src lua docs examples
+             $(wildcard *.rockspec) bin src lua docs examples tools
 ROCKSPECS := avalara-hscode-$(VERSION)-1.rockspec avalara-hscode-cli-$(VERSION)-1.rockspec
 
 dist: deps

@@ -36,7 +36,8 @@ M.csv_parse = csv.parse
 M.csv_format = csv.format
 
 local COMMANDS = {}
-local ORDER = { "classify", "batch", "lookup", "get", "items", "token", "connect", "connections", "disconnect" }
+local ORDER = { "classify", "batch", "lookup", "get", "items", "token", "connect", "connections", "disconnect",
+  "completion" }
 for _, name in ipairs(ORDER) do COMMANDS[name] = require("avalara.cli." .. name) end
 
 -- Options every command takes, before or after the command: {name, metavar}, or {name} for a flag.
@@ -116,6 +117,14 @@ or items rows did (or stopped on the quota); 2 usage or input error; 3
 authentication or configuration error (an unknown --connection too); 130
 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 ]]
+end
+
+--- The command line's own tables, as the parser reads them, for `hscode completion` and the man page
+-- (tools/man.lua): `{order, commands, global_options, short, global_help, main_help}`.
+-- @treturn table
+function M.describe()
+  return { order = ORDER, commands = COMMANDS, global_options = GLOBAL_OPTIONS, short = SHORT,
+    global_help = GLOBAL_HELP, main_help = main_help() }
 end
 
 -- Options as a list of {name, metavar?}, or a map name -> {metavar?} (the partner commands').
@@ -209,8 +218,8 @@ local function dispatch(sys, argv)
     sys.exit_on_signal("sigint", "\nhscode: " .. (command.interrupted or "interrupted") .. "\n")
     sys.exit_on_signal("sigterm", "\nhscode: terminated\n")
   end
-  -- the partner commands take the shared helpers as a fourth argument
-  return command.run(sys, opts, opts.args or {}, common)
+  -- the partner commands take the shared helpers as a fourth argument; completion the tables
+  return command.run(sys, opts, opts.args or {}, common, M.describe)
 end
 
 local function real_isatty(fd)

@@ -224,7 +224,7 @@ end
 -- or nil, status, message
 function M.check(body, opts)
   local doc = cjson.decode(body)
-  if type(doc) ~= "table" or doc[1] ~= nil then
+  if type(doc) ~= "table" or doc[1] ~= nil or not body:match("^%s*{") then
     return nil, 400, "the body is not a JSON object (a WebhookInvocation)"
   end
   if type(doc.id) ~= "string" or doc.id == "" then return nil, 400, "the WebhookInvocation has no id" end

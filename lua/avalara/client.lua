@@ -464,9 +464,11 @@ function Client:company(where)
   return self.company_id
 end
 
---- The secret a webhook registration's deliveries are signed with (see
--- `avalara.webhook`): give it to the receiver, which then never holds the
--- license key. A secret: keep it out of logs.
+--- The secret a webhook registration's deliveries are signed with under
+-- the header scheme (`avalara.webhook`, `scheme = "header"`: this project's
+-- assumption, not published by Avalara; a registration with a `signature`
+-- uses the key given there instead): give it to the receiver, which then
+-- never holds the license key. A secret: keep it out of logs.
 -- @param registration_id the registration's `registrationId`
 -- @treturn string 64 hex digits
 function Client:webhook_secret(registration_id)

@@ -342,6 +342,7 @@ void avl_grants_open(lua_State *L, int uv) {
         { "authorize_url", l_authorize_url },
         { "pkce", avl_pkce_lua },
         { "hmac_sha256", avl_hmac_sha256_lua },
+        { "hmac_sha512", avl_hmac_sha512_lua },
         { NULL, NULL }
     };
     avl_setfuncs(L, fns, uv);

@@ -1,6 +1,6 @@
 /*
  * core.pkce: PKCE verifier/challenge pairs (RFC 7636, S256 only), and
- * core.hmac_sha256: the signatures of webhook deliveries.
+ * core.hmac_sha256 and core.hmac_sha512: the signatures of webhook deliveries.
  */
 #include <string.h>
 
@@ -48,26 +48,45 @@ int avl_pkce_lua(lua_State *L) {
     return 2;
 }
 
-/* ---- core.hmac_sha256 */
+/* ---- core.hmac_sha256, core.hmac_sha512 */
+
+static void push_hex(lua_State *L, unsigned char *mac, size_t n) {
+    static const char hexdigits[] = "0123456789abcdef";
+    char hex[2 * AVL_SHA512_LEN];
+    size_t i;
+    for (i = 0; i < n; i++) {
+        hex[2 * i] = hexdigits[mac[i] >> 4];
+        hex[2 * i + 1] = hexdigits[mac[i] & 15];
+    }
+    lua_pushlstring(L, hex, 2 * n);
+    avl_wipe(mac, n);
+    avl_wipe(hex, sizeof hex);
+}
 
 int avl_hmac_sha256_lua(lua_State *L) {
-    static const char hexdigits[] = "0123456789abcdef";
     unsigned char mac[AVL_SHA256_LEN];
-    char hex[2 * AVL_SHA256_LEN];
     const char *key, *msg;
-    size_t klen, n, i;
+    size_t klen, n;
 
     avl_arg_type(L, 1, 1, LUA_TSTRING, "hmac_sha256");
     avl_arg_type(L, 2, 2, LUA_TSTRING, "hmac_sha256");
     key = lua_tolstring(L, 1, &klen);
     msg = lua_tolstring(L, 2, &n);
     avl_hmac_sha256(key, klen, msg, n, mac);
-    for (i = 0; i < sizeof mac; i++) {
-        hex[2 * i] = hexdigits[mac[i] >> 4];
-        hex[2 * i + 1] = hexdigits[mac[i] & 15];
-    }
-    lua_pushlstring(L, hex, sizeof hex);
-    avl_wipe(mac, sizeof mac);
-    avl_wipe(hex, sizeof hex);
+    push_hex(L, mac, sizeof mac);
+    return 1;
+}
+
+int avl_hmac_sha512_lua(lua_State *L) {
+    unsigned char mac[AVL_SHA512_LEN];
+    const char *key, *msg;
+    size_t klen, n;
+
+    avl_arg_type(L, 1, 1, LUA_TSTRING, "hmac_sha512");
+    avl_arg_type(L, 2, 2, LUA_TSTRING, "hmac_sha512");
+    key = lua_tolstring(L, 1, &klen);
+    msg = lua_tolstring(L, 2, &n);
+    avl_hmac_sha512(key, klen, msg, n, mac);
+    push_hex(L, mac, sizeof mac);
     return 1;
 }

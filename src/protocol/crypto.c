@@ -1,7 +1,8 @@
 /*
- * The primitives PKCE, HTTP Basic and webhook signatures need: SHA-256
- * (FIPS 180-4), HMAC-SHA256 (RFC 2104), base64 / base64url (RFC 4648) and
- * random bytes from the kernel. SHA-256 is written
+ * The primitives PKCE, HTTP Basic and webhook signatures need: SHA-256 and
+ * SHA-512 (FIPS 180-4), HMAC-SHA256 and HMAC-SHA512 (RFC 2104, RFC 4231),
+ * base64 / base64url (RFC 4648) and random bytes from the kernel. The
+ * hashes are written
  * out here rather than taken from libcrypto so that the module links only
  * libcurl, whatever TLS backend libcurl was built with.
  */
@@ -112,6 +113,117 @@ void avl_sha256(const void *data, size_t n, unsigned char out[AVL_SHA256_LEN]) {
     avl_sha256_final(&c, out);
 }
 
+/* ---- SHA-512 (FIPS 180-4, section 6.4) */
+
+static const uint64_t K512[80] = {
+    0x428a2f98d728ae22ULL, 0x7137449123ef65cdULL, 0xb5c0fbcfec4d3b2fULL, 0xe9b5dba58189dbbcULL,
+    0x3956c25bf348b538ULL, 0x59f111f1b605d019ULL, 0x923f82a4af194f9bULL, 0xab1c5ed5da6d8118ULL,
+    0xd807aa98a3030242ULL, 0x12835b0145706fbeULL, 0x243185be4ee4b28cULL, 0x550c7dc3d5ffb4e2ULL,
+    0x72be5d74f27b896fULL, 0x80deb1fe3b1696b1ULL, 0x9bdc06a725c71235ULL, 0xc19bf174cf692694ULL,
+    0xe49b69c19ef14ad2ULL, 0xefbe4786384f25e3ULL, 0x0fc19dc68b8cd5b5ULL, 0x240ca1cc77ac9c65ULL,
+    0x2de92c6f592b0275ULL, 0x4a7484aa6ea6e483ULL, 0x5cb0a9dcbd41fbd4ULL, 0x76f988da831153b5ULL,
+    0x983e5152ee66dfabULL, 0xa831c66d2db43210ULL, 0xb00327c898fb213fULL, 0xbf597fc7beef0ee4ULL,
+    0xc6e00bf33da88fc2ULL, 0xd5a79147930aa725ULL, 0x06ca6351e003826fULL, 0x142929670a0e6e70ULL,
+    0x27b70a8546d22ffcULL, 0x2e1b21385c26c926ULL, 0x4d2c6dfc5ac42aedULL, 0x53380d139d95b3dfULL,
+    0x650a73548baf63deULL, 0x766a0abb3c77b2a8ULL, 0x81c2c92e47edaee6ULL, 0x92722c851482353bULL,
+    0xa2bfe8a14cf10364ULL, 0xa81a664bbc423001ULL, 0xc24b8b70d0f89791ULL, 0xc76c51a30654be30ULL,
+    0xd192e819d6ef5218ULL, 0xd69906245565a910ULL, 0xf40e35855771202aULL, 0x106aa07032bbd1b8ULL,
+    0x19a4c116b8d2d0c8ULL, 0x1e376c085141ab53ULL, 0x2748774cdf8eeb99ULL, 0x34b0bcb5e19b48a8ULL,
+    0x391c0cb3c5c95a63ULL, 0x4ed8aa4ae3418acbULL, 0x5b9cca4f7763e373ULL, 0x682e6ff3d6b2b8a3ULL,
+    0x748f82ee5defb2fcULL, 0x78a5636f43172f60ULL, 0x84c87814a1f0ab72ULL, 0x8cc702081a6439ecULL,
+    0x90befffa23631e28ULL, 0xa4506cebde82bde9ULL, 0xbef9a3f7b2c67915ULL, 0xc67178f2e372532bULL,
+    0xca273eceea26619cULL, 0xd186b8c721c0c207ULL, 0xeada7dd6cde0eb1eULL, 0xf57d4f7fee6ed178ULL,
+    0x06f067aa72176fbaULL, 0x0a637dc5a2c898a6ULL, 0x113f9804bef90daeULL, 0x1b710b35131c471bULL,
+    0x28db77f523047d84ULL, 0x32caab7b40c72493ULL, 0x3c9ebe0a15c9bebcULL, 0x431d67c49c100d4cULL,
+    0x4cc5d4becb3e42b6ULL, 0x597f299cfc657e2aULL, 0x5fcb6fab3ad6faecULL, 0x6c44198c4a475817ULL
+};
+
+#define ROTR64(x, n) (((x) >> (n)) | ((x) << (64 - (n))))
+
+static void sha512_block(uint64_t h[8], const unsigned char *p) {
+    uint64_t w[80], a, b, c, d, e, f, g, k;
+    int i, j;
+    for (i = 0; i < 16; i++) {
+        w[i] = 0;
+        for (j = 0; j < 8; j++)
+            w[i] = w[i] << 8 | p[8 * i + j];
+    }
+    for (i = 16; i < 80; i++) {
+        uint64_t s0 = ROTR64(w[i - 15], 1) ^ ROTR64(w[i - 15], 8) ^ (w[i - 15] >> 7);
+        uint64_t s1 = ROTR64(w[i - 2], 19) ^ ROTR64(w[i - 2], 61) ^ (w[i - 2] >> 6);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    a = h[0]; b = h[1]; c = h[2]; d = h[3]; e = h[4]; f = h[5]; g = h[6]; k = h[7];
+    for (i = 0; i < 80; i++) {
+        uint64_t t1 = k + (ROTR64(e, 14) ^ ROTR64(e, 18) ^ ROTR64(e, 41)) + ((e & f) ^ (~e & g)) + K512[i] + w[i];
+        uint64_t t2 = (ROTR64(a, 28) ^ ROTR64(a, 34) ^ ROTR64(a, 39)) + ((a & b) ^ (a & c) ^ (b & c));
+        k = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k;
+    avl_wipe(w, sizeof w);
+}
+
+void avl_sha512_init(avl_sha512_ctx *c) {
+    static const uint64_t H0[8] = { 0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL,
+                                    0xa54ff53a5f1d36f1ULL, 0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL,
+                                    0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL };
+    memcpy(c->h, H0, sizeof H0);
+    c->used = 0;
+    c->total = 0;
+}
+
+void avl_sha512_update(avl_sha512_ctx *c, const void *data, size_t n) {
+    const unsigned char *p = data;
+    c->total += n;
+    if (c->used > 0) {
+        size_t take = 128 - c->used < n ? 128 - c->used : n;
+        memcpy(c->buf + c->used, p, take);
+        c->used += take;
+        p += take;
+        n -= take;
+        if (c->used < 128)
+            return;
+        sha512_block(c->h, c->buf);
+        c->used = 0;
+    }
+    for (; n >= 128; n -= 128, p += 128)
+        sha512_block(c->h, p);
+    memcpy(c->buf, p, n);
+    c->used = n;
+}
+
+/* The tail, 0x80, zeros and the 128-bit length (one or two blocks; the
+ * high 64 bits of the length are zero for any size_t input); the context
+ * is wiped afterwards. */
+void avl_sha512_final(avl_sha512_ctx *c, unsigned char out[AVL_SHA512_LEN]) {
+    uint64_t bits = c->total * 8;
+    size_t i, pad = c->used < 112 ? 128 : 256;
+    unsigned char last[256];
+
+    memcpy(last, c->buf, c->used);
+    last[c->used] = 0x80;
+    memset(last + c->used + 1, 0, pad - c->used - 1);
+    for (i = 0; i < 8; i++)
+        last[pad - 1 - i] = (unsigned char)(bits >> (8 * i));
+    sha512_block(c->h, last);
+    if (pad == 256)
+        sha512_block(c->h, last + 128);
+    for (i = 0; i < 8; i++) {
+        int j;
+        for (j = 0; j < 8; j++)
+            out[8 * i + j] = (unsigned char)(c->h[i] >> (56 - 8 * j));
+    }
+    avl_wipe(last, sizeof last);
+    avl_wipe(c, sizeof *c);
+}
+
+void avl_sha512(const void *data, size_t n, unsigned char out[AVL_SHA512_LEN]) {
+    avl_sha512_ctx c;
+    avl_sha512_init(&c);
+    avl_sha512_update(&c, data, n);
+    avl_sha512_final(&c, out);
+}
+
 /* ---- HMAC-SHA256 (RFC 2104, FIPS 198-1) */
 
 void avl_hmac_sha256(const void *key, size_t klen, const void *msg, size_t n,
@@ -138,6 +250,36 @@ void avl_hmac_sha256(const void *key, size_t klen, const void *msg, size_t n,
     avl_sha256_update(&c, inner, sizeof inner);
     avl_sha256_final(&c, out);
     avl_wipe(k, sizeof k); /* the key is a secret (a webhook signing key) */
+    avl_wipe(pad, sizeof pad);
+    avl_wipe(inner, sizeof inner);
+}
+
+/* ---- HMAC-SHA512 (RFC 2104 with SHA-512's 128-byte block, RFC 4231) */
+
+void avl_hmac_sha512(const void *key, size_t klen, const void *msg, size_t n,
+                     unsigned char out[AVL_SHA512_LEN]) {
+    unsigned char k[128], pad[128], inner[AVL_SHA512_LEN];
+    avl_sha512_ctx c;
+    size_t i;
+
+    memset(k, 0, sizeof k);
+    if (klen > sizeof k)
+        avl_sha512(key, klen, k); /* a long key is hashed first (64 bytes, the rest zeros) */
+    else if (klen > 0)
+        memcpy(k, key, klen);
+    for (i = 0; i < sizeof pad; i++)
+        pad[i] = k[i] ^ 0x36;
+    avl_sha512_init(&c);
+    avl_sha512_update(&c, pad, sizeof pad);
+    avl_sha512_update(&c, msg, n);
+    avl_sha512_final(&c, inner);
+    for (i = 0; i < sizeof pad; i++)
+        pad[i] = k[i] ^ 0x5c;
+    avl_sha512_init(&c);
+    avl_sha512_update(&c, pad, sizeof pad);
+    avl_sha512_update(&c, inner, sizeof inner);
+    avl_sha512_final(&c, out);
+    avl_wipe(k, sizeof k);
     avl_wipe(pad, sizeof pad);
     avl_wipe(inner, sizeof inner);
 }

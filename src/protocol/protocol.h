@@ -166,6 +166,19 @@ void avl_sha256_final(avl_sha256_ctx *c, unsigned char out[AVL_SHA256_LEN]); /* 
 void avl_sha256(const void *data, size_t n, unsigned char out[AVL_SHA256_LEN]);
 void avl_hmac_sha256(const void *key, size_t klen, const void *msg, size_t n,
                      unsigned char out[AVL_SHA256_LEN]);
+#define AVL_SHA512_LEN 64
+typedef struct {
+    uint64_t h[8];
+    unsigned char buf[128];
+    size_t used;    /* bytes waiting in buf */
+    uint64_t total; /* bytes hashed so far */
+} avl_sha512_ctx;
+void avl_sha512_init(avl_sha512_ctx *c);
+void avl_sha512_update(avl_sha512_ctx *c, const void *data, size_t n);
+void avl_sha512_final(avl_sha512_ctx *c, unsigned char out[AVL_SHA512_LEN]); /* wipes c */
+void avl_sha512(const void *data, size_t n, unsigned char out[AVL_SHA512_LEN]);
+void avl_hmac_sha512(const void *key, size_t klen, const void *msg, size_t n,
+                     unsigned char out[AVL_SHA512_LEN]);
 /* Encoded length of n bytes, without a NUL: padded base64, or unpadded base64url. */
 size_t avl_base64_len(size_t n, int url);
 /* Writes the encoding plus a NUL into out (avl_base64_len(n, url) + 1 bytes). */

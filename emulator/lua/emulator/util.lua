@@ -13,6 +13,8 @@ int RAND_bytes(unsigned char *buf, int num);
 unsigned char *SHA256(const unsigned char *d, size_t n, unsigned char *md);
 typedef struct evp_md_st EVP_MD;
 const EVP_MD *EVP_sha256(void);
+const EVP_MD *EVP_sha384(void);
+const EVP_MD *EVP_sha512(void);
 unsigned char *HMAC(const EVP_MD *evp_md, const void *key, int key_len, const unsigned char *d, size_t n,
                     unsigned char *md, unsigned int *md_len);
 ]]
@@ -58,6 +60,15 @@ end
 function M.hmac_sha256_hex(key, message)
   local md, len = ffi.new("unsigned char[32]"), ffi.new("unsigned int[1]")
   if C.HMAC(C.EVP_sha256(), key, #key, message, #message, md, len) == nil then error("HMAC failed") end
+  return hex(ffi.string(md, len[0]))
+end
+
+-- HMAC-SHA256, -384 or -512 of `message` under `key` (`algorithm`: the
+-- published names "sha256", "sha384", "sha512"), as lowercase hex.
+function M.hmac_hex(algorithm, key, message)
+  local md_of = { sha256 = C.EVP_sha256, sha384 = C.EVP_sha384, sha512 = C.EVP_sha512 }
+  local md, len = ffi.new("unsigned char[64]"), ffi.new("unsigned int[1]")
+  if C.HMAC(md_of[algorithm](), key, #key, message, #message, md, len) == nil then error("HMAC failed") end
   return hex(ffi.string(md, len[0]))
 end
 

@@ -1,9 +1,12 @@
 -- Connector-sync webhook registrations (docs/api-contracts.md section 2.7) and the
 -- deliveries of their `HSCodeAssigned` events: a real HTTP POST to the
 -- registered URL from a worker's light thread (emulator.jobs), retried with
--- a doubling delay while the receiver fails. The payload, its headers and
--- its signature are not published: what is sent is the emulator's choice,
--- described in README.md ("Webhook deliveries").
+-- a doubling delay while the receiver fails. The payload is not published:
+-- what is sent is the emulator's choice, described in README.md ("Webhook
+-- deliveries"). A registration with a `signature` ({type, key, algorithm},
+-- the shape of Avalara's E-Invoicing SubscriptionRegistration) gets the
+-- published body-signature scheme (a WebhookInvocation of EventMessages);
+-- one without gets the header scheme, this project's assumption.
 local util = require "emulator.util"
 local conf = require "emulator.conf"
 local auth = require "emulator.auth"
@@ -35,8 +38,13 @@ local function registration(company, id)
   return reg
 end
 
--- The published ItemReverseSyncRegistrationOutputModel (internal `_` fields left out).
-local public = util.public
+-- The published ItemReverseSyncRegistrationOutputModel (internal `_` fields
+-- left out), with `signature` {type, algorithm} (never the key) when one was given.
+local function public(reg)
+  local out = util.public(reg)
+  if reg._signature then out.signature = { type = reg._signature.type, algorithm = reg._signature.algorithm } end
+  return out
+end
 
 local function not_found(id)
   return errors.not_found("Registration", id, "registrationId")
@@ -76,6 +84,35 @@ local function read_type(c, value, field, required)
   return M.TYPE
 end
 
+-- The E-Invoicing SubscriptionRegistration's `signature`: {type = "hmac" |
+-- "none", key, algorithm = "sha256" | "sha384" | "sha512"} (the published
+-- enums), the key kept out of every answer.
+M.ALGORITHMS = { sha256 = true, sha384 = true, sha512 = true }
+
+local function read_signature(c, value)
+  if body.blank(value) then return nil end
+  if not body.is_object(value) then
+    c.add("ValidationException", { "Field signature must be an object {type, key, algorithm}." }, "signature")
+    return nil
+  end
+  if value.type ~= "hmac" and value.type ~= "none" then
+    c.add("InvalidEnumValue", { "signature.type", tostring(value.type), "hmac, none" }, "signature.type")
+    return nil
+  end
+  if not M.ALGORITHMS[value.algorithm] then
+    c.add("InvalidEnumValue", { "signature.algorithm", tostring(value.algorithm), "sha256, sha384, sha512" },
+      "signature.algorithm")
+    return nil
+  end
+  local key = value.key
+  if value.type == "hmac" and (type(key) ~= "string" or key == "" or #key > 1024) then
+    c.add("IncorrectValueForField", { "signature.key", "signature.key must be a string of 1 to 1024 characters." },
+      "signature.key")
+    return nil
+  end
+  return { type = value.type, algorithm = value.algorithm, key = value.type == "hmac" and key or nil }
+end
+
 local function read_url(c, value, required)
   local url = c.string(value, "url", 2048, required)
   if url and not url:match("^[Hh][Tt][Tt][Pp][Ss]?://[^/?#%s]+[^%s]*$") then
@@ -99,7 +136,7 @@ function M.create(ctx)
   end
   local input = { connectorName = c.string(doc.connectorName, "connectorName", 255, true),
     url = read_url(c, doc.url, true), typeName = read_type(c, doc.typeName, "typeName", true),
-    events = read_events(c, doc.events, "events", true) }
+    events = read_events(c, doc.events, "events", true), signature = read_signature(c, doc.signature) }
   if c.send(400) then return end
   for id = 1, catalog.last_id("registration") do
     local other = registration(ctx.company, id)
@@ -111,7 +148,7 @@ function M.create(ctx)
   local now = util.iso_date(util.now())
   local reg = { registrationId = catalog.next_id("registration"), companyId = ctx.company,
     connectorName = input.connectorName, url = input.url, typeName = input.typeName, events = input.events,
-    isActive = true, createdDate = now, modifiedDate = now, _account = rec.account }
+    isActive = true, createdDate = now, modifiedDate = now, _account = rec.account, _signature = input.signature }
   catalog.set_value(reg_key(reg.registrationId), reg)
   return util.json(201, public(reg))
 end
@@ -203,7 +240,7 @@ function M.publish(doc, classifications)
         connectorName = reg.connectorName, companyId = doc.companyId, createdDate = util.iso_date(util.now()),
         itemId = doc.id, itemCode = doc.itemCode, classifications = classifications }
       jobs.push("deliver", { registrationId = reg.registrationId, eventId = event.id, attempt = 1,
-        body = util.json_encode(event) })
+        body = util.json_encode(event), invocationId = util.uuid(), receivedAt = event.createdDate })
     end
   end
 end
@@ -267,6 +304,22 @@ function M.deliveries()
   return out
 end
 
+-- The published body-signature scheme (E-Invoicing): a WebhookInvocation
+-- whose one EventMessage carries the event as `message`, signed over the
+-- message's bytes exactly as they stand in the body, in lowercase hex. The
+-- same invocation id on every attempt, `retry_count` = the attempt.
+function M.invocation(job, reg, now)
+  local sig = reg._signature
+  job.invokedAt = job.invokedAt or now
+  local head = util.json_encode { id = job.invocationId, retry_count = job.attempt,
+    retry_max = conf.get().webhook_attempts, invocation_timestamp = job.invokedAt, retry_timestamp = now }
+  local rest = util.json_encode { signature = { type = sig.type, algorithm = sig.algorithm,
+    value = sig.type == "hmac" and util.hmac_hex(sig.algorithm, sig.key, job.body) or "" },
+    tenant_id = tostring(reg.companyId), correlation_id = job.eventId, system_code = "AvaTax",
+    event_name = M.EVENT, event_version = "1", receipt_timestamp = job.receivedAt }
+  return head:sub(1, -2) .. ',"items":[{"message":' .. job.body .. "," .. rest:sub(2) .. "]}"
+end
+
 -- One attempt of a queued delivery (a jobs handler); a failure is queued
 -- again after retry_delay * 2^(attempt - 1) seconds, up to the attempts
 -- configured.
@@ -276,17 +329,22 @@ local function deliver(job)
   local cfg = conf.get()
   local account = conf.account(reg._account)
   local timestamp = tostring(math.floor(util.now()))
-  local headers = {
-    { "Content-Type", "application/json" }, { "User-Agent", "avalara-emulator-webhooks/1" },
-    { "X-Avalara-Event", M.EVENT }, { "X-Avalara-Event-Id", job.eventId },
-    { "X-Avalara-Delivery-Attempt", tostring(job.attempt) }, { "X-Avalara-Timestamp", timestamp },
-  }
-  if account then
-    headers[#headers + 1] = { "X-Avalara-Signature",
-      M.signature(M.secret(account.license_key, reg.registrationId), timestamp, job.body) }
+  local headers = { { "Content-Type", "application/json" }, { "User-Agent", "avalara-emulator-webhooks/1" } }
+  local text = job.body
+  if reg._signature then
+    text = M.invocation(job, reg, util.iso_date(util.now()))
+  else
+    for _, h in ipairs { { "X-Avalara-Event", M.EVENT }, { "X-Avalara-Event-Id", job.eventId },
+      { "X-Avalara-Delivery-Attempt", tostring(job.attempt) }, { "X-Avalara-Timestamp", timestamp } } do
+      headers[#headers + 1] = h
+    end
+    if account then
+      headers[#headers + 1] = { "X-Avalara-Signature",
+        M.signature(M.secret(account.license_key, reg.registrationId), timestamp, job.body) }
+    end
   end
   counters.incr("webhooks:attempts")
-  local status, err = M.post(reg.url, headers, job.body, cfg.webhook_timeout)
+  local status, err = M.post(reg.url, headers, text, cfg.webhook_timeout)
   local delivered = status ~= nil and status >= 200 and status < 300
   log { eventId = job.eventId, registrationId = reg.registrationId, url = reg.url, attempt = job.attempt,
     status = status, error = err, delivered = delivered, at = util.iso_date(util.now()) }

@@ -16,6 +16,24 @@ function M.events(client)
   return api.call(client, "GET", "item_events", {})
 end
 
+-- The body-signature scheme's `signature` {type = "hmac", key, algorithm}
+-- (Avalara's E-Invoicing SubscriptionRegistration), checked without ever
+-- showing the key.
+local function signature(where, sig)
+  if type(sig) ~= "table" then args.fail(where, "'signature' must be a table {type = \"hmac\", key, algorithm}", 4) end
+  if sig.type ~= nil and sig.type ~= "hmac" then
+    args.fail(where, "'signature.type' must be \"hmac\" (an unsigned subscription is refused by avalara.webhook)", 4)
+  end
+  if type(sig.key) ~= "string" or #sig.key < 16 then
+    args.fail(where, "'signature.key' must be a string of at least 16 bytes (the key avalara.webhook checks with)", 4)
+  end
+  if sig.algorithm ~= "sha256" and sig.algorithm ~= "sha512" then
+    args.fail(where, "'signature.algorithm' must be \"sha256\" or \"sha512\" (the ones avalara.webhook checks; got "
+      .. tostring(sig.algorithm):sub(1, 40) .. ")", 4)
+  end
+  return { type = "hmac", key = sig.key, algorithm = sig.algorithm }
+end
+
 local function body(where, reg, partial)
   if type(reg) ~= "table" then args.fail(where, "the registration must be a table", 3) end
   local out = {}
@@ -32,15 +50,23 @@ local function body(where, reg, partial)
     end
     out.url = reg.url
   end
+  if reg.signature ~= nil then
+    if partial then args.fail(where, "'signature' cannot be changed: register again", 3) end
+    out.signature = signature(where, reg.signature)
+  end
   out.typeName = reg.typeName or (not partial and "Webhook" or nil)
   out.events = reg.events or (not partial and "HSCodeAssigned" or nil)
   return out
 end
 
 --- Registers a webhook: the service POSTs an `HSCodeAssigned` event to
--- `url` when codes are assigned to an item (see `avalara.webhook`).
+-- `url` when codes are assigned to an item (see `avalara.webhook`). With
+-- `signature` the deliveries follow Avalara's published body-signature
+-- scheme under a key of yours (`avalara.webhook` with `scheme = "body"`);
+-- without, the header scheme (`scheme = "header"`, `client:webhook_secret`).
 -- @param client
--- @tparam table reg `{connectorName, url, typeName = "Webhook", events = "HSCodeAssigned"}`
+-- @tparam table reg `{connectorName, url, typeName = "Webhook", events = "HSCodeAssigned",
+-- signature = {type = "hmac", key (16 bytes or more), algorithm = "sha256" | "sha512"}?}`
 -- @return the `ItemReverseSyncRegistrationOutputModel` (`registrationId`, ...), or nil, err
 function M.register(client, reg)
   local where = "client:create_webhook_registration"

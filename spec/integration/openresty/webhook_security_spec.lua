@@ -9,6 +9,7 @@ local emu = require "spec.support.emulator"
 local nginx = require "spec.support.nginx"
 
 local SECRET = ("n"):rep(64)
+local KEY = "subscriber-chosen-key-0123456789"
 
 local CONF = [[
 {{PREAMBLE}}
@@ -33,6 +34,12 @@ http {
             content_by_lua_block {
                 webhook.openresty { secret = "{{SECRET}}", seen = webhook.seen.shared_dict("webhooks"),
                     on_event = on_event }
+            }
+        }
+        location = /body-hook {
+            content_by_lua_block {
+                webhook.openresty { scheme = "body", secret = "{{KEY}}", algorithm = "sha512",
+                    seen = webhook.seen.shared_dict("webhooks"), on_event = on_event }
             }
         }
         location = /empty-secret {
@@ -91,7 +98,7 @@ end
 
 describe("webhook receiver in nginx", function()
   local n
-  setup(function() n = nginx.start(CONF, { SECRET = SECRET }) end)
+  setup(function() n = nginx.start(CONF, { SECRET = SECRET, KEY = KEY }) end)
   teardown(function() if n then n:stop() end end)
 
   it("handles 8 copies of one delivery POSTed at once to an nginx of 2 workers exactly once (shared dict add)", function()
@@ -104,6 +111,32 @@ describe("webhook receiver in nginx", function()
     -- once handled, a replay is a duplicate
     assert.same({ "200 duplicate" }, post(n.url .. "/hook", body_of("evt-par"), 1))
     assert.equal("1", select(2, n:get("/count?id=evt-par")))
+  end)
+
+  -- A body-scheme WebhookInvocation (Avalara's published E-Invoicing shape) of one message.
+  local function invocation(id, message, algorithm)
+    local sig = require("avalara.webhook").sign_message(KEY, message, algorithm or "sha512")
+    return '{"id":"' .. id .. '","retry_count":1,"items":[{"message":' .. message .. ',"signature":{"type":"hmac",'
+      .. '"algorithm":"' .. sig.algorithm .. '","value":"' .. sig.value .. '"},"event_name":"HSCodeAssigned"}]}'
+  end
+
+  it("under the body scheme too: 8 copies at once handled once, a re-wrapped replay, a tampered or "
+    .. "differently signed one refused", function()
+    local message = body_of("evt-body"):gsub('"itemId"', '"createdDate":"' .. os.date("!%Y-%m-%dT%H:%M:%SZ")
+      .. '","itemId"')
+    local answers = post(n.url .. "/body-hook", invocation("inv-1", message), 8)
+    local t = tally(answers)
+    assert.equal(1, t["200"], table.concat(answers, ","))
+    assert.equal(7, (t["409"] or 0) + (t["200 duplicate"] or 0), table.concat(answers, ","))
+    assert.same({ "200 duplicate" }, post(n.url .. "/body-hook", invocation("inv-2", message), 1))
+    assert.equal("1", select(2, n:get("/count?id=evt-body")))
+    local tampered = invocation("inv-3", message):gsub('"610910"', '"620520"')
+    assert.same({ "401" }, post(n.url .. "/body-hook", tampered, 1))
+    -- signed with sha256 where this receiver takes sha512 only
+    assert.same({ "401" }, post(n.url .. "/body-hook", invocation("inv-4", message, "sha256"), 1))
+    assert.equal("1", select(2, n:get("/count?id=evt-body")))
+    -- the header-scheme receivers here give no scheme: nginx's error log says so, at warn level
+    assert.truthy(n:log():find("[warn]", 1, true) and n:log():find("no 'scheme' given", 1, true))
   end)
 
   it("leaves a delivery whose handler raised to the retry, handled once then", function()

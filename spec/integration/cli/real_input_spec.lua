@@ -4,6 +4,7 @@
 local H = require "spec.support.cli"
 
 local slurp = require("spec.support.files").read
+local unpack = table.unpack or unpack -- luacheck: ignore
 
 -- A Shopify export saved by European Excel: BOM, ';', CRLF, HTML, a ';' inside quotes.
 local SHOPIFY = "\239\187\191Handle;Variant SKU;Title;Body HTML\r\n"
@@ -25,7 +26,7 @@ describe("hscode batch with real exports", function()
     assert.equal(0, r.code, r.stderr)
     local rows, header = H.read_csv(out)
     assert.same({ "Handle", "Variant SKU", "Title", "Body HTML", "itemCode", "description", "country", "status" },
-      { table.unpack(header, 1, 8) })
+      { unpack(header, 1, 8) })
     assert.equal("TS-1", rows[1].itemCode)
     assert.equal("Men's t-shirt; cotton", rows[1].description)
     assert.equal("Café mug", rows[2].description)
@@ -51,7 +52,7 @@ describe("hscode batch with real exports", function()
   it("a tab-separated file, detected and with --delimiter tab or \\t", function()
     local input = file("tabs.tsv", "item code\tdescription\tnote\nA-1\tsteel nails, 5 cm\ta;b\n")
     for _, extra in ipairs { {}, { "--delimiter", "tab" }, { "--delimiter", "\\t" } } do
-      local r = H.run({ "batch", input, "--country", "US", "--format", "jsonl", table.unpack(extra) }, w.env, w.cache)
+      local r = H.run({ "batch", input, "--country", "US", "--format", "jsonl", unpack(extra) }, w.env, w.cache)
       assert.equal(0, r.code, r.stderr)
       assert.matches('"description":"steel nails, 5 cm"', r.stdout)
     end

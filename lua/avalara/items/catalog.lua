@@ -97,7 +97,8 @@ local function check_args(catalog, countries, opts)
   local list = catalog
   if type(catalog) == "string" then
     local err
-    list, err = M.read(catalog)
+    if opts.read ~= nil and type(opts.read) ~= "table" then error(where .. ": 'read' must be a table", 4) end
+    list, err = M.read(catalog, opts.read)
     if not list then error(where .. ": " .. err.message, 4) end
   elseif type(catalog) ~= "table" or catalog[1] == nil then
     error(where .. ": 'catalog' must be a file's path or a non-empty list of items", 4)
@@ -296,7 +297,8 @@ end
 -- @tparam[opt] table opts `{chunk = 100 (items per initiate), create_chunk = 50, premium,
 -- is_compliance, reclassify (initiate again what is decided), timeout = 600, interval,
 -- on_progress({phase, done, total, ended}) (upsert, initiate, wait; `ended`: a wait cut short, `done`
--- the items decided), should_stop() (stop before the next request: the rest is not attempted), journal}`
+-- the items decided), should_stop() (stop before the next request: the rest is not attempted), journal,
+-- read (a file's reading options, as `read` takes them: map, delimiter, keep_html, truncate)}`
 -- @return rows (one per item and country, in catalog order: `{itemCode, itemId, country,
 -- status, hsCode, systemCode, classificationId, isPremium, details, error}`; status `FAILED`
 -- with `error` when it failed, `NOT_ATTEMPTED` when the run stopped before it), and a

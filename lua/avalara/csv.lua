@@ -17,6 +17,11 @@
 -- `="0101"`, which Excel and Google Sheets show as the text 0101 (its leading
 -- zero kept) instead of the number 101; the reader reads such a cell
 -- (`="` text without a quote `"`) as its text, unless `formulas` is true.
+-- Delimiters: `,` by default; `{delimiter = ";"}` (or a tab) reads a file
+-- that European Excel saves, and `{delimiter = "auto"}` takes the one of
+-- `,` `;` and tab that the header line (the first record) has most of,
+-- outside quotes (`detect`; a tie or none: `,`).
+--
 -- A foundation: the CLI and the catalog reader (`avalara.items.catalog`) both read CSV
 -- here (was `avalara.cli.csv`).
 -- @module avalara.csv
@@ -38,6 +43,41 @@ local TEXT = '^="[^"]*"$'
 --- The UTF-8 byte order mark, which tells Excel that a CSV file is UTF-8.
 M.BOM = "\239\187\191"
 
+--- The delimiters a reader takes, by the names a user gives them: `,`, `;`,
+-- `tab` (or `\t`, or a tab itself).
+M.DELIMITERS = { [","] = ",", [";"] = ";", tab = "\t", ["\\t"] = "\t", ["\t"] = "\t" }
+
+--- The delimiter a user names (`,`, `;`, `tab`, `\t`), or nil and a message naming it.
+-- @string name
+-- @return the delimiter (one character), or nil, message
+function M.delimiter(name)
+  local d = type(name) == "string" and M.DELIMITERS[name:lower()]
+  if d then return d end
+  return nil, "the delimiter must be ',', ';' or tab (also written \\t), not '" .. tostring(name) .. "'"
+end
+
+--- The delimiter of a CSV text, from its first record (the header line):
+-- the one of `,`, `;` and tab found most often outside quoted fields; `,`
+-- when none is found, or on a tie with `,`. A leading BOM is ignored.
+-- @string text the start of the file (the header line at least)
+-- @treturn string
+function M.detect(text)
+  local counts, quoted = { [","] = 0, [";"] = 0, ["\t"] = 0 }, false
+  for i = (text:sub(1, 3) == M.BOM) and 4 or 1, #text do
+    local c = text:sub(i, i)
+    if c == '"' then quoted = not quoted
+    elseif not quoted then
+      if c == "\n" or c == "\r" then break end
+      if counts[c] then counts[c] = counts[c] + 1 end
+    end
+  end
+  local best = ","
+  for _, d in ipairs { ";", "\t" } do
+    if counts[d] > counts[best] then best = d end
+  end
+  return best
+end
+
 --- An iterator over the records of a stream: each call returns the next
 -- record (an array of strings, with `line`, the line it starts on), nil at
 -- the end, or nil, err: kind "input", `code` `"too_long"` for a record over
@@ -45,12 +85,21 @@ M.BOM = "\239\187\191"
 -- in the size of the stream, whatever the size of its records.
 -- @tparam function read returns the next chunk of text, or nil at the end
 -- @tparam[opt] table opts `{max_record = bytes (default MAX_RECORD), formulas = true (keep a
--- neutralising quote)}`
+-- neutralising quote), delimiter = "," (or ";", "\t", or "auto": `detect` on the first chunk)}`
 -- @treturn function
 function M.reader(read, opts)
   opts = opts or {}
   local max = opts.max_record or M.MAX_RECORD
   if type(max) ~= "number" or max < 1 then error("csv.reader: max_record must be a positive number", 2) end
+  local delim = opts.delimiter or ","
+  if delim ~= "auto" and delim ~= "," and delim ~= ";" and delim ~= "\t" then
+    error("csv.reader: delimiter must be ',', ';', '\\t' or 'auto'", 2)
+  end
+  local plain, after_quote, sep_byte -- set once the delimiter is known
+  local function use(d)
+    delim, plain, after_quote, sep_byte = d, "[" .. d .. "\r\n]", "^[" .. d .. "\r\n]?$", d
+  end
+  if delim ~= "auto" then use(delim) end
   local unquote = not opts.formulas
   local buf, pos, line, eof, first = "", 1, 1, false, true
   local quotes = false -- whether the buffer has a single quote (a cell may need unquoting)
@@ -85,6 +134,10 @@ function M.reader(read, opts)
   -- One record from `pos`: record, next position, next line; "more" when the
   -- buffer ends inside it; or nil, message, reason.
   local function try()
+    if delim == "auto" then -- the header line whole (or the end) first
+      if not (eof or buf:find("[\r\n]", pos)) then return "more" end
+      use(M.detect(buf:sub(pos)))
+    end
     local i, n, ln = pos, #buf, line
     local record = { line = line }
     while true do
@@ -107,11 +160,11 @@ function M.reader(read, opts)
         end
         field = table.concat(parts)
         ln = ln + select(2, field:gsub("\n", ""))
-        if not buf:sub(i, i):match("^[,\r\n]?$") then
+        if not buf:sub(i, i):match(after_quote) then
           return nil, string.format("line %d: unexpected text after a closing quote", ln), "syntax"
         end
       else
-        local j = buf:find("[,\r\n]", i)
+        local j = buf:find(plain, i)
         if not j then
           if not eof then return "more" end
           j = n + 1
@@ -123,7 +176,7 @@ function M.reader(read, opts)
       elseif quotes and field:find(NEUTRALISED) then field = field:sub(2) end
       record[#record + 1] = field
       local sep = buf:sub(i, i)
-      if sep == "," then
+      if sep == sep_byte then
         i = i + 1
       else
         if sep == "\r" then

@@ -59,7 +59,11 @@ function M.checker()
       c.add("ValidationException", { "Field " .. field .. " must be a string." }, field)
       return nil
     end
-    if max and #value > max then c.add("MaxStringLengthError", { field, max }, field); return nil end
+    -- a length in characters (UTF-8), as the service's message says, not in bytes
+    if max and #value - select(2, value:gsub("[\128-\191]", "")) > max then
+      c.add("MaxStringLengthError", { field, max }, field)
+      return nil
+    end
     return value
   end
   -- An integer (JSON number without a fraction), or nil after adding a detail.

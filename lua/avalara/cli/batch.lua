@@ -15,6 +15,7 @@ local journal = require "avalara.batch.journal"
 local descriptions = require "avalara.hs.descriptions"
 local common = require "avalara.cli.common"
 local input = require "avalara.cli.input"
+local intake = require "avalara.cli.intake"
 local output = require "avalara.cli.output"
 local progress = require "avalara.cli.progress"
 local problems = require "avalara.cli.problems"
@@ -32,10 +33,11 @@ M.catches_signals = true
 M.summary = "classify every product of a CSV, JSON or JSON Lines file"
 
 --- The command's own options.
-M.options = { { "country", "CC" }, { "out", "FILE" }, { "format", "FORMAT" }, { "journal", "PATH" }, { "restart" },
+M.options = { { "country", "CC,CC" }, { "out", "FILE" }, { "format", "FORMAT" }, { "journal", "PATH" }, { "restart" },
   { "rate", "N" }, { "skip-invalid" }, { "concurrency", "N" }, { "wait", "SECONDS" }, { "csv-formulas" },
   { "max-record-size", "BYTES" }, { "errors", "FILE" }, { "excel" },
   { "keep-journal" }, { "dry-run" } }
+for _, o in ipairs(intake.OPTIONS) do M.options[#M.options + 1] = o end
 
 --- Its help text.
 M.help = [[
@@ -45,13 +47,18 @@ Classifies every product of FILE: a CSV file with a header row, a .json
 array of objects or a .jsonl file (one object a line); - reads stdin.
 Columns: itemCode and description (required), summary, itemGroup (the
 category, such as "Clothing > Men") and country (optional); names are
-matched ignoring case, spaces, '_' and '-' (item_code works). Rows without a
-country use --country. Every row is checked first, as the service would
-(lengths, country codes, UTF-8): all problems are listed at once, each with
-the file line where its record starts (a JSON array: its item number), and
-nothing is sent; the terminal shows the first 50.
+matched ignoring case, spaces, '_' and '-' (item_code works), or named
+with --map. Rows without a country use --country: one row per country of
+it. HTML in descriptions and summaries is made plain text. Every row is
+checked first, as the service would (lengths, country codes, UTF-8): all
+problems are listed at once, each with the file line where its record
+starts (a JSON array: its item number), and nothing is sent; the terminal
+shows the first 50.
 
-  --country CC         country of destination for rows without one
+  --country CC,CC      countries of destination for rows without one: such a
+                       row is classified for each (one output row per item
+                       and country)
+]] .. intake.HELP .. [[
   -o, --out OUT        write the results there, in input order, as they come:
                        the input's columns plus status, hsCode,
                        hsCodeDescription, resolution, id and the error columns.
@@ -169,7 +176,8 @@ end
 -- The command's settings from its options (a usage error names the bad one).
 local function settings(r)
   local opts = r.opts
-  r.country = common.country_option(opts, "batch", false)
+  r.country = common.countries_option(opts, "batch", false, "country")
+  r.intake = intake.settings(opts, "batch", input.FIELDS)
   r.concurrency = common.positive_number(opts, "concurrency", "batch", true)
   r.wait = common.positive_number(opts, "wait", "batch") or 120
   r.rate = common.positive_number(opts, "rate", "batch")
@@ -229,12 +237,18 @@ end
 -- conflicts name the earlier row by its line).
 local function heeding(r, source, lines)
   return function()
-    local rows, n = source(), 0
+    local rows, n, last = source(), 0, nil
+    r.truncated = 0
     return function()
       n = n + 1
       if n % 1000 == 0 and r.sig.check() then fail(interrupted(r), "interrupted before any request") end
       local row, item, problem = rows()
-      if row then lines[row] = item.line end
+      if row then
+        lines[row] = item.line
+        -- a record cut once, however many countries it goes to
+        if item.truncated and item.line ~= last then r.truncated = r.truncated + 1 end
+        last = item.line
+      end
       return row, item, problem
     end
   end
@@ -368,6 +382,7 @@ local function report(r, result)
   if s.invalid > 0 then parts[#parts + 1] = s.invalid .. " invalid (skipped)" end
   if s.duplicates > 0 then parts[#parts + 1] = s.duplicates .. " duplicates" end
   if s.resumed > 0 then parts[#parts + 1] = s.resumed .. " from the journal" end
+  parts[#parts + 1] = intake.cut_note(r.truncated, input.DESCRIPTION_LIMIT)
   if counts.PENDING then parts[#parts + 1] = counts.PENDING .. " still pending" end
   sys.stderr:write(string.format("hscode: %d items: %s (%.1f s)%s\n", s.total, table.concat(parts, ", "),
     result.elapsed, target.kind ~= "stdout" and "; results in " .. out_name or ""))
@@ -427,6 +442,7 @@ function M.run(sys, opts, args)
     usage_error("--keep-journal needs a journal of its own: --out FILE (it is FILE.journal) or --journal PATH",
       "batch")
   end
+  for k, v in pairs(r.intake) do r.src[k] = v end
   open_journal(r)
 
   r.on_signal = function(_, count)

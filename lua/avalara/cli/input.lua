@@ -8,12 +8,22 @@
 -- bytes (1 MiB unless the caller sets another limit, `--max-record-size`) is
 -- refused, naming its line; CSV cells neutralised against formulas by our
 -- writer (`'=...`) are read back without that quote (`avalara.csv`).
+--
+-- Real exports (the input's fields, set by `batch` from its options):
+-- `map`, a mapping of columns to fields (`avalara.hs.columns`, `--map`);
+-- `delimiter` (`,` `;` or a tab; nil: detected from the header line);
+-- `keep_html` (else HTML in descriptions and summaries is made plain text,
+-- `avalara.hs.text`); `truncate` (a description over the service's limit is
+-- cut there, and marked `truncated`, instead of being a problem). A record
+-- without a country is one row per country of the list `source` is given.
 -- @module avalara.cli.input
 local cjson = require "cjson"
 local private = require "avalara.private"
 local item_model = require "avalara.hs.item"
 local countries = require "avalara.country"
 local csv = require "avalara.csv"
+local columns = require "avalara.hs.columns"
+local html = require "avalara.hs.text"
 
 local M = {}
 
@@ -23,15 +33,17 @@ local CHUNK = 65536
 local ITEM_KEYS = { itemcode = "itemCode", description = "description", summary = "summary",
   itemgroup = "itemGroup", country = "country", countryofdestination = "country" }
 
+--- The longest description the service takes, in characters (`--truncate` cuts there).
+M.DESCRIPTION_LIMIT = item_model.LIMITS.description
+
+--- The fields a column can fill, by their compared names (`avalara.hs.columns`): what `--map` may name.
+M.FIELDS = ITEM_KEYS
+
 --- A column name as compared: lower case, without spaces, `_` and `-`.
 -- @string name
 -- @treturn string
 function M.normal(name)
-  return (tostring(name):lower():gsub("[%s_%-]", ""))
-end
-
-local function item_key(name)
-  return ITEM_KEYS[M.normal(name)]
+  return columns.normal(name)
 end
 
 local function blank(record)
@@ -154,7 +166,8 @@ function Input:_records(bad)
   local f = assert(io.open(self.path, "rb"))
   local name = self.name
   if self.kind == "csv" then
-    local next_record = csv.reader(function() return f:read(CHUNK) end, { max_record = self.max_record })
+    local next_record = csv.reader(function() return f:read(CHUNK) end, { max_record = self.max_record,
+      delimiter = self.delimiter or "auto" })
     local function failed(err)
       f:close()
       bad(name .. ": " .. err.message .. (err.code == "too_long" and " (raise the limit with --max-record-size)" or ""))
@@ -165,16 +178,19 @@ function Input:_records(bad)
       f:close()
       bad(name .. ": the file is empty")
     end
-    self.columns, self.index = {}, {}
-    for c, title in ipairs(header) do
-      self.columns[c] = title
-      local key = item_key(title)
-      if key and not self.index[key] then self.index[key] = c end
+    self.columns = {}
+    for c, title in ipairs(header) do self.columns[c] = title end
+    local index, ierr = columns.index(header, self.map, ITEM_KEYS)
+    if not index then
+      f:close()
+      bad(name .. ": --map: " .. ierr)
     end
+    self.index = index
     for _, required in ipairs { "itemCode", "description" } do
       if not self.index[required] then
         f:close()
-        bad(string.format("%s: no '%s' column (the header has: %s)", name, required, table.concat(header, ", ")))
+        bad(string.format("%s: no '%s' column (the header has: %s)%s", name, required, table.concat(header, ", "),
+          self.map and "" or "; name it with --map " .. required .. "=COLUMN"))
       end
     end
     return function()
@@ -237,7 +253,14 @@ function Input:_records(bad)
   end
 end
 
--- The item of a record: {itemCode, description, summary?, itemGroup?, country?}.
+-- HTML made plain text (unless keep_html), a description cut to the limit (truncate).
+function Input:_clean(item)
+  item.truncated = html.clean(item, { keep_html = self.keep_html, truncate = self.truncate and M.DESCRIPTION_LIMIT })
+    or nil
+  return item
+end
+
+-- The item of a record: {itemCode, description, summary?, itemGroup?, country?, truncated?}.
 function Input:_item(fields)
   local item = {}
   if self.kind == "csv" then
@@ -245,14 +268,13 @@ function Input:_item(fields)
       local v = fields[c]
       if v and v ~= "" then item[key] = v end
     end
-    return item
+    return self:_clean(item)
   end
-  for k, v in pairs(fields) do
-    local key = type(k) == "string" and item_key(k)
+  for key, v in pairs(columns.pick(fields, self.map, ITEM_KEYS)) do
     if type(v) == "number" then v = string.format("%.14g", v) end
-    if key and type(v) == "string" and v ~= "" then item[key] = v end
+    if type(v) == "string" and v ~= "" then item[key] = v end
   end
-  return item
+  return self:_clean(item)
 end
 
 -- Whether `s` is UTF-8 (Lua 5.3+: utf8.len; LuaJIT and 5.1 have no utf8 library).
@@ -280,7 +302,7 @@ local ITEM_FIELDS = { "itemCode", "description", "summary", "itemGroup", "countr
 -- What is wrong with a row, or nil: the text must be UTF-8 without NUL bytes
 -- or control characters (tab and line breaks allowed); and the field at
 -- fault (`itemCode`, ...), when there is one.
-local function problem_of(item, fields, default_country)
+local function problem_of(item, fields, default_country, map)
   if type(fields) ~= "table" then return "not an object" end
   if fields._bad then return fields._bad end
   for _, key in ipairs(ITEM_FIELDS) do
@@ -298,7 +320,10 @@ local function problem_of(item, fields, default_country)
     if c then return string.format("%s has a control character (byte 0x%02X)", key, c:byte()), key end
   end
   for _, required in ipairs { "itemCode", "description" } do
-    if not item[required] then return required .. " is empty", required end
+    if not item[required] then
+      return required .. " is empty" .. (map and map[required] and " (from '" .. map[required] .. "', --map)" or ""),
+        required
+    end
   end
   local ok, why = item_model.check { itemCode = item.itemCode, description = item.description,
     summary = item.summary, itemGroup = item.itemGroup }
@@ -313,26 +338,43 @@ end
 --- A source for `avalara.batch`: each call returns an iterator of `row,
 -- item, problem`, over every non-blank record. `item` is `{itemCode,
 -- description, summary?, itemGroup?, countryOfDestination, fields, where,
--- line, field?}` (`fields`: the record as read; `line`: the file line where
+-- line, field?, truncated?}` (`fields`: the record as read; `line`: the file line where
 -- the record starts, or a JSON array's index; `where`: the file and that
--- line); `problem` names what is wrong with a row (`field`: the field at
--- fault). A file that cannot be read at all raises a `avalara.cli.common`
--- failure through `bad`.
--- @tparam[opt] string default_country
+-- line; `truncated`: its description was cut); `problem` names what is wrong with a row (`field`: the field at
+-- fault). A record without a country is one row per country of
+-- `default_countries`, in their order (rows are numbered after that; one
+-- row, for the first country, when the record is not valid). A file that
+-- cannot be read at all raises a `avalara.cli.common` failure through `bad`.
+-- @param[opt] default_countries a country code, or a list of them
 -- @tparam function bad `(message)`: raises
 -- @treturn function
-function Input:source(default_country, bad)
+function Input:source(default_countries, bad)
+  local list = type(default_countries) == "table" and default_countries or { default_countries }
+  local default_country = list[1]
   return function()
     local records = self:_records(bad)
-    local row = 0
+    local row, pending = 0, {}
     return function()
+      if #pending > 0 then
+        row = row + 1
+        return row, table.remove(pending, 1)
+      end
       local fields, line, where = records()
       if fields == nil then return nil end
       row = row + 1
       local item = type(fields) == "table" and self:_item(fields) or {}
-      local problem, field = problem_of(item, fields, default_country)
-      item.countryOfDestination = (item.country or default_country or ""):upper()
+      local problem, field = problem_of(item, fields, default_country, self.map)
+      local own = item.country
+      item.countryOfDestination = (own or default_country or ""):upper()
       item.country, item.fields, item.where, item.line, item.field = nil, fields, where, line, field
+      if not own and not problem then
+        for k = 2, #list do
+          local copy = {}
+          for key, v in pairs(item) do copy[key] = v end
+          copy.countryOfDestination = list[k]:upper()
+          pending[#pending + 1] = copy
+        end
+      end
       return row, item, problem
     end
   end

@@ -19,6 +19,7 @@ local signals = require "avalara.cli.signals"
 local common = require "avalara.cli.common"
 local problems = require "avalara.cli.problems"
 local catalog = require "avalara.items.catalog"
+local intake = require "avalara.cli.intake"
 local items_model = require "avalara.items.model"
 local country_codes = require "avalara.country"
 
@@ -35,6 +36,7 @@ M.summary = "the Items flow: classify a catalog for several countries, list, SLA
 M.options = { countries = { "CC,CC" }, out = { "FILE" }, format = { "FORMAT" }, premium = {}, chunk = { "N" },
   wait = { "SECONDS" }, status = { "STATUS" }, json = {}, ["csv-formulas"] = {}, errors = { "FILE" },
   excel = {} }
+for _, o in ipairs(intake.OPTIONS) do M.options[o[1]] = { o[2] } end
 
 --- Its help text.
 M.help = [[
@@ -65,6 +67,7 @@ verify          verifies HS codes for items (by item code) and countries, all
                 hsCode.
 
   --countries CC,CC    destination countries, two letters each (classify: required)
+]] .. intake.HELP .. [[
   -o, --out FILE       write the rows there (CSV, or JSON when FILE ends in .json)
   --format FORMAT      table, csv or json (default: from --out, else a table)
   --premium            ask for premium classifications
@@ -192,8 +195,12 @@ local function classify(sys, opts, args)
   if chunk and chunk > 500 then common.usage_error("--chunk must be at most 500", "items") end
   local wait = common.positive_number(opts, "wait", "items") or 600
   local errors = problems.target(opts, "items")
-  local list, err = catalog.read(args[1])
-  if not list then common.fail(common.EXIT.usage, err.message) end
+  local list, err = catalog.read(args[1], intake.settings(opts, "items", catalog.COLUMNS))
+  if not list then
+    common.fail(common.EXIT.usage, err.code == "map" and (err.message:gsub(": no column", ": --map: no column", 1))
+      or err.message)
+  end
+  local cut = err.truncated
   check_items(args[1], list, errors)
   if opts.format and opts.format ~= "table" and opts.format ~= "csv" and opts.format ~= "json" then
     common.usage_error("--format must be table, csv or json (got '" .. opts.format .. "')", "items")
@@ -234,6 +241,8 @@ local function classify(sys, opts, args)
     summary.countries, summary.classified, summary.cannot, summary.pending, summary.failed, summary.not_attempted,
     summary.initiated, summary.kept, clock.time() - started, opts.out and "; rows in " .. opts.out or "",
     summary.stopped == "quota" and "; stopped: " .. tostring(summary.stop_error) or ""))
+  local note = intake.cut_note(cut, items_model.LIMITS.description)
+  if note then sys.stderr:write("hscode: " .. note .. "\n") end
   if signal then
     common.fail(signal == "sigterm" and common.EXIT.sigterm or common.EXIT.sigint, "interrupted: what was done is "
       .. "kept by the service; run the same command again to go on (nothing is created or initiated twice)")

@@ -21,19 +21,16 @@
 -- still loads this; it uses the service's modules, never the client's names.)
 -- @module avalara.items.catalog
 local core = require "avalara.core"
-local cjson = require "cjson.safe"
-local csv = require "avalara.csv"
 local args = require "avalara.items.args"
 local model = require "avalara.items.model"
 local items = require "avalara.items.items"
 local classification = require "avalara.items.classification"
+local reader = require "avalara.items.reader"
 
 local M = {}
 
---- The columns (or JSON keys) of a catalog file, matched ignoring case,
--- spaces, `_` and `-`: the `ItemModel` field each one fills.
-M.COLUMNS = { itemcode = "itemCode", description = "description", summary = "summary", itemgroup = "itemGroup",
-  category = "category", taxcode = "taxCode", upc = "upc" }
+--- The columns (or JSON keys) of a catalog file and the fields they fill (`avalara.items.reader`).
+M.COLUMNS = reader.COLUMNS
 
 -- The fields compared to decide whether an existing item needs an update.
 local COMPARED = { "description", "summary", "itemGroup", "category", "taxCode", "upc" }
@@ -41,85 +38,10 @@ local COMPARED = { "description", "summary", "itemGroup", "category", "taxCode",
 -- The longest `$filter` of one lookup by item code (URLs stay short).
 local MAX_FILTER = 3000
 
-local function column(name)
-  return M.COLUMNS[(tostring(name):lower():gsub("[%s_%-]", ""))]
-end
-
--- An item from a record: fields by column, `where` naming its place.
-local function item_of(fields, where)
-  local it = { where = where }
-  for k, v in pairs(fields) do
-    local key = column(k)
-    if type(v) == "number" then v = string.format("%.14g", v) end
-    if key and type(v) == "string" and v ~= "" then it[key] = v end
-  end
-  return it
-end
-
--- A failure of `read`: kind "input", naming the file (`path`) and, when
--- known, the line (`row`); `code` the CSV reader's (`syntax`, `too_long`).
-local function bad(path, message, row, code)
-  return nil, core.error { kind = "input", message = message, path = path, row = row, code = code,
-    retryable = false }
-end
-
-local function csv_items(text, path)
-  local records, err = csv.parse(text)
-  if not records then return bad(path, path .. ": " .. err.message, err.row, err.code) end
-  local header = records[1]
-  if not header then return bad(path, path .. ": the file is empty") end
-  local list = {}
-  for r = 2, #records do
-    local fields, filled = {}, false
-    for c, title in ipairs(header) do
-      fields[title] = records[r][c]
-      filled = filled or (records[r][c] or ""):find("%S") ~= nil
-    end
-    if filled then list[#list + 1] = item_of(fields, path .. " line " .. records[r].line) end
-  end
-  return list, header
-end
-
---- Reads a catalog file: CSV with a header row, (`.json`) an array of objects, or (`.jsonl`)
--- one object a line; columns as in `catalog.COLUMNS` (`itemCode` and `description` required).
+--- Reads a catalog file: `avalara.items.reader.read`.
 -- @string path
--- @return a list of items (each with `where`, its line or index, for messages), or nil, err
--- (kind "input", with `path`, and `row` when a line is at fault; its message names both)
-function M.read(path)
-  if type(path) ~= "string" then error("avalara.items.catalog.read: 'path' must be a file's path", 2) end
-  local f, oerr = io.open(path, "rb")
-  if not f then return bad(path, "cannot read " .. tostring(oerr)) end
-  local text = f:read("*a")
-  f:close()
-  local list, header
-  if require("avalara.items.jsonl").named(path) then
-    list, header = require("avalara.items.jsonl").items(text, path, item_of)
-    if not list then return nil, header end -- header: the error
-  elseif path:lower():match("%.json$") then
-    local decoded = cjson.decode(text)
-    if type(decoded) ~= "table" or (next(decoded) ~= nil and decoded[1] == nil) then
-      return bad(path, path .. ": expected a JSON array of items")
-    end
-    list = {}
-    for i, entry in ipairs(decoded) do
-      if type(entry) ~= "table" then return bad(path, path .. " item " .. i .. ": not an object", i) end
-      list[i] = item_of(entry, path .. " item " .. i)
-    end
-  else
-    list, header = csv_items(text, path)
-    if not list then return nil, header end -- header: the error
-    local has = {}
-    for _, title in ipairs(header) do has[column(title) or ""] = true end
-    for _, required in ipairs { "itemCode", "description" } do
-      if not has[required] then
-        return bad(path, string.format("%s: no '%s' column (the header has: %s)", path, required,
-          table.concat(header, ", ")), 1)
-      end
-    end
-  end
-  if #list == 0 then return bad(path, path .. ": no items") end
-  return list
-end
+-- @tparam[opt] table opts
+M.read = reader.read
 
 -- A `$filter` string value: quoted, quotes doubled.
 local function quoted(s)
@@ -175,7 +97,8 @@ local function check_args(catalog, countries, opts)
   local list = catalog
   if type(catalog) == "string" then
     local err
-    list, err = M.read(catalog)
+    if opts.read ~= nil and type(opts.read) ~= "table" then error(where .. ": 'read' must be a table", 4) end
+    list, err = M.read(catalog, opts.read)
     if not list then error(where .. ": " .. err.message, 4) end
   elseif type(catalog) ~= "table" or catalog[1] == nil then
     error(where .. ": 'catalog' must be a file's path or a non-empty list of items", 4)
@@ -374,7 +297,8 @@ end
 -- @tparam[opt] table opts `{chunk = 100 (items per initiate), create_chunk = 50, premium,
 -- is_compliance, reclassify (initiate again what is decided), timeout = 600, interval,
 -- on_progress({phase, done, total, ended}) (upsert, initiate, wait; `ended`: a wait cut short, `done`
--- the items decided), should_stop() (stop before the next request: the rest is not attempted), journal}`
+-- the items decided), should_stop() (stop before the next request: the rest is not attempted), journal,
+-- read (a file's reading options, as `read` takes them: map, delimiter, keep_html, truncate)}`
 -- @return rows (one per item and country, in catalog order: `{itemCode, itemId, country,
 -- status, hsCode, systemCode, classificationId, isPremium, details, error}`; status `FAILED`
 -- with `error` when it failed, `NOT_ATTEMPTED` when the run stopped before it), and a

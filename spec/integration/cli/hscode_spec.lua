@@ -361,7 +361,8 @@ describe("the hscode command", function()
       refused(2, "^hscode: cannot read " .. dir .. "/nope%.csv: No such file or directory\n$",
         "batch", dir .. "/nope.csv", "--country", "US")
       local f = H.write(dir .. "/cols.csv", "itemCode,name\nA,shirt\n")
-      refused(2, "^hscode: .*cols%.csv: no 'description' column %(the header has: itemCode, name%)\n$",
+      refused(2, "^hscode: .*cols%.csv: no 'description' column %(the header has: itemCode, name%); name it with %-%-map "
+        .. "description=COLUMN\n$",
         "batch", f, "--country", "US")
       f = H.write(dir .. "/empty.csv", "itemCode,description\nA,shirt\n\nB,\n")
       refused(2, "empty%.csv line 4: description is empty", "batch", f, "--country", "US")

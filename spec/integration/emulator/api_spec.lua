@@ -258,6 +258,9 @@ describe("emulator API", function()
 
       assert.equal(201, call("POST", CREATE, emu.classification(1001, string.rep("x", 255), string.rep("y", 255),
         { itemGroup = string.rep("z", 2000) })).status)
+      -- lengths in characters, not bytes: 255 é (510 bytes) are taken, 256 are not
+      assert.equal(201, call("POST", CREATE, item(string.rep("é", 255))).status)
+      assert_avatax_error(call("POST", CREATE, item(string.rep("é", 256))), 422, "MaxStringLengthError")
       assert_avatax_error(call("POST", CREATE, { countryOfDestination = "US" }), 422, "ValueRequiredError")
       assert_avatax_error(call("POST", CREATE, { 1, 2 }), 422, "ValidationException")
       assert_avatax_error(call("POST", CREATE, item(42)), 422, "ValidationException")

@@ -120,6 +120,7 @@ check: deps
 	$(MAKE) --no-print-directory -j2 LUA=lua5.4
 	$(MAKE) --no-print-directory -j2 fuzz-replay
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory docs
 	LUAS=lua5.4 spec/run spec/unit
 	LUAS=lua5.4 TAGS=smoke spec/run $(SMOKE_FILES)
 

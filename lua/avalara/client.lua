@@ -249,7 +249,7 @@ end
 -- @number deadline a time of `avalara.clock` (`clock.now() + seconds`)
 -- @tparam function fn
 -- @return fn's results
-function Client.within(_, deadline, fn, ...)
+function Client:within(deadline, fn, ...) -- luacheck: no unused args (self: any client, one scope)
   if type(deadline) ~= "number" or deadline ~= deadline then error("client:within: 'deadline' must be a number", 2) end
   if type(fn) ~= "function" then error("client:within: 'fn' must be a function", 2) end
   local key = running()

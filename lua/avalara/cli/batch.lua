@@ -218,7 +218,7 @@ local function open_journal(r)
     return
   end
   local state, jerr = journal.open(jpath, { company = r.client.company_id, api_base = r.client.api_base,
-    country = r.country or "" }, { restart = r.opts.restart })
+    country = r.country and table.concat(r.country, ",") or "" }, { restart = r.opts.restart })
   if not state then
     r.src:close()
     if temporary then remove_journal(jpath, temporary) end

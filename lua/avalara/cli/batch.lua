@@ -12,6 +12,7 @@ local common = require "avalara.cli.common"
 local input = require "avalara.cli.input"
 local output = require "avalara.cli.output"
 local progress = require "avalara.cli.progress"
+local log = require "avalara.cli.log"
 local problems = require "avalara.cli.problems"
 local signals = require "avalara.cli.signals"
 
@@ -307,20 +308,31 @@ local function report(r, result)
   if s.duplicates > 0 then parts[#parts + 1] = s.duplicates .. " duplicates" end
   if s.resumed > 0 then parts[#parts + 1] = s.resumed .. " from the journal" end
   if counts.PENDING then parts[#parts + 1] = counts.PENDING .. " still pending" end
-  sys.stderr:write(string.format("hscode: %d items: %s (%.1f s)%s\n", s.total, table.concat(parts, ", "),
-    result.elapsed, target.kind ~= "stdout" and "; results in " .. out_name or ""))
+  local text = string.format("hscode: %d items: %s (%.1f s)%s\n", s.total, table.concat(parts, ", "),
+    result.elapsed, target.kind ~= "stdout" and "; results in " .. out_name or "")
+  log.emit(sys, "info", "summary", text:match("^hscode: (.-)\n$"), { { "total", s.total },
+    { "classified", counts.CLASSIFIED }, { "cannot_be_classified", counts.CANNOT_BE_CLASSIFIED },
+    { "failed", counts.FAILED or 0 }, { "pending", counts.PENDING or 0 }, { "not_attempted", s.not_attempted },
+    { "invalid", s.invalid }, { "duplicates", s.duplicates }, { "resumed", s.resumed },
+    { "elapsed", math.floor(result.elapsed * 10 + 0.5) / 10 }, { "out", out_name } }, text)
 
   local unfinished = s.interrupted or s.stopped or (counts.FAILED or 0) > 0 or (counts.PENDING or 0) > 0
   if s.interrupted then
-    sys.stderr:write(string.format("hscode: interrupted: %d of %d rows written to %s; the journal %s keeps "
-      .. "the rest. To resume, run the same command again:\n  %s\n", s.written, s.total, out_name, jpath,
-      resume_command(sys, jpath, temporary)))
+    local resume = resume_command(sys, jpath, temporary)
+    log.emit(sys, "warning", "interrupted", string.format("interrupted: %d of %d rows written to %s; the journal %s "
+      .. "keeps the rest. To resume, run the same command again: %s", s.written, s.total, out_name, jpath, resume),
+      { { "written", s.written }, { "total", s.total }, { "journal", jpath }, { "resume", resume } },
+      string.format("hscode: interrupted: %d of %d rows written to %s; the journal %s keeps "
+      .. "the rest. To resume, run the same command again:\n  %s\n", s.written, s.total, out_name, jpath, resume))
     return interrupted(r)
   end
   if s.stopped == "quota" then
-    sys.stderr:write(string.format("hscode: stopped: the classification quota is used up (%s); %d items were "
-      .. "not attempted. They are kept in the journal %s: run the same command again when the quota allows:\n"
-      .. "  %s\n", tostring(s.reason), s.not_attempted, jpath, resume_command(sys, jpath, temporary)))
+    local resume = resume_command(sys, jpath, temporary)
+    local message = string.format("stopped: the classification quota is used up (%s); %d items were "
+      .. "not attempted. They are kept in the journal %s: run the same command again when the quota allows:",
+      tostring(s.reason), s.not_attempted, jpath)
+    log.emit(sys, "warning", "quota", message .. " " .. resume, { { "not_attempted", s.not_attempted },
+      { "journal", jpath }, { "resume", resume } }, "hscode: " .. message .. "\n  " .. resume .. "\n")
     return EXIT.failed
   end
   if s.stopped == "auth" then

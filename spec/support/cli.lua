@@ -76,7 +76,8 @@ local INHERITED = { "AVALARA_ACCOUNT_ID", "AVALARA_LICENSE_KEY", "AVALARA_COMPAN
   "AVALARA_EMULATOR_URL", "AVALARA_CAFILE", "COLUMNS", "HSCODE_PROFILE" }
 
 -- The shell words that run `hscode args...` with `env` and the token cache in
--- `cache` (the config file in `cache`/config/hscode, none unless a spec writes it), with the build and interpreter of this run (a sanitizer build and
+-- `cache` (the config file in `cache`/config/hscode: none unless a spec writes
+-- it), with the build and interpreter of this run (a sanitizer build and
 -- its preload under make test-asan).
 local function command_line(args, env, cache)
   local vars = { "LUA_PATH=" .. quote(H.ROOT .. "/lua/?.lua;" .. H.ROOT .. "/lua/?/init.lua;;"),

@@ -73,14 +73,15 @@ describe("hscode config file", function()
         end
         local file = "[profile p]\n" .. name .. " = " .. text .. "\n"
         -- the profile alone
-        local opts, getenv = resolve(file, {}, { profile = "p" })
+        local _, opts, getenv
+        opts, getenv = resolve(file, {}, { profile = "p" })
         if not opts then error(name .. ": " .. tostring(getenv.message)) end
         if var then assert.equal(want, getenv(var), name) else assert.equal(want, opts[key], name) end
         -- the environment wins over the profile (an empty variable does not)
         if var then
-          opts, getenv = resolve(file, { [var] = "from-env" }, { profile = "p" })
+          _, getenv = resolve(file, { [var] = "from-env" }, { profile = "p" })
           assert.equal("from-env", getenv(var), name)
-          opts, getenv = resolve(file, { [var] = "" }, { profile = "p" })
+          _, getenv = resolve(file, { [var] = "" }, { profile = "p" })
           assert.equal(want, getenv(var), name)
         end
         -- the option wins over the profile (and the variable: `opts.x or getenv(VAR)` in every command)

@@ -107,9 +107,11 @@ Commands:
 
 ]] .. GLOBAL_HELP .. [[
 
-Credentials come from the environment (or the options above). With --env
-local and neither an account nor a license key, the emulator's demo account
-is used (account 2000000001, company 1001).
+Credentials come from the options above, else the environment, else a
+profile of $XDG_CONFIG_HOME/hscode/config (~/.config/hscode/config: [default]
+or [profile NAME] sections of "option = value" lines). With --env local and
+neither an account nor a license key, the emulator's demo account is used
+(account 2000000001, company 1001).
 
 CSV output (batch, items): a cell that starts with =, +, -, @, a tab or a
 carriage return gets a leading ' so that a spreadsheet does not run it as a
@@ -122,8 +124,9 @@ repeated runs reuse a valid token (one per account, license key and URL).
 
 Exit status, every command: 0 success (batch --skip-invalid: also with rows
 skipped, when every row sent succeeded); 1 a request failed, or some batch
-or items rows did (or stopped on the quota); 2 usage or input error; 3
-authentication or configuration error (an unknown --connection too); 130
+or items rows did (or stopped on the quota); 2 usage or input error (a bad
+config file too); 3 authentication or configuration error (an unknown
+--connection, a config file with a secret that others can read, too); 130
 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 ]]
 end

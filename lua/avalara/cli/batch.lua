@@ -256,8 +256,12 @@ local function classify(r)
   local tok, toerr
   if sys.exit_on_signal then
     r.sig.close()
-    sys.exit_on_signal("sigint", "\nhscode: interrupted before any classification\n")
-    sys.exit_on_signal("sigterm", "\nhscode: terminated before any classification\n")
+    local json_log = log.is_json(sys)
+    for _, sig in ipairs { { "sigint", "interrupted" }, { "sigterm", "terminated" } } do
+      local message = sig[2] .. " before any classification"
+      sys.exit_on_signal(sig[1], json_log and sys.stderr:render("error", sig[1], message,
+        { { "exit", EXIT[sig[1]] } }) or "\nhscode: " .. message .. "\n")
+    end
     tok, toerr = client:token()
     r.sig = signals.catch(r.on_signal)
   else

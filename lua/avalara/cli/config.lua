@@ -12,6 +12,7 @@
 -- A file that holds a license key or a client secret must be the user's own,
 -- not a symbolic link, readable by the user only (0600), in a folder of the
 -- user's that others cannot write (`avalara.private`); else it is refused.
+-- Any other must be the user's (or root's) and not writable by others.
 -- @module avalara.cli.config
 local private = require "avalara.private"
 
@@ -184,6 +185,17 @@ function M.apply(sys, opts, cli)
     if ok then ok, err = private.folder(M.dirname(path)) end
     if not ok then
       cli.fail(cli.EXIT.config, "refusing the config file " .. path .. ", which holds a secret: " .. err.message)
+    end
+  else
+    -- without a secret (a link is fine) still the user's own, and only theirs to change: it says where the
+    -- credentials of the environment go (`env`, `emulator-url`)
+    local st = require("avalara.cli.uv").fs_stat(path)
+    local me = require("avalara.core").sys.euid()
+    local writable = st and (math.floor(st.mode / 16) % 2 == 1 or math.floor(st.mode / 2) % 2 == 1) -- 0020, 0002
+    if st and (st.uid ~= me and st.uid ~= 0 or writable) then
+      cli.fail(cli.EXIT.config, string.format("refusing the config file %s: %s (mode %04o); it says where your "
+        .. "credentials are sent: chmod go-w it, or use a file of your own", path, st.uid ~= me and st.uid ~= 0
+        and "it belongs to user id " .. st.uid .. ", not to you" or "others can change it", st.mode % 4096))
     end
   end
   local name = named or "default"

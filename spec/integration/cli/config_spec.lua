@@ -216,9 +216,17 @@ describe("hscode config file", function()
       r = hscode { "token" }
       assert.equal(3, r.code, r.stderr)
       assert.matches(path:gsub("%p", "%%%0") .. " is a symbolic link", r.stderr)
-      -- without a secret, the mode does not matter
+      -- without a secret: readable by others, a link, are fine; writable by others is not
       write_config("[default]\naccount = 2000000001\n", "644")
-      assert.equal(3, hscode({ "token" }).code) -- no license key: the profile's account was used
+      r = hscode { "token" }
+      assert.equal(3, r.code) -- no license key: the profile's account was used
+      assert.matches("no license key", r.stderr)
+      real = H.write(w.dir .. "/plain-config", "[default]\nemulator-url = http://127.0.0.1:1\n")
+      assert(os.execute("chmod 664 '" .. real .. "' && rm '" .. path .. "' && ln -s '" .. real .. "' '" .. path .. "'"))
+      r = hscode { "token" }
+      assert.equal(3, r.code, r.stderr)
+      assert.equal("hscode: refusing the config file " .. path .. ": others can change it (mode 0664); it says where "
+        .. "your credentials are sent: chmod go-w it, or use a file of your own\n", r.stderr)
     end)
 
     it("a bad file or profile: the file and line, exit 2, before any request", function()
@@ -238,11 +246,10 @@ describe("hscode config file", function()
         { "[a]\n[profile a]\n", ":2: profile 'a' is defined twice %(first at line 1%)" },
         { "[a]\naccount = 1\naccount = 2\n", ":3: 'account' is set twice" },
       }
-      for _, case in ipairs(bad) do
-        write_config(case[1])
-        r = hscode { "token" }
-        assert.equal(2, r.code, case[1])
-        assert.matches(path:gsub("%p", "%%%0") .. case[2], r.stderr)
+      for _, case in ipairs(bad) do -- in-process: the same parse
+        local ok, err = config.parse(case[1], path)
+        assert.is_nil(ok, case[1])
+        assert.matches("^" .. path:gsub("%p", "%%%0") .. case[2], err)
       end
       write_config("[profile a]\n")
       r = hscode { "token", "--profile", "b" }

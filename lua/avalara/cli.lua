@@ -19,6 +19,8 @@
 local argparse = require "argparse"
 local avalara = require "avalara"
 local common = require "avalara.cli.common"
+local config = require "avalara.cli.config"
+local log = require "avalara.cli.log"
 local csv = require "avalara.csv"
 
 local M = {}
@@ -44,8 +46,9 @@ for _, name in ipairs(ORDER) do COMMANDS[name] = require("avalara.cli." .. name)
 local GLOBAL_OPTIONS = { { "env", "NAME" }, { "account", "ID" }, { "license-key", "KEY" },
   { "license-key-file", "FILE" }, { "company", "ID" }, { "emulator-url", "URL" }, { "cafile", "FILE" },
   { "timeout", "SECONDS" }, { "verbose" }, { "help" }, { "connection", "ID" }, { "client-id", "ID" },
-  { "client-secret", "SECRET" }, { "client-secret-file", "FILE" }, { "flow", "FLOW" } }
-local SHORT = { verbose = "-v", help = "-h", out = "-o" }
+  { "client-secret", "SECRET" }, { "client-secret-file", "FILE" }, { "flow", "FLOW" },
+  { "profile", "NAME" }, { "quiet" }, { "no-progress" }, { "log-format", "FORMAT" } }
+local SHORT = { verbose = "-v", help = "-h", out = "-o", quiet = "-q" }
 
 local GLOBAL_HELP = [[
 Global options (any command):
@@ -64,6 +67,13 @@ Global options (any command):
   --cafile FILE        CA certificates to trust, PEM [AVALARA_CAFILE]
   --timeout SECONDS    limit for each HTTP request (default 30)
   -v, --verbose        log each HTTP exchange on stderr (no secrets)
+  --profile NAME       the profile of the config file to use [HSCODE_PROFILE]
+                       ($XDG_CONFIG_HOME/hscode/config, else
+                       ~/.config/hscode/config; see docs/cli.md)
+  -q, --quiet          no progress and no informational lines on stderr
+                       (warnings and errors still)
+  --no-progress        no progress lines on stderr
+  --log-format FORMAT  text (default) or json: each stderr line one JSON object
   -h, --help           show help
 
 Partner connections (see hscode connect):
@@ -98,9 +108,11 @@ Commands:
 
 ]] .. GLOBAL_HELP .. [[
 
-Credentials come from the environment (or the options above). With --env
-local and neither an account nor a license key, the emulator's demo account
-is used (account 2000000001, company 1001).
+Credentials come from the options above, else the environment, else a
+profile of $XDG_CONFIG_HOME/hscode/config (~/.config/hscode/config: [default]
+or [profile NAME] sections of "option = value" lines). With --env local and
+neither an account nor a license key, the emulator's demo account is used
+(account 2000000001, company 1001).
 
 CSV output (batch, items): a cell that starts with =, +, -, @, a tab or a
 carriage return gets a leading ' so that a spreadsheet does not run it as a
@@ -113,8 +125,9 @@ repeated runs reuse a valid token (one per account, license key and URL).
 
 Exit status, every command: 0 success (batch --skip-invalid: also with rows
 skipped, when every row sent succeeded); 1 a request failed, or some batch
-or items rows did (or stopped on the quota); 2 usage or input error; 3
-authentication or configuration error (an unknown --connection too); 130
+or items rows did (or stopped on the quota); 2 usage or input error (a bad
+config file too); 3 authentication or configuration error (an unknown
+--connection, a config file with a secret that others can read, too); 130
 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 ]]
 end
@@ -191,6 +204,25 @@ local function named_command(argv)
   return nil
 end
 
+-- The profile of the config file (`avalara.cli.config`: the options it
+-- sets, the variables it stands in for after the environment's), then what
+-- stderr shows (`avalara.cli.log`).
+local function settle(sys, opts)
+  sys.getenv = config.getenv(sys.getenv, config.apply(sys, opts, common))
+  local format = opts.log_format or "text"
+  if not log.FORMATS[format] then common.usage_error("--log-format must be text or json (got '" .. format .. "')") end
+  sys.stderr:configure { format = format, quiet = opts.quiet and true or false, progress = not opts.no_progress }
+end
+
+-- `--log-format json` in argv, for the errors before the options are parsed.
+local function json_asked(argv)
+  for i, a in ipairs(argv) do
+    if a == "--log-format=json" or (a == "--log-format" and argv[i + 1] == "json") then return true end
+    if a == "--" then break end
+  end
+  return false
+end
+
 local function dispatch(sys, argv)
   if argv[1] == "help" then
     if #argv > 2 then common.usage_error("help takes one command name at most") end
@@ -209,14 +241,18 @@ local function dispatch(sys, argv)
   if opts.help then return help(sys, opts.command) end
   if not opts.command then common.usage_error("a command is needed") end
   common.secret_options(sys, opts, opts.args)
+  settle(sys, opts)
   local command = COMMANDS[opts.command]
   -- A short command ends at once on Ctrl-C (nothing of it needs finishing:
   -- the stores survive kill -9), saying `command.interrupted` if it has its
   -- own words; the long ones catch signals themselves to keep what they did
   -- (`catches_signals`).
   if sys.exit_on_signal and not command.catches_signals then
-    sys.exit_on_signal("sigint", "\nhscode: " .. (command.interrupted or "interrupted") .. "\n")
-    sys.exit_on_signal("sigterm", "\nhscode: terminated\n")
+    local sink = sys.stderr
+    sys.exit_on_signal("sigint", (sink.json and "" or "\n") .. sink:render("error", "sigint",
+      command.interrupted or "interrupted", { { "exit", common.EXIT.sigint } }))
+    sys.exit_on_signal("sigterm", (sink.json and "" or "\n") .. sink:render("error", "sigterm", "terminated",
+      { { "exit", common.EXIT.sigterm } }))
   end
   -- the partner commands take the shared helpers as a fourth argument; completion the tables
   return command.run(sys, opts, opts.args or {}, common, M.describe)
@@ -245,22 +281,31 @@ end
 function M.run(argv, sys)
   sys = default_sys(sys)
   sys.argv = argv
+  local sink = log.new(sys.stderr)
+  sink:configure { format = json_asked(argv) and "json" or "text" }
+  sys.stderr = sink
   local ok, result = pcall(dispatch, sys, argv)
+  sink:flush_partial()
   if ok then return result or common.EXIT.ok end
   if getmetatable(result) == common.Failure then
-    sys.stderr:write("hscode: ", result.message, "\n")
-    if result.hint then sys.stderr:write(result.hint, "\n") end
+    local event
+    for name, code in pairs(common.EXIT) do
+      if code == result.code then event = name end
+    end
+    sink:emit("error", event, result.message, { { "exit", result.code }, { "hint", result.hint } },
+      "hscode: " .. result.message .. "\n" .. (result.hint and result.hint .. "\n" or ""))
     return result.code
   end
   -- Not ours: Lua's own Ctrl-C (lua5.4 raises "interrupted!" in the
   -- commands that do not catch signals), or a bug; still no stack trace.
   local message = tostring(result)
   if message:match("interrupted!$") then
-    sys.stderr:write("\nhscode: interrupted\n")
+    sink:emit("error", "sigint", "interrupted", { { "exit", common.EXIT.sigint } }, "\nhscode: interrupted\n")
     return common.EXIT.sigint
   end
-  sys.stderr:write("hscode: internal error: ", message, "\n",
-    "This is a bug in hscode; please report it with the command line (without the license key).\n")
+  local hint = "This is a bug in hscode; please report it with the command line (without the license key)."
+  sink:emit("error", "internal", "internal error: " .. message, { { "exit", common.EXIT.failed }, { "hint", hint } },
+    "hscode: internal error: " .. message .. "\n" .. hint .. "\n")
   return common.EXIT.failed
 end
 

@@ -73,15 +73,16 @@ function H.cached_tokens(cache)
 end
 
 local INHERITED = { "AVALARA_ACCOUNT_ID", "AVALARA_LICENSE_KEY", "AVALARA_COMPANY_ID", "AVALARA_ENVIRONMENT",
-  "AVALARA_EMULATOR_URL", "AVALARA_CAFILE", "COLUMNS" }
+  "AVALARA_EMULATOR_URL", "AVALARA_CAFILE", "COLUMNS", "HSCODE_PROFILE" }
 
 -- The shell words that run `hscode args...` with `env` and the token cache in
--- `cache`, with the build and interpreter of this run (a sanitizer build and
+-- `cache` (the config file in `cache`/config/hscode: none unless a spec writes
+-- it), with the build and interpreter of this run (a sanitizer build and
 -- its preload under make test-asan).
 local function command_line(args, env, cache)
   local vars = { "LUA_PATH=" .. quote(H.ROOT .. "/lua/?.lua;" .. H.ROOT .. "/lua/?/init.lua;;"),
     "LUA_CPATH=" .. quote(os.getenv("LUA_CPATH") or H.ROOT .. "/build/lua5.4/?.so;;"),
-    "XDG_CACHE_HOME=" .. quote(cache) }
+    "XDG_CACHE_HOME=" .. quote(cache), "XDG_CONFIG_HOME=" .. quote(cache .. "/config") }
   for k, v in pairs(env or {}) do vars[#vars + 1] = k .. "=" .. quote(v) end
   local words = {}
   for i, a in ipairs(args) do words[i] = quote(a) end

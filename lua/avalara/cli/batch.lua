@@ -18,6 +18,7 @@ local input = require "avalara.cli.input"
 local intake = require "avalara.cli.intake"
 local output = require "avalara.cli.output"
 local progress = require "avalara.cli.progress"
+local log = require "avalara.cli.log"
 local problems = require "avalara.cli.problems"
 local signals = require "avalara.cli.signals"
 
@@ -331,8 +332,12 @@ local function classify(r)
   local tok, toerr
   if sys.exit_on_signal then
     r.sig.close()
-    sys.exit_on_signal("sigint", "\nhscode: interrupted before any classification\n")
-    sys.exit_on_signal("sigterm", "\nhscode: terminated before any classification\n")
+    local json_log = log.is_json(sys)
+    for _, sig in ipairs { { "sigint", "interrupted" }, { "sigterm", "terminated" } } do
+      local message = sig[2] .. " before any classification"
+      sys.exit_on_signal(sig[1], json_log and sys.stderr:render("error", sig[1], message,
+        { { "exit", EXIT[sig[1]] } }) or "\nhscode: " .. message .. "\n")
+    end
     tok, toerr = client:token()
     r.sig = signals.catch(r.on_signal)
   else
@@ -384,25 +389,37 @@ local function report(r, result)
   if s.resumed > 0 then parts[#parts + 1] = s.resumed .. " from the journal" end
   parts[#parts + 1] = intake.cut_note(r.truncated, input.DESCRIPTION_LIMIT)
   if counts.PENDING then parts[#parts + 1] = counts.PENDING .. " still pending" end
-  sys.stderr:write(string.format("hscode: %d items: %s (%.1f s)%s\n", s.total, table.concat(parts, ", "),
-    result.elapsed, target.kind ~= "stdout" and "; results in " .. out_name or ""))
+  local text = string.format("hscode: %d items: %s (%.1f s)%s\n", s.total, table.concat(parts, ", "),
+    result.elapsed, target.kind ~= "stdout" and "; results in " .. out_name or "")
+  log.emit(sys, "info", "summary", text:match("^hscode: (.-)\n$"), { { "total", s.total },
+    { "classified", counts.CLASSIFIED }, { "cannot_be_classified", counts.CANNOT_BE_CLASSIFIED },
+    { "failed", counts.FAILED or 0 }, { "pending", counts.PENDING or 0 }, { "not_attempted", s.not_attempted },
+    { "invalid", s.invalid }, { "duplicates", s.duplicates }, { "resumed", s.resumed },
+    { "elapsed", math.floor(result.elapsed * 10 + 0.5) / 10 }, { "out", out_name } }, text)
   local p = result.plan
   if p.journal then
-    sys.stderr:write(string.format("hscode: against the journal: %d unchanged, %d changed, %d new, %d removed\n",
-      p.unchanged, p.changed, p.new, p.removed))
+    log.emit(sys, "info", "journal", string.format("against the journal: %d unchanged, %d changed, %d new, %d removed",
+      p.unchanged, p.changed, p.new, p.removed), { { "unchanged", p.unchanged }, { "changed", p.changed },
+      { "new", p.new }, { "removed", p.removed } })
   end
 
   local unfinished = s.interrupted or s.stopped or (counts.FAILED or 0) > 0 or (counts.PENDING or 0) > 0
   if s.interrupted then
-    sys.stderr:write(string.format("hscode: interrupted: %d of %d rows written to %s; the journal %s keeps "
-      .. "the rest. To resume, run the same command again:\n  %s\n", s.written, s.total, out_name, jpath,
-      resume_command(sys, jpath, temporary)))
+    local resume = resume_command(sys, jpath, temporary)
+    log.emit(sys, "warning", "interrupted", string.format("interrupted: %d of %d rows written to %s; the journal %s "
+      .. "keeps the rest. To resume, run the same command again: %s", s.written, s.total, out_name, jpath, resume),
+      { { "written", s.written }, { "total", s.total }, { "journal", jpath }, { "resume", resume } },
+      string.format("hscode: interrupted: %d of %d rows written to %s; the journal %s keeps "
+      .. "the rest. To resume, run the same command again:\n  %s\n", s.written, s.total, out_name, jpath, resume))
     return interrupted(r)
   end
   if s.stopped == "quota" then
-    sys.stderr:write(string.format("hscode: stopped: the classification quota is used up (%s); %d items were "
-      .. "not attempted. They are kept in the journal %s: run the same command again when the quota allows:\n"
-      .. "  %s\n", tostring(s.reason), s.not_attempted, jpath, resume_command(sys, jpath, temporary)))
+    local resume = resume_command(sys, jpath, temporary)
+    local message = string.format("stopped: the classification quota is used up (%s); %d items were "
+      .. "not attempted. They are kept in the journal %s: run the same command again when the quota allows:",
+      tostring(s.reason), s.not_attempted, jpath)
+    log.emit(sys, "warning", "quota", message .. " " .. resume, { { "not_attempted", s.not_attempted },
+      { "journal", jpath }, { "resume", resume } }, "hscode: " .. message .. "\n  " .. resume .. "\n")
     return EXIT.failed
   end
   if s.stopped == "auth" then

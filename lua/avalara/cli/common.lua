@@ -203,6 +203,8 @@ local function read_secret(sys, path, flag)
   end
   return text
 end
+--- Reads a secret file as `--license-key-file` does (`-`: stdin): its one line, or a failure naming `flag`.
+M.read_secret = read_secret
 
 --- Settles the secret options before a command runs: a secret given on
 -- the command line (visible to every local user in `ps`, kept in shell
@@ -245,7 +247,9 @@ function M.make_client(sys, opts, needs_company, on_token)
   local on_request
   if opts.verbose then
     on_request = function(info)
-      sys.stderr:write(string.format("hscode: %s %s -> %s (%.3f s)\n", info.method, info.url,
+      require("avalara.cli.log").emit(sys, "debug", "request", nil, { { "method", info.method }, { "url", info.url },
+        { "status", info.status }, { "error_kind", info.error_kind }, { "duration", info.duration } },
+        string.format("hscode: %s %s -> %s (%.3f s)\n", info.method, info.url,
         tostring(info.status or info.error_kind), info.duration))
     end
   end

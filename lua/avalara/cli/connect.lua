@@ -194,7 +194,10 @@ function M.run(sys, opts, args, cli)
   local waited, query, conn = pcall(wait_for_callback, server, wait, cli, state)
   server:close()
   -- from here on the code is being exchanged: Ctrl-C no longer means "nothing was made"
-  if sys.exit_on_signal then sys.exit_on_signal("sigint", "\nhscode: interrupted\n") end
+  if sys.exit_on_signal then
+    sys.exit_on_signal("sigint", require("avalara.cli.log").is_json(sys) and sys.stderr:render("error", "sigint",
+      "interrupted", { { "exit", 130 } }) or "\nhscode: interrupted\n")
+  end
   if not waited then
     -- Ctrl-C while waiting (the interpreter raises "interrupted!"): nothing was made.
     if tostring(query):find("interrupted!", 1, true) then cli.fail(130, "cancelled: no connection was made") end

@@ -17,6 +17,7 @@ local clock = require "avalara.clock"
 local csv = require "avalara.csv"
 local signals = require "avalara.cli.signals"
 local common = require "avalara.cli.common"
+local log = require "avalara.cli.log"
 local problems = require "avalara.cli.problems"
 local catalog = require "avalara.items.catalog"
 local intake = require "avalara.cli.intake"
@@ -227,7 +228,8 @@ local function classify(sys, opts, args)
     on_progress = function(p)
       -- ended: a wait cut short (Ctrl-C, --wait), with the items decided by then
       if p.total > 0 and (p.done == 0 or p.done == p.total or p.ended) then
-        sys.stderr:write(string.format("hscode: %s %d/%d%s\n", p.phase, p.done, p.total,
+        log.emit(sys, "info", "progress", nil, { { "phase", p.phase }, { "done", p.done }, { "total", p.total },
+          { "ended", p.ended and true or nil } }, string.format("hscode: %s %d/%d%s\n", p.phase, p.done, p.total,
           p.ended and " decided, the others still pending" or ""))
       end
     end })
@@ -236,13 +238,19 @@ local function classify(sys, opts, args)
   if not ok then error(rows, 0) end
   if not rows then common.request_failed("items classify failed", summary, client) end
   output(sys, opts, rows)
-  sys.stderr:write(string.format("hscode: %d items x %d countries: %d classified, %d could not be classified, "
-    .. "%d pending, %d failed, %d not attempted (%d initiated, %d kept from before; %d s)%s%s\n", summary.items,
+  local elapsed = clock.time() - started
+  local message = string.format("%d items x %d countries: %d classified, %d could not be classified, "
+    .. "%d pending, %d failed, %d not attempted (%d initiated, %d kept from before; %d s)%s%s", summary.items,
     summary.countries, summary.classified, summary.cannot, summary.pending, summary.failed, summary.not_attempted,
-    summary.initiated, summary.kept, clock.time() - started, opts.out and "; rows in " .. opts.out or "",
-    summary.stopped == "quota" and "; stopped: " .. tostring(summary.stop_error) or ""))
+    summary.initiated, summary.kept, elapsed, opts.out and "; rows in " .. opts.out or "",
+    summary.stopped == "quota" and "; stopped: " .. tostring(summary.stop_error) or "")
+  log.emit(sys, "info", "summary", message, { { "items", summary.items }, { "countries", summary.countries },
+    { "classified", summary.classified }, { "cannot_be_classified", summary.cannot }, { "pending", summary.pending },
+    { "failed", summary.failed }, { "not_attempted", summary.not_attempted }, { "initiated", summary.initiated },
+    { "kept", summary.kept }, { "elapsed", elapsed }, { "out", opts.out },
+    { "stopped", summary.stopped and tostring(summary.stop_error) or nil } })
   local note = intake.cut_note(cut, items_model.LIMITS.description)
-  if note then sys.stderr:write("hscode: " .. note .. "\n") end
+  if note then log.emit(sys, "info", "truncated", note, { { "truncated", cut } }) end
   if signal then
     common.fail(signal == "sigterm" and common.EXIT.sigterm or common.EXIT.sigint, "interrupted: what was done is "
       .. "kept by the service; run the same command again to go on (nothing is created or initiated twice)")

@@ -1,9 +1,11 @@
 --- Batch progress on stderr: a line redrawn in place on a terminal (done,
 -- failed, rate, elapsed time, ETA), plain lines otherwise (at each tenth of
--- the way, and at least every 30 s).
+-- the way, and at least every 30 s); none with `--quiet` or `--no-progress`,
+-- events `{"level":"info","event":"progress",...}` with `--log-format json`.
 -- @module avalara.cli.progress
 local clock = require "avalara.clock"
 local common = require "avalara.cli.common"
+local log = require "avalara.cli.log"
 
 local M = {}
 
@@ -13,7 +15,8 @@ local M = {}
 -- @tparam[opt] int already rows finished before this run (from the journal)
 -- @treturn function `update(done, failed, final)`
 function M.new(sys, total, already)
-  local err, tty = sys.stderr, sys.isatty(2)
+  if not log.wants(sys, "info", "progress") then return function() end end
+  local err, tty = sys.stderr, sys.isatty(2) and not log.is_json(sys)
   local started, last_line, step, last_draw = clock.now(), clock.now(), -1, 0
   already = already or 0
   local function figures(done)
@@ -39,8 +42,12 @@ function M.new(sys, total, already)
       if tenth > step or t - last_line >= 30 or (final and done < total) then
         step, last_line = tenth, t
         local elapsed, rate, eta = figures(done)
-        err:write(string.format("hscode: %d/%d done, %d failed (%.0f/s, %s%s)\n", done, total, failed, rate,
-          common.duration(elapsed), eta and done < total and ", ETA " .. common.duration(eta) or ""))
+        eta = done < total and eta or nil
+        log.emit(sys, "info", "progress", nil, { { "done", done }, { "total", total }, { "failed", failed },
+          { "rate", math.floor(rate + 0.5) }, { "elapsed", math.floor(elapsed + 0.5) },
+          { "eta", eta and math.floor(eta + 0.5) } },
+          string.format("hscode: %d/%d done, %d failed (%.0f/s, %s%s)\n", done, total, failed, rate,
+          common.duration(elapsed), eta and ", ETA " .. common.duration(eta) or ""))
       end
     end
     err:flush()

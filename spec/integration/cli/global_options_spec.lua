@@ -43,17 +43,20 @@ describe("hscode global options", function()
   -- Global options with an effect a run can show; each is tried before and
   -- after every command (the ones that change nothing for a command are
   -- told apart from the ones that were dropped by the run without them).
+  -- The newer ones ride along with older ones (--quiet, --no-progress,
+  -- --log-format), or fail before any request (--profile), to keep the walk short.
   local OPTIONS = {
-    { "--emulator-url", "http://127.0.0.1:1" },
+    { "--emulator-url", "ftp://127.0.0.1:1" }, -- refused before any request (a refused connection is retried)
     { "--env", "production" },
     { "--env", "nowhere" },
-    { "--company", "9999" },
+    { "--company", "9999", "--quiet" },
     { "--account", "2000000002" },
     { "--timeout", "0" },
-    { "-v" },
+    { "-v", "--no-progress" },
     { "--help" },
     { "--connection", "NOPE" },
-    { "--flow", "sideways" },
+    { "--flow", "sideways", "--log-format", "json" },
+    { "--profile", "far" }, -- the config file below: connection NOPE, errors in JSON
   }
 
   local function with(option, args, before)
@@ -66,6 +69,8 @@ describe("hscode global options", function()
 
   it("every global option has the same effect before the command as after it", function()
     local compared, effective = 0, 0
+    assert(os.execute("mkdir -p -m 700 '" .. w.cache .. "/config/hscode'"))
+    write(w.cache .. "/config/hscode/config", "[profile far]\nconnection = NOPE\nlog-format = json\n")
     for name, args in pairs(commands()) do
       local baseline = shown(H.run(args, w.env, w.cache))
       for _, option in ipairs(OPTIONS) do

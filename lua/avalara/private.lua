@@ -72,7 +72,8 @@ end
 
 --- Checks (and makes, with its missing parents, mode 0700) a private folder.
 -- @string dir
--- @tparam[opt] table opts `{create = true}` (default: only check)
+-- @tparam[opt] table opts `{create = true}` (default: only check); `mask`, the group and other
+-- permission bits refused (default 0022: others may not write; 0077: no access at all)
 -- @return true, or nil, err
 function M.folder(dir, opts)
   local info, err, code = sys.lstat(dir)
@@ -86,7 +87,7 @@ function M.folder(dir, opts)
     if not info and code == EEXIST then info, err, code = sys.lstat(dir) end
   end
   if not info then return fail(dir, "cannot use the folder " .. tostring(err), "io", code) end
-  local why, code2 = unsafe(dir, info, "folder", 18) -- 0022
+  local why, code2 = unsafe(dir, info, "folder", opts and opts.mask or 18) -- 0022
   if why then return fail(dir, why, code2) end
   return true
 end

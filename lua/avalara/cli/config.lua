@@ -11,7 +11,7 @@
 --
 -- A file that holds a license key or a client secret must be the user's own,
 -- not a symbolic link, readable by the user only (0600), in a folder of the
--- user's that others cannot write (`avalara.private`); else it is refused.
+-- user's that only the user can use (0700: `avalara.private`); else it is refused.
 -- Any other must be the user's (or root's) and not writable by others.
 -- @module avalara.cli.config
 local private = require "avalara.private"
@@ -182,7 +182,7 @@ function M.apply(sys, opts, cli)
   if not config then cli.fail(usage, perr) end
   if config.secrets then
     local ok, err = private.file(path, 63) -- 0077: the user's only
-    if ok then ok, err = private.folder(M.dirname(path)) end
+    if ok then ok, err = private.folder(M.dirname(path), { mask = 63 }) end -- 0700: a secret's folder is private
     if not ok then
       cli.fail(cli.EXIT.config, "refusing the config file " .. path .. ", which holds a secret: " .. err.message)
     end

@@ -208,6 +208,11 @@ describe("hscode config file", function()
       r = hscode { "token" }
       assert.equal(3, r.code, r.stderr)
       assert.matches("writable by its group or others", r.stderr)
+      -- a folder others can list and enter (mkdir's 0755): a secret's folder is the user's only
+      assert(os.execute("chmod 755 '" .. config_dir() .. "'"))
+      r = hscode { "token" }
+      assert.equal(3, r.code, r.stderr)
+      assert.matches("readable by its group or others %(mode 0755%): chmod 700", r.stderr)
       assert(os.execute("chmod 700 '" .. config_dir() .. "'"))
       assert.equal(0, hscode({ "token" }).code)
       -- a symbolic link (planted by someone else, or not)

@@ -119,7 +119,7 @@ describe("hscode batch with real exports", function()
     local input = file("multi.csv", "itemCode,description,country\nM-1,steel nails,\nM-2,ceramic mug,CA\n"
       .. "M-3,wool socks,\n")
     local out = w.dir .. "/multi.out.csv"
-    local r = hscode("batch", input, "--country", "US,GB", "--out", out)
+    local r = hscode("batch", input, "--country", "US,GB", "--out", out, "--keep-journal")
     assert.equal(0, r.code, r.stderr)
     local rows = H.read_csv(out)
     local got = {}

@@ -47,11 +47,12 @@ function M.polled(st, rec, model)
   rec.interval = math.min(rec.interval * 1.5, 5)
 end
 
--- 401: the token is renewed once (every other request waits: it blocks
--- here), and the step goes again.
+-- 401 or 403: the token is renewed once (every other request waits: it
+-- blocks here), and the step goes again; a 403 after a renewal is the
+-- token's scope or the company, which no further token mends.
 local function renew(st, f, rec, err)
   rec.renewals = (rec.renewals or 0) + 1
-  if rec.renewals > 2 then return fail(st, rec, err) end
+  if rec.renewals > (err.status == 403 and 1 or 2) then return fail(st, rec, err) end
   if f.token == st.token then
     st.token = nil
     local tok, terr = st.client:token(f.token)

@@ -76,7 +76,7 @@ static void api_error(const avl_api_error *api, avl_error *e, const avl_secrets 
  * SDKs renew on 403), after that it is a permission error. */
 static void forbidden(avl_error *e, const avl_secrets *secrets) {
     char was[sizeof e->message];
-    if (strcmp(e->kind, "api") != 0 && strcmp(e->kind, "http") != 0)
+    if (strcmp(e->kind, "quota") == 0)
         return;
     memcpy(was, e->message, sizeof was);
     avl_error_textf(e, secrets, "permission",

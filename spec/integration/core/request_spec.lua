@@ -187,6 +187,32 @@ describe("core.request", function()
       assert_no_secret(err, profile)
     end)
 
+    it("maps any 403 to kind permission worth one renewal (RFC 6750, HTML), and codes 36 and 608 by code", function()
+      local function answer(status, ctype, body)
+        local _, err = core.request { url = "http://x.invalid/", transport = function()
+          return { status = status, headers = { ["Content-Type"] = ctype }, body = body }
+        end }
+        return err
+      end
+      local err = answer(403, "application/json", '{"error":"insufficient_scope","error_description":"scope"}')
+      assert.equal("permission", err.kind)
+      assert.equal("insufficient_scope", err.code)
+      assert.is_true(err.needs_refresh)
+      err = answer(403, "text/html", "<html>Forbidden</html>")
+      assert.equal("permission", err.kind)
+      assert.matches("HTTP status 403 with an HTML body", err.message)
+      for _, status in ipairs { 401, 403, 500 } do
+        err = answer(status, "application/json", '{"error":{"code":"IdentityServerError","message":"m"}}')
+        assert.equal("api", err.kind)
+        assert.is_true(err.retryable)
+        assert.is_false(err.needs_refresh)
+        err = answer(status, "application/json", '{"error":{"code":"AvalaraIdentityApiError","message":"m"}}')
+        assert.equal("api", err.kind)
+        assert.is_false(err.retryable)
+        assert.is_false(err.needs_refresh)
+      end
+    end)
+
     it("maps 404, 415 and 422 to kind api with the code and a readable message", function()
       local _, err = get(CREATE .. "/no-such-id")
       assert.equal("api", err.kind)

@@ -45,6 +45,13 @@ return {
   token_ttl = 3600,            -- seconds an Identity access token lives
   refresh_token_ttl = 2592000, -- seconds an unused Identity refresh token lives
   code_ttl = 300,              -- seconds an authorization code lives
+  -- The status of `invalid_client` at /connect/token and /connect/revocation:
+  -- 400 as IdentityServer answers (no WWW-Authenticate), or 401 as
+  -- OpenID-certified servers do (with `WWW-Authenticate: Basic` after Basic).
+  invalid_client_status = 400,
+  -- Cache-Control max-age (seconds) of the discovery document; false = none,
+  -- as IdentityServer by default.
+  discovery_max_age = false,
   oauth2012_token_ttl = false, -- seconds a 2012 access token lives; false = forever
   oauth2012_expires_in = "9999-12-31T23:59:59.9970000",
 

@@ -139,7 +139,7 @@ function M.new(opts)
   secrets[self] = key
   for _, k in ipairs { "token_source", "account_id", "company_id", "environment", "legacy", "emulator_url",
     "token_url", "api_base", "scope", "items_base", "items_scope", "auth_method", "leeway", "concurrency",
-    "on_token", "on_request", "on_warning", "transport", "topts", "gate" } do
+    "on_token", "on_request", "on_warning", "transport", "topts", "gate", "issuer" } do
     self[k] = cfg[k]
   end
   self.retries = retry.policy(opts.retries)
@@ -160,7 +160,8 @@ function M.new(opts)
   self.store = store
   -- The credentials are part of the key (a digest of the license key, never
   -- the key): a token cached for another key is not this key's.
-  self.store_key = "avalara:token:" .. tostring(self.account_id) .. ":" .. (self.scope or "") .. "@" .. self.token_url
+  self.store_key = "avalara:token:" .. tostring(self.account_id) .. ":" .. (self.scope or "") .. "@"
+    .. (self.token_url or self.issuer)
     .. (key and "#" .. digest.of(key):sub(1, 22) or "")
 
   self.sleep = opts.sleep or nginx.sleep or retry.sleep
@@ -171,8 +172,10 @@ function M.new(opts)
 
   if not self.token_source then
     local timeout = self.topts.timeout or 30
-    self._tokens = cached.new(token_source.new(self, { token_url = self.token_url, client_id = self.account_id,
-      client_secret = key, scope = self.scope, auth_method = self.auth_method }), {
+    self._source = token_source.new(self, { token_url = self.token_url, issuer = self.issuer,
+      client_id = self.account_id, client_secret = key, scope = self.scope, auth_method = self.auth_method,
+      warn = function(what, message) return self:_warn_once(what, message) end })
+    self._tokens = cached.new(self._source, {
       store = store, key = self.store_key, leeway = self.leeway, account_id = self.account_id,
       -- the lease outlives the fetch it guards (retries and timeout), so that
       -- no other process takes the lock while it still runs
@@ -403,7 +406,17 @@ function Client:token(stale)
   return self._tokens:token(stale)
 end
 
---- One API call with retries and a single token renewal on 401.
+--- The Identity endpoints this client uses: with `issuer`, from its discovery document (fetched
+-- once per document lifetime; the issuer's `/connect/*` when it cannot be had, with a warning), else
+-- `token_url` and, for Identity's `.../connect/token`, its `/connect/revocation` and
+-- `/connect/deviceauthorization`. A client with a `token_source` has only what its options say.
+-- @treturn table `{token_endpoint, revocation_endpoint?, device_authorization_endpoint?}`
+function Client:endpoints()
+  if self._source then return self._source:endpoints() end
+  return { token_endpoint = self.token_url }
+end
+
+--- One API call with retries and a single token renewal on 401 or 403.
 -- @string method
 -- @string path (from `avalara.paths`) or an absolute URL
 -- @tparam[opt] table body

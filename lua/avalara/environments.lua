@@ -75,13 +75,20 @@ function M.resolve(opts)
     end
     ep.emulator_url = emu
   end
-  for _, k in ipairs { "token_url", "api_base", "scope", "items_base", "items_scope" } do
+  for _, k in ipairs { "token_url", "api_base", "scope", "items_base", "items_scope", "issuer" } do
     if opts[k] ~= nil and type(opts[k]) ~= "string" then return fail("'" .. k .. "' must be a string") end
+  end
+  -- `issuer`: the token endpoint (and revocation, device) come from its discovery document
+  if opts.issuer ~= nil then
+    if opts.token_url ~= nil then return fail("give 'issuer' or 'token_url', not both") end
+    if not opts.issuer:match("^https?://[^/]") then return fail("'issuer' must be an http(s) URL") end
+    ep.issuer = bare(opts.issuer)
+    token_url = nil
   end
   ep.token_url = opts.token_url or token_url
   ep.api_base = bare(opts.api_base or api_base or "")
   ep.scope = opts.scope or scope
-  if ep.token_url == nil or ep.api_base == "" then
+  if (ep.token_url == nil and ep.issuer == nil) or ep.api_base == "" then
     return fail("environment 'local' needs 'emulator_url' (or AVALARA_EMULATOR_URL, or token_url and api_base)")
   end
   ep.items_base = bare(opts.items_base or env.items_base or (name == "local" and ep.emulator_url) or ep.api_base)

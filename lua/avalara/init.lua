@@ -19,6 +19,7 @@
 -- @module avalara
 local core = require "avalara.core"
 local client = require "avalara.client"
+local discovery = require "avalara.token.discovery"
 
 local M = { _VERSION = core.version, core = core, paths = require "avalara.paths", retry = require "avalara.retry",
   store = require "avalara.store", item = require "avalara.hs.item", definitions = require "avalara.hs.tariff",
@@ -47,6 +48,10 @@ M.Token = require("avalara.token.token").Token
 -- - `emulator_url` (`AVALARA_EMULATOR_URL`) for "local"; `token_url`, `api_base`, `scope`
 --   override the environment's. "local" with no credentials and no URL is the emulator's demo
 --   account at `http://127.0.0.1:18080`, as in `hscode --env local` (`avalara.environments["local"].demo`)
+-- - `issuer` (instead of `token_url`): an Identity issuer URL (`https://identity.avalara.com`); the
+--   token, revocation and device endpoints come from its discovery document, fetched before the
+--   first token and cached for its lifetime (`avalara.discover`), as Avalara's SDKs do; when it
+--   cannot be had, the issuer's `/connect/*` (with a warning). `client:endpoints()` tells them
 -- - `items_base` and `items_scope`: AvaTax's REST API, where the Items flow lives
 --   (`avalara.items`), and the scope of its token (`avatax_api`); by default the
 --   environment's (`https://rest.avatax.com`, sandbox `https://sandbox-rest.avatax.com`,
@@ -85,6 +90,21 @@ M.Token = require("avalara.token.token").Token
 -- @tparam[opt] table opts
 -- @treturn Client
 M.new = client.new
+
+--- The discovery document of an Identity issuer (`GET <issuer>/.well-known/openid-configuration`):
+-- a table of its keys (`token_endpoint`, `revocation_endpoint`, `device_authorization_endpoint`,
+-- `grant_types_supported`, ...), or nil, err. Cached per issuer for the answer's
+-- `Cache-Control: max-age`, else an hour (`avalara.token.discovery.DEFAULT_MAX_AGE`); the document
+-- must name this issuer. `opts`: transport options (`timeout`, `cafile`, `transport`, ...).
+--
+--    local doc = assert(avalara.discover("https://identity.avalara.com"))
+--    print(doc.token_endpoint)   --> https://identity.avalara.com/connect/token
+-- @string issuer_url
+-- @tparam[opt] table opts
+-- @treturn table the document, or nil, err
+function M.discover(issuer_url, opts)
+  return discovery.discover(issuer_url, opts)
+end
 
 --- Partner integrations: `avalara.partner.new{...}` (the module `avalara.partner`).
 M.partner = require "avalara.partner"

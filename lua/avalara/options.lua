@@ -11,7 +11,7 @@ local M = {}
 M.TRANSPORT = require("avalara.transport").KEYS
 
 --- Every option `avalara.new` knows.
-M.CLIENT = { "account_id", "license_key", "company_id", "environment", "legacy", "emulator_url", "token_url",
+M.CLIENT = { "account_id", "license_key", "company_id", "environment", "legacy", "emulator_url", "token_url", "issuer",
   "api_base", "scope", "auth_method", "leeway", "store", "on_token", "on_request", "on_warning", "retries",
   "concurrency", "shared_dict", "transport", "sleep", "wait", "token_source", "items_base", "items_scope", "gate" }
 for _, k in ipairs(M.TRANSPORT) do M.CLIENT[#M.CLIENT + 1] = k end
@@ -162,7 +162,11 @@ function M.client(opts)
 
   -- The core checks the options and the URL policy (plain http only to
   -- loopback, unless allow_http); ask it now, before any request.
-  for _, name in ipairs { "token_url", "api_base", "items_base" } do
+  local urls = {}
+  for _, name in ipairs { "token_url", "api_base", "items_base", "issuer" } do
+    if cfg[name] ~= nil then urls[#urls + 1] = name end
+  end
+  for _, name in ipairs(urls) do
     -- a URL's bytes go into request lines (a CR or LF would add lines)
     check(not cfg[name]:find("[%z\1-\32\127]"), "'" .. name .. "' must not contain spaces or control characters")
     local probe = setmetatable({ url = cfg[name], transport = opts.transport }, { __index = cfg.topts })

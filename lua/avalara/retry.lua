@@ -1,11 +1,13 @@
 --- Retries with exponential backoff and full jitter (docs/design.md section 6).
 --
 -- Retried: transport and timeout errors, 5xx, 408, 429 (not a quota
--- exhaustion), and a 2xx whose body is unusable (truncated, not JSON, too
--- large). Never retried: `invalid_client`, `invalid_grant`,
--- `invalid_scope`, quota exhaustion, TLS errors, any other 4xx. A 401 that
--- asks for a new token (`needs_refresh`) is handled by the client: it renews
--- the token once and retries.
+-- exhaustion), a 2xx whose body is unusable (truncated, not JSON, too
+-- large), and AvaTax's `IdentityServerError` (36) whatever its status.
+-- Never retried: `invalid_client`, `invalid_grant`, `invalid_scope`, quota
+-- exhaustion, TLS errors, a permission error, `AvalaraIdentityApiError`
+-- (608) whatever its status, any other 4xx. A 401 or 403 that asks for a
+-- new token (`needs_refresh`) is handled by the client: it renews the token
+-- once and retries (docs/errors.md).
 -- @module avalara.retry
 local M = {}
 
@@ -26,7 +28,10 @@ end
 M.defaults = { max_attempts = 4, base_delay = 0.2, max_delay = 5, deadline = 30 }
 
 local never = { invalid_client = true, invalid_grant = true, invalid_scope = true,
-  unauthorized_client = true, unsupported_grant_type = true, invalid_request = true }
+  unauthorized_client = true, unsupported_grant_type = true, invalid_request = true,
+  AvalaraIdentityApiError = true }
+-- Codes worth another attempt whatever the status: Identity failed behind the API.
+local always = { IdentityServerError = true }
 
 --- Whether an error is worth another attempt.
 -- @tparam table err a structured error
@@ -34,8 +39,9 @@ local never = { invalid_client = true, invalid_grant = true, invalid_scope = tru
 function M.retryable(err)
   if type(err) ~= "table" then return false end
   local kind, status = err.kind, err.status
-  if kind == "quota" or kind == "tls" then return false end
+  if kind == "quota" or kind == "tls" or kind == "permission" then return false end
   if err.code and never[err.code] then return false end
+  if err.code and always[err.code] then return true end
   if kind == "transport" or kind == "timeout" then return true end
   if type(status) == "number" then
     if status >= 500 or status == 408 then return true end

@@ -149,4 +149,80 @@ describe("contract: the emulator sends the published shapes", function()
     assert.same({}, C.conform(get(HS .. "/" .. res.json.id).json, cannot, "HSClassificationModel"))
     assert.equal("Not enough details.", get(HS .. "/" .. res.json.id).json.resolution)
   end)
+  it("Identity: the discovery document has IdentityServer's 24 keys", function()
+    local _, example = C.fixture("openid_configuration.json")
+    local res = get("/.well-known/openid-configuration", {})
+    assert.equal(200, res.status)
+    assert.same({}, C.conform(res.json, example, "OpenIdConfiguration"))
+    local n = 0
+    for _ in pairs(res.json) do n = n + 1 end
+    assert.equal(#C.MODELS.OpenIdConfiguration.fields, n)
+    for _, k in ipairs { "token_endpoint", "revocation_endpoint", "device_authorization_endpoint" } do
+      assert.equal(example[k]:gsub("^https://identity%.avalara%.com", e.http_url), res.json[k])
+    end
+    assert.same(example.grant_types_supported, res.json.grant_types_supported)
+  end)
+
+  it("Identity: token and revocation errors as IdentityServer answers them (all 400, client first)", function()
+    local text = C.fixture("token_error_invalid_client.json")
+    local ID, KEY = "2000000001", "DEMO-LICENSE-KEY-0001"
+    local cases = {
+      -- path, form (or json), status, error
+      { "/connect/token", { grant_type = "client_credentials", client_id = ID, client_secret = "x" }, 400, text },
+      { "/connect/token", { client_id = ID, client_secret = "x" }, 400, text },
+      { "/connect/token", { grant_type = "client_credentials" }, 400, "invalid_request" },
+      { "/connect/token", { client_id = ID, client_secret = KEY }, 400, "unsupported_grant_type" },
+      { "/connect/token", { grant_type = "authorization_code", redirect_uri = "http://127.0.0.1/callback",
+        client_id = ID, client_secret = KEY }, 400, "invalid_grant" },
+      { "/connect/token", { json = { grant_type = "client_credentials", client_id = ID, client_secret = KEY } }, 400,
+        "invalid_request" },
+      { "/connect/revocation", { token = "t", client_id = ID, client_secret = "x" }, 400, text },
+      { "/connect/revocation", { token = "t" }, 400, text },
+      { "/connect/revocation", { json = { token = "t", client_id = ID, client_secret = KEY } }, 415, "" },
+    }
+    for i, case in ipairs(cases) do
+      local form = case[2]
+      local res = assert(e:request("POST", case[1], form.json and { json = form.json } or { form = form }))
+      assert.equal(case[3], res.status, i)
+      assert.is_nil(res.headers["www-authenticate"], i)
+      if case[4]:sub(1, 1) == "{" or case[4] == "" then
+        assert.equal(case[4], res.body, i)
+      else
+        assert.equal(case[4], res.json.error, i)
+      end
+      if res.json then assert.same({}, C.conform(res.json, { error = "x" }, "TokenErrorResponse")) end
+    end
+  end)
+
+  it("Identity failures behind the API: IdentityServerError (36) and AvalaraIdentityApiError (608) faults", function()
+    for fixture, kind in pairs { ["error_identity_server.json"] = "IdentityServerError",
+      ["error_identity_api.json"] = "AvalaraIdentityApiError" } do
+      local _, example = C.fixture(fixture)
+      e:fault("definitions", kind)
+      local res = get(CB .. "sections")
+      assert.equal(500, res.status)
+      assert.same({}, C.conform(res.json, example, "ErrorResult"))
+      local d, want = res.json.error.details[1], example.error.details[1]
+      for _, k in ipairs { "code", "number", "faultCode", "helpLink" } do assert.equal(want[k], d[k]) end
+      assert.equal(example.error.message, res.json.error.message)
+      e:fault("definitions", kind, 1, { status = 401 })
+      res = get(CB .. "sections")
+      assert.equal(401, res.status)
+      assert.equal("Server", res.json.error.details[1].faultCode)
+    end
+  end)
+
+  it("query names and values are percent-decoded: %24top is $top (the AvaTax JS SDK's form)", function()
+    for _, q in ipairs { "%24top=5", "$top=5", "%24t%6Fp=%35" } do
+      local res = get(CB .. "US/84?" .. q)
+      assert.equal(200, res.status, q)
+      assert.equal(5, #res.json.value, q)
+      assert.equal(86, res.json["@recordsetCount"], q)
+      assert.matches("%%24skip=5", res.json["@nextLink"], q)
+    end
+    local res = get(CB .. "US/84?%24filter=" .. emu.percent_encode("hsCode eq '8401'") .. "&%24top=1")
+    assert.equal(200, res.status)
+    assert.equal("8401", res.json.value[1].hsCode)
+    assert.equal(1, res.json["@recordsetCount"])
+  end)
 end)

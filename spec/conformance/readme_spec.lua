@@ -119,7 +119,8 @@ describe("README and docs/ examples", function()
   local RUN = {
     ["README.md"] = { ["Example"] = "this file" },
     ["docs/client.md"] = { ["Using the library"] = "this file",
-                           ["Non-blocking calls"] = "spec/integration/client/async_spec.lua" },
+                           ["Non-blocking calls"] = "spec/integration/client/async_spec.lua",
+                           ["Discovery"] = "spec/integration/client/discovery_spec.lua" },
     ["docs/core.md"] = { ["Using the C core"] = "this file" },
     ["docs/items.md"] = { ["The Items flow"] = "this file" },
     ["docs/partner.md"] = { ["Partner integrations"] = "this file" },

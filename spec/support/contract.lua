@@ -63,6 +63,16 @@ C.MODELS = {
     nested = { value = "ItemReverseSyncRegistrationOutputModel[]" } },
   ItemHSCodeClassificationStatusOutputModel = { fields = { "name", "description" } },
   ItemReverseSyncEventDefinitionOutputModel = { fields = { "id", "name", "description" } },
+  -- Identity (section 10): IdentityServer's discovery document (the keys PY's
+  -- AvalaraOidcModel reads) and its token endpoint's error (DUENDE TokenErrorResult)
+  OpenIdConfiguration = { fields = { "issuer", "jwks_uri", "authorization_endpoint", "token_endpoint",
+    "userinfo_endpoint", "end_session_endpoint", "check_session_iframe", "revocation_endpoint",
+    "introspection_endpoint", "device_authorization_endpoint", "frontchannel_logout_supported",
+    "frontchannel_logout_session_supported", "backchannel_logout_supported", "backchannel_logout_session_supported",
+    "scopes_supported", "claims_supported", "grant_types_supported", "response_types_supported",
+    "response_modes_supported", "token_endpoint_auth_methods_supported", "id_token_signing_alg_values_supported",
+    "subject_types_supported", "code_challenge_methods_supported", "request_parameter_supported" } },
+  TokenErrorResponse = { fields = { "error", "error_description", "error_uri" } },
   -- ObjectDeletedErrorModel has exactly ErrorDetail's fields (section 3.12)
   ObjectDeletedErrorModel = { fields = { "code", "number", "message", "description", "faultCode", "faultSubCode",
     "helpLink", "refersTo", "severity" } },

@@ -125,7 +125,7 @@ static int error_new(lua_State *L) {
     lua_getfield(L, 1, "kind");
     if (lua_type(L, -1) != LUA_TSTRING || avl_error_kind(lua_tostring(L, -1)) == NULL)
         return luaL_error(L, "core.error: 'kind' must be one of transport, timeout, tls, "
-                             "http, oauth, api, quota, parse, store, input");
+                             "http, oauth, api, permission, quota, parse, store, input");
     lua_pop(L, 1);
     lua_getfield(L, 1, "message");
     if (lua_type(L, -1) != LUA_TSTRING)

@@ -12,7 +12,8 @@
 #include "protocol/protocol.h"
 
 static const char *const kinds[] = {
-    "transport", "timeout", "tls", "http", "oauth", "api", "quota", "parse", "store", "input", NULL
+    "transport", "timeout", "tls", "http", "oauth", "api", "permission", "quota", "parse", "store", "input",
+    NULL
 };
 
 const char *avl_error_kind(const char *name) {

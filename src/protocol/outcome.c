@@ -58,7 +58,29 @@ static void api_error(const avl_api_error *api, avl_error *e, const avl_secrets 
     } else if (strcmp(code, "RequestLimitExceeded") == 0) {
         e->kind = "quota";
         e->retryable = 0;
+    } else if (strcmp(code, "IdentityServerError") == 0) {
+        /* Identity failed behind the API (faultCode Server): it may answer
+         * the next time; the token is not in question */
+        e->retryable = 1;
+        e->needs_refresh = 0;
+    } else if (strcmp(code, "AvalaraIdentityApiError") == 0) {
+        /* the server's Identity configuration is broken: no retry or new
+         * token mends it */
+        e->retryable = 0;
+        e->needs_refresh = 0;
     }
+}
+
+/* A 403: the token was accepted and refused this call, which its scope or
+ * the company does not allow; a new token is worth one more try (Avalara's
+ * SDKs renew on 403), after that it is a permission error. */
+static void forbidden(avl_error *e, const avl_secrets *secrets) {
+    char was[sizeof e->message];
+    if (strcmp(e->kind, "quota") == 0)
+        return;
+    memcpy(was, e->message, sizeof was);
+    avl_error_textf(e, secrets, "permission",
+                    "permission denied: the token's scope or the company does not allow this call: %s", was);
 }
 
 /* An RFC 6750 body {"error":"invalid_token",...}: 0 when it is one. */
@@ -96,7 +118,7 @@ avl_outcome avl_api_outcome(const avl_response *r, const avl_secrets *secrets, a
                                                                        : AVL_OUTCOME_JSON;
     from_response(e, "http", r, secrets);
     e->retryable = retryable_status(s);
-    e->needs_refresh = s == 401;
+    e->needs_refresh = s == 401 || s == 403;
     if (r->body.len > 0 && r->body.len <= AVL_PARSE_MAX)
         root = avl_json_parse(r->body.data, r->body.len, AVL_JSON_TRAILING_COMMA, NULL, 0);
     if (root != NULL && avl_api_error_from_json(root, &api) == 0) {
@@ -105,6 +127,8 @@ avl_outcome avl_api_outcome(const avl_response *r, const avl_secrets *secrets, a
     } else if (root == NULL || bearer_error(root, e, secrets) != 0) {
         avl_error_setf(e, "http", "HTTP status %d with %s", s, body_sort(r));
     }
+    if (s == 403 && e->needs_refresh)
+        forbidden(e, secrets);
     avl_json_free(root);
     avl_error_set_body(e, r->body.data, r->body.len, secrets);
     return AVL_OUTCOME_ERROR;
@@ -126,13 +150,38 @@ static int oauth_code(const char *code) {
     static const char *const codes[] = {
         "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
         "unsupported_grant_type", "invalid_scope", "access_denied", "unsupported_response_type",
-        "server_error", "temporarily_unavailable", "invalid_token", "insufficient_scope", NULL
+        "server_error", "temporarily_unavailable", "invalid_token", "insufficient_scope",
+        "unsupported_token_type", NULL
     };
     const char *const *c;
     for (c = codes; *c != NULL; c++)
         if (strcmp(code, *c) == 0)
             return 1;
     return 0;
+}
+
+/* What an OAuth error code means (RFC 6749 5.2, RFC 7009 2.2.1), for an
+ * answer without error_description: the same words whatever the status, so
+ * an invalid_client at 400 (IdentityServer) reads as one at 401 (the
+ * OpenID-certified servers). NULL for another code. */
+static const char *oauth_meaning(const char *code) {
+    static const char *const meanings[][2] = {
+        { "invalid_request", "the server refused the request as malformed" },
+        { "invalid_client", "client authentication failed: unknown client, or wrong credentials" },
+        { "invalid_grant", "the grant is invalid, expired, revoked, or was issued to another client" },
+        { "unauthorized_client", "this client may not use this grant type" },
+        { "unsupported_grant_type", "the server does not support this grant type" },
+        { "invalid_scope", "the requested scope is invalid, unknown or not allowed" },
+        { "unsupported_token_type", "the server cannot revoke this type of token" },
+        { "access_denied", "the resource owner or the server denied the request" },
+        { "server_error", "the authorization server failed" },
+        { "temporarily_unavailable", "the authorization server is temporarily unavailable" },
+    };
+    size_t i;
+    for (i = 0; i < sizeof meanings / sizeof meanings[0]; i++)
+        if (strcmp(code, meanings[i][0]) == 0)
+            return meanings[i][1];
+    return NULL;
 }
 
 /* Copies src into a fixed field, turning CR/LF/tab runs into one space and
@@ -213,6 +262,8 @@ void avl_token_failure(avl_token_result res, const avl_response *r, const avl_to
             snprintf(e->message, sizeof e->message, "%s", desc);
         else if (desc[0] != '\0')
             snprintf(e->message, sizeof e->message, "HTTP %d: %s", r->status, desc);
+        else if (oauth && oauth_meaning(e->code) != NULL)
+            snprintf(e->message, sizeof e->message, "%s", oauth_meaning(e->code));
         else
             snprintf(e->message, sizeof e->message, "%s (HTTP %d)", e->code, r->status);
         e->retryable = oauth ? strcmp(e->code, "temporarily_unavailable") == 0 ||

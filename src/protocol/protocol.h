@@ -232,13 +232,14 @@ size_t avl_redact(char *out, size_t cap, const char *in, size_t n, const avl_sec
 #define AVL_ERROR_BODY_MAX 4096
 
 typedef struct {
-    const char *kind;        /* "transport" "timeout" "tls" "http" "oauth" "api" "quota" "parse" "store" (static) */
+    const char *kind;        /* "transport" "timeout" "tls" "http" "oauth" "api" "permission" "quota" "parse"
+                                "store" (static) */
     int status;              /* HTTP status or 0 */
     char code[128];          /* OAuth error / Avalara error.code, "" if none */
     int number;              /* AvaTax ErrorCodeId (error.details[1].number), 0 if none */
     char message[512];       /* readable, secret-free */
     int retryable;
-    int needs_refresh;       /* a 401 that a new token would cure */
+    int needs_refresh;       /* a 401 or 403 that a new token may cure (renew once, retry once) */
     double retry_after;      /* seconds, < 0 when absent */
     char request_id[128];    /* x-correlation-id, "" if none */
     char error_description[512];
@@ -337,8 +338,11 @@ typedef enum {
 /* An API response (core.request): a 2xx is JSON or empty; anything else is
  * mapped to e: AvaTax error bodies (AuthenticationIncomplete and
  * BearerTokenInvalid -> "oauth" with needs_refresh, RequestLimitExceeded ->
- * "quota", others "api"), RFC 6750 bodies -> "oauth", else "http"; 408,
- * 429, 5xx retryable; any 401 sets needs_refresh. */
+ * "quota", IdentityServerError (36) retryable and AvalaraIdentityApiError
+ * (608) not, whatever the status, others "api"), RFC 6750 bodies -> "oauth",
+ * else "http"; 408, 429, 5xx retryable; any 401 or 403 sets needs_refresh
+ * (Avalara's SDKs renew the token and retry once on both), and a 403 is
+ * kind "permission" (the token's scope or the company does not allow it). */
 avl_outcome avl_api_outcome(const avl_response *r, const avl_secrets *secrets, avl_error *e);
 /* Fills e for a 2xx body that is not JSON (reason from the decoder). */
 void avl_api_parse_failure(const avl_response *r, const char *reason, const avl_secrets *secrets,

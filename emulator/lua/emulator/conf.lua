@@ -21,6 +21,7 @@ local schema = {
   items_scopes = "table", items_max_item_code_length = "number", items_max_per_request = "number",
   hscode_sla_hours = "number", webhook_attempts = "number", webhook_retry_delay = "number",
   webhook_timeout = "number",
+  invalid_client_status = "number", discovery_max_age = "number|boolean",
 }
 
 local cached_version, cached
@@ -58,6 +59,9 @@ function M.set(tbl)
     if type(rl.requests) ~= "number" or type(rl.window) ~= "number" or rl.window <= 0 then
       return nil, "rate_limit must be {requests = N, window = seconds}"
     end
+  end
+  if tbl.invalid_client_status ~= nil and tbl.invalid_client_status ~= 400 and tbl.invalid_client_status ~= 401 then
+    return nil, "invalid_client_status must be 400 or 401"
   end
   local current = util.json_decode(dict:get("overrides") or "{}") or {}
   for k, v in pairs(tbl) do current[k] = v end

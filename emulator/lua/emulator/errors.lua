@@ -27,6 +27,13 @@ local CATALOG = {
   ValidationException = { 32, "Validation Error.", "-0-", "Exception" },
   AuthenticationIncomplete = { 34, "Authentication Incomplete.",
     "You must provide an Authorization header of the type Basic or Bearer to authenticate correctly.", "Exception" },
+  -- Identity failures behind the API (ERRDOC IdentityServerError.md, AvalaraIdentityApiError.md;
+  -- the descriptions are the emulator's): faultCode Server whatever the status.
+  IdentityServerError = { 36, "The Avalara Identity Server failed to authenticate your request.",
+    "Avalara Identity could not be reached or did not answer while authenticating the request: -0-",
+    "Exception", "Server" },
+  AvalaraIdentityApiError = { 608, "An error occurred in the Avalara Identity API.",
+    "The server is not configured correctly for Avalara Identity: -0-", "Exception", "Server" },
   BearerTokenInvalid = { 37, "The Bearer token you provided was not recognized by Avalara Identity.",
     "The Bearer token is -0-.", "Exception" },
   JsonFormatError = { 47, "The request body did not contain valid JSON.", "At line -1- position -2-: -0-" },
@@ -95,7 +102,7 @@ function M.detail(code, args, refers_to)
     number = c[1],
     message = fill(c[2], args),
     description = fill(c[3], args),
-    faultCode = "Client",
+    faultCode = c[5] or "Client",
     helpLink = "http://developer.avalara.com/avatax/errors/" .. code,
     refersTo = refers_to,
     severity = c[4] or "Error",

@@ -12,6 +12,7 @@ local M = {}
 M.kinds = {
   ["500"] = true, ["502"] = true, ["503"] = true, ["429"] = true, reset = true, stall = true,
   truncated = true, invalid_json = true, html = true, oversized = true,
+  IdentityServerError = true, AvalaraIdentityApiError = true,
 }
 
 local DEFAULT_SIZE = 16 * 1024 * 1024
@@ -142,6 +143,9 @@ function M.apply(spec, ctx)
   elseif kind == "429" then
     return errors.send(429, "RateLimitExceeded", { args = { "Injected fault: too many requests." },
       target = "HttpRequest", headers = { ["Retry-After"] = retry } })
+  elseif kind == "IdentityServerError" or kind == "AvalaraIdentityApiError" then
+    -- AvaTax's errors 36 and 608 (no published status: 500 unless `status`)
+    return errors.send(spec.status or 500, kind, { args = { "Injected fault." }, target = "HttpRequestHeaders" })
   elseif kind == "reset" then
     return ngx.exit(444)
   elseif kind == "stall" then

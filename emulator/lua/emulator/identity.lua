@@ -19,9 +19,16 @@ local function oauth_error(status, code, description, headers)
 end
 
 -- Client authentication by HTTP Basic (id and secret each form-urlencoded
--- before base64, RFC 6749 2.3.1) or by client_id/client_secret in the form.
--- Returns account_id, account or nil after sending the error.
-local function authenticate(args)
+-- before base64, RFC 6749 2.3.1) or by client_id/client_secret in the form,
+-- as IdentityServer's ClientSecretValidator: no client id at all is
+-- `invalid_request` at the token endpoint (with `no_client` true it is
+-- `invalid_client`: the revocation endpoint says so for every client failure); an
+-- unknown client or a wrong or missing secret is `invalid_client`, with
+-- status 400 and no WWW-Authenticate, or with the config's
+-- `invalid_client_status` (401, as OpenID-certified servers answer, with
+-- `WWW-Authenticate: Basic` when Basic was used). Returns account_id,
+-- account, or nil after sending the error.
+local function authenticate(args, no_client)
   local header = ngx.var.http_authorization
   local id, secret, basic
   if header and header:match("^%s*[Bb][Aa][Ss][Ii][Cc]%s") then
@@ -40,10 +47,16 @@ local function authenticate(args)
   else
     id, secret = args.client_id, args.client_secret
   end
-  local account = conf.account(id)
-  if not id or id == "" or not account or secret ~= account.license_key then
-    oauth_error(401, "invalid_client", "client authentication failed",
-      basic and { ["WWW-Authenticate"] = 'Basic realm="identity"' } or nil)
+  local none = not id or id == ""
+  if none and not no_client then
+    oauth_error(400, "invalid_request")
+    return nil
+  end
+  local account = not none and conf.account(id)
+  if not account or secret ~= account.license_key then
+    local status = conf.get().invalid_client_status or 400
+    oauth_error(status, "invalid_client", nil,
+      status == 401 and basic and { ["WWW-Authenticate"] = 'Basic realm="identity"' } or nil)
     return nil
   end
   return id, account
@@ -87,7 +100,11 @@ local function verify_pkce(rec, verifier)
   return util.base64url(util.sha256(verifier)) == rec.challenge
 end
 
+-- grant_type -> function(args, account_id): the grants of the token
+-- endpoint, after the client is authenticated. Another grant is one more
+-- entry (`identity.grants[name] = fn`).
 local grants = {}
+M.grants = grants
 
 function grants.client_credentials(args, account_id)
   local scope = check_scope(args.scope, conf.get().identity_scopes)
@@ -97,7 +114,7 @@ end
 
 function grants.authorization_code(args, account_id)
   if not args.code or args.code == "" then
-    return oauth_error(400, "invalid_request", "code is required")
+    return oauth_error(400, "invalid_grant", "code is required")
   end
   local rec = tokens.use_code(args.code)
   if not rec or rec.kind ~= "identity" or rec.client_id ~= account_id then
@@ -132,24 +149,18 @@ function grants.refresh_token(args, account_id)
   return issue(account_id, scope, true)
 end
 
--- POST /connect/token
+-- POST /connect/token, in IdentityServer's order: POST with a form body
+-- (else 400 invalid_request, GET included), then the client, then the
+-- grant_type (missing or unknown: unsupported_grant_type), then the grant.
 function M.token(ctx)
-  if ngx.req.get_method() ~= "POST" then
-    return oauth_error(405, "invalid_request", "use POST", { Allow = "POST" })
-  end
-  if not util.is_form() then
-    return oauth_error(400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded")
+  if ngx.req.get_method() ~= "POST" or not util.is_form() then
+    return oauth_error(400, "invalid_request")
   end
   local args = ctx.args
-  if not args.grant_type or args.grant_type == "" then
-    return oauth_error(400, "invalid_request", "grant_type is required")
-  end
   local account_id = authenticate(args)
   if not account_id then return end
-  local grant = grants[args.grant_type]
-  if not grant then
-    return oauth_error(400, "unsupported_grant_type", "grant_type " .. args.grant_type .. " is not supported")
-  end
+  local grant = args.grant_type and grants[args.grant_type]
+  if not grant then return oauth_error(400, "unsupported_grant_type") end
   return grant(args, account_id)
 end
 
@@ -193,16 +204,27 @@ function M.authorize()
   return redirect({ { "code", code }, { "scope", scope }, { "state", args.state } })
 end
 
--- POST /connect/revocation (RFC 7009): 200 whatever the token was.
+-- POST /connect/revocation (RFC 7009), as IdentityServer's endpoint: GET
+-- 405 and a body that is not a form 415 (empty bodies), then the client
+-- (any failure: 400 invalid_client), then `token` (missing: invalid_request)
+-- and `token_type_hint` (another than access_token/refresh_token:
+-- unsupported_token_type); 200 with an empty body whether or not the token
+-- existed.
+local HINTS = { access_token = true, refresh_token = true }
+
 function M.revocation(ctx)
   if ngx.req.get_method() ~= "POST" then
-    return oauth_error(405, "invalid_request", "use POST", { Allow = "POST" })
+    return util.send(405, "text/plain", "", { Allow = "POST" })
   end
+  if not util.is_form() then return util.send(415, "text/plain", "") end
   local args = ctx.args
-  local account_id = authenticate(args)
+  local account_id = authenticate(args, true)
   if not account_id then return end
   if not args.token or args.token == "" then
-    return oauth_error(400, "invalid_request", "token is required")
+    return oauth_error(400, "invalid_request")
+  end
+  if args.token_type_hint and args.token_type_hint ~= "" and not HINTS[args.token_type_hint] then
+    return oauth_error(400, "unsupported_token_type")
   end
   local refresh = tokens.peek_refresh(args.token)
   if refresh and refresh.client_id == account_id then
@@ -214,21 +236,51 @@ function M.revocation(ctx)
   return util.send(200, "text/plain", "", NO_STORE)
 end
 
--- GET /.well-known/openid-configuration; the issuer is the request's origin.
+M.DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+
+-- GET /.well-known/openid-configuration: IdentityServer's document, its 24
+-- keys (docs/api-contracts.md section 10); the issuer is the request's
+-- origin. The endpoints the emulator does not serve (userinfo, end session,
+-- check session, introspection) are listed as IdentityServer lists them.
+-- `Cache-Control: max-age` only with the config's `discovery_max_age`
+-- (IdentityServer's ResponseCacheInterval, unset by default).
 function M.discovery()
   local origin = ngx.var.scheme .. "://" .. (ngx.var.http_host or (ngx.var.server_addr .. ":" .. ngx.var.server_port))
   local cfg = conf.get()
+  local c = origin .. "/connect/"
+  local max_age = cfg.discovery_max_age
   return util.json(200, {
     issuer = origin,
-    authorization_endpoint = origin .. "/connect/authorize",
-    token_endpoint = origin .. "/connect/token",
-    revocation_endpoint = origin .. "/connect/revocation",
-    grant_types_supported = { "client_credentials", "authorization_code", "refresh_token" },
-    response_types_supported = { "code" },
+    jwks_uri = origin .. "/.well-known/openid-configuration/jwks",
+    authorization_endpoint = c .. "authorize",
+    token_endpoint = c .. "token",
+    userinfo_endpoint = c .. "userinfo",
+    end_session_endpoint = c .. "endsession",
+    check_session_iframe = c .. "checksession",
+    revocation_endpoint = c .. "revocation",
+    introspection_endpoint = c .. "introspect",
+    device_authorization_endpoint = c .. "deviceauthorization",
+    frontchannel_logout_supported = true,
+    frontchannel_logout_session_supported = true,
+    backchannel_logout_supported = true,
+    backchannel_logout_session_supported = true,
     scopes_supported = cfg.identity_scopes,
+    claims_supported = { "sub" },
+    grant_types_supported = { "authorization_code", "client_credentials", "refresh_token", M.DEVICE_CODE },
+    response_types_supported = { "code" },
+    response_modes_supported = { "form_post", "query", "fragment" },
     token_endpoint_auth_methods_supported = { "client_secret_basic", "client_secret_post" },
-    code_challenge_methods_supported = { "S256", "plain" },
-  })
+    id_token_signing_alg_values_supported = { "RS256" },
+    subject_types_supported = { "public" },
+    code_challenge_methods_supported = { "plain", "S256" },
+    request_parameter_supported = true,
+  }, type(max_age) == "number" and { ["Cache-Control"] = "max-age=" .. math.floor(max_age) } or nil)
+end
+
+-- GET /.well-known/openid-configuration/jwks: the key set the document
+-- names. The emulator's tokens are opaque, so it holds no key.
+function M.jwks()
+  return util.json(200, { keys = util.EMPTY_ARRAY })
 end
 
 return M

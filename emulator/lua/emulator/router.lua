@@ -32,8 +32,10 @@ local D = [[(?:\$|%24)]]
 local routes = {
   { "^/connect/token$", "connect_token", { POST = identity.token, GET = identity.token }, args = "form" },
   { "^/connect/authorize$", "connect_authorize", { GET = identity.authorize } },
-  { "^/connect/revocation$", "connect_revocation", { POST = identity.revocation }, args = "form" },
+  { "^/connect/revocation$", "connect_revocation", { POST = identity.revocation, GET = identity.revocation },
+    args = "form" },
   { "^/.well-known/openid-configuration$", "openid_configuration", { GET = identity.discovery } },
+  { "^/.well-known/openid-configuration/jwks$", "openid_jwks", { GET = identity.jwks } },
   { "^/oauth/authorize$", "oauth_authorize", { GET = oauth2012.authorize } },
   { "^/oauth/access_token$", "oauth_access_token", { POST = oauth2012.access_token }, args = "form" },
   { "^/oauth/generate_token$", "oauth_generate_token",

@@ -47,11 +47,17 @@ function M.polled(st, rec, model)
   rec.interval = math.min(rec.interval * 1.5, 5)
 end
 
--- 401: the token is renewed once (every other request waits: it blocks
--- here), and the step goes again.
+-- 401 or 403: the token is renewed once (every other request waits: it
+-- blocks here), and the step goes again. A 403 renews once for the whole
+-- batch: one with the token that renewal gave is the token's scope or the
+-- company, which no further token mends (the row fails, kind permission).
 local function renew(st, f, rec, err)
   rec.renewals = (rec.renewals or 0) + 1
   if rec.renewals > 2 then return fail(st, rec, err) end
+  if err.status == 403 then
+    if f.token == st.token and st.renewed_on_403 then return fail(st, rec, err) end
+    if f.token == st.token then st.renewed_on_403 = true end
+  end
   if f.token == st.token then
     st.token = nil
     local tok, terr = st.client:token(f.token)

@@ -60,7 +60,8 @@ local usage_error = M.usage_error
 -- @param err a structured error
 -- @treturn int
 function M.exit_code_for(err)
-  if type(err) == "table" and (err.kind == "oauth" or err.status == 401 or err.status == 403) then
+  if type(err) == "table" and (err.kind == "oauth" or err.kind == "permission" or err.status == 401
+    or err.status == 403) then
     return EXIT.config
   end
   return EXIT.failed

@@ -136,7 +136,7 @@ end
 --- The source's grant, prepared and not sent (for a driver that runs it: `avalara.async`), and its URL.
 -- @return a prepared exchange, the token URL
 function Cached:grant()
-  return self.source:grant(), self.source.token_url
+  return self.source:grant()
 end
 
 --- Keeps a token record just obtained (in the store, else for this process),

@@ -138,6 +138,18 @@ describe("client non-blocking calls", function()
     assert.equal(3, H.grants(e))
   end)
 
+  it("renews the token once on 403, then fails with kind permission, as the blocking call does", function()
+    local c = H.client(e, { scope = "profile" })
+    local _, blocking = c:classification("1001-SKU-1-US")
+    assert.equal("permission", blocking.kind)
+    assert.equal(2, H.grants(e))
+    local h = c:start_classification("1001-SKU-1-US")
+    local err = drain(c)[h].err
+    assert.same(shape(blocking), shape(err))
+    assert.equal(3, H.grants(e))
+    assert.equal(4, H.route(e, "classification_get"))
+  end)
+
   it("retries a transient failure at a later time, never sleeping inside poll", function()
     local c = H.client(e, { retries = { max_attempts = 3, base_delay = 0.01, max_delay = 0.05, deadline = 10 } })
     assert(c:token())

@@ -168,6 +168,18 @@ describe("classify_batch (avalara.batch)", function()
     assert.is_true(H.route(e, "classification_create") <= 100 + 8)
   end)
 
+  it("a 403 renews the token once for the batch, then each item fails with kind permission, no loop", function()
+    local c = H.client(e, { scope = "profile" })
+    local results, summary = c:classify_batch(items(20), { concurrency = 4, interval = 0.01 })
+    assert.equal(20, summary.failed)
+    for i = 1, 20 do
+      assert.equal("permission", results[i].kind, i)
+      assert.equal(403, results[i].status)
+    end
+    assert.equal(2, H.grants(e))
+    assert.is_true(H.route(e, "classification_create") <= 40)
+  end)
+
   it("fails an item whose Retry-After is past the retry deadline, saying so", function()
     local c = H.client(e, { retries = { max_attempts = 4, base_delay = 0.01, max_delay = 0.05, deadline = 2 } })
     e:fault("classification_create", "503", 1, { retry_after = 60 })

@@ -21,7 +21,7 @@ local function pack(...) return { n = select("#", ...), ... } end
 
 -- docs/errors.md, "Kinds"
 local KINDS = { transport = true, timeout = true, tls = true, http = true, oauth = true, api = true, quota = true,
-  parse = true, store = true, input = true }
+  parse = true, store = true, input = true, permission = true }
 
 local DOCUMENTED = { "avalara", "avalara.item", "avalara.descriptions", "avalara.webhook", "avalara.fleet",
   "avalara.clock", "avalara.store", "avalara.store.file", "avalara.store.redis", "avalara.store.failover",
@@ -243,6 +243,7 @@ case("client:hs_codes", "invalid country", function(x) return x.live:hs_codes("N
 for _, f in ipairs {
   { "500", { api = true } }, { "html", { http = true } }, { "invalid_json", { parse = true } },
   { "truncated", { parse = true, http = true, transport = true } }, { "reset", { transport = true } },
+  { "AvalaraIdentityApiError", { api = true } },
 } do
   case("client:classify", "the service answers " .. f[1], function(x)
     x.live:token() -- the fault is for the create, not the grant

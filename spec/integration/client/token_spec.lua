@@ -1,4 +1,5 @@
--- client:token(): caching, renewal, single-flight, stores, on_token, 401 renewal.
+-- client:token(): caching, renewal, single-flight, stores, on_token, 401 and 403 renewal,
+-- invalid_client at 400 or 401, Identity failures behind the API (36, 608).
 local avalara = require "avalara"
 local core = require "avalara.core"
 local cjson = require "cjson"
@@ -254,5 +255,85 @@ describe("client:token", function()
     local _, err2 = c:sections()
     assert.equal("invalid_client", err2.code)
     assert.equal(2, H.grants(e))
+  end)
+  it("invalid_client at 400 (IdentityServer) or 401 (OpenID-certified): the same kind, code and message", function()
+    local seen = {}
+    for _, status in ipairs { 400, 401 } do
+      e:configure({ invalid_client_status = status })
+      for _, method in ipairs { "post", "basic" } do
+        local c = H.client(e, { license_key = "WRONG-SECRET-123", auth_method = method })
+        local t, err = c:token()
+        assert.is_nil(t)
+        assert.equal(status, err.status)
+        assert.is_false(err.retryable)
+        assert.is_false(err.needs_refresh)
+        seen[#seen + 1] = { err.kind, err.code, err.message }
+        assert.falsy(tostring(err):find("WRONG-SECRET-123", 1, true))
+      end
+    end
+    assert.equal(4, H.grants(e))  -- never retried
+    for i = 2, 4 do assert.same(seen[1], seen[i]) end
+    assert.same({ "oauth", "invalid_client", "client authentication failed: unknown client, or wrong credentials" },
+      seen[1])
+  end)
+
+  it("renews once on 403, then reports a permission error without looping", function()
+    local c = H.client(e, { scope = "profile" })
+    local r, err = c:sections()
+    assert.is_nil(r)
+    assert.equal("permission", err.kind)
+    assert.equal(403, err.status)
+    assert.equal("AuthorizationException", err.code)
+    assert.equal(31, err.number)
+    assert.is_false(err.retryable)
+    assert.matches("^permission denied: the token's scope or the company does not allow this call: "
+      .. "Authorization failed%.", err.message)
+    assert.equal(2, H.grants(e))
+    assert.equal(2, H.route(e, "definitions_sections"))
+    -- a company the account does not have: the same, once
+    local other = H.client(e, { company_id = 9999 })
+    local _, cerr = other:classification("9999-X-US")
+    assert.equal("permission", cerr.kind)
+    assert.equal(4, H.grants(e))
+  end)
+
+  it("a 403 that a new token cures: renewed once, then the answer", function()
+    local refused = 0
+    local c = H.client(e, { transport = function(req)
+      if req.url:find("/api/", 1, true) and refused == 0 then
+        refused = 1
+        return { status = 403, headers = { ["Content-Type"] = "application/json" },
+          body = '{"error":{"code":"AuthorizationException","message":"Authorization failed.","details":[]}}' }
+      end
+      local status, body, headers = core.request { method = req.method, url = req.url, headers = req.headers,
+        body = req.body }
+      if status == nil then
+        return { status = body.status, body = body.body, headers = { ["Content-Type"] = "application/json" } }
+      end
+      return { status = status, body = body and cjson.encode(body), headers = headers }
+    end })
+    assert.equal(21, #assert(c:sections()))
+    assert.equal(2, H.grants(e))
+  end)
+
+  it("IdentityServerError (36) is retried whatever its status; AvalaraIdentityApiError (608) is not", function()
+    local c = H.client(e)
+    e:fault("definitions_sections", "IdentityServerError", 2, { status = 401 })
+    assert.equal(21, #assert(c:sections()))
+    assert.equal(3, H.route(e, "definitions_sections"))
+    assert.equal(1, H.grants(e))  -- Identity failed, not the token: no renewal
+    e:fault("definitions_sections", "AvalaraIdentityApiError", 1, { status = 500 })
+    local r, err = c:sections()
+    assert.is_nil(r)
+    assert.equal("api", err.kind)
+    assert.equal("AvalaraIdentityApiError", err.code)
+    assert.equal(608, err.number)
+    assert.is_false(err.retryable)
+    assert.equal(4, H.route(e, "definitions_sections"))
+    e:fault("definitions_sections", "IdentityServerError", 9)
+    r, err = c:sections()
+    assert.is_nil(r)
+    assert.equal(36, err.number)
+    assert.is_true(err.retryable)
   end)
 end)

@@ -173,15 +173,44 @@ describe("core.request", function()
       assert_no_secret(err)
     end)
 
-    it("maps 403 AuthorizationException to kind api, not retryable", function()
+    it("maps 403 AuthorizationException to kind permission, not retryable, worth one renewal", function()
       local profile = e:token("profile")
       local _, err = get(SECTIONS, { token = profile })
-      assert.equal("api", err.kind)
+      assert.equal("permission", err.kind)
       assert.equal("AuthorizationException", err.code)
+      assert.equal(31, err.number)
       assert.equal(403, err.status)
       assert.is_false(err.retryable)
-      assert.is_false(err.needs_refresh)
+      assert.is_true(err.needs_refresh)
+      assert.truthy(err.message:find("^permission denied: the token's scope or the company does not allow this "
+        .. "call: Authorization failed%. %(This service or operation is not authorized"), err.message)
       assert_no_secret(err, profile)
+    end)
+
+    it("maps any 403 to kind permission worth one renewal (RFC 6750, HTML), and codes 36 and 608 by code", function()
+      local function answer(status, ctype, body)
+        local _, err = core.request { url = "http://x.invalid/", transport = function()
+          return { status = status, headers = { ["Content-Type"] = ctype }, body = body }
+        end }
+        return err
+      end
+      local err = answer(403, "application/json", '{"error":"insufficient_scope","error_description":"scope"}')
+      assert.equal("permission", err.kind)
+      assert.equal("insufficient_scope", err.code)
+      assert.is_true(err.needs_refresh)
+      err = answer(403, "text/html", "<html>Forbidden</html>")
+      assert.equal("permission", err.kind)
+      assert.matches("HTTP status 403 with an HTML body", err.message)
+      for _, status in ipairs { 401, 403, 500 } do
+        err = answer(status, "application/json", '{"error":{"code":"IdentityServerError","message":"m"}}')
+        assert.equal("api", err.kind)
+        assert.is_true(err.retryable)
+        assert.is_false(err.needs_refresh)
+        err = answer(status, "application/json", '{"error":{"code":"AvalaraIdentityApiError","message":"m"}}')
+        assert.equal("api", err.kind)
+        assert.is_false(err.retryable)
+        assert.is_false(err.needs_refresh)
+      end
     end)
 
     it("maps 404, 415 and 422 to kind api with the code and a readable message", function()

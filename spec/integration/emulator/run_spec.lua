@@ -179,7 +179,8 @@ return cfg
       assert.equal(120, res.json.expires_in)
       local demo = assert(e:request("POST", "/connect/token", { form = { grant_type = "client_credentials",
         client_id = "2000000001", client_secret = "DEMO-LICENSE-KEY-0001" } }))
-      assert.equal(401, demo.status)
+      assert.equal(400, demo.status)
+      assert.equal("invalid_client", demo.json.error)
     end)
 
     it("shares state across 4 workers", function()

@@ -156,7 +156,7 @@ describe("partner callbacks", function()
       local p = H.partner(e, "identity", { client_secret = "WRONG-KEY" })
       local err = refused("invalid_client", p:handle_callback(H.browse(assert(p:authorize_url()))))
       assert.equal("invalid_client", err.oauth_detail)
-      assert.equal(401, err.status)
+      assert.equal(400, err.status)  -- IdentityServer's status for it
     end)
   end)
 

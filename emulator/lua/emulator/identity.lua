@@ -6,6 +6,7 @@ local util = require "emulator.util"
 local conf = require "emulator.conf"
 local tokens = require "emulator.tokens"
 local counters = require "emulator.counters"
+local device = require "emulator.device"
 
 local M = {}
 
@@ -141,6 +142,7 @@ function M.token(ctx)
     return oauth_error(400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded")
   end
   local args = ctx.args
+  if args.grant_type == device.GRANT then return device.token(args) end -- RFC 8628: device.lua
   if not args.grant_type or args.grant_type == "" then
     return oauth_error(400, "invalid_request", "grant_type is required")
   end
@@ -199,7 +201,7 @@ function M.revocation(ctx)
     return oauth_error(405, "invalid_request", "use POST", { Allow = "POST" })
   end
   local args = ctx.args
-  local account_id = authenticate(args)
+  local account_id = device.public_client(args) or authenticate(args)
   if not account_id then return end
   if not args.token or args.token == "" then
     return oauth_error(400, "invalid_request", "token is required")
@@ -230,5 +232,8 @@ function M.discovery()
     code_challenge_methods_supported = { "S256", "plain" },
   })
 end
+
+-- For device.lua: the token endpoint's client authentication.
+M.authenticate = authenticate
 
 return M

@@ -14,6 +14,7 @@ local items = require "emulator.items"
 local hsflow = require "emulator.hsflow"
 local webhooks = require "emulator.webhooks"
 local errors = require "emulator.errors"
+local device = require "emulator.device"
 
 local M = {}
 
@@ -33,6 +34,8 @@ local routes = {
   { "^/connect/token$", "connect_token", { POST = identity.token, GET = identity.token }, args = "form" },
   { "^/connect/authorize$", "connect_authorize", { GET = identity.authorize } },
   { "^/connect/revocation$", "connect_revocation", { POST = identity.revocation }, args = "form" },
+  { "^/connect/deviceauthorization$", "connect_deviceauthorization", { POST = device.authorization }, args = "form" },
+  { "^/device$", "device_verification", { GET = device.page, POST = device.verify }, args = "form" },
   { "^/.well-known/openid-configuration$", "openid_configuration", { GET = identity.discovery } },
   { "^/oauth/authorize$", "oauth_authorize", { GET = oauth2012.authorize } },
   { "^/oauth/access_token$", "oauth_access_token", { POST = oauth2012.access_token }, args = "form" },

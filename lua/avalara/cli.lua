@@ -36,7 +36,8 @@ M.csv_parse = csv.parse
 M.csv_format = csv.format
 
 local COMMANDS = {}
-local ORDER = { "classify", "batch", "lookup", "get", "items", "token", "connect", "connections", "disconnect" }
+local ORDER = { "classify", "batch", "lookup", "get", "items", "token", "login", "logout", "connect", "connections",
+  "disconnect" }
 for _, name in ipairs(ORDER) do COMMANDS[name] = require("avalara.cli." .. name) end
 
 -- Options every command takes, before or after the command: {name, metavar}, or {name} for a flag.

@@ -108,12 +108,13 @@ typedef struct {
 } grant_in;
 
 /* The fields every grant takes; the options are read into o first (the
- * URL policy depends on them). */
+ * URL policy depends on them). A revocation's client may be public: no
+ * secret (RFC 7009 2.1, RFC 6749 2.1). */
 static void grant_common(const args *a, const char *url_name, const policy *o, grant_in *in) {
     memset(in, 0, sizeof *in);
     in->url = url_field(a, url_name, o);
     in->client_id = field(a, "client_id", 1);
-    in->client_secret = field(a, "client_secret", 1);
+    in->client_secret = field(a, "client_secret", strcmp(a->fn, "revoke") != 0);
     in->revocation_url = url_chars(a, "revocation_url", field(a, "revocation_url", 0));
     in->basic = auth_method(a);
 }

@@ -21,7 +21,7 @@ local schema = {
   items_scopes = "table", items_max_item_code_length = "number", items_max_per_request = "number",
   hscode_sla_hours = "number", webhook_attempts = "number", webhook_retry_delay = "number",
   webhook_timeout = "number",
-  device_clients = "table", device_code_ttl = "number", device_interval = "number",
+  device_clients = "table", device_code_ttl = "number", device_interval = "number", device_slow_down = "number",
 }
 
 local cached_version, cached

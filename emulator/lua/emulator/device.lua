@@ -129,7 +129,8 @@ function M.token(args)
   if now >= rec.exp then return oauth_error("expired_token", "the device code has expired") end
   local last = rec.last_poll
   rec.last_poll = now
-  if last and now - last < rec.interval then
+  local forced = (conf.get().device_slow_down or 0) >= (codes:incr("slow_down_forced", 1, 0) or 0)
+  if forced or (last and now - last < rec.interval) then
     rec.interval = rec.interval + 5 -- the client must slow down by 5 s (3.5); so does the server
     save(device_code, rec)
     return oauth_error("slow_down", "polling too fast: wait " .. rec.interval .. " s between requests")

@@ -98,9 +98,10 @@ Commands:
 
 ]] .. GLOBAL_HELP .. [[
 
-Credentials come from the environment (or the options above). With --env
-local and neither an account nor a license key, the emulator's demo account
-is used (account 2000000001, company 1001).
+Credentials come from the environment (or the options above), else from
+hscode login. With --env local and neither an account nor a license key nor
+a login, the emulator's demo account is used (account 2000000001, company
+1001).
 
 CSV output (batch, items): a cell that starts with =, +, -, @, a tab or a
 carriage return gets a leading ' so that a spreadsheet does not run it as a

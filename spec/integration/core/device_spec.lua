@@ -83,6 +83,8 @@ describe("core device authorization", function()
     assert.equal(200, api.status)
     assert.has_error(function() tok:refresh() end, "token:refresh(): no refresh token, and this grant cannot be repeated")
     assert.is_true(tok:revoke()) -- a public client: client_id alone
+    assert.is_true(core.revoke { url = e.http_url .. "/connect/revocation", client_id = "hscode-cli",
+      token = "no-such-token" })
     api = assert(e:request("GET", "/api/v2/definitions/crossborder/sections",
       { headers = { Authorization = tok:authorization() } }))
     assert.equal(401, api.status)

@@ -122,6 +122,29 @@ describe("hscode login", function()
     assert.equal(0, #H.cached_tokens(w.cache))
   end)
 
+  it("shows a spinner and the time left on a terminal (in-process)", function()
+    local memory = require("avalara.store").memory()
+    local out, err = { text = "" }, { text = "" }
+    function out:write(...)
+      self.text = self.text .. table.concat({ ... })
+      local code = self.text:match("code%s+(%u%u%u%u%-%u%u%u%u)")
+      if code and not self.approved then
+        self.approved = true
+        answer(code, "approve") -- the person approves while hscode waits
+      end
+      return self
+    end
+    function err:write(...) self.text = self.text .. table.concat({ ... }) return self end
+    out.flush, err.flush = function() end, function() end
+    local sys = { stdout = out, stderr = err, isatty = function() return true end,
+      getenv = function(name) return w.env[name] end, store = function() return memory end }
+    assert.equal(0, require("avalara.cli").run({ "login" }, sys), err.text)
+    assert.matches("\r[|/\\-] waiting for the approval of %u%u%u%u%-%u%u%u%u %([45]m%d%ds left%)\27%[K", err.text)
+    assert.not_matches("the code expires in", err.text) -- no plain line on a terminal
+    assert.matches("signed in    local\n", out.text)
+    assert.truthy(memory:get("hscode-login " .. w.e.http_url .. "/connect/token"))
+  end)
+
   it("refuses arguments and a bad --wait before any request", function()
     local r = H.run({ "login", "extra" }, w.env, w.cache)
     assert.equal(2, r.code)

@@ -92,4 +92,10 @@ return {
   -- true: the customer refuses every authorization: /oauth/authorize and
   -- /connect/authorize redirect with error=access_denied (and the state).
   deny_authorization = false,
+
+  -- RFC 8628 device authorization (POST /connect/deviceauthorization, GET|POST /device)
+  device_clients = { "hscode-cli" }, -- public clients: client_id alone, no secret
+  device_code_ttl = 300,             -- seconds a device code lives (expires_in)
+  device_interval = 5,               -- seconds between polls (interval); faster gets slow_down
+  device_slow_down = 0,              -- the first N polls (since the reset) get slow_down whatever their pace
 }

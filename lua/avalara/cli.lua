@@ -38,8 +38,8 @@ M.csv_parse = csv.parse
 M.csv_format = csv.format
 
 local COMMANDS = {}
-local ORDER = { "classify", "batch", "lookup", "get", "items", "token", "connect", "connections", "disconnect",
-  "completion" }
+local ORDER = { "classify", "batch", "lookup", "get", "items", "token", "login", "logout", "connect", "connections",
+  "disconnect", "completion" }
 for _, name in ipairs(ORDER) do COMMANDS[name] = require("avalara.cli." .. name) end
 
 -- Options every command takes, before or after the command: {name, metavar}, or {name} for a flag.
@@ -110,9 +110,9 @@ Commands:
 
 Credentials come from the options above, else the environment, else a
 profile of $XDG_CONFIG_HOME/hscode/config (~/.config/hscode/config: [default]
-or [profile NAME] sections of "option = value" lines). With --env local and
-neither an account nor a license key, the emulator's demo account is used
-(account 2000000001, company 1001).
+or [profile NAME] sections of "option = value" lines), else from hscode
+login. With --env local and neither an account nor a license key nor a
+login, the emulator's demo account is used (account 2000000001, company 1001).
 
 CSV output (batch, items): a cell that starts with =, +, -, @, a tab or a
 carriage return gets a leading ' so that a spreadsheet does not run it as a

@@ -109,4 +109,7 @@ end
 --- Partner integrations: `avalara.partner.new{...}` (the module `avalara.partner`).
 M.partner = require "avalara.partner"
 
+--- Signing in at a terminal (RFC 8628): `avalara.device.start{...}` (the module `avalara.device`).
+M.device = require "avalara.device"
+
 return M

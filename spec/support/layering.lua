@@ -25,7 +25,7 @@ M.LAYERS = {
   { 5, "CLI", { "avalara.cli", "avalara.cli.*" } },
   { 4, "facade", { "avalara" } },
   { 3, "compose", { "avalara.client", "avalara.fleet", "avalara.fleet.*", "avalara.partner", "avalara.partner.*",
-    "avalara.openresty" } },
+    "avalara.openresty", "avalara.device" } },
   { 2, "services", { "avalara.hs", "avalara.hs.*", "avalara.items", "avalara.items.*", "avalara.webhook",
     "avalara.webhook.*", "avalara.batch", "avalara.batch.*", "avalara.async", "avalara.async.*" } },
   { 1, "foundation", { "avalara.token.*", "avalara.transport", "avalara.transport.*", "avalara.store",

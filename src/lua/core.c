@@ -6,6 +6,7 @@
  */
 #include <curl/curl.h>
 
+#include "lua/device.h"
 #include "lua/error.h"
 #include "lua/exchange.h"
 #include "lua/grants.h"
@@ -75,6 +76,7 @@ int luaopen_avalara_core(lua_State *L) {
     avl_multi_open(L, uv);
     avl_grants_open(L, uv);
     avl_protocol_open(L, uv);
+    avl_device_open(L, uv);
     avl_sys_open(L, uv);
     return 1;
 }

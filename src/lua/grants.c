@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lua/args.h"
+#include "lua/device.h"
 #include "lua/error.h"
 #include "lua/exchange.h"
 #include "lua/grants.h"
@@ -107,12 +108,13 @@ typedef struct {
 } grant_in;
 
 /* The fields every grant takes; the options are read into o first (the
- * URL policy depends on them). */
+ * URL policy depends on them). A revocation's client may be public: no
+ * secret (RFC 7009 2.1, RFC 6749 2.1). */
 static void grant_common(const args *a, const char *url_name, const policy *o, grant_in *in) {
     memset(in, 0, sizeof *in);
     in->url = url_field(a, url_name, o);
     in->client_id = field(a, "client_id", 1);
-    in->client_secret = field(a, "client_secret", 1);
+    in->client_secret = field(a, "client_secret", strcmp(a->fn, "revoke") != 0);
     in->revocation_url = url_chars(a, "revocation_url", field(a, "revocation_url", 0));
     in->basic = auth_method(a);
 }
@@ -209,6 +211,24 @@ static void generate_token(lua_State *L, const args *a) {
     prepare_grant(L, a, "generate_token", AVL_GRANT_GENERATE_TOKEN, &in, params);
 }
 
+/* RFC 8628 3.1: the device authorization request; its exchange's answer is
+ * an avalara.device (device.c), which polls the token endpoint. */
+static void device_authorization(lua_State *L, const args *a) {
+    policy o;
+    avl_device_in in;
+    read_policy(L, a, &o);
+    in.url = url_field(a, "url", &o);
+    in.token_url = field(a, "token_url", 0);
+    if (in.token_url != NULL)
+        url_field(a, "token_url", &o);
+    in.revocation_url = url_chars(a, "revocation_url", field(a, "revocation_url", 0));
+    in.client_id = field(a, "client_id", 1);
+    in.client_secret = field(a, "client_secret", 0);
+    in.scope = field(a, "scope", 0);
+    in.basic = auth_method(a);
+    avl_device_prepare(L, a->idx, a->fn, &in);
+}
+
 /* --------------------------------------------------------------- revoke */
 
 static void revoke(lua_State *L, const args *a) {
@@ -246,6 +266,7 @@ static const struct {
     { "refresh_token", refresh_token },
     { "generate_token", generate_token },
     { "revoke", revoke },
+    { "device_authorization", device_authorization },
 };
 
 /* core.<grant>{...}: prepare (which leaves the exchange on top), then
@@ -265,6 +286,7 @@ static int l_authorization_code(lua_State *L) { return run(L, authorization_code
 static int l_refresh_token(lua_State *L) { return run(L, refresh_token, "refresh_token"); }
 static int l_generate_token(lua_State *L) { return run(L, generate_token, "generate_token"); }
 static int l_revoke(lua_State *L) { return run(L, revoke, "revoke"); }
+static int l_device_authorization(lua_State *L) { return run(L, device_authorization, "device_authorization"); }
 
 /* core.prepare_grant(name, args) -> exchange. */
 static int l_prepare_grant(lua_State *L) {
@@ -278,7 +300,7 @@ static int l_prepare_grant(lua_State *L) {
             break;
     if (i == sizeof kinds / sizeof kinds[0])
         return avl_arg_error(L, 1, fn, "one of client_credentials, authorization_code, refresh_token, "
-                                       "generate_token, revoke expected");
+                                       "generate_token, revoke, device_authorization expected");
     avl_arg_type(L, 2, 2, LUA_TTABLE, fn);
     begin(L, &a, 2, kinds[i].name);
     lua_settop(L, 2);
@@ -338,6 +360,7 @@ void avl_grants_open(lua_State *L, int uv) {
         { "refresh_token", l_refresh_token },
         { "generate_token", l_generate_token },
         { "revoke", l_revoke },
+        { "device_authorization", l_device_authorization },
         { "prepare_grant", l_prepare_grant },
         { "authorize_url", l_authorize_url },
         { "pkce", avl_pkce_lua },

@@ -22,7 +22,8 @@ typedef enum {
     AVL_GRANT_CLIENT_CREDENTIALS,   /* repeat it (same scope, auth method, options) */
     AVL_GRANT_GENERATE_TOKEN,       /* repeat the 2012 self-grant */
     AVL_GRANT_AUTHORIZATION_CODE,   /* a code is single-use: refresh() raises */
-    AVL_GRANT_REFRESH_TOKEN
+    AVL_GRANT_REFRESH_TOKEN,
+    AVL_GRANT_DEVICE_CODE           /* RFC 8628 (lua/device.c): single-use, as a code */
 } avl_grant_kind;
 
 typedef struct {

@@ -12,23 +12,25 @@
 static int secret_param(const char *name) {
     return strcmp(name, "refresh_token") == 0 || strcmp(name, "code") == 0 ||
            strcmp(name, "code_verifier") == 0 || strcmp(name, "token") == 0 ||
-           strcmp(name, "client_secret") == 0;
+           strcmp(name, "client_secret") == 0 || strcmp(name, "device_code") == 0;
 }
 
 static int add_secret(avl_request *out, const char *s) {
     return avl_secrets_add(&out->secrets, s, s != NULL ? strlen(s) : 0);
 }
 
-/* "Basic base64(urlencode(id) ":" urlencode(secret))", RFC 6749 2.3.1. */
+/* "Basic base64(urlencode(id) ":" urlencode(secret))", RFC 6749 2.3.1
+ * (a public client's secret is empty). */
 static int basic_header(const avl_oauth_post *p, avl_request *out) {
     avl_buf pair, value;
     char *b64 = NULL;
+    const char *secret = p->client_secret != NULL ? p->client_secret : "";
     int rc = -1;
     avl_buf_init(&pair);
     avl_buf_init(&value);
     if (avl_pct_encode(&pair, p->client_id, strlen(p->client_id), 1) == 0 &&
         avl_buf_putc(&pair, ':') == 0 &&
-        avl_pct_encode(&pair, p->client_secret, strlen(p->client_secret), 1) == 0 &&
+        avl_pct_encode(&pair, secret, strlen(secret), 1) == 0 &&
         (b64 = malloc(avl_base64_len(pair.len, 0) + 1)) != NULL) {
         avl_base64((const unsigned char *)pair.data, pair.len, b64, 0);
         if (add_secret(out, b64) == 0 && add_secret(out, pair.data) == 0 &&
@@ -58,7 +60,8 @@ int avl_oauth_build(const avl_oauth_post *p, avl_request *out) {
         if (basic_header(p, out) != 0)
             return -1;
     } else if (avl_form_add(&out->body, "client_id", p->client_id, strlen(p->client_id)) != 0 ||
-               avl_form_add(&out->body, "client_secret", p->client_secret, strlen(p->client_secret)) != 0) {
+               (p->client_secret != NULL &&
+                avl_form_add(&out->body, "client_secret", p->client_secret, strlen(p->client_secret)) != 0)) {
         return -1;
     }
     return avl_request_header(out, "Content-Type", "application/x-www-form-urlencoded", 33) == 0 &&

@@ -12,7 +12,7 @@
 typedef struct {
     const char *url;
     const char *client_id;
-    const char *client_secret;
+    const char *client_secret;  /* NULL: a public client (RFC 6749 2.1), client_id alone */
     int basic;                  /* RFC 6749 2.3.1 HTTP Basic, else client_id/client_secret form fields */
     const char *const *params;  /* NULL-terminated name, value pairs; a NULL value is left out */
 } avl_oauth_post;

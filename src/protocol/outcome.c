@@ -144,14 +144,14 @@ void avl_api_parse_failure(const avl_response *r, const char *reason, const avl_
 
 /* --------------------------------------------------------- token endpoint */
 
-/* The error codes of RFC 6749 (4.1.2.1, 5.2), RFC 6750 3.1 and the 2012
- * service: with one of these the server answered in OAuth terms. */
+/* The error codes of RFC 6749 (4.1.2.1, 5.2), RFC 6750 3.1, RFC 8628 3.5
+ * and the 2012 service: with one of these the server answered in OAuth terms. */
 static int oauth_code(const char *code) {
     static const char *const codes[] = {
         "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
         "unsupported_grant_type", "invalid_scope", "access_denied", "unsupported_response_type",
         "server_error", "temporarily_unavailable", "invalid_token", "insufficient_scope",
-        "unsupported_token_type", NULL
+        "unsupported_token_type", "authorization_pending", "slow_down", "expired_token", NULL
     };
     const char *const *c;
     for (c = codes; *c != NULL; c++)
@@ -266,8 +266,11 @@ void avl_token_failure(avl_token_result res, const avl_response *r, const avl_to
             snprintf(e->message, sizeof e->message, "%s", oauth_meaning(e->code));
         else
             snprintf(e->message, sizeof e->message, "%s (HTTP %d)", e->code, r->status);
+        /* a device authorization still pending may be polled again (RFC 8628 3.5) */
         e->retryable = oauth ? strcmp(e->code, "temporarily_unavailable") == 0 ||
-                                   strcmp(e->code, "server_error") == 0 || r->status >= 500
+                                   strcmp(e->code, "server_error") == 0 || r->status >= 500 ||
+                                   strcmp(e->code, "authorization_pending") == 0 ||
+                                   strcmp(e->code, "slow_down") == 0
                              : retryable_status(r->status);
     } else if (res == AVL_TOKEN_HTTP_ERROR) {
         from_response(e, "http", r, redact);

@@ -22,6 +22,7 @@ local schema = {
   hscode_sla_hours = "number", webhook_attempts = "number", webhook_retry_delay = "number",
   webhook_timeout = "number",
   invalid_client_status = "number", discovery_max_age = "number|boolean",
+  device_clients = "table", device_code_ttl = "number", device_interval = "number", device_slow_down = "number",
 }
 
 local cached_version, cached

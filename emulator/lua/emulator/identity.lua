@@ -6,6 +6,7 @@ local util = require "emulator.util"
 local conf = require "emulator.conf"
 local tokens = require "emulator.tokens"
 local counters = require "emulator.counters"
+local device = require "emulator.device"
 
 local M = {}
 
@@ -157,6 +158,7 @@ function M.token(ctx)
     return oauth_error(400, "invalid_request")
   end
   local args = ctx.args
+  if args.grant_type == device.GRANT then return device.token(args) end -- RFC 8628: device.lua (client first there too)
   local account_id = authenticate(args)
   if not account_id then return end
   local grant = args.grant_type and grants[args.grant_type]
@@ -218,7 +220,7 @@ function M.revocation(ctx)
   end
   if not util.is_form() then return util.send(415, "text/plain", "") end
   local args = ctx.args
-  local account_id = authenticate(args, true)
+  local account_id = device.public_client(args) or authenticate(args, true)
   if not account_id then return end
   if not args.token or args.token == "" then
     return oauth_error(400, "invalid_request")
@@ -282,5 +284,8 @@ end
 function M.jwks()
   return util.json(200, { keys = util.EMPTY_ARRAY })
 end
+
+-- For device.lua: the token endpoint's client authentication.
+M.authenticate = authenticate
 
 return M

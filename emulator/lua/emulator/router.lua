@@ -14,6 +14,7 @@ local items = require "emulator.items"
 local hsflow = require "emulator.hsflow"
 local webhooks = require "emulator.webhooks"
 local errors = require "emulator.errors"
+local device = require "emulator.device"
 
 local M = {}
 
@@ -34,6 +35,8 @@ local routes = {
   { "^/connect/authorize$", "connect_authorize", { GET = identity.authorize } },
   { "^/connect/revocation$", "connect_revocation", { POST = identity.revocation, GET = identity.revocation },
     args = "form" },
+  { "^/connect/deviceauthorization$", "connect_deviceauthorization", { POST = device.authorization }, args = "form" },
+  { "^/device$", "device_verification", { GET = device.page, POST = device.verify }, args = "form" },
   { "^/.well-known/openid-configuration$", "openid_configuration", { GET = identity.discovery } },
   { "^/.well-known/openid-configuration/jwks$", "openid_jwks", { GET = identity.jwks } },
   { "^/oauth/authorize$", "oauth_authorize", { GET = oauth2012.authorize } },

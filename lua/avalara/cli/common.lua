@@ -265,18 +265,27 @@ function M.make_client(sys, opts, needs_company, on_token)
   local account = opts.account or getenv(sys, "AVALARA_ACCOUNT_ID")
   local key = opts.license_key or getenv(sys, "AVALARA_LICENSE_KEY")
   local company = opts.company or getenv(sys, "AVALARA_COMPANY_ID")
-  if environment == "local" and not account and not key then
+  local emulator_url = environment == "local" and (opts.emulator_url or getenv(sys, "AVALARA_EMULATOR_URL")
+    or M.DEFAULT_EMULATOR_URL) or nil
+  -- no license key: the login of hscode login, if one is kept (cli/login.lua)
+  local login = require "avalara.cli.login"
+  local source, why
+  if not key then source, why = login.source(sys, login.token_url(environment, emulator_url or "")) end
+  if source then account = nil end
+  if environment == "local" and not account and not key and not source then
     account, key, company = M.DEMO.account, M.DEMO.license_key, company or M.DEMO.company
   end
-  if not account then fail(EXIT.config, "no account ID: set AVALARA_ACCOUNT_ID (or use --account)") end
-  if not key then fail(EXIT.config, "no license key: set AVALARA_LICENSE_KEY") end
+  if not account and not source then
+    fail(EXIT.config, why == "expired" and "the login of hscode login has expired: run hscode login again "
+      .. "(or set AVALARA_LICENSE_KEY)" or "no account ID: set AVALARA_ACCOUNT_ID (or use --account)")
+  end
+  if not key and not source then fail(EXIT.config, "no license key: set AVALARA_LICENSE_KEY (or run hscode login)") end
   if not company and needs_company then
     fail(EXIT.config, "no company ID: set AVALARA_COMPANY_ID (or use --company)")
   end
   local ok, client = pcall(avalara.new, {
     environment = environment, account_id = account, license_key = key, company_id = company,
-    emulator_url = environment == "local" and (opts.emulator_url or getenv(sys, "AVALARA_EMULATOR_URL")
-      or M.DEFAULT_EMULATOR_URL) or nil,
+    token_source = source, emulator_url = emulator_url,
     cafile = opts.cafile or getenv(sys, "AVALARA_CAFILE"),
     timeout = M.positive_number(opts, "timeout"),
     store = sys.store(), on_request = on_request, on_token = on_token,

@@ -48,6 +48,8 @@ describe("hscode exit statuses (docs/cli.md)", function()
       connections = { "connections" },
       connect = false,
       disconnect = false,
+      login = false, -- its success needs a browser: spec/integration/cli/login_spec.lua
+      logout = { "logout" },
     }
   end
   -- the commands that send requests with the account's credentials (or a connection's)
@@ -69,7 +71,7 @@ describe("hscode exit statuses (docs/cli.md)", function()
 
   it("success, and skipped rows (batch --skip-invalid, every row sent classified)", function()
     local list = commands()
-    for _, name in ipairs { "classify", "get", "batch", "lookup", "items", "token", "connections" } do
+    for _, name in ipairs { "classify", "get", "batch", "lookup", "items", "token", "connections", "logout" } do
       expect("success", list[name], H.run(list[name], env(), w.cache))
     end
     local csv = H.write(w.dir .. "/skip.csv", "itemCode,description,country\nS-1,steel nail,US\nS-2,,US\nS-3,tea,UK\n")

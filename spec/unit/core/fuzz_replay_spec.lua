@@ -49,6 +49,14 @@ local through_lua = {
   end, function(r)
     return type(r) == "table" and (r.result == "ok" or r.result == "oauth" or r.result == "http" or r.result == "parse")
   end },
+  device_response = { function(s)
+    -- as in fuzz/fuzz_device_response.c: the first byte picks the status
+    local b = s:byte(1) or 0
+    return protocol.parse_device_response(({ 200, 201, 400, 401, 500 })[b % 5 + 1], s:sub(2))
+  end, function(r)
+    return type(r) == "table" and (r.result == "ok" or r.result == "http" or r.result == "parse")
+      and r.device_code == nil
+  end },
   outcome = { function(s)
     -- as in fuzz/fuzz_outcome.c: the first byte picks status and content type
     if #s < 2 then return "empty" end

@@ -15,6 +15,7 @@
 -- @module avalara.device
 local core = require "avalara.core"
 local clock = require "avalara.clock"
+local discovery = require "avalara.token.discovery"
 local errors = require "avalara.error"
 local options = require "avalara.options"
 local retry = require "avalara.retry"
@@ -37,17 +38,16 @@ Login.__index = Login
 -- login table, so that no field of it is a secret's holder or settable.
 local state = setmetatable({}, { __mode = "k" })
 
--- The endpoints of an issuer from its discovery document (OpenID Connect
--- Discovery 1.0 section 4: `<issuer>/.well-known/openid-configuration`), as
--- Avalara's SDKs find them: {device, token, revocation} or nil, err. One
--- local function, so that a shared discovery (with its cache) can take its place.
+-- The endpoints of an issuer from its discovery document (`avalara.token.discovery`:
+-- `<issuer>/.well-known/openid-configuration`, cached for its lifetime), as
+-- Avalara's SDKs find them: {device, token, revocation} or nil, err.
 local function discover(issuer, topts)
-  local req = { method = "GET", url = issuer:gsub("/+$", "") .. "/.well-known/openid-configuration" }
-  for k, v in pairs(topts) do req[k] = v end
-  local status, doc = core.request(req)
-  if not status then return nil, doc end
-  if type(doc) ~= "table" or type(doc.device_authorization_endpoint) ~= "string" then
-    return nil, errors.new { kind = "parse", status = status,
+  local opts = { where = "avalara.device.start" }
+  for k, v in pairs(topts) do opts[k] = v end
+  local doc, err = discovery.discover(issuer, opts)
+  if not doc then return nil, err end
+  if type(doc.device_authorization_endpoint) ~= "string" then
+    return nil, errors.new { kind = "parse",
       message = "the discovery document of " .. issuer .. " names no device_authorization_endpoint" }
   end
   local function url(v) return type(v) == "string" and v or nil end

@@ -1,7 +1,7 @@
 -- An issuer's discovery document for spec/integration/client/device_spec.lua
 -- (started by spec/support/hostile.lua's spawn as `lua5.4 discovery_server.lua
 -- DIR EMULATOR_URL`): GET /.well-known/openid-configuration answers a document
--- whose endpoints are the emulator's; GET /bare/.well-known/openid-configuration
+-- naming this server as the issuer, whose endpoints are the emulator's; GET /bare/.well-known/openid-configuration
 -- one without device_authorization_endpoint. One request per connection.
 local cjson = require "cjson"
 
@@ -12,10 +12,15 @@ while true do
   local c = srv:accept()
   if c then
     c:settimeout(5)
-    local line = c:receive("*l") or ""
-    repeat local l = c:receive("*l") until not l or l == ""
+    local line, host = c:receive("*l") or "", "127.0.0.1"
+    repeat
+      local l = c:receive("*l")
+      host = l and l:match("^[Hh]ost:%s*(%S+)") or host
+    until not l or l == ""
     local path = line:match("^GET (%S+)") or ""
-    local doc = { issuer = emu, token_endpoint = emu .. "/connect/token",
+    -- the issuer is this server (OpenID Connect Discovery 4.3: the document names the issuer asked)
+    local issuer = "http://" .. host .. path:gsub("/%.well%-known/openid%-configuration$", "")
+    local doc = { issuer = issuer, token_endpoint = emu .. "/connect/token",
       revocation_endpoint = emu .. "/connect/revocation" }
     if path == "/.well-known/openid-configuration" then
       doc.device_authorization_endpoint = emu .. "/connect/deviceauthorization"

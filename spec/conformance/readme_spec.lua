@@ -67,7 +67,7 @@ describe("README and docs/ examples", function()
   local CORE_NEEDS_CONTEXT = {
     ["`core.authorization_code{token_url, client_id, client_secret, code, redirect_uri, code_verifier?, ...}` 1"] = true,
     ["`core.refresh_token{token_url, client_id, client_secret, refresh_token, scope?, ...}` 1"] = true,
-    ["`core.revoke{url, client_id, client_secret, token, token_type_hint?, ...}` 1"] = true,
+    ["`core.revoke{url, client_id, client_secret?, token, token_type_hint?, ...}` 1"] = true,
     ["Non-blocking: `core.multi` 1"] = true,
     ["Exchanges (`avalara.exchange`) 1"] = true,
   }
@@ -122,7 +122,8 @@ describe("README and docs/ examples", function()
                            ["Non-blocking calls"] = "spec/integration/client/async_spec.lua",
                            ["Discovery"] = "spec/integration/client/discovery_spec.lua" },
     ["docs/core.md"] = { ["Using the C core"] = "this file" },
-    ["docs/items.md"] = { ["The Items flow"] = "this file" },
+    ["docs/items.md"] = { ["The Items flow"] = "this file",
+                          ["Catalog files"] = "spec/unit/client/real_input_spec.lua" },
     ["docs/partner.md"] = { ["Partner integrations"] = "this file" },
     ["docs/errors.md"] = { ["Failing: `nil, err`"] = "spec/integration/client/error_shape_spec.lua",
                            ["Iterators that fail"] = "spec/integration/client/error_shape_spec.lua" },

@@ -188,4 +188,21 @@ describe("avalara.items.catalog.read options", function()
     assert.equal(260, text.length(list[1].description))
     os.remove(jsonl)
   end)
+
+  it("runs docs/items.md's 'Catalog files' example on a Shopify-style export", function()
+    local readme = require "spec.support.readme"
+    local source = readme.block("Catalog files")
+    local path = tmpfile("\239\187\191Variant SKU;Title;Body HTML\r\n"
+      .. "TS-1;Men's T-shirt;\"<p>100% cotton &amp; soft</p>\"\r\n" -- a ';' in a cell: quoted, as Excel writes it
+      .. "MUG-2;" .. ("Mug "):rep(70) .. ";<b>ceramic</b>\r\n")
+    local chunk = assert((loadstring or load)(source:gsub('"products_export.csv"', ("%q"):format(path))
+      .. "\nreturn items, info", "=docs/items.md"))
+    local items, info = chunk()
+    os.remove(path)
+    assert.equal(2, #items)
+    assert.equal("TS-1", items[1].itemCode)
+    assert.equal("100% cotton & soft", items[1].summary)
+    assert.equal(255, text.length(items[2].description))
+    assert.equal(1, info.truncated)
+  end)
 end)

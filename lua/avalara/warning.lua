@@ -10,8 +10,10 @@ function M.default(message)
   local ngx = rawget(_G, "ngx")
   if type(ngx) == "table" and type(ngx.log) == "function" and ngx.WARN then
     ngx.log(ngx.WARN, "avalara: ", message)
-  else
+  elseif io and io.stderr then
     io.stderr:write("avalara: warning: ", message, "\n")
+  elseif print then -- a sandbox without io: the host's print
+    print("avalara: warning: " .. message)
   end
 end
 

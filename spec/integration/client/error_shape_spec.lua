@@ -130,6 +130,7 @@ end
 -- and refused (a wrong license key: oauth).
 local NETWORK = {
   { "token", function(c) return c:token() end },
+  { "warm_up", function(c) return c:warm_up() end },
   { "call", function(c) return c:call("GET", "/hscodes/sections") end },
   { "classify", function(c) return c:classify(ITEM, { country = "US" }) end },
   { "classification", function(c) return c:classification("1001-ES-1-US") end },

@@ -57,6 +57,26 @@ describe("avalara.clock.set", function()
     assert.equal(2, slept)
   end)
 
+  it("inside nginx: ngx.sleep where it yields, ngx.now (updated) without LuaSocket; the host's still first", function()
+    local S = require "spec.support.sandbox"
+    local env, req = S.new()
+    local calls, phase = {}, "content"
+    env.ngx = { get_phase = function() return phase end, now = function() return 1800000000.5 end,
+      update_time = function() calls[#calls + 1] = "update_time" end,
+      sleep = function(s) calls[#calls + 1] = "ngx.sleep " .. s end }
+    local c = req("avalara.clock") -- a fresh copy, in a state without os and LuaSocket
+    assert.equal(1800000000.5, c.now())
+    c.sleep(0.25)
+    assert.same({ "update_time", "ngx.sleep 0.25" }, calls)
+    phase = "init_worker" -- no cosockets there: the platform's sleep, and this state has none
+    assert.has_error(function() c.sleep(0.25) end)
+    c.set { now = function() return 7 end, sleep = function(s) calls[#calls + 1] = "host " .. s end }
+    phase = "content"
+    c.sleep(1)
+    assert.equal(7, c.now())
+    assert.equal("host 1", calls[#calls])
+  end)
+
   it("refuses what is not a function, and a now that returns no number", function()
     assert.has_error(function() clock.set(5) end,
       "clock.set: expected a table {now = function, sleep = function} or nil (got number)")

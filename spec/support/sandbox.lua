@@ -18,14 +18,15 @@ local function copy(t)
 end
 
 --- A new sandbox: returns its environment and its `require`; `opts.modules`
--- adds modules the host provides (name -> value), `opts.root` the lua/ directory.
+-- adds modules the host provides (name -> value), `opts.root` the lua/ directory,
+-- `opts.no_G` leaves `_G` out (an environment a host builds by hand).
 function S.new(opts)
   opts = opts or {}
   local root = opts.root or "lua"
   local env = {}
   for _, k in ipairs(BASE) do env[k] = _G[k] end
   for _, lib in ipairs { "string", "table", "coroutine", "math" } do env[lib] = copy(_G[lib]) end
-  env._G = env
+  if not opts.no_G then env._G = env end
   local loaded = { ["avalara.core"] = require "avalara.core", cjson = require "cjson",
     ["cjson.safe"] = require "cjson.safe" }
   for k, v in pairs(opts.modules or {}) do loaded[k] = v end

@@ -11,6 +11,7 @@ files["lua/avalara/transport/cosocket.lua"] = { std = "max+ngx_lua" }
 files["lua/avalara/transport/nginx.lua"] = { std = "max+ngx_lua" }
 files["lua/avalara/transport/subrequest.lua"] = { std = "max+ngx_lua" }
 files["lua/avalara/store/shared_dict.lua"] = { std = "max+ngx_lua" }
+files["lua/avalara/clock.lua"] = { std = "max+ngx_lua" }
 files["examples/openresty/"] = { std = "max+ngx_lua" }
 -- The fleet modules run in plain Lua and inside nginx (cosockets, worker pids).
 files["lua/avalara/redis/"] = { std = "max+ngx_lua" }

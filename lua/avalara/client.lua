@@ -32,6 +32,7 @@ local token_source = require "avalara.token.source"
 local cached = require "avalara.token.cached"
 local transport = require "avalara.transport"
 local default_warn = require("avalara.warning").default
+local in_nginx = require("avalara.transport.nginx").in_nginx -- reads `ngx` (an environment may have no _G)
 
 local M = {}
 
@@ -146,10 +147,7 @@ function M.new(opts)
 
   -- Inside nginx: cosockets, light threads, ngx.sleep and a shared-dict store.
   local nginx = {}
-  if rawget(_G, "ngx") ~= nil then
-    local openresty = require "avalara.openresty"
-    if openresty.in_nginx() then nginx = openresty.client_defaults(opts) end
-  end
+  if in_nginx() then nginx = require("avalara.openresty").client_defaults(opts) end
   check(opts.shared_dict == nil or nginx.store ~= nil, "'shared_dict' is for OpenResty (nginx) only")
 
   local store = opts.store or nginx.store

@@ -35,7 +35,7 @@ local known, alpha3
 local function load()
   if known ~= nil then return known end
   known, alpha3 = false, {}
-  local f = io.open(ISO_CODES, "rb")
+  local f = io and io.open(ISO_CODES, "rb") -- optional (a sandbox has no io)
   if not f then return known end
   local t = cjson.decode(f:read("*a") or "")
   f:close()

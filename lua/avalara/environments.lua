@@ -5,8 +5,10 @@
 -- @module avalara.environments
 local M = {}
 
+local os_getenv = os and os.getenv -- optional: a sandbox has no os
+
 local function getenv(name)
-  local v = os.getenv(name)
+  local v = os_getenv and os_getenv(name)
   if v ~= "" then return v end
 end
 

@@ -25,7 +25,7 @@
 local nginx = require "avalara.transport.nginx"
 local cosocket_transport = require "avalara.transport.cosocket"
 local shared_dict = require "avalara.store.shared_dict"
-local retry = require "avalara.retry"
+local clock = require "avalara.clock"
 
 local M = {}
 
@@ -75,10 +75,7 @@ function M.client_defaults(opts)
   hooks.many = function(transport, requests, concurrency)
     return M.run_many(transport, requests, concurrency)
   end
-  hooks.sleep = function(s)
-    if M.mode() == "cosocket" then return ngx.sleep(s) end
-    return retry.sleep(s)
-  end
+  hooks.sleep = clock.sleep -- ngx.sleep where it yields (through avalara.clock, as every sleep)
   hooks.wait = function() return hooks.sleep(0.005) end
   if opts.shared_dict ~= nil then hooks.store = M.store(opts.shared_dict) end
   return hooks

@@ -54,11 +54,13 @@ function M.check_known(where, opts, known, level)
   end
 end
 
---- An environment variable, nil when unset or empty.
+local os_getenv = os and os.getenv -- optional: a sandbox has no os (then no variable is set)
+
+--- An environment variable, nil when unset or empty (or when this Lua state has no `os`).
 -- @string name
 -- @treturn string|nil
 function M.getenv(name)
-  local v = os.getenv(name)
+  local v = os_getenv and os_getenv(name)
   if v == nil or v == "" then return nil end
   return v
 end

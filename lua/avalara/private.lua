@@ -114,6 +114,8 @@ end
 -- @tparam[opt] int mode
 -- @return the open file, or nil, err (`errno` 17 when it exists)
 function M.create(path, mode)
+  if not io then return fail(path, "cannot create " .. path .. ": files need the io library, which this Lua state "
+    .. "(a sandbox?) does not have", "io") end
   local made, err, code = sys.create_file(path, mode)
   if not made then return fail(path, "cannot create " .. tostring(err), "io", code) end
   local f, oerr = io.open(path, "r+b")
@@ -150,7 +152,7 @@ end
 -- @string prefix
 -- @return its path, or nil, err
 function M.temp_dir(prefix)
-  local base = os.getenv("TMPDIR")
+  local base = os and os.getenv("TMPDIR")
   if not base or base:sub(1, 1) ~= "/" then base = "/tmp" end
   local err, errno
   for _ = 1, 8 do
@@ -167,6 +169,7 @@ end
 -- @string dir
 -- @tparam table names
 function M.remove_dir(dir, names)
+  if not os then return end -- nothing was made (temp_dir's files need io and os)
   for _, name in ipairs(names) do os.remove(dir .. "/" .. name) end
   os.remove(dir)
 end

@@ -12,17 +12,13 @@
 local M = {}
 
 local clock = require "avalara.clock"
-local ok_socket, socket = pcall(require, "socket")
 
 --- Seconds since the epoch: `avalara.clock.now` (kept here for callers of `retry.now`).
 M.now = clock.now
 
---- Sleeps `s` seconds (luasocket, else the `sleep` command).
-function M.sleep(s)
-  if s <= 0 then return end
-  if ok_socket then return socket.sleep(s) end
-  os.execute("sleep " .. string.format("%.3f", s))
-end
+--- Sleeps `s` seconds: `avalara.clock.sleep` (the host's sleep given to `clock.set`, else the platform's).
+-- @tparam number s
+function M.sleep(s) return clock.sleep(s) end
 
 --- The default policy: 4 attempts, delays from 0.2 s doubling up to 5 s, 30 s in all.
 M.defaults = { max_attempts = 4, base_delay = 0.2, max_delay = 5, deadline = 30 }

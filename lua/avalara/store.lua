@@ -64,6 +64,10 @@ function M.file(path)
   if path ~= nil and (type(path) ~= "string" or path == "") then
     error("avalara.store.file: 'path' must be a non-empty string", 2)
   end
+  if not (io and os) then
+    error("avalara.store.file: the file store needs the io and os libraries, which this Lua state (a sandbox?) "
+      .. "does not have; use store = 'memory' or a store of the host's (get, set, lock: see avalara.store)", 2)
+  end
   return require("avalara.store.file").open(path or M.default_path("cache", "tokens.db"))
 end
 
@@ -103,9 +107,10 @@ end
 function M.default_path(kind, name)
   local var, fallback = "XDG_CACHE_HOME", "/.cache"
   if kind == "data" then var, fallback = "XDG_DATA_HOME", "/.local/share" end
-  local base = os.getenv(var)
+  local getenv = os and os.getenv or function() end
+  local base = getenv(var)
   if not base or base:sub(1, 1) ~= "/" then -- unset, or relative: ignored (XDG Base Directory)
-    local home = os.getenv("HOME")
+    local home = getenv("HOME")
     if not home or home:sub(1, 1) ~= "/" then
       error("avalara.store.file: no private folder for " .. name .. ": neither $" .. var .. " nor $HOME is set "
         .. "(as in an nginx worker); set one, or give the file: store = avalara.store.file(\"/path/" .. name

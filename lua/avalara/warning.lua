@@ -7,11 +7,13 @@ local M = {}
 --- Writes `message` as a warning (never holding a secret: callers' messages do not).
 -- @string message
 function M.default(message)
-  local ngx = rawget(_G, "ngx")
+  local ngx = type(_G) == "table" and rawget(_G, "ngx") -- a sandbox's environment may have no _G
   if type(ngx) == "table" and type(ngx.log) == "function" and ngx.WARN then
     ngx.log(ngx.WARN, "avalara: ", message)
-  else
+  elseif io and io.stderr then
     io.stderr:write("avalara: warning: ", message, "\n")
+  elseif print then -- a sandbox without io: the host's print
+    print("avalara: warning: " .. message)
   end
 end
 

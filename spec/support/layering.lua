@@ -212,12 +212,14 @@ function M.scan(src)
         facts.reads[#facts.reads + 1] = { field = field, line = x.line }
       end
     end
-    -- a clock read other than avalara.clock's: os.time() (not os.time(t)), socket.gettime, ngx.now, ngx.time
+    -- a clock read or a sleep other than avalara.clock's: os.time() (not os.time(t)), socket.gettime, ngx.now,
+    -- ngx.time, socket.sleep, ngx.sleep
     if x.t == "name" and is(k + 1, "op", ".") and is(k + 2, "name") and not is(k - 1, "op", ".") then
       local f = x.v .. "." .. tok(k + 2).v
       local argless = (is(k + 3, "op", "(") and is(k + 4, "op", ")"))
         or not (is(k + 3, "op", "(") or is(k + 3, "op", "{") or is(k + 3, "string"))
-      if (f == "os.time" and argless) or f == "socket.gettime" or f == "ngx.now" or f == "ngx.time" then
+      if (f == "os.time" and argless) or f == "socket.gettime" or f == "ngx.now" or f == "ngx.time"
+        or f == "socket.sleep" or f == "ngx.sleep" then
         facts.clocks[#facts.clocks + 1] = { what = f, line = x.line }
       end
     end
@@ -467,8 +469,8 @@ function M.check(tree, opts)
     end
     if name ~= (opts.clock or M.CLOCK) then
       for _, c in ipairs(f.clocks) do
-        report.clock[#report.clock + 1] = string.format("%s:%d reads %s (the one clock is %s.now)", f.path, c.line,
-          c.what, opts.clock or M.CLOCK)
+        report.clock[#report.clock + 1] = string.format("%s:%d reads %s (the one clock is %s: now, sleep)", f.path,
+          c.line, c.what, opts.clock or M.CLOCK)
       end
     end
     if f.delegates and not f.source:find("@module", 1, true) then

@@ -42,10 +42,10 @@
 -- long as the exchange: the API works, but it is no longer non-blocking.
 --
 -- **Names.** The service is `client.async` (`classify`, `classification`,
--- `wait`, `poll`, `pending`, `cancel`, `sockets`, `timeout`); the client's
--- flat names are aliases (`M.aliases`): `start_classify`,
+-- `wait`, `poll`, `pending`, `cancel`, `sockets`, `timeout`, `warm_up`); the
+-- client's flat names are aliases (`M.aliases`): `start_classify`,
 -- `start_classification`, `start_wait`, `poll`, `pending`, `cancel`,
--- `poll_sockets`, `poll_timeout`. It uses the client's public interface
+-- `poll_sockets`, `poll_timeout`, `warm_up`. It uses the client's public interface
 -- only (`avalara.async.engine`).
 -- @module avalara.async
 local core = require "avalara.core"
@@ -66,7 +66,8 @@ M.field = "async"
 
 --- The client's flat names of these methods.
 M.aliases = { start_classify = "classify", start_classification = "classification", start_wait = "wait",
-  poll = "poll", pending = "pending", cancel = "cancel", poll_sockets = "sockets", poll_timeout = "timeout" }
+  poll = "poll", pending = "pending", cancel = "cancel", poll_sockets = "sockets", poll_timeout = "timeout",
+  warm_up = "warm_up" }
 
 --- A started call: what `classify`, `classification` and `wait` return and `poll` reports.
 -- `handle.kind` is `"classify"`, `"classification"` or `"wait"`, and
@@ -254,6 +255,24 @@ end
 -- @treturn number|nil
 function Async:timeout()
   return self.engine:timeout()
+end
+
+--- Readies a loop before it starts (blocking: call it once, before the
+-- first frame): obtains the token as `client:token()` does, and opens the
+-- connection to the API host with a `HEAD` of `api_base` (no token sent;
+-- the answer's status does not matter). The connections stay in the
+-- client's connection cache, which its non-blocking calls share, so the
+-- first `poll(0)` makes no TLS handshake and does not load the CA bundle
+-- (22 to 54 ms of CPU inside one `poll(0)` otherwise: docs/nonblocking.md,
+-- "Frame budgets"), as long as the servers keep the connections open.
+-- @return true, or nil, err (the token's error, or the API host could not be reached)
+function Async:warm_up()
+  local c = self.client
+  local tok, err = c:token()
+  if not tok then return nil, err end
+  local status, herr = c:exchange("request", { method = "HEAD", url = c.api_base })
+  if status == nil and not (type(herr) == "table" and herr.status) then return nil, herr end
+  return true
 end
 
 return M

@@ -276,6 +276,10 @@ function M.open(path, meta, opts)
   if meta ~= nil and type(meta) ~= "table" then error("journal.open: 'meta' must be a table", 2) end
   if opts ~= nil and type(opts) ~= "table" then error("journal.open: 'opts' must be a table", 2) end
   opts = opts or {}
+  if not (io and os) then
+    return nil, failure("store", path, "a journal needs the io and os libraries, which this Lua state (a sandbox?) "
+      .. "does not have; use journal = avalara.batch.journal.memory() or none")
+  end
   local ok, driver = pcall(require, "luasql.sqlite3")
   if not ok and tostring(driver):match("interrupted!$") then error(driver, 0) end
   if not ok then
@@ -521,6 +525,7 @@ end
 -- @string path
 function M.remove(path)
   if type(path) ~= "string" then error("journal.remove: 'path' must be a string", 2) end
+  if not os then error("journal.remove: removing files needs the os library, which this Lua state does not have", 2) end
   for _, suffix in ipairs { "", "-wal", "-shm", "-journal" } do os.remove(path .. suffix) end
 end
 

@@ -101,6 +101,8 @@ function M.read(path, opts)
   if type(path) ~= "string" then error("avalara.items.catalog.read: 'path' must be a file's path", 2) end
   local ro, why = read_options(opts)
   if not ro then return nil, core.error { kind = "input", code = "options", message = why, retryable = false } end
+  if not io then return bad(path, "reading a file needs the io library, which this Lua state (a sandbox?) does not "
+    .. "have; classify the items as tables instead") end
   local f, oerr = io.open(path, "rb")
   if not f then return bad(path, "cannot read " .. tostring(oerr)) end
   local text = f:read("*a")

@@ -5,6 +5,7 @@
 local core = require "avalara.core"
 local stores = require "avalara.store"
 local environments = require "avalara.partner.environments"
+local getenv = require("avalara.options").getenv
 
 local M = {}
 
@@ -39,7 +40,7 @@ local function endpoints(self, opts)
   end
   local oauth, api = env.oauth, env.api
   if self.environment == "local" then
-    local emu = opts.emulator_url or os.getenv("AVALARA_EMULATOR_URL")
+    local emu = opts.emulator_url or getenv("AVALARA_EMULATOR_URL")
     check(type(emu) == "string" and emu:match("^https?://"),
       "environment 'local' needs 'emulator_url' (an http(s) URL, or set AVALARA_EMULATOR_URL)", 4)
     self.emulator_url = emu:gsub("/+$", "")

@@ -381,8 +381,8 @@ function M.unique()
   local pid = type(ngx) == "table" and ngx.worker and ngx.worker.pid and ngx.worker.pid() or 0
   if unique_pid ~= pid or not unique_seed then
     -- workers forked from one master share its state: the seed is remade per pid
-    local f = io.open("/dev/urandom", "rb")
-    local bytes = f and f:read(12) or (tostring(clock.now()) .. tostring({}) .. tostring(os.clock()))
+    local f = io and io.open("/dev/urandom", "rb")
+    local bytes = f and f:read(12) or (tostring(clock.now()) .. tostring({}) .. tostring(os and os.clock()))
     if f then f:close() end
     unique_seed = bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end) .. ":" .. pid
     unique_pid, unique_seq = pid, 0

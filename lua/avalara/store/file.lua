@@ -59,7 +59,7 @@ local DEFAULT_LOCK_TTL = 60
 local now = require("avalara.clock").now
 
 local function slurp(path, bytes)
-  local f, err = io.open(path, "rb")
+  local f, err = io.open(path, "rb") -- io is there: avalara.store.file checks it
   if not f then return nil, err end
   local s = f:read(bytes or "*a") or ""
   f:close()

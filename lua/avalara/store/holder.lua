@@ -17,7 +17,7 @@ local M = {}
 
 -- What a /proc file holds, or nil.
 local function proc_file(path)
-  local f = io.open(path, "rb")
+  local f = io and io.open(path, "rb")
   local text = f and f:read("*a")
   if f then f:close() end
   return text

@@ -113,7 +113,7 @@ function Store:cas(key, version, value, ttl)
     local added, aerr = self.dict:safe_add(mutex, true, 0.1)
     if added then break end
     if aerr ~= "exists" then return nil, failure(self, dict_code(aerr), tostring(aerr)) end
-    if nginx.mode() == "cosocket" then ngx.sleep(0.001) end
+    if nginx.mode() == "cosocket" then clock.sleep(0.001) end
   end
   local current, have, err = self:get(key)
   local ok, a, b

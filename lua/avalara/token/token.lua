@@ -2,6 +2,7 @@
 -- token's reading methods. `tostring` shows type, scope and expiry only.
 -- @module avalara.token.token
 local clock = require "avalara.clock"
+local os_date = os and os.date -- optional: a sandbox has no os
 
 local M = {}
 
@@ -44,8 +45,8 @@ function Token:authorization() return "Bearer " .. self._rec.access_token end
 Token.__tostring = function(self)
   local e = self._rec.expires_at
   return string.format("avalara token (%s, scope %s, %s)", tostring(self._rec.token_type),
-    tostring(self._rec.scope), e and ("expires at " .. os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(e)))
-      or "no expiry")
+    tostring(self._rec.scope), e and ("expires at " .. (os_date and os_date("!%Y-%m-%dT%H:%M:%SZ", math.floor(e))
+      or string.format("%d s after the epoch", math.floor(e)))) or "no expiry")
 end
 
 return M

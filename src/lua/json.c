@@ -135,7 +135,7 @@ static int take_encode(lua_State *L) {
 }
 
 void avl_json_encoder(lua_State *L, const char *label) {
-    int cache = lua_upvalueindex(AVL_UV_ENCODE), rc;
+    int cache = lua_upvalueindex(AVL_UV_ENCODE);
     luaL_checkstack(L, 4, label);
     lua_rawgeti(L, cache, 1);
     if (lua_type(L, -1) == LUA_TFUNCTION)
@@ -148,6 +148,7 @@ void avl_json_encoder(lua_State *L, const char *label) {
         lua_remove(L, -2);
     }
     if (!take_encode(L)) {
+        int rc;
         lua_getglobal(L, "require");
         if (lua_type(L, -1) != LUA_TFUNCTION)
             luaL_error(L, "%sa table 'body' needs a JSON encoder: the state has no 'require' and "

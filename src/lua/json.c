@@ -136,7 +136,7 @@ static int take_encode(lua_State *L) {
 
 void avl_json_encoder(lua_State *L, const char *label) {
     int cache = lua_upvalueindex(AVL_UV_ENCODE);
-    luaL_checkstack(L, 4, label);
+    avl_checkstack(L, 4, label);
     lua_rawgeti(L, cache, 1);
     if (lua_type(L, -1) == LUA_TFUNCTION)
         return;

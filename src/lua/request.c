@@ -234,7 +234,7 @@ static void read_request(lua_State *L, int idx, const avl_options *o, const char
     const char *s;
     int flags = 0, has_credential;
     idx = lua_absindex(L, idx);
-    luaL_checkstack(L, 8, label);
+    avl_checkstack(L, 8, label);
 
     read_method(L, idx, label, method, sizeof method);
     lua_getfield(L, idx, "url");

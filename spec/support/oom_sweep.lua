@@ -10,6 +10,7 @@
 -- WORKLOAD: open (the module opened again, a grant), core (grant, create, read), multi (core.multi grant and create),
 -- client (avalara.new and classify). Prints one line per problem and a
 -- summary line "sweep W width D: points=P memory_errors=M complete_at=N".
+local arm, disarm = _G.arm, _G.disarm -- the host's
 local base, workload, from, step, to, width = ...
 from, step, to, width = tonumber(from), tonumber(step), tonumber(to), tonumber(width or -1)
 local core = require "avalara.core"
@@ -111,7 +112,6 @@ for n = from, to, step do
   local again, err2 = pcall(work, workload .. n .. "b")
   if not again then print(("n=%d the state is broken after the failure: %s"):format(n, tostring(err2))) end
 end
-multi_state = nil
 collectgarbage()
 print(("sweep %s width %d: points=%d memory_errors=%d complete_at=%s"):format(workload, width, points, memerr,
   tostring(complete_at)))

@@ -20,15 +20,20 @@
 
 /* Built with -fvisibility=hidden: only the entry point is exported
  * (AVALARA_API, in the public header include/avalara/core.h). */
-#include "avalara/core.h"
+#include <avalara/core.h> /* the public header, include/ (-Iinclude) */
 
 /* "libcurl/7.88.1 OpenSSL/3.0.x zlib/1.2.13 nghttp2/1.52.0", from
- * curl_version_info: curl_version() would cost 3-9 ms at every load (it sets
- * up libldap to ask its version) and rewrites a static buffer, a data race
- * when two threads load the module (docs/core.md). */
+ * curl_version_info as asked once per process (avl_curl_info, curl.c: each
+ * call rewrites libcurl's static buffers, a data race when two threads load
+ * the module). curl_version() would cost 3-9 ms at every load (it sets up
+ * libldap to ask its version) and race the same way (docs/core.md). */
 static void push_curl_version(lua_State *L) {
-    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    const curl_version_info_data *v = avl_curl_info();
     luaL_Buffer b;
+    if (v == NULL) {
+        lua_pushliteral(L, "libcurl");
+        return;
+    }
     luaL_buffinit(L, &b);
     luaL_addstring(&b, "libcurl/");
     luaL_addstring(&b, v->version);

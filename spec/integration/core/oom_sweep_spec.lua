@@ -17,7 +17,11 @@ local function sh(cmd)
   return out, ok and 0 or code
 end
 
-describe("fail-after-N sweep of the core", function()
+-- The host is a Lua 5.4 one and loads this run's module: under Lua 5.4 only
+-- (spec/run runs this file so; LUAS may ask for others: make test-matrix).
+local lua54 = _VERSION == "Lua 5.4" and not rawget(_G, "jit")
+
+;(lua54 and describe or pending)("fail-after-N sweep of the core", function()
   local e, dir, host
 
   setup(function()

@@ -68,8 +68,9 @@ static int rounds = 2;
 static pthread_barrier_t barrier;
 
 /* lua-cjson's luaopen_cjson sets a process global (its number formatting,
- * fpconv_init) each time it runs: states that open it at the same moment
- * must take turns. The core needs no such lock (include/avalara/core.h). */
+ * fpconv_init) each time it runs, which its encoder reads: states open it
+ * in turn, and every state before any thread encodes (before the barrier).
+ * The core needs neither (include/avalara/core.h). */
 static pthread_mutex_t cjson_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int open_cjson(lua_State *L) {
@@ -106,8 +107,12 @@ static void *run(void *arg) {
     lua_pop(L, 1);
     preload(L, "avalara.core", luaopen_avalara_core);
     preload(L, "cjson", open_cjson);
+    if (luaL_dostring(L, "require 'cjson'") != 0) {
+        fprintf(stderr, "thread %ld: %s\n", id, lua_tostring(L, -1));
+        failed++;
+    }
     pthread_barrier_wait(&barrier); /* every thread opens the module at once */
-    for (i = 0; i < rounds; i++) {
+    for (i = 0; i < rounds && !failed; i++) {
         char tag[32];
         snprintf(tag, sizeof tag, "%ld-%d", id, i);
         if (luaL_loadbuffer(L, work, strlen(work), "=work") != 0) {

@@ -86,7 +86,7 @@ typedef struct avl_pool avl_pool;
 int avl_transport_global_init(void);
 /* curl_version_info(CURLVERSION_NOW), asked once per process at the same
  * time (the call rewrites libcurl's static buffers: two threads loading
- * the module would race); NULL if pthread_once fails. */
+ * the module would race). */
 struct curl_version_info_data;
 const struct curl_version_info_data *avl_curl_info(void);
 /* The pool is embedded in memory its owner allocates (the Lua layer: a

@@ -11,6 +11,10 @@
 -- client (avalara.new and classify). Prints one line per problem and a
 -- summary line "sweep W width D: points=P memory_errors=M complete_at=N".
 local arm, disarm = _G.arm, _G.disarm -- the host's
+-- LuaJIT's compiled traces do not survive every allocation failure (a crash
+-- inside libluajit, called from a trace, in the client sweep; none with the
+-- JIT off): the sweep checks the core, so it runs interpreted (docs/embedding.md).
+if rawget(_G, "jit") then jit.off() end
 local base, workload, from, step, to, width = ...
 from, step, to, width = tonumber(from), tonumber(step), tonumber(to), tonumber(width or -1)
 local core = require "avalara.core"

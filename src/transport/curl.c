@@ -162,7 +162,7 @@ static void free_key(char *key) {
  * thread-safe before libcurl 7.84); the module is linked -z nodelete, so
  * lua_close never unloads libcurl with it (docs/embedding.md, "Threads").
  * A mutex rather than pthread_once: the same cost here (a few calls per
- * lua_State opened), and valgrind's thread checkers understand it.
+ * Lua state opened), and valgrind's thread checkers understand it.
  * curl_version_info rewrites libcurl's static buffers at each call (the TLS
  * library's version string, the feature list): asked once, here, its
  * answer is then only read (avl_curl_info). */

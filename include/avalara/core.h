@@ -22,8 +22,8 @@
  * library for each, `make static LUA=...`). docs/embedding.md has the recipe.
  *
  * Before opening: nothing is required. A host may call curl_global_init
- * itself first (the module's own call, once per process under pthread_once,
- * then does nothing more); opening needs neither `require` nor lua-cjson.
+ * itself first (the module's own call, once per process under a mutex, then
+ * does nothing more); opening needs neither `require` nor lua-cjson.
  * cjson.encode is looked up when a request body given as a table first
  * needs it: package.loaded.cjson (filled by `require` or by
  * luaL_requiref(L, "cjson", luaopen_cjson, 1)), else `require "cjson"`
@@ -36,7 +36,7 @@
  *
  * Threads: one lua_State per thread, as Lua requires. Several threads may
  * open the module at the same time, each in its own state: the one process
- * global, libcurl's initialisation, runs once under pthread_once; each state
+ * global, libcurl's initialisation, runs once under a mutex; each state
  * has its own connection pool, share handle and metatables.
  *
  * After: lua_close frees everything the module made in that state (tokens

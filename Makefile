@@ -7,7 +7,8 @@
 #   make test                every spec suite; ends with "N passed, N failed"
 #   make lint                luacheck + cppcheck
 #   make emulator [PORT=18080 TLS_PORT=18443]
-#   make install [PREFIX=/usr/local DESTDIR= LUA=lua5.4]   (install-lib + install-cli + install-man)
+#   make static              build/lua5.4/libavalara_core.a and build/lua5.4/avalara-core.pc (embedding)
+#   make install [PREFIX=/usr/local DESTDIR= LUA=lua5.4]   (install-lib + install-cli + install-man + install-static)
 #   make man                 the man page build/man/hscode.1, made from hscode's own tables (tools/man.lua)
 #   make dist                the source rocks of the library and the command -> build/dist/
 #   make dist-check          installs them with LuaRocks, offline, into a fresh tree, and runs them
@@ -43,7 +44,7 @@ SRCS     := $(wildcard src/protocol/*.c src/transport/*.c src/lua/*.c)
 OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 
 CFLAGS   ?= -O2 -g
-override CFLAGS += -Isrc -std=c99 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Wshadow \
+override CFLAGS += -Isrc -Iinclude -std=c99 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Wshadow \
             -Wstrict-prototypes -Wmissing-prototypes -D_DEFAULT_SOURCE -pthread
 PKG_CFLAGS = $(shell pkg-config --cflags $(LUA_PC) libcurl)
 PKG_LIBS   = $(shell pkg-config --libs libcurl)
@@ -56,6 +57,14 @@ override LDFLAGS += -shared -pthread -Wl,-z,nodelete
 INSTALL_CMOD := $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)
 INSTALL_LMOD := $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)
 INSTALL_BIN  := $(DESTDIR)$(PREFIX)/bin
+INSTALL_INC  := $(DESTDIR)$(PREFIX)/include
+INSTALL_LIB  := $(DESTDIR)$(PREFIX)/lib
+
+# For hosts that link the core into their program (docs/embedding.md,
+# "Static embedding"): the same objects as the module, the public header
+# include/avalara/core.h, and a pkg-config file naming PREFIX.
+STATIC_LIB := $(BUILD)/libavalara_core.a
+STATIC_PC  := $(BUILD)/avalara-core.pc
 
 DEB_PACKAGES := $(shell grep -v '^\#' .ci/debian-packages)
 # The Lua layer, subfolders included (avalara/store/, avalara/cli/).
@@ -64,7 +73,7 @@ LUA_MODULES  := $(shell find lua/avalara -name '*.lua' | sort)
 CLI_MODULES  := $(filter lua/avalara/cli.lua lua/avalara/cli/%,$(LUA_MODULES))
 LIB_MODULES  := $(filter-out $(CLI_MODULES),$(LUA_MODULES))
 
-.PHONY: check install-lib install-cli install-man man dist dist-check bench-h2 bench-profile all deps demo docs bench bench-tools bench-percall bench-openresty bench-catalog bench-redis fuzz fuzz-replay test \
+.PHONY: FORCE check static install-static install-lib install-cli install-man man dist dist-check bench-h2 bench-profile all deps demo docs bench bench-tools bench-percall bench-openresty bench-catalog bench-redis fuzz fuzz-replay test \
         test-valgrind test-asan test-matrix lint install uninstall clean emulator
 
 all: $(MODULE)
@@ -78,6 +87,30 @@ $(MODULE): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS)
 
 -include $(OBJS:.o=.d)
+
+static: $(STATIC_LIB) $(STATIC_PC)
+
+# Written to a temporary name, then renamed: specs may run make at the same time.
+$(STATIC_LIB): $(OBJS)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@.$$$$ $(OBJS) && mv -f $@.$$$$ $@
+
+# Requires the Lua it was built for (its lua.h; a host with a Lua of its own
+# can skip pkg-config for that) and libcurl. The -uninstalled one, which
+# pkg-config prefers when PKG_CONFIG_PATH names $(BUILD), points at the
+# build and include/ (examples/embed/Makefile); install-static writes the
+# installed one with PREFIX.
+STATIC_PC_UNINSTALLED := $(BUILD)/avalara-core-uninstalled.pc
+pc_lines = 'prefix=$(1)' 'includedir=$(2)' 'libdir=$(3)' '' \
+  'Name: avalara-core' 'Description: avalara.core, the C core of avalara-hscode, for hosts that embed $(LUA)' \
+  'Version: $(VERSION)' 'Requires: $(LUA_PC) libcurl' 'Cflags: -I$${includedir}' \
+  'Libs: -L$${libdir} -lavalara_core -pthread'
+$(STATIC_PC): FORCE
+	@mkdir -p $(dir $@)
+	@printf '%s\n' $(call pc_lines,$(PREFIX),$${prefix}/include,$${prefix}/lib) >$@.$$$$ && mv -f $@.$$$$ $@
+	@printf '%s\n' $(call pc_lines,$(CURDIR),$(CURDIR)/include,$(abspath $(BUILD))) >$(STATIC_PC_UNINSTALLED).$$$$ && \
+	  mv -f $(STATIC_PC_UNINSTALLED).$$$$ $(STATIC_PC_UNINSTALLED)
+FORCE:
 
 # Installs what is missing when run as root; otherwise names the command and
 # fails. One dpkg-query for the whole list (a package it does not know is
@@ -181,7 +214,7 @@ test-matrix: deps
 lint: deps
 	luacheck --no-color -q .
 	cppcheck --quiet --error-exitcode=1 --std=c99 --enable=warning,style,performance,portability \
-	  --inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs -I src $(shell pkg-config --cflags-only-I $(LUA_PC)) src
+	  --inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs -I src -I include $(shell pkg-config --cflags-only-I $(LUA_PC)) src
 
 # ldoc prints its warnings and still exits 0 on some of them: any line other
 # than its two progress lines fails the target.
@@ -279,12 +312,19 @@ emulator: deps
 # `make install` = the library (install-lib: what the avalara-hscode rock
 # installs) + the command (install-cli: what the avalara-hscode-cli rock
 # installs; it needs no build).
-install: install-lib install-cli install-man
+install: install-lib install-cli install-man install-static
 
 install-lib: $(MODULE)
 	install -d $(INSTALL_CMOD)/avalara $(INSTALL_LMOD)/avalara
 	install -m 0755 $(MODULE) $(INSTALL_CMOD)/avalara/core.so
 	for f in $(LIB_MODULES); do install -D -m 0644 $$f $(INSTALL_LMOD)/$${f#lua/}; done
+
+# The header, the static library and its pkg-config file (not in the rocks).
+install-static: $(STATIC_LIB)
+	install -D -m 0644 include/avalara/core.h $(INSTALL_INC)/avalara/core.h
+	install -D -m 0644 $(STATIC_LIB) $(INSTALL_LIB)/libavalara_core.a
+	install -d $(INSTALL_LIB)/pkgconfig
+	printf '%s\n' $(call pc_lines,$(PREFIX),$${prefix}/include,$${prefix}/lib) >$(INSTALL_LIB)/pkgconfig/avalara-core.pc
 
 install-cli:
 	for f in $(CLI_MODULES); do install -D -m 0644 $$f $(INSTALL_LMOD)/$${f#lua/}; done
@@ -309,6 +349,7 @@ uninstall:
 	rm -f $(INSTALL_CMOD)/avalara/core.so
 	rm -f $(LUA_MODULES:lua/%=$(INSTALL_LMOD)/%)
 	rm -f $(INSTALL_BIN)/hscode
+	rm -f $(INSTALL_INC)/avalara/core.h $(INSTALL_LIB)/libavalara_core.a $(INSTALL_LIB)/pkgconfig/avalara-core.pc
 
 clean:
 	rm -rf build
@@ -325,7 +366,7 @@ VERSION   := $(shell sed -n 's/^\#define AVALARA_VERSION "\(.*\)"/\1/p' $(VERSIO
 DIST      := build/dist
 DIST_NAME := avalara-hscode-$(VERSION)
 DIST_FILES = Makefile LICENSE README.md CHANGELOG.md config.ld .ci/debian-packages \
-             $(wildcard *.rockspec) bin src lua docs examples tools
+             $(wildcard *.rockspec) bin src include lua docs examples tools
 ROCKSPECS := avalara-hscode-$(VERSION)-1.rockspec avalara-hscode-cli-$(VERSION)-1.rockspec
 
 dist: deps

@@ -1,5 +1,6 @@
-/* A Lua 5.4 host whose allocator a script can arm (spec/integration/core/
- * memory_spec.lua; after ../shared/repro/embed/host_arm.c): arm(n [, w])
+/* A Lua 5.4 (or LuaJIT) host whose allocator a script can arm
+ * (spec/integration/core/memory_spec.lua, oom_sweep_spec.lua; after
+ * ../shared/repro/embed/host_arm.c): arm(n [, w])
  * makes the (n+1)-th growing allocation from now on fail, and every one
  * after it (or only w of them), until disarm().
  *   host_arm CPATH PATH SCRIPT [args...]  ->  exit 0 when the script ran */

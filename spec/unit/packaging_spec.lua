@@ -33,6 +33,13 @@ describe("packaging", function()
     assert.same({ lib_path, cli_path }, lines("ls *.rockspec"))
   end)
 
+  it("the public header include/avalara/core.h has the same version (AVALARA_VERSION_*)", function()
+    local h = read("include/avalara/core.h")
+    local function macro(name) return h:match("\n#define AVALARA_VERSION_" .. name .. " ([^\n]+)") end
+    assert.equal(('"%s"'):format(version), macro("STRING"))
+    assert.equal(version, ("%s.%s.%s"):format(macro("MAJOR"), macro("MINOR"), macro("PATCH")))
+  end)
+
   it("ships an MIT LICENSE, as the rockspecs and the README say", function()
     assert.truthy(read("LICENSE"):find("^MIT License\n"))
     assert.equal("MIT", rockspec(lib_path).description.license)

@@ -56,4 +56,24 @@ static inline void luaL_setmetatable(lua_State *L, const char *tname) {
 
 #endif /* LUA_VERSION_NUM == 501 */
 
+/* luaL_checkstack, except that a stack that cannot grow for want of memory
+ * raises Lua's memory error ("not enough memory"), as every other
+ * allocation does, not "stack overflow (msg)": Lua 5.3 and 5.4's
+ * lua_checkstack returns 0 for both (5.1 and LuaJIT raise the memory error
+ * themselves). The stacks here stay far below Lua's limit, so a failure
+ * below it is memory. The error's string is Lua's own, made at
+ * lua_newstate: pushing it allocates nothing. */
+#define AVL_STACK_SMALL 100000
+static inline void avl_checkstack(lua_State *L, int n, const char *msg) {
+    if (lua_checkstack(L, n))
+        return;
+    if (lua_gettop(L) + n < AVL_STACK_SMALL) {
+        if (lua_gettop(L) > 0)
+            lua_pop(L, 1); /* room for the message; the raise drops the rest anyway */
+        lua_pushliteral(L, "not enough memory");
+        lua_error(L);
+    }
+    luaL_checkstack(L, n, msg);
+}
+
 #endif

@@ -19,16 +19,22 @@
 #include "lua/transport.h"
 #include "version.h"
 
-/* Built with -fvisibility=hidden: only the entry point is exported. */
-__attribute__((visibility("default"))) int luaopen_avalara_core(lua_State *L);
+/* Built with -fvisibility=hidden: only the entry point is exported
+ * (AVALARA_API, in the public header include/avalara/core.h). */
+#include <avalara/core.h> /* the public header, include/ (-Iinclude) */
 
 /* "libcurl/7.88.1 OpenSSL/3.0.x zlib/1.2.13 nghttp2/1.52.0", from
- * curl_version_info: curl_version() would cost 3-9 ms at every load (it sets
- * up libldap to ask its version) and rewrites a static buffer, a data race
- * when two threads load the module (docs/core.md). */
+ * curl_version_info as asked once per process (avl_curl_info, curl.c: each
+ * call rewrites libcurl's static buffers, a data race when two threads load
+ * the module). curl_version() would cost 3-9 ms at every load (it sets up
+ * libldap to ask its version) and race the same way (docs/core.md). */
 static void push_curl_version(lua_State *L) {
-    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    const curl_version_info_data *v = avl_curl_info();
     luaL_Buffer b;
+    if (v == NULL) {
+        lua_pushliteral(L, "libcurl");
+        return;
+    }
     luaL_buffinit(L, &b);
     luaL_addstring(&b, "libcurl/");
     luaL_addstring(&b, v->version);
@@ -53,13 +59,9 @@ int luaopen_avalara_core(lua_State *L) {
     mod = lua_gettop(L);
     avl_pool_push(L);                   /* AVL_UV_STATE */
     uv = lua_gettop(L);
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "cjson");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "encode");      /* AVL_UV_ENCODE */
-    lua_remove(L, -2);
-    if (lua_type(L, uv + 1) != LUA_TFUNCTION)
-        return luaL_error(L, "avalara.core: cjson has no encode");
+    /* AVL_UV_ENCODE: cjson.encode, looked up when a body first needs it
+     * (json.c, avl_json_encoder): opening needs neither cjson nor require */
+    lua_createtable(L, 1, 0);
     lua_pushvalue(L, mod);
 
     lua_pushliteral(L, AVALARA_VERSION);

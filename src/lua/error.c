@@ -75,7 +75,7 @@ static int error_tostring(lua_State *L) {
     int top;
     avl_arg_type(L, 1, 1, LUA_TTABLE, "tostring");
     lua_settop(L, 1);
-    luaL_checkstack(L, 16, "tostring");
+    avl_checkstack(L, 16, "tostring");
     lua_pushliteral(L, "avalara: ");
     lua_getfield(L, 1, "kind");
     if (lua_type(L, -1) != LUA_TSTRING) {

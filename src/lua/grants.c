@@ -89,7 +89,7 @@ static void begin(lua_State *L, args *a, int idx, const char *fn) {
     a->idx = idx;
     a->fn = fn;
     avl_arg_type(L, idx, idx, LUA_TTABLE, fn);
-    luaL_checkstack(L, 24, fn);
+    avl_checkstack(L, 24, fn);
 }
 
 static char *dup_or_raise(lua_State *L, const char *s) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lua/json.h"
+#include "lua/upvalues.h"
 #include "protocol/protocol.h"
 
 #define MAX_DEPTH 1000 /* as lua-cjson's decode_max_depth */
@@ -113,4 +114,57 @@ int avl_json_push(lua_State *L, const char *s, size_t n, int flags, int max_dept
     }
     lua_remove(L, top + 1); /* the sink; the value stays */
     return 0;
+}
+
+/* ------------------------------------------------------------ encoder */
+
+/* The encode field of the value on the top, replacing it; 1 when it is a
+ * function. */
+static int take_encode(lua_State *L) {
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_getfield(L, -1, "encode");
+    lua_remove(L, -2);
+    if (lua_type(L, -1) != LUA_TFUNCTION) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    return 1;
+}
+
+void avl_json_encoder(lua_State *L, const char *label) {
+    int cache = lua_upvalueindex(AVL_UV_ENCODE);
+    avl_checkstack(L, 4, label);
+    lua_rawgeti(L, cache, 1);
+    if (lua_type(L, -1) == LUA_TFUNCTION)
+        return;
+    lua_pop(L, 1);
+    /* package.loaded.cjson: what require and luaL_requiref fill in */
+    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "cjson");
+        lua_remove(L, -2);
+    }
+    if (!take_encode(L)) {
+        int rc;
+        lua_getglobal(L, "require");
+        if (lua_type(L, -1) != LUA_TFUNCTION)
+            luaL_error(L, "%sa table 'body' needs a JSON encoder: the state has no 'require' and "
+                          "package.loaded.cjson is not set (set it to lua-cjson, or to any table with an "
+                          "encode function: docs/embedding.md)", label);
+        lua_pushliteral(L, "cjson");
+        rc = lua_pcall(L, 1, 1, 0);
+        if (rc == LUA_ERRMEM)
+            lua_error(L); /* a memory error stays one */
+        if (rc != 0)
+            luaL_error(L, "%sa table 'body' needs a JSON encoder (install lua-cjson, or set package.preload.cjson "
+                          "or package.loaded.cjson: docs/embedding.md); require \"cjson\" failed: %s",
+                       label, lua_isstring(L, -1) ? lua_tostring(L, -1) : luaL_typename(L, -1));
+        if (!take_encode(L))
+            luaL_error(L, "%sa table 'body' needs a JSON encoder: module 'cjson' has no encode function", label);
+    }
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, cache, 1);
 }

@@ -64,7 +64,7 @@ void avl_options_read(lua_State *L, int idx, avl_options *o) {
         luaL_error(L, "bad options (table expected, got %s)", luaL_typename(L, idx));
     /* Each field once (a table with __index is read as the caller sees it),
      * all checked, before the first copy. */
-    luaL_checkstack(L, O_COUNT, "options");
+    avl_checkstack(L, O_COUNT, "options");
     base = lua_gettop(L) + 1;
     for (i = 0; i < O_COUNT; i++)
         lua_getfield(L, idx, names[i]);

@@ -5,7 +5,7 @@
 
 void avl_setfuncs(lua_State *L, const luaL_Reg *fns, int uv) {
     int i;
-    luaL_checkstack(L, AVL_NUPVALUES, "avalara.core");
+    avl_checkstack(L, AVL_NUPVALUES, "avalara.core");
     for (i = 0; i < AVL_NUPVALUES; i++)
         lua_pushvalue(L, uv + i);
     luaL_setfuncs(L, fns, AVL_NUPVALUES);

@@ -234,7 +234,7 @@ static void read_request(lua_State *L, int idx, const avl_options *o, const char
     const char *s;
     int flags = 0, has_credential;
     idx = lua_absindex(L, idx);
-    luaL_checkstack(L, 8, label);
+    avl_checkstack(L, 8, label);
 
     read_method(L, idx, label, method, sizeof method);
     lua_getfield(L, idx, "url");
@@ -262,7 +262,7 @@ static void read_request(lua_State *L, int idx, const avl_options *o, const char
     lua_getfield(L, idx, "body");
     if (lua_istable(L, -1)) {
         /* cjson.encode(body): raises on unencodable values (cycles, functions) */
-        lua_pushvalue(L, lua_upvalueindex(AVL_UV_ENCODE));
+        avl_json_encoder(L, label);
         lua_insert(L, -2);
         if (lua_pcall(L, 1, 1, 0) != 0)
             luaL_error(L, "%s'body' cannot be encoded as JSON: %s", label,

@@ -160,16 +160,42 @@ static void free_key(char *key) {
 /* libcurl's global set-up, once per process whatever the number of
  * Lua states and threads that load the module (curl_global_init is not
  * thread-safe before libcurl 7.84); the module is linked -z nodelete, so
- * lua_close never unloads libcurl with it (docs/embedding.md, "Threads"). */
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static int curl_status = -1;
+ * lua_close never unloads libcurl with it (docs/embedding.md, "Threads").
+ * A mutex rather than pthread_once: the same cost here (a few calls per
+ * Lua state opened), and valgrind's thread checkers understand it.
+ * curl_version_info rewrites libcurl's static buffers at each call (the TLS
+ * library's version string, the feature list): asked once, here, its
+ * answer is then only read (avl_curl_info). */
+static pthread_mutex_t curl_lock = PTHREAD_MUTEX_INITIALIZER;
+static int curl_done, curl_status = -1;
+static const curl_version_info_data *curl_info;
 
 static void curl_setup(void) {
-    curl_status = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+    pthread_mutex_lock(&curl_lock);
+    if (!curl_done) {
+        curl_status = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+        curl_info = curl_version_info(CURLVERSION_NOW);
+        curl_done = 1;
+    }
+    pthread_mutex_unlock(&curl_lock);
 }
 
 int avl_transport_global_init(void) {
-    return pthread_once(&curl_once, curl_setup) == 0 ? curl_status : -1;
+    int status;
+    curl_setup();
+    pthread_mutex_lock(&curl_lock);
+    status = curl_status;
+    pthread_mutex_unlock(&curl_lock);
+    return status;
+}
+
+const curl_version_info_data *avl_curl_info(void) {
+    const curl_version_info_data *v;
+    curl_setup();
+    pthread_mutex_lock(&curl_lock);
+    v = curl_info;
+    pthread_mutex_unlock(&curl_lock);
+    return v;
 }
 
 size_t avl_pool_size(void) {
@@ -196,7 +222,7 @@ void avl_pool_close(avl_pool *p) {
 
 /* "avalara-hscode/0.1.0 libcurl/7.88.1 Lua 5.4" (or "LuaJIT 2.1...") */
 void avl_pool_init(avl_pool *p, const char *host) {
-    curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    const curl_version_info_data *v = avl_curl_info();
     memset(p, 0, sizeof *p);
     p->share = curl_share_init();
     if (p->share != NULL) {
@@ -205,7 +231,7 @@ void avl_pool_init(avl_pool *p, const char *host) {
         curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     }
     snprintf(p->user_agent, sizeof p->user_agent, "avalara-hscode/%s libcurl/%s %s", AVALARA_VERSION,
-             v->version, host);
+             v != NULL ? v->version : "?", host);
     snprintf(p->user_agent_line, sizeof p->user_agent_line, "User-Agent: %s", p->user_agent);
 }
 

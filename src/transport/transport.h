@@ -84,6 +84,11 @@ typedef struct avl_pool avl_pool;
 
 /* curl_global_init, once per process: 0, or -1 when it fails. */
 int avl_transport_global_init(void);
+/* curl_version_info(CURLVERSION_NOW), asked once per process at the same
+ * time (the call rewrites libcurl's static buffers: two threads loading
+ * the module would race). */
+struct curl_version_info_data;
+const struct curl_version_info_data *avl_curl_info(void);
 /* The pool is embedded in memory its owner allocates (the Lua layer: a
  * userdata) of avl_pool_size() bytes. avl_pool_init sets it up; `host`
  * ends the user agent ("Lua 5.4", "LuaJIT 2.1..."). avl_pool_close frees

@@ -8,7 +8,6 @@ local avalara = require "avalara"
 local device = require "avalara.device"
 local clock = require "avalara.clock"
 local errors = require "avalara.error"
-local socket = require "socket"
 
 local M = {}
 
@@ -123,7 +122,7 @@ local function wait_for(sys, login, wait, cli, tty)
         login.user_code, cli.duration(login.expires_at - now)))
       sys.stderr:flush()
     end
-    socket.sleep(math.min(0.2, math.max(0, deadline - now)))
+    clock.sleep(math.min(0.2, math.max(0, deadline - now)))
   end
 end
 

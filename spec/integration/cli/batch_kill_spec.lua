@@ -33,6 +33,9 @@ describe("hscode batch killed with creates in flight", function()
         H.signal(job, "KILL")
         assert.equal(137, H.finish(job).code)
         assert.equal(16, creates(), "a full round in flight, none answered")
+        -- at once: the lookups of the creates reserved and not sent (404) wait for the killed run's --timeout
+        args[#args + 1] = "--timeout"
+        args[#args + 1] = "1"
         local r = H.run(args, w.env, w.cache)
         assert.equal(0, r.code, r.stderr)
         local pairs_n = case.n * (select(2, case.countries:gsub(",", ",")) + 1) -- items x countries
@@ -48,4 +51,26 @@ describe("hscode batch killed with creates in flight", function()
         H.rmdir(dir)
       end)
   end
+
+  it("run again at once while the service is still on the killed run's creates: they are not sent again", function()
+    local e, dir = w.e, H.tmpdir()
+    -- the first round of creates takes 2 s at the service; the rerun's lookups come before they are done
+    e:fault("classification_create", "stall", 16, { stall_seconds = 2 })
+    local input, out = catalog(dir .. "/in.csv", 60), dir .. "/out.csv"
+    local args = { "batch", input, "--country", "US", "--out", out, "--timeout", "3" }
+    local job = H.spawn(args, w.env, w.cache)
+    H.until_true(function() return creates() >= 16 end)
+    H.signal(job, "KILL")
+    assert.equal(137, H.finish(job).code)
+    local gets = H.route(e, "classification_get")
+    local r = H.run(args, w.env, w.cache)
+    assert.equal(0, r.code, r.stderr)
+    -- a 404 for a create the killed run sent is looked up again when that run would have sent it again
+    -- itself (its last commit + 1 s + --timeout): found then, not created twice (76 creates before)
+    assert.equal(60, creates())
+    assert.equal(16, e:counters().faults.classification_create.stall)
+    assert.is_true(H.route(e, "classification_get") - gets >= 60 + 32, "the 32 creates marked sent looked up twice")
+    assert.equal(60, #H.read_csv(out))
+    H.rmdir(dir)
+  end)
 end)

@@ -39,7 +39,11 @@
 -- first of them goes out, and commits at least once a second, so after a
 -- power cut every create that went out is known (its answer is looked up by
 -- id, never created again; a create marked but not sent costs a lookup) and
--- at most the last second of results is read again with a GET. A torn last
+-- at most the last second of results is read again with a GET. Each commit
+-- records its time (`committed_at` in `meta`; `last_commit` gives the
+-- previous run's): a create that run sent and a resume does not find yet
+-- may still be under way at the service, so the batch looks it up once more
+-- when that run would have sent it again itself. A torn last
 -- write is SQLite's business: a WAL frame that is not whole is ignored on the next open. The file is locked
 -- (`locking_mode=EXCLUSIVE`): a second process cannot use it at the same time.
 --

@@ -81,7 +81,8 @@ function M.start(client, source, sink, opts)
   -- found yet); that run would have sent it again itself after its read timeout. Commits are at most a
   -- second apart: it was sent by its last commit + 1 s.
   local last = st.state:last_commit()
-  if last then st.settle_at = last + 1 + st.read_timeout end
+  -- (a last commit in the future, the clock set back since, waits no longer than one just made)
+  if last then st.settle_at = math.min(last, now()) + 1 + st.read_timeout end
   return st
 end
 

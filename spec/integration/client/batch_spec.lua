@@ -102,6 +102,33 @@ describe("classify_batch (avalara.batch)", function()
     assert.equal(4, summary.creates)
   end)
 
+  it("a create sent by a run that just ended and not found is looked up again after the timeout, then created; "
+    .. "a last commit in the future (the clock set back) waits no longer", function()
+    local c = H.client(e, { timeout = 1 })
+    local list = items(3)
+    local j = assert(journal.open(path, { company = c.company_id, api_base = c.api_base }))
+    local batch = require "avalara.batch"
+    local item_model = require "avalara.hs.item"
+    for i, it in ipairs(list) do
+      local body = item_model.body(it, { company_id = 1001 })
+      j:queue(i, batch.id_of(body), batch.canonical(body))
+      j:sent(i)
+    end
+    clock.advance(3600) -- committed an hour "from now"
+    j:commit()
+    j:close()
+    clock.reset()
+    local t0 = socket.gettime()
+    local results, summary = assert(c:classify_batch(list, { journal = path, interval = 0.01 }))
+    local waited = socket.gettime() - t0
+    assert.equal(3, summary.ok)
+    assert.equal("CLASSIFIED", results[3].status)
+    -- each looked up twice (404, 404 after now + 1 s + timeout), then created once
+    assert.equal(3, H.route(e, "classification_create"))
+    assert.equal(6 + 3, H.route(e, "classification_get"))
+    assert.is_true(waited >= 1.9 and waited < 5, "waited " .. waited .. " s")
+  end)
+
   it("tolerates a torn last write of its journal", function()
     local c = H.client(e)
     local list = items(20)

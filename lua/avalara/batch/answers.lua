@@ -94,6 +94,12 @@ function M.on_error(st, f, rec, err)
     return finish(st, rec, result.not_attempted(err), "not attempted")
   end
   if f.step == "lookup" and err.status == 404 then
+    -- not found: never sent, or (an earlier run's) still under way: looked up once more when that
+    -- run would have sent it again itself, then created
+    if rec.unsure and st.settle_at and t < st.settle_at then
+      rec.unsure = nil
+      return st.timers:push(st.settle_at, rec)
+    end
     rec.step = "create"
     return st.urgent:front(rec)
   end

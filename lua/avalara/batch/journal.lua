@@ -1,7 +1,7 @@
 --- The state of a batch, item by item: in memory, or durable in a journal
 -- file that a later run resumes from (issue 16).
 --
--- Why this size: a little under 500 lines, of which a third is comments: the
+-- Why this size: about 550 lines, of which a third is comments: the
 -- journal's file checks on open (a private place, its owner, its schema, its
 -- batch), its row states, and the comparison with an edited input (issue 23)
 -- share one SQLite connection and its statement helpers, which a split
@@ -39,7 +39,11 @@
 -- first of them goes out, and commits at least once a second, so after a
 -- power cut every create that went out is known (its answer is looked up by
 -- id, never created again; a create marked but not sent costs a lookup) and
--- at most the last second of results is read again with a GET. A torn last
+-- at most the last second of results is read again with a GET. Each commit
+-- records its time (`committed_at` in `meta`; `last_commit` gives the
+-- previous run's): a create that run sent and a resume does not find yet
+-- may still be under way at the service, so the batch looks it up once more
+-- when that run would have sent it again itself. A torn last
 -- write is SQLite's business: a WAL frame that is not whole is ignored on the next open. The file is locked
 -- (`locking_mode=EXCLUSIVE`): a second process cannot use it at the same time.
 --
@@ -58,6 +62,7 @@
 -- record): `avalara.batch.classify` returns it, `hscode batch` reports it.
 -- (Was `avalara.journal`, which still loads this module.)
 -- @module avalara.batch.journal
+local clock = require "avalara.clock"
 local core = require "avalara.core"
 local private = require "avalara.private"
 local memory = require "avalara.batch.memory"
@@ -296,7 +301,12 @@ function M.open(path, meta, opts)
   end
   local self = setmetatable({ env = env, conn = conn, path = path, cache = {}, cache_from = 0, cache_to = -1,
     existed = existed }, Sqlite)
-  local good, why = pcall(function() claim(self, prepare(self), meta) end)
+  local good, why = pcall(function()
+    local have = prepare(self)
+    self.previous_commit = tonumber(have.committed_at)
+    have.committed_at = nil -- not what it belongs to: when it was last committed
+    claim(self, have, meta)
+  end)
   if not good then return caught(self, why) end
   return self
 end
@@ -490,9 +500,19 @@ function Sqlite:reset(row) update(self, row, "queued") end
 --- Finished: `result` is the JSON text of its model or error.
 function Sqlite:done(row, result) update(self, row, "done", result) end
 
---- Makes everything recorded so far durable (fsync), and goes on.
+--- When an earlier run of this journal last committed (seconds since the
+-- epoch, as `avalara.clock.now`), or nil: its creates in flight then may
+-- still be under way at the service.
+-- @treturn ?number
+function Sqlite:last_commit()
+  return self.previous_commit
+end
+
+--- Makes everything recorded so far durable (fsync), with the time
+-- (`last_commit` of the next run), and goes on.
 -- @return true
 function Sqlite:commit()
+  exec(self, ("INSERT OR REPLACE INTO meta (name, value) VALUES ('committed_at', '%.3f')"):format(clock.now()))
   exec(self, "COMMIT")
   exec(self, "BEGIN")
   return true

@@ -142,6 +142,8 @@ function Memory:reset(row) set_state(self, row, "queued") end
 function Memory:done(row, result) set_state(self, row, "done", result) end
 --- Makes everything recorded so far durable (nothing to do in memory).
 function Memory.commit() return true end
+--- No earlier run: nil (see `avalara.batch.journal`'s `last_commit`).
+function Memory.last_commit() return nil end
 --- Undoes what was recorded since the last commit (nothing to do in memory).
 function Memory.rollback() return true end
 --- Ends it.

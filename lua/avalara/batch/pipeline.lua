@@ -72,9 +72,17 @@ function M.start(client, source, sink, opts)
     describing = {},
     last_commit = now(),
     finished = 0,
+    -- until then a lookup's 404 for a create an earlier run sent is not trusted (`answers.on_error`)
+    settle_at = nil,
     summary = { total = opts.total or 0, ok = 0, failed = 0, not_attempted = 0, invalid = 0, duplicates = 0,
       resumed = 0, creates = 0, requests = 0, written = 0 },
   }
+  -- A create the earlier run sent just before it was killed may still be under way at the service (not
+  -- found yet); that run would have sent it again itself after its read timeout. Commits are at most a
+  -- second apart: it was sent by its last commit + 1 s.
+  local last = st.state:last_commit()
+  -- (a last commit in the future, the clock set back since, waits no longer than one just made)
+  if last then st.settle_at = math.min(last, now()) + 1 + st.read_timeout end
   return st
 end
 
@@ -118,6 +126,8 @@ function M.admit(st, row, item, problem)
   if st.halted then return finish(st, rec, result.not_attempted(st.halted), "not attempted") end
   if not rec.step then
     rec.step = (have and (have.state == "sent" or have.state == "created")) and "lookup" or "create"
+    -- sent by an earlier run, its answer lost: maybe still under way at the service
+    rec.unsure = have and have.state == "sent" or nil
   end
   st.ready:push(rec)
 end
@@ -289,11 +299,19 @@ function M.turn(st)
 end
 
 --- Ends the run: the rows done written, an interrupted run's unfinished
--- ones as they are, the state committed, the driver closed.
+-- ones as they are, the creates marked sent that did not go out queued
+-- again (a resume creates them without waiting on a lookup), the state
+-- committed, the driver closed.
 -- @treturn table the summary
 function M.close(st)
   local s = st.summary
   if st.aborted then st.driver:close() end
+  for _, q in ipairs { st.urgent, st.ready } do
+    for i = q.head, q.tail do
+      local rec = q[i]
+      if rec and rec.reserved then st.state:reset(rec.row); rec.reserved = nil end
+    end
+  end
   flush(st)
   if st.stop then
     s.stopped = s.stopped or st.stop

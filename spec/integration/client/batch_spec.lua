@@ -3,6 +3,7 @@
 -- duplicates, the token renewed once, Retry-After past the deadline, rate;
 -- the service protocol (`client.batch`) and the error convention of
 -- batch.classify and journal.open (nil, err with an avalara.error table).
+local clock = require "avalara.clock"
 local core = require "avalara.core"
 local journal = require "avalara.batch.journal"
 local socket = require "socket"
@@ -27,7 +28,10 @@ describe("classify_batch (avalara.batch)", function()
     e:configure { classification_delay = 0 }
     path = tmpname()
   end)
-  after_each(function() remove_journal(path) end)
+  after_each(function()
+    remove_journal(path)
+    clock.reset()
+  end)
 
   it("streams per item: results come while creates are still to be sent, in the library on the multi", function()
     e:configure { latency_ms = 20 }
@@ -87,12 +91,42 @@ describe("classify_batch (avalara.batch)", function()
     j:close()
     assert(c:classify(list[1]))
     assert(c:classify(list[2]))
+    -- a minute later: the creates that run sent are done at the service, or lost (at once, a 404 is
+    -- looked up again after the timeout: spec/integration/cli/batch_kill_spec.lua)
+    clock.advance(60)
     local results, summary = assert(c:classify_batch(list, { journal = path, interval = 0.01 }))
     assert.equal(6, summary.ok)
     for i = 1, 6 do assert.equal("CLASSIFIED", results[i].status) end
     -- 2 by hand, then 4 (rows 3 and 4: looked up, not found; rows 5 and 6: never sent)
     assert.equal(6, H.route(e, "classification_create"))
     assert.equal(4, summary.creates)
+  end)
+
+  it("a create sent by a run that just ended and not found is looked up again after the timeout, then created; "
+    .. "a last commit in the future (the clock set back) waits no longer", function()
+    local c = H.client(e, { timeout = 1 })
+    local list = items(3)
+    local j = assert(journal.open(path, { company = c.company_id, api_base = c.api_base }))
+    local batch = require "avalara.batch"
+    local item_model = require "avalara.hs.item"
+    for i, it in ipairs(list) do
+      local body = item_model.body(it, { company_id = 1001 })
+      j:queue(i, batch.id_of(body), batch.canonical(body))
+      j:sent(i)
+    end
+    clock.advance(3600) -- committed an hour "from now"
+    j:commit()
+    j:close()
+    clock.reset()
+    local t0 = socket.gettime()
+    local results, summary = assert(c:classify_batch(list, { journal = path, interval = 0.01 }))
+    local waited = socket.gettime() - t0
+    assert.equal(3, summary.ok)
+    assert.equal("CLASSIFIED", results[3].status)
+    -- each looked up twice (404, 404 after now + 1 s + timeout), then created once
+    assert.equal(3, H.route(e, "classification_create"))
+    assert.equal(6 + 3, H.route(e, "classification_get"))
+    assert.is_true(waited >= 1.9 and waited < 5, "waited " .. waited .. " s")
   end)
 
   it("tolerates a torn last write of its journal", function()
@@ -104,6 +138,7 @@ describe("classify_batch (avalara.batch)", function()
     local f = assert(io.open(path .. "-wal", "ab"))
     f:write(string.rep("\0\1torn", 700))
     f:close()
+    clock.advance(60) -- a minute later (the creates abandoned by the abort are done at the service)
     local results, summary = assert(c:classify_batch(list, { journal = path, interval = 0.01 }))
     assert.equal(20, summary.ok)
     assert.equal("SKU-20", results[20].item.itemCode)
@@ -311,7 +346,8 @@ describe("classify_batch (avalara.batch)", function()
     -- machine sends them all first); what counts is below: nothing is created twice
     local sent = H.route(e, "classification_create")
     assert.is_true(sent > 0 and sent <= 40, sent)
-    -- a journal that may grow again: the run resumes, nothing created twice
+    -- a journal that may grow again: the run resumes (a minute later), nothing created twice
+    clock.advance(60)
     local results, summary = assert(c:classify_batch(list, { journal = path, interval = 0.01 }))
     assert.equal(40, summary.ok)
     assert.equal("SKU-40", results[40].item.itemCode)

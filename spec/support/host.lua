@@ -1,7 +1,7 @@
 -- Shared by the specs that build and run a small C host (spec/support/host_*.c,
 -- examples/embed/): a shell command's output and exit code, a private scratch
 -- folder, the compiler line and the launch that keeps this run's sanitizer
--- runtime preloaded.
+-- runtime preloaded (writing a script: spec/support/files.lua).
 local M = {}
 
 --- Runs cmd in the shell, its error output with its output: the text and the
@@ -24,14 +24,6 @@ end
 --- Removes dir and all in it (nothing when dir is nil).
 function M.rmdir(dir)
   if dir then os.execute("rm -rf " .. dir) end
-end
-
---- Writes text to path; returns path.
-function M.write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  return path
 end
 
 --- Compiles spec/support/<name>.c into dir/<name> against the Lua of

@@ -7,6 +7,7 @@
 -- runtime of this run, and LeakSanitizer fails it on any leak.
 local emu = require "spec.support.emulator"
 local H = require "spec.support.host"
+local files = require "spec.support.files"
 
 local ID, KEY = "2000000001", "DEMO-LICENSE-KEY-0001"
 
@@ -20,7 +21,7 @@ describe("a C host with a sandboxed state", function()
   local e, dir, host
 
   local function run(script, ...)
-    local path = H.write(dir .. "/script.lua", script)
+    local path = files.write(dir .. "/script.lua", script)
     local args = { H.launch(host), assert(package.searchpath("avalara.core", package.cpath)),
       assert(package.searchpath("cjson", package.cpath)), "lua", path }
     for _, a in ipairs { ... } do args[#args + 1] = ("%q"):format(a) end

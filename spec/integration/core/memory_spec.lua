@@ -8,6 +8,7 @@
 -- LeakSanitizer fails the run (a non-zero exit) on any leak.
 local emu = require "spec.support.emulator"
 local H = require "spec.support.host"
+local files = require "spec.support.files"
 
 local ID, KEY = "2000000001", "DEMO-LICENSE-KEY-0001"
 
@@ -18,7 +19,7 @@ describe("out of memory in the core", function()
 
   -- The host, started as this run starts interpreters (a sanitizer's runtime preloaded).
   local function run(script, ...)
-    local path = H.write(dir .. "/script.lua", script)
+    local path = files.write(dir .. "/script.lua", script)
     local args = { H.launch(host), ("%q"):format(package.cpath), ("%q"):format(package.path), path }
     for _, a in ipairs { ... } do args[#args + 1] = ("%q"):format(a) end
     return sh(table.concat(args, " "))

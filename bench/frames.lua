@@ -19,13 +19,7 @@ local N, FRAME = 32, 0.016
 local base, ca = os.getenv("AVALARA_EMULATOR_TLS_URL"), os.getenv("AVALARA_EMULATOR_CA")
 assert(base and ca, "run under emulator/with")
 
-local function cpu_wait() -- seconds this process waited for a CPU (Linux)
-  local f = io.open("/proc/self/schedstat")
-  if not f then return 0 end
-  local _, waited = f:read("*n", "*n")
-  f:close()
-  return (waited or 0) / 1e9
-end
+local cpu_wait = require("examples.frames").cpu_wait -- seconds this process waited for a CPU (Linux)
 
 if arg[1] == "round" then
   local avalara = require "avalara"

@@ -29,12 +29,7 @@ local function slurp(path)
 end
 H.slurp = slurp
 
-function H.write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  return path
-end
+H.write = require("spec.support.files").write
 
 function H.tmpdir()
   local p = assert(io.popen("mktemp -d"))

@@ -1,4 +1,4 @@
--- Reading the repository's files in specs: a file's text, a command's lines.
+-- Files in specs: a file's text, a command's lines, writing a file.
 local M = {}
 
 --- The whole text of `path` (raises when it cannot be read).
@@ -15,6 +15,14 @@ function M.lines(cmd)
   for line in p:lines() do out[#out + 1] = line end
   p:close()
   return out
+end
+
+--- Writes text to path (as bytes); returns path.
+function M.write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  return path
 end
 
 return M

@@ -82,28 +82,6 @@ static avl_device *check_device(lua_State *L, int idx, const char *fn) {
     return d;
 }
 
-static char *dup_or_raise(lua_State *L, const char *s) {
-    char *c;
-    if (s == NULL)
-        return NULL;
-    c = avl_strndup(s, strlen(s));
-    if (c == NULL)
-        luaL_error(L, "out of memory");
-    return c;
-}
-
-/* floor(x) clamped to +-2^53, as token.c's. */
-static lua_Integer whole(double x) {
-    const double lim = 9007199254740992.0;
-    lua_Integer i;
-    if (!(x > -lim))
-        x = -lim;
-    else if (x > lim)
-        x = lim;
-    i = (lua_Integer)x;
-    return (double)i > x ? i - 1 : i;
-}
-
 /* ------------------------------------------------------ the authorization */
 
 /* The body a parser may read (as oauth.c's). */
@@ -180,36 +158,41 @@ static int finish_authorization(lua_State *L, avl_exchange *x, int failed) {
     return 1; /* the device, pushed above */
 }
 
+/* Builds into req the POST of params to url, as d's client authenticates. */
+static void build(lua_State *L, const avl_device *d, const char *url, const char *const *params, avl_request *req) {
+    avl_oauth_post p;
+    p.url = url;
+    p.client_id = d->client_id;
+    p.client_secret = d->client_secret;
+    p.basic = d->basic;
+    p.params = params;
+    if (avl_oauth_build(&p, req) != 0)
+        luaL_error(L, "out of memory");
+}
+
 void avl_device_prepare(lua_State *L, int idx, const char *fn, const avl_device_in *in) {
     avl_exchange *x = avl_exchange_push(L, "device_authorization", finish_authorization, NULL);
     avl_device *d = device_push(L);
     const char *params[3];
-    avl_oauth_post p;
     x->token_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* the device: the exchange holds it */
     avl_options_read(L, idx, &d->opts);
     x->use = &d->opts;
     lua_pushvalue(L, idx);
     d->args_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     if (in->token_url != NULL) {
-        d->token_url = dup_or_raise(L, in->token_url);
+        d->token_url = avl_dup_or_raise(L, in->token_url);
     } else if ((d->token_url = avl_device_token_url(in->url)) == NULL) {
         luaL_error(L, "%s: field 'token_url' is required (it cannot be derived from url)", fn);
     }
-    d->revocation_url = dup_or_raise(L, in->revocation_url);
-    d->client_id = dup_or_raise(L, in->client_id);
-    d->client_secret = dup_or_raise(L, in->client_secret);
-    d->scope = dup_or_raise(L, in->scope);
+    d->revocation_url = avl_dup_or_raise(L, in->revocation_url);
+    d->client_id = avl_dup_or_raise(L, in->client_id);
+    d->client_secret = avl_dup_or_raise(L, in->client_secret);
+    d->scope = avl_dup_or_raise(L, in->scope);
     d->basic = in->basic;
     params[0] = "scope";
     params[1] = in->scope;
     params[2] = NULL;
-    p.url = in->url;
-    p.client_id = d->client_id;
-    p.client_secret = d->client_secret;
-    p.basic = d->basic;
-    p.params = params;
-    if (avl_oauth_build(&p, &x->req) != 0)
-        luaL_error(L, "out of memory");
+    build(L, d, in->url, params, &x->req);
 }
 
 /* ---------------------------------------------------------------- polls */
@@ -253,11 +236,11 @@ static int finish_poll(lua_State *L, avl_exchange *x, int failed) {
     lua_pop(L, 1);
     t->grant = AVL_GRANT_DEVICE_CODE;
     t->basic = d->basic;
-    t->token_url = dup_or_raise(L, d->token_url);
-    t->revocation_url = dup_or_raise(L, d->revocation_url);
-    t->client_id = dup_or_raise(L, d->client_id);
-    t->client_secret = dup_or_raise(L, d->client_secret);
-    t->request_scope = dup_or_raise(L, d->scope);
+    t->token_url = avl_dup_or_raise(L, d->token_url);
+    t->revocation_url = avl_dup_or_raise(L, d->revocation_url);
+    t->client_id = avl_dup_or_raise(L, d->client_id);
+    t->client_secret = avl_dup_or_raise(L, d->client_secret);
+    t->request_scope = avl_dup_or_raise(L, d->scope);
     rc = avl_oauth_finish_grant(&x->req, &x->resp, avl_now(), &tr, &x->err);
     if (rc == -2)
         return luaL_error(L, "out of memory");
@@ -285,7 +268,6 @@ static void prepare_poll(lua_State *L, const char *fn) {
     avl_device *d = check_device(L, 1, fn);
     avl_exchange *x;
     const char *params[5];
-    avl_oauth_post p;
     if (!d->answered)
         luaL_error(L, "%s(): the device authorization has no answer yet", fn);
     if (d->over)
@@ -300,13 +282,7 @@ static void prepare_poll(lua_State *L, const char *fn) {
     params[0] = "grant_type"; params[1] = grant_type;
     params[2] = "device_code"; params[3] = d->device_code;
     params[4] = NULL;
-    p.url = d->token_url;
-    p.client_id = d->client_id;
-    p.client_secret = d->client_secret;
-    p.basic = d->basic;
-    p.params = params;
-    if (avl_oauth_build(&p, &x->req) != 0)
-        luaL_error(L, "out of memory");
+    build(L, d, d->token_url, params, &x->req);
     d->busy = 1;
     x->on_end = poll_end; /* only now: the device is ours to mark idle */
 }
@@ -343,14 +319,6 @@ static int l_gc(lua_State *L) {
     return 0;
 }
 
-static int push_opt(lua_State *L, const char *s) {
-    if (s != NULL)
-        lua_pushstring(L, s);
-    else
-        lua_pushnil(L);
-    return 1;
-}
-
 /* device.<field> or device:<method>(). */
 static int l_index(lua_State *L) {
     avl_device *d = avl_arg_udata(L, 1, 0, AVL_DEVICE_MT, "device");
@@ -362,23 +330,23 @@ static int l_index(lua_State *L) {
     if (!lua_isnil(L, -1) || k == NULL)
         return 1;
     if (d->closed || d->close_pending || !d->answered)
-        return push_opt(L, NULL);
+        return avl_push_opt(L, NULL);
     if (strcmp(k, "user_code") == 0)
-        return push_opt(L, d->user_code);
+        return avl_push_opt(L, d->user_code);
     if (strcmp(k, "verification_uri") == 0)
-        return push_opt(L, d->verification_uri);
+        return avl_push_opt(L, d->verification_uri);
     if (strcmp(k, "verification_uri_complete") == 0)
-        return push_opt(L, d->verification_uri_complete);
+        return avl_push_opt(L, d->verification_uri_complete);
     if (strcmp(k, "interval") == 0) {
-        lua_pushinteger(L, whole(d->interval));
+        lua_pushinteger(L, avl_whole(d->interval));
         return 1;
     }
     if (strcmp(k, "expires_at") == 0) {
-        lua_pushinteger(L, whole(d->expires_at));
+        lua_pushinteger(L, avl_whole(d->expires_at));
         return 1;
     }
     if (strcmp(k, "expires_in") == 0) {
-        lua_Integer left = whole(d->expires_at - avl_now());
+        lua_Integer left = avl_whole(d->expires_at - avl_now());
         lua_pushinteger(L, left > 0 ? left : 0);
         return 1;
     }
@@ -386,7 +354,7 @@ static int l_index(lua_State *L) {
         lua_pushboolean(L, d->over);
         return 1;
     }
-    return push_opt(L, NULL);
+    return avl_push_opt(L, NULL);
 }
 
 /* "avalara.device (user code WDJB-MJHT at https://.../device, expires ...)": never the device code. */
@@ -399,7 +367,7 @@ static int l_tostring(lua_State *L) {
         lua_pushfstring(L, "avalara.device (%s)", d->answered ? "closed" : "unanswered");
         return 1;
     }
-    at = (time_t)whole(d->expires_at);
+    at = (time_t)avl_whole(d->expires_at);
     if (gmtime_r(&at, &tm) == NULL || strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
         snprintf(when, sizeof when, "%.0f", (double)at);
     lua_pushfstring(L, "avalara.device (user code %s at %s, %s %s)", d->user_code, d->verification_uri,
@@ -414,13 +382,6 @@ static int l_tostring(lua_State *L) {
 static int scratch_gc(lua_State *L) {
     avl_device_response_free(luaL_checkudata(L, 1, SCRATCH_MT));
     return 0;
-}
-
-static void set_string(lua_State *L, const char *k, const char *v) {
-    if (v == NULL)
-        return;
-    lua_pushstring(L, v);
-    lua_setfield(L, -2, k);
 }
 
 /* core.protocol.parse_device_response(status, body) -> {result = "ok" |
@@ -445,17 +406,17 @@ static int l_parse_device_response(lua_State *L) {
     if (rc == AVL_TOKEN_NOMEM)
         return luaL_error(L, "out of memory");
     lua_createtable(L, 0, 7);
-    set_string(L, "result", results[rc]);
+    avl_set_string(L, "result", results[rc]);
     if (rc == AVL_TOKEN_OK) {
-        set_string(L, "user_code", r->user_code);
-        set_string(L, "verification_uri", r->verification_uri);
-        set_string(L, "verification_uri_complete", r->verification_uri_complete);
+        avl_set_string(L, "user_code", r->user_code);
+        avl_set_string(L, "verification_uri", r->verification_uri);
+        avl_set_string(L, "verification_uri_complete", r->verification_uri_complete);
         lua_pushnumber(L, r->expires_in);
         lua_setfield(L, -2, "expires_in");
         lua_pushnumber(L, r->interval);
         lua_setfield(L, -2, "interval");
     }
-    set_string(L, "reason", r->reason[0] != '\0' ? r->reason : NULL);
+    avl_set_string(L, "reason", r->reason[0] != '\0' ? r->reason : NULL);
     avl_device_response_free(r);
     return 1;
 }

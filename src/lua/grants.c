@@ -92,16 +92,6 @@ static void begin(lua_State *L, args *a, int idx, const char *fn) {
     avl_checkstack(L, 24, fn);
 }
 
-static char *dup_or_raise(lua_State *L, const char *s) {
-    char *d;
-    if (s == NULL)
-        return NULL;
-    d = avl_strndup(s, strlen(s));
-    if (d == NULL)
-        luaL_error(L, "out of memory");
-    return d;
-}
-
 typedef struct {
     const char *url, *client_id, *client_secret, *scope, *revocation_url, *refresh_token;
     int basic;
@@ -133,13 +123,13 @@ static void prepare_grant(lua_State *L, const args *a, const char *what, avl_gra
     x->use = &t->opts;
     t->grant = kind;
     t->basic = in->basic;
-    t->token_url = dup_or_raise(L, in->url);
-    t->revocation_url = dup_or_raise(L, in->revocation_url);
-    t->client_id = dup_or_raise(L, in->client_id);
-    t->client_secret = dup_or_raise(L, in->client_secret);
-    t->request_scope = dup_or_raise(L, in->scope);
+    t->token_url = avl_dup_or_raise(L, in->url);
+    t->revocation_url = avl_dup_or_raise(L, in->revocation_url);
+    t->client_id = avl_dup_or_raise(L, in->client_id);
+    t->client_secret = avl_dup_or_raise(L, in->client_secret);
+    t->request_scope = avl_dup_or_raise(L, in->scope);
     /* an unrotated refresh token stays valid (RFC 6749 6) */
-    t->refresh_token = dup_or_raise(L, in->refresh_token);
+    t->refresh_token = avl_dup_or_raise(L, in->refresh_token);
     p.url = t->token_url;
     p.client_id = t->client_id;
     p.client_secret = t->client_secret;

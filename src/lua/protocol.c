@@ -228,13 +228,6 @@ static int l_parse_datetime(lua_State *L) {
     return 1;
 }
 
-static void set_string(lua_State *L, const char *name, const char *value) {
-    if (value != NULL) {
-        lua_pushstring(L, value);
-        lua_setfield(L, -2, name);
-    }
-}
-
 static int l_parse_token_response(lua_State *L) {
     static const char fn[] = "protocol.parse_token_response";
     static const char *const results[] = {"ok", "oauth", "http", "parse"};
@@ -256,18 +249,18 @@ static int l_parse_token_response(lua_State *L) {
     if (rc == AVL_TOKEN_NOMEM)
         return nomem(L, g);
     lua_createtable(L, 0, 8);
-    set_string(L, "result", results[rc]);
+    avl_set_string(L, "result", results[rc]);
     /* A failed response's tokens are only for redaction: not shown. */
     if (rc == AVL_TOKEN_OK) {
-        set_string(L, "access_token", r->access_token);
-        set_string(L, "refresh_token", r->refresh_token);
+        avl_set_string(L, "access_token", r->access_token);
+        avl_set_string(L, "refresh_token", r->refresh_token);
     }
-    set_string(L, "token_type", r->token_type);
-    set_string(L, "scope", r->scope);
-    set_string(L, "error", r->error);
-    set_string(L, "error_description", r->error_description);
-    set_string(L, "error_uri", r->error_uri);
-    set_string(L, "reason", r->reason[0] != '\0' ? r->reason : NULL);
+    avl_set_string(L, "token_type", r->token_type);
+    avl_set_string(L, "scope", r->scope);
+    avl_set_string(L, "error", r->error);
+    avl_set_string(L, "error_description", r->error_description);
+    avl_set_string(L, "error_uri", r->error_uri);
+    avl_set_string(L, "reason", r->reason[0] != '\0' ? r->reason : NULL);
     if (r->has_expiry) {
         lua_pushnumber(L, r->expires_at);
         lua_setfield(L, -2, "expires_at");
@@ -286,10 +279,10 @@ static int l_parse_api_error(lua_State *L) {
         return 0;
     }
     lua_createtable(L, 0, 4);
-    set_string(L, "code", e->code);
-    set_string(L, "message", e->message);
-    set_string(L, "target", e->target);
-    set_string(L, "detail_description", e->detail_description);
+    avl_set_string(L, "code", e->code);
+    avl_set_string(L, "message", e->message);
+    avl_set_string(L, "target", e->target);
+    avl_set_string(L, "detail_description", e->detail_description);
     if (e->number > 0) {
         lua_pushinteger(L, e->number);
         lua_setfield(L, -2, "number");

@@ -15,19 +15,6 @@
 
 static const char closed_msg[] = "attempt to use a closed token";
 
-/* floor(x) as an integer, clamped to +-2^53 (converting a double beyond
- * the integer range is undefined, and no expiry needs more). No libm. */
-static lua_Integer whole_seconds(double x) {
-    const double lim = 9007199254740992.0;
-    lua_Integer i;
-    if (!(x > -lim))
-        x = -lim; /* NaN too */
-    else if (x > lim)
-        x = lim;
-    i = (lua_Integer)x; /* toward zero */
-    return (double)i > x ? i - 1 : i;
-}
-
 avl_token *avl_token_push(lua_State *L) {
     avl_token *t = lua_newuserdata(L, sizeof *t);
     memset(t, 0, sizeof *t);
@@ -86,35 +73,27 @@ const char *avl_token_authorization(lua_State *L, int idx, const char *fn) {
     return avl_token_check(L, idx, fn)->authorization;
 }
 
-static int push_opt(lua_State *L, const char *s) {
-    if (s != NULL)
-        lua_pushstring(L, s);
-    else
-        lua_pushnil(L);
-    return 1;
-}
-
 static int l_access_token(lua_State *L) {
-    return push_opt(L, avl_token_check(L, 1, "token:access_token")->access_token);
+    return avl_push_opt(L, avl_token_check(L, 1, "token:access_token")->access_token);
 }
 static int l_refresh_token(lua_State *L) {
-    return push_opt(L, avl_token_check(L, 1, "token:refresh_token")->refresh_token);
+    return avl_push_opt(L, avl_token_check(L, 1, "token:refresh_token")->refresh_token);
 }
 static int l_token_type(lua_State *L) {
-    return push_opt(L, avl_token_check(L, 1, "token:token_type")->token_type);
+    return avl_push_opt(L, avl_token_check(L, 1, "token:token_type")->token_type);
 }
 static int l_scope(lua_State *L) {
-    return push_opt(L, avl_token_check(L, 1, "token:scope")->scope);
+    return avl_push_opt(L, avl_token_check(L, 1, "token:scope")->scope);
 }
 static int l_authorization(lua_State *L) {
-    return push_opt(L, avl_token_check(L, 1, "token:authorization")->authorization);
+    return avl_push_opt(L, avl_token_check(L, 1, "token:authorization")->authorization);
 }
 
 static int l_expires_at(lua_State *L) {
     avl_token *t = avl_token_check(L, 1, "token:expires_at");
     if (!t->has_expiry)
-        return push_opt(L, NULL);
-    lua_pushinteger(L, whole_seconds(t->expires_at));
+        return avl_push_opt(L, NULL);
+    lua_pushinteger(L, avl_whole(t->expires_at));
     return 1;
 }
 
@@ -123,8 +102,8 @@ static int l_expires_in(lua_State *L) {
     avl_token *t = avl_token_check(L, 1, "token:expires_in");
     lua_Integer left;
     if (!t->has_expiry)
-        return push_opt(L, NULL);
-    left = whole_seconds(t->expires_at - avl_now());
+        return avl_push_opt(L, NULL);
+    left = avl_whole(t->expires_at - avl_now());
     lua_pushinteger(L, left > 0 ? left : 0);
     return 1;
 }
@@ -333,7 +312,7 @@ static int l_tostring(lua_State *L) {
         return 1;
     }
     if (t->has_expiry) {
-        time_t at = (time_t)whole_seconds(t->expires_at);
+        time_t at = (time_t)avl_whole(t->expires_at);
         struct tm tm;
         if (gmtime_r(&at, &tm) == NULL || strftime(when, sizeof when, "expires %Y-%m-%dT%H:%M:%SZ", &tm) == 0)
             snprintf(when, sizeof when, "expires at %.0f", (double)at);

@@ -6,15 +6,10 @@
 -- links liblua5.4); under `make test-asan` it runs with the sanitizer
 -- runtime of this run, and LeakSanitizer fails it on any leak.
 local emu = require "spec.support.emulator"
+local H = require "spec.support.host"
+local files = require "spec.support.files"
 
 local ID, KEY = "2000000001", "DEMO-LICENSE-KEY-0001"
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("a")
-  local ok, _, code = p:close()
-  return out, ok and 0 or code
-end
 
 local lua54 = _VERSION == "Lua 5.4" and not rawget(_G, "jit")
 
@@ -26,30 +21,21 @@ describe("a C host with a sandboxed state", function()
   local e, dir, host
 
   local function run(script, ...)
-    local path = dir .. "/script.lua"
-    local f = assert(io.open(path, "w"))
-    f:write(script)
-    f:close()
-    local launch = (os.getenv("SPEC_LUA") or "lua5.4"):gsub("%S+$", host)
-    local args = { launch, assert(package.searchpath("avalara.core", package.cpath)),
+    local path = files.write(dir .. "/script.lua", script)
+    local args = { H.launch(host), assert(package.searchpath("avalara.core", package.cpath)),
       assert(package.searchpath("cjson", package.cpath)), "lua", path }
     for _, a in ipairs { ... } do args[#args + 1] = ("%q"):format(a) end
-    return sh(table.concat(args, " "))
+    return H.sh(table.concat(args, " "))
   end
 
   setup(function()
     e = emu.start()
-    dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir -m 700 " .. dir))
-    local out, code = sh("cc -O1 -g -Wall -Wextra -Werror -o " .. dir .. "/host_sandbox spec/support/host_sandbox.c"
-      .. " $(pkg-config --cflags --libs lua5.4) -ldl")
-    assert(code == 0, out)
-    host = dir .. "/host_sandbox"
+    dir = H.tmpdir()
+    host = H.compile("host_sandbox", dir, "-ldl")
   end)
   teardown(function()
     if e then e:stop() end
-    if dir then os.execute("rm -rf " .. dir) end
+    H.rmdir(dir)
   end)
 
   it("classifies an item with only base, string, table, coroutine, math and the host's clock", function()

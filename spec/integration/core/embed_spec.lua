@@ -8,13 +8,9 @@
 -- (when its runtime is installed: libtsan2 on Debian), 8 threads report no
 -- race (defect 4).
 local emu = require "spec.support.emulator"
+local H = require "spec.support.host"
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("*a")
-  local ok, _, code = p:close()
-  return out, ok and 0 or code
-end
+local sh = H.sh
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
@@ -44,13 +40,11 @@ local once = _VERSION == "Lua 5.4" and not rawget(_G, "jit") and os.getenv("SPEC
 
   setup(function()
     e = emu.start()
-    dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir -m 700 " .. dir))
+    dir = H.tmpdir()
   end)
   teardown(function()
     if e then e:stop() end
-    if dir then os.execute("rm -rf " .. dir) end
+    H.rmdir(dir)
   end)
   before_each(function() e:configure { latency_ms = 0 } end)
 

@@ -7,48 +7,32 @@
 -- `make test-asan` the host runs with the sanitizer runtime of this run, and
 -- LeakSanitizer fails the run (a non-zero exit) on any leak.
 local emu = require "spec.support.emulator"
+local H = require "spec.support.host"
+local files = require "spec.support.files"
 
 local ID, KEY = "2000000001", "DEMO-LICENSE-KEY-0001"
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("a")
-  local ok, _, code = p:close()
-  return out, ok and 0 or code
-end
+local sh = H.sh
 
 describe("out of memory in the core", function()
   local e, dir, host
 
-  local function compile(name)
-    local out, code = sh("cc -O1 -g -Wall -Wextra -Werror -o " .. dir .. "/" .. name .. " spec/support/" .. name
-      .. ".c $(pkg-config --cflags --libs lua5.4)")
-    assert(code == 0, out)
-    return dir .. "/" .. name
-  end
-
   -- The host, started as this run starts interpreters (a sanitizer's runtime preloaded).
   local function run(script, ...)
-    local path = dir .. "/script.lua"
-    local f = assert(io.open(path, "w"))
-    f:write(script)
-    f:close()
-    local launch = (os.getenv("SPEC_LUA") or "lua5.4"):gsub("%S+$", host)
-    local args = { launch, ("%q"):format(package.cpath), ("%q"):format(package.path), path }
+    local path = files.write(dir .. "/script.lua", script)
+    local args = { H.launch(host), ("%q"):format(package.cpath), ("%q"):format(package.path), path }
     for _, a in ipairs { ... } do args[#args + 1] = ("%q"):format(a) end
     return sh(table.concat(args, " "))
   end
 
   setup(function()
     e = emu.start()
-    dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir -m 700 " .. dir))
-    host = compile("host_arm")
+    dir = H.tmpdir()
+    host = H.compile("host_arm", dir)
   end)
   teardown(function()
     if e then e:stop() end
-    if dir then os.execute("rm -rf " .. dir) end
+    H.rmdir(dir)
   end)
   before_each(function() e:configure { latency_ms = 0 } end)
 
@@ -178,7 +162,7 @@ describe("out of memory in the core", function()
   -- glibc's count of the heap in use means nothing under a sanitizer's allocator
   local plain = os.getenv("SPEC_SANITIZED") ~= "1"
   ;(plain and it or pending)("states opened and closed in turn leave the heap flat (libcurl stays loaded)", function()
-    local cycle = compile("host_cycle")
+    local cycle = H.compile("host_cycle", dir)
     -- without glibc's per-thread cache, whose free chunks mallinfo2 counts as in use
     local out, code = sh(("GLIBC_TUNABLES=glibc.malloc.tcache_count=0 %s %q %q 120"):format(cycle, package.cpath,
       e.http_url))

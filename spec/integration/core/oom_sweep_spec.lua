@@ -10,13 +10,7 @@
 -- sanitizer runtime and LeakSanitizer fails it on any leak. Under Lua 5.4 and
 -- LuaJIT (its JIT off: spec/support/oom_sweep.lua).
 local emu = require "spec.support.emulator"
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("*a")
-  local ok, _, code = p:close()
-  return out, ok and 0 or code
-end
+local H = require "spec.support.host"
 
 -- The host is built for the Lua that runs this file and loads this run's
 -- module: Lua 5.4 or LuaJIT (spec/run runs it so; LUAS may ask for others:
@@ -29,17 +23,12 @@ local lua_pc = jit and "luajit" or _VERSION == "Lua 5.4" and "lua5.4"
 
   setup(function()
     e = emu.start()
-    dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir -m 700 " .. dir))
-    host = dir .. "/host_arm"
-    local out, code = sh("cc -O1 -g -Wall -Wextra -Werror -o " .. host
-      .. " spec/support/host_arm.c $(pkg-config --cflags --libs " .. tostring(lua_pc) .. ")")
-    assert(code == 0, out)
+    dir = H.tmpdir()
+    host = H.compile("host_arm", dir, nil, lua_pc)
   end)
   teardown(function()
     if e then e:stop() end
-    if dir then os.execute("rm -rf " .. dir) end
+    H.rmdir(dir)
   end)
 
   for _, workload in ipairs { "open", "core", "multi", "client" } do
@@ -48,9 +37,8 @@ local lua_pc = jit and "luajit" or _VERSION == "Lua 5.4" and "lua5.4"
       it(("%s: each allocation point failing %s gives a clean memory error"):format(workload, what), function()
         e:configure { latency_ms = 0 }
         -- started as this run starts interpreters (a sanitizer's runtime preloaded)
-        local launch = (os.getenv("SPEC_LUA") or "lua5.4"):gsub("%S+$", host)
         local t0 = os.time()
-        local out, code = sh(("%s %q %q spec/support/oom_sweep.lua %q %s 0 1 20000 %d"):format(launch,
+        local out, code = H.sh(("%s %q %q spec/support/oom_sweep.lua %q %s 0 1 20000 %d"):format(H.launch(host),
           package.cpath, package.path, e.http_url, workload, width))
         assert.equal(0, code, out) -- under ASan: no leak anywhere in the sweep
         local points, memerr, complete = out:match("points=(%d+) memory_errors=(%d+) complete_at=(%w+)")

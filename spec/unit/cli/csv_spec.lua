@@ -2,15 +2,7 @@
 local cli = require "avalara.cli"
 local H = require "spec.support.cli"
 
--- The fields of parsed records, without their `line`.
-local function fields(records)
-  local out = {}
-  for i, r in ipairs(records) do
-    out[i] = {}
-    for j, v in ipairs(r) do out[i][j] = v end
-  end
-  return out
-end
+local fields = require("spec.support.csv").fields -- without their `line`
 
 describe("cli.csv_parse", function()
   it("reads LF, CRLF and CR line ends, with or without a final one", function()

@@ -7,14 +7,7 @@ local columns = require "avalara.hs.columns"
 local text = require "avalara.hs.text"
 local catalog = require "avalara.items.catalog"
 
-local function fields(records)
-  local out = {}
-  for i, r in ipairs(records) do
-    out[i] = {}
-    for j, v in ipairs(r) do out[i][j] = v end
-  end
-  return out
-end
+local fields = require("spec.support.csv").fields
 
 local function tmpfile(body)
   local path = os.tmpname()

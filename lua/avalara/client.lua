@@ -15,7 +15,7 @@
 -- `exchange`, `exchange_many`, `prepare`, `derive`, `company`, `call`, `within`, `deadline`,
 -- `token`, `token_cache`, `observe`, `hook_raised`, `pause`, `transport_info`,
 -- and the fields `api_base`, `company_id`, `sleep`, `retries`, `environment`,
--- `concurrency`.
+-- `concurrency`, `starts_per_poll`.
 --
 -- Why this size: a little over 400 lines, of which a third is the LDoc of the
 -- extension interface, one method each; what is not composition moved out
@@ -140,7 +140,7 @@ function M.new(opts)
   secrets[self] = key
   for _, k in ipairs { "token_source", "account_id", "company_id", "environment", "legacy", "emulator_url",
     "token_url", "api_base", "scope", "items_base", "items_scope", "auth_method", "leeway", "concurrency",
-    "on_token", "on_request", "on_warning", "transport", "topts", "gate", "issuer" } do
+    "starts_per_poll", "on_token", "on_request", "on_warning", "transport", "topts", "gate", "issuer" } do
     self[k] = cfg[k]
   end
   self.retries = retry.policy(opts.retries)

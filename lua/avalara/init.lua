@@ -71,7 +71,8 @@ M.Token = require("avalara.token.token").Token
 --   (`on_request`, `on_token`) raises: hooks run protected, their errors change nothing
 --   (without `on_warning`, or when it raises itself, these go to nginx's error log or stderr)
 -- - `retries` = `{max_attempts = 4, base_delay = 0.2, max_delay = 5, deadline = 30}` or `false`
--- - `concurrency` (16, the default of `classify_batch`)
+-- - `concurrency` (16, the default of `classify_batch`); `starts_per_poll` (no bound): the most
+--   requests one `client:poll` starts, a frame loop's budget (docs/nonblocking.md, "Frame budgets")
 -- - any other option name raises, naming it (and the nearest known one)
 -- - transport options: `timeout`, `connect_timeout`, `cafile`, `capath`, `proxy`, `verify`,
 --   `user_agent`, `max_body`, `allow_http` (plain http:// to hosts other than loopback, refused

@@ -13,7 +13,8 @@ M.TRANSPORT = require("avalara.transport").KEYS
 --- Every option `avalara.new` knows.
 M.CLIENT = { "account_id", "license_key", "company_id", "environment", "legacy", "emulator_url", "token_url", "issuer",
   "api_base", "scope", "auth_method", "leeway", "store", "on_token", "on_request", "on_warning", "retries",
-  "concurrency", "shared_dict", "transport", "sleep", "wait", "token_source", "items_base", "items_scope", "gate" }
+  "concurrency", "starts_per_poll", "shared_dict", "transport", "sleep", "wait", "token_source", "items_base",
+  "items_scope", "gate" }
 for _, k in ipairs(M.TRANSPORT) do M.CLIENT[#M.CLIENT + 1] = k end
 
 --- The name in `known` nearest to `name` (edit distance under 4), or nil.
@@ -101,7 +102,7 @@ end
 -- host (nginx) and no store: raises naming the first bad one, before any request.
 -- @tparam[opt] table opts
 -- @treturn table the settings: `token_source`, `account_id`, `company_id`, the endpoints
--- (`avalara.environments.resolve`), `auth_method`, `leeway`, `concurrency`, the hooks, `transport`,
+-- (`avalara.environments.resolve`), `auth_method`, `leeway`, `concurrency`, `starts_per_poll`, the hooks, `transport`,
 -- `topts` (the transport options)
 -- @return the license key (a secret), or nil with a `token_source`
 function M.client(opts)
@@ -152,6 +153,9 @@ function M.client(opts)
   check(type(cfg.leeway) == "number" and cfg.leeway >= 0, "'leeway' must be a non-negative number")
   cfg.concurrency = opts.concurrency or 16
   check(type(cfg.concurrency) == "number" and cfg.concurrency >= 1, "'concurrency' must be a positive number")
+  cfg.starts_per_poll = opts.starts_per_poll -- nil: every call that can start, starts
+  check(cfg.starts_per_poll == nil or type(cfg.starts_per_poll) == "number" and cfg.starts_per_poll >= 1,
+    "'starts_per_poll' must be a number >= 1")
   check(opts.shared_dict == nil or type(opts.shared_dict) == "string", "'shared_dict' must be a string")
   for _, h in ipairs { "on_token", "on_request", "on_warning", "transport", "sleep", "wait", "gate" } do
     check(opts[h] == nil or M.is_callable(opts[h]), "'" .. h .. "' must be a function")

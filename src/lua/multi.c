@@ -3,7 +3,7 @@
  * loop of their own (a game loop, an editor, an event loop) and for batches
  * that stream (docs/design.md section 8).
  *
- *   local m = core.multi{ concurrency = 16, timeout = 30 }
+ *   local m = core.multi{ concurrency = 16, timeout = 30 }   -- starts_per_poll = 4: a frame's budget
  *   local h = m:add{ url = ..., token = ... }     -- or m:add(exchange); returns the handle
  *   for _, done in ipairs(m:poll(0)) do ... end   -- {handle, status, body, headers} or {handle, err}
  *
@@ -58,6 +58,8 @@ typedef struct {
     finished *finished;      /* [concurrency]: running + nfinished <= concurrency */
     int nfinished;
     int concurrency;
+    int starts_per_poll;     /* transfers a poll may start (0: any number) */
+    int started;             /* started by the poll under way */
 } multi;
 
 static multi *check(lua_State *L, const char *fn) {
@@ -98,7 +100,8 @@ static void add_finished(multi *m, avl_exchange *x, int failed) {
  * finished at once, as failed. Nothing here allocates from Lua. */
 static void fill(lua_State *L, multi *m) {
     push_state(L, m, "queue");
-    while (m->queued > 0 && avl_engine_free_slots(m->engine) > m->nfinished) {
+    while (m->queued > 0 && avl_engine_free_slots(m->engine) > m->nfinished &&
+           (m->starts_per_poll == 0 || m->started < m->starts_per_poll)) {
         avl_exchange *x;
         lua_rawgeti(L, -1, m->head);
         x = lua_touserdata(L, -1);
@@ -108,6 +111,8 @@ static void fill(lua_State *L, multi *m) {
             m->queued--;
             if (avl_engine_start(m->engine, avl_pool_of(L), x->use, &x->req, &x->resp, &x->err, x) != 0)
                 add_finished(m, x, 1);
+            else
+                m->started++; /* a start costs ~0.1-0.2 ms (TLS set-up more): a frame's budget */
         }
         lua_pop(L, 1);
     }
@@ -211,6 +216,7 @@ static int l_poll(lua_State *L) {
             return avl_arg_error(L, 1, "multi:poll", "seconds >= 0 expected");
     }
     lua_settop(L, 1);
+    m->started = 0;
     push_state(L, m, "ready");
     ready = lua_gettop(L);
     report_finished(L, m, ready); /* left by a poll that raised */
@@ -419,7 +425,7 @@ static int l_multi(lua_State *L) {
     static const char fn[] = "core.multi";
     multi *m;
     avl_options o;
-    int concurrency = DEFAULT_CONCURRENCY;
+    int concurrency = DEFAULT_CONCURRENCY, starts = 0;
     if (lua_isnoneornil(L, 1)) {
         lua_settop(L, 0);
         lua_newtable(L);
@@ -432,6 +438,14 @@ static int l_multi(lua_State *L) {
         if (!(v >= 1))
             return luaL_error(L, "%s: 'concurrency' must be a number >= 1", fn);
         concurrency = avl_clamp_int(v, 1, MAX_CONCURRENCY);
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "starts_per_poll");
+    if (!lua_isnil(L, -1)) {
+        double v = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
+        if (!(v >= 1))
+            return luaL_error(L, "%s: 'starts_per_poll' must be a number >= 1", fn);
+        starts = avl_clamp_int(v, 1, MAX_CONCURRENCY);
     }
     lua_pop(L, 1);
     /* the options are checked now; each request reads them again with its own */
@@ -453,10 +467,11 @@ static int l_multi(lua_State *L) {
     lua_setfield(L, -2, "ready");
     lua_newtable(L);
     lua_setfield(L, -2, "handles");
-    lua_newtable(L); /* defaults: a copy without concurrency */
+    lua_newtable(L); /* defaults: a copy without the multi's own two */
     lua_pushnil(L);
     while (lua_next(L, 1) != 0) {
-        if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "concurrency") == 0) {
+        if (lua_type(L, -2) == LUA_TSTRING && (strcmp(lua_tostring(L, -2), "concurrency") == 0 ||
+                                               strcmp(lua_tostring(L, -2), "starts_per_poll") == 0)) {
             lua_pop(L, 1);
             continue;
         }
@@ -469,6 +484,7 @@ static int l_multi(lua_State *L) {
     m->head = m->tail = 1;
     m->closed = 0; /* from here on __gc frees what is made */
     m->concurrency = concurrency;
+    m->starts_per_poll = starts;
     m->engine = avl_engine_new(concurrency);
     m->finished = malloc((size_t)concurrency * sizeof *m->finished);
     if (m->engine == NULL || m->finished == NULL)

@@ -35,7 +35,10 @@ end
 -- The client's transport decides which driver: see `avalara.transport.driver`.
 --- The driver of the exchanges (made when the first one goes).
 function Engine:driver()
-  if not self.drv then self.drv = multi.new(self.client, { concurrency = self.client.concurrency }) end
+  if not self.drv then
+    self.drv = multi.new(self.client, { concurrency = self.client.concurrency,
+      starts_per_poll = self.client.starts_per_poll })
+  end
   return self.drv
 end
 

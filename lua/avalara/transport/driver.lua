@@ -109,13 +109,15 @@ function Serial:timeout() return #self.queue > 0 and 0 or nil end
 -- libcurl and the core has one, else one request at a time through the
 -- client's transport (or nginx light threads).
 -- @param client an `avalara.Client`
--- @tparam table opts `{concurrency}` (the most requests in flight)
+-- @tparam table opts `{concurrency, starts_per_poll}` (the most requests in flight; the most a poll
+-- starts: the core multi's, nil for no bound)
 -- @treturn table the driver (`add`, `poll`, `pending`, `cancel`, `close`, `sockets`, `timeout`, `kind`)
 function M.new(client, opts)
   if type(opts) ~= "table" then error("driver.new: 'opts' must be a table", 2) end
   local info = client:transport_info()
   if info.lua == nil and type(core.multi) == "function" then
     info.options.concurrency = opts.concurrency
+    info.options.starts_per_poll = opts.starts_per_poll
     return setmetatable({ m = core.multi(info.options), n = 0, kind = "multi" }, Curl)
   end
   return setmetatable({ client = client, queue = {}, concurrency = opts.concurrency,

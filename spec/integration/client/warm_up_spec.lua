@@ -69,4 +69,25 @@ describe("client:warm_up", function()
     assert.is_nil(ok)
     assert.equal("oauth", err.kind)
   end)
+
+  it("starts_per_poll bounds what one poll starts (a frame's budget); every call still ends", function()
+    local c = H.client(e, { emulator_url = e.https_url, cafile = e.ca_file, concurrency = 16, starts_per_poll = 2 })
+    assert.is_true(c:warm_up())
+    local before = H.route(e, "classification_create")
+    local hs = {}
+    for i = 1, 8 do
+      hs[i] = c:start_classify({ itemCode = "SP-" .. i, description = "bicycle" }, { country = "US", wait = true })
+    end
+    c:poll(0)
+    require("socket").sleep(0.3) -- what that poll sent reaches the emulator; nothing more is sent meanwhile
+    assert.is_true(H.route(e, "classification_create") - before <= 2)
+    for _ = 1, 2000 do
+      c:poll(0.005)
+      if c:pending() == 0 then break end
+    end
+    for i = 1, 8 do assert.is_nil(hs[i].err) end
+    assert.equal(8, H.route(e, "classification_create") - before)
+    assert.has_error(function() H.client(e, { starts_per_poll = 0 }) end,
+      "avalara.new: 'starts_per_poll' must be a number >= 1")
+  end)
 end)

@@ -72,6 +72,28 @@ describe("core.multi", function()
     m:close()
   end)
 
+  it("starts at most starts_per_poll transfers a poll (a frame's budget), all of them in the end", function()
+    local m = core.multi { concurrency = 16, starts_per_poll = 3, timeout = 10 }
+    for _ = 1, 8 do m:add { url = e.http_url .. SECTIONS, token = token } end
+    e:configure { latency_ms = 300 } -- none finishes during the first polls
+    m:poll(0)
+    assert.equal(3, m:running())
+    m:poll(0)
+    assert.equal(6, m:running())
+    assert.equal(0, m:timeout()) -- two more wait for the next poll, not for a socket
+    local done, deadline = 0, socket.gettime() + 20
+    while m:pending() > 0 and socket.gettime() < deadline do
+      for _, entry in ipairs(m:poll(0.05)) do
+        assert.equal(200, entry.status)
+        done = done + 1
+      end
+    end
+    assert.equal(8, done)
+    m:close()
+    assert.has_error(function() core.multi { starts_per_poll = 0 } end,
+      "core.multi: 'starts_per_poll' must be a number >= 1")
+  end)
+
   it("reports failures as err, grants as token and revocations as ok", function()
     local m = core.multi()
     local bad = m:add { url = e.http_url .. "/api/v2/nope", token = token }

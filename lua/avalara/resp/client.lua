@@ -10,11 +10,14 @@
 -- - In plain Lua (5.1 to 5.4, LuaJIT) it keeps one LuaSocket connection per
 --   client (a process runs one command at a time), TLS through LuaSec.
 --
--- Why not hiredis or a Redis library: Debian ships no `lua-resty-redis` for
--- bookworm, its `lua-redis` (2014) is built for Lua 5.1 to 5.3 only, and
--- hiredis would mean new C in the core for a round trip that the measured
--- figures (docs/fleet.md, "Using a fleet") show is dominated by the network, not by
--- parsing: RESP is a few lines of Lua (`avalara.resp.protocol`).
+-- Why not hiredis or a Redis library: Debian's lua-resty-redis
+-- (`lua-nginx-redis` 0.27) runs on cosockets only and has no TLS or URLs, its
+-- `lua-redis` (2014) is built for Lua 5.1 to 5.3 only, and hiredis would
+-- mean new C in the core for a round trip that the measured figures
+-- (docs/fleet.md, "Why a RESP client of our own") show is dominated by the
+-- network, not by parsing: RESP is a few lines of Lua (`avalara.resp.protocol`).
+-- How it connects (URLs, TCP or a Unix socket, TLS, mutual TLS) is
+-- `avalara.resp.connect`.
 --
 -- A new connection authenticates (`AUTH [username] password`) and selects
 -- `db` before its first command. A pooled connection that the server closed

@@ -63,6 +63,8 @@ function M.reply_code(message)
   local word = tostring(message):match("^(%u+)") or ""
   if word == "WRONGPASS" or word == "NOAUTH" then return "auth" end
   if word == "NOPERM" then return "noperm" end
+  -- an ACL user whose script calls a command it may not run (Redis 7.0 says ERR, not NOPERM)
+  if word == "ERR" and message:find("can't run this command", 1, true) then return "noperm" end
   if word == "LOADING" or word == "BUSY" or word == "MASTERDOWN" or word == "TRYAGAIN" or word == "CLUSTERDOWN" then
     return "unreachable"
   end

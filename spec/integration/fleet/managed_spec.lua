@@ -89,6 +89,9 @@ setup(function()
     "--unixsocket", sock, "--unixsocketperm", "777",
     "--user", "fleet", "on", ">" .. FLEET_PW, "~mg:*" }
   for _, c in ipairs(LEAST) do args[#args + 1] = c end
+  -- one command short: the rate budget's script may not ZADD
+  for _, c in ipairs { "--user", "short", "on", ">" .. FLEET_PW, "~mg:*" } do args[#args + 1] = c end
+  for _, c in ipairs(LEAST) do if c ~= "+zadd" then args[#args + 1] = c end end
   r = redis.start { password = ADMIN, args = args }
 end)
 teardown(function()
@@ -192,6 +195,16 @@ describe("managed Redis", function()
       assert.equal("up", a:fleet_status().state)
       assert.same({}, warnings)
       H.no_secret(SECRETS, tostring(a), H.dump(a.store))
+      -- a user one command short (the budget's script's ZADD): every call fails, code noperm
+      redis_opts.url = redis_opts.url:gsub("//fleet:", "//short:")
+      local short = client()
+      for _ = 1, 2 do
+        local s, serr = short:sections()
+        assert.is_nil(s)
+        assert.equal("noperm", serr.code, serr.message)
+        H.no_secret(SECRETS, tostring(serr))
+      end
+      assert.same({}, warnings)
     end)
     e:stop()
     assert(ok, err)

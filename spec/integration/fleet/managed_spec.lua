@@ -136,6 +136,15 @@ describe("managed Redis", function()
     H.no_secret(SECRETS, tostring(s), tostring(u), tostring(t), H.dump(s), H.dump(u), H.dump(t))
   end)
 
+  it("fills what a URL leaves out with the defaults; rediss:// is TLS, [v6] hosts", function()
+    local function shown(opts) return tostring(avalara.store.redis(opts)) end
+    assert.equal("avalara.store.redis(redis.example:6379/0, prefix avalara:)", shown { url = "redis://redis.example" })
+    assert.equal("avalara.store.redis(::1:7000/1 (tls), prefix p:)", shown { url = "rediss://[::1]:7000/1", prefix = "p:" })
+    assert.equal("avalara.store.redis(h:6380/0 (tls), prefix avalara:)",
+      shown { url = "REDISS://:" .. FLEET_ENC .. "@h:6380", tls = { server_name = "redis.example" } })
+    assert.equal("avalara.store.redis(unix:/run/r.sock/0, prefix avalara:)", shown { url = "unix:///run/r.sock" })
+  end)
+
   it("raises on a wrong URL naming the problem, never the password", function()
     local cases = {
       { "http://fleet:" .. FLEET_ENC .. "@h", "must start with redis://, rediss:// or unix://" },

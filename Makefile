@@ -18,7 +18,8 @@
 #   make bench-percall       per-call cost of each layer on a fixed-body server, before and after
 #   make bench-openresty     the library inside nginx against a hand-made subrequest
 #   make bench-catalog [BENCH_ITEMS=100000]  hscode batch at catalog scale (not part of make bench)
-#   make bench-redis         the Redis store per operation: LuaSocket, cosockets, hiredis from C
+#   make bench-redis         the Redis store per operation over TCP, mutual TLS and a Unix socket: LuaSocket,
+#                            cosockets; Debian's lua-resty-redis and hiredis from C on the same server
 #   make docs                LDoc reference of the Lua layer in build/docs/ (fails on warnings)
 
 LUA      ?= lua5.4

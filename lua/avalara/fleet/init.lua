@@ -103,8 +103,8 @@ Fleet.__tostring = function(self) return tostring(self.client) end
 --- Makes a fleet client.
 -- Options: those of `avalara.new`, and
 --
--- - `redis`: the options of `avalara.store.redis` (`host`, `port`, `password`, `username`,
---   `db`, `prefix`, `tls`, `timeout`, ...), or such a store
+-- - `redis`: the options of `avalara.store.redis` (`url`, or `host`, `port`, `socket`, `password`,
+--   `username`, `db`; `prefix`, `tls`, `timeout`, ...), or such a store
 -- - `rate` = `{requests = N, window = S, max_wait = 30, key}`: at most N API requests in any
 --   S seconds for every client with the same Redis, prefix and `key` (default the account)
 -- - `cache` = `{ttl = 86400}`: the classification cache

@@ -10,11 +10,14 @@
 -- - In plain Lua (5.1 to 5.4, LuaJIT) it keeps one LuaSocket connection per
 --   client (a process runs one command at a time), TLS through LuaSec.
 --
--- Why not hiredis or a Redis library: Debian ships no `lua-resty-redis` for
--- bookworm, its `lua-redis` (2014) is built for Lua 5.1 to 5.3 only, and
--- hiredis would mean new C in the core for a round trip that the measured
--- figures (docs/fleet.md, "Using a fleet") show is dominated by the network, not by
--- parsing: RESP is a few lines of Lua (`avalara.resp.protocol`).
+-- Why not hiredis or a Redis library: Debian's lua-resty-redis
+-- (`lua-nginx-redis` 0.27) runs on cosockets only and has no TLS or URLs, its
+-- `lua-redis` (2014) is built for Lua 5.1 to 5.3 only, and hiredis would
+-- mean new C in the core for a round trip that the measured figures
+-- (docs/fleet.md, "Why a RESP client of our own") show is dominated by the
+-- network, not by parsing: RESP is a few lines of Lua (`avalara.resp.protocol`).
+-- How it connects (URLs, TCP or a Unix socket, TLS, mutual TLS) is
+-- `avalara.resp.connect`.
 --
 -- A new connection authenticates (`AUTH [username] password`) and selects
 -- `db` before its first command. A pooled connection that the server closed
@@ -33,6 +36,7 @@ local core = require "avalara.core"
 local clock = require "avalara.clock"
 local resp = require "avalara.resp.protocol"
 local nginx = require "avalara.transport.nginx"
+local connect = require "avalara.resp.connect"
 
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 
@@ -59,6 +63,8 @@ function M.reply_code(message)
   local word = tostring(message):match("^(%u+)") or ""
   if word == "WRONGPASS" or word == "NOAUTH" then return "auth" end
   if word == "NOPERM" then return "noperm" end
+  -- an ACL user whose script calls a command it may not run (Redis 7.0 says ERR, not NOPERM)
+  if word == "ERR" and message:find("can't run this command", 1, true) then return "noperm" end
   if word == "LOADING" or word == "BUSY" or word == "MASTERDOWN" or word == "TRYAGAIN" or word == "CLUSTERDOWN" then
     return "unreachable"
   end
@@ -92,7 +98,7 @@ local secrets = setmetatable({}, { __mode = "k" })
 local shas = {}
 
 local OPTIONS = { host = true, port = true, password = true, username = true, db = true, prefix = true, tls = true,
-  timeout = true, pool_size = true, keepalive = true }
+  timeout = true, pool_size = true, keepalive = true, url = true, socket = true }
 
 local function check(cond, msg)
   if not cond then error("avalara.store.redis: " .. msg, 0) end
@@ -103,9 +109,13 @@ local function integer(v, low, high)
 end
 
 --- A client for the Redis server of `opts` (no I/O until the first command).
--- Options: `host` ("127.0.0.1"), `port` (6379), `password` and `username`
+-- Options: `url` (`redis://user:password@host:port/db`, `rediss://` with TLS,
+-- `unix:///path/redis.sock?db=0`; see `avalara.resp.connect.url`), or
+-- `host` ("127.0.0.1"), `port` (6379) or `socket` (a Unix socket's path),
+-- `password` and `username`
 -- (Redis 6 ACL user; none: the `default` user), `db` (0), `tls` (false, true,
--- or `{verify = true, cafile, capath, server_name}`), `timeout` (seconds for
+-- or `{verify = true, cafile, capath, server_name, certificate, key}`: the last two
+-- a client certificate and its key, PEM files, for mutual TLS), `timeout` (seconds for
 -- connecting and for each reply, 1), `pool_size` (32) and `keepalive` (60 s)
 -- for nginx's pool. `prefix` is accepted and kept for the callers. Wrong
 -- option types raise, naming the option (never its value).
@@ -115,14 +125,17 @@ function M.new(opts)
   opts = opts or {}
   check(type(opts) == "table", "options must be a table")
   for k in pairs(opts) do check(OPTIONS[k], "unknown option '" .. tostring(k) .. "'") end
+  opts = connect.merge(opts)
   local self = setmetatable({
     host = opts.host or "127.0.0.1", port = tonumber(opts.port) or opts.port or 6379, db = opts.db or 0,
-    username = opts.username,
+    username = opts.username, socket = opts.socket,
     timeout = opts.timeout or 1, pool_size = opts.pool_size or 32, keepalive = opts.keepalive or 60,
   }, Client)
   check(type(self.host) == "string" and self.host ~= "", "'host' must be a non-empty string")
   check(integer(self.port, 1, 65535), "'port' must be an integer from 1 to 65535")
   check(integer(self.db, 0, 1e6), "'db' must be a non-negative integer")
+  check(self.socket == nil or (type(self.socket) == "string" and self.socket:sub(1, 1) == "/"),
+    "'socket' must be an absolute path")
   check(opts.password == nil or (type(opts.password) == "string" and opts.password ~= ""),
     "'password' must be a non-empty string")
   check(self.username == nil or (type(self.username) == "string" and self.username ~= ""),
@@ -136,18 +149,20 @@ function M.new(opts)
   if tls then
     tls = type(tls) == "table" and tls or {}
     check(tls.verify == nil or type(tls.verify) == "boolean", "'tls.verify' must be a boolean")
-    for _, k in ipairs { "cafile", "capath", "server_name" } do
+    for _, k in ipairs { "cafile", "capath", "server_name", "certificate", "key" } do
       check(tls[k] == nil or type(tls[k]) == "string", "'tls." .. k .. "' must be a string")
     end
+    check((tls.certificate == nil) == (tls.key == nil), "'tls.certificate' and 'tls.key' go together")
     self.tls = { verify = tls.verify ~= false, cafile = tls.cafile, capath = tls.capath,
-      server_name = tls.server_name or self.host }
+      server_name = tls.server_name or self.host, certificate = tls.certificate, key = tls.key }
   end
   secrets[self] = opts.password
   return self
 end
 
 Client.__tostring = function(self)
-  return ("redis %s:%d/%d%s"):format(self.host, self.port, self.db, self.tls and " (tls)" or "")
+  local where = self.socket and ("unix:" .. self.socket) or (self.host .. ":" .. self.port)
+  return ("redis %s/%d%s"):format(where, self.db, self.tls and " (tls)" or "")
 end
 
 -- ------------------------------------------------------------ sockets
@@ -158,96 +173,6 @@ local function cosockets()
   local mode, why = nginx.mode()
   if not mode then return nil, why end
   return mode == "cosocket"
-end
-
--- Whether a certificate names `host` (subjectAltName DNS names, with a
--- leading wildcard label, or IP addresses; else the subject's CN).
-local function names_host(cert, host)
-  local ext = cert:extensions() or {}
-  local san = ext["2.5.29.17"] or {}
-  for _, ip in ipairs(san.iPAddress or {}) do if ip == host then return true end end
-  local names = san.dNSName or {}
-  if #names == 0 then
-    -- LuaSec names the attribute by its long name ("commonName")
-    for _, e in ipairs(cert:subject()) do
-      if e.name == "commonName" or e.name == "CN" then names = { e.value } end
-    end
-  end
-  host = host:lower()
-  for _, name in ipairs(names) do
-    name = name:lower()
-    if name == host then return true end
-    local suffix = name:match("^%*(%..+)$")
-    if suffix and host:sub(-#suffix) == suffix and not host:sub(1, -#suffix - 1):find(".", 1, true) then
-      return true
-    end
-  end
-  return false
-end
-
--- TLS over a connected LuaSocket socket (LuaSec), the peer's chain and name
--- checked unless `verify` is false.
-local function tls_plain(self, sock)
-  local ok_ssl, ssl = pcall(require, "ssl")
-  if not ok_ssl then return nil, "TLS needs LuaSec (Debian: apt-get install lua-sec)" end
-  local tls = self.tls
-  local conn, err = ssl.wrap(sock, { mode = "client", protocol = "any",
-    options = { "all", "no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1_1" },
-    verify = tls.verify and { "peer", "fail_if_no_peer_cert" } or "none", cafile = tls.cafile, capath = tls.capath })
-  if not conn then sock:close(); return nil, "TLS: " .. tostring(err), "tls" end
-  conn:sni(tls.server_name)
-  conn:settimeout(self.timeout)
-  local done, herr = conn:dohandshake()
-  if not done then
-    conn:close()
-    herr = tostring(herr)
-    -- a server that went away mid-handshake is an outage; anything else (an untrusted or
-    -- expired certificate, a server without TLS) is the setting's
-    local gone = herr == "closed" or herr == "timeout" or herr:find("reset by peer", 1, true)
-    return nil, "TLS handshake failed: " .. herr, gone and "unreachable" or "tls"
-  end
-  if tls.verify and not names_host(conn:getpeercertificate(), tls.server_name) then
-    conn:close()
-    return nil, "TLS handshake failed: the certificate does not name " .. tls.server_name, "tls"
-  end
-  return conn
-end
-
-local function open_plain(self)
-  local socket = require "socket"
-  local sock = socket.tcp()
-  sock:settimeout(self.timeout)
-  local ok, err = sock:connect(self.host, self.port)
-  if not ok then sock:close(); return nil, "cannot connect: " .. tostring(err), "unreachable" end
-  if self.tls then return tls_plain(self, sock) end
-  return sock
-end
-
-local function open_cosocket(self)
-  local sock = ngx.socket.tcp()
-  local ms = self.timeout * 1000
-  sock:settimeouts(ms, ms, ms)
-  if not self.pool then
-    -- one pool per server, database, user, password (a digest: pool names may be logged) and TLS
-    -- setting (a connection verified for one name must not serve another)
-    local pw, tls = secrets[self], self.tls
-    self.pool = ("avalara:redis:%s:%d:%d:%s:%s:%s"):format(self.host, self.port, self.db, self.username or "",
-      pw and require("avalara.digest").of(pw):sub(1, 16) or "",
-      tls and ("tls:" .. tls.server_name .. (tls.verify and ":verify" or ":noverify")) or "")
-  end
-  local ok, err = sock:connect(self.host, self.port, { pool = self.pool })
-  if not ok then return nil, "cannot connect: " .. tostring(err), "unreachable" end
-  if self.tls and sock:getreusedtimes() == 0 then
-    -- pcall: Debian's lua-resty-core asserts on some verification failures
-    local done, session, herr = pcall(sock.sslhandshake, sock, nil, self.tls.server_name, self.tls.verify)
-    if not done or not session then
-      sock:close()
-      herr = tostring(done and herr or "certificate verification failed")
-      local gone = herr == "closed" or herr == "timeout" or herr:find("reset by peer", 1, true)
-      return nil, "TLS handshake failed: " .. herr, gone and "unreachable" or "tls"
-    end
-  end
-  return sock
 end
 
 -- The code of a failure of `kind` (see `M.CODES`).
@@ -265,12 +190,21 @@ local function roundtrip(sock, args)
   return resp.read_reply(sock)
 end
 
+-- Whether the first exchange on a new TLS connection failed because the server refused us: with
+-- TLS 1.3 a server that wants our certificate (or does not trust it) says so after the handshake,
+-- an alert or the connection closed at the first read.
+local function refused(self, err, reused)
+  err = tostring(err)
+  return self.tls and not reused and (err:find("alert", 1, true) or err == "closed")
+end
+
 -- AUTH and SELECT on a new connection; nil, message, kind, code.
 local function hello(self, sock)
   local pw = secrets[self]
   if pw then
     local ok, err, kind = roundtrip(sock, self.username and { "AUTH", self.username, pw } or { "AUTH", pw })
     if not ok then
+      if refused(self, err) then return nil, "TLS handshake failed: " .. tostring(err), kind, "tls" end
       if kind ~= "redis" then return nil, err, kind, code_of(kind, err) end
       -- every refusal of AUTH is the credentials' (WRONGPASS, "ERR invalid password", no password
       -- configured on the server, a user name given to a server before Redis 6), unless loading
@@ -294,7 +228,17 @@ function Client:_acquire()
   local co, why = cosockets()
   if co == nil then return nil, why, "phase", "config" end
   if not co and self.sock then return self.sock, true end
-  local sock, err, code = (co and open_cosocket or open_plain)(self)
+  if co and not self.pool then
+    -- one pool per server, database, user, password (a digest: pool names may be logged) and TLS
+    -- setting (a connection verified for one name, or shown one client certificate, must not serve
+    -- another)
+    local pw, tls = secrets[self], self.tls
+    self.pool = ("avalara:redis:%s:%d:%s:%s:%s"):format(self.socket or (self.host .. ":" .. self.port), self.db,
+      self.username or "", pw and require("avalara.digest").of(pw):sub(1, 16) or "",
+      tls and ("tls:" .. tls.server_name .. (tls.verify and ":verify" or ":noverify") .. ":" .. (tls.certificate or ""))
+      or "")
+  end
+  local sock, err, code = connect.open(self, co, self.pool)
   if not sock then return nil, err, "socket", code or "unreachable" end
   if co and sock:getreusedtimes() > 0 then return sock, true end
   local ok, herr, kind, hcode = hello(self, sock)
@@ -331,6 +275,9 @@ function Client:_command(args)
     end
     self:_discard(sock)
     if kind == "protocol" then return nil, tostring(self) .. ": " .. tostring(err), kind, "protocol" end
+    if refused(self, err, reused) then
+      return nil, tostring(self) .. ": TLS handshake failed: " .. tostring(err), "socket", "tls"
+    end
     -- a pooled connection the server closed meanwhile: once more on a new one
     if not (reused and attempt == 1) then
       return nil, tostring(self) .. ": connection lost (" .. tostring(err) .. ")", "socket", "unreachable"

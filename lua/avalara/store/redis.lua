@@ -77,8 +77,9 @@ local function ms(ttl)
 end
 
 --- A Redis store (no I/O until the first operation).
--- @tparam[opt] table opts `{host = "127.0.0.1", port = 6379, password, username, db = 0,
--- prefix = "avalara:", tls = false | true | {verify, cafile, capath, server_name}, timeout = 1,
+-- @tparam[opt] table opts `{url = "rediss://user:pass@host:port/db" | "unix:///path?db=0"; or
+-- host = "127.0.0.1", port = 6379 (or socket = "/path"), password, username, db = 0;
+-- prefix = "avalara:", tls = false | true | {verify, cafile, capath, server_name, certificate, key}, timeout = 1,
 -- pool_size = 32, keepalive = 60, lock_ttl = 30}` (see `avalara.resp.client`)
 -- @treturn table the store
 function M.new(opts)

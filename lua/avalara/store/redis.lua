@@ -32,6 +32,7 @@
 -- @module avalara.store.redis
 local cjson = require "cjson"
 local client = require "avalara.resp.client"
+local cluster = require "avalara.redis.cluster"
 
 local M = {}
 
@@ -91,7 +92,15 @@ function M.new(opts)
   end
   local copts = {}
   for k, v in pairs(opts) do if k ~= "lock_ttl" then copts[k] = v end end
-  return setmetatable({ redis = client.new(copts), prefix = prefix, lock_ttl = lock_ttl }, Store)
+  local redis = opts.cluster and cluster.new(copts) or client.new(copts)
+  return setmetatable({ redis = redis, prefix = prefix, lock_ttl = lock_ttl, cluster = opts.cluster and true }, Store)
+end
+
+-- The version counter of a value's key: one for the store, or in a cluster one per hash slot, in the
+-- value's slot (so that one script touches one node; a counter never goes back, so a version never repeats).
+local function version_key(self, key)
+  if not self.cluster then return self.prefix .. "avalara.store:version" end
+  return self.prefix .. "avalara.store:version:{" .. cluster.tag(cluster.slot(key)) .. "}"
 end
 
 Store.__tostring = function(self)
@@ -137,7 +146,7 @@ end
 -- @tparam[opt] number ttl seconds (nil: no expiry)
 -- @return true and the new version, or nil, err
 function Store:set(key, value, ttl)
-  local n, err = self.redis:eval(SET, { self.prefix .. key, self.prefix .. "avalara.store:version" },
+  local n, err = self.redis:eval(SET, { self.prefix .. key, version_key(self, self.prefix .. key) },
     { cjson.encode(value), ms(ttl) })
   if n == nil then return nil, failure(self, err) end
   if type(n) ~= "number" then return nil, unexpected(self, "the set script") end
@@ -151,7 +160,7 @@ end
 -- @tparam[opt] number ttl
 -- @return true, new version (none after a delete) | false, current value, current version | nil, err
 function Store:cas(key, version, value, ttl)
-  local r, err = self.redis:eval(CAS, { self.prefix .. key, self.prefix .. "avalara.store:version" },
+  local r, err = self.redis:eval(CAS, { self.prefix .. key, version_key(self, self.prefix .. key) },
     { version and string.format("%d", version) or "", value == nil and "delete" or "set",
       value == nil and "" or cjson.encode(value), ms(ttl) })
   if r == nil then return nil, failure(self, err) end

@@ -1,0 +1,163 @@
+-- The Redis store on a real six-node Redis Cluster (three masters, three
+-- replicas, started here on loopback ports, stopped by pid): key slots as
+-- Redis computes them, the stores' contract, version counters in each value's
+-- slot, MOVED and ASK while a slot migrates, and a master killed with kill -9
+-- under a loop of store operations (its replica takes over; the operations go on).
+local avalara = require "avalara"
+local cluster_client = require "avalara.redis.cluster"
+local contract = require "spec.support.store_contract"
+local redis_cluster = require "spec.support.redis_cluster"
+local socket = require "socket"
+local B = { describe = describe, it = it, before_each = before_each }
+
+local c
+local seq = 0
+local function prefix()
+  seq = seq + 1
+  return ("cl%d:%d:"):format(os.time(), seq)
+end
+
+setup(function()
+  c = redis_cluster.start { node_timeout = 1000 }
+end)
+teardown(function()
+  if c then c:stop() end
+end)
+
+local function store(p)
+  return avalara.store.redis { cluster = c:seeds(), prefix = p or prefix() }
+end
+
+describe("key slots", function()
+  it("are Redis's own (CRC16, hash tags)", function()
+    for _, key in ipairs { "a", "foo", "user:1000", "{user1000}.following", "foo{}{bar}", "foo{{bar}}zap", "{}x",
+      "a{b}c{d}", "avalara:token:abc", "123456789", "b\255x" } do
+      local want = tonumber(c:cli(c.servers[1].port, "CLUSTER", "KEYSLOT", key))
+      assert.equal(want, cluster_client.slot(key), key)
+    end
+    assert.equal(0x31C3, cluster_client.crc16("123456789"))
+  end)
+
+  it("give each slot a tag of its own, and each version counter the value's slot", function()
+    for _, slot in ipairs { 0, 1, 866, 5460, 5461, 10922, 16383 } do
+      assert.equal(slot, cluster_client.slot("{" .. cluster_client.tag(slot) .. "}"))
+    end
+    local p = prefix()
+    local s = store(p)
+    assert(s:set("token", { t = 1 }))
+    local counter = p .. "avalara.store:version:{" .. cluster_client.tag(cluster_client.slot(p .. "token")) .. "}"
+    local slot = tonumber(c:cli(c.servers[1].port, "CLUSTER", "KEYSLOT", p .. "token"))
+    assert.equal(slot, tonumber(c:cli(c.servers[1].port, "CLUSTER", "KEYSLOT", counter)))
+    assert.equal("1", c:cli(c:node_of(slot).port, "GET", counter):match("%d+"))
+  end)
+end)
+
+contract("redis cluster", function() return store() end, B)
+
+describe("the cluster store", function()
+  it("never repeats a version for a key (deleted, expired, set again)", function()
+    local s = store()
+    local seen = {}
+    for i = 1, 20 do
+      local ok, v = s:set("k", { i = i }, i % 3 == 0 and -1 or nil)
+      assert.is_true(ok)
+      assert.is_nil(seen[v])
+      seen[v] = true
+      if i % 4 == 0 then s:delete("k") end
+    end
+  end)
+
+  it("rejects options that are not a cluster's, naming them", function()
+    assert.error_matches(function() avalara.store.redis { cluster = {} } end, "'cluster' must be a list")
+    assert.error_matches(function() avalara.store.redis { cluster = { "nohost" } } end, "'cluster' node 1")
+    assert.error_matches(function() avalara.store.redis { cluster = { "h:1" }, db = 2 } end, "'db' must be 0")
+    assert.error_matches(function() avalara.store.redis { cluster = { "h:1" }, port = 2 } end, "'host' and 'port'")
+    assert.error_matches(function() avalara.store.redis { cluster = { "h:1", tries = 2 } } end, "'tries'")
+  end)
+
+  it("follows ASK while a slot migrates and MOVED once it moved", function()
+    local p = prefix()
+    local s = store(p)
+    local ok, v1 = s:set("mig", { n = 1 })
+    assert.is_true(ok)
+    local key = p .. "mig"
+    local slot = cluster_client.slot(key)
+    local counter = p .. "avalara.store:version:{" .. cluster_client.tag(slot) .. "}"
+    local source = c:node_of(slot)
+    local target
+    for _, n in ipairs(c:nodes()) do if n.master and n.id ~= source.id then target = n end end
+    assert.matches("OK", c:cli(target.port, "CLUSTER", "SETSLOT", slot, "IMPORTING", source.id))
+    assert.matches("OK", c:cli(source.port, "CLUSTER", "SETSLOT", slot, "MIGRATING", target.id))
+    assert.matches("OK", c:cli(source.port, "MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", key, counter))
+    -- the keys are on the target now, the slot still the source's: ASK
+    local got, v = s:get("mig")
+    assert.same({ n = 1 }, got)
+    assert.equal(v1, v)
+    local ok2, v2 = s:set("mig", { n = 2 })
+    assert.is_true(ok2)
+    assert.is_true(v2 > v1)
+    assert.equal("127.0.0.1:" .. source.port, s.redis.slots[slot]) -- ASK leaves the map
+    for _, n in ipairs(c:nodes()) do
+      if n.master then c:cli(n.port, "CLUSTER", "SETSLOT", slot, "NODE", target.id) end
+    end
+    -- the slot is the target's now: MOVED, and the map follows
+    assert.equal(2, s:get("mig").n)
+    assert.equal("127.0.0.1:" .. target.port, s.redis.slots[slot])
+    local ok3, v3 = s:cas("mig", v2, { n = 3 })
+    assert.is_true(ok3)
+    assert.is_true(v3 > v2)
+  end)
+
+  it("goes on when a master is killed with kill -9 and its replica takes over", function()
+    local p = prefix()
+    local s = store(p)
+    local victim = c:node_of(cluster_client.slot(p .. "k1"))
+    -- its replica is in step before the kill
+    local deadline = socket.gettime() + 20
+    local replica
+    repeat
+      for _, n in ipairs(c:nodes()) do
+        if n.master_id == victim.id and c:cli(n.port, "INFO", "replication"):find("master_link_status:up", 1, true) then
+          replica = n
+        end
+      end
+      if not replica then socket.sleep(0.05) end
+    until replica or socket.gettime() > deadline
+    assert(replica, "no replica in step")
+    local ops, failed, first_fail, last_fail, killed_at, slow = 0, 0, nil, nil, nil, 0
+    local started = socket.gettime()
+    local after_ok = 0
+    while true do
+      local i = ops % 30 + 1
+      local t0 = socket.gettime()
+      local ok, err = s:set("k" .. i, { i = i, op = ops })
+      if ok then ok, err = s:get("k" .. i) end
+      local dt = socket.gettime() - t0
+      ops = ops + 1
+      if dt > 0.1 then slow = slow + 1 end
+      if ok == nil then
+        failed = failed + 1
+        first_fail = first_fail or (socket.gettime() - killed_at)
+        last_fail = socket.gettime() - killed_at
+        assert.equal("unreachable", err.code, tostring(err))
+      elseif killed_at then
+        after_ok = after_ok + 1
+      end
+      if not killed_at and socket.gettime() - started > 0.5 then
+        c:server(victim.port):kill()
+        killed_at = socket.gettime()
+      end
+      if killed_at and after_ok > 300 and ops % 50 == 0
+        and (c:node_of(cluster_client.slot(p .. "k1")) or {}).id == replica.id then
+        break
+      end
+      assert(socket.gettime() - started < 30, "no takeover within 30 s")
+    end
+    local took = socket.gettime() - killed_at
+    io.stderr:write(("\n[cluster failover] %d operation pairs, %d failed (first %.2f s, last %.2f s after the kill), "
+      .. "%d slower than 100 ms; loop ended %.2f s after the kill\n")
+      :format(ops, failed, first_fail or -1, last_fail or -1, slow, took))
+    assert.equal(replica.id, c:node_of(cluster_client.slot(p .. "k1")).id)
+    for i = 1, 30 do assert(s:set("k" .. i, { i = i })) end
+  end)
+end)

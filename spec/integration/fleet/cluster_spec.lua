@@ -10,7 +10,45 @@ local redis_cluster = require "spec.support.redis_cluster"
 local socket = require "socket"
 local emu = require "spec.support.emulator"
 local H = require "spec.support.partner"
+local nginx = require "spec.support.nginx"
 local B = { describe = describe, it = it, before_each = before_each }
+
+-- One nginx worker on the cluster store (cosockets): /get?key=K, /bench?n=N (N set+get pairs, their mean).
+local CONF = [[
+{{PREAMBLE}}
+worker_processes 1;
+events { worker_connections 64; }
+http {
+    {{HTTP_BASICS}}
+    init_by_lua_block {
+        S = require("avalara.store").redis { cluster = { {{SEEDS}} }, prefix = "{{PREFIX}}" }
+    }
+    server {
+        listen 127.0.0.1:{{PORT}};
+        default_type text/plain;
+        location = /get {
+            content_by_lua_block {
+                local v, ver, err = S:get(ngx.var.arg_key)
+                if err then return ngx.say(err.code, " ", err.message) end
+                ngx.say(v and v.n, " ", ver)
+            }
+        }
+        location = /bench {
+            content_by_lua_block {
+                local n = tonumber(ngx.var.arg_n)
+                ngx.update_time()
+                local t0 = ngx.now()
+                for i = 1, n do
+                    assert(S:set("b" .. i % 30, { n = i }))
+                    assert(S:get("b" .. i % 30))
+                end
+                ngx.update_time()
+                ngx.say(string.format("%.3f", (ngx.now() - t0) * 1000 / n))
+            }
+        }
+    }
+}
+]]
 
 local c
 local seq = 0
@@ -171,6 +209,11 @@ describe("the cluster store", function()
     local key = p .. "mig"
     local slot = cluster_client.slot(key)
     local counter = p .. "avalara.store:version:{" .. cluster_client.tag(slot) .. "}"
+    local seeds = {}
+    for i, a in ipairs(c:seeds()) do seeds[i] = '"' .. a .. '"' end
+    local host = nginx.start(CONF, { SEEDS = table.concat(seeds, ", "), PREFIX = p })
+    finally(function() host:stop() end)
+    assert.same({ 200, "1 " .. v1 .. "\n" }, { host:get("/get?key=mig") }) -- the map, before the migration
     local source = c:node_of(slot)
     local target
     for _, n in ipairs(c:nodes()) do if n.master and n.id ~= source.id then target = n end end
@@ -181,6 +224,7 @@ describe("the cluster store", function()
     local got, v = s:get("mig")
     assert.same({ n = 1 }, got)
     assert.equal(v1, v)
+    assert.same({ 200, "1 " .. v1 .. "\n" }, { host:get("/get?key=mig") }) -- ASK on cosockets
     local ok2, v2 = s:set("mig", { n = 2 })
     assert.is_true(ok2)
     assert.is_true(v2 > v1)
@@ -191,6 +235,9 @@ describe("the cluster store", function()
     -- the slot is the target's now: MOVED, and the map follows
     assert.equal(2, s:get("mig").n)
     assert.equal("127.0.0.1:" .. target.port, s.redis.slots[slot])
+    assert.same({ 200, "2 " .. v2 .. "\n" }, { host:get("/get?key=mig") }) -- MOVED on cosockets
+    local _, per_pair = host:get("/bench?n=2000")
+    io.stderr:write(("\n[cluster nginx] a set+get pair on cosockets: %.3f ms (mean of 2000)\n"):format(tonumber(per_pair)))
     local ok3, v3 = s:cas("mig", v2, { n = 3 })
     assert.is_true(ok3)
     assert.is_true(v3 > v2)

@@ -160,7 +160,8 @@ Cluster.__tostring = function(self)
   return "redis cluster " .. table.concat(self.seeds, ",")
 end
 
--- The client of a node ("host:port").
+--- The client of a node ("host:port"), made at its first use.
+-- @string addr
 function Cluster:node(addr)
   local c = self.nodes[addr]
   if not c then
@@ -213,7 +214,10 @@ local function transient(err)
     or err.message:find("TRYAGAIN", 1, true) ~= nil
 end
 
--- Runs `send(node_client)` on the master of `key`'s slot, following redirects.
+--- Runs `send(node_client)` on the master of `key`'s slot, following redirects and retrying outages.
+-- @string[opt] key
+-- @tparam function send
+-- @return its reply, or nil, err
 function Cluster:run(key, send)
   local slot = key and M.slot(key)
   local asking, err

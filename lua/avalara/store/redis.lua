@@ -9,7 +9,9 @@
 --
 -- - A value is one string key, `<prefix><key>`: its version, a space and its
 --   JSON; the ttl is the key's own (`PX`). Versions come from one counter,
---   `<prefix>avalara.store:version`, so a version never repeats.
+--   `<prefix>avalara.store:version`, so a version never repeats (on a Redis
+--   Cluster, `cluster = {...}`: one counter per hash slot, in the value's slot;
+--   see `avalara.redis.cluster`).
 -- - `set`, `cas` and a lock's release are Lua scripts: atomic on the server,
 --   one round trip each. `get` is a plain `GET`.
 -- - A lock is `SET <prefix><key>:lock <owner> NX PX <ttl>` (30 s unless
@@ -80,7 +82,8 @@ end
 --- A Redis store (no I/O until the first operation).
 -- @tparam[opt] table opts `{host = "127.0.0.1", port = 6379, password, username, db = 0,
 -- prefix = "avalara:", tls = false | true | {verify, cafile, capath, server_name}, timeout = 1,
--- pool_size = 32, keepalive = 60, lock_ttl = 30}` (see `avalara.resp.client`)
+-- pool_size = 32, keepalive = 60, lock_ttl = 30}` (see `avalara.resp.client`); on a Redis Cluster
+-- `cluster = {"host:port" | {host, port}, ..., retries = 5}` instead of `host`, `port` and `db`
 -- @treturn table the store
 function M.new(opts)
   opts = opts or {}

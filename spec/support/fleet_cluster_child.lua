@@ -3,7 +3,8 @@
 --   lua spec/support/fleet_cluster_child.lua EMULATOR_URL SEEDS PREFIX GO_FILE STOP_FILE
 --
 -- SEEDS: "host:port,host:port,...". Prints "ready", waits for GO_FILE, then calls sections()
--- every 20 ms until STOP_FILE exists (60 s at most) and prints "ok N failed M" and the first failure, if any.
+-- every 20 ms until STOP_FILE exists (60 s at most) and prints "first call ok" after its first
+-- successful call, then "ok N failed M" and the first failure, if any.
 -- Warnings (a node down) go to stderr.
 local fleet = require "avalara.fleet"
 local socket = require "socket"
@@ -25,7 +26,10 @@ local ok_n, failed, first = 0, 0, nil
 local stop = socket.gettime() + 60
 while socket.gettime() < stop and not io.open(stop_file) do
   local ok, err = client:sections()
-  if ok then ok_n = ok_n + 1 else
+  if ok then
+    ok_n = ok_n + 1
+    if ok_n == 1 then io.stdout:write("first call ok\n"); io.stdout:flush() end
+  else
     failed = failed + 1
     first = first or (tostring(err.kind) .. " " .. tostring(err.message))
   end

@@ -3,7 +3,7 @@
 -- node a spec.support.redis server; stops them by pid.
 --
 --   local cluster = require "spec.support.redis_cluster"
---   local c = cluster.start{ node_timeout = 1000 }   -- ms (cluster-node-timeout)
+--   local c = cluster.start{ node_timeout = 1000, args = {...} }   -- ms (cluster-node-timeout); args: every node's
 --   c:seeds() -> {"127.0.0.1:P", ...}; c:nodes() -> {{id, port, master = bool, master_id, slots = {{a, b}}}}
 --   c:node_of(slot) -> the master serving it; c:cli(port, ...) -> raw output; c:wait_ok(); c:stop()
 local redis = require "spec.support.redis"
@@ -109,8 +109,10 @@ function M.start(opts)
   local taken = {}
   local ok, err = pcall(function()
     for i = 1, 6 do
-      self.servers[i] = redis.start { port = pick(taken), args = { "--cluster-enabled", "yes",
-        "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", tostring(opts.node_timeout or 1000) } }
+      local args = { "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout",
+        tostring(opts.node_timeout or 1000) }
+      for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
+      self.servers[i] = redis.start { port = pick(taken), args = args }
     end
     local addrs = {}
     for i, s in ipairs(self.servers) do addrs[i] = emu.shell_quote("127.0.0.1:" .. s.port) end

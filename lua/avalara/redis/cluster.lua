@@ -223,7 +223,18 @@ function Cluster:run(key, send)
   local asking, err
   local tries, redirects = 0, 0
   while true do
-    if not next(self.slots) then self:refresh() end
+    if not next(self.slots) then
+      -- no map yet: an outage is retried below; anything else (a wrong password, a server
+      -- that is not a cluster node) is the settings'
+      local ok, rerr = self:refresh()
+      if not ok and rerr and rerr.code ~= "unreachable" then
+        if rerr.message:find("cluster support disabled", 1, true) then
+          rerr = client.error(rerr.message .. " (a standalone server: give 'host' and 'port', not 'cluster')",
+            "config", "redis")
+        end
+        return nil, rerr
+      end
+    end
     local addr = asking or (slot and self.slots[slot]) or self.seeds[1]
     local node = self:node(addr)
     local v, e

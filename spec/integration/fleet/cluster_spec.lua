@@ -8,6 +8,7 @@ local avalara = require "avalara"
 local cluster_client = require "avalara.redis.cluster"
 local contract = require "spec.support.store_contract"
 local redis_cluster = require "spec.support.redis_cluster"
+local redis = require "spec.support.redis"
 local socket = require "socket"
 local emu = require "spec.support.emulator"
 local H = require "spec.support.partner"
@@ -92,8 +93,12 @@ local function prefix()
   return ("cl%d:%d:"):format(os.time(), seq)
 end
 
+local APP_PASSWORD = "cluster-app-pw-6d0b3f"
+
 setup(function()
-  c = redis_cluster.start { node_timeout = 1000 }
+  -- the default user without a password (the nodes' replication, redis-cli), and an ACL user
+  c = redis_cluster.start { node_timeout = 1000, args = { "--user", "app", "on", ">" .. APP_PASSWORD, "~*", "&*",
+    "+@all" } }
 end)
 teardown(function()
   if c then c:stop() end
@@ -151,6 +156,9 @@ describe("key slots", function()
 end)
 
 contract("redis cluster", function() return store() end, B)
+contract("redis cluster (ACL user)", function()
+  return avalara.store.redis { cluster = c:seeds(), username = "app", password = APP_PASSWORD, prefix = prefix() }
+end, B)
 
 describe("a fleet on the cluster", function()
   local e, dir
@@ -267,6 +275,22 @@ describe("the cluster store", function()
       seen[v] = true
       if i % 4 == 0 then s:delete("k") end
     end
+  end)
+
+  it("fails at once on a wrong password, and on a standalone server, saying so", function()
+    local s = avalara.store.redis { cluster = c:seeds(), username = "app", password = "wrong-pw-1e9c77" }
+    local t0 = socket.gettime()
+    local ok, err = s:set("k", { x = 1 })
+    assert.is_nil(ok)
+    assert.equal("auth", err.code)
+    assert.is_false(err.retryable)
+    assert.is_true(socket.gettime() - t0 < 0.5) -- not retried
+    assert.is_nil(tostring(err):find("wrong-pw-1e9c77", 1, true))
+    local lone = redis.start {}
+    finally(function() lone:stop() end)
+    local _, _, gerr = avalara.store.redis({ cluster = { "127.0.0.1:" .. lone.port } }):get("k")
+    assert.equal("config", gerr.code)
+    assert.matches("a standalone server: give 'host' and 'port', not 'cluster'", gerr.message, 1, true)
   end)
 
   it("rejects options that are not a cluster's, naming them", function()

@@ -353,7 +353,12 @@ describe("the cluster store", function()
     local slot = victim.slots[1][1]
     local ops, failed, first_fail, killed_at, slow, after_ok, took = 0, 0, nil, nil, 0, 0, nil
     local started = socket.gettime()
-    local lat = {}
+    local lat, reasons, failed_other, slow_other = {}, {}, 0, 0
+    local function on_victim(key)
+      local k = cluster_client.slot(key)
+      for _, r in ipairs(victim.slots) do if k >= r[1] and k <= r[2] then return true end end
+      return false
+    end
     while true do
       local i = ops % 30 + 1
       local t0 = socket.gettime()
@@ -362,9 +367,12 @@ describe("the cluster store", function()
       local dt = socket.gettime() - t0
       ops = ops + 1
       if not killed_at then lat[#lat + 1] = dt end
-      if dt > 0.1 then slow = slow + 1 end
+      local theirs = on_victim(p .. "k" .. i)
+      if dt > 0.1 then slow = slow + 1; if not theirs then slow_other = slow_other + 1 end end
       if ok == nil then
         failed = failed + 1
+        if not theirs then failed_other = failed_other + 1 end
+        reasons[#reasons + 1] = err.message:match("[^(]*"):gsub("127%.0%.0%.1:%d+", "NODE")
         first_fail = first_fail or (socket.gettime() - killed_at)
         assert.equal("unreachable", err.code, tostring(err))
       elseif killed_at then
@@ -382,9 +390,10 @@ describe("the cluster store", function()
     end
     table.sort(lat)
     io.stderr:write(("\n[cluster failover] %d set+get pairs (median %.2f ms, p99 %.2f ms before the kill), "
-      .. "%d failed (the first %.2f s after the kill), %d slower than 100 ms; takeover seen %.2f s after the kill\n")
-      :format(ops, lat[math.ceil(#lat / 2)] * 1000, lat[math.ceil(#lat * 0.99)] * 1000, failed, first_fail or -1,
-        slow, took))
+      .. "%d failed (%d on the other masters' slots; the first %.2f s after the kill: %s), %d slower than 100 ms "
+      .. "(%d on the other masters' slots); takeover seen %.2f s after the kill\n")
+      :format(ops, lat[math.ceil(#lat / 2)] * 1000, lat[math.ceil(#lat * 0.99)] * 1000, failed, failed_other,
+        first_fail or -1, table.concat(reasons, "; "), slow, slow_other, took))
     assert.is_true(failed <= 3, failed .. " failed")
     for i = 1, 30 do assert(s:set("k" .. i, { i = i })) end
   end)

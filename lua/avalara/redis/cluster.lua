@@ -149,8 +149,9 @@ function M.new(opts)
   for k, v in pairs(opts) do if k ~= "cluster" then node_opts[k] = v end end
   node_opts.host = "127.0.0.1"
   client.new(node_opts) -- checks the options now (raises naming one)
-  local self = setmetatable({ seeds = {}, nodes = {}, slots = {}, retries = retries, refreshed = -math.huge },
-    Cluster)
+  -- stats: redirects followed and attempts repeated, for the curious (and the specs)
+  local self = setmetatable({ seeds = {}, nodes = {}, slots = {}, retries = retries, refreshed = -math.huge,
+    stats = { moved = 0, ask = 0, retried = 0 } }, Cluster)
   for i, seed in ipairs(seeds_opt) do self.seeds[i] = address(seed, i) end
   secrets[self] = node_opts
   return self
@@ -256,14 +257,17 @@ function Cluster:run(key, send)
       redirects = redirects + 1
       if redirects > 5 then return nil, err end
       if moved then
+        self.stats.moved = self.stats.moved + 1
         self.slots[tonumber(moved)] = to
         if clock.now() - self.refreshed >= 1 then self:refresh() end
         self.slots[tonumber(moved)] = to -- this node said so last
       else
+        self.stats.ask = self.stats.ask + 1
         asking = ask_to
       end
     elseif transient(err) and tries < self.retries then
       tries = tries + 1
+      self.stats.retried = self.stats.retried + 1
       clock.sleep(math.min(0.5, 0.05 * 2 ^ (tries - 1)))
       self:refresh(err.fault == "socket" and addr or nil)
     else

@@ -341,6 +341,53 @@ describe("the cluster store", function()
     assert.is_true(v3 > v2)
   end)
 
+  it("goes on while redis-cli reshards the slots of its keys, versions only growing", function()
+    local p = prefix()
+    local s = store(p)
+    local masters = {}
+    for _, n in ipairs(c:nodes()) do if n.master then masters[#masters + 1] = n end end
+    local source, target = masters[1], masters[2]
+    -- 40 keys in the source's first 20 slots (hash tags), the ones redis-cli moves first
+    local keys, slots = {}, {}
+    for slot = source.slots[1][1], source.slots[1][1] + 19 do
+      slots[#slots + 1] = slot
+      for j = 1, 2 do keys[#keys + 1] = "{" .. cluster_client.tag(slot) .. "}r" .. j end
+    end
+    local last = {}
+    for _, k in ipairs(keys) do local _, v = assert(s:set(k, { n = 0 })); last[k] = v end
+    local done = os.tmpname()
+    os.remove(done)
+    os.execute(("(redis-cli --cluster reshard 127.0.0.1:%d --cluster-from %s --cluster-to %s --cluster-slots 20 "
+      .. "--cluster-yes >%s.log 2>&1; touch %s) &"):format(source.port, source.id, target.id, done, done))
+    finally(function() os.remove(done); os.remove(done .. ".log") end)
+    local ops, failed, reasons, after = 0, 0, {}, 0
+    local deadline = socket.gettime() + 30
+    while after < 200 do
+      if io.open(done) then after = after + 1 end
+      local k = keys[ops % #keys + 1]
+      ops = ops + 1
+      local ok, v = s:set(k, { n = ops })
+      if ok then
+        assert.is_true(v > last[k], k)
+        last[k] = v
+        local cur, have = s:get(k)
+        if have then assert.equal(v, have); assert.equal(ops, cur.n) end
+      else
+        failed = failed + 1
+        reasons[#reasons + 1] = v.message:gsub("127%.0%.0%.1:%d+", "NODE")
+      end
+      assert(socket.gettime() < deadline, "the reshard did not end within 30 s")
+    end
+    local log = emu.read_file(done .. ".log")
+    local st = s.redis.stats
+    io.stderr:write(("\n[cluster reshard] 20 slots moved while %d store sets+gets ran: %d failed%s; followed %d MOVED, "
+      .. "%d ASK, %d attempts repeated (TRYAGAIN)\n")
+      :format(ops, failed, #reasons > 0 and (": " .. table.concat(reasons, "; ")) or "", st.moved, st.ask, st.retried))
+    assert.is_true(st.moved > 0)
+    assert.equal(0, failed)
+    for _, slot in ipairs(slots) do assert.equal(target.id, c:node_of(slot).id, log) end
+  end)
+
   it("goes on when a master is killed with kill -9 and its replica takes over", function()
     local p = prefix()
     local s = store(p)

@@ -3,7 +3,7 @@
 --
 --   local redis = require "spec.support.redis"
 --   local r = redis.start{ password = "pw", args = { "--user", "app", "on", ">pw2", "~*", "&*", "+@all" } }
---   (tls = {port, dir}: a TLS server on that port, its CA in dir/ca.pem)
+--   (tls = {port, dir}: a TLS server on that port, its CA in dir/ca.pem; port = P: that port, chosen by the caller)
 --   r.port, r.pid, r:cli("GET", "k") -> reply text, r:kill() (SIGKILL), r:restart() (same port), r:stop()
 local emu = require "spec.support.emulator"
 local socket = require "socket"
@@ -35,7 +35,7 @@ function M.start(opts)
   opts = opts or {}
   local p = assert(io.popen("mktemp -d /tmp/avalara-redis.XXXXXX"))
   -- tls = {port, dir}: the server listens there only (its args say how), redis-cli trusts dir/ca.pem
-  local self = setmetatable({ tmp = p:read("*l"), port = opts.tls and opts.tls.port or emu.free_port(),
+  local self = setmetatable({ tmp = p:read("*l"), port = opts.port or opts.tls and opts.tls.port or emu.free_port(),
     password = opts.password, args = opts.args or {}, tls = opts.tls }, Redis)
   p:close()
   -- a port found free can be taken by another process before the server binds it (spec files
@@ -43,7 +43,7 @@ function M.start(opts)
   for _ = 1, 4 do
     local ok, err = pcall(launch, self)
     if ok then return self end
-    if opts.tls or not tostring(err):find("Address already in use", 1, true) then error(err, 2) end
+    if opts.tls or opts.port or not tostring(err):find("Address already in use", 1, true) then error(err, 2) end
     self.port = emu.free_port()
   end
   launch(self)

@@ -9,7 +9,9 @@
 --
 -- - A value is one string key, `<prefix><key>`: its version, a space and its
 --   JSON; the ttl is the key's own (`PX`). Versions come from one counter,
---   `<prefix>avalara.store:version`, so a version never repeats.
+--   `<prefix>avalara.store:version`, so a version never repeats (on a Redis
+--   Cluster, `cluster = {...}`: one counter per hash slot, in the value's slot;
+--   see `avalara.redis.cluster`).
 -- - `set`, `cas` and a lock's release are Lua scripts: atomic on the server,
 --   one round trip each. `get` is a plain `GET`.
 -- - A lock is `SET <prefix><key>:lock <owner> NX PX <ttl>` (30 s unless
@@ -32,6 +34,7 @@
 -- @module avalara.store.redis
 local cjson = require "cjson"
 local client = require "avalara.resp.client"
+local cluster = require "avalara.redis.cluster"
 
 local M = {}
 
@@ -80,7 +83,8 @@ end
 -- @tparam[opt] table opts `{url = "rediss://user:pass@host:port/db" | "unix:///path?db=0"; or
 -- host = "127.0.0.1", port = 6379 (or socket = "/path"), password, username, db = 0;
 -- prefix = "avalara:", tls = false | true | {verify, cafile, capath, server_name, certificate, key}, timeout = 1,
--- pool_size = 32, keepalive = 60, lock_ttl = 30}` (see `avalara.resp.client`)
+-- pool_size = 32, keepalive = 60, lock_ttl = 30}` (see `avalara.resp.client`); on a Redis Cluster
+-- `cluster = {"host:port" | {host, port}, ..., retries = 5}` instead of `url`, `host`, `port` and `db`
 -- @treturn table the store
 function M.new(opts)
   opts = opts or {}
@@ -92,7 +96,15 @@ function M.new(opts)
   end
   local copts = {}
   for k, v in pairs(opts) do if k ~= "lock_ttl" then copts[k] = v end end
-  return setmetatable({ redis = client.new(copts), prefix = prefix, lock_ttl = lock_ttl }, Store)
+  local redis = opts.cluster and cluster.new(copts) or client.new(copts)
+  return setmetatable({ redis = redis, prefix = prefix, lock_ttl = lock_ttl, cluster = opts.cluster and true }, Store)
+end
+
+-- The version counter of a value's key: one for the store, or in a cluster one per hash slot, in the
+-- value's slot (so that one script touches one node; a counter never goes back, so a version never repeats).
+local function version_key(self, key)
+  if not self.cluster then return self.prefix .. "avalara.store:version" end
+  return self.prefix .. "avalara.store:version:{" .. cluster.tag(cluster.slot(key)) .. "}"
 end
 
 Store.__tostring = function(self)
@@ -138,7 +150,7 @@ end
 -- @tparam[opt] number ttl seconds (nil: no expiry)
 -- @return true and the new version, or nil, err
 function Store:set(key, value, ttl)
-  local n, err = self.redis:eval(SET, { self.prefix .. key, self.prefix .. "avalara.store:version" },
+  local n, err = self.redis:eval(SET, { self.prefix .. key, version_key(self, self.prefix .. key) },
     { cjson.encode(value), ms(ttl) })
   if n == nil then return nil, failure(self, err) end
   if type(n) ~= "number" then return nil, unexpected(self, "the set script") end
@@ -152,7 +164,7 @@ end
 -- @tparam[opt] number ttl
 -- @return true, new version (none after a delete) | false, current value, current version | nil, err
 function Store:cas(key, version, value, ttl)
-  local r, err = self.redis:eval(CAS, { self.prefix .. key, self.prefix .. "avalara.store:version" },
+  local r, err = self.redis:eval(CAS, { self.prefix .. key, version_key(self, self.prefix .. key) },
     { version and string.format("%d", version) or "", value == nil and "delete" or "set",
       value == nil and "" or cjson.encode(value), ms(ttl) })
   if r == nil then return nil, failure(self, err) end

@@ -29,7 +29,7 @@ M.LAYERS = {
   { 2, "services", { "avalara.hs", "avalara.hs.*", "avalara.items", "avalara.items.*", "avalara.webhook",
     "avalara.webhook.*", "avalara.batch", "avalara.batch.*", "avalara.async", "avalara.async.*" } },
   { 1, "foundation", { "avalara.token.*", "avalara.transport", "avalara.transport.*", "avalara.store",
-    "avalara.store.*", "avalara.resp.*",
+    "avalara.store.*", "avalara.resp.*", "avalara.redis.*",
     "avalara.retry", "avalara.clock", "avalara.error", "avalara.options", "avalara.environments", "avalara.paths",
     "avalara.paging", "avalara.csv", "avalara.private", "avalara.warning", "avalara.digest", "avalara.country" } },
   { 0, "C", { "avalara.core" } },

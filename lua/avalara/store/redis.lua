@@ -79,7 +79,9 @@ end
 --- A Redis store (no I/O until the first operation).
 -- @tparam[opt] table opts `{host = "127.0.0.1", port = 6379, password, username, db = 0,
 -- prefix = "avalara:", tls = false | true | {verify, cafile, capath, server_name}, timeout = 1,
--- pool_size = 32, keepalive = 60, lock_ttl = 30}` (see `avalara.resp.client`)
+-- pool_size = 32, keepalive = 60, lock_ttl = 30}` (see `avalara.resp.client`); with `sentinels = {...}`,
+-- `master = "name"` (and `sentinel_password`, ...) in place of `host` and `port`: the master that
+-- Redis Sentinel names (`avalara.redis.sentinel`)
 -- @treturn table the store
 function M.new(opts)
   opts = opts or {}
@@ -91,7 +93,8 @@ function M.new(opts)
   end
   local copts = {}
   for k, v in pairs(opts) do if k ~= "lock_ttl" then copts[k] = v end end
-  return setmetatable({ redis = client.new(copts), prefix = prefix, lock_ttl = lock_ttl }, Store)
+  local redis = opts.sentinels ~= nil and require("avalara.redis.sentinel").new(copts) or client.new(copts)
+  return setmetatable({ redis = redis, prefix = prefix, lock_ttl = lock_ttl }, Store)
 end
 
 Store.__tostring = function(self)

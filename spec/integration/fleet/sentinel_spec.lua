@@ -133,12 +133,13 @@ end)
 -- Runs set, get and lock on `s` in a loop (from a failover started outside) until the store has
 -- left the master on port `old` and 200 loops succeeded there; no failure after that. Returns
 -- {ops, errors (calls that failed: codes "unreachable 12, ..."), first/last error, lost (writes
--- acknowledged and then not found: they went to the old master after the replica's promotion),
+-- acknowledged and then lost: they went to the old master after the replica's promotion), stale
+-- (reads that found an older value than the write just before),
 -- named (when the sentinels named the new master), switched (when the store used it), took},
 -- times in seconds from the start.
 local function under_load(s, old)
-  local r = { ops = 0, errors = 0, lost = 0, after = 0 }
-  local codes, t0, asked, last_ok = {}, socket.gettime(), 0, 0
+  local r = { ops = 0, errors = 0, lost = 0, stale = 0, after = 0 }
+  local codes, t0, asked, last_version = {}, socket.gettime(), 0, 0
   local deadline = t0 + 30
   while socket.gettime() < deadline do
     if not r.named and socket.gettime() - asked > 0.05 then -- when the sentinels name the new master
@@ -149,6 +150,12 @@ local function under_load(s, old)
     r.ops = r.ops + 1
     local i = r.ops
     local ok, err = s:set("n", { i = i })
+    if ok then
+      -- the version counter: a version at or below the last one acknowledged means the writes
+      -- since went to the old master after the replica's promotion (lost)
+      if err <= last_version then r.lost = r.lost + last_version - err + 1 end
+      last_version = err
+    end
     local got, _, gerr
     if ok then got, _, gerr = s:get("n") end
     local unlock, lerr
@@ -158,13 +165,17 @@ local function under_load(s, old)
       codes[e and e.code or "lock held"] = (codes[e and e.code or "lock held"] or 0) + 1
       r.errors = r.errors + 1
       r.first, r.last = r.first or socket.gettime() - t0, socket.gettime() - t0
+      if r.switched and e and os.getenv("SENTINEL_DEBUG") then
+        local a = {}
+        for j = 1, 3 do local x = t:ask(j, "SENTINEL", "get-master-addr-by-name", t.name); a[j] = x and x[2] or "?" end
+        print("DEBUG", socket.gettime() - t0, r.switched, tostring(s), e.message, table.concat(a, ","))
+      end
       assert.is_nil(r.switched and e, "a failure after the store followed: " .. tostring(e))
     else
       unlock()
-      -- a value older than the one just written: the write before went to the old master (lost)
-      if got.i ~= i then r.lost = math.max(r.lost, last_ok - (got.i or 0)) end
-      last_ok = i
-      if not r.switched and tostring(s):find(":" .. old .. ")", 1, true) == nil then
+      if got.i ~= i then r.stale = r.stale + 1 end -- set on the old master, get on the new one
+      local now = tonumber(tostring(s):match("%(127%.0%.0%.1:(%d+)%)")) -- (none: unlock failed, asking again)
+      if not r.switched and now and now ~= old then
         r.switched = socket.gettime() - t0
       end
       if r.switched then r.after = r.after + 1 end
@@ -176,15 +187,18 @@ local function under_load(s, old)
   for code, n in pairs(codes) do list[#list + 1] = code .. " " .. n end
   r.codes = table.concat(list, ", ")
   assert.equal(200, r.after, "the store did not follow the new master")
+  local wait = socket.gettime() + 10 -- until the sentinel asked names it too (the leader said so first)
+  while t:master_port() == old and socket.gettime() < wait do socket.sleep(0.05) end
+  r.named = r.named or socket.gettime() - t0
   assert.matches("127%.0%.0%.1:" .. t:master_port() .. "%)", tostring(s))
   return r
 end
 
 local function report(what, r)
   print(("\n  sentinel, %s: %d loops (set, get, lock) in %.2f s; %d failed (%s) between %.2f s and"
-    .. " %.2f s; %d writes lost; the sentinels named the new master at %.2f s, the store used it from %.2f s;"
+    .. " %.2f s; %d writes lost, %d stale reads; the sentinels named the new master at %.2f s, the store used it from %.2f s;"
     .. " 200 loops after it, none failed"):format(what, r.ops, r.took, r.errors, r.codes, r.first or 0, r.last or 0,
-    r.lost, r.named or -1, r.switched))
+    r.lost, r.stale, r.named or -1, r.switched))
 end
 
 describe("a failover under load", function()
@@ -233,50 +247,59 @@ describe("a fleet on Sentinel", function()
     return ((e:counters().grants.connect_token or {}).client_credentials or 0)
   end
 
-  it("2 plain-Lua processes across a failover: no failed call, one token request, one after the tokens die",
+  -- Runs 2 fleet processes (a sections() call every 20 ms each) on one token: `trigger()` runs the
+  -- failover (until the sentinels name the new master); 1.5 s later every token dies at the emulator, and the processes stop 1 s after.
+  -- Checks no call failed, 1 token request before the failover, 0 during it, 1 after the tokens
+  -- died; returns the number of calls.
+  local function fleet_across(trigger)
+    e:reset()
+    local secrets, stop, pfx = dir .. "/secrets", dir .. "/stop", prefix()
+    os.remove(stop)
+    local f = assert(io.open(secrets, "w"))
+    f:write(PASSWORD, "\n", SENTINEL_PASSWORD, "\n")
+    f:close()
+    local children = {}
+    for i = 1, 2 do
+      children[i] = H.spawn({ e.http_url, table.concat(t:addresses(), ","), t.name, secrets, pfx, stop },
+        "spec/support/sentinel_child.lua")
+    end
+    for _, c in ipairs(children) do
+      local deadline = socket.gettime() + 10
+      while not emu.read_file(c.out):find("ready") and socket.gettime() < deadline do socket.sleep(0.02) end
+    end
+    socket.sleep(0.5)
+    local first = tokens()
+    trigger()
+    socket.sleep(1.5) -- the processes follow the new master (their recheck: 1 s)
+    local during = tokens() - first
+    e:request("POST", "/_emulator/tokens/expire") -- every token dies: the fleet fetches one, on the new master
+    socket.sleep(1)
+    io.open(stop, "w"):close()
+    H.wait(children, 30)
+    local calls = 0
+    for i, c in ipairs(children) do
+      local ok, failed = c.output:match("ok (%d+) failed (%d+)")
+      assert.equal("0", failed, "process " .. i .. ":\n" .. c.output)
+      calls = calls + tonumber(ok)
+    end
+    assert.same({ 1, 0, 1 }, { first, during, tokens() - first - during })
+    H.no_secret({ PASSWORD, SENTINEL_PASSWORD }, children[1].output, children[2].output)
+    return calls
+  end
+
+  it("2 plain-Lua processes across SENTINEL FAILOVER: no failed call, one token request, one after they die",
     function()
       t:settle() -- the failover before has demoted the old master
-      e:reset()
-      local secrets, stop, pfx = dir .. "/secrets", dir .. "/stop", prefix()
-      local f = assert(io.open(secrets, "w"))
-      f:write(PASSWORD, "\n", SENTINEL_PASSWORD, "\n")
-      f:close()
-      local children = {}
-      for i = 1, 2 do
-        children[i] = H.spawn({ e.http_url, table.concat(t:addresses(), ","), t.name, secrets, pfx, stop },
-          "spec/support/sentinel_child.lua")
-      end
-      for _, c in ipairs(children) do
-        local deadline = socket.gettime() + 10
-        while not emu.read_file(c.out):find("ready") and socket.gettime() < deadline do socket.sleep(0.02) end
-      end
-      socket.sleep(0.5)
-      assert.equal(1, tokens())
-      local took = t:failover()
-      socket.sleep(1.5) -- the processes follow the new master (their recheck: 1 s)
-      local before = tokens()
-      e:request("POST", "/_emulator/tokens/expire") -- every token dies: the fleet fetches one, on the new master
-      socket.sleep(1)
-      io.open(stop, "w"):close()
-      H.wait(children, 30)
-      local calls = 0
-      for i, c in ipairs(children) do
-        local ok, failed = c.output:match("ok (%d+) failed (%d+)")
-        assert.equal("0", failed, "process " .. i .. ":\n" .. c.output)
-        calls = calls + tonumber(ok)
-      end
-      assert.equal(1, before)
-      assert.equal(2, tokens())
-      print(("\n  fleet on sentinel: 2 processes, %d calls, none failed; failover forced (%.2f s until every"
+      local took
+      local calls = fleet_across(function() took = t:failover() end)
+      print(("\n  fleet on sentinel, SENTINEL FAILOVER: 2 processes, %d calls, none failed (%.2f s until every"
         .. " sentinel named the new master); token requests: 1 before it, 0 during it, 1 after the tokens died")
         :format(calls, took))
-      H.no_secret({ PASSWORD, SENTINEL_PASSWORD }, children[1].output, children[2].output)
     end)
-end)
 
-describe("the master killed", function()
   -- (last: the topology is left with one server)
-  it("the master killed (kill -9): outage failures only until the sentinels promote the replica", function()
+  it("the master killed (kill -9): the store's failures are outages until the replica is promoted; a fleet "
+    .. "makes no failed call and one token request", function()
     t:settle()
     local s = store()
     assert(s:set("n", { i = 0 }))
@@ -286,5 +309,17 @@ describe("the master killed", function()
     t:server(old).pid = nil
     report("master killed", r)
     assert.matches("^unreachable %d+$", r.codes) -- every failure an outage (retryable): the fleet carries on
+    t:server(old):restart() -- back as a replica of the new master (its config says nothing of it yet)
+    t:server(old):cli("REPLICAOF", "127.0.0.1", tostring(t:master_port()))
+    t:settle()
+    old = t:master_port()
+    local calls = fleet_across(function()
+      t:server(old):kill()
+      -- the tokens die once a new master answers (meanwhile each process would fetch its own)
+      local deadline = socket.gettime() + 20
+      while t:master_port() == old and socket.gettime() < deadline do socket.sleep(0.05) end
+    end)
+    print(("\n  fleet on sentinel, master killed: 2 processes, %d calls, none failed; token requests: 1 before"
+      .. " it, 0 during it, 1 after the tokens died"):format(calls))
   end)
 end)

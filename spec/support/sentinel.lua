@@ -4,6 +4,7 @@
 --
 --   local sentinel = require "spec.support.sentinel"
 --   local t = sentinel.start{ password = "pw", sentinel_password = "spw" }   -- name "fleet"
+--   (sentinel_user = {name, password}: an ACL user on the sentinels too)
 --   t.name, t.master, t.replica (spec.support.redis servers), t.sentinels = { {port, pid}, ... }
 --   t:addresses() -> { "127.0.0.1:p1", ... }; t:ask(i, ...) -> a sentinel's reply (RESP client)
 --   t:master_port() -> the port the sentinels name; t:failover() (SENTINEL FAILOVER, waits until
@@ -24,6 +25,8 @@ local function launch_sentinel(self, i)
   f:write(table.concat({
     "port " .. s.port, "bind 127.0.0.1", "daemonize no", "dir " .. s.dir, "logfile " .. s.dir .. "/sentinel.log",
     "requirepass " .. self.sentinel_password, "sentinel sentinel-pass " .. self.sentinel_password,
+    -- an ACL user for clients: its name and password are the `sentinel_user` option's
+    self.sentinel_user and ("user %s on >%s +@all"):format(self.sentinel_user[1], self.sentinel_user[2]) or "",
     ("sentinel monitor %s 127.0.0.1 %d 2"):format(self.name, self.master.port),
     ("sentinel auth-pass %s %s"):format(self.name, self.password),
     ("sentinel down-after-milliseconds %s 500"):format(self.name),
@@ -59,7 +62,8 @@ end
 function M.start(opts)
   opts = opts or {}
   local self = setmetatable({ name = opts.name or "fleet", password = opts.password or "master-pw-1",
-    sentinel_password = opts.sentinel_password or "sentinel-pw-1", sentinels = {} }, Topology)
+    sentinel_password = opts.sentinel_password or "sentinel-pw-1", sentinel_user = opts.sentinel_user,
+    sentinels = {} }, Topology)
   -- (a full sync at once, not after the default 5 s wait for more replicas)
   local args = { "--masterauth", self.password, "--repl-diskless-sync-delay", "0" }
   self.master = redis.start { password = self.password, args = args }

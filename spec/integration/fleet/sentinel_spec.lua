@@ -14,6 +14,7 @@ local socket = require "socket"
 local B = { describe = describe, it = it, before_each = before_each }
 
 local PASSWORD, SENTINEL_PASSWORD = "master-pw-9c1e77d2", "sentinel-pw-4b20aa3f"
+local WATCHER_PASSWORD = "watcher-pw-61d0c3e5" -- an ACL user of the sentinels
 
 -- One nginx worker with a Sentinel store made in init_by_lua (its commands go over cosockets).
 local CONF = [[
@@ -54,7 +55,8 @@ local function store(extra)
 end
 
 setup(function()
-  t = sentinel.start { password = PASSWORD, sentinel_password = SENTINEL_PASSWORD }
+  t = sentinel.start { password = PASSWORD, sentinel_password = SENTINEL_PASSWORD,
+    sentinel_user = { "watcher", WATCHER_PASSWORD } }
 end)
 teardown(function()
   if t then t:stop() end
@@ -98,6 +100,15 @@ describe("a Sentinel store", function()
     _, _, err = store { password = "wrong-master-pw" }:get("k")
     assert.equal("auth", err.code)
     H.no_secret({ "wrong-master-pw", SENTINEL_PASSWORD }, tostring(err), err.message)
+  end)
+
+  it("authenticates to the sentinels as an ACL user", function()
+    local s = store { sentinel_username = "watcher", sentinel_password = WATCHER_PASSWORD }
+    assert.is_true((s:set("k", { v = "via an ACL user" })))
+    assert.equal("via an ACL user", s:get("k").v)
+    local _, _, err = store { sentinel_username = "watcher", sentinel_password = "not-the-watcher-pw" }:get("k")
+    assert.equal("auth", err.code)
+    H.no_secret({ "not-the-watcher-pw", WATCHER_PASSWORD }, tostring(err))
   end)
 
   it("finds the master from the second sentinel when the first is down, and names it", function()

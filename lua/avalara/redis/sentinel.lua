@@ -138,7 +138,9 @@ end
 function Sentinel:resolve()
   self.master, self.checked = nil, clock.now()
   local unknown, worst, last = 0, nil, nil
-  for i, s in ipairs(self.sentinels) do
+  -- a copy: in nginx another request of this worker may reorder the list while this one waits
+  local list = { unpack(self.sentinels) }
+  for _, s in ipairs(list) do
     local addr, err = s:command("SENTINEL", "get-master-addr-by-name", self.name)
     if addr == false then
       unknown = unknown + 1
@@ -149,7 +151,9 @@ function Sentinel:resolve()
       local m = self:_client_for(tostring(addr[1]), tonumber(addr[2]))
       local role, rerr = role_of(m:command("ROLE"))
       if role == "master" or (role == nil and rerr.code == "noperm") then
-        if i > 1 then table.insert(self.sentinels, 1, table.remove(self.sentinels, i)) end
+        for i, x in ipairs(self.sentinels) do
+          if x == s then table.insert(self.sentinels, 1, table.remove(self.sentinels, i)); break end
+        end
         self.master = m
         return m
       end
@@ -159,7 +163,7 @@ function Sentinel:resolve()
     end
   end
   if worst then return nil, worst end
-  if unknown == #self.sentinels then
+  if unknown == #list then
     return nil, client.error(("no sentinel knows a master named '%s'"):format(self.name), "config", "redis")
   end
   return nil, client.error(("redis sentinel master %s: no sentinel names a master that answers as one (%s)")

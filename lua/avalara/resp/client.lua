@@ -98,15 +98,11 @@ local secrets = setmetatable({}, { __mode = "k" })
 local shas = {}
 
 local OPTIONS = { host = true, port = true, password = true, username = true, db = true, prefix = true, tls = true,
-  timeout = true, pool_size = true, keepalive = true, url = true, socket = true }
+  timeout = true, pool_size = true, keepalive = true, url = true, socket = true, on_connect = true }
 
-local function check(cond, msg)
-  if not cond then error("avalara.store.redis: " .. msg, 0) end
-end
+local function check(cond, msg) if not cond then error("avalara.store.redis: " .. msg, 0) end end
 
-local function integer(v, low, high)
-  return type(v) == "number" and v == math.floor(v) and v >= low and v <= high
-end
+local function integer(v, low, high) return type(v) == "number" and v == math.floor(v) and v >= low and v <= high end
 
 --- A client for the Redis server of `opts` (no I/O until the first command).
 -- Options: `url` (`redis://user:password@host:port/db`, `rediss://` with TLS,
@@ -117,7 +113,8 @@ end
 -- or `{verify = true, cafile, capath, server_name, certificate, key}`: the last two
 -- a client certificate and its key, PEM files, for mutual TLS), `timeout` (seconds for
 -- connecting and for each reply, 1), `pool_size` (32) and `keepalive` (60 s)
--- for nginx's pool. `prefix` is accepted and kept for the callers. Wrong
+-- for nginx's pool; `on_connect(send)`: a check of each new connection (`avalara.redis.sentinel`'s
+-- ROLE), `send(...)` runs a command. `prefix` is accepted and kept for the callers. Wrong
 -- option types raise, naming the option (never its value).
 -- @tparam[opt] table opts
 -- @return the client
@@ -128,7 +125,7 @@ function M.new(opts)
   opts = connect.merge(opts)
   local self = setmetatable({
     host = opts.host or "127.0.0.1", port = tonumber(opts.port) or opts.port or 6379, db = opts.db or 0,
-    username = opts.username, socket = opts.socket,
+    username = opts.username, socket = opts.socket, on_connect = opts.on_connect,
     timeout = opts.timeout or 1, pool_size = opts.pool_size or 32, keepalive = opts.keepalive or 60,
   }, Client)
   check(type(self.host) == "string" and self.host ~= "", "'host' must be a non-empty string")
@@ -220,6 +217,7 @@ local function hello(self, sock)
       return nil, "SELECT " .. self.db .. " failed (" .. tostring(err) .. ")", kind, code
     end
   end
+  if self.on_connect then return self.on_connect(function(...) return roundtrip(sock, { ... }) end) end
   return true
 end
 

@@ -84,7 +84,9 @@ end
 -- host = "127.0.0.1", port = 6379 (or socket = "/path"), password, username, db = 0;
 -- prefix = "avalara:", tls = false | true | {verify, cafile, capath, server_name, certificate, key}, timeout = 1,
 -- pool_size = 32, keepalive = 60, lock_ttl = 30}` (see `avalara.resp.client`); on a Redis Cluster
--- `cluster = {"host:port" | {host, port}, ..., retries = 5}` instead of `url`, `host`, `port` and `db`
+-- `cluster = {"host:port" | {host, port}, ..., retries = 5}` instead of `url`, `host`, `port` and `db`;
+-- with `sentinels = {...}`, `master = "name"` (and `sentinel_password`, ...) in place of `host` and
+-- `port`: the master that Redis Sentinel names (`avalara.redis.sentinel`)
 -- @treturn table the store
 function M.new(opts)
   opts = opts or {}
@@ -96,7 +98,10 @@ function M.new(opts)
   end
   local copts = {}
   for k, v in pairs(opts) do if k ~= "lock_ttl" then copts[k] = v end end
-  local redis = opts.cluster and cluster.new(copts) or client.new(copts)
+  local redis
+  if opts.cluster then redis = cluster.new(copts)
+  elseif opts.sentinels ~= nil then redis = require("avalara.redis.sentinel").new(copts)
+  else redis = client.new(copts) end
   return setmetatable({ redis = redis, prefix = prefix, lock_ttl = lock_ttl, cluster = opts.cluster and true }, Store)
 end
 

@@ -37,6 +37,8 @@ describe("hscode global options", function()
       token = { "token" },
       connections = { "connections" },
       disconnect = { "disconnect", "NOPE" },
+      logout = { "logout" },          -- no login stored: says so
+      completion = { "completion", "bash" },
     }
   end
 
@@ -83,7 +85,7 @@ describe("hscode global options", function()
         assert.falsy(before:find("traceback", 1, true), what)
       end
     end
-    assert.equal(8 * #OPTIONS, compared)
+    assert.equal(10 * #OPTIONS, compared)
     -- most pairs change what the command does: the walk compares effects, not no-ops
     assert.is_true(effective >= 40, effective .. " of " .. compared .. " had an effect")
   end)

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avalara/abi.h"
+#include <avalara/abi.h> /* the public header, include/ (-Iinclude) */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -101,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     (void)avl_resp_body(resp, s, n / 2);
     (void)avl_resp_body(resp, s + n / 2, n - n / 2);
     if (data[1] & 128)
-        avl_resp_fail(resp, (data[0] & 64) ? "timeout" : "bogus", s);
+        avl_resp_fail(resp, (data[0] & 64) ? "timeout" : "bogus", s, n);
     avl_result_of(req, resp, &res);
     if (res.verdict != AVL_OK) {
         no_secret(res.err.message);

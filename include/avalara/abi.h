@@ -156,9 +156,10 @@ AVALARA_API void avl_resp_status(avl_resp *resp, int status);
 AVALARA_API int avl_resp_header(avl_resp *resp, const char *name, size_t nl, const char *value, size_t vl);
 /* Body bytes: 0, or -1 when a limit stops the reading (over max_body, OOM). */
 AVALARA_API int avl_resp_body(avl_resp *resp, const char *p, size_t n);
-/* A transport failure of one's own (kind "transport", "timeout", "tls"):
- * the outcome becomes that error, message redacted. */
-AVALARA_API void avl_resp_fail(avl_resp *resp, const char *kind, const char *message);
+/* A transport failure of one's own (kind "transport", "timeout", "tls";
+ * another or NULL: "transport"): the outcome becomes that error, with
+ * message[0..n) redacted (NULL: "transport failed"); retryable unless tls. */
+AVALARA_API void avl_resp_fail(avl_resp *resp, const char *kind, const char *message, size_t n);
 AVALARA_API int avl_resp_get_status(const avl_resp *resp);
 /* The raw header block ("Name: value\r\n"...), NUL-terminated. */
 AVALARA_API const char *avl_resp_headers(const avl_resp *resp, size_t *n);

@@ -2,7 +2,7 @@
  * The plain C ABI of the request/response path (include/avalara/abi.h),
  * and the pieces of it the classic binding (lua/request.c) builds its
  * requests with: method, target and URL policy, credential, headers, body.
- * No Lua and no libcurl calls here (curl_getdate, through receive.c, aside):
+ * No Lua and no libcurl call here (receive.c's HTTP date parser aside):
  * fuzz/fuzz_abi.c links this file with the protocol layer. Sending over
  * libcurl is abi_client.c.
  */
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avalara/abi.h"
+#include <avalara/abi.h> /* the public header, include/ (-Iinclude) */
 #include "transport/abi.h"
 
 /* ------------------------------------------------ building (shared with Lua) */
@@ -372,11 +372,14 @@ int avl_resp_body(avl_resp *r, const char *p, size_t n) {
     return n == 0 || avl_receive_body(&r->rc, p, n) == n ? 0 : -1;
 }
 
-void avl_resp_fail(avl_resp *r, const char *kind, const char *message) {
+void avl_resp_fail(avl_resp *r, const char *kind, const char *message, size_t n) {
     const char *k = kind != NULL ? avl_error_kind(kind) : NULL;
     avl_error_free(&r->fail);
     avl_error_init(&r->fail, k != NULL ? k : "transport");
-    avl_error_textf(&r->fail, &r->req->r.secrets, NULL, "%s", message != NULL ? message : "transport failed");
+    if (message != NULL)
+        avl_error_text(r->fail.message, sizeof r->fail.message, message, n, &r->req->r.secrets);
+    else
+        avl_error_setf(&r->fail, NULL, "transport failed");
     r->fail.retryable = strcmp(r->fail.kind, "tls") != 0; /* a network failure may pass */
     r->failed = 1;
 }

@@ -7,7 +7,7 @@
 #ifndef AVALARA_TRANSPORT_ABI_H
 #define AVALARA_TRANSPORT_ABI_H
 
-#include "avalara/abi.h"
+#include <avalara/abi.h> /* the public header, include/ (-Iinclude) */
 #include "transport/transport.h"
 
 struct avl_req {

@@ -326,6 +326,7 @@ install-lib: $(MODULE)
 # The header, the static library and its pkg-config file (not in the rocks).
 install-static: $(STATIC_LIB)
 	install -D -m 0644 include/avalara/core.h $(INSTALL_INC)/avalara/core.h
+	install -D -m 0644 include/avalara/abi.h $(INSTALL_INC)/avalara/abi.h
 	install -D -m 0644 $(STATIC_LIB) $(INSTALL_LIB)/libavalara_core.a
 	install -d $(INSTALL_LIB)/pkgconfig
 	printf '%s\n' $(call pc_lines,$(PREFIX),$${prefix}/include,$${prefix}/lib) >$(INSTALL_LIB)/pkgconfig/avalara-core.pc
@@ -353,7 +354,7 @@ uninstall:
 	rm -f $(INSTALL_CMOD)/avalara/core.so
 	rm -f $(LUA_MODULES:lua/%=$(INSTALL_LMOD)/%)
 	rm -f $(INSTALL_BIN)/hscode
-	rm -f $(INSTALL_INC)/avalara/core.h $(INSTALL_LIB)/libavalara_core.a $(INSTALL_LIB)/pkgconfig/avalara-core.pc
+	rm -f $(INSTALL_INC)/avalara/core.h $(INSTALL_INC)/avalara/abi.h $(INSTALL_LIB)/libavalara_core.a $(INSTALL_LIB)/pkgconfig/avalara-core.pc
 
 clean:
 	rm -rf build

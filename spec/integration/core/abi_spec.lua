@@ -4,7 +4,7 @@
 -- libcurl and over its own socket with the request's bytes (avl_req_wire,
 -- the answer fed back), gets `renew` for an unknown token with a redacted
 -- message, and an `argument` error for a bad URL before anything is sent;
--- under valgrind it leaks nothing. The classic binding builds its requests
+-- under valgrind it leaks nothing; spec/support/abi_unit.c checks the rest without a server. The classic binding builds its requests
 -- with the same code (src/transport/abi.c; request_spec.lua checks it).
 local emu = require "spec.support.emulator"
 local H = require "spec.support.host"
@@ -62,6 +62,15 @@ describe("the plain C ABI (avalara/abi.h)", function()
     local out = run()
     assert.matches("argument: kind=argument message=avl_req_new: 'url' must be an http:// or https:// URL", out, 1, true)
   end)
+
+  it("passes its C unit checks (spec/support/abi_unit.c: building, wire bytes, outcomes, limits, redaction)",
+    function()
+      local unit = dir .. "/abi_unit"
+      local out, code = sh(("cc -O1 -g -Wall -Wextra -Werror -std=c99 spec/support/abi_unit.c -Iinclude "
+        .. "build/lua5.4/libavalara_core.a $(pkg-config --libs libcurl) -pthread -o %s && %s"):format(quote(unit), quote(unit)))
+      assert.equal(0, code, out)
+      assert.matches("abi_unit: %d+ checks, 0 failed", out)
+    end)
 
   it("leaks nothing (valgrind memcheck)", function()
     if os.getenv("SPEC_SANITIZED") == "1" or sh("command -v valgrind") == "" then

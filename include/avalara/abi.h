@@ -86,7 +86,7 @@ typedef struct {
     const char *cafile;          /* NULL: the system's */
     const char *capath;
     const char *proxy;           /* may carry credentials: wiped */
-    const char *user_agent;      /* NULL: "avalara-hscode/<version> (C)" */
+    const char *user_agent;      /* NULL: the client's, "avalara-hscode/<v> libcurl/<v> <host>" */
 } avl_req_spec;
 
 typedef struct {
@@ -147,7 +147,8 @@ AVALARA_API void avl_bytes_free(char *bytes, size_t n);
 
 /* ---- responses: fed by a transport of one's own, or by avl_client_perform */
 
-/* A response to req (its max_body, and whether it is HEAD); NULL on OOM. */
+/* A response to req (its max_body, whether it is HEAD, its secrets to
+ * redact): req must outlive it. NULL on OOM. */
 AVALARA_API avl_resp *avl_resp_new(const avl_req *req);
 AVALARA_API void avl_resp_free(avl_resp *resp);
 AVALARA_API void avl_resp_status(avl_resp *resp, int status);

@@ -153,11 +153,12 @@ static int read_credential(lua_State *L, int idx, const char *label, avl_request
 /* The headers table on the stack top, traversed raw (no metamethod runs
  * while the request grows). Returns the AVL_ABI_HAS_* flags. */
 static int read_headers(lua_State *L, const char *label, int has_credential, avl_request *req) {
-    int t = lua_gettop(L), flags = has_credential ? AVL_ABI_HAS_CREDENTIAL : 0, rc;
+    int t = lua_gettop(L), flags = has_credential ? AVL_ABI_HAS_CREDENTIAL : 0;
     lua_pushnil(L);
     while (lua_next(L, t) != 0) {
         size_t nl, vl;
         const char *name, *value;
+        int rc;
         if (lua_type(L, -2) != LUA_TSTRING ||
             (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER))
             luaL_error(L, "%s'headers' must map names to string values", label);

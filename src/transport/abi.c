@@ -293,7 +293,6 @@ void avl_bytes_free(char *bytes, size_t n) {
 
 int avl_req_wire(const avl_req *req, char **out, size_t *n, avl_err *err) {
     const char *url, *host, *path, *end, *at;
-    char len[32];
     avl_buf b;
     size_t i;
     int rc;
@@ -317,6 +316,7 @@ int avl_req_wire(const avl_req *req, char **out, size_t *n, avl_err *err) {
     for (i = 0; rc == 0 && i < req->r.nheaders; i++)
         rc = avl_buf_appendz(&b, req->r.headers[i]) != 0 || avl_buf_appendz(&b, "\r\n") != 0;
     if (rc == 0 && req->r.body.data != NULL) {
+        char len[32];
         snprintf(len, sizeof len, "%zu", req->r.body.len);
         rc = avl_buf_appendz(&b, "Content-Length: ") != 0 || avl_buf_appendz(&b, len) != 0 ||
              avl_buf_appendz(&b, "\r\n") != 0;

@@ -99,6 +99,8 @@ typedef struct {
     char code[128];              /* OAuth error / Avalara error.code, "" if none */
     char message[512];           /* readable, redacted */
     char request_id[128];        /* x-correlation-id, "" if none */
+    char error_description[512]; /* OAuth / RFC 6750 error_description, redacted, "" if none */
+    char error_uri[256];         /* its error_uri, "" if none */
 } avl_err;
 
 typedef enum {

@@ -106,6 +106,9 @@ int main(void) {
     CHECK(strcmp(res.err.kind, "oauth") == 0 && strstr(res.err.message, "s3cr+t") == NULL);
     CHECK(strstr(res.err.message, "[REDACTED]") != NULL);
     CHECK(answer(404, NULL, "{}", &res) == AVL_ERROR && strcmp(res.err.kind, "http") == 0);
+    CHECK(answer(401, NULL, "{\"error\":\"invalid_token\",\"error_description\":\"expired s3cr+t/tok\\\"en\"}",
+                 &res) == AVL_RENEW);
+    CHECK(strstr(res.err.error_description, "expired") != NULL && strstr(res.err.error_description, "s3cr+t") == NULL);
 
     /* limits, interim responses, failures of one's own, decoding failures */
     req = make("GET", "https://api.example/x", NULL, 8);

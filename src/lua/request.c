@@ -230,7 +230,7 @@ static void read_request(lua_State *L, int idx, const avl_options *o, const char
 /* Pushes status, decoded body, headers (returns 3), or an error (returns 1). */
 static int outcome(lua_State *L, const avl_request *req, avl_response *r) {
     avl_error e;
-    avl_outcome out = avl_api_outcome(r, &req->secrets, &e);
+    avl_outcome out = avl_abi_outcome(req, r, &e);
     if (out == AVL_OUTCOME_ERROR)
         return avl_error_push(L, &e);
     lua_pushinteger(L, r->status);

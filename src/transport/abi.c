@@ -136,6 +136,13 @@ void avl_abi_err_from(avl_err *out, const avl_error *e) {
     avl_copy_field(out->code, sizeof out->code, e->code, strlen(e->code));
     avl_copy_field(out->message, sizeof out->message, e->message, strlen(e->message));
     avl_copy_field(out->request_id, sizeof out->request_id, e->request_id, strlen(e->request_id));
+    avl_copy_field(out->error_description, sizeof out->error_description, e->error_description,
+                   strlen(e->error_description));
+    avl_copy_field(out->error_uri, sizeof out->error_uri, e->error_uri, strlen(e->error_uri));
+}
+
+avl_outcome avl_abi_outcome(const avl_request *req, const avl_response *r, avl_error *e) {
+    return avl_api_outcome(r, &req->secrets, e);
 }
 
 static void argument(avl_err *err, const char *fmt, const char *what) {
@@ -419,7 +426,7 @@ avl_verdict avl_result_of(const avl_req *req, const avl_resp *resp, avl_result *
     }
     if (avl_receive_end(&resp->rc, &req->r, (avl_response *)&resp->r, &e) != 0)
         return fail_with(out, resp->r.status, &e);
-    oc = avl_api_outcome(&resp->r, &req->r.secrets, &e);
+    oc = avl_abi_outcome(&req->r, &resp->r, &e);
     if (oc == AVL_OUTCOME_ERROR)
         return fail_with(out, resp->r.status, &e);
     out->verdict = AVL_OK;

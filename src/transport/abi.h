@@ -48,6 +48,9 @@ int avl_abi_header(avl_request *req, const char *name, size_t nl, const char *va
 /* Ends the building: Accept (unless given), then the body (NULL: none) with
  * its Content-Type (unless given). 0, -1 OOM. */
 int avl_abi_body(avl_request *req, const char *body, size_t n, int flags);
+/* What an API response means (outcome.c, with req's secrets redacted):
+ * avl_result_of and the classic binding's core.request both read it here. */
+avl_outcome avl_abi_outcome(const avl_request *req, const avl_response *r, avl_error *e);
 /* e as the ABI's error struct. */
 void avl_abi_err_from(avl_err *out, const avl_error *e);
 

@@ -226,8 +226,11 @@ docs: deps
 # The protocol layer the harnesses in fuzz/ exercise (no Lua, no libcurl).
 FUZZERS      := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 PROTOCOL_SRC := $(sort $(wildcard src/protocol/*.c))
+# and the plain C ABI's request/response path (fuzz_abi.c): no libcurl call but curl_getdate
+FUZZ_SRC     := $(PROTOCOL_SRC) src/transport/abi.c src/transport/options.c src/transport/receive.c
+FUZZ_LIBS    := $(shell pkg-config --libs libcurl)
 FUZZ_SECONDS ?= 60
-FUZZ_CFLAGS  := -g -O1 -std=c99 -D_DEFAULT_SOURCE -Isrc -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -g -O1 -std=c99 -D_DEFAULT_SOURCE -Isrc -Iinclude -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 # Each harness for FUZZ_SECONDS, seeded with fuzz/corpus and fuzz/regress;
 # new inputs go to build/fuzz/corpus, crashes to build/fuzz/crashes (then
@@ -236,7 +239,7 @@ fuzz: deps
 	$(MAKE) deps DEB_PACKAGES="clang-14 libclang-rt-14-dev"
 	@mkdir -p build/fuzz
 	@set -e; for h in $(FUZZERS); do \
-	  clang-14 $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined,float-cast-overflow fuzz/fuzz_$$h.c $(PROTOCOL_SRC) -o build/fuzz/$$h; \
+	  clang-14 $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined,float-cast-overflow fuzz/fuzz_$$h.c $(FUZZ_SRC) $(FUZZ_LIBS) -o build/fuzz/$$h; \
 	  mkdir -p build/fuzz/corpus/$$h build/fuzz/crashes/$$h fuzz/regress/$$h; \
 	  echo "== fuzz $$h for $(FUZZ_SECONDS) s"; \
 	  build/fuzz/$$h -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \
@@ -249,9 +252,9 @@ fuzz: deps
 # ASan+UBSan, for the spec that replays the corpus and the regressions.
 fuzz-replay: $(FUZZERS:%=build/fuzz-replay/%)
 
-build/fuzz-replay/%: fuzz/fuzz_%.c fuzz/replay.c $(PROTOCOL_SRC) $(wildcard src/protocol/*.h)
+build/fuzz-replay/%: fuzz/fuzz_%.c fuzz/replay.c $(FUZZ_SRC) $(wildcard src/protocol/*.h src/transport/*.h include/avalara/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(FUZZ_CFLAGS) -fsanitize=address,undefined $< fuzz/replay.c $(PROTOCOL_SRC) -o $@
+	$(CC) $(FUZZ_CFLAGS) -fsanitize=address,undefined $< fuzz/replay.c $(FUZZ_SRC) $(FUZZ_LIBS) -o $@
 
 # Benchmarks against peers (not part of make test), written to
 # bench/RESULTS.md, one section per script. Client and server share one
@@ -323,6 +326,7 @@ install-lib: $(MODULE)
 # The header, the static library and its pkg-config file (not in the rocks).
 install-static: $(STATIC_LIB)
 	install -D -m 0644 include/avalara/core.h $(INSTALL_INC)/avalara/core.h
+	install -D -m 0644 include/avalara/abi.h $(INSTALL_INC)/avalara/abi.h
 	install -D -m 0644 $(STATIC_LIB) $(INSTALL_LIB)/libavalara_core.a
 	install -d $(INSTALL_LIB)/pkgconfig
 	printf '%s\n' $(call pc_lines,$(PREFIX),$${prefix}/include,$${prefix}/lib) >$(INSTALL_LIB)/pkgconfig/avalara-core.pc
@@ -350,7 +354,7 @@ uninstall:
 	rm -f $(INSTALL_CMOD)/avalara/core.so
 	rm -f $(LUA_MODULES:lua/%=$(INSTALL_LMOD)/%)
 	rm -f $(INSTALL_BIN)/hscode
-	rm -f $(INSTALL_INC)/avalara/core.h $(INSTALL_LIB)/libavalara_core.a $(INSTALL_LIB)/pkgconfig/avalara-core.pc
+	rm -f $(INSTALL_INC)/avalara/core.h $(INSTALL_INC)/avalara/abi.h $(INSTALL_LIB)/libavalara_core.a $(INSTALL_LIB)/pkgconfig/avalara-core.pc
 
 clean:
 	rm -rf build

@@ -13,7 +13,6 @@
  * table's reading and the response's outcome; request_many's call
  * userdata (its __gc) is what keeps a half-read batch from leaking.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,7 @@
 #include "lua/request.h"
 #include "lua/token.h"
 #include "protocol/protocol.h"
+#include "transport/abi.h"
 
 #define CALL_MT "avalara.request.call"
 #define DEFAULT_CONCURRENCY 8
@@ -88,57 +88,23 @@ static void call_release(lua_State *L, int idx) {
 
 /* ----------------------------------------------------------------- read */
 
-static int has_crlf(const char *s, size_t n) {
-    return memchr(s, '\r', n) != NULL || memchr(s, '\n', n) != NULL || memchr(s, '\0', n) != NULL;
+static void nomem(lua_State *L) {
+    luaL_error(L, "out of memory");
 }
 
 /* Values (a token, a header value, a URL) may come from outside: a token
  * store, a server's link. One unfit to send marks the request refused
  * (avl_request_check reports it: nil, err, nothing sent) rather than
- * raising; types and header names are the caller's code and raise. */
-static void refuse(avl_request *req, const char *why) {
-    if (req->refused == NULL)
-        req->refused = why;
-}
-
-static int ieq(const char *a, const char *b) {
-    for (; *a && *b; a++, b++)
-        if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
-            return 0;
-    return *a == *b;
-}
-
-static void nomem(lua_State *L) {
-    luaL_error(L, "out of memory");
-}
-
-/* The Authorization value: "<scheme> <value>", or value itself when scheme
- * is NULL; registered with its credential part as the request's secrets. */
+ * raising; types and header names are the caller's code and raise. The
+ * building itself is the C ABI's (transport/abi.c). */
 static void set_credential(lua_State *L, avl_request *req, const char *scheme, const char *value,
                            size_t n) {
-    avl_buf b;
-    int rc;
-    if (n == 0 || !avl_header_value_ok(value, n)) {
-        refuse(req, n == 0 ? "the credential is empty"
-                           : "the credential holds a control character (CR, LF, NUL, ...)");
-        return;
-    }
-    avl_buf_init(&b);
-    rc = (scheme != NULL && (avl_buf_appendz(&b, scheme) != 0 || avl_buf_putc(&b, ' ') != 0)) ||
-         avl_buf_append(&b, value, n) != 0;
-    if (rc == 0) {
-        const char *sp = strchr(b.data, ' ');
-        rc = avl_secrets_add(&req->secrets, b.data, b.len) != 0 ||
-             (sp != NULL && avl_secrets_add(&req->secrets, sp + 1, strlen(sp + 1)) != 0) ||
-             avl_request_header(req, "Authorization", b.data, b.len) != 0;
-    }
-    avl_buf_free(&b);
-    if (rc != 0)
+    if (avl_abi_credential(req, scheme, value, n) != 0)
         nomem(L);
 }
 
 static void read_method(lua_State *L, int idx, const char *label, char *method, size_t size) {
-    size_t n, i;
+    size_t n;
     const char *s;
     lua_getfield(L, idx, "method");
     if (lua_isnil(L, -1)) {
@@ -149,13 +115,8 @@ static void read_method(lua_State *L, int idx, const char *label, char *method, 
     if (lua_type(L, -1) != LUA_TSTRING)
         luaL_error(L, "%s'method' must be a string (got %s)", label, luaL_typename(L, -1));
     s = lua_tolstring(L, -1, &n);
-    for (i = 0; i < n && isalpha((unsigned char)s[i]); i++)
-        ;
-    if (n == 0 || i < n || n >= size)
+    if (avl_abi_method(method, size, s, n) != 0)
         luaL_error(L, "%s'method' must be an HTTP method name", label);
-    for (i = 0; i < n; i++)
-        method[i] = (char)toupper((unsigned char)s[i]);
-    method[n] = '\0';
     lua_pop(L, 1);
 }
 
@@ -190,34 +151,25 @@ static int read_credential(lua_State *L, int idx, const char *label, avl_request
 }
 
 /* The headers table on the stack top, traversed raw (no metamethod runs
- * while the request grows). Returns flags: 1 Accept given, 2 Content-Type. */
+ * while the request grows). Returns the AVL_ABI_HAS_* flags. */
 static int read_headers(lua_State *L, const char *label, int has_credential, avl_request *req) {
-    int t = lua_gettop(L), flags = 0;
+    int t = lua_gettop(L), flags = has_credential ? AVL_ABI_HAS_CREDENTIAL : 0;
     lua_pushnil(L);
     while (lua_next(L, t) != 0) {
         size_t nl, vl;
         const char *name, *value;
+        int rc;
         if (lua_type(L, -2) != LUA_TSTRING ||
             (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER))
             luaL_error(L, "%s'headers' must map names to string values", label);
         name = lua_tolstring(L, -2, &nl);
         lua_pushvalue(L, -1);
         value = lua_tolstring(L, -1, &vl);
-        if (nl == 0 || has_crlf(name, nl) || strpbrk(name, ": \t") != NULL)
+        rc = avl_abi_header(req, name, nl, value, vl, &flags);
+        if (rc == -2)
             luaL_error(L, "%s'headers' has a bad name (a name has no ':', space or control character)", label);
-        if (memchr(value, '\0', vl) != NULL) {
-            /* a line is a C string: the check could not see past a NUL */
-            refuse(req, "a header value holds a NUL byte");
-        } else if (ieq(name, "Authorization")) {
-            if (!has_credential) {
-                set_credential(L, req, NULL, value, vl);
-                has_credential = 1;
-            }
-        } else {
-            flags |= ieq(name, "Accept") ? 1 : ieq(name, "Content-Type") ? 2 : 0;
-            if (avl_request_header(req, name, value, vl) != 0)
-                nomem(L);
-        }
+        else if (rc != 0)
+            nomem(L);
         lua_pop(L, 2);
     }
     return flags;
@@ -232,7 +184,7 @@ static void read_request(lua_State *L, int idx, const avl_options *o, const char
     char method[32], why[200];
     size_t n;
     const char *s;
-    int flags = 0, has_credential;
+    int flags = 0, has_credential, rc;
     idx = lua_absindex(L, idx);
     avl_checkstack(L, 8, label);
 
@@ -241,11 +193,10 @@ static void read_request(lua_State *L, int idx, const avl_options *o, const char
     if (lua_type(L, -1) != LUA_TSTRING)
         luaL_error(L, "%s'url' must be a string (got %s)", label, luaL_typename(L, -1));
     s = lua_tolstring(L, -1, &n);
-    if (strlen(s) != n)
-        refuse(req, "the URL holds a NUL byte");
-    if (!avl_options_lua_transport(o) && avl_url_allowed(s, o->allow_http, why, sizeof why) != 0)
+    rc = avl_abi_target(req, method, s, n, !avl_options_lua_transport(o), o->allow_http, why, sizeof why);
+    if (rc == -1)
         luaL_error(L, "%s'url' %s", label, why);
-    if (avl_request_target(req, method, s, n) != 0)
+    else if (rc != 0)
         nomem(L);
     lua_pop(L, 1);
 
@@ -256,8 +207,6 @@ static void read_request(lua_State *L, int idx, const avl_options *o, const char
     else if (!lua_isnil(L, -1))
         luaL_error(L, "%s'headers' must be a table (got %s)", label, luaL_typename(L, -1));
     lua_pop(L, 1);
-    if (!(flags & 1) && avl_request_header(req, "Accept", "application/json", 16) != 0)
-        nomem(L);
 
     lua_getfield(L, idx, "body");
     if (lua_istable(L, -1)) {
@@ -270,12 +219,9 @@ static void read_request(lua_State *L, int idx, const avl_options *o, const char
     } else if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) {
         luaL_error(L, "%s'body' must be a table or a string (got %s)", label, luaL_typename(L, -1));
     }
-    if (lua_type(L, -1) == LUA_TSTRING) {
-        s = lua_tolstring(L, -1, &n);
-        if (avl_buf_append(&req->body, s, n) != 0 ||
-            (!(flags & 2) && avl_request_header(req, "Content-Type", "application/json", 16) != 0))
-            nomem(L);
-    }
+    s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+    if (avl_abi_body(req, s, s != NULL ? n : 0, flags) != 0)
+        nomem(L);
     lua_pop(L, 1);
 }
 
@@ -284,7 +230,7 @@ static void read_request(lua_State *L, int idx, const avl_options *o, const char
 /* Pushes status, decoded body, headers (returns 3), or an error (returns 1). */
 static int outcome(lua_State *L, const avl_request *req, avl_response *r) {
     avl_error e;
-    avl_outcome out = avl_api_outcome(r, &req->secrets, &e);
+    avl_outcome out = avl_abi_outcome(req, r, &e);
     if (out == AVL_OUTCOME_ERROR)
         return avl_error_push(L, &e);
     lua_pushinteger(L, r->status);

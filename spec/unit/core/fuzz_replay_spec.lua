@@ -68,6 +68,40 @@ local through_lua = {
   end, function(v, err)
     return v == "json" or v == "empty" or (v == nil and core.is_error(err) and type(err.message) == "string")
   end },
+  abi = { function(s)
+    -- as in fuzz/fuzz_abi.c, through core.request with a transport function (the C ABI's code
+    -- builds the request and reads the outcome): byte 1 the status, byte 2 the options, then
+    -- URL tail, header value, request body, response correlation id, response body
+    if #s < 2 then return "empty" end
+    local b0, b1 = s:byte(1), s:byte(2)
+    local parts, rest = {}, s:sub(3)
+    for _ = 1, 4 do
+      local z = rest:find("\0", 1, true)
+      parts[#parts + 1] = z and rest:sub(1, z - 1) or rest
+      rest = z and rest:sub(z + 1) or ""
+    end
+    parts[5] = rest
+    local statuses = { 200, 201, 204, 100, 400, 401, 403, 404, 408, 422, 429, 500, 503, 0 }
+    local methods = { nil, "get", "POST", "HEAD", "put", "x y", "", "DELETE" }
+    local token = 'tok3n+s3cr/t"x\\%20y'
+    local ok, status, body = pcall(core.request, {
+      method = methods[b1 % 8 + 1], url = "http://127.0.0.1:1/" .. parts[1]:sub(1, 490), token = token,
+      headers = { ["X-Fuzz"] = parts[2]:sub(1, 255) }, body = math.floor(b1 / 32) % 2 == 1 and parts[3] or nil,
+      max_body = math.floor(b1 / 64) % 2 == 1 and 16 or nil,
+      transport = function()
+        if b1 >= 128 then return nil, parts[5] end
+        return { status = statuses[b0 % 14 + 1], body = parts[5],
+          headers = { ["Content-Type"] = "application/json", ["X-Correlation-Id"] = parts[4] } }
+      end })
+    if not ok then return status:find("core.request: ", 1, true) and "argument" or status end
+    if status == nil then
+      assert(not tostring(body.message):find(token, 1, true), "the token in an error")
+      return nil, body
+    end
+    return status
+  end, function(v, err)
+    return v == "argument" or v == "empty" or type(v) == "number" or (v == nil and core.is_error(err))
+  end },
 }
 
 describe("fuzz corpus and regressions", function()

@@ -219,4 +219,16 @@ describe("src/ layering", function()
     end
     p:close()
   end)
+
+  it("builds the C ABI's harness (fuzz_abi.c) from src/protocol/ and the ABI's files without libcurl calls", function()
+    local text = read("Makefile")
+    local value = assert(text:match("\nFUZZ_SRC%s*:=%s*([^\n]+)"), "no FUZZ_SRC in the Makefile")
+    local extra = {}
+    for file in value:gmatch("src/[%w_/]+%.c") do extra[#extra + 1] = file end
+    table.sort(extra)
+    assert.same({ "src/transport/abi.c", "src/transport/options.c", "src/transport/receive.c" }, extra)
+    -- abi.c sends nothing: sending over libcurl is abi_client.c
+    assert.is_nil(read("src/transport/abi.c"):find("curl_", 1, true))
+    assert.is_nil(read("src/transport/abi.c"):find("CURL", 1, true))
+  end)
 end)

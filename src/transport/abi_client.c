@@ -1,0 +1,54 @@
+/*
+ * The plain C ABI's libcurl client (include/avalara/abi.h): a pool of
+ * handles in memory of its own, and one exchange on it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "transport/abi.h"
+
+struct avl_client {
+    avl_pool *pool;
+};
+
+avl_client *avl_client_new(const char *host, avl_err *err) {
+    avl_client *c;
+    if (avl_transport_global_init() != 0) {
+        if (err != NULL) {
+            avl_error e;
+            avl_error_init(&e, "transport");
+            avl_error_setf(&e, NULL, "libcurl could not be initialised");
+            avl_abi_err_from(err, &e);
+        }
+        return NULL;
+    }
+    c = calloc(1, sizeof *c);
+    if (c != NULL)
+        c->pool = calloc(1, avl_pool_size());
+    if (c == NULL || c->pool == NULL) {
+        free(c);
+        if (err != NULL) {
+            avl_error e;
+            avl_error_init(&e, "transport");
+            avl_error_nomem(&e);
+            avl_abi_err_from(err, &e);
+        }
+        return NULL;
+    }
+    avl_pool_init(c->pool, host != NULL ? host : "C");
+    return c;
+}
+
+void avl_client_free(avl_client *c) {
+    if (c == NULL)
+        return;
+    avl_pool_close(c->pool);
+    free(c->pool);
+    free(c);
+}
+
+avl_verdict avl_client_perform(avl_client *c, const avl_req *req, avl_resp *resp, avl_result *out) {
+    if (avl_curl_perform(c->pool, &req->o, &req->r, &resp->r, &resp->fail) != 0)
+        resp->failed = 1;
+    return avl_result_of(req, resp, out);
+}

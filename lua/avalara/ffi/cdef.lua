@@ -12,7 +12,10 @@
 local M = {}
 
 --- AVL_ABI_VERSION of the header CDEF was written from.
-M.VERSION = 1
+M.VERSION = 2
+
+--- AVL_ERR_BODY_MAX: the most bytes of a response body an avl_err keeps.
+M.ERR_BODY_MAX = 4096
 
 --- The declarations (the header's, between `extern "C" {` and `}`).
 M.CDEF = [[
@@ -52,6 +55,9 @@ typedef struct {
     char request_id[128];
     char error_description[512];
     char error_uri[256];
+    int has_body;
+    size_t body_len;
+    char body[AVL_ERR_BODY_MAX + 1];
 } avl_err;
 typedef enum {
     AVL_OK = 0,
@@ -66,6 +72,7 @@ typedef struct {
     size_t body_len;
     avl_err err;
 } avl_result;
+int avl_abi_version(void);
 avl_req *avl_req_new(const avl_req_spec *spec, avl_err *err);
 void avl_req_free(avl_req *req);
 int avl_req_header(avl_req *req, const char *name, const char *value, size_t n, avl_err *err);
@@ -104,19 +111,23 @@ local function load()
   if not path then return nil, "avalara/core.so is not on package.cpath" end
   -- once per state: a second ffi.cdef of the same typedefs raises
   if not pcall(ffi.typeof, "avl_result") then
-    local okc, why = pcall(ffi.cdef, M.CDEF)
+    local okc, why = pcall(ffi.cdef, (M.CDEF:gsub("AVL_ERR_BODY_MAX %+ 1", tostring(M.ERR_BODY_MAX + 1))))
     if not okc then return nil, "ffi.cdef of avalara/abi.h failed: " .. tostring(why) end
   end
   local okl, lib = pcall(ffi.load, path)
   if not okl then return nil, "ffi.load of " .. path .. " failed: " .. tostring(lib) end
-  local okf, why = pcall(function() return lib.avl_client_perform, lib.avl_result_decode_failed end)
+  local okf, why = pcall(function() return lib.avl_client_perform, lib.avl_result_decode_failed, lib.avl_abi_version end)
   if not okf then return nil, path .. " lacks the C ABI's symbols: " .. tostring(why) end
+  local built = lib.avl_abi_version()
+  if built ~= M.VERSION then
+    return nil, ("%s has C ABI version %d, this cdef is version %d"):format(path, built, M.VERSION)
+  end
   return { ffi = ffi, C = lib, VERSION = M.VERSION, path = path }
 end
 
 --- The FFI view of the core, made once per state.
 -- @treturn table `{ffi = ffi, C = the library, VERSION = n, path = its file}`, or nil, reason
--- (not LuaJIT, no core.so on package.cpath, symbols missing)
+-- (not LuaJIT, no core.so on package.cpath, symbols missing, another AVL_ABI_VERSION)
 function M.load()
   if loaded == nil and reason == nil then loaded, reason = load() end
   return loaded, reason

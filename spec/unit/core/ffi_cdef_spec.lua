@@ -34,7 +34,7 @@ local function structs(norm)
   local out = {}
   for body, name in norm:gmatch("typedef struct{(.-)}([%w_]+);") do
     local fields = {}
-    for decl in body:gmatch("[^;]+") do fields[#fields + 1] = decl:match("([%w_]+)%[?%d*%]?$") end
+    for decl in body:gmatch("[^;]+") do fields[#fields + 1] = decl:gsub("%[.-%]$", ""):match("([%w_]+)$") end
     out[#out + 1] = { name = name, fields = fields }
   end
   return out
@@ -47,6 +47,8 @@ describe("the FFI cdef (avalara.ffi.cdef)", function()
 
   it("has the header's AVL_ABI_VERSION", function()
     assert.equal(tonumber(header:match("#define AVL_ABI_VERSION (%d+)")), cdef.VERSION)
+    assert.equal(tonumber(header:match("#define AVL_ERR_BODY_MAX (%d+)")), cdef.ERR_BODY_MAX)
+    if type(jit) == "table" then assert.equal(cdef.VERSION, assert(cdef.load()).C.avl_abi_version()) end
   end)
 
   it("normalises away only what C does not see (a changed field would show)", function()
@@ -80,6 +82,7 @@ describe("the FFI cdef (avalara.ffi.cdef)", function()
     assert.equal(0, code, out)
     assert.equal(table.concat(want, "\n") .. "\n", out)
     assert.equal(4, ffi.sizeof("avl_verdict"))
+    assert.equal(cdef.ERR_BODY_MAX + 1, ffi.sizeof(ffi.new("avl_err").body))
   end)
 
   it("loads the same core.so the classic binding is, or says why not", function()

@@ -111,7 +111,8 @@ local function load()
   if not path then return nil, "avalara/core.so is not on package.cpath" end
   -- once per state: a second ffi.cdef of the same typedefs raises
   if not pcall(ffi.typeof, "avl_result") then
-    local okc, why = pcall(ffi.cdef, (M.CDEF:gsub("AVL_ERR_BODY_MAX %+ 1", tostring(M.ERR_BODY_MAX + 1))))
+    local text = M.CDEF:gsub("AVL_ERR_BODY_MAX %+ 1", tostring(M.ERR_BODY_MAX + 1))
+    local okc, why = pcall(ffi.cdef, text)
     if not okc then return nil, "ffi.cdef of avalara/abi.h failed: " .. tostring(why) end
   end
   local okl, lib = pcall(ffi.load, path)

@@ -117,7 +117,7 @@ local function load()
   end
   local okl, lib = pcall(ffi.load, path)
   if not okl then return nil, "ffi.load of " .. path .. " failed: " .. tostring(lib) end
-  local okf, why = pcall(function() return lib.avl_client_perform, lib.avl_result_decode_failed, lib.avl_abi_version end)
+  local okf, why = pcall(function() return lib.avl_client_perform, lib.avl_abi_version end)
   if not okf then return nil, path .. " lacks the C ABI's symbols: " .. tostring(why) end
   local built = lib.avl_abi_version()
   if built ~= M.VERSION then

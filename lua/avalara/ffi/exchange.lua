@@ -79,6 +79,7 @@ end
 function Exchange:finish(...)
   live(self, "exchange:finish")
   local ex = classic(self)
+  self.ex = nil -- it finishes (and releases) itself
   self:close()
   return ex:finish(...)
 end

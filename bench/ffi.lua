@@ -5,9 +5,12 @@
 --   luajit bench/ffi.lua traces [N]       N calls of binding.request (and of
 --       the prepared exchange's raw path) under jit.v: the traces compiled,
 --       and every abort with its reason (NYI, a C function, ...)
---   luajit bench/ffi.lua callgrind [N M]  instructions per call of core.request
---       and of binding.request: valgrind --tool=callgrind runs N and M calls,
---       and (Ir(M) - Ir(N)) / (M - N) is the cost of one call (setup cancels)
+--   luajit bench/ffi.lua callgrind [N M [MODE...]]  instructions per call of
+--       core.request ("core") and binding.request ("ffi") over HTTP, and of a
+--       prepared exchange fed a canned answer: the classic one through
+--       request()/finish() ("exchange"), the FFI one through wire()/status/
+--       header/body/conclude() ("prepared"); valgrind --tool=callgrind runs N
+--       and M calls, (Ir(M) - Ir(N)) / (M - N) is one call (setup cancels)
 --   luajit bench/ffi.lua calls MODE URL TOKEN N   (what callgrind runs)
 --
 -- LUA_PATH='lua/?.lua;lua/?/init.lua;./?.lua;;' LUA_CPATH='build/luajit/?.so;;'
@@ -39,8 +42,18 @@ local function calls(mode, url, n)
       local status, model = ex:conclude()
       if status ~= 200 or model.status ~= "CLASSIFIED" then error("bad answer: " .. tostring(model)) end
     end
+  elseif mode == "exchange" then
+    -- the classic exchange with the same canned answer: what a Lua transport pays today
+    local fixed = require "bench.fixed_server"
+    local answer = { status = 200, headers = { ["Content-Type"] = "application/json" }, body = fixed.MODEL }
+    for _ = 1, n do
+      local ex = core.prepare_request(args)
+      assert(ex:request())
+      local status, model = ex:finish(answer)
+      if status ~= 200 or model.status ~= "CLASSIFIED" then error("bad answer: " .. tostring(model)) end
+    end
   else
-    error("mode: core, ffi or prepared")
+    error("mode: core, ffi, prepared or exchange")
   end
 end
 
@@ -103,7 +116,9 @@ local ok, err = pcall(function()
     traces(tonumber(arg[2]) or 2000)
   elseif what == "callgrind" then
     local n, m = tonumber(arg[2]) or 200, tonumber(arg[3]) or 1200
-    for _, mode in ipairs { "core", "ffi", "prepared" } do
+    local modes = { select(4, unpack(arg)) }
+    if #modes == 0 then modes = { "core", "ffi", "exchange", "prepared" } end
+    for _, mode in ipairs(modes) do
       local a, b = instructions(mode, n), instructions(mode, m)
       print(("%-8s %d calls: %d Ir, %d calls: %d Ir -> %.0f instructions per call"):format(mode, n, a, m, b,
         (b - a) / (m - n)))

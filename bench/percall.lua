@@ -10,8 +10,9 @@
 --
 -- Under LuaJIT, `core` is the FFI binding's `request` (`require "avalara.ffi"`)
 -- when it loads, else the classic `core.request`; AVALARA_BINDING=classic|ffi
--- chooses (the client reads the same variable). The binding that ran is
--- written to stderr as "percall: binding NAME".
+-- chooses (the client reads the same variable). The binding that ran (the
+-- client's: `client:transport_info().binding`) is written to stderr as
+-- "percall: binding NAME".
 local mode, url, token, cafile, n = arg[1], arg[2], arg[3], arg[4], tonumber(arg[5])
 assert(mode and url and token and cafile and n, "usage: percall.lua MODE URL TOKEN CAFILE N")
 local cjson = require "cjson"
@@ -60,12 +61,12 @@ function contenders.core()
 end
 
 function contenders.client()
-  io.stderr:write("percall: binding ", (binding()), "\n")
   local avalara = require "avalara"
   local base, company, id = url:match("^(https?://[^/]+)/api/v2/companies/(%d+)/classifications/hs/(.+)$")
   local client = avalara.new{ environment = "local", emulator_url = base, account_id = "2000000001",
     license_key = "DEMO-LICENSE-KEY-0001", company_id = company, cafile = https and cafile or nil }
   assert(client:token())
+  io.stderr:write("percall: binding ", client:transport_info().binding, "\n")
   return function()
     local model, err = client:classification(id)
     if not model or model.status ~= "CLASSIFIED" then

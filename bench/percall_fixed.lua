@@ -83,11 +83,12 @@ table.insert(CONTENDERS, { id = "jit_core", binding = JIT_BINDING, cmd = JIT .. 
 table.insert(CONTENDERS, { id = "jit_client", binding = JIT_BINDING, cmd = JIT .. "luajit bench/percall.lua client",
   label = ("`client:classification(id)` (LuaJIT, %s binding)"):format(JIT_BINDING) })
 if BOTH then
-  table.insert(CONTENDERS, { id = "jit_core_classic", binding = "classic", label = "`core.request` (LuaJIT, classic)",
-    cmd = "AVALARA_BINDING=classic " .. JIT .. "luajit bench/percall.lua core" })
+  table.insert(CONTENDERS, { id = "jit_core_classic", binding = "classic",
+    label = "`core.request` (LuaJIT, classic binding)",
+    cmd = "env AVALARA_BINDING=classic " .. JIT .. "luajit bench/percall.lua core" })
   table.insert(CONTENDERS, { id = "jit_client_classic", binding = "classic",
     label = "`client:classification(id)` (LuaJIT, classic binding)",
-    cmd = "AVALARA_BINDING=classic " .. JIT .. "luajit bench/percall.lua client" })
+    cmd = "env AVALARA_BINDING=classic " .. JIT .. "luajit bench/percall.lua client" })
 end
 
 local function rate(c, url, cafile)

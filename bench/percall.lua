@@ -66,7 +66,8 @@ function contenders.client()
   local client = avalara.new{ environment = "local", emulator_url = base, account_id = "2000000001",
     license_key = "DEMO-LICENSE-KEY-0001", company_id = company, cafile = https and cafile or nil }
   assert(client:token())
-  io.stderr:write("percall: binding ", client:transport_info().binding, "\n")
+  -- an earlier revision (BENCH_BEFORE) has no transport_info, nor any binding but the classic one
+  io.stderr:write("percall: binding ", client.transport_info and client:transport_info().binding or "classic", "\n")
   return function()
     local model, err = client:classification(id)
     if not model or model.status ~= "CLASSIFIED" then

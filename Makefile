@@ -16,6 +16,7 @@
 #   make fuzz [FUZZ_SECONDS=60]  every libFuzzer harness under ASan+UBSan (clang-14)
 #   make bench [BENCH_ROUNDS=5 BENCH_CALLS=20000]  benchmarks against peers -> bench/RESULTS.md
 #   make bench-percall       per-call cost of each layer on a fixed-body server, before and after
+#   make bench-quick         the same per-call set, 3 rounds x 2000 calls (~1 minute), into build/bench/
 #   make bench-openresty     the library inside nginx against a hand-made subrequest
 #   make bench-catalog [BENCH_ITEMS=100000]  hscode batch at catalog scale (not part of make bench)
 #   make bench-redis         the Redis store per operation over TCP, mutual TLS and a Unix socket: LuaSocket,
@@ -74,7 +75,7 @@ LUA_MODULES  := $(shell find lua/avalara -name '*.lua' | sort)
 CLI_MODULES  := $(filter lua/avalara/cli.lua lua/avalara/cli/%,$(LUA_MODULES))
 LIB_MODULES  := $(filter-out $(CLI_MODULES),$(LUA_MODULES))
 
-.PHONY: FORCE check static install-static install-lib install-cli install-man man dist dist-check bench-h2 bench-profile all deps demo docs bench bench-tools bench-percall bench-openresty bench-catalog bench-redis fuzz fuzz-replay test \
+.PHONY: FORCE check static install-static install-lib install-cli install-man man dist dist-check bench-h2 bench-profile all deps demo docs bench bench-tools bench-percall bench-quick bench-openresty bench-catalog bench-redis fuzz fuzz-replay test \
         test-valgrind test-asan test-matrix lint install uninstall clean emulator
 
 all: $(MODULE)
@@ -264,9 +265,12 @@ BENCH_CPU ?= $(shell [ $$(nproc) -gt 1 ] && echo 1 || echo 0)
 # as it was before the hardening and speed work; empty to leave it out.
 BENCH_BEFORE ?= f49a338
 BENCH_ENV := BENCH_CPU=$(BENCH_CPU) LUA_PATH='lua/?.lua;lua/?/init.lua;./?.lua;;' LUA_CPATH='build/lua5.4/?.so;;'
+# Everything `make bench` needs beyond `make deps` (nginx, LuaJIT, LuaSocket,
+# LuaSec, lua-cjson), in one apt-get when run as root.
 bench-tools: deps
-	$(MAKE) deps DEB_PACKAGES="lua-curl curl"
+	$(MAKE) deps DEB_PACKAGES="lua-curl curl wrk valgrind"
 	$(MAKE) LUA=lua5.4
+	$(MAKE) LUA=luajit
 	@mkdir -p build/bench
 	$(CC) -O2 -Wall -Wextra -Werror bench/percall_libcurl.c $(PKG_CFLAGS) $(PKG_LIBS) -o build/bench/percall_libcurl
 
@@ -285,6 +289,12 @@ bench-percall: bench-tools
 	  git archive $(BENCH_BEFORE) | tar -x -C build/bench/before && $(MAKE) -C build/bench/before LUA=lua5.4; fi
 	$(BENCH_ENV) $(if $(BENCH_BEFORE),BENCH_BEFORE=$(BENCH_BEFORE) BENCH_BEFORE_ROOT=$(CURDIR)/build/bench/before) \
 	  taskset -c $(BENCH_CPU) lua5.4 bench/percall_fixed.lua
+
+# The per-call set for a check (not a record): fewer rounds and calls, no
+# before, written to build/bench/RESULTS-quick.md; BENCH_* still apply.
+bench-quick: bench-tools
+	$(BENCH_ENV) BENCH_ROUNDS=$(or $(BENCH_ROUNDS),3) BENCH_CALLS=$(or $(BENCH_CALLS),2000) \
+	  BENCH_OUT=$(or $(BENCH_OUT),build/bench/RESULTS-quick.md) taskset -c $(BENCH_CPU) lua5.4 bench/percall_fixed.lua
 
 # hscode batch of BENCH_ITEMS rows (100,000) at concurrency 64 against the
 # emulator with 20 ms of latency: wall time, RSS, journal, resume (issue 16).

@@ -7,9 +7,13 @@
 -- difference over N2 - N1: start-up, warm-up and the first connection
 -- cancel out). Against the fixed-body server (bench/fixed_server.lua):
 --
---   plain Lua 5.4   the C floor (percall_libcurl.c), `core.request`,
+--   plain Lua 5.4   the C floor (percall_libcurl.c), Debian lua-curl +
+--                   lua-cjson (Lua 5.1), `core.request`,
 --                   `client:classification`, and the core's own functions
 --                   (callgrind's inclusive cost of each, also differenced)
+--   LuaJIT          lua-curl + lua-cjson, the FFI binding's `request` and
+--                   the client on it, `core.request` and the client on the
+--                   classic binding (AVALARA_BINDING=classic)
 --   inside nginx    /static, /capture, /transport, /lib, /lib-subrequest of
 --                   bench/openresty_app.lua, one process (master_process off)
 --                   under callgrind, curl sending the requests on 4
@@ -57,17 +61,18 @@ local function read_profile(file)
   return total, parts
 end
 
-local function callgrind(cmd)
+-- `env`: a prefix ("env NAME=value ") for valgrind itself, which does not follow an exec.
+local function callgrind(cmd, env)
   local file = tmpfile()
-  local out, ok = capture("valgrind --tool=callgrind --callgrind-out-file=" .. file .. " " .. cmd)
+  local out, ok = capture((env or "") .. "valgrind --tool=callgrind --callgrind-out-file=" .. file .. " " .. cmd)
   if not ok then error(cmd .. " failed under callgrind: " .. out) end
   return read_profile(file)
 end
 
 -- Instructions a call of a percall contender, and of each of FUNCTIONS.
-local function per_call(cmd, url, cafile)
-  local t1, p1 = callgrind(("%s '%s' %s '%s' %d"):format(cmd, url, TOKEN, cafile, N1))
-  local t2, p2 = callgrind(("%s '%s' %s '%s' %d"):format(cmd, url, TOKEN, cafile, N2))
+local function per_call(cmd, url, cafile, env)
+  local t1, p1 = callgrind(("%s '%s' %s '%s' %d"):format(cmd, url, TOKEN, cafile, N1), env)
+  local t2, p2 = callgrind(("%s '%s' %s '%s' %d"):format(cmd, url, TOKEN, cafile, N2), env)
   local parts = {}
   for _, f in ipairs(FUNCTIONS) do parts[f[1]] = (p2[f[1]] - p1[f[1]]) / (N2 - N1) end
   return (t2 - t1) / (N2 - N1), parts
@@ -109,26 +114,47 @@ local ok, err = pcall(function()
     .. " calls (start-up and warm-up cancel out); the fixed-body server of bench/fixed_server.lua."):format(
     os.date("!%Y-%m-%d %H:%M UTC"), (capture("valgrind --version"):gsub("%s+$", "")), N1, N2))
   add("")
-  add("| plain Lua 5.4 | HTTP instructions/call | × floor | HTTPS instructions/call | × floor |")
-  add("|---|---:|---:|---:|---:|")
-  local rows = {
-    { "C, one reused libcurl handle (the floor)", "build/bench/percall_libcurl" },
-    { "`core.request`", "lua5.4 bench/percall.lua core" },
-    { "`client:classification(id)`", "lua5.4 bench/percall.lua client" },
-  }
-  local m, core_parts = {}, {}
-  for i, r in ipairs(rows) do
-    m[i] = {}
-    for _, scheme in ipairs { "http", "https" } do
-      local url = (scheme == "http" and server.http_url or server.https_url) .. PATH
-      local n, parts = per_call(r[2], url, cafile)
-      m[i][scheme] = n
-      if i == 2 then core_parts[scheme] = parts end
-      log("profile %s %s: %.0f instructions a call", r[1], scheme, n)
+  local SYSTEM = "env -u LUA_PATH -u LUA_CPATH " -- Debian's modules only
+  local JIT = "env LUA_CPATH='build/luajit/?.so;;' "
+  local CLASSIC = "env AVALARA_BINDING=classic LUA_CPATH='build/luajit/?.so;;' "
+  local m, core_parts, floor = {}, {}, nil
+  -- one table of contenders: each row's instructions a call and its ratio to the floor
+  local function table_of(title, rows)
+    add(("| %s | HTTP instructions/call | × floor | HTTPS instructions/call | × floor |"):format(title))
+    add("|---|---:|---:|---:|---:|")
+    for _, r in ipairs(rows) do
+      local row = {}
+      for _, scheme in ipairs { "http", "https" } do
+        local url = (scheme == "http" and server.http_url or server.https_url) .. PATH
+        local n, parts = per_call(r[2], url, cafile, r.env)
+        row[scheme] = n
+        if r.core then core_parts[scheme] = parts end
+        log("profile %s %s: %.0f instructions a call", r[1], scheme, n)
+      end
+      floor = floor or row
+      m[#m + 1] = row
+      add(("| %s | %s | %.2f | %s | %.2f |"):format(r[1], k(row.http), row.http / floor.http, k(row.https),
+        row.https / floor.https))
     end
-    add(("| %s | %s | %.2f | %s | %.2f |"):format(r[1], k(m[i].http), m[i].http / m[1].http, k(m[i].https),
-      m[i].https / m[1].https))
   end
+  table_of("plain Lua 5.4", {
+    { "C, one reused libcurl handle (the floor)", "build/bench/percall_libcurl" },
+    { "Debian lua-curl + lua-cjson (Lua 5.1)", "lua5.1 bench/percall.lua luacurl", env = SYSTEM },
+    { "`core.request`", "lua5.4 bench/percall.lua core", core = true },
+    { "`client:classification(id)`", "lua5.4 bench/percall.lua client" },
+  })
+  add("")
+  local jit_rows = {
+    { "Debian lua-curl + lua-cjson", "luajit bench/percall.lua luacurl", env = SYSTEM },
+    { "`core.request` (classic binding)", "luajit bench/percall.lua core", env = CLASSIC },
+    { "`client:classification(id)` (classic binding)", "luajit bench/percall.lua client", env = CLASSIC },
+  }
+  if capture(JIT .. "luajit -e 'io.write(type(select(2, pcall(require, \"avalara.ffi\"))))'") == "table" then
+    table.insert(jit_rows, { "the FFI binding's `request`", "luajit bench/percall.lua core", env = JIT })
+    table.insert(jit_rows, { "`client:classification(id)` (FFI binding)", "luajit bench/percall.lua client",
+      env = JIT })
+  end
+  table_of("LuaJIT outside nginx", jit_rows)
   add("")
   add("Inside `core.request` (inclusive instructions a call; the rest is the Lua call and the exchange's bookkeeping):")
   add("")
@@ -137,7 +163,7 @@ local ok, err = pcall(function()
   for _, f in ipairs(FUNCTIONS) do
     add(("| %s | %s | %s |"):format(f[2], k(core_parts.http[f[1]]), k(core_parts.https[f[1]])))
   end
-  add(("| the floor's whole call, for comparison | %s | %s |"):format(k(m[1].http), k(m[1].https)))
+  add(("| the floor's whole call, for comparison | %s | %s |"):format(k(floor.http), k(floor.https)))
   add("")
   add("| inside nginx (LuaJIT), one worker | instructions/request | × `/capture` |")
   add("|---|---:|---:|")

@@ -21,4 +21,11 @@ function M.median(t)
   return n % 2 == 1 and s[(n + 1) / 2] or (s[n / 2] + s[n / 2 + 1]) / 2
 end
 
+--- Pins process `pid` and its children (an nginx master and its workers) to `cpu` (taskset's list syntax).
+function M.pin(pid, cpu)
+  local ok = os.execute(("taskset -pc %s %d >/dev/null && for c in $(pgrep -P %d); do taskset -pc %s $c >/dev/null;"
+    .. " done"):format(cpu, pid, pid, cpu))
+  if not ok then error("cannot pin process " .. pid .. " to CPU " .. cpu) end
+end
+
 return M

@@ -48,6 +48,8 @@ local origins = setmetatable({}, { __mode = "k" })
 -- main thread's under `MAIN` (LuaJIT and 5.1 give it no thread value).
 local deadlines = setmetatable({}, { __mode = "k" })
 local MAIN = {}
+-- `within` scopes open now (any coroutine): none, and no call looks its deadline up
+local scopes = 0
 
 local function running()
   local co, main = coroutine.running()
@@ -256,7 +258,9 @@ function Client:within(deadline, fn, ...) -- luacheck: no unused args (self: any
   local key = running()
   local outer = deadlines[key]
   deadlines[key] = outer and math.min(outer, deadline) or deadline
+  scopes = scopes + 1
   local res = pack(pcall(fn, ...))
+  scopes = scopes - 1
   deadlines[key] = outer
   if not res[1] then error(res[2], 0) end
   return (table.unpack or unpack)(res, 2, res.n)
@@ -299,7 +303,7 @@ function Client:exchange(kind, args)
     local ok, err = self.gate(self, 1)
     if not ok then return nil, err end
   end
-  if deadlines[running()] then
+  if scopes > 0 and deadlines[running()] then
     local a, err = clip(self, args)
     if not a then return nil, err end
   end
@@ -425,7 +429,8 @@ function Client:call(method, path, body)
   if body ~= nil and type(body) ~= "table" and type(body) ~= "string" then
     error("client:call: 'body' must be a table or a string", 2)
   end
-  local url = path:find("^https?://") and path or self.api_base .. path
+  -- a path (the usual case) starts with "/": no pattern to run
+  local url = (path:byte(1) ~= 47 and path:find("^https?://")) and path or self.api_base .. path
   local tok, terr = self:token()
   if not tok then return nil, terr end
   -- The first exchange runs here, without the retry machinery's closures:

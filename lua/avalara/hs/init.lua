@@ -73,7 +73,20 @@ function Hs:classification(id)
   end
   local client = self.client
   local company = client:company("client:classification")
-  local s, model = client:call("GET", paths.build("classification_get", { companyId = company, id = id }))
+  -- The paths built lately, by id (a client reads the same ids again and
+  -- again): no table of placeholders, no encoding on every call. Bounded;
+  -- made again when the company or the template changes.
+  local tpl, memo = paths.templates.classification_get, self._get_paths
+  if not memo or memo.company ~= company or memo.tpl ~= tpl or memo.n >= 512 then
+    memo = { company = company, tpl = tpl, n = 0, by_id = {} }
+    self._get_paths = memo
+  end
+  local path = memo.by_id[id]
+  if not path then
+    path = paths.build("classification_get", { companyId = company, id = id })
+    memo.by_id[id], memo.n = path, memo.n + 1
+  end
+  local s, model = client:call("GET", path)
   if s == nil then return nil, model end
   return model
 end

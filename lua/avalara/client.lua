@@ -422,13 +422,17 @@ end
 -- @string method
 -- @string path (from `avalara.paths`) or an absolute URL
 -- @tparam[opt] table body
+-- @tparam[opt] table opts `{response_headers = false}`: no headers table (a caller that never reads
+-- it saves building it: `core.request`'s `response_headers`)
 -- @return status, decoded body, headers | nil, err
-function Client:call(method, path, body)
+function Client:call(method, path, body, opts)
   if type(method) ~= "string" then error("client:call: 'method' must be a string", 2) end
   if type(path) ~= "string" then error("client:call: 'path' must be a string", 2) end
   if body ~= nil and type(body) ~= "table" and type(body) ~= "string" then
     error("client:call: 'body' must be a table or a string", 2)
   end
+  if opts ~= nil and type(opts) ~= "table" then error("client:call: 'opts' must be a table", 2) end
+  local headers = opts and opts.response_headers
   -- a path (the usual case) starts with "/": no pattern to run
   local url = (path:byte(1) ~= 47 and path:find("^https?://")) and path or self.api_base .. path
   local tok, terr = self:token()
@@ -437,15 +441,15 @@ function Client:call(method, path, body)
   -- most calls succeed at once. A failure goes on in `call_again`.
   local started = now()
   local status, b, h = self:exchange("request", { method = method, url = url, token = tok:access_token(),
-    body = body })
+    body = body, response_headers = headers })
   if self.on_request then self:observe(method, url, status, started, 1, status == nil and b or nil) end
   if status ~= nil then return status, b, h end
-  return self:_call_again(method, url, body, tok, b, started)
+  return self:_call_again(method, url, body, tok, b, started, headers)
 end
 
 -- The rest of a call whose first exchange failed with `first_err`: the retry
 -- policy (timed from `started`) and one token renewal on a 401 that asks for it.
-function Client:_call_again(method, url, body, tok, first_err, started)
+function Client:_call_again(method, url, body, tok, first_err, started, headers)
   local renewed, exchange, final, pending = false, 1, nil, first_err
   return retry.run(self.retries, function()
     while true do
@@ -455,7 +459,7 @@ function Client:_call_again(method, url, body, tok, first_err, started)
         exchange = exchange + 1
         local t0 = now()
         local status, b, h = self:exchange("request", { method = method, url = url, token = tok:access_token(),
-          body = body })
+          body = body, response_headers = headers })
         self:observe(method, url, status, t0, exchange, status == nil and b or nil)
         if status ~= nil then return status, b, h end
         err = b

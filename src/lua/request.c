@@ -227,8 +227,9 @@ static void read_request(lua_State *L, int idx, const avl_options *o, const char
 
 /* -------------------------------------------------------------- outcome */
 
-/* Pushes status, decoded body, headers (returns 3), or an error (returns 1). */
-static int outcome(lua_State *L, const avl_request *req, avl_response *r) {
+/* Pushes status, decoded body, headers (returns 3; 2 without the headers
+ * table, `no_headers`), or an error (returns 1). */
+static int outcome(lua_State *L, const avl_request *req, avl_response *r, int no_headers) {
     avl_error e;
     avl_outcome out = avl_abi_outcome(req, r, &e);
     if (out == AVL_OUTCOME_ERROR)
@@ -244,6 +245,8 @@ static int outcome(lua_State *L, const avl_request *req, avl_response *r) {
             return avl_error_push(L, &e);
         }
     }
+    if (no_headers)
+        return 2;
     avl_push_headers(L, r);
     return 3;
 }
@@ -254,7 +257,7 @@ static int request_finish(lua_State *L, avl_exchange *x, int failed) {
     int n;
     if (failed)
         return avl_error_result(L, &x->err);
-    n = outcome(L, &x->req, &x->resp);
+    n = outcome(L, &x->req, &x->resp, x->no_headers);
     if (n == 1) {
         lua_pushnil(L);
         lua_insert(L, -2);
@@ -271,6 +274,12 @@ avl_exchange *avl_request_prepare(lua_State *L, int idx, const char *fn) {
     avl_options_read(L, idx, &x->opts);
     snprintf(label, sizeof label, "%s: ", fn);
     read_request(L, idx, &x->opts, label, &x->req);
+    lua_getfield(L, idx, "response_headers");
+    if (lua_type(L, -1) == LUA_TBOOLEAN)
+        x->no_headers = !lua_toboolean(L, -1);
+    else if (!lua_isnil(L, -1))
+        luaL_error(L, "%s'response_headers' must be a boolean (got %s)", label, luaL_typename(L, -1));
+    lua_pop(L, 1);
     return x;
 }
 
@@ -335,7 +344,7 @@ static int l_request_many(lua_State *L) {
     lua_createtable(L, (int)n, 0);                /* 4 */
     for (i = 0; i < n; i++) {
         avl_transfer *it = &c->items[i];
-        int nres = it->failed ? avl_error_push(L, &it->err) : outcome(L, &c->reqs[i], &it->resp);
+        int nres = it->failed ? avl_error_push(L, &it->err) : outcome(L, &c->reqs[i], &it->resp, 0);
         lua_createtable(L, 0, 3);
         if (nres == 1) {
             lua_insert(L, -2);

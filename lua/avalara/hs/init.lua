@@ -21,6 +21,9 @@ local definitions = require "avalara.hs.tariff"
 
 local M = {}
 
+-- client:call's opts where the response headers are not read
+local NO_HEADERS = { response_headers = false }
+
 --- The client field this service is reached as: `client.hs`.
 M.field = "hs"
 
@@ -59,7 +62,8 @@ function Hs:classify(item, opts)
   local company = client:company("client:classify")
   local body = item_model.body(item, { company_id = company, country = opts.country, item_group = opts.item_group,
     where = "client:classify" })
-  local status, model = client:call("POST", paths.build("classification_create", { companyId = company }), body)
+  local status, model = client:call("POST", paths.build("classification_create", { companyId = company }), body,
+    NO_HEADERS)
   if status == nil then return nil, model end
   return model
 end
@@ -86,7 +90,7 @@ function Hs:classification(id)
     path = paths.build("classification_get", { companyId = company, id = id })
     memo.by_id[id], memo.n = path, memo.n + 1
   end
-  local s, model = client:call("GET", path)
+  local s, model = client:call("GET", path, nil, NO_HEADERS)
   if s == nil then return nil, model end
   return model
 end

@@ -165,6 +165,19 @@ describe("core.request", function()
         "core.request: 'response_headers' must be a boolean (got string)")
     end)
 
+    it("reads its fields as the caller sees them: a proxy's __index, other keys ignored", function()
+      local args = { url = e.http_url .. SECTIONS, token = token, response_headers = false, timeout = 5 }
+      local proxy = setmetatable({}, { __index = args })
+      assert.equal(2, select("#", core.request(proxy)))
+      local extra = { url = args.url, token = token, [1] = "x", [true] = 1, [("k"):rep(60)] = 1, unknown = 1 }
+      assert.equal(200, (core.request(extra)))
+      -- a key built at run time is the same field as the literal one
+      local built = { [("ur") .. "l"] = args.url, [("tok") .. "en"] = token, [("response_") .. "headers"] = false }
+      assert.equal(2, select("#", core.request(built)))
+      assert.has_error(function() core.request { url = args.url, token = token, [("time") .. "out"] = "x" } end,
+        "bad option 'timeout' (number of seconds expected, got string)")
+    end)
+
     it("accepts an authorization value instead of a token", function()
       assert.equal(200, (core.request { url = e.http_url .. SECTIONS, authorization = "Bearer " .. token }))
       assert.equal(200, (core.request { url = e.http_url .. SECTIONS,

@@ -76,7 +76,7 @@ function Hs:classification(id)
     error("client:classification: 'id' must be a string (got " .. type(id) .. ")", 2)
   end
   local client = self.client
-  local company = client:company("client:classification")
+  local company = client.company_id or client:company("client:classification") -- (raises without one)
   -- The paths built lately, by id (a client reads the same ids again and
   -- again): no table of placeholders, no encoding on every call. Bounded;
   -- made again when the company or the template changes.

@@ -183,6 +183,9 @@ end
 -- @param[opt] stale an access token known to be rejected (renew unless the store has another)
 -- @return a Token, or nil, err
 function Cached:token(stale)
+  -- the held token while valid (peek's first case, one call less on every API call)
+  local held, held_until = self.held, self.held_until
+  if held and stale == nil and held_until and held_until > now() then return held end
   local tok, perr = self:peek(stale)
   if tok then return tok end
   if perr then return nil, perr end

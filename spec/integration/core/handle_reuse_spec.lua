@@ -66,6 +66,7 @@ describe("a reused libcurl handle", function()
     assert.is_nil(set.expect)
     assert.is_nil(set["content-type"])
     set, body = lines { token = "T" }
+    assert.is_nil(set["content-length"])
     assert.equal("GET", body.method)
     local s2, m = core.request { url = h.url .. "/ok", token = "T" }
     assert.equal(200, s2)

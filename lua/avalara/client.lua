@@ -48,6 +48,8 @@ local origins = setmetatable({}, { __mode = "k" })
 -- main thread's under `MAIN` (LuaJIT and 5.1 give it no thread value).
 local deadlines = setmetatable({}, { __mode = "k" })
 local MAIN = {}
+-- `within` scopes open now (any coroutine): none, and no call looks its deadline up
+local scopes = 0
 
 local function running()
   local co, main = coroutine.running()
@@ -256,7 +258,9 @@ function Client:within(deadline, fn, ...) -- luacheck: no unused args (self: any
   local key = running()
   local outer = deadlines[key]
   deadlines[key] = outer and math.min(outer, deadline) or deadline
+  scopes = scopes + 1
   local res = pack(pcall(fn, ...))
+  scopes = scopes - 1
   deadlines[key] = outer
   if not res[1] then error(res[2], 0) end
   return (table.unpack or unpack)(res, 2, res.n)
@@ -299,7 +303,7 @@ function Client:exchange(kind, args)
     local ok, err = self.gate(self, 1)
     if not ok then return nil, err end
   end
-  if deadlines[running()] then
+  if scopes > 0 and deadlines[running()] then
     local a, err = clip(self, args)
     if not a then return nil, err end
   end
@@ -418,29 +422,34 @@ end
 -- @string method
 -- @string path (from `avalara.paths`) or an absolute URL
 -- @tparam[opt] table body
+-- @tparam[opt] table opts `{response_headers = false}`: no headers table (a caller that never reads
+-- it saves building it: `core.request`'s `response_headers`)
 -- @return status, decoded body, headers | nil, err
-function Client:call(method, path, body)
+function Client:call(method, path, body, opts)
   if type(method) ~= "string" then error("client:call: 'method' must be a string", 2) end
   if type(path) ~= "string" then error("client:call: 'path' must be a string", 2) end
   if body ~= nil and type(body) ~= "table" and type(body) ~= "string" then
     error("client:call: 'body' must be a table or a string", 2)
   end
-  local url = path:find("^https?://") and path or self.api_base .. path
+  if opts ~= nil and type(opts) ~= "table" then error("client:call: 'opts' must be a table", 2) end
+  local headers = opts and opts.response_headers
+  -- a path (the usual case) starts with "/": no pattern to run
+  local url = (path:byte(1) ~= 47 and path:find("^https?://")) and path or self.api_base .. path
   local tok, terr = self:token()
   if not tok then return nil, terr end
   -- The first exchange runs here, without the retry machinery's closures:
   -- most calls succeed at once. A failure goes on in `call_again`.
   local started = now()
   local status, b, h = self:exchange("request", { method = method, url = url, token = tok:access_token(),
-    body = body })
+    body = body, response_headers = headers })
   if self.on_request then self:observe(method, url, status, started, 1, status == nil and b or nil) end
   if status ~= nil then return status, b, h end
-  return self:_call_again(method, url, body, tok, b, started)
+  return self:_call_again(method, url, body, tok, b, started, headers)
 end
 
 -- The rest of a call whose first exchange failed with `first_err`: the retry
 -- policy (timed from `started`) and one token renewal on a 401 that asks for it.
-function Client:_call_again(method, url, body, tok, first_err, started)
+function Client:_call_again(method, url, body, tok, first_err, started, headers)
   local renewed, exchange, final, pending = false, 1, nil, first_err
   return retry.run(self.retries, function()
     while true do
@@ -450,7 +459,7 @@ function Client:_call_again(method, url, body, tok, first_err, started)
         exchange = exchange + 1
         local t0 = now()
         local status, b, h = self:exchange("request", { method = method, url = url, token = tok:access_token(),
-          body = body })
+          body = body, response_headers = headers })
         self:observe(method, url, status, t0, exchange, status == nil and b or nil)
         if status ~= nil then return status, b, h end
         err = b

@@ -19,6 +19,9 @@ local paths = require "avalara.paths"
 
 local M = {}
 
+-- client:call's opts: the response headers are not read here
+local NO_HEADERS = { response_headers = false }
+
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 
 --- The most records the service returns per page (`$top` at most).
@@ -134,7 +137,7 @@ function M.pager(client, url, skip)
     if not url then return nil end
     local here = url
     seen[here], url = true, nil
-    local status, body = client:call("GET", here)
+    local status, body = client:call("GET", here, nil, NO_HEADERS)
     if status == nil then return nil, body end
     if type(body) ~= "table" or type(body.value) ~= "table" then
       return nil, parse_error("expected a FetchResult ({\"@recordsetCount\", \"value\"}) from " .. here, status)

@@ -88,6 +88,29 @@ routes["/retry-after-huge"] = function(c)
     '{"error":{"code":"ServiceUnavailable","message":"later"}}')
 end
 
+-- A gzip-compressed JSON body when the request accepts gzip (else plain), with the
+-- Accept-Encoding lines it had counted and its User-Agent echoed.
+routes["/gzip"] = function(c, req)
+  local n = 0
+  for _, l in ipairs(req.lines) do
+    if l:lower():find("^accept%-encoding:") then n = n + 1 end
+  end
+  local plain = '{"hsCode":"610910","status":"CLASSIFIED"}'
+  local gz = ("1f8b0800000000000203ab56ca2876ce4f4955b252323334b0343450d2512a2e"
+    .. "492c292d068a38fb3806077bba79baba28d50200816032ab29000000"):gsub("%x%x",
+    function(h) return string.char(tonumber(h, 16)) end)
+  local gzip = (req.headers["accept-encoding"] or ""):find("gzip") ~= nil
+  respond(c, "200 OK", { ["Content-Type"] = "application/json", ["Content-Encoding"] = gzip and "gzip" or nil,
+    ["X-Accept-Encoding-Lines"] = tostring(n), ["X-User-Agent"] = req.headers["user-agent"] or "" },
+    gzip and gz or plain)
+end
+
+-- The request's header lines and method, as JSON.
+routes["/lines"] = function(c, req)
+  respond(c, "200 OK", { ["Content-Type"] = "application/json" },
+    cjson.encode { method = req.method, lines = req.lines, body = req.body or "" })
+end
+
 routes["/ok"] = function(c)
   respond(c, "200 OK", { ["Content-Type"] = "application/json" }, '{"a":1,"b":[1,2,3],"c":{"d":"e"}}')
 end
@@ -98,10 +121,11 @@ while true do
     c:settimeout(5)
     local line = c:receive("*l")
     local method, path = (line or ""):match("^(%S+) (%S+)")
-    local req = { method = method, path = path, headers = {} }
+    local req = { method = method, path = path, headers = {}, lines = {} }
     while true do
       local l = c:receive("*l")
       if not l or l == "" then break end
+      req.lines[#req.lines + 1] = l
       local k, v = l:match("^([^:]+):%s*(.*)$")
       if k then req.headers[k:lower()] = v end
     end

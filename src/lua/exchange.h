@@ -36,6 +36,7 @@ struct avl_exchange {
     avl_options opts;        /* the exchange's own options ... */
     const avl_options *use;  /* ... or those it runs with (a token's own, for its refresh) */
     int token_ref;           /* LUA_NOREF, or the token this exchange makes or renews */
+    int no_headers;          /* a request's `response_headers = false`: no headers table returned */
     avl_finish_fn finish;
     avl_end_fn on_end;
 };

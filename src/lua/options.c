@@ -6,18 +6,17 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lua/fields.h"
 #include "lua/transport.h"
 
 #if LUA_NOREF != AVL_NO_REF
 #error "AVL_NO_REF must be Lua's LUA_NOREF"
 #endif
 
-enum { O_TIMEOUT, O_CONNECT_TIMEOUT, O_CAFILE, O_CAPATH, O_PROXY, O_USER_AGENT, O_VERIFY,
+/* The options are the first names of fields.h, in this order. */
+enum { O_TIMEOUT = AVL_F_TIMEOUT, O_CONNECT_TIMEOUT, O_CAFILE, O_CAPATH, O_PROXY, O_USER_AGENT, O_VERIFY,
        O_ALLOW_HTTP, O_MAX_BODY, O_TRANSPORT, O_COUNT };
-static const char *const names[O_COUNT] = {
-    "timeout", "connect_timeout", "cafile", "capath", "proxy", "user_agent", "verify",
-    "allow_http", "max_body", "transport"
-};
+#define names avl_field_names
 
 int avl_options_lua_transport(const avl_options *o) {
     return o->transport_ref != LUA_NOREF && o->transport_ref != LUA_REFNIL;
@@ -55,7 +54,7 @@ static int url_chars_ok(const char *s) {
     return 1;
 }
 
-void avl_options_read(lua_State *L, int idx, avl_options *o) {
+void avl_options_read_from(lua_State *L, int idx, avl_options *o, avl_fields present) {
     int base, i;
     double max_body = AVL_DEFAULT_MAX_BODY;
     idx = lua_absindex(L, idx);
@@ -67,7 +66,7 @@ void avl_options_read(lua_State *L, int idx, avl_options *o) {
     avl_checkstack(L, O_COUNT, "options");
     base = lua_gettop(L) + 1;
     for (i = 0; i < O_COUNT; i++)
-        lua_getfield(L, idx, names[i]);
+        avl_getfield(L, idx, i, present);
     o->timeout = seconds(L, O_TIMEOUT, base + O_TIMEOUT, AVL_DEFAULT_TIMEOUT);
     o->connect_timeout = seconds(L, O_CONNECT_TIMEOUT, base + O_CONNECT_TIMEOUT, AVL_DEFAULT_CONNECT_TIMEOUT);
     for (i = O_CAFILE; i <= O_USER_AGENT; i++) {
@@ -118,6 +117,12 @@ void avl_options_read(lua_State *L, int idx, avl_options *o) {
         }
     }
     lua_settop(L, base - 1);
+}
+
+void avl_options_read(lua_State *L, int idx, avl_options *o) {
+    if (lua_type(L, idx) != LUA_TTABLE)
+        luaL_error(L, "bad options (table expected, got %s)", luaL_typename(L, idx));
+    avl_options_read_from(L, idx, o, avl_fields_of(L, idx));
 }
 
 void avl_options_free(lua_State *L, avl_options *o) {

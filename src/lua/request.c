@@ -19,6 +19,7 @@
 
 #include "lua/args.h"
 #include "lua/error.h"
+#include "lua/fields.h"
 #include "lua/json.h"
 #include "lua/register.h"
 #include "lua/request.h"
@@ -103,10 +104,10 @@ static void set_credential(lua_State *L, avl_request *req, const char *scheme, c
         nomem(L);
 }
 
-static void read_method(lua_State *L, int idx, const char *label, char *method, size_t size) {
+static void read_method(lua_State *L, int idx, const char *label, char *method, size_t size, avl_fields f) {
     size_t n;
     const char *s;
-    lua_getfield(L, idx, "method");
+    avl_getfield(L, idx, AVL_F_METHOD, f);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         avl_copy_field(method, size, "GET", 3);
@@ -121,11 +122,11 @@ static void read_method(lua_State *L, int idx, const char *label, char *method, 
 }
 
 /* The credential: a token userdata, a token string, or an authorization value. */
-static int read_credential(lua_State *L, int idx, const char *label, avl_request *req) {
+static int read_credential(lua_State *L, int idx, const char *label, avl_request *req, avl_fields f) {
     size_t n;
     const char *s;
     int found = 1;
-    lua_getfield(L, idx, "token");
+    avl_getfield(L, idx, AVL_F_TOKEN, f);
     if (lua_isuserdata(L, -1)) {
         const char *auth = avl_token_authorization(L, -1, "core.request");
         set_credential(L, req, NULL, auth, strlen(auth));
@@ -135,7 +136,7 @@ static int read_credential(lua_State *L, int idx, const char *label, avl_request
     } else if (!lua_isnil(L, -1)) {
         luaL_error(L, "%s'token' must be a token or a string (got %s)", label, luaL_typename(L, -1));
     } else {
-        lua_getfield(L, idx, "authorization");
+        avl_getfield(L, idx, AVL_F_AUTHORIZATION, f);
         if (lua_type(L, -1) == LUA_TSTRING) {
             s = lua_tolstring(L, -1, &n);
             set_credential(L, req, NULL, s, n);
@@ -180,7 +181,8 @@ static int read_headers(lua_State *L, const char *label, int has_credential, avl
  * the call's options (already read), for the URL policy. Raises on bad
  * input, before any traffic, naming the field after label; req then owns
  * whatever it got, and its owner frees it. */
-static void read_request(lua_State *L, int idx, const avl_options *o, const char *label, avl_request *req) {
+static void read_request(lua_State *L, int idx, const avl_options *o, const char *label, avl_request *req,
+                         avl_fields f) {
     char method[32], why[200];
     size_t n;
     const char *s;
@@ -188,8 +190,8 @@ static void read_request(lua_State *L, int idx, const avl_options *o, const char
     idx = lua_absindex(L, idx);
     avl_checkstack(L, 8, label);
 
-    read_method(L, idx, label, method, sizeof method);
-    lua_getfield(L, idx, "url");
+    read_method(L, idx, label, method, sizeof method, f);
+    avl_getfield(L, idx, AVL_F_URL, f);
     if (lua_type(L, -1) != LUA_TSTRING)
         luaL_error(L, "%s'url' must be a string (got %s)", label, luaL_typename(L, -1));
     s = lua_tolstring(L, -1, &n);
@@ -200,15 +202,15 @@ static void read_request(lua_State *L, int idx, const avl_options *o, const char
         nomem(L);
     lua_pop(L, 1);
 
-    has_credential = read_credential(L, idx, label, req);
-    lua_getfield(L, idx, "headers");
+    has_credential = read_credential(L, idx, label, req, f);
+    avl_getfield(L, idx, AVL_F_HEADERS, f);
     if (lua_istable(L, -1))
         flags = read_headers(L, label, has_credential, req);
     else if (!lua_isnil(L, -1))
         luaL_error(L, "%s'headers' must be a table (got %s)", label, luaL_typename(L, -1));
     lua_pop(L, 1);
 
-    lua_getfield(L, idx, "body");
+    avl_getfield(L, idx, AVL_F_BODY, f);
     if (lua_istable(L, -1)) {
         /* cjson.encode(body): raises on unencodable values (cycles, functions) */
         avl_json_encoder(L, label);
@@ -227,8 +229,9 @@ static void read_request(lua_State *L, int idx, const avl_options *o, const char
 
 /* -------------------------------------------------------------- outcome */
 
-/* Pushes status, decoded body, headers (returns 3), or an error (returns 1). */
-static int outcome(lua_State *L, const avl_request *req, avl_response *r) {
+/* Pushes status, decoded body, headers (returns 3; 2 without the headers
+ * table, `no_headers`), or an error (returns 1). */
+static int outcome(lua_State *L, const avl_request *req, avl_response *r, int no_headers) {
     avl_error e;
     avl_outcome out = avl_abi_outcome(req, r, &e);
     if (out == AVL_OUTCOME_ERROR)
@@ -244,6 +247,8 @@ static int outcome(lua_State *L, const avl_request *req, avl_response *r) {
             return avl_error_push(L, &e);
         }
     }
+    if (no_headers)
+        return 2;
     avl_push_headers(L, r);
     return 3;
 }
@@ -254,7 +259,7 @@ static int request_finish(lua_State *L, avl_exchange *x, int failed) {
     int n;
     if (failed)
         return avl_error_result(L, &x->err);
-    n = outcome(L, &x->req, &x->resp);
+    n = outcome(L, &x->req, &x->resp, x->no_headers);
     if (n == 1) {
         lua_pushnil(L);
         lua_insert(L, -2);
@@ -266,11 +271,23 @@ static int request_finish(lua_State *L, avl_exchange *x, int failed) {
 avl_exchange *avl_request_prepare(lua_State *L, int idx, const char *fn) {
     char label[48];
     avl_exchange *x;
+    avl_fields f;
+    size_t n = strlen(fn);
     idx = lua_absindex(L, idx);
+    f = avl_fields_of(L, idx);
     x = avl_exchange_push(L, "request", request_finish, NULL);
-    avl_options_read(L, idx, &x->opts);
-    snprintf(label, sizeof label, "%s: ", fn);
-    read_request(L, idx, &x->opts, label, &x->req);
+    avl_options_read_from(L, idx, &x->opts, f);
+    if (n > sizeof label - 3)
+        n = sizeof label - 3;
+    memcpy(label, fn, n); /* "fn: " */
+    memcpy(label + n, ": ", 3);
+    read_request(L, idx, &x->opts, label, &x->req, f);
+    avl_getfield(L, idx, AVL_F_RESPONSE_HEADERS, f);
+    if (lua_type(L, -1) == LUA_TBOOLEAN)
+        x->no_headers = !lua_toboolean(L, -1);
+    else if (!lua_isnil(L, -1))
+        luaL_error(L, "%s'response_headers' must be a boolean (got %s)", label, luaL_typename(L, -1));
+    lua_pop(L, 1);
     return x;
 }
 
@@ -327,7 +344,7 @@ static int l_request_many(lua_State *L) {
             return luaL_error(L, "%s: requests[%d] must be a table (got %s)", fn, (int)i + 1,
                               luaL_typename(L, -1));
         snprintf(label, sizeof label, "%s: requests[%d]: ", fn, (int)i + 1);
-        read_request(L, -1, &c->opts, label, &c->reqs[i]);
+        read_request(L, -1, &c->opts, label, &c->reqs[i], avl_fields_of(L, -1));
         lua_pop(L, 1);
     }
     if (n > 0)
@@ -335,7 +352,7 @@ static int l_request_many(lua_State *L) {
     lua_createtable(L, (int)n, 0);                /* 4 */
     for (i = 0; i < n; i++) {
         avl_transfer *it = &c->items[i];
-        int nres = it->failed ? avl_error_push(L, &it->err) : outcome(L, &c->reqs[i], &it->resp);
+        int nres = it->failed ? avl_error_push(L, &it->err) : outcome(L, &c->reqs[i], &it->resp, 0);
         lua_createtable(L, 0, 3);
         if (nres == 1) {
             lua_insert(L, -2);

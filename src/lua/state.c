@@ -3,14 +3,23 @@
  * function of the module (upvalues.h): it holds the transport's libcurl
  * pool (src/transport/curl.c), closed by its __gc.
  */
+#include "lua/fields.h"
 #include "lua/transport.h"
 #include "transport/abi.h"
 #include "lua/upvalues.h"
+
+/* The state userdata: the pool, then the interned field names (fields.h). */
+#define KEYS_AT ((avl_pool_size() + 15) / 16 * 16)
 
 #define STATE_MT "avalara.core.state"
 
 avl_pool *avl_pool_of(lua_State *L) {
     return lua_touserdata(L, lua_upvalueindex(AVL_UV_STATE));
+}
+
+const avl_keys *avl_keys_of(lua_State *L) {
+    char *state = lua_touserdata(L, lua_upvalueindex(AVL_UV_STATE));
+    return state != NULL ? (const avl_keys *)(state + KEYS_AT) : NULL;
 }
 
 static int state_gc(lua_State *L) {
@@ -30,13 +39,17 @@ void avl_pool_push(lua_State *L) {
     else
         lua_getglobal(L, "_VERSION");
     lua_name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "Lua";
-    p = lua_newuserdata(L, avl_pool_size());
+    p = lua_newuserdata(L, KEYS_AT + sizeof(avl_keys));
     if (luaL_newmetatable(L, STATE_MT)) {
         lua_pushcfunction(L, state_gc);
         lua_setfield(L, -2, "__gc");
         lua_pushliteral(L, STATE_MT);
         lua_setfield(L, -2, "__metatable");
     }
+    /* the metatable (in the registry) anchors the interned names */
+    lua_createtable(L, AVL_F_COUNT, 0);
+    avl_keys_init(L, (avl_keys *)((char *)p + KEYS_AT));
+    lua_setfield(L, -2, "keys");
     lua_setmetatable(L, -2);
     avl_pool_init(p, lua_name); /* nothing raises from here on */
     lua_replace(L, -3);

@@ -20,6 +20,9 @@
  * field is read once and checked before anything is copied, so a raise
  * (a wrong type, naming the option) leaves o owning nothing. */
 void avl_options_read(lua_State *L, int idx, avl_options *o);
+/* The same, for the fields `present` may have (fields.h: a table walked
+ * once for several readers). */
+void avl_options_read_from(lua_State *L, int idx, avl_options *o, unsigned long present);
 /* Frees what o owns, the transport function's reference included. */
 void avl_options_free(lua_State *L, avl_options *o);
 /* Whether o names a Lua transport function. */

@@ -33,6 +33,19 @@
 
 #define POOL_MAX 32                     /* idle easy handles kept per state */
 
+/* What a handle keeps from its last transfer (CURLOPT_PRIVATE), so the
+ * next one sets only what differs: the options key it was made for, the
+ * header list (reused while the lines are the same: no copies made and
+ * wiped on every call), the URL and the timeouts last set. */
+typedef struct {
+    char *key;                  /* the options that shaped it (options_key) */
+    char *ua_line;              /* "User-Agent: <o->user_agent>", or NULL: the pool's */
+    struct curl_slist *headers; /* the lines last sent (the Authorization among them): wiped when freed */
+    char *url;                  /* the URL last set */
+    long timeout_ms, connect_ms;
+    const char *noproxy;        /* "*" or NULL, as last set */
+} handle_info;
+
 typedef struct {
     char *key;
     CURL *easy;
@@ -157,6 +170,34 @@ static void free_key(char *key) {
     avl_free_secret(&key);
 }
 
+static handle_info *info_of(CURL *h) {
+    char *p = NULL;
+    curl_easy_getinfo(h, CURLINFO_PRIVATE, &p);
+    return (handle_info *)p;
+}
+
+/* curl_slist_append copies each header line: the copies hold the
+ * Authorization value, so they are wiped before libcurl frees them. */
+static void free_headers(struct curl_slist *list) {
+    struct curl_slist *n;
+    for (n = list; n != NULL; n = n->next)
+        avl_wipe(n->data, strlen(n->data));
+    curl_slist_free_all(list);
+}
+
+/* A handle and what it keeps (its header lines wiped). */
+static void destroy(CURL *h) {
+    handle_info *info = info_of(h);
+    curl_easy_cleanup(h); /* first: it no longer points at the list */
+    if (info == NULL)
+        return;
+    free_key(info->key);
+    free(info->ua_line);
+    free_headers(info->headers);
+    free(info->url);
+    free(info);
+}
+
 /* libcurl's global set-up, once per process whatever the number of
  * Lua states and threads that load the module (curl_global_init is not
  * thread-safe before libcurl 7.84); the module is linked -z nodelete, so
@@ -208,10 +249,8 @@ size_t avl_pool_idle(const avl_pool *p) {
 
 void avl_pool_close(avl_pool *p) {
     size_t i;
-    for (i = 0; i < p->count; i++) {
-        curl_easy_cleanup(p->idle[i].easy);
-        free_key(p->idle[i].key);
-    }
+    for (i = 0; i < p->count; i++)
+        destroy(p->idle[i].easy);
     p->count = 0;
     p->closed = 1;
     if (p->share != NULL) {
@@ -255,10 +294,50 @@ static char *options_key(const avl_options *o) {
     return b.data;
 }
 
+/* Whether key is options_key(o), without building it. */
+static int key_is(const char *key, const avl_options *o) {
+    char verify[2] = {o->verify ? '1' : '0', '\0'};
+    const char *parts[5];
+    size_t i;
+    parts[0] = o->cafile;
+    parts[1] = o->capath;
+    parts[2] = o->proxy;
+    parts[3] = verify;
+    parts[4] = o->user_agent;
+    for (i = 0; i < 5; i++) {
+        const char *s = parts[i] != NULL ? parts[i] : "";
+        size_t n = strlen(s);
+        if (strncmp(key, s, n) != 0 || key[n] != '\x1f')
+            return 0;
+        key += n + 1;
+    }
+    return *key == '\0';
+}
+
 static CURL *new_easy(avl_pool *p, const avl_options *o) {
-    CURL *h = curl_easy_init();
-    if (h == NULL)
+    CURL *h;
+    handle_info *info = calloc(1, sizeof *info);
+    if (info == NULL)
         return NULL;
+    info->key = options_key(o);
+    info->timeout_ms = info->connect_ms = -1;
+    if (o->user_agent != NULL) {
+        size_t n = strlen(o->user_agent);
+        info->ua_line = malloc(n + 13);
+        if (info->ua_line != NULL) {
+            memcpy(info->ua_line, "User-Agent: ", 12);
+            memcpy(info->ua_line + 12, o->user_agent, n + 1);
+        }
+    }
+    if (info->key == NULL || (o->user_agent != NULL && info->ua_line == NULL) || (h = curl_easy_init()) == NULL) {
+        free_key(info->key);
+        free(info->ua_line);
+        free(info);
+        return NULL;
+    }
+    curl_easy_setopt(h, CURLOPT_PRIVATE, (char *)info);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     if (p->share != NULL)
         curl_easy_setopt(h, CURLOPT_SHARE, p->share);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -286,44 +365,38 @@ static CURL *new_easy(avl_pool *p, const avl_options *o) {
 /* An idle handle for these options, or a new one; NULL on OOM or once
  * the pool is collected. */
 static CURL *acquire(avl_pool *p, const avl_options *o) {
-    char *key;
-    CURL *h = NULL;
     size_t i;
-    if (p == NULL || p->closed || (key = options_key(o)) == NULL)
+    if (p == NULL || p->closed)
         return NULL;
     for (i = p->count; i-- > 0;)
-        if (strcmp(p->idle[i].key, key) == 0) {
-            h = p->idle[i].easy;
-            free_key(p->idle[i].key);
+        if (key_is(p->idle[i].key, o)) {
+            CURL *h = p->idle[i].easy;
             p->idle[i] = p->idle[--p->count];
-            break;
+            return h;
         }
-    free_key(key);
-    return h != NULL ? h : new_easy(p, o);
+    return new_easy(p, o);
 }
 
 /* Back to the pool (evicting the oldest idle handle when full). */
-static void release(avl_pool *p, const avl_options *o, CURL *h) {
-    char *key;
+/* The handle keeps its header list (its own, until a transfer with other
+ * lines or its end) and its key: it goes back under the options it was
+ * acquired with. */
+static void release(avl_pool *p, CURL *h) {
     /* Drop pointers to per-request memory that is about to be freed. */
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
-    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
-    key = p->closed ? NULL : options_key(o);
-    if (key == NULL) {
-        curl_easy_cleanup(h);
+    if (p->closed) {
+        destroy(h);
         return;
     }
     if (p->count == POOL_MAX) {
-        curl_easy_cleanup(p->idle[0].easy);
-        free_key(p->idle[0].key);
+        destroy(p->idle[0].easy);
         memmove(&p->idle[0], &p->idle[1], (POOL_MAX - 1) * sizeof p->idle[0]);
         p->count--;
     }
-    p->idle[p->count].key = key;
+    p->idle[p->count].key = info_of(h)->key;
     p->idle[p->count].easy = h;
     p->count++;
 }
@@ -335,15 +408,6 @@ static long ms(double seconds) {
     return v >= (double)LONG_MAX ? LONG_MAX : v < 1 ? 1 : (long)v;
 }
 
-/* curl_slist_append copies each header line: the copies hold the
- * Authorization value, so they are wiped before libcurl frees them. */
-static void free_headers(struct curl_slist *list) {
-    struct curl_slist *n;
-    for (n = list; n != NULL; n = n->next)
-        avl_wipe(n->data, strlen(n->data));
-    curl_slist_free_all(list);
-}
-
 /* Plain http:// without allow_http reaches only loopback hosts (checked
  * when the request was prepared): then never through a proxy, which the
  * environment (http_proxy) may name. */
@@ -351,53 +415,106 @@ static int direct_only(const avl_options *o, const avl_request *req) {
     return !o->allow_http && strncasecmp(req->url, "http://", 7) == 0;
 }
 
-/* Sets the per-request options. 0, or -1 on OOM. */
-static int add_header(avl_easy *t, const char *line) {
-    struct curl_slist *next = curl_slist_append(t->headers, line);
-    if (next == NULL)
-        return -1;
-    t->headers = next;
-    return 0;
+/* The header lines of a request, in order: its own, then the User-Agent
+ * (unless it names one; a header line is cheaper per transfer than
+ * CURLOPT_USERAGENT, which libcurl formats again every time), then
+ * Accept-Encoding (unless it names one; with CURLOPT_ACCEPT_ENCODING set,
+ * libcurl then decodes gzip without formatting its own line every time),
+ * then "Expect:" for a body above 1 KiB (no 100-continue round trip). */
+typedef struct {
+    const avl_request *req;
+    size_t i;
+    const char *tail[3];
+    size_t t;
+} lines;
+
+static void lines_init(lines *it, const avl_pool *p, const handle_info *info, const avl_request *req) {
+    size_t i;
+    int ua = 1, ae = 1;
+    for (i = 0; i < req->nheaders; i++) {
+        if (strncasecmp(req->headers[i], "User-Agent:", 11) == 0)
+            ua = 0;
+        else if (strncasecmp(req->headers[i], "Accept-Encoding:", 16) == 0)
+            ae = 0;
+    }
+    it->req = req;
+    it->i = it->t = 0;
+    it->tail[0] = ua ? (info->ua_line != NULL ? info->ua_line : p->user_agent_line) : NULL;
+    it->tail[1] = ae ? "Accept-Encoding: gzip" : NULL;
+    it->tail[2] = req->body.data != NULL && req->body.len > 1024 ? "Expect:" : NULL;
 }
 
-/* The User-Agent as one more header line (cheaper per transfer than
- * CURLOPT_USERAGENT, which libcurl formats again every time), unless the
- * request's headers name one. */
-static int add_user_agent(avl_easy *t, const avl_pool *p, const avl_options *o, const avl_request *req) {
-    avl_buf line;
-    size_t i;
-    int rc;
-    for (i = 0; i < req->nheaders; i++)
-        if (strncasecmp(req->headers[i], "User-Agent:", 11) == 0)
-            return 0;
-    if (o->user_agent == NULL)
-        return add_header(t, p->user_agent_line);
-    avl_buf_init(&line);
-    rc = avl_buf_appendz(&line, "User-Agent: ") != 0 || avl_buf_appendz(&line, o->user_agent) != 0 ||
-         add_header(t, line.data) != 0;
-    avl_buf_free(&line);
-    return rc ? -1 : 0;
+static const char *lines_next(lines *it) {
+    if (it->i < it->req->nheaders)
+        return it->req->headers[it->i++];
+    while (it->t < 3) {
+        const char *s = it->tail[it->t++];
+        if (s != NULL)
+            return s;
+    }
+    return NULL;
+}
+
+/* The handle's header list for req: the last transfer's when the lines are
+ * the same, else built anew (the old one wiped). 0, or -1 on OOM. */
+static int set_headers(CURL *h, handle_info *info, const avl_pool *p, const avl_request *req) {
+    lines it;
+    struct curl_slist *n, *list = NULL;
+    const char *line;
+    lines_init(&it, p, info, req);
+    for (n = info->headers; n != NULL && (line = lines_next(&it)) != NULL; n = n->next)
+        if (strcmp(n->data, line) != 0)
+            break;
+    if (info->headers != NULL && n == NULL && lines_next(&it) == NULL)
+        return 0;
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    free_headers(info->headers);
+    info->headers = NULL;
+    lines_init(&it, p, info, req);
+    while ((line = lines_next(&it)) != NULL) {
+        struct curl_slist *next = curl_slist_append(list, line);
+        if (next == NULL) {
+            free_headers(list);
+            return -1;
+        }
+        list = next;
+    }
+    info->headers = list;
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+    return 0;
 }
 
 static int setup(avl_easy *t, const avl_pool *p, const avl_options *o, const avl_request *req, avl_response *r) {
     CURL *h = t->easy;
-    const char *m = req->method;
+    handle_info *info = info_of(h);
+    const char *m = req->method, *noproxy = direct_only(o, req) ? "*" : NULL;
     int has_body = req->body.data != NULL;
-    size_t i;
-    t->headers = NULL;
+    long timeout = ms(o->timeout), connect = ms(o->connect_timeout);
     t->errbuf[0] = '\0';
     avl_receive_init(&t->ctx, r, o, req);
-    for (i = 0; i < req->nheaders; i++)
-        if (add_header(t, req->headers[i]) != 0)
+    if (set_headers(h, info, p, req) != 0)
+        return -1;
+    /* Only what differs from the handle's last transfer. */
+    if (info->url == NULL || strcmp(info->url, req->url) != 0) {
+        char *url = avl_strndup(req->url, strlen(req->url));
+        if (url == NULL)
             return -1;
-    if (add_user_agent(t, p, o, req) != 0)
-        return -1;
-    /* No "Expect: 100-continue" round trip for our small bodies (libcurl
-     * adds it above 1 KiB). */
-    if (has_body && req->body.len > 1024 && add_header(t, "Expect:") != 0)
-        return -1;
-    curl_easy_setopt(h, CURLOPT_URL, req->url);
-    curl_easy_setopt(h, CURLOPT_NOPROXY, direct_only(o, req) ? "*" : NULL);
+        free(info->url);
+        info->url = url;
+        curl_easy_setopt(h, CURLOPT_URL, url);
+    }
+    if (noproxy != info->noproxy) {
+        curl_easy_setopt(h, CURLOPT_NOPROXY, noproxy);
+        info->noproxy = noproxy;
+    }
+    if (timeout != info->timeout_ms) {
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout);
+        info->timeout_ms = timeout;
+    }
+    if (connect != info->connect_ms) {
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect);
+        info->connect_ms = connect;
+    }
     curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
     if (has_body) {
         curl_easy_setopt(h, CURLOPT_POST, 1L);
@@ -413,12 +530,7 @@ static int setup(avl_easy *t, const avl_pool *p, const avl_options *o, const avl
                              t->ctx.is_head
                          ? NULL
                          : m);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, t->headers);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms(o->timeout));
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ms(o->connect_timeout));
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &t->ctx);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &t->ctx);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->errbuf);
     return 0;
@@ -433,8 +545,7 @@ int avl_easy_start(avl_pool *p, const avl_options *o, avl_easy *t, const avl_req
     if (t->easy != NULL && setup(t, p, o, req, r) == 0)
         return 0;
     if (t->easy != NULL) {
-        free_headers(t->headers);
-        release(p, o, t->easy);
+        release(p, t->easy);
         t->easy = NULL;
     }
     avl_error_init(e, "transport");
@@ -443,10 +554,9 @@ int avl_easy_start(avl_pool *p, const avl_options *o, avl_easy *t, const avl_req
 }
 
 void avl_easy_stop(avl_pool *p, const avl_options *o, avl_easy *t) {
-    release(p, o, t->easy);
-    free_headers(t->headers);
+    (void)o;
+    release(p, t->easy);
     t->easy = NULL;
-    t->headers = NULL;
 }
 
 /* ---------------------------------------------------------------- perform */

@@ -12,7 +12,6 @@
 /* One transfer's C-side state: callbacks' context and what curl points to. */
 typedef struct {
     CURL *easy;
-    struct curl_slist *headers;
     avl_receive ctx;
     char errbuf[CURL_ERROR_SIZE];
     /* in an engine: what the slot runs */

@@ -32,7 +32,10 @@ static double http_date(const char *s) {
 }
 
 int avl_receive_header(avl_receive *c, const char *name, size_t nl, const char *value, size_t vl) {
-    int rc = avl_response_header(c->r, name, nl, value, vl, avl_now(), http_date);
+    /* the clock only for Retry-After, the one header that needs it (a
+     * response has a dozen headers) */
+    double now = nl == 11 && strncasecmp(name, "retry-after", 11) == 0 ? avl_now() : 0;
+    int rc = avl_response_header(c->r, name, nl, value, vl, now, http_date);
     if (rc != 0) {
         c->nomem |= rc == -1;
         c->headers_too_big |= rc == -2;

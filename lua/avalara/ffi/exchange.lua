@@ -89,9 +89,10 @@ function Exchange:perform()
   live(self, "exchange:perform")
   local st, C = self.st, self.C
   C.avl_client_perform(self.client(), self.req, resp_of(self), st.res)
-  local a, b, c = response.outcome(st, C, self.req, self.resp)
+  local a, b, c = response.outcome(st, C, self.req, self.resp, self.args.response_headers == false)
   self:close()
   if a == nil then return nil, b end
+  if c == nil then return a, b end
   return a, b, c
 end
 
@@ -148,9 +149,10 @@ function Exchange:conclude()
   local st, C = self.st, self.C
   local resp = resp_of(self)
   C.avl_result_of(self.req, resp, st.res)
-  local a, b, c = response.outcome(st, C, self.req, resp)
+  local a, b, c = response.outcome(st, C, self.req, resp, self.args.response_headers == false)
   self:close()
   if a == nil then return nil, b end
+  if c == nil then return a, b end
   return a, b, c
 end
 

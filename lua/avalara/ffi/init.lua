@@ -88,10 +88,11 @@ function M.request(args)
     error("out of memory", 0)
   end
   C.avl_client_perform(the_client(), req, resp, st.res)
-  local a, b, c = response.outcome(st, C, req, resp)
+  local a, b, c = response.outcome(st, C, req, resp, args.response_headers == false)
   C.avl_resp_free(resp)
   C.avl_req_free(req)
   if a == nil then return nil, b end
+  if c == nil then return a, b end
   return a, b, c
 end
 

@@ -16,8 +16,6 @@ local SIZE_MAX_HALF = 2 ^ 63 - 1   -- (double)(SIZE_MAX / 2) on 64-bit, as optio
 -- methods seen valid (letters only, under 32 bytes: avl_abi_method)
 local good_method = setmetatable({ GET = true, POST = true, PUT = true, DELETE = true, PATCH = true,
   HEAD = true }, { __mode = "k" })
--- token object -> its Authorization value (a token never changes it)
-local authorization = setmetatable({}, { __mode = "k" })
 -- header names seen valid (avl_abi_header: no ':', space, tab, CR, LF, NUL; not empty)
 local good_name = setmetatable({}, { __mode = "k" })
 
@@ -55,12 +53,13 @@ local function name_ok(n)
   return true
 end
 
+-- A token object's Authorization value, read at every call: a token is renewed in place
+-- (token:refresh()) and wiped by token:close(), so a kept copy would send a stale or a closed
+-- credential; nil for what is not a readable token (the classic binding then raises).
+local function authorization_of(tok) return tok:authorization() end
 local function token_authorization(tok)
-  local a = authorization[tok]
-  if a then return a end
-  local ok, v = pcall(function() return tok:authorization() end)
+  local ok, v = pcall(authorization_of, tok)
   if not ok or type(v) ~= "string" then return nil end
-  authorization[tok] = v
   return v
 end
 
@@ -85,6 +84,7 @@ end
 -- @treturn boolean
 function M.fill(st, args)
   if not options_ok(args) then return false end
+  if not flag(args.response_headers) then return false end
   local spec, anchor = st.spec, st.anchor
   local method, url = args.method, args.url
   if method ~= nil and not method_ok(method) then return false end

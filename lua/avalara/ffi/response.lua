@@ -70,12 +70,14 @@ function M.headers(block)
 end
 
 --- The outcome of a request that has its `avl_result` in `st.res`: status, body, headers, or
--- nil, err (a body that is not JSON becomes the classic binding's "parse" error).
+-- nil, err (a body that is not JSON becomes the classic binding's "parse" error); no headers
+-- table when `no_headers` (the request's `response_headers = false`).
 -- @tparam table st the binding's per-state cdata (`res`, `size`)
 -- @param C the library
 -- @param req the `avl_req`
 -- @param resp the `avl_resp`
-function M.outcome(st, C, req, resp)
+-- @bool no_headers
+function M.outcome(st, C, req, resp, no_headers)
   local ffi, res = st.ffi, st.res
   if res.verdict ~= 0 then return nil, M.error(ffi, res.err) end
   local body
@@ -87,6 +89,7 @@ function M.outcome(st, C, req, resp)
       return nil, M.error(ffi, res.err)
     end
   end
+  if no_headers then return res.status, body end
   local size = st.size
   local block = C.avl_resp_headers(resp, size)
   return res.status, body, M.headers(ffi.string(block, size[0]))

@@ -21,6 +21,9 @@ local definitions = require "avalara.hs.tariff"
 
 local M = {}
 
+-- client:call's opts where the response headers are not read
+local NO_HEADERS = { response_headers = false }
+
 --- The client field this service is reached as: `client.hs`.
 M.field = "hs"
 
@@ -59,7 +62,8 @@ function Hs:classify(item, opts)
   local company = client:company("client:classify")
   local body = item_model.body(item, { company_id = company, country = opts.country, item_group = opts.item_group,
     where = "client:classify" })
-  local status, model = client:call("POST", paths.build("classification_create", { companyId = company }), body)
+  local status, model = client:call("POST", paths.build("classification_create", { companyId = company }), body,
+    NO_HEADERS)
   if status == nil then return nil, model end
   return model
 end
@@ -72,8 +76,21 @@ function Hs:classification(id)
     error("client:classification: 'id' must be a string (got " .. type(id) .. ")", 2)
   end
   local client = self.client
-  local company = client:company("client:classification")
-  local s, model = client:call("GET", paths.build("classification_get", { companyId = company, id = id }))
+  local company = client.company_id or client:company("client:classification") -- (raises without one)
+  -- The paths built lately, by id (a client reads the same ids again and
+  -- again): no table of placeholders, no encoding on every call. Bounded;
+  -- made again when the company or the template changes.
+  local tpl, memo = paths.templates.classification_get, self._get_paths
+  if not memo or memo.company ~= company or memo.tpl ~= tpl or memo.n >= 512 then
+    memo = { company = company, tpl = tpl, n = 0, by_id = {} }
+    self._get_paths = memo
+  end
+  local path = memo.by_id[id]
+  if not path then
+    path = paths.build("classification_get", { companyId = company, id = id })
+    memo.by_id[id], memo.n = path, memo.n + 1
+  end
+  local s, model = client:call("GET", path, nil, NO_HEADERS)
   if s == nil then return nil, model end
   return model
 end

@@ -9,6 +9,9 @@ local args = require "avalara.items.args"
 
 local M = {}
 
+-- client:call's opts: the response headers are not read here
+local NO_HEADERS = { response_headers = false }
+
 local apis = setmetatable({}, { __mode = "k" })
 
 --- The client that makes `client`'s calls to the Items API: `client` itself
@@ -48,7 +51,7 @@ end
 -- @return the decoded body, or nil, err
 function M.call(client, method, name, vars, body, query)
   local c = api(client)
-  local s, b = c:call(method, c.api_base .. paths.build(name, vars) .. (query or ""), body)
+  local s, b = c:call(method, c.api_base .. paths.build(name, vars) .. (query or ""), body, NO_HEADERS)
   if s == nil then return nil, b end
   return b
 end
@@ -57,7 +60,7 @@ end
 -- @return true, or nil, err
 function M.done(client, method, name, vars)
   local c = api(client)
-  local s, err = c:call(method, c.api_base .. paths.build(name, vars))
+  local s, err = c:call(method, c.api_base .. paths.build(name, vars), nil, NO_HEADERS)
   if s == nil then return nil, err end
   return true
 end

@@ -146,6 +146,31 @@ describe("the FFI binding (avalara.ffi)", function()
     same(function() return { method = "HEAD", url = url, token = token } end)
   end)
 
+  it("response_headers = false: status and body only; a wrong type raises the same words", function()
+    local c = same(function() return { url = url, token = token, response_headers = false } end)
+    assert.equal(2, c.n)
+    same(function() return { url = url .. "x", token = token, response_headers = false } end)
+    local ex = binding.prepare_request { url = url, token = token, response_headers = false }
+    assert.equal(2, select("#", ex:perform()))
+    raises_same(function() return { url = url, token = token, response_headers = 1 } end)
+  end)
+
+  it("a token object read at every call: closed (or renewed in place) after a call, as the classic binding", function()
+    local tok = assert(core.client_credentials { token_url = e.http_url .. "/connect/token",
+      client_id = "2000000001", client_secret = "DEMO-LICENSE-KEY-0001", scope = "hs-code-classification" })
+    assert.equal(200, (binding.request { url = url, token = tok }))
+    -- the emulator forgets every token: only a renewed one is accepted
+    e:reset()
+    local fresh = assert(core.client_credentials { token_url = e.http_url .. "/connect/token",
+      client_id = "2000000001", client_secret = "DEMO-LICENSE-KEY-0001", scope = "hs-code-classification" })
+    local old = tok:authorization()
+    assert.equal(401, (select(2, binding.request { url = url, token = tok })).status)
+    tok:close()
+    assert.matches("closed token", raises_same(function() return { url = url, token = tok } end))
+    same(function() return { url = url, token = fresh } end)
+    assert.is_string(old)
+  end)
+
   for _, f in ipairs {
     { name = "500" }, { name = "502" }, { name = "503", extra = { retry_after = 1 } },
     { name = "429", extra = { retry_after = 0 } }, { name = "reset", count = 2 }, { name = "truncated" },

@@ -139,6 +139,45 @@ describe("core.request", function()
       assert.equal(cjson.null, body.b[2])
     end)
 
+    it("builds the headers table only when asked: response_headers = false gives status and body", function()
+      local n = select("#", get(SECTIONS, { response_headers = false }))
+      assert.equal(2, n)
+      local status, body, headers = get(SECTIONS, { response_headers = false })
+      assert.equal(200, status)
+      assert.equal("I", body.value[1].hsCode)
+      assert.is_nil(headers)
+      assert.is_table(select(3, get(SECTIONS, { response_headers = true })))
+      -- an exchange finished from a Lua transport, and core.multi, honour it too
+      local ex = core.prepare_request { url = e.http_url .. SECTIONS, response_headers = false }
+      assert.equal(2, select("#", ex:finish { status = 200, headers = { ["X-A"] = "1" }, body = "{}" }))
+      local m = core.multi()
+      m:add { url = e.http_url .. SECTIONS, token = token, response_headers = false }
+      local done = {}
+      while #done == 0 do done = m:poll(1) end
+      assert.equal(200, done[1].status)
+      assert.is_nil(done[1].headers)
+      -- failures still read their headers: the request id and Retry-After
+      e:fault("definitions_sections", "429", 1, { retry_after = 3 })
+      local _, err = get(SECTIONS, { response_headers = false })
+      assert.equal(3, err.retry_after)
+      assert.is_string(err.request_id)
+      assert.has_error(function() get(SECTIONS, { response_headers = "no" }) end,
+        "core.request: 'response_headers' must be a boolean (got string)")
+    end)
+
+    it("reads its fields as the caller sees them: a proxy's __index, other keys ignored", function()
+      local args = { url = e.http_url .. SECTIONS, token = token, response_headers = false, timeout = 5 }
+      local proxy = setmetatable({}, { __index = args })
+      assert.equal(2, select("#", core.request(proxy)))
+      local extra = { url = args.url, token = token, [1] = "x", [true] = 1, [("k"):rep(60)] = 1, unknown = 1 }
+      assert.equal(200, (core.request(extra)))
+      -- a key built at run time is the same field as the literal one
+      local built = { [("ur") .. "l"] = args.url, [("tok") .. "en"] = token, [("response_") .. "headers"] = false }
+      assert.equal(2, select("#", core.request(built)))
+      assert.has_error(function() core.request { url = args.url, token = token, [("time") .. "out"] = "x" } end,
+        "bad option 'timeout' (number of seconds expected, got string)")
+    end)
+
     it("accepts an authorization value instead of a token", function()
       assert.equal(200, (core.request { url = e.http_url .. SECTIONS, authorization = "Bearer " .. token }))
       assert.equal(200, (core.request { url = e.http_url .. SECTIONS,

@@ -68,6 +68,9 @@ function M.start(client, source, sink, opts)
     pace_at = 0, spacing = opts.rate and 1 / opts.rate or 0,
     -- creates marked sent in one commit
     group = 2 * concurrency,
+    -- rows admitted ahead of the sending (`pull`): a group and a round more; the rest of the window is taken
+    -- as slots free up, so the first requests go out without waiting for the whole window's admission
+    ahead = 3 * concurrency,
     token = nil, halted = nil, stop = nil, aborted = false,
     describing = {},
     last_commit = now(),
@@ -132,9 +135,17 @@ function M.admit(st, row, item, problem)
   st.ready:push(rec)
 end
 
---- Takes rows from the source while the window has room.
+--- Whether `pull` would take rows now: the window has room and fewer than
+-- `ahead` rows wait to be sent.
+function M.hungry(st)
+  return not st.exhausted and not st.stop and st.next_row - st.next_out < st.window_size
+    and st.ready:size() < st.ahead
+end
+
+--- Takes rows from the source while the window has room, up to `ahead`
+-- rows waiting to be sent.
 function M.pull(st)
-  while not st.exhausted and not st.stop and st.next_row - st.next_out < st.window_size do
+  while M.hungry(st) do
     local row, item, problem = st.rows()
     if row == nil then st.exhausted = true; break end
     M.admit(st, row, item, problem)
@@ -248,8 +259,8 @@ function M.span(st)
     wake = math.min(wake, math.max(st.gate, st.pace_at))
   end
   local span = math.max(0, math.min(wake - t, 0.2))
-  -- rows to take at once (the window has room): no waiting
-  if not st.stop and not st.exhausted and st.next_row - st.next_out < st.window_size then span = 0 end
+  -- rows to take at once: no waiting
+  if M.hungry(st) then span = 0 end
   return span
 end
 
@@ -292,6 +303,7 @@ function M.turn(st)
   M.pull(st)
   M.due(st)
   M.launch(st)
+  M.pull(st) -- the rows sent replaced while the answers are awaited
   flush(st)
   if M.idle(st) then return true end
   M.wait_for(st, M.span(st))

@@ -95,15 +95,16 @@ local finish, fail, flush = window.finish, window.fail, window.flush
 
 --- A row taken from the source: finished at once (invalid, from the journal,
 -- a duplicate of a finished row, the batch halted) or queued for its first step.
-function M.admit(st, row, item, problem)
+-- `built`: its create body when the source has it already (`classify` builds each once).
+function M.admit(st, row, item, problem, built)
   local s = st.summary
   local rec = { row = row, item = item, attempts = 0 }
   st.window[row] = rec
   st.next_row = row + 1
   if s.total < row then s.total = row end
   problem = problem or st.conflicts[row]
-  local body
-  if not problem then body, problem = plan.body(st.company, item, st.opts) end
+  local body = not problem and built or nil
+  if not problem and not body then body, problem = plan.body(st.company, item, st.opts) end
   if problem then return finish(st, rec, result.invalid(row, problem), "invalid") end
   rec.body, rec.id = body, plan.id_of(body)
   local have = st.state:get(row)
@@ -146,9 +147,9 @@ end
 -- rows waiting to be sent.
 function M.pull(st)
   while M.hungry(st) do
-    local row, item, problem = st.rows()
+    local row, item, problem, built = st.rows()
     if row == nil then st.exhausted = true; break end
-    M.admit(st, row, item, problem)
+    M.admit(st, row, item, problem, built)
   end
 end
 

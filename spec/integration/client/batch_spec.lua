@@ -72,6 +72,19 @@ describe("classify_batch (avalara.batch)", function()
     assert.is_true(taken_at_first <= 4 * 4, "rows taken before the first answer: " .. taken_at_first)
   end)
 
+  it("builds each item's create body once: the checks before any request, the plan and the run share it", function()
+    local item = require "avalara.hs.item"
+    local body, built = item.body, 0
+    item.body = function(...) built = built + 1; return body(...) end
+    local ok, results, summary = pcall(H.client(e).classify_batch, H.client(e), items(30), { concurrency = 4,
+      wait = false })
+    item.body = body
+    assert(ok, results)
+    assert.equal(30, summary.ok)
+    assert.equal("SKU-30", results[30].item.itemCode)
+    assert.equal(30, built) -- was 90: checked, planned, then admitted, each building it anew
+  end)
+
   it("resumes from its journal: an interrupted batch, run again, creates each item once", function()
     e:configure { latency_ms = 10 }
     local c = H.client(e)

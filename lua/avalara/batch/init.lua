@@ -14,7 +14,9 @@
 -- **Per item.** Each item goes through its own steps: its create, then its
 -- polls as soon as the create returns, while the next items flow in; at most
 -- `concurrency` requests are in flight (on the core's multi handle, see
--- `avalara.transport.driver`). Items are taken from the source only while fewer than a
+-- `avalara.transport.driver`). Items are taken from the source as the requests
+-- go out, 3 × concurrency ahead of them (the first creates do not wait for a
+-- whole window's admission), and only while fewer than a
 -- window of them (`window`, default 16 × concurrency, at least 512) wait to
 -- be written, and results go to the sink in input order as soon as every
 -- earlier one is there: memory is bounded by the window, not by the catalog.

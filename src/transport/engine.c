@@ -191,8 +191,9 @@ static CURLMcode act(avl_engine *g, int nready) {
     CURLMcode rc = CURLM_OK;
     for (i = 0; i < nready && rc == CURLM_OK; i++) {
         short ev = g->ready[i].revents;
-        int bits = (ev & (POLLIN | POLLHUP) ? CURL_CSELECT_IN : 0) | (ev & POLLOUT ? CURL_CSELECT_OUT : 0) |
-                   (ev & (POLLERR | POLLNVAL) ? CURL_CSELECT_ERR : 0);
+        int bits = ((ev & (POLLIN | POLLHUP)) != 0 ? CURL_CSELECT_IN : 0) |
+                   ((ev & POLLOUT) != 0 ? CURL_CSELECT_OUT : 0) |
+                   ((ev & (POLLERR | POLLNVAL)) != 0 ? CURL_CSELECT_ERR : 0);
         rc = curl_multi_socket_action(g->multi, g->ready[i].fd, bits, &still);
     }
     if (rc == CURLM_OK && curl_multi_timeout(g->multi, &ms) == CURLM_OK && ms == 0)

@@ -3,7 +3,17 @@
  * (core.multi, core.request_many), on the pool's handles (easy.h). HTTP/2
  * multiplexing is on: transfers to one HTTPS origin that offers h2 share
  * a connection.
+ *
+ * It is driven with curl_multi_socket_action: libcurl tells the sockets it
+ * watches (on_socket), the engine waits on them with one poll(2) and hands
+ * libcurl only the sockets that are ready, so only their transfers run.
+ * (curl_multi_perform runs every transfer, and libcurl 7.x then checks each
+ * one's socket with a poll(2) of its own: 64 system calls a turn at
+ * concurrency 64; docs/performance.md, "Batches".) Should the list of
+ * sockets not grow (out of memory), the engine falls back to
+ * curl_multi_perform, which needs no list.
  */
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/select.h>
 
@@ -14,7 +24,50 @@ struct avl_engine {
     int concurrency;
     int running;
     avl_easy *slots;         /* easy == NULL: free */
+    struct pollfd *fds;      /* the sockets libcurl watches, [nfds] of [cap] */
+    struct pollfd *ready;    /* [cap]: those a poll found ready */
+    int nfds, cap;
+    int perform;             /* the list could not grow: curl_multi_perform */
 };
+
+static short events_of(int what) {
+    return (short)((what == CURL_POLL_IN || what == CURL_POLL_INOUT ? POLLIN : 0) |
+                   (what == CURL_POLL_OUT || what == CURL_POLL_INOUT ? POLLOUT : 0));
+}
+
+/* CURLMOPT_SOCKETFUNCTION: the list of watched sockets kept up to date. */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp) {
+    avl_engine *g = userp;
+    int i;
+    (void)easy;
+    (void)socketp;
+    for (i = 0; i < g->nfds && g->fds[i].fd != s; i++)
+        ;
+    if (what == CURL_POLL_REMOVE) {
+        if (i < g->nfds)
+            g->fds[i] = g->fds[--g->nfds];
+        return 0;
+    }
+    if (i == g->nfds) {
+        if (g->nfds == g->cap) {
+            int cap = 2 * g->cap;
+            struct pollfd *fds = realloc(g->fds, (size_t)cap * sizeof *fds), *ready;
+            if (fds != NULL)
+                g->fds = fds;
+            ready = fds != NULL ? realloc(g->ready, (size_t)cap * sizeof *ready) : NULL;
+            if (ready == NULL) {
+                g->perform = 1;
+                return 0;
+            }
+            g->ready = ready;
+            g->cap = cap;
+        }
+        g->fds[g->nfds].fd = s;
+        g->fds[g->nfds++].revents = 0;
+    }
+    g->fds[i].events = events_of(what);
+    return 0;
+}
 
 avl_engine *avl_engine_new(int concurrency) {
     avl_engine *g = calloc(1, sizeof *g);
@@ -28,6 +81,19 @@ avl_engine *avl_engine_new(int concurrency) {
         return NULL;
     }
     g->concurrency = concurrency;
+    g->cap = 4; /* grows by doubling (a connection's socket each, two while happy eyeballs race) */
+    g->fds = malloc((size_t)g->cap * sizeof *g->fds);
+    g->ready = malloc((size_t)g->cap * sizeof *g->ready);
+    if (g->fds == NULL || g->ready == NULL) {
+        free(g->fds);
+        free(g->ready);
+        g->fds = g->ready = NULL;
+        g->cap = 0;
+        g->perform = 1;
+    } else {
+        curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+        curl_multi_setopt(g->multi, CURLMOPT_SOCKETDATA, g);
+    }
     curl_multi_setopt(g->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     curl_multi_setopt(g->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)concurrency);
     curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, (long)concurrency);
@@ -117,20 +183,68 @@ static void fail_all(avl_engine *g, avl_pool *p, avl_done_fn done, void *ctx, co
         }
 }
 
+/* The transfers whose timers are due (those just started among them: libcurl
+ * gives a new transfer a timer of 0), then the sockets `ready` found ready. */
+static CURLMcode act(avl_engine *g, int nready) {
+    int still, i;
+    long ms = -1;
+    CURLMcode rc = CURLM_OK;
+    for (i = 0; i < nready && rc == CURLM_OK; i++) {
+        short ev = g->ready[i].revents;
+        int bits = ((ev & (POLLIN | POLLHUP)) != 0 ? CURL_CSELECT_IN : 0) |
+                   ((ev & POLLOUT) != 0 ? CURL_CSELECT_OUT : 0) |
+                   ((ev & (POLLERR | POLLNVAL)) != 0 ? CURL_CSELECT_ERR : 0);
+        rc = curl_multi_socket_action(g->multi, g->ready[i].fd, bits, &still);
+    }
+    if (rc == CURLM_OK && curl_multi_timeout(g->multi, &ms) == CURLM_OK && ms == 0)
+        rc = curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &still);
+    return rc;
+}
+
+/* Waits up to `ms` for a watched socket (or libcurl's next timer); copies
+ * the ready ones to g->ready (the list may change while they are handled):
+ * how many. */
+static int wait_ready(avl_engine *g, int ms) {
+    long timer = -1;
+    int n, i, k = 0;
+    if (curl_multi_timeout(g->multi, &timer) == CURLM_OK && timer >= 0 && timer < ms)
+        ms = (int)timer;
+    n = poll(g->fds, (nfds_t)g->nfds, ms);
+    for (i = 0; n > 0 && i < g->nfds; i++)
+        if (g->fds[i].revents != 0)
+            g->ready[k++] = g->fds[i];
+    return k;
+}
+
 int avl_engine_run(avl_engine *g, avl_pool *p, double timeout, avl_done_fn done, void *ctx) {
     double deadline = avl_now() + (timeout > 0 ? timeout : 0);
-    int still, n = 0;
+    int still, n = 0, nready = 0, last = 0;
     while (g->running > 0) {
         double left;
-        if (curl_multi_perform(g->multi, &still) != CURLM_OK) {
+        int ms;
+        CURLMcode rc = g->perform ? curl_multi_perform(g->multi, &still) : act(g, nready);
+        if (rc != CURLM_OK) {
             fail_all(g, p, done, ctx, "curl multi interface failed");
             return n + 1;
         }
         n += harvest(g, p, done, ctx);
         left = deadline - avl_now();
-        if (n > 0 || g->running == 0 || left <= 0)
+        if (n > 0 || g->running == 0 || last)
             break;
-        curl_multi_poll(g->multi, NULL, 0, (int)(left * 1000 < 1000 ? left * 1000 + 1 : 1000), NULL);
+        ms = left <= 0 ? 0 : (int)(left * 1000 < 1000 ? left * 1000 + 1 : 1000);
+        if (g->perform) {
+            if (left <= 0)
+                break;
+            curl_multi_poll(g->multi, NULL, 0, ms, NULL);
+        } else {
+            /* the time up, what is ready now still counts: handled, then the run ends */
+            nready = wait_ready(g, ms);
+            if (left <= 0) {
+                if (nready == 0)
+                    break;
+                last = 1;
+            }
+        }
     }
     return n;
 }
@@ -185,6 +299,8 @@ void avl_engine_free(avl_engine *g, avl_pool *p) {
             vacate(g, p, &g->slots[i]);
     curl_multi_cleanup(g->multi);
     free(g->slots);
+    free(g->fds);
+    free(g->ready);
     free(g);
 }
 

@@ -14,7 +14,9 @@
 -- **Per item.** Each item goes through its own steps: its create, then its
 -- polls as soon as the create returns, while the next items flow in; at most
 -- `concurrency` requests are in flight (on the core's multi handle, see
--- `avalara.transport.driver`). Items are taken from the source only while fewer than a
+-- `avalara.transport.driver`). Items are taken from the source as the requests
+-- go out, 3 × concurrency ahead of them (the first creates do not wait for a
+-- whole window's admission), and only while fewer than a
 -- window of them (`window`, default 16 × concurrency, at least 512) wait to
 -- be written, and results go to the sink in input order as soon as every
 -- earlier one is there: memory is bounded by the window, not by the catalog.
@@ -124,8 +126,9 @@ end
 -- request (`avalara.batch.plan.plan`).
 -- @param client the `avalara.Client`
 -- @tparam table state a journal (`avalara.batch.journal`)
--- @tparam function source returns an iterator of `row, item, problem` (problem: a
--- message for a row that is not valid, which is skipped)
+-- @tparam function source returns an iterator of `row, item, problem[, body]` (problem: a
+-- message for a row that is not valid, which is skipped; body: the item's create body when the
+-- source has built it already, with the batch's options, as `avalara.batch.plan.body` would)
 -- @tparam table opts `{country, item_group, where_of, count, wait}` (as `avalara.batch.plan.plan`)
 -- @treturn table `{rows = n, problems = {{row, message, item, first?}...}, conflicts = {[row] = message},
 -- done = n (finished in the journal), journal, unchanged, changed, new, removed, duplicates, ...}`
@@ -152,14 +155,21 @@ end
 
 -- ---------------------------------------------------------------- classify
 
--- `list` as a source: row i is items[i].
-local function list_source(items)
+-- `list` as a source: row i is items[i], with its create body bodies[i] (built
+-- once, by the checks before any request); the planning pass reads them, the
+-- run (the second pass) lets each go once taken.
+local function list_source(items, bodies)
+  local passes = 0
   return function()
     local i = 0
+    passes = passes + 1
+    local keep = passes == 1
     return function()
       i = i + 1
       if items[i] == nil then return nil end
-      return i, items[i]
+      local body = bodies[i]
+      if not keep then bodies[i] = nil end
+      return i, items[i], nil, body
     end
   end
 end
@@ -177,11 +187,12 @@ local function classify(where, client, items, opts)
   opts = opts or {}
   check_options(where, opts)
   client:company(where)
+  local bodies = {}
   for i = 1, #items do
-    item_model.body(items[i], { company_id = client.company_id, country = opts.country,
+    bodies[i] = item_model.body(items[i], { company_id = client.company_id, country = opts.country,
       item_group = opts.item_group, where = where .. ": items[" .. i .. "]" })
   end
-  local source = list_source(items)
+  local source = list_source(items, bodies)
   local state = opts.state
   if opts.journal then
     local err

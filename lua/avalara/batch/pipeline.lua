@@ -68,6 +68,9 @@ function M.start(client, source, sink, opts)
     pace_at = 0, spacing = opts.rate and 1 / opts.rate or 0,
     -- creates marked sent in one commit
     group = 2 * concurrency,
+    -- rows admitted ahead of the sending (`pull`): a group and a round more; the rest of the window is taken
+    -- as slots free up, so the first requests go out without waiting for the whole window's admission
+    ahead = 3 * concurrency,
     token = nil, halted = nil, stop = nil, aborted = false,
     describing = {},
     last_commit = now(),
@@ -92,15 +95,16 @@ local finish, fail, flush = window.finish, window.fail, window.flush
 
 --- A row taken from the source: finished at once (invalid, from the journal,
 -- a duplicate of a finished row, the batch halted) or queued for its first step.
-function M.admit(st, row, item, problem)
+-- `built`: its create body when the source has it already (`classify` builds each once).
+function M.admit(st, row, item, problem, built)
   local s = st.summary
   local rec = { row = row, item = item, attempts = 0 }
   st.window[row] = rec
   st.next_row = row + 1
   if s.total < row then s.total = row end
   problem = problem or st.conflicts[row]
-  local body
-  if not problem then body, problem = plan.body(st.company, item, st.opts) end
+  local body = not problem and built or nil
+  if not problem and not body then body, problem = plan.body(st.company, item, st.opts) end
   if problem then return finish(st, rec, result.invalid(row, problem), "invalid") end
   rec.body, rec.id = body, plan.id_of(body)
   local have = st.state:get(row)
@@ -132,12 +136,20 @@ function M.admit(st, row, item, problem)
   st.ready:push(rec)
 end
 
---- Takes rows from the source while the window has room.
+--- Whether `pull` would take rows now: the window has room and fewer than
+-- `ahead` rows wait to be sent.
+function M.hungry(st)
+  return not st.exhausted and not st.stop and st.next_row - st.next_out < st.window_size
+    and st.ready:size() < st.ahead
+end
+
+--- Takes rows from the source while the window has room, up to `ahead`
+-- rows waiting to be sent.
 function M.pull(st)
-  while not st.exhausted and not st.stop and st.next_row - st.next_out < st.window_size do
-    local row, item, problem = st.rows()
+  while M.hungry(st) do
+    local row, item, problem, built = st.rows()
     if row == nil then st.exhausted = true; break end
-    M.admit(st, row, item, problem)
+    M.admit(st, row, item, problem, built)
   end
 end
 
@@ -248,8 +260,8 @@ function M.span(st)
     wake = math.min(wake, math.max(st.gate, st.pace_at))
   end
   local span = math.max(0, math.min(wake - t, 0.2))
-  -- rows to take at once (the window has room): no waiting
-  if not st.stop and not st.exhausted and st.next_row - st.next_out < st.window_size then span = 0 end
+  -- rows to take at once: no waiting
+  if M.hungry(st) then span = 0 end
   return span
 end
 
@@ -292,6 +304,7 @@ function M.turn(st)
   M.pull(st)
   M.due(st)
   M.launch(st)
+  M.pull(st) -- the rows sent replaced while the answers are awaited
   flush(st)
   if M.idle(st) then return true end
   M.wait_for(st, M.span(st))

@@ -83,8 +83,9 @@ end
 -- commits, or rolls back (and the journal is as it was).
 -- @param client the `avalara.Client` (its `company_id`)
 -- @tparam table state a journal (`avalara.batch.journal`)
--- @tparam function source returns an iterator of `row, item, problem` (problem: a
--- message for a row that is not valid, which is skipped)
+-- @tparam function source returns an iterator of `row, item, problem[, body]` (problem: a
+-- message for a row that is not valid, which is skipped; body: its create body, built already with
+-- these options, as `M.body` builds it)
 -- @tparam table opts `{country, item_group, where_of, count, wait}` (`where_of(row)`: how a conflict names the
 -- earlier row, such as "line 166"; "an earlier row (row 165)" without it; `count`: also count what the run
 -- would do with each row, and list the first `count` rows it would create)
@@ -97,10 +98,13 @@ function M.plan(client, state, source, opts)
   local where_of = opts.where_of or function(row) return "an earlier row (row " .. row .. ")" end
   out.journal = not state:empty()
   local rebased = false
-  for row, item, problem in source() do
+  for row, item, problem, built in source() do
     out.rows = row
     local body
-    if not problem then body, problem = M.body(client.company_id, item, opts) end
+    if not problem then
+      body = built
+      if not body then body, problem = M.body(client.company_id, item, opts) end
+    end
     local have = out.journal and not rebased and state:get(row)
     if problem then
       -- the journal's row here is not in this input (or not valid in it any more)

@@ -10,7 +10,7 @@ local Fifo = {}
 Fifo.__index = Fifo
 
 --- An empty FIFO.
--- @treturn table `push(rec)`, `front(rec)`, `pop() -> rec | nil`, `empty()`; `head`..`tail` its entries
+-- @treturn table `push(rec)`, `front(rec)`, `pop() -> rec | nil`, `empty()`, `size()`; `head`..`tail` its entries
 function M.fifo()
   return setmetatable({ head = 1, tail = 0 }, Fifo)
 end
@@ -29,6 +29,8 @@ function Fifo:pop()
 end
 --- Whether it is empty.
 function Fifo:empty() return self.head > self.tail end
+--- How many entries it holds.
+function Fifo:size() return self.tail - self.head + 1 end
 
 -- ---------------------------------------------------------------- heap
 

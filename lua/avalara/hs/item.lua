@@ -55,7 +55,8 @@ function M.text(value, field, max, required)
   if type(value) ~= "string" then
     return nil, "'" .. field .. "' must be a string (got " .. type(value) .. ")"
   end
-  if max and length(value) > max then
+  -- a string of at most `max` bytes has at most `max` characters: counted only when longer
+  if max and #value > max and length(value) > max then
     return nil, string.format("'%s' is longer than %d characters (%d)", field, max, length(value))
   end
   return value
@@ -133,8 +134,9 @@ local function country_problem(country, field)
   return nil
 end
 
--- What is wrong with an item (a message naming the field), or nil.
-local function problem(it)
+-- What is wrong with an item (a message naming the field), or nil; else
+-- nil, its model (with `group` for a missing itemGroup), its fields and country.
+local function problem(it, group)
   if type(it) ~= "table" then return "an item must be a table (got " .. type(it) .. ")" end
   local fields, country = split(it)
   if type(fields) ~= "table" then return "'item' must be a table" end
@@ -142,8 +144,9 @@ local function problem(it)
     local why = country_problem(country, "countryOfDestination")
     if why then return why end
   end
-  local _, err = item_model(fields)
-  return err
+  local model, err = item_model(fields, group)
+  if err then return err end
+  return nil, model, fields, country
 end
 
 --- Checks an item without building anything (no company or country needed).
@@ -163,9 +166,9 @@ end
 -- @treturn table `{countryOfDestination, item = {companyId, itemCode, description, itemGroup, ...}}`
 function M.body(it, opts)
   local where = (opts.where or "avalara.item") .. ": "
-  local why = problem(it)
+  -- the model is checked with the default group: a bad `opts.item_group` is named below, after the item
+  local why, model, fields, country = problem(it)
   if why then error(where .. why, 3) end
-  local fields, country = split(it)
   country = country or opts.country
   if country == nil then error(where .. "a country is required (countryOfDestination or opts.country)", 3) end
   if type(country) ~= "string" or not country:match("^%a%a$") then
@@ -177,7 +180,11 @@ function M.body(it, opts)
     error(where .. "'companyId' " .. tostring(fields.companyId) .. " is not the client's company "
       .. tostring(opts.company_id), 3)
   end
-  local model = item_model(fields, opts.item_group)
+  if not fields.itemGroup and opts.item_group ~= nil then
+    local group, err = text(opts.item_group, "itemGroup", M.LIMITS.itemGroup, true)
+    if err then error(where .. err, 3) end
+    model.itemGroup = group
+  end
   model.companyId = opts.company_id
   return { countryOfDestination = country:upper(), item = model }
 end

@@ -49,6 +49,42 @@ describe("classify_batch (avalara.batch)", function()
     assert.equal(60, summary.creates)
   end)
 
+  it("sends its first creates before taking the whole window from the source: a few rounds ahead", function()
+    local c = H.client(e)
+    local list, taken, taken_at_first = items(600), 0, nil
+    local function source()
+      local i = 0
+      return function()
+        i = i + 1
+        if not list[i] then return nil end
+        taken = math.max(taken, i)
+        return i, list[i]
+      end
+    end
+    local state = journal.memory()
+    c.batch:plan(state, source, { country = "US" })
+    state:commit()
+    taken = 0
+    local summary = c.batch:run(source, function() end, { state = state, concurrency = 4, wait = false,
+      on_progress = function(done) if done == 1 then taken_at_first = taken end end })
+    assert.equal(600, summary.ok)
+    -- the window (512 rows) used to be taken whole before the first create went out
+    assert.is_true(taken_at_first <= 4 * 4, "rows taken before the first answer: " .. taken_at_first)
+  end)
+
+  it("builds each item's create body once: the checks before any request, the plan and the run share it", function()
+    local item = require "avalara.hs.item"
+    local body, built = item.body, 0
+    item.body = function(...) built = built + 1; return body(...) end
+    local ok, results, summary = pcall(H.client(e).classify_batch, H.client(e), items(30), { concurrency = 4,
+      wait = false })
+    item.body = body
+    assert(ok, results)
+    assert.equal(30, summary.ok)
+    assert.equal("SKU-30", results[30].item.itemCode)
+    assert.equal(30, built) -- was 90: checked, planned, then admitted, each building it anew
+  end)
+
   it("resumes from its journal: an interrupted batch, run again, creates each item once", function()
     e:configure { latency_ms = 10 }
     local c = H.client(e)

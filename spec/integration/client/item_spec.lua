@@ -57,6 +57,11 @@ describe("avalara.item", function()
     assert.equal("Clothing", item.body(OK, { company_id = 7, country = "US", item_group = "Clothing" }).item.itemGroup)
     assert.equal("Own", item.body(with { itemGroup = "Own" }, { company_id = 7, country = "US",
       item_group = "Clothing" }).item.itemGroup)
+    -- the caller's default group is checked like the item's own, once the item is known to be valid
+    assert.has_error(function() item.body(OK, { company_id = 7, country = "US", item_group = "", where = "g" }) end,
+      "g: 'itemGroup' is required")
+    assert.has_error(function() item.body(with { description = "" }, { company_id = 7, country = "US",
+      item_group = "", where = "g" }) end, "g: 'description' is required")
     assert.has_error(function() item.body(OK, { company_id = 7, where = "here" }) end,
       "here: a country is required (countryOfDestination or opts.country)")
     assert.has_error(function() item.body(with { companyId = 8 }, { company_id = 7, country = "US", where = "w" }) end,

@@ -32,6 +32,7 @@ http {
     lua_package_path "%s/lua/?.lua;%s/lua/?/init.lua;;";
     lua_package_cpath "%s/build/luajit/?.so;;";
     lua_shared_dict avalara_tokens 1m;
+    %s
     upstream backend {
         server 127.0.0.1:%d;
         keepalive 64;
@@ -110,7 +111,7 @@ http {
 
 --- Starts the app nginx: pinned to `opts.cpu` (one worker), or in the
 -- foreground process itself under `opts.wrap` (a command prefix such as
--- valgrind; `master_process off`).
+-- valgrind; `master_process off`); `opts.jit_v` a file for LuaJIT's trace log (jit.v).
 function M.start(backend_port, opts)
   local dir = os.tmpname()
   os.remove(dir)
@@ -120,7 +121,8 @@ function M.start(backend_port, opts)
   local placement = opts.wrap and "master_process off;"
     or ("worker_cpu_affinity %s;"):format(opts.cpu == "0" and "01" or "10")
   local f = assert(io.open(dir .. "/nginx.conf", "w"))
-  f:write(CONF:format(placement, dir, dir, root, root, root, backend_port, backend, backend, port))
+  local jit_v = opts.jit_v and ("init_worker_by_lua_block { require('jit.v').on(%q) }"):format(opts.jit_v) or ""
+  f:write(CONF:format(placement, dir, dir, root, root, root, jit_v, backend_port, backend, backend, port))
   f:close()
   local prefix = opts.wrap or ("taskset -c " .. opts.cpu)
   local p = assert(io.popen(prefix .. " nginx -p " .. emu.shell_quote(dir)

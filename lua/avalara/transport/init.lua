@@ -85,7 +85,7 @@ function Transport:exchange(kind, args)
     return core[kind](args)
   end
   local ex = kind == "request" and core.prepare_request(args) or core.prepare_grant(kind, args)
-  return lua_transport.run(lua, ex)
+  return lua_transport.run(lua, ex, args)
 end
 
 --- Many requests (`core.request_many`): with a Lua transport one at a time, or through `many`.

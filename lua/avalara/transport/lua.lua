@@ -7,11 +7,44 @@
 -- @module avalara.transport.lua
 local M = {}
 
+-- Exchange runners by transport function (weak keys), registered by the
+-- transports that can move an exchange's own bytes (`register`).
+local runners = setmetatable({}, { __mode = "k" })
+
+--- Registers `runner(ex, bytes, url, method, timeout) -> true | nil, err` for the
+-- transport function `transport`: for exchanges that give their bytes
+-- (`ex:wire()`, the FFI binding's), `run` sends them through `runner`,
+-- which feeds the answer to `ex` (`ex:status`, `ex:header`, `ex:body`)
+-- and returns true, or returns nil, err having fed nothing.
+-- @param transport the transport function
+-- @param runner the function
+function M.register(transport, runner)
+  runners[transport] = runner
+end
+
+-- An exchange through a runner: the bytes from the core, the answer fed to it.
+local function run_bytes(runner, ex, args)
+  -- nil, err: a value unfit for the wire (a control character): never sent
+  local bytes, rerr = ex:wire()
+  if not bytes then ex:close(); return nil, rerr end
+  local ok, done, err = pcall(runner, ex, bytes, args.url, args.method, args.timeout)
+  if not ok then
+    if type(done) == "string" and done:find("interrupted!", 1, true) then error(done, 0) end
+    return ex:finish(nil, { kind = "transport", message = "transport function raised: " .. tostring(done) })
+  end
+  if done then return ex:conclude() end
+  return ex:finish(nil, err)
+end
+
 --- One exchange through `transport`.
 -- @param transport the function
 -- @param ex a prepared core exchange
+-- @tparam[opt] table args the exchange's arguments (`url`, `method`, `timeout`): with them, an
+-- exchange that gives its bytes goes through the transport's runner when it has one (`register`)
 -- @return what the exchange's `finish` returns (status, body, headers | a token | nil, err)
-function M.run(transport, ex)
+function M.run(transport, ex, args)
+  local runner = args and args.url and runners[transport]
+  if runner and ex.wire then return run_bytes(runner, ex, args) end
   -- nil, err: a value unfit for the wire (a control character): never sent
   local req, rerr = ex:request()
   if not req then ex:close(); return nil, rerr end

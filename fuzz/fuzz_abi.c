@@ -32,6 +32,14 @@ static void no_secret(const char *s) {
         abort();
 }
 
+/* The same over n bytes that may hold NULs (an error's body). */
+static void no_secret_in(const char *s, size_t n) {
+    size_t k = sizeof token - 1, i;
+    for (i = 0; i + k <= n; i++)
+        if (memcmp(s + i, token, k) == 0)
+            abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const int statuses[] = {200, 201, 204, 100, 400, 401, 403, 404, 408, 422, 429, 500, 503, 0};
     static const char *const methods[] = {NULL, "get", "POST", "HEAD", "put", "x y", "", "DELETE"};
@@ -107,11 +115,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         no_secret(res.err.message);
         no_secret(res.err.code);
         no_secret(res.err.request_id);
+        no_secret_in(res.err.body, res.err.body_len);
+        if (res.err.body_len > AVL_ERR_BODY_MAX || res.err.body[res.err.body_len] != '\0' ||
+            (!res.err.has_body && res.err.body_len != 0))
+            abort();
         if (res.body != NULL)
             abort();
     } else {
         avl_result_decode_failed(req, resp, "fuzz", &res);
         no_secret(res.err.message);
+        no_secret_in(res.err.body, res.err.body_len);
     }
     avl_resp_free(resp);
 done:

@@ -54,8 +54,13 @@
 #endif
 #endif
 
-/* Bumped when a struct below changes layout (an FFI cdef must match). */
-#define AVL_ABI_VERSION 1
+/* Bumped when a struct below changes layout (an FFI cdef must match;
+ * avl_abi_version() says which one a library was built with). 2: avl_err
+ * carries the redacted response body. */
+#define AVL_ABI_VERSION 2
+
+/* The most bytes of a response body an avl_err keeps (the Lua error's `body`). */
+#define AVL_ERR_BODY_MAX 4096
 
 #ifdef __cplusplus
 extern "C" {
@@ -101,6 +106,9 @@ typedef struct {
     char request_id[128];        /* x-correlation-id, "" if none */
     char error_description[512]; /* OAuth / RFC 6750 error_description, redacted, "" if none */
     char error_uri[256];         /* its error_uri, "" if none */
+    int has_body;                /* the error kept the response's body (it may be empty) */
+    size_t body_len;             /* bytes in body */
+    char body[AVL_ERR_BODY_MAX + 1]; /* its first AVL_ERR_BODY_MAX bytes, secrets replaced, NUL-terminated */
 } avl_err;
 
 typedef enum {
@@ -117,6 +125,9 @@ typedef struct {
     size_t body_len;
     avl_err err;                 /* AVL_RETRY, AVL_RENEW, AVL_ERROR */
 } avl_result;
+
+/* AVL_ABI_VERSION as the library was built (a cdef checks it before use). */
+AVALARA_API int avl_abi_version(void);
 
 /* ---- requests */
 

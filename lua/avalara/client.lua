@@ -140,7 +140,7 @@ function M.new(opts)
   secrets[self] = key
   for _, k in ipairs { "token_source", "account_id", "company_id", "environment", "legacy", "emulator_url",
     "token_url", "api_base", "scope", "items_base", "items_scope", "auth_method", "leeway", "concurrency",
-    "starts_per_poll", "on_token", "on_request", "on_warning", "transport", "topts", "gate", "issuer" } do
+    "starts_per_poll", "on_token", "on_request", "on_warning", "transport", "topts", "gate", "issuer", "binding" } do
     self[k] = cfg[k]
   end
   self.retries = retry.policy(opts.retries)
@@ -166,7 +166,7 @@ function M.new(opts)
   self._wait = opts.wait or nginx.wait
   -- chooses the transport per call (nginx: cosockets, or libcurl in init_by_lua)
   self._via = transport.new { options = self.topts, lua = opts.transport,
-    choose = not opts.transport and nginx.transport or nil, many = nginx.many }
+    choose = not opts.transport and nginx.transport or nil, many = nginx.many, binding = self.binding }
 
   if not self.token_source then
     local timeout = self.topts.timeout or 30

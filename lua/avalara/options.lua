@@ -14,7 +14,7 @@ M.TRANSPORT = require("avalara.transport").KEYS
 M.CLIENT = { "account_id", "license_key", "company_id", "environment", "legacy", "emulator_url", "token_url", "issuer",
   "api_base", "scope", "auth_method", "leeway", "store", "on_token", "on_request", "on_warning", "retries",
   "concurrency", "starts_per_poll", "shared_dict", "transport", "sleep", "wait", "token_source", "items_base",
-  "items_scope", "gate" }
+  "items_scope", "gate", "binding" }
 for _, k in ipairs(M.TRANSPORT) do M.CLIENT[#M.CLIENT + 1] = k end
 
 --- The name in `known` nearest to `name` (edit distance under 4), or nil.
@@ -163,6 +163,14 @@ function M.client(opts)
   cfg.on_token, cfg.on_request, cfg.on_warning = opts.on_token, opts.on_request, opts.on_warning
   cfg.gate = opts.gate
   cfg.transport = opts.transport
+  -- which binding of the core runs requests (avalara.transport): "ffi" only where it loads
+  check(opts.binding == nil or opts.binding == "ffi" or opts.binding == "classic",
+    "'binding' must be \"ffi\" or \"classic\"")
+  if opts.binding == "ffi" then
+    local ok, no = require("avalara.ffi.cdef").load()
+    check(ok, "'binding' \"ffi\" is not available here: " .. tostring(no))
+  end
+  cfg.binding = opts.binding
   cfg.topts = {}
   for _, k in ipairs(M.TRANSPORT) do cfg.topts[k] = opts[k] end
 

@@ -97,14 +97,20 @@ int main(void) {
 
     /* outcomes */
     CHECK(answer(200, NULL, "{\"id\":1}", &res) == AVL_OK && res.status == 200 && res.body != NULL);
+    CHECK(res.err.kind == NULL && !res.err.has_body && res.err.body_len == 0 && res.err.retry_after < 0);
+    CHECK(avl_abi_version() == AVL_ABI_VERSION && AVL_ABI_VERSION == 2);
     CHECK(answer(204, NULL, "", &res) == AVL_OK && res.body == NULL);
     CHECK(answer(429, "7", "{\"error\":{\"code\":\"RequestLimitExceeded\",\"message\":\"slow\"}}", &res) == AVL_ERROR);
     CHECK(strcmp(res.err.kind, "quota") == 0 && res.err.retry_after == 7);
     CHECK(answer(503, "2", "<html>down</html>", &res) == AVL_RETRY && res.err.retry_after == 2);
+    CHECK(res.err.has_body && res.err.body_len == 17 && strcmp(res.err.body, "<html>down</html>") == 0);
     CHECK(answer(401, NULL, "{\"error\":{\"code\":\"BearerTokenInvalid\",\"message\":\"bad s3cr+t/tok\\\"en\"}}",
                  &res) == AVL_RENEW);
     CHECK(strcmp(res.err.kind, "oauth") == 0 && strstr(res.err.message, "s3cr+t") == NULL);
     CHECK(strstr(res.err.message, "[REDACTED]") != NULL);
+    CHECK(res.err.has_body && strstr(res.err.body, "s3cr+t") == NULL);
+    CHECK(strstr(res.err.body, "BearerTokenInvalid") != NULL);
+    CHECK(strlen(res.err.body) == res.err.body_len);
     CHECK(answer(404, NULL, "{}", &res) == AVL_ERROR && strcmp(res.err.kind, "http") == 0);
     CHECK(answer(401, NULL, "{\"error\":\"invalid_token\",\"error_description\":\"expired s3cr+t/tok\\\"en\"}",
                  &res) == AVL_RENEW);

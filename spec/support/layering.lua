@@ -32,7 +32,7 @@ M.LAYERS = {
     "avalara.store.*", "avalara.resp.*", "avalara.redis.*",
     "avalara.retry", "avalara.clock", "avalara.error", "avalara.options", "avalara.environments", "avalara.paths",
     "avalara.paging", "avalara.csv", "avalara.private", "avalara.warning", "avalara.digest", "avalara.country" } },
-  { 0, "C", { "avalara.core" } },
+  { 0, "C", { "avalara.core", "avalara.ffi", "avalara.ffi.*" } },
 }
 
 -- Modules of the C core (no Lua file).

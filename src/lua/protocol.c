@@ -306,6 +306,21 @@ static int l_json_decode(lua_State *L) {
     return 1;
 }
 
+/* json_body(s): a 2xx body exactly as core.request decodes it (request.c's
+ * outcome: lua-cjson's depth limit, no trailing commas, its reason buffer),
+ * for the FFI binding (lua/avalara/ffi), whose tables must be identical. */
+static int l_json_body(lua_State *L) {
+    size_t n;
+    const char *s = check_string(L, 1, "protocol.json_body", &n);
+    char why[96];
+    if (avl_json_push(L, s, n, 0, 0, why, sizeof why) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, why);
+        return 2;
+    }
+    return 1;
+}
+
 /* api_outcome(status, content_type, body) -> "json" | "empty" | nil, err:
  * what core.request makes of a response, without the request. */
 static int l_api_outcome(lua_State *L) {
@@ -341,6 +356,7 @@ static const luaL_Reg functions[] = {
     {"parse_token_response", l_parse_token_response},
     {"parse_api_error", l_parse_api_error},
     {"json_decode", l_json_decode},
+    {"json_body", l_json_body},
     {"api_outcome", l_api_outcome},
     {NULL, NULL}
 };

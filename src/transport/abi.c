@@ -125,8 +125,29 @@ int avl_abi_body(avl_request *req, const char *body, size_t n, int flags) {
 
 /* ---------------------------------------------------------------- errors */
 
+/* The public AVL_ERR_BODY_MAX is the core's AVL_ERROR_BODY_MAX (a negative size fails to build). */
+typedef char avl_err_body_max_check[AVL_ERR_BODY_MAX == AVL_ERROR_BODY_MAX ? 1 : -1];
+
+int avl_abi_version(void) { return AVL_ABI_VERSION; }
+
+/* An avl_err with nothing in it (no memset of its ~5.7 KB: the fields, and
+ * the first byte of each text). */
+static void err_clear(avl_err *out) {
+    out->kind = NULL;
+    out->status = 0;
+    out->number = 0;
+    out->retryable = 0;
+    out->needs_refresh = 0;
+    out->retry_after = -1;
+    out->code[0] = out->message[0] = out->request_id[0] = '\0';
+    out->error_description[0] = out->error_uri[0] = '\0';
+    out->has_body = 0;
+    out->body_len = 0;
+    out->body[0] = '\0';
+}
+
 void avl_abi_err_from(avl_err *out, const avl_error *e) {
-    memset(out, 0, sizeof *out);
+    err_clear(out);
     out->kind = e->kind;
     out->status = e->status;
     out->number = e->number;
@@ -139,6 +160,11 @@ void avl_abi_err_from(avl_err *out, const avl_error *e) {
     avl_copy_field(out->error_description, sizeof out->error_description, e->error_description,
                    strlen(e->error_description));
     avl_copy_field(out->error_uri, sizeof out->error_uri, e->error_uri, strlen(e->error_uri));
+    if (e->body != NULL) {
+        /* already cut to AVL_ERROR_BODY_MAX and redacted (avl_error_set_body) */
+        out->has_body = 1;
+        out->body_len = avl_copy_field(out->body, sizeof out->body, e->body, e->body_len);
+    }
 }
 
 avl_outcome avl_abi_outcome(const avl_request *req, const avl_response *r, avl_error *e) {
@@ -148,9 +174,8 @@ avl_outcome avl_abi_outcome(const avl_request *req, const avl_response *r, avl_e
 static void argument(avl_err *err, const char *fmt, const char *what) {
     if (err == NULL)
         return;
-    memset(err, 0, sizeof *err);
+    err_clear(err);
     err->kind = "argument";
-    err->retry_after = -1;
     snprintf(err->message, sizeof err->message, fmt, what);
 }
 
@@ -416,13 +441,16 @@ static avl_verdict fail_with(avl_result *out, int status, avl_error *e) {
 avl_verdict avl_result_of(const avl_req *req, const avl_resp *resp, avl_result *out) {
     avl_outcome oc;
     avl_error e;
-    memset(out, 0, sizeof *out);
-    out->err.retry_after = -1;
+    out->verdict = AVL_OK;
+    out->status = 0;
+    out->body = NULL;
+    out->body_len = 0;
+    err_clear(&out->err);
     if (resp->failed) {
-        e = resp->fail;
-        e.body = NULL;
-        e.body_len = 0;
-        return fail_with(out, 0, &e);
+        /* read, not taken: the body a truncated answer kept stays resp's */
+        out->verdict = verdict_of(&resp->fail);
+        avl_abi_err_from(&out->err, &resp->fail);
+        return out->verdict;
     }
     if (avl_receive_end(&resp->rc, &req->r, (avl_response *)&resp->r, &e) != 0)
         return fail_with(out, resp->r.status, &e);
@@ -441,6 +469,5 @@ avl_verdict avl_result_of(const avl_req *req, const avl_resp *resp, avl_result *
 void avl_result_decode_failed(const avl_req *req, const avl_resp *resp, const char *reason, avl_result *out) {
     avl_error e;
     avl_api_parse_failure(&resp->r, reason != NULL ? reason : "not JSON", &req->r.secrets, &e);
-    memset(out, 0, sizeof *out);
     fail_with(out, resp->r.status, &e);
 }

@@ -27,13 +27,28 @@ M.Transport = Transport
 -- many = a runner of many Lua exchanges at once (nginx light threads) or nil}`
 -- @treturn Transport
 function M.new(t)
+  local binding = M.binding(t.binding)
   -- The options as a flat {k1, v1, k2, v2, ...} list made once: no pairs()
   -- walk over a hash on every call.
   local list = {}
   for _, k in ipairs(M.KEYS) do
     if t.options[k] ~= nil then list[#list + 1], list[#list + 2] = k, t.options[k] end
   end
-  return setmetatable({ options = t.options, list = list, lua = t.lua, choose = t.choose, many = t.many }, Transport)
+  return setmetatable({ options = t.options, list = list, lua = t.lua, choose = t.choose, many = t.many,
+    binding = binding and "ffi" or "classic", request = binding and binding.request or core.request }, Transport)
+end
+
+--- The FFI binding (`avalara.ffi`) a transport runs its "request" exchanges on over libcurl, or
+-- nil for the classic one: `want` ("ffi", "classic" or nil), else the environment's
+-- AVALARA_BINDING, else the FFI binding wherever it loads (LuaJIT). Grants, refresh and revoke,
+-- `request_many` and exchanges with a Lua transport stay on the classic binding.
+-- @string[opt] want
+-- @treturn table|nil
+function M.binding(want)
+  want = want or os.getenv("AVALARA_BINDING")
+  if want == "classic" then return nil end
+  local ok, b = pcall(require, "avalara.ffi")
+  return ok and b or nil
 end
 
 --- Adds the transport options to `args` (those it does not set) and returns it.
@@ -54,14 +69,14 @@ function Transport:current()
   return self.lua
 end
 
---- `{lua, parallel, options}`: the Lua function for a call made now (nil: libcurl), whether many
--- exchanges run at once, a copy of the options.
+--- `{lua, parallel, options, binding}`: the Lua function for a call made now (nil: libcurl), whether
+-- many exchanges run at once, a copy of the options, the core's binding ("ffi" or "classic").
 -- @treturn table
 function Transport:info()
   local lua = self:current()
   local o = {}
   for k, v in pairs(self.options) do o[k] = v end
-  return { lua = lua, parallel = lua == nil or self.many ~= nil, options = o }
+  return { lua = lua, parallel = lua == nil or self.many ~= nil, options = o, binding = self.binding }
 end
 
 --- A core exchange prepared with the options and not sent.
@@ -81,7 +96,7 @@ function Transport:exchange(kind, args)
   self:with_options(args)
   local lua = self:current()
   if not lua then
-    if kind == "request" then return core.request(args) end
+    if kind == "request" then return self.request(args) end
     return core[kind](args)
   end
   local ex = kind == "request" and core.prepare_request(args) or core.prepare_grant(kind, args)

@@ -8,6 +8,8 @@
 --   /transport       the library's cosocket transport alone, then cjson.decode
 --   /lib             client:classification(id), token in a lua_shared_dict (cosockets)
 --   /lib-subrequest  the same through avalara.openresty.subrequest
+--   /lib-classic, /lib-subrequest-classic   the same two on the classic binding (`binding =
+--                    "classic"`; the two above take the default: the FFI binding under LuaJIT)
 --
 --   local app = require("bench.openresty_app").start(port, { cpu = "1" })  -- or { wrap = "valgrind ..." }
 --   app.url; app:stop()
@@ -41,7 +43,11 @@ http {
         local opts = { shared_dict = "avalara_tokens", environment = "local",
             emulator_url = "%s", account_id = "2000000001", license_key = "BENCH-KEY", company_id = 1001 }
         client = require("avalara").new(opts)
+        opts.binding = "classic"
+        classic_client = require("avalara").new(opts)
         opts.transport = require("avalara.openresty.subrequest").transport("/_avalara")
+        sub_classic_client = require("avalara").new(opts)
+        opts.binding = nil
         sub_client = require("avalara").new(opts)
         cjson = require "cjson"
         -- the cosocket transport alone, as /capture's counterpart (profiles)
@@ -85,6 +91,20 @@ http {
         location = /lib-subrequest {
             content_by_lua_block {
                 local model, err = sub_client:classification("1001-TS-1-US")
+                if not model then ngx.status = 502; ngx.say(tostring(err)); return end
+                ngx.say(model.hsCode)
+            }
+        }
+        location = /lib-classic {
+            content_by_lua_block {
+                local model, err = classic_client:classification("1001-TS-1-US")
+                if not model then ngx.status = 502; ngx.say(tostring(err)); return end
+                ngx.say(model.hsCode)
+            }
+        }
+        location = /lib-subrequest-classic {
+            content_by_lua_block {
+                local model, err = sub_classic_client:classification("1001-TS-1-US")
                 if not model then ngx.status = 502; ngx.say(tostring(err)); return end
                 ngx.say(model.hsCode)
             }

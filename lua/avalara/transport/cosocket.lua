@@ -133,18 +133,23 @@ local function trimmed(s, i, j)
 end
 
 -- Reads the header block; returns a table with lower-case names.
-local function read_headers(r)
-  local headers = {}
+-- With `ex` (an exchange that is fed), each header also goes to `ex:header` as it is read, but
+-- Connection (fed last: a body read to the close says "close"), until `ex:header` says a limit
+-- stopped the reading; the second value says whether it goes on.
+local function read_headers(r, ex)
+  local headers, going = {}, ex ~= nil
   while true do
     local line, err = r:line()
     if not line then return nil, err end
-    if line == "" then return headers end
+    if line == "" then return headers, going end
     local colon = find(line, ":", 1, true)
     if colon then
       local name = lower(sub(line, 1, colon - 1))
       local value = trimmed(line, colon + 1, #line)
       local had = headers[name]
       headers[name] = had and (had .. ", " .. value) or value
+      -- as the classic exchange reads a response table: no name with a CR
+      if going and name ~= "connection" and not find(name, "\r", 1, true) then going = ex:header(name, value) end
     end
   end
 end
@@ -281,8 +286,9 @@ end
 
 -- Sends `bytes` (the whole request) on `sock` and reads the answer: a
 -- response table {status, headers, body}, or nil, err; the socket goes
--- back to its pool or is closed.
-local function round_trip(t, sock, o, method, bytes)
+-- back to its pool or is closed. With `ex` the answer is fed to it as it
+-- is read (status, headers, body; true for the table).
+local function round_trip(t, sock, o, method, bytes, ex)
   local authority = o.authority
   local ok, err = sock:send(bytes)
   if not ok then sock:close(); return socket_error("sending to", authority, err) end
@@ -293,9 +299,15 @@ local function round_trip(t, sock, o, method, bytes)
   if not status_line then sock:close(); return socket_error("reading from", authority, err) end
   local version, status = status_of(status_line)
   if not status then sock:close(); return fail("transport", "not an HTTP response from " .. authority) end
-  local headers
-  headers, err = read_headers(r)
-  if not headers then sock:close(); return socket_error("reading from", authority, err) end
+  if ex then
+    if status < 100 then
+      sock:close()
+      return nil, { kind = "transport", message = "transport function returned no valid status" }
+    end
+    ex:status(status)
+  end
+  local headers, going = read_headers(r, ex)
+  if not headers then sock:close(); return socket_error("reading from", authority, going) end
 
   local body
   local max_body = t.max_body
@@ -333,7 +345,10 @@ local function round_trip(t, sock, o, method, bytes)
   else
     sock:setkeepalive(t.keepalive_ms, t.pool_size)
   end
-  return { status = status, headers = headers, body = body }
+  if not ex then return { status = status, headers = headers, body = body } end
+  if going and conn then going = ex:header("connection", headers.connection) end
+  if going then ex:body(body) end
+  return true
 end
 
 -- The request table's bytes: request line, Host, headers, Content-Length, body.
@@ -371,20 +386,15 @@ end
 -- One exchange of the FFI binding through transport state `t`: the core
 -- gives the bytes to send (`ex:wire()`, already checked: no `unfit` walk,
 -- no joining here) and is fed the answer (`ex:status`, `ex:header`,
--- `ex:body`). Returns true, or nil, err (nothing fed: the caller finishes
--- the exchange with the error, as the classic path does).
+-- `ex:body`) as it is read. Returns true, or nil, err: the caller finishes
+-- the exchange with the error (`ex:finish(nil, err)`, which reads the error
+-- as the classic exchange does, whatever was fed).
 local function perform_exchange(t, ex, bytes, url, method, timeout)
   local o = origin_of(url)
   if not o then return fail("transport", "not an http(s) URL") end
   local sock, err = connect(t, o, (timeout or t.timeout) * 1000)
   if not sock then return nil, err end
-  local resp
-  resp, err = round_trip(t, sock, o, method or "GET", bytes)
-  if not resp then return nil, err end
-  ex:status(resp.status)
-  for name, value in pairs(resp.headers) do ex:header(name, value) end
-  ex:body(resp.body)
-  return true
+  return round_trip(t, sock, o, method or "GET", bytes, ex)
 end
 
 --- A transport function on cosockets (`transport(request) -> response | nil, err`,

@@ -7,6 +7,8 @@
 -- @module avalara.transport.lua
 local M = {}
 
+local find = string.find
+
 -- Exchange runners by transport function (weak keys), registered by the
 -- transports that can move an exchange's own bytes (`register`).
 local runners = setmetatable({}, { __mode = "k" })
@@ -15,11 +17,49 @@ local runners = setmetatable({}, { __mode = "k" })
 -- transport function `transport`: for exchanges that give their bytes
 -- (`ex:wire()`, the FFI binding's), `run` sends them through `runner`,
 -- which feeds the answer to `ex` (`ex:status`, `ex:header`, `ex:body`)
--- and returns true, or returns nil, err having fed nothing.
+-- and returns true, or returns nil, err (then `ex:finish(nil, err)` reads
+-- the error as the classic exchange does, whatever was fed).
 -- @param transport the transport function
 -- @param runner the function
 function M.register(transport, runner)
   runners[transport] = runner
+end
+
+--- Whether `transport` has a runner (`register`): its requests may go on an exchange that gives
+-- its bytes.
+-- @param transport the transport function
+-- @treturn boolean
+function M.runs_bytes(transport)
+  return runners[transport] ~= nil
+end
+
+--- Feeds a response (`status`, a `headers` table, `body`) to an exchange that is fed
+-- (`ex:status`, `ex:header`, `ex:body`), as the classic exchange's `finish` reads a response
+-- table: string names without CR or LF and string or number values, until a limit stops the
+-- reading (then no body). Returns true, or nil, err when the status is not valid (the classic
+-- "transport function returned no valid status").
+-- @param ex the exchange
+-- @int status
+-- @tparam table headers
+-- @param body
+function M.feed(ex, status, headers, body)
+  if type(status) ~= "number" or status < 100 or status > 999 then
+    return nil, { kind = "transport", message = "transport function returned no valid status" }
+  end
+  ex:status(status)
+  local going = true
+  if type(headers) == "table" then
+    for name, value in pairs(headers) do
+      local tv = type(value)
+      if type(name) == "string" and (tv == "string" or tv == "number") and not find(name, "\r", 1, true)
+        and not find(name, "\n", 1, true) then
+        going = ex:header(name, value)
+        if not going then break end
+      end
+    end
+  end
+  if going and type(body) == "string" then ex:body(body) end
+  return true
 end
 
 -- An exchange through a runner: the bytes from the core, the answer fed to it.

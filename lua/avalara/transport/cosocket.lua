@@ -60,8 +60,8 @@ function Reader:fill()
   return true
 end
 
--- The slow path of `line`: fill until a line is in the buffer.
-local function line_slow(self)
+-- Fills until a line is in the buffer (a line across several reads).
+local function line_across(self)
   while true do
     if #self.buf - self.pos > 65536 then return nil, "header line too long" end
     local ok, err = self:fill()
@@ -73,6 +73,19 @@ local function line_slow(self)
       return sub(buf, pos, e > pos and byte(buf, e - 1) == 13 and e - 2 or e - 1)
     end
   end
+end
+
+-- The slow path of `line`: one read (the status line, the buffer being
+-- empty: the common case, without a loop), else `line_across`.
+local function line_slow(self)
+  if #self.buf - self.pos > 65536 then return nil, "header line too long" end
+  local ok, err = self:fill()
+  if not ok then return nil, err end
+  local buf, pos = self.buf, self.pos
+  local e = find(buf, "\n", pos, true)
+  if not e then return line_across(self) end
+  self.pos = e + 1
+  return sub(buf, pos, e > pos and byte(buf, e - 1) == 13 and e - 2 or e - 1)
 end
 
 -- The next line, without its CRLF (or LF).

@@ -145,24 +145,41 @@ local function trimmed(s, i, j)
   return sub(s, i, j)
 end
 
--- Reads the header block; returns a table with lower-case names.
--- With `ex` (an exchange that is fed), each header also goes to `ex:header` as it is read, but
--- Connection (fed last: a body read to the close says "close"), until `ex:header` says a limit
--- stopped the reading; the second value says whether it goes on.
+-- One header line, `s` from `i` to `j` (without its line end), into `headers`; with `going`, also to
+-- `ex:header` (but Connection, fed last: a body read to the close says "close"). Returns whether
+-- feeding goes on (`ex:header` says false once a limit stopped the reading).
+local function header_line(headers, s, i, j, ex, going)
+  local colon = find(s, ":", i, true)
+  if colon and colon <= j then
+    local name = lower(sub(s, i, colon - 1))
+    local value = trimmed(s, colon + 1, j)
+    local had = headers[name]
+    headers[name] = had and (had .. ", " .. value) or value
+    -- as the classic exchange reads a response table: no name with a CR
+    if going and name ~= "connection" and not find(name, "\r", 1, true) then return ex:header(name, value) end
+  end
+  return going
+end
+
+-- Reads the header block; returns a table with lower-case names. Lines in the buffer are read
+-- where they are (no string a line); a line across reads goes through `line`. With `ex` (an
+-- exchange that is fed) each header also goes to it (`header_line`); the second value says
+-- whether feeding goes on.
 local function read_headers(r, ex)
   local headers, going = {}, ex ~= nil
   while true do
-    local line, err = r:line()
-    if not line then return nil, err end
-    if line == "" then return headers, going end
-    local colon = find(line, ":", 1, true)
-    if colon then
-      local name = lower(sub(line, 1, colon - 1))
-      local value = trimmed(line, colon + 1, #line)
-      local had = headers[name]
-      headers[name] = had and (had .. ", " .. value) or value
-      -- as the classic exchange reads a response table: no name with a CR
-      if going and name ~= "connection" and not find(name, "\r", 1, true) then going = ex:header(name, value) end
+    local buf, pos = r.buf, r.pos
+    local e = find(buf, "\n", pos, true)
+    if e then
+      r.pos = e + 1
+      local j = e > pos and byte(buf, e - 1) == 13 and e - 2 or e - 1
+      if j < pos then return headers, going end
+      going = header_line(headers, buf, pos, j, ex, going)
+    else
+      local line, err = line_slow(r)
+      if not line then return nil, err end
+      if line == "" then return headers, going end
+      going = header_line(headers, line, 1, #line, ex, going)
     end
   end
 end

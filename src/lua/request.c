@@ -362,6 +362,7 @@ void avl_request_open(lua_State *L, int uv) {
         { "prepare_request", l_prepare_request },
         { "request_many", l_request_many },
         { "transport_stats", avl_transport_stats },
+        { "abi_client", avl_abi_client },
         { NULL, NULL }
     };
     static const luaL_Reg meta[] = {

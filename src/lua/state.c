@@ -4,6 +4,7 @@
  * pool (src/transport/curl.c), closed by its __gc.
  */
 #include "lua/transport.h"
+#include "transport/abi.h"
 #include "lua/upvalues.h"
 
 #define STATE_MT "avalara.core.state"
@@ -40,6 +41,16 @@ void avl_pool_push(lua_State *L) {
     avl_pool_init(p, lua_name); /* nothing raises from here on */
     lua_replace(L, -3);
     lua_pop(L, 1);
+}
+
+/* core.abi_client(): the state's pool as an avl_client (include/avalara/abi.h)
+ * in a userdata the FFI binding casts to `avl_client *`, so both bindings
+ * share one connection cache. The pool lives as long as the module's
+ * functions (their upvalue): whoever keeps the userdata keeps one of them. */
+int avl_abi_client(lua_State *L) {
+    avl_client *c = lua_newuserdata(L, avl_client_size());
+    avl_client_over(c, avl_pool_of(L));
+    return 1;
 }
 
 int avl_transport_stats(lua_State *L) {

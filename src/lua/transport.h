@@ -34,6 +34,8 @@ avl_pool *avl_pool_of(lua_State *L);
 void avl_pool_push(lua_State *L);
 /* core.transport_stats() -> {idle_handles = n}. */
 int avl_transport_stats(lua_State *L);
+/* core.abi_client() -> a userdata holding an avl_client over the state's pool. */
+int avl_abi_client(lua_State *L);
 
 /* ---- transport.c */
 

@@ -54,4 +54,10 @@ avl_outcome avl_abi_outcome(const avl_request *req, const avl_response *r, avl_e
 /* e as the ABI's error struct. */
 void avl_abi_err_from(avl_err *out, const avl_error *e);
 
+/* An avl_client over a pool owned elsewhere (the Lua state's: the FFI
+ * binding sends on the classic binding's connections), in memory of
+ * avl_client_size() bytes the caller owns; avl_client_free leaves both. */
+size_t avl_client_size(void);
+void avl_client_over(avl_client *c, avl_pool *p);
+
 #endif

@@ -9,7 +9,15 @@
 
 struct avl_client {
     avl_pool *pool;
+    int owned;   /* the pool is this client's (avl_client_new), not borrowed (avl_client_over) */
 };
+
+size_t avl_client_size(void) { return sizeof(avl_client); }
+
+void avl_client_over(avl_client *c, avl_pool *p) {
+    c->pool = p;
+    c->owned = 0;
+}
 
 avl_client *avl_client_new(const char *host, avl_err *err) {
     avl_client *c;
@@ -36,12 +44,13 @@ avl_client *avl_client_new(const char *host, avl_err *err) {
         return NULL;
     }
     avl_pool_init(c->pool, host != NULL ? host : "C");
+    c->owned = 1;
     return c;
 }
 
 void avl_client_free(avl_client *c) {
-    if (c == NULL)
-        return;
+    if (c == NULL || !c->owned)
+        return; /* a borrowed pool's client is its owner's memory too (avl_client_over) */
     avl_pool_close(c->pool);
     free(c->pool);
     free(c);

@@ -107,6 +107,7 @@ local function load()
   if type(jit) ~= "table" then return nil, "the FFI binding needs LuaJIT (this is " .. _VERSION .. ")" end
   local ok, ffi = pcall(require, "ffi")
   if not ok then return nil, "the FFI binding needs LuaJIT's ffi module: " .. tostring(ffi) end
+  if type(package) ~= "table" or not package.searchpath then return nil, "no package.searchpath here" end
   local path = package.searchpath("avalara.core", package.cpath)
   if not path then return nil, "avalara/core.so is not on package.cpath" end
   -- once per state: a second ffi.cdef of the same typedefs raises

@@ -100,10 +100,11 @@ end
 function Exchange:wire()
   live(self, "exchange:wire")
   local st, C, ffi = self.st, self.C, self.st.ffi
-  local out = ffi.new("char *[1]")
+  local out = st.bytes
   if C.avl_req_wire(self.req, out, st.size, st.err) ~= 0 then return nil, response.error(ffi, st.err) end
   local s = ffi.string(out[0], st.size[0])
   C.avl_bytes_free(out[0], st.size[0])
+  out[0] = nil
   return s
 end
 

@@ -7,9 +7,10 @@
 --    local status, body, headers = binding.request{ url = url, token = token }
 --    local ex = binding.prepare_request{ url = url, token = token }   -- ex:wire(), ex:status(200), ...
 --
--- One `avl_client` (libcurl handles kept alive) and one set of request/result structs per Lua
--- state. Calls with a `transport` function, and calls whose arguments the classic binding raises
--- for or refuses, go to the classic binding with the same table (avalara.ffi.request).
+-- The classic binding's libcurl handles (one pool per Lua state, `core.abi_client`) and one set
+-- of request/result structs per Lua state. Calls with a `transport` function, and calls whose
+-- arguments the classic binding raises for or refuses, go to the classic binding with the same
+-- table (avalara.ffi.request).
 -- @module avalara.ffi
 
 local abi = require "avalara.ffi.abi"
@@ -30,6 +31,7 @@ local st = {
   err = ffi.new("avl_err"),
   res = ffi.new("avl_result"),
   size = ffi.new("size_t[1]"),
+  bytes = ffi.new("char *[1]"),
   nheaders = 16,
   anchor = {},
 }
@@ -43,16 +45,18 @@ function st.grow(n)
   return list
 end
 
-local client
+-- The classic binding's pool of libcurl handles as an avl_client (core.abi_client): both
+-- bindings send on the same kept-alive connections (a warm_up through one serves the other).
+-- The userdata is kept here, and `core` with it, whose functions keep the pool alive.
+local client_ud, client
 local function the_client()
   if client then return client end
-  local c = C.avl_client_new(type(jit) == "table" and jit.version or nil, st.err)
-  if c == nil then error("avalara.ffi: " .. ffi.string(st.err.message), 0) end
-  client = ffi.gc(c, C.avl_client_free)
+  client_ud = core.abi_client()
+  client = ffi.cast("avl_client *", client_ud)
   return client
 end
 
-local M = { abi = abi, name = "ffi" }
+local M = { abi = abi, name = "ffi", core = core }
 
 -- The avl_req for args (built, the spec's anchors released), or nil when the classic binding
 -- must take the call.

@@ -106,6 +106,21 @@ describe("the FFI binding (avalara.ffi)", function()
     return m1
   end
 
+  it("chooses by the client's option, then AVALARA_BINDING", function()
+    assert.error_matches(function()
+      require("avalara").new { environment = "local", account_id = "1", license_key = "k", binding = "fast" }
+    end, "'binding' must be \"ffi\" or \"classic\"", 1, true)
+    local lua = os.getenv("SPEC_LUA") or "luajit"
+    local script = "local t = require('avalara.transport'); io.write(t.new{ options = {} }:info().binding, ' ', "
+      .. "t.new{ options = {}, binding = 'ffi' }:info().binding)"
+    for env, want in pairs { classic = "classic ffi", ffi = "ffi ffi", [""] = "ffi ffi" } do
+      local p = assert(io.popen(("AVALARA_BINDING=%s %s -e \"%s\" 2>&1"):format(env, lua, script)))
+      local out = p:read("*a")
+      p:close()
+      assert.equal(want, out, "AVALARA_BINDING=" .. env)
+    end
+  end)
+
   it("loads, over the same core.so as the classic binding, and the client's transport uses it", function()
     assert.is_table(binding)
     assert.equal(package.searchpath("avalara.core", package.cpath), binding.abi.path)

@@ -126,6 +126,18 @@ describe("core.protocol", function()
   describe("JSON", function()
     local null = protocol.null
 
+    it("json_body decodes as core.request does: nesting to 1000 (json_decode stops at 64), no trailing comma", function()
+      local deep = ("["):rep(100) .. ("]"):rep(100)
+      assert.is_nil(protocol.json_decode(deep))
+      assert.is_table(protocol.json_body(deep))
+      assert.is_nil(protocol.json_body(("["):rep(1001) .. ("]"):rep(1001)))
+      local v, why = protocol.json_body("[1,]")
+      assert.is_nil(v)
+      assert.equal("invalid number at byte 3", why)
+      assert.equal(protocol.null, protocol.json_body('{"a":null}').a)
+      assert.has_error(function() protocol.json_body(nil) end)
+    end)
+
     it("decodes nested objects and arrays with every scalar", function()
       local v = assert(protocol.json_decode(
         ' {"a":[1,-2.5,3e2,0,true,false,null],"b":{"c":{"d":[[]]}},"e":{}} '))

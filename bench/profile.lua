@@ -111,7 +111,8 @@ local ok, err = pcall(function()
   add("")
   add(("- %s; %s; instructions counted by callgrind, a call's share as the difference of runs of %d and %d"
     .. " calls (start-up and warm-up cancel out); the fixed-body server of bench/fixed_server.lua."):format(
-    os.date("!%Y-%m-%d %H:%M UTC"), (capture("valgrind --version"):gsub("%s+$", "")), N1, N2))
+    os.date("!%Y-%m-%d %H:%M UTC"), (capture("valgrind --version"):gsub("%s+$", "")), N1, N2)
+    .. (" Inside nginx: runs of %d and %d requests."):format(R1, R2))
   add("")
   if PART ~= "nginx" then
     add("| plain Lua 5.4 | HTTP instructions/call | × floor | HTTPS instructions/call | × floor |")

@@ -49,6 +49,9 @@ local origins = setmetatable({}, { __mode = "k" })
 -- main thread's under `MAIN` (LuaJIT and 5.1 give it no thread value).
 local deadlines = setmetatable({}, { __mode = "k" })
 local MAIN = {}
+-- `within` scopes entered and not left (a coroutine dropped inside one leaves it counted): while 0,
+-- an exchange needs no `coroutine.running()` (not compiled by LuaJIT: it ends a trace).
+local scopes = 0
 
 local function running()
   local co, main = coroutine.running()
@@ -257,7 +260,9 @@ function Client:within(deadline, fn, ...) -- luacheck: no unused args (self: any
   local key = running()
   local outer = deadlines[key]
   deadlines[key] = outer and math.min(outer, deadline) or deadline
+  scopes = scopes + 1
   local res = pack(pcall(fn, ...))
+  scopes = scopes - 1
   deadlines[key] = outer
   if not res[1] then error(res[2], 0) end
   return (table.unpack or unpack)(res, 2, res.n)
@@ -300,7 +305,7 @@ function Client:exchange(kind, args)
     local ok, err = self.gate(self, 1)
     if not ok then return nil, err end
   end
-  if deadlines[running()] then
+  if scopes > 0 and deadlines[running()] then
     local a, err = clip(self, args)
     if not a then return nil, err end
   end

@@ -8,6 +8,8 @@
 --   /transport       the library's cosocket transport alone, then cjson.decode
 --   /lib             client:classification(id), token in a lua_shared_dict (cosockets)
 --   /lib-subrequest  the same through avalara.openresty.subrequest
+--   /lib-classic, /lib-subrequest-classic   the same two on the classic binding (`binding =
+--                    "classic"`; the two above take the default: the FFI binding under LuaJIT)
 --
 --   local app = require("bench.openresty_app").start(port, { cpu = "1" })  -- or { wrap = "valgrind ..." }
 --   app.url; app:stop()
@@ -32,6 +34,7 @@ http {
     lua_package_path "%s/lua/?.lua;%s/lua/?/init.lua;;";
     lua_package_cpath "%s/build/luajit/?.so;;";
     lua_shared_dict avalara_tokens 1m;
+    %s
     upstream backend {
         server 127.0.0.1:%d;
         keepalive 64;
@@ -40,7 +43,11 @@ http {
         local opts = { shared_dict = "avalara_tokens", environment = "local",
             emulator_url = "%s", account_id = "2000000001", license_key = "BENCH-KEY", company_id = 1001 }
         client = require("avalara").new(opts)
+        opts.binding = "classic"
+        classic_client = require("avalara").new(opts)
         opts.transport = require("avalara.openresty.subrequest").transport("/_avalara")
+        sub_classic_client = require("avalara").new(opts)
+        opts.binding = nil
         sub_client = require("avalara").new(opts)
         cjson = require "cjson"
         -- the cosocket transport alone, as /capture's counterpart (profiles)
@@ -88,6 +95,20 @@ http {
                 ngx.say(model.hsCode)
             }
         }
+        location = /lib-classic {
+            content_by_lua_block {
+                local model, err = classic_client:classification("1001-TS-1-US")
+                if not model then ngx.status = 502; ngx.say(tostring(err)); return end
+                ngx.say(model.hsCode)
+            }
+        }
+        location = /lib-subrequest-classic {
+            content_by_lua_block {
+                local model, err = sub_classic_client:classification("1001-TS-1-US")
+                if not model then ngx.status = 502; ngx.say(tostring(err)); return end
+                ngx.say(model.hsCode)
+            }
+        }
         location /_avalara/ {
             internal;
             proxy_pass_request_headers off;
@@ -110,7 +131,7 @@ http {
 
 --- Starts the app nginx: pinned to `opts.cpu` (one worker), or in the
 -- foreground process itself under `opts.wrap` (a command prefix such as
--- valgrind; `master_process off`).
+-- valgrind; `master_process off`); `opts.jit_v` a file for LuaJIT's trace log (jit.v).
 function M.start(backend_port, opts)
   local dir = os.tmpname()
   os.remove(dir)
@@ -120,7 +141,8 @@ function M.start(backend_port, opts)
   local placement = opts.wrap and "master_process off;"
     or ("worker_cpu_affinity %s;"):format(opts.cpu == "0" and "01" or "10")
   local f = assert(io.open(dir .. "/nginx.conf", "w"))
-  f:write(CONF:format(placement, dir, dir, root, root, root, backend_port, backend, backend, port))
+  local jit_v = opts.jit_v and ("init_worker_by_lua_block { require('jit.v').on(%q) }"):format(opts.jit_v) or ""
+  f:write(CONF:format(placement, dir, dir, root, root, root, jit_v, backend_port, backend, backend, port))
   f:close()
   local prefix = opts.wrap or ("taskset -c " .. opts.cpu)
   local p = assert(io.popen(prefix .. " nginx -p " .. emu.shell_quote(dir)

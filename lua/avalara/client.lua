@@ -37,6 +37,7 @@ local in_nginx = require("avalara.transport.nginx").in_nginx -- reads `ngx` (an 
 local M = {}
 
 local now = clock.now
+local sub = string.sub
 
 -- Secrets live here, not in the client table (so dumping a client shows none).
 local secrets = setmetatable({}, { __mode = "k" })
@@ -48,7 +49,8 @@ local origins = setmetatable({}, { __mode = "k" })
 -- main thread's under `MAIN` (LuaJIT and 5.1 give it no thread value).
 local deadlines = setmetatable({}, { __mode = "k" })
 local MAIN = {}
--- `within` scopes open now (any coroutine): none, and no call looks its deadline up
+-- `within` scopes entered and not left (a coroutine dropped inside one leaves it counted): while 0,
+-- an exchange needs no `coroutine.running()` (not compiled by LuaJIT: it ends a trace).
 local scopes = 0
 
 local function running()
@@ -433,8 +435,8 @@ function Client:call(method, path, body, opts)
   end
   if opts ~= nil and type(opts) ~= "table" then error("client:call: 'opts' must be a table", 2) end
   local headers = opts and opts.response_headers
-  -- a path (the usual case) starts with "/": no pattern to run
-  local url = (path:byte(1) ~= 47 and path:find("^https?://")) and path or self.api_base .. path
+  -- an absolute URL, or a path of this API (no string pattern: it stitches LuaJIT's trace)
+  local url = (sub(path, 1, 7) == "http://" or sub(path, 1, 8) == "https://") and path or self.api_base .. path
   local tok, terr = self:token()
   if not tok then return nil, terr end
   -- The first exchange runs here, without the retry machinery's closures:

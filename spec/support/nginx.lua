@@ -13,7 +13,7 @@
 -- block's temporary paths, all in {{TMP}}), {{LOAD_LUA}} (the load_module
 -- lines of the Lua module), {{LUA_PATHS}} (the http block's package paths:
 -- the repository's lua/ and its LuaJIT build of the core), {{PREAMBLE}}
--- (LOAD_LUA, `daemon off` and the error log at notice) and {{HTTP_BASICS}}
+-- (LOAD_LUA, `daemon off`, the error log at notice and `env AVALARA_BINDING`) and {{HTTP_BASICS}}
 -- (no access log, TEMP_PATHS and LUA_PATHS).
 local emu = require "spec.support.emulator"
 local socket = require "socket"
@@ -45,7 +45,8 @@ local function start_once(conf, vars, opts)
     :format(all.MODULES, all.MODULES)
   all.LUA_PATHS = ('lua_package_path "%s/lua/?.lua;%s/lua/?/init.lua;;"; lua_package_cpath "%s/build/luajit/?.so;;";')
     :format(all.ROOT, all.ROOT, all.ROOT)
-  all.PREAMBLE = ("%s daemon off; error_log %s/error.log notice;"):format(all.LOAD_LUA, tmp)
+  -- env: the binding a spec run chose (AVALARA_BINDING=classic|ffi) reaches the workers
+  all.PREAMBLE = ("%s daemon off; error_log %s/error.log notice; env AVALARA_BINDING;"):format(all.LOAD_LUA, tmp)
   all.HTTP_BASICS = ("access_log off; %s %s"):format(all.TEMP_PATHS, all.LUA_PATHS)
   for k, v in pairs(vars or {}) do all[k] = v end
   local f = assert(io.open(tmp .. "/nginx.conf", "w"))

@@ -80,13 +80,16 @@ end
 -- @treturn boolean
 function Cached:valid(rec, stale)
   if rec == nil then return false end
-  if type(rec) ~= "table" or not well_formed(rec) then
+  -- the record checked last is not checked again (the held one, on every call: a string
+  -- pattern per call otherwise; a record is never changed in place, a new one replaces it)
+  if rec ~= self.formed and (type(rec) ~= "table" or not well_formed(rec)) then
     -- treated as no token (a fresh one is fetched and stored over it), said once
     self.warn("bad_token", "the token record in " .. tostring(self.store)
       .. " is not a valid token (a control character or space in the token, or a field of the wrong type):"
       .. " ignored, a new token is fetched")
     return false
   end
+  self.formed = rec
   if stale ~= nil and rec.access_token == stale then return false end
   return valid_until(self, rec) > now()
 end

@@ -35,13 +35,16 @@ function M.new(t)
     if t.options[k] ~= nil then list[#list + 1], list[#list + 2] = k, t.options[k] end
   end
   return setmetatable({ options = t.options, list = list, lua = t.lua, choose = t.choose, many = t.many,
-    binding = binding and "ffi" or "classic", request = binding and binding.request or core.request }, Transport)
+    binding = binding and "ffi" or "classic", request = binding and binding.request or core.request,
+    prepare_ffi = binding and binding.prepare_request }, Transport)
 end
 
 --- The FFI binding (`avalara.ffi`) a transport runs its "request" exchanges on over libcurl, or
 -- nil for the classic one: `want` ("ffi", "classic" or nil), else the environment's
 -- AVALARA_BINDING, else the FFI binding wherever it loads (LuaJIT). Grants, refresh and revoke,
--- `request_many` and exchanges with a Lua transport stay on the classic binding.
+-- `request_many` and exchanges with a Lua transport stay on the classic binding, except requests
+-- through a transport that moves an exchange's bytes (cosockets, subrequests: `avalara.transport.lua`
+-- `register`).
 -- @string[opt] want
 -- @treturn table|nil
 function M.binding(want)
@@ -100,8 +103,11 @@ function Transport:exchange(kind, args)
     if kind == "request" then return self.request(args) end
     return core[kind](args)
   end
-  local ex = kind == "request" and core.prepare_request(args) or core.prepare_grant(kind, args)
-  return lua_transport.run(lua, ex)
+  local ex
+  if kind ~= "request" then ex = core.prepare_grant(kind, args)
+  elseif self.prepare_ffi and lua_transport.runs_bytes(lua) then ex = self.prepare_ffi(args)
+  else ex = core.prepare_request(args) end
+  return lua_transport.run(lua, ex, args)
 end
 
 --- Many requests (`core.request_many`): with a Lua transport one at a time, or through `many`.

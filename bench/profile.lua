@@ -162,7 +162,8 @@ local ok, err = pcall(function()
     end
     table_of("LuaJIT outside nginx", jit_rows)
     add("")
-    add("Inside `core.request` (inclusive instructions a call; the rest is the Lua call and the exchange's bookkeeping):")
+    add("Inside `core.request` (inclusive instructions a call; the rest is the Lua call and the exchange's"
+      .. " bookkeeping):")
     add("")
     add("| part | HTTP | HTTPS |")
     add("|---|---:|---:|")

@@ -128,11 +128,19 @@ static int read_credential(lua_State *L, int idx, const char *label, avl_request
     int found = 1;
     avl_getfield(L, idx, AVL_F_TOKEN, f);
     if (lua_isuserdata(L, -1)) {
-        const char *auth = avl_token_authorization(L, -1, "core.request");
-        set_credential(L, req, NULL, auth, strlen(auth));
+        /* registered once per token (its set, dropped when it is renewed or closed) */
+        avl_token *t = avl_token_check(L, -1, "core.request");
+        if (avl_abi_credential_shared(req, &t->cred, 1, NULL, NULL, t->authorization,
+                                      strlen(t->authorization)) != 0)
+            nomem(L);
     } else if (lua_type(L, -1) == LUA_TSTRING) {
+        /* registered once per string (the state's few sets, by exact bytes) */
+        struct avl_cred_cache *c = avl_creds_of(L);
         s = lua_tolstring(L, -1, &n);
-        set_credential(L, req, "Bearer", s, n);
+        if (c == NULL)
+            set_credential(L, req, "Bearer", s, n);
+        else if (avl_abi_credential_shared(req, c->slot, AVL_CRED_SLOTS, &c->next, "Bearer", s, n) != 0)
+            nomem(L);
     } else if (!lua_isnil(L, -1)) {
         luaL_error(L, "%s'token' must be a token or a string (got %s)", label, luaL_typename(L, -1));
     } else {

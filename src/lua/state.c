@@ -3,13 +3,17 @@
  * function of the module (upvalues.h): it holds the transport's libcurl
  * pool (src/transport/curl.c), closed by its __gc.
  */
+#include <string.h>
+
 #include "lua/fields.h"
 #include "lua/transport.h"
 #include "transport/abi.h"
 #include "lua/upvalues.h"
 
-/* The state userdata: the pool, then the interned field names (fields.h). */
+/* The state userdata: the pool, then the interned field names (fields.h),
+ * then the credential sets of token strings (transport/abi.h). */
 #define KEYS_AT ((avl_pool_size() + 15) / 16 * 16)
+#define CREDS_AT ((KEYS_AT + sizeof(avl_keys) + 15) / 16 * 16)
 
 #define STATE_MT "avalara.core.state"
 
@@ -22,8 +26,15 @@ const avl_keys *avl_keys_of(lua_State *L) {
     return state != NULL ? (const avl_keys *)(state + KEYS_AT) : NULL;
 }
 
+struct avl_cred_cache *avl_creds_of(lua_State *L) {
+    char *state = lua_touserdata(L, lua_upvalueindex(AVL_UV_STATE));
+    return state != NULL ? (avl_cred_cache *)(state + CREDS_AT) : NULL;
+}
+
 static int state_gc(lua_State *L) {
-    avl_pool_close(lua_touserdata(L, 1));
+    char *state = lua_touserdata(L, 1);
+    avl_cred_cache_clear((avl_cred_cache *)(state + CREDS_AT));
+    avl_pool_close((avl_pool *)state);
     return 0;
 }
 
@@ -39,7 +50,8 @@ void avl_pool_push(lua_State *L) {
     else
         lua_getglobal(L, "_VERSION");
     lua_name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "Lua";
-    p = lua_newuserdata(L, KEYS_AT + sizeof(avl_keys));
+    p = lua_newuserdata(L, CREDS_AT + sizeof(avl_cred_cache));
+    memset((char *)p + CREDS_AT, 0, sizeof(avl_cred_cache));
     if (luaL_newmetatable(L, STATE_MT)) {
         lua_pushcfunction(L, state_gc);
         lua_setfield(L, -2, "__gc");
@@ -68,8 +80,17 @@ int avl_abi_client(lua_State *L) {
 
 int avl_transport_stats(lua_State *L) {
     avl_pool *p = avl_pool_of(L);
-    lua_createtable(L, 0, 1);
+    const avl_cred_cache *c = avl_creds_of(L);
+    lua_Integer n = 0;
+    size_t i;
+    for (i = 0; i < AVL_CRED_SLOTS; i++)
+        n += c->slot[i] != NULL;
+    lua_createtable(L, 0, 3);
     lua_pushinteger(L, (lua_Integer)avl_pool_idle(p));
     lua_setfield(L, -2, "idle_handles");
+    lua_pushinteger(L, n);
+    lua_setfield(L, -2, "credentials");
+    lua_pushinteger(L, (lua_Integer)avl_secret_set_live());
+    lua_setfield(L, -2, "secret_sets");
     return 1;
 }

@@ -41,6 +41,9 @@ int avl_token_take(avl_token *t, avl_token_response *tr) {
     memcpy(auth + sizeof bearer - 1, tr->access_token, n + 1);
     avl_free_secret(&t->authorization);
     t->authorization = auth;
+    /* a new set is made at the next use; exchanges keep the old one alive */
+    avl_secret_set_unref(t->cred);
+    t->cred = NULL;
     replace(&t->access_token, &tr->access_token);
     replace(&t->refresh_token, &tr->refresh_token);
     replace(&t->token_type, &tr->token_type);
@@ -57,6 +60,8 @@ void avl_token_release(lua_State *L, avl_token *t) {
     size_t i;
     for (i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
         avl_free_secret(secrets[i]);
+    avl_secret_set_unref(t->cred);
+    t->cred = NULL;
     avl_options_free(L, &t->opts);
     t->has_expiry = 0;
     t->closed = 1;
@@ -67,10 +72,6 @@ avl_token *avl_token_check(lua_State *L, int idx, const char *fn) {
     if (t->closed || t->close_pending)
         luaL_error(L, "%s", closed_msg);
     return t;
-}
-
-const char *avl_token_authorization(lua_State *L, int idx, const char *fn) {
-    return avl_token_check(L, idx, fn)->authorization;
 }
 
 static int l_access_token(lua_State *L) {

@@ -38,7 +38,12 @@ typedef struct {
     char *scope;
     int has_expiry;
     double expires_at;
-    char *authorization;    /* "Bearer <access_token>" */
+    char *authorization;    /* "Bearer <access_token>": both Identity ("Bearer") and 2012 ("avalara")
+                             * tokens are sent as Bearer (the 2012 token_type is a label; AvaTax REST v2
+                             * and the emulator take Bearer). core.request sends it from cred */
+    avl_secret_set *cred;   /* authorization registered for redaction (a reference), made on first use
+                             * by core.request, dropped when the token is renewed or closed: an exchange
+                             * holds a reference of its own */
     /* what refresh() and revoke() need */
     char *token_url;
     char *revocation_url;   /* NULL: derived from token_url */
@@ -61,12 +66,6 @@ void avl_token_release(lua_State *L, avl_token *t);
 /* The token at idx, open; raises a type error (naming fn) or "attempt to
  * use a closed token". */
 avl_token *avl_token_check(lua_State *L, int idx, const char *fn);
-/* The Authorization header value of the open token at idx ("Bearer
- * <access>"). It belongs to the token: copy it before running any Lua code
- * (which could refresh or close the token). Both Identity ("Bearer") and
- * 2012 ("avalara") tokens are sent as Bearer: the token_type the 2012
- * service returns is a label, AvaTax REST v2 and the emulator take Bearer. */
-const char *avl_token_authorization(lua_State *L, int idx, const char *fn);
 
 /* Starts an exchange of the open, idle token at idx (raises otherwise,
  * naming fn) and builds its request into req (initialised by the caller):

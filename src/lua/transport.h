@@ -32,6 +32,9 @@ int avl_options_lua_transport(const avl_options *o);
 
 /* The state's pool. */
 avl_pool *avl_pool_of(lua_State *L);
+/* The state's credential sets of token strings (transport/abi.h), or NULL
+ * outside the module's functions. */
+struct avl_cred_cache *avl_creds_of(lua_State *L);
 /* Pushes a new state userdata (pool, user agent) for luaopen; raises when
  * libcurl cannot be initialised. */
 void avl_pool_push(lua_State *L);

@@ -26,8 +26,8 @@ int avl_request_target(avl_request *r, const char *method, const char *url, size
     return r->method != NULL && r->url != NULL ? 0 : -1;
 }
 
-int avl_request_header(avl_request *r, const char *name, const char *value, size_t value_len) {
-    avl_buf line;
+/* Room for one more line. 0, -1 OOM. */
+static int grow(avl_request *r) {
     if (r->nheaders + 1 >= r->cap) {
         /* an array of pointers: growing it moves no header bytes */
         size_t cap = r->cap ? r->cap * 2 : 8;
@@ -37,6 +37,22 @@ int avl_request_header(avl_request *r, const char *name, const char *value, size
         r->headers = h;
         r->cap = cap;
     }
+    return 0;
+}
+
+int avl_request_credential(avl_request *r, avl_secret_set *set) {
+    if (grow(r) != 0)
+        return -1;
+    avl_secrets_share(&r->secrets, set);
+    r->headers[r->nheaders++] = set->line; /* borrowed: avl_request_free leaves it to the set */
+    r->headers[r->nheaders] = NULL;
+    return 0;
+}
+
+int avl_request_header(avl_request *r, const char *name, const char *value, size_t value_len) {
+    avl_buf line;
+    if (grow(r) != 0)
+        return -1;
     avl_buf_init(&line);
     if (avl_buf_appendz(&line, name) != 0 || avl_buf_append(&line, ": ", 2) != 0 ||
         avl_buf_append(&line, value, value_len) != 0) {
@@ -110,7 +126,8 @@ void avl_request_free(avl_request *r) {
     avl_free_secret(&r->method);
     avl_free_secret(&r->url);
     for (i = 0; i < r->nheaders; i++)
-        avl_free_secret(&r->headers[i]);
+        if (r->secrets.shared == NULL || r->headers[i] != r->secrets.shared->line)
+            avl_free_secret(&r->headers[i]);
     free(r->headers);
     avl_buf_free(&r->body);
     avl_secrets_free(&r->secrets);

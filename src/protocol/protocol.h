@@ -205,10 +205,37 @@ void avl_api_error_free(avl_api_error *e);
  * JSON-escaped (with or without "\/"), HTML-escaped. Only the raw secrets
  * are copied when they are added; their forms are made the first time
  * something is redacted (most exchanges succeed and never need them). */
+/* A credential registered once and shared by the requests that send it
+ * (a token's, or a token string's in the binding's cache): its header line
+ * "Authorization: <value>" and, pointing into it, its secrets (the value,
+ * and the part after its first space). Reference-counted (atomically) and
+ * immutable once made: requests on any thread may point to it; the last
+ * reference wipes and frees it. */
+typedef struct avl_secret_set {
+    int refs;
+    size_t nraw;              /* 1 or 2 */
+    const char *raw[2];       /* suffixes of line */
+    size_t line_len;
+    char line[];              /* "Authorization: <value>", never written after it is made */
+} avl_secret_set;
+
+/* A new set (one reference) for the Authorization value `scheme value`
+ * (scheme NULL: value alone; else "scheme value"), or NULL out of memory.
+ * The caller has checked the value (avl_header_value_ok, not empty). */
+avl_secret_set *avl_secret_set_new(const char *scheme, const char *value, size_t n);
+/* Whether set's Authorization value is `scheme value` (scheme as above). */
+int avl_secret_set_is(const avl_secret_set *set, const char *scheme, const char *value, size_t n);
+avl_secret_set *avl_secret_set_ref(avl_secret_set *set);
+/* Drops a reference (NULL: nothing); the last one wipes and frees it. */
+void avl_secret_set_unref(avl_secret_set *set);
+/* How many sets are alive in the process (for tests). */
+long avl_secret_set_live(void);
+
 typedef struct {
     char **raw;               /* owned, wiped on free */
     size_t nraw, capraw;
-    char **v;                 /* the forms: owned, wiped on free; longest first */
+    avl_secret_set *shared;   /* a reference (dropped on free), or NULL: more raw secrets, not copied */
+    char **v;                 /* the forms (of raw and shared's): owned, wiped on free; longest first */
     size_t n, cap;
     int expanded;             /* v holds the forms of every raw secret */
 } avl_secrets;
@@ -216,7 +243,9 @@ typedef struct {
 void avl_secrets_init(avl_secrets *s);
 /* Adds a copy of s[0..n) (an empty secret is ignored). 0, -1 OOM. */
 int avl_secrets_add(avl_secrets *s, const char *secret, size_t n);
-/* Adds every secret of `from` (NULL: nothing). 0, -1 OOM. */
+/* Takes one more reference to set as s's shared secrets (s has none yet). */
+void avl_secrets_share(avl_secrets *s, avl_secret_set *set);
+/* Adds every secret of `from`, its shared ones too (NULL: nothing). 0, -1 OOM. */
 int avl_secrets_extend(avl_secrets *s, const avl_secrets *from);
 void avl_secrets_free(avl_secrets *s);
 /* Copies in[0..n) to out (at most cap bytes, not terminated), replacing
@@ -289,6 +318,9 @@ void avl_request_init(avl_request *r);
 int avl_request_target(avl_request *r, const char *method, const char *url, size_t url_len);
 /* Appends "name: value". 0, -1 OOM. */
 int avl_request_header(avl_request *r, const char *name, const char *value, size_t value_len);
+/* Appends set's "Authorization: ..." line, borrowed, and takes a reference
+ * to set for redaction (r->secrets.shared, which must be NULL). 0, -1 OOM. */
+int avl_request_credential(avl_request *r, avl_secret_set *set);
 void avl_request_free(avl_request *r);
 /* 1 when s[0..n) may be a header field value: no control character (CR,
  * LF, NUL, ...: bytes below 0x20 but HTAB, and DEL). */

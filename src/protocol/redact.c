@@ -5,6 +5,13 @@
  * it decoded it, JSON-escaped into an error document ("\/" for '/', "\""),
  * or HTML-escaped into an error page. Matching is by bytes, so each form is
  * stored; the list is short (secrets are a few dozen bytes).
+ *
+ * A credential sent by many requests (core.request's Authorization value)
+ * is registered once, in a shared set (avl_secret_set): immutable once
+ * made, so requests on any thread may read it; reference-counted
+ * atomically, wiped by the last reference. A request points to it
+ * (avl_secrets.shared) and makes the forms of its secrets into its own
+ * list, as for its own secrets, only when something is redacted.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +41,73 @@ void avl_secrets_free(avl_secrets *s) {
     for (i = 0; i < s->nraw; i++)
         avl_free_secret(&s->raw[i]);
     free(s->raw);
+    avl_secret_set_unref(s->shared);
     avl_secrets_init(s);
+}
+
+/* ---------------------------------------------------------- shared sets */
+
+#define LINE_NAME "Authorization: "
+
+static long live_sets; /* atomic: the sets alive in the process (core.transport_stats) */
+
+long avl_secret_set_live(void) {
+    return __atomic_load_n(&live_sets, __ATOMIC_RELAXED);
+}
+
+avl_secret_set *avl_secret_set_new(const char *scheme, const char *value, size_t n) {
+    size_t name = sizeof LINE_NAME - 1, sl = scheme != NULL ? strlen(scheme) + 1 : 0;
+    size_t len = name + sl + n;
+    avl_secret_set *set = malloc(sizeof *set + len + 1);
+    const char *sp;
+    if (set == NULL)
+        return NULL;
+    memcpy(set->line, LINE_NAME, name);
+    if (scheme != NULL) {
+        memcpy(set->line + name, scheme, sl - 1);
+        set->line[name + sl - 1] = ' ';
+    }
+    memcpy(set->line + name + sl, value, n);
+    set->line[len] = '\0';
+    set->line_len = len;
+    /* the value, and what follows its first space (the token of "Bearer <token>") */
+    set->raw[0] = set->line + name;
+    set->nraw = 1;
+    if ((sp = strchr(set->raw[0], ' ')) != NULL && sp[1] != '\0')
+        set->raw[set->nraw++] = sp + 1;
+    set->refs = 1;
+    __atomic_add_fetch(&live_sets, 1, __ATOMIC_RELAXED);
+    return set;
+}
+
+int avl_secret_set_is(const avl_secret_set *set, const char *scheme, const char *value, size_t n) {
+    const char *v = set->raw[0];
+    size_t vl = set->line_len - (sizeof LINE_NAME - 1);
+    if (scheme != NULL) {
+        size_t sl = strlen(scheme);
+        if (vl != sl + 1 + n || memcmp(v, scheme, sl) != 0 || v[sl] != ' ')
+            return 0;
+        return memcmp(v + sl + 1, value, n) == 0;
+    }
+    return vl == n && memcmp(v, value, n) == 0;
+}
+
+avl_secret_set *avl_secret_set_ref(avl_secret_set *set) {
+    __atomic_add_fetch(&set->refs, 1, __ATOMIC_RELAXED);
+    return set;
+}
+
+void avl_secret_set_unref(avl_secret_set *set) {
+    if (set != NULL && __atomic_sub_fetch(&set->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        avl_wipe(set->line, set->line_len);
+        free(set);
+        __atomic_sub_fetch(&live_sets, 1, __ATOMIC_RELAXED);
+    }
+}
+
+void avl_secrets_share(avl_secrets *s, avl_secret_set *set) {
+    s->shared = avl_secret_set_ref(set);
+    s->expanded = 0;
 }
 
 /* Takes b's block as one more form, unless it is empty or already there
@@ -172,11 +245,19 @@ int avl_secrets_extend(avl_secrets *s, const avl_secrets *from) {
     for (i = 0; from != NULL && i < from->nraw; i++)
         if (avl_secrets_add(s, from->raw[i], strlen(from->raw[i])) != 0)
             return -1;
+    for (i = 0; from != NULL && from->shared != NULL && i < from->shared->nraw; i++)
+        if (avl_secrets_add(s, from->shared->raw[i], strlen(from->shared->raw[i])) != 0)
+            return -1;
     return 0;
 }
 
-/* Makes every form of every secret (once); out of memory, the forms made
- * so far stand and the raw secrets are matched too. */
+static size_t nshared(const avl_secrets *s) {
+    return s->shared != NULL ? s->shared->nraw : 0;
+}
+
+/* Makes every form of every secret, the shared ones' too (once; the shared
+ * set is only read); out of memory, the forms made so far stand and the
+ * raw secrets are matched too. */
 static void expand(avl_secrets *s) {
     size_t i;
     if (s->expanded)
@@ -185,13 +266,20 @@ static void expand(avl_secrets *s) {
     for (i = 0; i < s->nraw; i++)
         if (add_forms(s, s->raw[i], strlen(s->raw[i])) != 0)
             return;
+    for (i = 0; i < nshared(s); i++)
+        if (add_forms(s, s->shared->raw[i], strlen(s->shared->raw[i])) != 0)
+            return;
     s->expanded = 1;
 }
 
 /* The secret at position i of the list to match: the forms when they
- * could all be made, else the raw secrets after what forms there are. */
+ * could all be made, else the raw secrets (own, then shared) after what
+ * forms there are. */
 static const char *nth(const avl_secrets *s, size_t k) {
-    return k < s->n ? s->v[k] : s->raw[k - s->n];
+    if (k < s->n)
+        return s->v[k];
+    k -= s->n;
+    return k < s->nraw ? s->raw[k] : s->shared->raw[k - s->nraw];
 }
 
 size_t avl_redact(char *out, size_t cap, const char *in, size_t n, const avl_secrets *secrets) {
@@ -199,7 +287,7 @@ size_t avl_redact(char *out, size_t cap, const char *in, size_t n, const avl_sec
     if (secrets != NULL) {
         /* the forms are a cache: making them does not change what secrets holds */
         expand((avl_secrets *)secrets);
-        nsecrets = secrets->n + (secrets->expanded ? 0 : secrets->nraw);
+        nsecrets = secrets->n + (secrets->expanded ? 0 : secrets->nraw + nshared(secrets));
     }
     while (i < n && o < cap) {
         size_t k, matched = 0;

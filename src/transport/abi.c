@@ -75,6 +75,37 @@ int avl_abi_credential(avl_request *req, const char *scheme, const char *value, 
     return rc ? -1 : 0;
 }
 
+int avl_abi_credential_shared(avl_request *req, avl_secret_set **slots, size_t nslots, size_t *next,
+                              const char *scheme, const char *value, size_t n) {
+    avl_secret_set *set = NULL;
+    size_t i;
+    if (req->secrets.shared != NULL)
+        return avl_abi_credential(req, scheme, value, n);
+    for (i = 0; i < nslots && set == NULL; i++)
+        if (slots[i] != NULL && avl_secret_set_is(slots[i], scheme, value, n))
+            set = slots[i];
+    if (set == NULL) {
+        /* only values fit to send are kept: the one found needs no check */
+        if (n == 0 || !avl_header_value_ok(value, n))
+            return avl_abi_credential(req, scheme, value, n);
+        if ((set = avl_secret_set_new(scheme, value, n)) == NULL)
+            return -1;
+        i = next != NULL ? (*next)++ % nslots : 0;
+        avl_secret_set_unref(slots[i]);
+        slots[i] = set;
+    }
+    return avl_request_credential(req, set);
+}
+
+void avl_cred_cache_clear(avl_cred_cache *c) {
+    size_t i;
+    for (i = 0; i < AVL_CRED_SLOTS; i++) {
+        avl_secret_set_unref(c->slot[i]);
+        c->slot[i] = NULL;
+    }
+    c->next = 0;
+}
+
 int avl_abi_header(avl_request *req, const char *name, size_t nl, const char *value, size_t vl, int *flags) {
     size_t i;
     if (nl == 0)

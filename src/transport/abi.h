@@ -41,6 +41,25 @@ int avl_abi_target(avl_request *req, const char *method, const char *url, size_t
  * NULL), its credential registered as a secret; an empty one or one with a
  * control character marks req refused. 0, -1 OOM. */
 int avl_abi_credential(avl_request *req, const char *scheme, const char *value, size_t n);
+/* The same, registered once: the Authorization line and its secrets come
+ * from a shared set (avl_secret_set), found among slots[0..nslots) by its
+ * exact bytes or made into slot (*next)++ % nslots (next NULL: slot 0),
+ * dropping that slot's reference. The request borrows the line and holds a
+ * reference, so replacing or dropping a slot never changes a request built
+ * from it. slots belong to one thread at a time (a Lua state's cache, a
+ * token); the sets they hold are immutable and may be read from any. A
+ * value unfit to send is refused as avl_abi_credential does. 0, -1 OOM. */
+int avl_abi_credential_shared(avl_request *req, avl_secret_set **slots, size_t nslots, size_t *next,
+                              const char *scheme, const char *value, size_t n);
+/* The credential sets a Lua state keeps for token strings (the classic
+ * binding: lua/state.c), a few, replaced in turn; zeroed memory is empty. */
+#define AVL_CRED_SLOTS 4
+typedef struct avl_cred_cache {
+    avl_secret_set *slot[AVL_CRED_SLOTS];
+    size_t next;
+} avl_cred_cache;
+/* Drops every set (each wiped with its last reference); c is empty after. */
+void avl_cred_cache_clear(avl_cred_cache *c);
 /* One header given by the caller: an Authorization header is the
  * credential unless *flags has one already; Accept and Content-Type are
  * noted in *flags. 0, -1 OOM, -2 a bad name. */

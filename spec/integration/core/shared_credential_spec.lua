@@ -1,0 +1,147 @@
+-- A credential is registered for redaction once (issue 27): a token string
+-- in one of the Lua state's few sets, a token object in a set of its own,
+-- which every request that sends it points to instead of copying it. These
+-- check that the sets are shared and bounded, that a request keeps the set
+-- it was built with when the token is renewed in place or closed (it still
+-- sends, and redacts, the credential it was built with), that the last
+-- reference frees the set, and that each set redacts every form a server
+-- echoes, on a cache hit as on a miss. Run under valgrind or the ASan build,
+-- the renewals and closes check the reference counting.
+local core = require "avalara.core"
+local emu = require "spec.support.emulator"
+local hostile = require "spec.support.hostile"
+
+local ID, KEY = "2000000001", "DEMO-LICENSE-KEY-0001"
+
+local function pct(s, space)
+  return (s:gsub("[^%w%-%._~]", function(c)
+    if c == " " and space then return space end
+    return string.format("%%%02X", c:byte())
+  end))
+end
+
+-- Every form of secret a server may echo (as secrets_spec checks them).
+local function forms(secret)
+  local json_escaped = secret:gsub('[\\"]', "\\%0")
+  return { raw = secret, form = pct(secret, "+"), percent = pct(secret), lower = pct(secret, "+"):lower(),
+           json = json_escaped, json_slash = (json_escaped:gsub("/", "\\/")),
+           html = (secret:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
+             ['"'] = "&quot;", ["'"] = "&#39;" })) }
+end
+
+local function assert_no_form(label, err, secret)
+  assert.is_table(err, label)
+  local texts = { tostring(err), err.message, err.body, err.error_description, err.error_uri, err.code,
+                  err.request_id }
+  for fname, form in pairs(forms(secret)) do
+    for _, text in pairs(texts) do
+      if type(text) == "string" then
+        assert(not text:find(form, 1, true), label .. ": the " .. fname .. " form of a secret was kept")
+      end
+    end
+  end
+end
+
+-- The server saw (and echoed) the credential: its error says so, redacted.
+local function assert_echoed(label, err, secret)
+  assert_no_form(label, err, secret)
+  assert_no_form(label, err, "Bearer " .. secret)
+  assert.equal(37, err.number, label)
+  assert.truthy(err.request_id:find("[REDACTED]", 1, true), label .. ": the echo was not redacted")
+end
+
+describe("core: a credential registered once", function()
+  local e, h
+
+  setup(function()
+    e = emu.start()
+    h = hostile.start()
+  end)
+  teardown(function()
+    if h then h:stop() end
+    if e then e:stop() end
+  end)
+
+  local function echo(token)
+    local _, err = core.request { url = h.url .. "/api-echo", token = token }
+    return err
+  end
+
+  it("a token string: one set however many requests send it, a few per state", function()
+    local token = "shared/tok+en=" .. tostring(os.time())
+    local before = core.transport_stats()
+    for i = 1, 3 do assert_echoed("call " .. i, echo(token), token) end
+    local after = core.transport_stats()
+    assert.truthy(after.credentials >= 1 and after.credentials <= 4)
+    assert.truthy(after.secret_sets - before.secret_sets <= 1, "a set per request")
+    -- eight more strings: the state keeps four, each redacts on its first use and on the next
+    for i = 1, 8 do
+      local other = ('o"th&er<' .. i .. ">")
+      assert_echoed("other " .. i, echo(other), other)
+      assert_echoed("other " .. i .. " again", echo(other), other)
+    end
+    assert.equal(4, core.transport_stats().credentials)
+    assert_echoed("the first one, dropped and made again", echo(token), token)
+  end)
+
+  it("a shared set redacts the forms servers echo: raw, decoded, JSON- and HTML-escaped", function()
+    for _, token in ipairs { 's3cr+t/with=chars&more', 'pa"ss\\word 50% off', "x+y/z==" } do
+      for _, route in ipairs { "/echo", "/echo-decoded", "/echo-html" } do
+        for _, call in ipairs { "first", "second" } do
+          local _, err = core.request { url = h.url .. route, token = token }
+          local label = route .. ", " .. call .. " call"
+          assert_no_form(label, err, token)
+          assert_no_form(label, err, "Bearer " .. token)
+          assert.truthy(err.body:find("[REDACTED]", 1, true), label .. ": nothing was echoed")
+        end
+      end
+    end
+  end)
+
+  it("the set a request holds outlives the cache's: a prepared exchange after eight other strings", function()
+    local token = "kept 50% of/it"
+    local ex = core.prepare_request { url = h.url .. "/api-echo", token = token }
+    for i = 1, 8 do echo("evicting-" .. i) end
+    assert.equal("Bearer " .. token, ex:request().headers.Authorization)
+    local _, err = ex:perform()
+    assert_echoed("prepared before the eviction", err, token)
+  end)
+
+  it("a token object renewed in place: a request built before sends and redacts the old credential", function()
+    local live = core.transport_stats().secret_sets
+    local tok = assert(core.client_credentials { token_url = e.http_url .. "/connect/token", client_id = ID,
+                                                 client_secret = KEY, scope = "hs-code-classification" })
+    local old = tok:access_token()
+    local ex = core.prepare_request { url = h.url .. "/api-echo", token = tok }
+    assert.equal(live + 1, core.transport_stats().secret_sets)
+    assert(tok:refresh())
+    local new = tok:access_token()
+    assert.are_not.equal(old, new)
+    -- the exchange's set is the old one, untouched by the renewal
+    assert.equal("Bearer " .. old, ex:request().headers.Authorization)
+    local _, err = ex:perform()
+    assert_echoed("built before the renewal", err, old)
+    assert.equal(live, core.transport_stats().secret_sets, "the old set outlived its last request")
+    -- the renewed token: a new set, and the API takes the new credential
+    assert_echoed("after the renewal", echo(tok), new)
+    local status = core.request { url = e.http_url .. "/api/v2/definitions/crossborder/sections", token = tok }
+    assert.equal(200, status)
+    -- closed while an exchange holds its set: the exchange still sends and redacts it; then all is freed
+    local ex2 = core.prepare_request { url = h.url .. "/api-echo", token = tok }
+    tok:close()
+    assert.has_error(function() echo(tok) end, "attempt to use a closed token")
+    _, err = ex2:perform()
+    assert_echoed("built before the close", err, new)
+    assert.equal(live, core.transport_stats().secret_sets, "a set outlived the token and its requests")
+  end)
+
+  it("an unfit token string is refused as before, and never kept", function()
+    local n = core.transport_stats().secret_sets
+    local _, err = core.request { url = h.url .. "/api-echo", token = "bad\r\ntoken" }
+    assert.equal("transport", err.kind)
+    assert.truthy(err.message:find("control character", 1, true))
+    _, err = core.request { url = h.url .. "/api-echo", token = "" }
+    assert.truthy(err.message:find("empty", 1, true))
+    assert.equal(n, core.transport_stats().secret_sets)
+  end)
+end)

@@ -188,9 +188,12 @@ local function classify(where, client, items, opts)
   check_options(where, opts)
   client:company(where)
   local bodies = {}
+  -- one options table for every item: `index` names the item in a message (made only then)
+  local body_opts = { company_id = client.company_id, country = opts.country, item_group = opts.item_group,
+    where = where }
   for i = 1, #items do
-    bodies[i] = item_model.body(items[i], { company_id = client.company_id, country = opts.country,
-      item_group = opts.item_group, where = where .. ": items[" .. i .. "]" })
+    body_opts.index = i
+    bodies[i] = item_model.body(items[i], body_opts)
   end
   local source = list_source(items, bodies)
   local state = opts.state

@@ -159,30 +159,43 @@ function M.check(it)
   return nil, core.error { kind = "input", message = why, field = why:match("^'([^']+)'"), retryable = false }
 end
 
+-- The prefix of a message of `body` ("where: " or "where: items[index]: "), made only for a message.
+local function where_of(opts)
+  local where = opts.where or "avalara.item"
+  if opts.index then where = where .. ": items[" .. opts.index .. "]" end
+  return where .. ": "
+end
+
+-- The last country that passed the checks: a batch gives every item the same one.
+local checked_country
+
 --- Builds the create body (an `HSClassificationModel`) of an item.
--- Raises, naming the field (and `opts.where`), when the item is not valid.
+-- Raises, naming the field (and `opts.where`, and `items[opts.index]` for an item of a list), when
+-- the item is not valid.
 -- @tparam table it an item
--- @tparam table opts `{company_id, country (when the item has none), item_group, where}`
+-- @tparam table opts `{company_id, country (when the item has none), item_group, where, index}`
 -- @treturn table `{countryOfDestination, item = {companyId, itemCode, description, itemGroup, ...}}`
 function M.body(it, opts)
-  local where = (opts.where or "avalara.item") .. ": "
   -- the model is checked with the default group: a bad `opts.item_group` is named below, after the item
   local why, model, fields, country = problem(it)
-  if why then error(where .. why, 3) end
+  if why then error(where_of(opts) .. why, 3) end
   country = country or opts.country
-  if country == nil then error(where .. "a country is required (countryOfDestination or opts.country)", 3) end
-  if type(country) ~= "string" or not country:match("^%a%a$") then
-    error(where .. "the country must be two letters, such as US (got '" .. tostring(country) .. "')", 3)
+  if country == nil then error(where_of(opts) .. "a country is required (countryOfDestination or opts.country)", 3) end
+  if country ~= checked_country then
+    if type(country) ~= "string" or not country:match("^%a%a$") then
+      error(where_of(opts) .. "the country must be two letters, such as US (got '" .. tostring(country) .. "')", 3)
+    end
+    local unknown = countries.problem(country)
+    if unknown then error(where_of(opts) .. unknown, 3) end
+    checked_country = country
   end
-  local unknown = countries.problem(country)
-  if unknown then error(where .. unknown, 3) end
   if fields.companyId ~= nil and tonumber(fields.companyId) ~= opts.company_id then
-    error(where .. "'companyId' " .. tostring(fields.companyId) .. " is not the client's company "
+    error(where_of(opts) .. "'companyId' " .. tostring(fields.companyId) .. " is not the client's company "
       .. tostring(opts.company_id), 3)
   end
   if not fields.itemGroup and opts.item_group ~= nil then
     local group, err = text(opts.item_group, "itemGroup", M.LIMITS.itemGroup, true)
-    if err then error(where .. err, 3) end
+    if err then error(where_of(opts) .. err, 3) end
     model.itemGroup = group
   end
   model.companyId = opts.company_id

@@ -87,6 +87,16 @@ describe("client item checks", function()
     ok, err = pcall(c.classify, c, { itemCode = "A", description = "mug" }, { country = "USA" })
     assert.is_false(ok)
     assert.truthy(err:find("two letters", 1, true), err)
+    -- a batch's later item with another country is checked too (the last country checked is not
+    -- taken for the next one's), and named by its index
+    ok, err = pcall(c.classify_batch, c, { { itemCode = "A", description = "mug" },
+      { itemCode = "B", description = "cup", countryOfDestination = "UK" } }, { country = "US" })
+    assert.is_false(ok)
+    assert.truthy(err:find("client:classify_batch: items[2]: 'countryOfDestination': unknown country code 'UK'", 1, true),
+      err)
+    ok, err = pcall(c.classify_batch, c, { { itemCode = "A", description = "mug" } }, { country = "USA" })
+    assert.is_false(ok)
+    assert.truthy(err:find("client:classify_batch: items[1]: the country must be two letters", 1, true), err)
     assert.equal(0, e:counters().requests)
   end)
 end)

@@ -6,7 +6,10 @@
  * 1. over libcurl (avl_client_perform): the verdict and the body size;
  * 2. the same request's bytes (avl_req_wire) over a socket of its own to
  *    127.0.0.1, the answer fed back (avl_resp_status/header/body);
- * 3. a wrong token: the verdict (renew) and its redacted message.
+ * 3. a wrong token: the verdict (renew) and its redacted message;
+ * 4. a caller's mistake (a bad URL scheme), found before anything is sent;
+ * 5. two requests at once on a libcurl multi handle of the program's own
+ *    (avl_xfer: the library's configured easy handles, the program's loop).
  * Prints one line per step; spec/integration/core/abi_spec.lua runs it
  * against the emulator, built with the static library (make static).
  *
@@ -21,6 +24,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <curl/curl.h>
 
 #include <avalara/abi.h>
 
@@ -128,6 +133,50 @@ static int own_transport(const avl_req *req, int port, avl_resp *resp) {
     return rc;
 }
 
+/* Two requests at once on a multi handle of our own: the library sets up each easy handle
+ * (avl_xfer_new), our loop drives them, the library reads each outcome (avl_xfer_done). */
+static void own_multi(avl_client *client, const avl_req_spec *spec, const char *token) {
+    CURLM *m = curl_multi_init();
+    avl_req *req[2];
+    avl_resp *resp[2];
+    avl_xfer *x[2];
+    avl_result res;
+    avl_err err;
+    int i, running = 0, left;
+    for (i = 0; i < 2; i++) {
+        req[i] = avl_req_new(spec, &err);
+        resp[i] = avl_resp_new(req[i]);
+        x[i] = avl_xfer_new(client, req[i], resp[i], &err);
+        if (x[i] == NULL) {
+            printf("multi: %s\n", err.message);
+            return;
+        }
+        curl_multi_add_handle(m, (CURL *)avl_xfer_easy(x[i]));
+    }
+    do {
+        CURLMsg *msg;
+        curl_multi_perform(m, &running);
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            for (i = 0; i < 2; i++)
+                if (msg->msg == CURLMSG_DONE && x[i] != NULL && msg->easy_handle == avl_xfer_easy(x[i])) {
+                    avl_xfer_done(x[i], (int)msg->data.result);
+                    curl_multi_remove_handle(m, msg->easy_handle);
+                    avl_xfer_free(x[i]);
+                    x[i] = NULL;
+                }
+        }
+        if (running > 0)
+            curl_multi_poll(m, NULL, 0, 1000, NULL);
+    } while (running > 0);
+    for (i = 0; i < 2; i++) {
+        avl_result_of(req[i], resp[i], &res);
+        print(i == 0 ? "multi 1" : "multi 2", &res, token);
+        avl_resp_free(resp[i]);
+        avl_req_free(req[i]);
+    }
+    curl_multi_cleanup(m);
+}
+
 int main(int argc, char **argv) {
     const char *token = getenv("AVL_TOKEN");
     const char *const headers[] = {"Connection", "close", NULL};
@@ -181,6 +230,10 @@ int main(int argc, char **argv) {
     if (avl_req_new(&spec, &err) == NULL)
         printf("argument: kind=%s message=%s\n", err.kind, err.message);
     avl_req_free(req);
+    /* 5. a multi handle of our own */
+    spec.url = url;
+    spec.token = token;
+    own_multi(client, &spec, token);
     avl_client_free(client);
     return 0;
 }

@@ -2,7 +2,8 @@
  * avalara/abi.h: the request/response path of the core as plain C (issue
  * 27, item 1). No Lua types: a host, a LuaJIT ffi.cdef, or the classic
  * binding (src/lua/request.c) builds a request from a small struct, sends
- * it over libcurl (avl_client) or takes its bytes to send some other way,
+ * it over libcurl (avl_client, or avl_xfer: the libcurl transfer for a
+ * multi handle of one's own) or takes its bytes to send some other way,
  * feeds the answer (status, headers, body) back, and reads an outcome:
  * ok, retry, renew, or an error whose message is already redacted.
  *
@@ -195,6 +196,26 @@ AVALARA_API void avl_client_free(avl_client *c);
 /* Sends req and reads the answer into resp (which must be new), then
  * out = avl_result_of(req, resp). Blocks for at most req's timeout. */
 AVALARA_API avl_verdict avl_client_perform(avl_client *c, const avl_req *req, avl_resp *resp, avl_result *out);
+
+/* ---- libcurl, in a multi handle of one's own (an event loop that already drives libcurl) */
+
+typedef struct avl_xfer avl_xfer;    /* one transfer on one of a client's handles */
+
+/* The transfer of req, set up on one of c's handles to read into resp (which must be new), not
+ * started: NULL with err when req is refused (kind "transport", "request not sent: ...") or on
+ * OOM. Add avl_xfer_easy(t) to your CURLM; when curl_multi_info_read reports it done, call
+ * avl_xfer_done(t, msg->data.result), curl_multi_remove_handle, avl_xfer_free(t), then
+ * avl_result_of(req, resp, ...). req and resp must outlive t; c must outlive t. */
+AVALARA_API avl_xfer *avl_xfer_new(avl_client *c, const avl_req *req, avl_resp *resp, avl_err *err);
+/* The configured easy handle, a CURL * (void * here: this header needs no curl.h). Do not change
+ * its options; it goes back to c's pool at avl_xfer_free. */
+AVALARA_API void *avl_xfer_easy(avl_xfer *t);
+/* The transfer ended with libcurl's result `curl_code` (a CURLcode): resp gets the outcome (what
+ * avl_client_perform would have read). Once. */
+AVALARA_API void avl_xfer_done(avl_xfer *t, int curl_code);
+/* Gives the handle back to its client's pool (remove it from your multi first) and frees t.
+ * A transfer freed before avl_xfer_done leaves resp as a transport failure. NULL-safe. */
+AVALARA_API void avl_xfer_free(avl_xfer *t);
 
 #ifdef __cplusplus
 }

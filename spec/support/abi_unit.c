@@ -93,6 +93,31 @@ int main(void) {
     CHECK(req != NULL && avl_req_check(req, &err) == -1 && strcmp(err.kind, "transport") == 0);
     CHECK(strstr(err.message, "request not sent") != NULL && strstr(err.message, "Evil") == NULL);
     CHECK(avl_req_wire(req, &wire, &n, &err) == -1 && wire == NULL);
+    {
+        /* a transfer for a multi of one's own: refused too, before any handle is given */
+        avl_client *c = avl_client_new(NULL, &err);
+        avl_resp *rs = avl_resp_new(req);
+        avl_result r;
+        CHECK(c != NULL && rs != NULL && avl_xfer_new(c, req, rs, &err) == NULL);
+        CHECK(strcmp(err.kind, "transport") == 0 && strstr(err.message, "request not sent") != NULL);
+        CHECK(avl_result_of(req, rs, &r) == AVL_ERROR && strstr(r.err.message, "Evil") == NULL);
+        avl_resp_free(rs);
+        avl_req_free(req);
+        /* set up, then freed before it ran: the response says so */
+        s.token = "tok";
+        req = avl_req_new(&s, &err);
+        rs = avl_resp_new(req);
+        {
+            avl_xfer *x = avl_xfer_new(c, req, rs, &err);
+            CHECK(x != NULL && avl_xfer_easy(x) != NULL);
+            avl_xfer_free(x);
+        }
+        CHECK(avl_result_of(req, rs, &r) == AVL_RETRY && strcmp(r.err.kind, "transport") == 0);
+        CHECK(strstr(r.err.message, "freed before it ended") != NULL);
+        avl_xfer_free(NULL);
+        avl_resp_free(rs);
+        avl_client_free(c);
+    }
     avl_req_free(req);
 
     /* outcomes */

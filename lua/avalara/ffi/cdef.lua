@@ -99,6 +99,11 @@ void avl_result_decode_failed(const avl_req *req, const avl_resp *resp, const ch
 avl_client *avl_client_new(const char *host, avl_err *err);
 void avl_client_free(avl_client *c);
 avl_verdict avl_client_perform(avl_client *c, const avl_req *req, avl_resp *resp, avl_result *out);
+typedef struct avl_xfer avl_xfer;
+avl_xfer *avl_xfer_new(avl_client *c, const avl_req *req, avl_resp *resp, avl_err *err);
+void *avl_xfer_easy(avl_xfer *t);
+void avl_xfer_done(avl_xfer *t, int curl_code);
+void avl_xfer_free(avl_xfer *t);
 ]]
 
 local loaded, reason

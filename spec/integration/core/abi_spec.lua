@@ -3,7 +3,8 @@
 -- (make static) alone, no Lua, runs a request against the emulator over
 -- libcurl and over its own socket with the request's bytes (avl_req_wire,
 -- the answer fed back), gets `renew` for an unknown token with a redacted
--- message, and an `argument` error for a bad URL before anything is sent;
+-- message, an `argument` error for a bad URL before anything is sent, and
+-- two requests at once on a libcurl multi handle of its own (avl_xfer);
 -- under valgrind it leaks nothing; spec/support/abi_unit.c checks the rest without a server. The classic binding builds its requests
 -- with the same code (src/transport/abi.c; request_spec.lua checks it).
 local emu = require "spec.support.emulator"
@@ -56,6 +57,17 @@ describe("the plain C ABI (avalara/abi.h)", function()
     local out = run()
     assert.matches("bad token: renew status=401 kind=oauth message=[^\n]+ secret=none", out)
     assert.is_nil(out:find("not-a-token-the-server-issued", 1, true))
+  end)
+
+  it("runs two requests at once on a libcurl multi handle of its own (avl_xfer)", function()
+    local before = e:counters().requests
+    local out, code, token = run()
+    assert.equal(0, code, out)
+    local body = e:request("GET", SECTIONS, { headers = { Authorization = "Bearer " .. token } })
+    assert.matches("multi 1: ok status=200 bytes=" .. #body.body .. " json=[%[{] secret=none", out)
+    assert.matches("multi 2: ok status=200 bytes=" .. #body.body .. " json=[%[{] secret=none", out)
+    -- the token, then libcurl, wire, bad token, the two of the multi, and ours
+    assert.equal(before + 7, e:counters().requests)
   end)
 
   it("refuses a bad URL before sending: kind argument", function()

@@ -14,7 +14,8 @@
 -- lines of the Lua module), {{LUA_PATHS}} (the http block's package paths:
 -- the repository's lua/ and its LuaJIT build of the core), {{PREAMBLE}}
 -- (LOAD_LUA, `daemon off`, the error log at notice and `env AVALARA_BINDING`) and {{HTTP_BASICS}}
--- (no access log, TEMP_PATHS and LUA_PATHS).
+-- (no access log, TEMP_PATHS and LUA_PATHS), {{SUBREQUEST_LOCATIONS}} (the internal locations
+-- of `avalara.transport.subrequest`, docs/openresty.md, proxying to an upstream named avalara_api).
 local emu = require "spec.support.emulator"
 local socket = require "socket"
 
@@ -48,6 +49,13 @@ local function start_once(conf, vars, opts)
   -- env: the binding a spec run chose (AVALARA_BINDING=classic|ffi) reaches the workers
   all.PREAMBLE = ("%s daemon off; error_log %s/error.log notice; env AVALARA_BINDING;"):format(all.LOAD_LUA, tmp)
   all.HTTP_BASICS = ("access_log off; %s %s"):format(all.TEMP_PATHS, all.LUA_PATHS)
+  all.SUBREQUEST_LOCATIONS = table.concat({
+    "location /_avalara/ { internal; proxy_pass_request_headers off;",
+    "proxy_set_header Authorization $avalara_authorization; proxy_set_header Content-Type $avalara_content_type;",
+    "proxy_set_header Accept application/json; proxy_http_version 1.1; proxy_set_header Connection \"\";",
+    "proxy_pass http://avalara_api/; }",
+    "location = /_avalara_variables { internal; set $avalara_authorization \"\"; set $avalara_content_type \"\";",
+    "return 404; }" }, "\n        ")
   for k, v in pairs(vars or {}) do all[k] = v end
   local f = assert(io.open(tmp .. "/nginx.conf", "w"))
   f:write(render(conf, all))

@@ -33,22 +33,7 @@ http {
         listen 127.0.0.1:{{PORT}};
         default_type text/plain;
 
-        location /_avalara/ {
-            internal;
-            proxy_pass_request_headers off;
-            proxy_set_header Authorization $avalara_authorization;
-            proxy_set_header Content-Type $avalara_content_type;
-            proxy_set_header Accept application/json;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_pass http://avalara_api/;
-        }
-        location = /_avalara_variables {
-            internal;
-            set $avalara_authorization "";
-            set $avalara_content_type "";
-            return 404;
-        }
+        {{SUBREQUEST_LOCATIONS}}
 
         location = /sections {
             content_by_lua_block {

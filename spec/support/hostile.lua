@@ -53,4 +53,37 @@ function Server:stop()
   end
 end
 
+-- Percent-encoding of s (`space`: what a space becomes, "+" in a form; else %20).
+local function pct(s, space)
+  return (s:gsub("[^%w%-%._~]", function(c)
+    if c == " " and space then return space end
+    return string.format("%%%02X", c:byte())
+  end))
+end
+
+--- Every form in which a server may echo a secret: raw, form- and percent-encoded (either hex case),
+-- JSON-escaped (with and without "\/"), HTML-escaped.
+function M.forms(secret)
+  local json_escaped = secret:gsub('[\\"]', "\\%0")
+  return { raw = secret, form = pct(secret, "+"), percent = pct(secret), lower = pct(secret, "+"):lower(),
+           json = json_escaped, json_slash = (json_escaped:gsub("/", "\\/")),
+           html = (secret:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
+             ['"'] = "&quot;", ["'"] = "&#39;" })) }
+end
+
+--- Raises unless `err` is an error table none of whose texts (tostring, message, body, ...) holds a
+-- form of `secret` of 4 bytes or more (this module is not the spec's environment: no busted assert).
+function M.assert_no_form(label, err, secret)
+  if type(err) ~= "table" then error(label .. ": expected an error table, got " .. tostring(err), 2) end
+  local texts = { tostring(err), err.message, err.body, err.error_description, err.error_uri, err.code,
+                  err.request_id }
+  for fname, form in pairs(M.forms(secret)) do
+    for _, text in pairs(texts) do
+      if type(text) == "string" and #form >= 4 then
+        if text:find(form, 1, true) then error(label .. ": the " .. fname .. " form of a secret was kept", 2) end
+      end
+    end
+  end
+end
+
 return M

@@ -13,34 +13,7 @@ local hostile = require "spec.support.hostile"
 
 local ID, KEY = "2000000001", "DEMO-LICENSE-KEY-0001"
 
-local function pct(s, space)
-  return (s:gsub("[^%w%-%._~]", function(c)
-    if c == " " and space then return space end
-    return string.format("%%%02X", c:byte())
-  end))
-end
-
--- Every form of secret a server may echo (as secrets_spec checks them).
-local function forms(secret)
-  local json_escaped = secret:gsub('[\\"]', "\\%0")
-  return { raw = secret, form = pct(secret, "+"), percent = pct(secret), lower = pct(secret, "+"):lower(),
-           json = json_escaped, json_slash = (json_escaped:gsub("/", "\\/")),
-           html = (secret:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
-             ['"'] = "&quot;", ["'"] = "&#39;" })) }
-end
-
-local function assert_no_form(label, err, secret)
-  assert.is_table(err, label)
-  local texts = { tostring(err), err.message, err.body, err.error_description, err.error_uri, err.code,
-                  err.request_id }
-  for fname, form in pairs(forms(secret)) do
-    for _, text in pairs(texts) do
-      if type(text) == "string" then
-        assert(not text:find(form, 1, true), label .. ": the " .. fname .. " form of a secret was kept")
-      end
-    end
-  end
-end
+local assert_no_form = hostile.assert_no_form
 
 -- The server saw (and echoed) the credential: its error says so, redacted.
 local function assert_echoed(label, err, secret)

@@ -85,9 +85,11 @@ int avl_transport_stats(lua_State *L) {
     size_t i;
     for (i = 0; i < AVL_CRED_SLOTS; i++)
         n += c->slot[i] != NULL;
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
     lua_pushinteger(L, (lua_Integer)avl_pool_idle(p));
     lua_setfield(L, -2, "idle_handles");
+    lua_pushinteger(L, (lua_Integer)avl_pool_kept_credentials(p));
+    lua_setfield(L, -2, "kept_credentials");
     lua_pushinteger(L, n);
     lua_setfield(L, -2, "credentials");
     lua_pushinteger(L, (lua_Integer)avl_secret_set_live());

@@ -53,11 +53,20 @@ int avl_token_take(avl_token *t, avl_token_response *tr) {
     return 0;
 }
 
+/* The token's credential ends (closed, renewed in place): the idle libcurl
+ * handles of this state that keep it in their header lists wipe it now. */
+static void forget_credential(lua_State *L, avl_token *t) {
+    /* by its value: the FFI binding's requests copy it rather than share t->cred */
+    if (t->authorization != NULL)
+        avl_pool_forget(avl_pool_of(L), t->authorization);
+}
+
 void avl_token_release(lua_State *L, avl_token *t) {
     char **secrets[] = { &t->access_token, &t->refresh_token, &t->authorization, &t->client_secret,
                          &t->token_type, &t->scope, &t->token_url, &t->revocation_url,
                          &t->client_id, &t->request_scope };
     size_t i;
+    forget_credential(L, t);
     for (i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
         avl_free_secret(secrets[i]);
     avl_secret_set_unref(t->cred);
@@ -225,6 +234,7 @@ int avl_token_finish_grant(lua_State *L, avl_exchange *x, int failed) {
     if (rc == -1)
         return avl_error_result(L, &x->err);
     if (rc == 0) {
+        forget_credential(L, t);
         rc = avl_token_take(t, &tr) == 0 ? 0 : -2;
         avl_token_response_free(&tr);
     }

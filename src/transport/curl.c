@@ -185,6 +185,46 @@ static void free_headers(struct curl_slist *list) {
     curl_slist_free_all(list);
 }
 
+/* Idle handles keep their last header list (set_headers) until a transfer
+ * with other lines: a credential that ends (token:close(), a refresh in
+ * place) is wiped from them now, not at some later transfer. Lines are
+ * compared as "Authorization: " + the value, as requests build them. */
+void avl_pool_forget(avl_pool *p, const char *authorization) {
+    static const char name[] = "Authorization: ";
+    size_t i;
+    if (p == NULL || authorization == NULL)
+        return;
+    for (i = 0; i < p->count; i++) {
+        CURL *h = p->idle[i].easy;
+        handle_info *info = info_of(h);
+        struct curl_slist *n;
+        if (info == NULL)
+            continue;
+        for (n = info->headers; n != NULL; n = n->next)
+            if (strncmp(n->data, name, sizeof name - 1) == 0 && strcmp(n->data + sizeof name - 1, authorization) == 0)
+                break;
+        if (n == NULL)
+            continue;
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+        free_headers(info->headers);
+        info->headers = NULL;
+    }
+}
+
+size_t avl_pool_kept_credentials(const avl_pool *p) {
+    size_t i, n = 0;
+    for (i = 0; p != NULL && i < p->count; i++) {
+        const handle_info *info = info_of(p->idle[i].easy);
+        const struct curl_slist *l;
+        for (l = info != NULL ? info->headers : NULL; l != NULL; l = l->next)
+            if (strncmp(l->data, "Authorization: ", 15) == 0) {
+                n++;
+                break;
+            }
+    }
+    return n;
+}
+
 /* A handle and what it keeps (its header lines wiped). */
 static void destroy(CURL *h) {
     handle_info *info = info_of(h);

@@ -97,6 +97,11 @@ const struct curl_version_info_data *avl_curl_info(void);
 size_t avl_pool_size(void);
 void avl_pool_init(avl_pool *p, const char *host);
 void avl_pool_close(avl_pool *p);
+/* Wipes the header lists idle handles keep when one holds the line
+ * "Authorization: <authorization>" (an ended credential). NULL p: nothing. */
+void avl_pool_forget(avl_pool *p, const char *authorization);
+/* How many idle handles keep an Authorization line in their header list (for tests). */
+size_t avl_pool_kept_credentials(const avl_pool *p);
 const char *avl_pool_user_agent(const avl_pool *p);
 size_t avl_pool_idle(const avl_pool *p);
 

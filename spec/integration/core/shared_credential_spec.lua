@@ -80,6 +80,43 @@ describe("core: a credential registered once", function()
     assert_echoed("prepared before the eviction", err, token)
   end)
 
+  -- How many idle libcurl handles keep an Authorization line in their header list. (A scan of the
+  -- process's memory would also find libcurl's own request buffer, freed unwiped: docs/core.md,
+  -- "What is not ours to wipe".)
+  local function kept() return core.transport_stats().kept_credentials end
+
+  it("a token closed or renewed in place: the idle libcurl handles keep no line of its credential", function()
+    local url = e.http_url .. "/api/v2/definitions/crossborder/sections"
+    local function grant()
+      return assert(core.client_credentials { token_url = e.http_url .. "/connect/token", client_id = ID,
+                                              client_secret = KEY, scope = "hs-code-classification" })
+    end
+    local tok = grant()
+    assert.equal(200, (core.request { url = url, token = tok }))
+    -- an idle handle keeps the last transfer's header lines (sent again as they are)
+    assert.equal(1, kept())
+    tok:close()
+    collectgarbage()
+    assert.equal(0, kept(), "token:close() left its Authorization line in an idle handle")
+    -- renewed in place: the API request on a handle of its own (another user agent), which the
+    -- renewal's grant does not use
+    tok = grant()
+    assert.equal(200, (core.request { url = url, token = tok, user_agent = "kept-handle" }))
+    assert.equal(1, kept())
+    assert(tok:refresh())
+    assert.equal(0, kept(), "a renewal left the old Authorization line in an idle handle")
+    tok:close()
+    -- the FFI binding (LuaJIT) copies the credential into its request: the same handles, the same wipe
+    local binding = type(jit) == "table" and require "avalara.ffi"
+    if binding then
+      tok = grant()
+      assert.equal(200, (binding.request { url = url, token = tok }))
+      assert.equal(1, kept())
+      tok:close()
+      assert.equal(0, kept(), "the FFI binding's request left the line after close()")
+    end
+  end)
+
   it("a token object renewed in place: a request built before sends and redacts the old credential", function()
     local live = core.transport_stats().secret_sets
     local tok = assert(core.client_credentials { token_url = e.http_url .. "/connect/token", client_id = ID,

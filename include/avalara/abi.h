@@ -153,7 +153,8 @@ AVALARA_API const char *avl_req_header_line(const avl_req *req, size_t i);
 AVALARA_API const char *avl_req_body(const avl_req *req, size_t *n);
 AVALARA_API double avl_req_timeout(const avl_req *req);
 /* The request as HTTP/1.1 bytes (request line with the URL's path and
- * query, Host, the headers, Content-Length, the body) for a transport of
+ * query, Host, the headers but a caller's Host, Content-Length and
+ * Transfer-Encoding, Content-Length, the body) for a transport of
  * one's own: 0 with *out (NUL-terminated, *n bytes; free it with
  * avl_bytes_free, which wipes it) or -1 with err (refused, OOM). */
 AVALARA_API int avl_req_wire(const avl_req *req, char **out, size_t *n, avl_err *err);

@@ -83,6 +83,13 @@ int main(void) {
     CHECK(strstr(wire, "Content-Length: 7\r\n\r\n{\"a\":1}") != NULL && n == strlen(wire));
     CHECK(strstr(wire, "user:pw") == NULL && strstr(wire, "#frag") == NULL);
     avl_bytes_free(wire, n);
+    /* a caller's framing headers never reach the wire: one Host, one Content-Length, no chunking */
+    CHECK(avl_req_header(req, "content-length", "0", 1, &err) == 0 && avl_req_header(req, "Host", "evil", 4, &err) == 0);
+    CHECK(avl_req_header(req, "Transfer-Encoding", "chunked", 7, &err) == 0);
+    CHECK(avl_req_wire(req, &wire, &n, &err) == 0);
+    CHECK(strstr(wire, "evil") == NULL && strstr(wire, "chunked") == NULL && strstr(wire, "Content-Length: 0") == NULL);
+    CHECK(strstr(wire, "Host: api.example:8443\r\n") != NULL && strstr(wire, "Content-Length: 7\r\n") != NULL);
+    avl_bytes_free(wire, n);
     avl_req_free(req);
 
     /* a value unfit to send: refused when sent, not when built */

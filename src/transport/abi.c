@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <avalara/abi.h> /* the public header, include/ (-Iinclude) */
 #include "transport/abi.h"
@@ -354,6 +355,21 @@ void avl_bytes_free(char *bytes, size_t n) {
     free(bytes);
 }
 
+/* A caller's header that frames the message on the wire: Host and
+ * Content-Length are written here (a second one would let a server or a
+ * proxy read the request otherwise: request smuggling), and the body is
+ * never chunked. Such lines are dropped, as the cosocket transport drops
+ * them from a request table. (Connection is the caller's: a transport of
+ * one's own may ask the server to close.) */
+static int framing_header(const char *line) {
+    static const char *const names[] = { "Host:", "Content-Length:", "Transfer-Encoding:" };
+    size_t i;
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strncasecmp(line, names[i], strlen(names[i])) == 0)
+            return 1;
+    return 0;
+}
+
 int avl_req_wire(const avl_req *req, char **out, size_t *n, avl_err *err) {
     const char *url, *host, *path, *end, *at;
     avl_buf b;
@@ -377,7 +393,8 @@ int avl_req_wire(const avl_req *req, char **out, size_t *n, avl_err *err) {
          avl_buf_appendz(&b, " HTTP/1.1\r\nHost: ") != 0 || avl_buf_append(&b, host, (size_t)(path - host)) != 0 ||
          avl_buf_appendz(&b, "\r\n") != 0;
     for (i = 0; rc == 0 && i < req->r.nheaders; i++)
-        rc = avl_buf_appendz(&b, req->r.headers[i]) != 0 || avl_buf_appendz(&b, "\r\n") != 0;
+        if (!framing_header(req->r.headers[i]))
+            rc = avl_buf_appendz(&b, req->r.headers[i]) != 0 || avl_buf_appendz(&b, "\r\n") != 0;
     if (rc == 0 && req->r.body.data != NULL) {
         char len[32];
         snprintf(len, sizeof len, "%zu", req->r.body.len);

@@ -27,8 +27,10 @@ local DONE = "attempt to use a finished or closed exchange"
 -- @param req the `avl_req`
 -- @tparam table args the arguments it was built from (for the classic methods)
 -- @tparam function client gives the binding's `avl_client`
-function M.new(st, C, req, args, client)
-  return setmetatable({ st = st, C = C, req = req, args = args, client = client }, Exchange)
+-- @tparam[opt] string auth the Authorization value `req` sends, when it came from a token object or
+-- `args.authorization` (the classic methods are made with it, not with the token as it is then)
+function M.new(st, C, req, args, client, auth)
+  return setmetatable({ st = st, C = C, req = req, args = args, client = client, auth = auth }, Exchange)
 end
 
 local function live(self, fn)
@@ -38,8 +40,20 @@ local function live(self, fn)
   if self.done then error(DONE, 3) end
 end
 
+-- The classic exchange of the same request, made when first needed (`request`, `finish`): with the
+-- credential this exchange was built with. A token object may have been renewed in place or closed
+-- since (another coroutine, while this one's transport yielded): the error would then be redacted
+-- against another secret than the one sent, or raise.
 local function classic(self)
-  if not self.ex then self.ex = core.prepare_request(self.args) end
+  if self.ex then return self.ex end
+  local args = self.args
+  if self.auth then
+    local copy = {}
+    for k, v in pairs(args) do copy[k] = v end
+    copy.token, copy.authorization = nil, self.auth
+    args = copy
+  end
+  self.ex = core.prepare_request(args)
   return self.ex
 end
 
@@ -78,9 +92,10 @@ end
 --- Reads a transport's answer, as the classic exchange's `finish(response)` / `finish(nil, err)`.
 function Exchange:finish(...)
   live(self, "exchange:finish")
-  local ex = classic(self)
+  local ok, ex = pcall(classic, self)
   self.ex = nil -- it finishes (and releases) itself
   self:close()
+  if not ok then error(ex, 0) end
   return ex:finish(...)
 end
 
@@ -94,6 +109,17 @@ function Exchange:perform()
   if a == nil then return nil, b end
   if c == nil then return a, b end
   return a, b, c
+end
+
+--- What the request sends to: its URL, its method (upper-cased) and its timeout in seconds (the
+-- default applied), as the classic `request()` table has them.
+-- @treturn string url
+-- @treturn string method
+-- @treturn number timeout
+function Exchange:target()
+  live(self, "exchange:target")
+  local C, ffi = self.C, self.st.ffi
+  return ffi.string(C.avl_req_url(self.req)), ffi.string(C.avl_req_method(self.req)), C.avl_req_timeout(self.req)
 end
 
 --- The request as HTTP/1.1 bytes (request line, Host, headers, Content-Length, body), or nil, err

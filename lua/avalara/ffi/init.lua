@@ -66,13 +66,14 @@ local function new_req(args)
     return nil
   end
   local req = C.avl_req_new(st.spec, st.err)
+  local auth = st.auth
   build.release(st)
   if req == nil then
     -- "argument" (a URL the policy refuses, ...): the classic binding raises it in its words
     if st.err.kind ~= nil and ffi.string(st.err.kind) == "argument" then return nil end
     error("out of memory", 0)
   end
-  return req
+  return req, auth
 end
 
 --- `core.request(args)` over the C ABI.
@@ -80,6 +81,7 @@ end
 -- @return status, body, headers, or nil, err
 function M.request(args)
   if type(args) ~= "table" then return core.request(args) end
+  local pool = the_client()
   local req = new_req(args)
   if req == nil then return core.request(args) end
   local resp = C.avl_resp_new(req)
@@ -87,10 +89,12 @@ function M.request(args)
     C.avl_req_free(req)
     error("out of memory", 0)
   end
-  C.avl_client_perform(the_client(), req, resp, st.res)
-  local a, b, c = response.outcome(st, C, req, resp, args.response_headers == false)
+  C.avl_client_perform(pool, req, resp, st.res)
+  -- protected: a raise while reading (out of memory) must still wipe and free both
+  local ok, a, b, c = pcall(response.outcome, st, C, req, resp, args.response_headers == false)
   C.avl_resp_free(resp)
   C.avl_req_free(req)
+  if not ok then error(a, 0) end
   if a == nil then return nil, b end
   if c == nil then return a, b end
   return a, b, c
@@ -103,9 +107,9 @@ end
 -- @return the exchange (or the classic binding's, for a call it takes)
 function M.prepare_request(args)
   if type(args) ~= "table" then return core.prepare_request(args) end
-  local req = new_req(args)
+  local req, auth = new_req(args)
   if req == nil then return core.prepare_request(args) end
-  return exchange.new(st, C, ffi.gc(req, C.avl_req_free), args, the_client)
+  return exchange.new(st, C, ffi.gc(req, C.avl_req_free), args, the_client, auth)
 end
 
 return M

@@ -13,11 +13,13 @@ local find = string.find
 
 local SIZE_MAX_HALF = 2 ^ 63 - 1   -- (double)(SIZE_MAX / 2) on 64-bit, as options.c compares
 
--- methods seen valid (letters only, under 32 bytes: avl_abi_method)
-local good_method = setmetatable({ GET = true, POST = true, PUT = true, DELETE = true, PATCH = true,
-  HEAD = true }, { __mode = "k" })
+-- methods seen valid (letters only, under 32 bytes: avl_abi_method); strings are never collected
+-- from a weak table, so both caches are emptied when they grow past CACHE_MAX (names made at run time)
+local CACHE_MAX = 256
+local good_method = { GET = true, POST = true, PUT = true, DELETE = true, PATCH = true, HEAD = true }
+local n_methods, n_names = 6, 0
 -- header names seen valid (avl_abi_header: no ':', space, tab, CR, LF, NUL; not empty)
-local good_name = setmetatable({}, { __mode = "k" })
+local good_name = {}
 
 local function seconds(v) return v == nil or (type(v) == "number" and v > 0) end
 local function flag(v) return v == nil or type(v) == "boolean" end
@@ -42,14 +44,16 @@ end
 local function method_ok(m)
   if good_method[m] then return true end
   if type(m) ~= "string" or #m == 0 or #m >= 32 or find(m, "%A") then return false end
-  good_method[m] = true
+  if n_methods >= CACHE_MAX then good_method, n_methods = {}, 0 end
+  good_method[m], n_methods = true, n_methods + 1
   return true
 end
 
 local function name_ok(n)
   if good_name[n] then return true end
   if type(n) ~= "string" or #n == 0 or find(n, "[%z\r\n: \t]") then return false end
-  good_name[n] = true
+  if n_names >= CACHE_MAX then good_name, n_names = {}, 0 end
+  good_name[n], n_names = true, n_names + 1
   return true
 end
 
@@ -111,6 +115,9 @@ function M.fill(st, args)
     spec.authorization_len = #auth
     anchor[1] = auth
   end
+  -- the Authorization value this request sends (a token object's as read now), for an exchange
+  -- that must be read by the classic binding later (`avalara.ffi.exchange`)
+  st.auth = auth
 
   local headers = args.headers
   spec.headers = nil
@@ -159,6 +166,7 @@ end
 --- Lets go of what `fill` kept.
 -- @tparam table st
 function M.release(st)
+  st.auth = nil
   local anchor = st.anchor
   for i = #anchor, 1, -1 do anchor[i] = nil end
 end

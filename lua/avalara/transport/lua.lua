@@ -63,11 +63,13 @@ function M.feed(ex, status, headers, body)
 end
 
 -- An exchange through a runner: the bytes from the core, the answer fed to it.
-local function run_bytes(runner, ex, args)
+local function run_bytes(runner, ex)
   -- nil, err: a value unfit for the wire (a control character): never sent
   local bytes, rerr = ex:wire()
   if not bytes then ex:close(); return nil, rerr end
-  local ok, done, err = pcall(runner, ex, bytes, args.url, args.method, args.timeout)
+  -- as the request was built (the method upper-cased, the default timeout), not as asked
+  local url, method, timeout = ex:target()
+  local ok, done, err = pcall(runner, ex, bytes, url, method, timeout)
   if not ok then
     if type(done) == "string" and done:find("interrupted!", 1, true) then error(done, 0) end
     return ex:finish(nil, { kind = "transport", message = "transport function raised: " .. tostring(done) })
@@ -84,7 +86,7 @@ end
 -- @return what the exchange's `finish` returns (status, body, headers | a token | nil, err)
 function M.run(transport, ex, args)
   local runner = args and args.url and runners[transport]
-  if runner and ex.wire then return run_bytes(runner, ex, args) end
+  if runner and ex.wire then return run_bytes(runner, ex) end
   -- nil, err: a value unfit for the wire (a control character): never sent
   local req, rerr = ex:request()
   if not req then ex:close(); return nil, rerr end

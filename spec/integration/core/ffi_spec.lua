@@ -255,6 +255,57 @@ describe("the FFI binding (avalara.ffi)", function()
     return ex:conclude()
   end
 
+  it("a prepared exchange whose token is renewed in place or closed before its answer: as the classic one", function()
+    local function grant()
+      return assert(core.client_credentials { token_url = e.http_url .. "/connect/token",
+        client_id = "2000000001", client_secret = "DEMO-LICENSE-KEY-0001", scope = "hs-code-classification" })
+    end
+    -- another coroutine renews the token while this exchange's transport waits; the transport then
+    -- fails quoting the credential it sent: redacted, as by the classic exchange
+    local tok = grant()
+    local sent = tok:access_token()
+    local f, c = binding.prepare_request { url = url, token = tok }, core.prepare_request { url = url, token = tok }
+    assert(tok:refresh())
+    local fail = function() return { kind = "transport", message = "peer said: Bearer " .. sent } end
+    local fr, cr = pack(f:finish(nil, fail())), pack(c:finish(nil, fail()))
+    assert.same(comparable(cr), comparable(fr))
+    no_secret(fr, sent)
+    -- closed meanwhile: nil, err (no raise), as the classic exchange
+    f, c = binding.prepare_request { url = url, token = tok }, core.prepare_request { url = url, token = tok }
+    sent = tok:access_token()
+    tok:close()
+    fr, cr = pack(f:finish(nil, fail())), pack(c:finish(nil, fail()))
+    assert.same(comparable(cr), comparable(fr))
+    no_secret(fr, sent)
+  end)
+
+  it("a transport that moves the bytes gets the method, URL and timeout as the request was built", function()
+    local lua_transport = require "avalara.transport.lua"
+    local seen
+    local function transport() error("the runner runs, not the function") end
+    lua_transport.register(transport, function(ex, bytes, u, method, timeout)
+      seen = { bytes = bytes, url = u, method = method, timeout = timeout }
+      ex:status(200)
+      ex:header("Content-Type", "application/json")
+      ex:body("{}")
+      return true
+    end)
+    local ex = binding.prepare_request { method = "head", url = url, token = token }
+    local status = lua_transport.run(transport, ex, { url = url })
+    assert.equal(200, status)
+    assert.same({ url = url, method = "HEAD", timeout = 30 }, { url = seen.url, method = seen.method,
+      timeout = seen.timeout })
+    assert.matches("^HEAD ", seen.bytes)
+    -- a caller's framing headers do not reach the wire (one Host, one Content-Length)
+    ex = binding.prepare_request { method = "POST", url = url, token = token, body = "abc",
+      headers = { ["Content-Length"] = "0", Host = "evil", ["Transfer-Encoding"] = "chunked" } }
+    lua_transport.run(transport, ex, { url = url })
+    assert.is_nil(seen.bytes:find("evil", 1, true))
+    assert.is_nil(seen.bytes:find("chunked", 1, true))
+    local _, lengths = seen.bytes:gsub("\r\n[Cc]ontent%-[Ll]ength:", "")
+    assert.equal(1, lengths)
+  end)
+
   it("the raw path: ex:wire(), the answer fed back, ex:conclude(), as core.request", function()
     local function args() return { url = url, token = token } end
     local c = pack(core.request(args()))
